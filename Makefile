@@ -1,0 +1,34 @@
+# The README's two commands: `make train` (main job) and `make test`.
+# Both create .venv on first use and install the project into it (editable, dev extras).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.hpenv-installed
+
+.PHONY: install test train lint typecheck benchmark clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip >/dev/null
+	$(PY) -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest
+
+train: install
+	$(PY) scripts/train_demo.py
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: install
+	$(PY) -m mypy
+
+benchmark: install
+	$(PY) scripts/benchmark_training.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,118 @@
+"""Every task, by name: `get_task` and `list_tasks`."""
+
+from __future__ import annotations
+
+import functools
+
+from hpenv.hyperparams import HParams
+from hpenv.tasks.data import catalog
+from hpenv.tasks.data.spec import TextConfig
+from hpenv.tasks.models import mlp, resnet18, small_cnn, text_lstm, text_transformer
+from hpenv.tasks.spec import Task
+from hpenv.tasks.synthetic import SyntheticSpec
+
+_ADAM = HParams(optimizer="adam", lr=1e-3, batch_size=128)
+_MNIST_MODELS = {"mlp": mlp, "cnn": small_cnn}
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task(
+            name="cifar10",
+            description="CIFAR-10 images, small CNN (or ResNet-18), crop+flip augmentation",
+            models={"cnn": small_cnn, "resnet18": resnet18},
+            model="cnn",
+            defaults=_ADAM,
+            budget_epochs=20,
+            augment="crop_flip",
+            dataset=catalog.CIFAR10,
+        ),
+        Task(
+            name="mnist",
+            description="MNIST digits, MLP 512-512 with dropout 0.2 (or a small CNN)",
+            models=_MNIST_MODELS,
+            model="mlp",
+            defaults=_ADAM.replace(dropout=0.2),
+            budget_epochs=10,
+            dataset=catalog.MNIST,
+        ),
+        Task(
+            name="fashion_mnist",
+            description="Fashion-MNIST, MLP 512-512 with dropout 0.2 (or a small CNN)",
+            models=_MNIST_MODELS,
+            model="mlp",
+            defaults=_ADAM.replace(dropout=0.2),
+            budget_epochs=15,
+            dataset=catalog.FASHION_MNIST,
+        ),
+        Task(
+            name="imdb",
+            description="IMDB review sentiment, embedding 128 + LSTM 128 + FC 128, binary",
+            models={"lstm": text_lstm, "transformer": text_transformer},
+            model="lstm",
+            defaults=_ADAM.replace(batch_size=64, dropout=0.2, grad_clip=5.0),
+            budget_epochs=5,
+            loss="binary",
+            dataset=catalog.IMDB,
+            text=TextConfig(vocab_size=10_000, seq_len=200),
+        ),
+        Task(
+            name="ag_news",
+            description="AG News topic (4 classes), embedding + LSTM (or a small Transformer)",
+            models={"lstm": text_lstm, "transformer": text_transformer},
+            model="lstm",
+            defaults=_ADAM.replace(dropout=0.1, grad_clip=5.0),
+            budget_epochs=4,
+            dataset=catalog.AG_NEWS,
+            text=TextConfig(vocab_size=20_000, seq_len=64),
+        ),
+        Task(
+            name="trec",
+            description="TREC question type (6 coarse classes), embedding + LSTM",
+            models={"lstm": text_lstm, "transformer": text_transformer},
+            model="lstm",
+            defaults=_ADAM.replace(batch_size=64, dropout=0.2, grad_clip=5.0),
+            budget_epochs=20,
+            dataset=catalog.TREC,
+            text=TextConfig(vocab_size=5_000, seq_len=24),
+        ),
+        Task(
+            name="digits",
+            description="scikit-learn's bundled 8x8 digits, MLP 128-128 (offline)",
+            models={"mlp": functools.partial(mlp, hidden=(128, 128))},
+            model="mlp",
+            defaults=_ADAM.replace(batch_size=32),
+            budget_epochs=30,
+            dataset=catalog.DIGITS,
+            val_size=1_000,
+        ),
+        SyntheticSpec().task(),
+    )
+}
+
+
+class UnknownTaskError(ValueError):
+    """A task name that is not registered."""
+
+
+def list_tasks() -> list[str]:
+    """Names of every registered task."""
+    return sorted(TASKS)
+
+
+def get_task(name: str, *, model: str | None = None) -> Task:
+    """The registered task ``name``, optionally with another model variant.
+
+    >>> get_task("mnist", model="cnn").model
+    'cnn'
+
+    Raises:
+        UnknownTaskError: ``name`` is not registered (the message lists the known ones).
+    """
+    try:
+        task = TASKS[name]
+    except KeyError:
+        raise UnknownTaskError(
+            f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}"
+        ) from None
+    return task if model is None else task.with_model(model)

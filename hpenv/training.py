@@ -1,0 +1,433 @@
+"""`TrainingRun`: one model of one task, trained in intervals, hyperparameters settable between.
+
+The hot path follows the design contracts: the data sits on the training
+device as tensors (uint8 images), a batch is a slice of a seeded permutation,
+augmentation is batched tensor code, and interval statistics are accumulated
+on the device and read back with one host sync per `TrainingRun.train` call.
+
+Example:
+    >>> import torch
+    >>> torch.set_num_threads(1)
+    >>> run = TrainingRun("synthetic", seed=0, device="cpu")
+    >>> stats = run.train(512)
+    >>> stats.samples, stats.diverged
+    (512, False)
+    >>> run.set_hparams(lr=3e-4, batch_size=32)
+    >>> run.train(512).steps
+    16
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hpenv.hyperparams import HParams
+from hpenv.tasks import Task, TaskData, get_task
+from hpenv.tasks.augment import crop_flip
+from hpenv.tasks.models import Dropout, init_parameters
+
+STATE_VERSION = 1
+#: Seed of the fixed validation subset scored by `TrainingRun.evaluate`.
+VAL_SUBSET_SEED = 1_234
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` is CUDA when available, else CPU; anything else is passed to torch."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available; use 'cpu'")
+    return resolved
+
+
+@dataclass(frozen=True)
+class IntervalStats:
+    """What one `TrainingRun.train` call measured.
+
+    Attributes:
+        loss_mean: Mean training loss over the interval's batches.
+        loss_std: Standard deviation of the batch losses.
+        grad_norm: Mean global gradient norm (before clipping) over the steps it
+            was measured on (every step when clipping, else every
+            ``stats_every``-th step and the last).
+        update_ratio: ||w_after - w_before|| / ||w_before|| of the interval's last step.
+        samples: Training samples consumed by this interval.
+        steps: Optimizer steps taken by this interval.
+        wall_time: Seconds spent in the call.
+        diverged: The loss or the weights became non-finite, or the mean loss
+            exceeded ``max_loss`` (now or earlier).
+        samples_done: Samples consumed since the run started.
+        steps_done: Optimizer steps since the run started.
+    """
+
+    loss_mean: float
+    loss_std: float
+    grad_norm: float
+    update_ratio: float
+    samples: int
+    steps: int
+    wall_time: float
+    diverged: bool
+    samples_done: int
+    steps_done: int
+
+
+@dataclass(frozen=True)
+class EvalStats:
+    """Loss and accuracy on a (fixed) evaluation set."""
+
+    loss: float
+    accuracy: float
+    samples: int
+    wall_time: float
+
+
+class TrainingRun:
+    """Train one model of one task, in intervals, with live hyperparameter changes.
+
+    Args:
+        task: A `Task` or a registered task name.
+        hparams: Starting hyperparameters; the task's defaults if None.
+        seed: Seeds weights, data order, augmentation and dropout (through one
+            ``torch.Generator`` per run; no global RNG is touched).
+        device: ``"auto"`` (CUDA if present), ``"cpu"``, ``"cuda"``, ...
+        data: Pre-loaded data (CPU or device tensors); loaded from the task if None.
+        data_dir: Local data directory for loading (default ``HPENV_DATA_DIR``).
+        subset: Train on this seeded fraction of the training split.
+        subset_seed: Seed of the subset draw.
+        val_size: Validation samples scored by `evaluate` (a fixed subset); the
+            task's default if None, the whole split if 0.
+        amp: bfloat16 autocast; default on for CUDA, off on CPU.
+        channels_last: Channels-last memory format for convolutional models;
+            default on for CUDA.
+        stats_every: Measure the gradient norm every this many steps when not
+            clipping (clipping measures it every step anyway).
+        max_loss: An interval whose mean training loss exceeds this counts as
+            diverged, like a non-finite loss or weights (Adam at an absurd
+            learning rate explodes without overflowing). Default: 100 times the
+            loss of a uniform guess (``ln(classes)``, ``ln 2`` for binary tasks).
+        eval_batch_size: Batch size of `evaluate`.
+
+    Raises:
+        ValueError: For invalid arguments (unknown device, bad subset, ...).
+        hpenv.tasks.DataNotFoundError: The task's data cannot be found.
+    """
+
+    def __init__(
+        self,
+        task: Task | str,
+        *,
+        hparams: HParams | None = None,
+        seed: int = 0,
+        device: str | torch.device = "auto",
+        data: TaskData | None = None,
+        data_dir: str | None = None,
+        subset: float | None = None,
+        subset_seed: int = 0,
+        val_size: int | None = None,
+        amp: bool | None = None,
+        channels_last: bool | None = None,
+        stats_every: int = 4,
+        max_loss: float | None = None,
+        eval_batch_size: int = 1024,
+    ) -> None:
+        self.task = get_task(task) if isinstance(task, str) else task
+        self.device = resolve_device(device)
+        self.hparams = hparams if hparams is not None else self.task.defaults
+        if stats_every < 1 or eval_batch_size < 1:
+            raise ValueError("stats_every and eval_batch_size must be >= 1")
+        self.stats_every = stats_every
+        self.eval_batch_size = eval_batch_size
+        if data is None:
+            data = self.task.load_data(data_dir=data_dir, subset=subset, subset_seed=subset_seed)
+        elif subset is not None:
+            data = data.subset(subset, subset_seed)
+        if data.train_x.shape[0] == 0:
+            raise ValueError(f"task {self.task.name!r} has an empty training split")
+        chance_loss = math.log(2 if self.task.loss == "binary" else max(data.num_classes, 2))
+        self.max_loss = 100.0 * chance_loss if max_loss is None else max_loss
+        model = self.task.build_model(data, dropout=self.hparams.dropout)
+        init_parameters(model, torch.Generator().manual_seed(seed))
+        self.data = data.to(self.device)
+        is_cuda = self.device.type == "cuda"
+        self.amp = is_cuda if amp is None else amp
+        has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+        self.channels_last = (is_cuda and has_conv) if channels_last is None else channels_last
+        self.model = model.to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self._dropouts = [m for m in self.model.modules() if isinstance(m, Dropout)]
+        for module in self._dropouts:
+            module.generator = self.generator
+        self._params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = _make_optimizer(self.hparams, self._params)
+        self._scale, self._shift = self._normalisation()
+        self._val_index = self._fixed_val_subset(val_size)
+        self._order = self._new_order()
+        self._cursor = 0
+        self.epochs_started = 1
+        self.samples_done = 0
+        self.steps_done = 0
+        self.diverged = False
+        self.apply_hparams(self.hparams)
+
+    # ------------------------------------------------------------ hyperparameters
+
+    def set_hparams(self, **changes: Any) -> None:
+        """Change hyperparameters for the next interval (optimizer state is kept).
+
+        Accepts any `HParams` field but ``optimizer`` (a run's optimizer kind is fixed).
+        """
+        self.apply_hparams(self.hparams.replace(**changes))
+
+    def apply_hparams(self, hparams: HParams) -> None:
+        """Make ``hparams`` the run's hyperparameters."""
+        if hparams.optimizer != self.hparams.optimizer:
+            raise ValueError(
+                f"a run's optimizer is fixed ({self.hparams.optimizer}); "
+                f"start a new TrainingRun for {hparams.optimizer}"
+            )
+        for group in self.optimizer.param_groups:
+            group["lr"] = hparams.lr
+            group["weight_decay"] = hparams.weight_decay
+            if hparams.optimizer == "sgd":
+                group["momentum"] = hparams.momentum
+            else:
+                group["betas"] = (hparams.momentum, group["betas"][1])
+        for module in self._dropouts:
+            module.p = hparams.dropout
+        self.hparams = hparams
+
+    # ------------------------------------------------------------------ training
+
+    def train(self, num_samples: int) -> IntervalStats:
+        """Train on ``num_samples`` samples with the current hyperparameters.
+
+        Batches have ``batch_size`` samples, except a last one that completes
+        ``num_samples`` exactly. Non-finite loss or weights, or a mean loss over
+        ``max_loss``, mark the run as diverged; nothing is raised, and later
+        calls train no further.
+        """
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        start = time.perf_counter()
+        if self.diverged:
+            return self._stats([math.nan] * 6, 0, 0, start)
+        self.model.train()
+        zero = torch.zeros((), device=self.device)
+        loss_sum, loss_sq, grad_sum = zero.clone(), zero.clone(), zero.clone()
+        grad_count, steps, remaining = 0, 0, num_samples
+        clip = self.hparams.grad_clip
+        n_train = self.data.train_x.shape[0]
+        before: list[torch.Tensor] = []
+        while remaining > 0:
+            size = min(self.hparams.batch_size, remaining, n_train)
+            last = size == remaining
+            index = self._next_batch(size)
+            inputs = self._prepare(self.data.train_x[index], train=True)
+            with self._autocast():
+                loss = self._loss(self.model(inputs), self.data.train_y[index])
+            loss.backward()
+            if clip is not None:
+                grad_sum += nn.utils.clip_grad_norm_(self._params, clip, foreach=True)
+                grad_count += 1
+            elif last or steps % self.stats_every == 0:
+                grad_sum += _global_norm([p.grad for p in self._params if p.grad is not None])
+                grad_count += 1
+            if last:
+                before = [p.detach().clone() for p in self._params]
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            detached = loss.detach().float()
+            loss_sum += detached
+            loss_sq += detached * detached
+            remaining -= size
+            steps += 1
+        delta = torch._foreach_sub([p.detach() for p in self._params], before)
+        values = torch.stack(
+            [
+                loss_sum / steps,
+                loss_sq / steps,
+                grad_sum / max(grad_count, 1),
+                _global_norm(delta),
+                _global_norm(before),
+                _global_norm([p.detach() for p in self._params]),
+            ]
+        ).tolist()  # the interval's one host sync
+        self.samples_done += num_samples
+        self.steps_done += steps
+        return self._stats(values, num_samples, steps, start)
+
+    def _stats(self, values: list[float], samples: int, steps: int, start: float) -> IntervalStats:
+        mean, mean_sq, grad, delta, weight, weight_after = values
+        if not (math.isfinite(mean) and math.isfinite(weight_after)) or mean > self.max_loss:
+            self.diverged = True
+        return IntervalStats(
+            loss_mean=mean,
+            loss_std=math.sqrt(max(mean_sq - mean * mean, 0.0)),
+            grad_norm=grad,
+            update_ratio=delta / weight if weight > 0 else math.nan,
+            samples=samples,
+            steps=steps,
+            wall_time=time.perf_counter() - start,
+            diverged=self.diverged,
+            samples_done=self.samples_done,
+            steps_done=self.steps_done,
+        )
+
+    @torch.inference_mode()
+    def evaluate(self, split: str = "val") -> EvalStats:
+        """Mean loss and accuracy on the fixed validation subset, or a whole other split."""
+        start = time.perf_counter()
+        xs, ys = self.data.split(split)
+        if split == "val" and self._val_index is not None:
+            xs, ys = xs[self._val_index], ys[self._val_index]
+        self.model.eval()
+        total_loss = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device)
+        for i in range(0, xs.shape[0], self.eval_batch_size):
+            inputs = self._prepare(xs[i : i + self.eval_batch_size], train=False)
+            targets = ys[i : i + self.eval_batch_size]
+            with self._autocast():
+                outputs = self.model(inputs)
+            total_loss += self._loss(outputs, targets, reduction="sum")
+            correct += (self._predict(outputs) == targets).sum()
+        loss, hits = torch.stack([total_loss, correct]).tolist()
+        n = xs.shape[0]
+        return EvalStats(loss / n, hits / n, n, time.perf_counter() - start)
+
+    # --------------------------------------------------------------- state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to roll back or resume exactly (deep copies)."""
+        return {
+            "version": STATE_VERSION,
+            "task": self.task.name,
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "hparams": self.hparams.to_dict(),
+            "generator": self.generator.get_state(),
+            "order": self._order.clone(),
+            "cursor": self._cursor,
+            "epochs_started": self.epochs_started,
+            "samples_done": self.samples_done,
+            "steps_done": self.steps_done,
+            "diverged": self.diverged,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a `state_dict` of a run of the same task and model."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"TrainingRun state version {state.get('version')} != {STATE_VERSION}")
+        if state["task"] != self.task.name:
+            raise ValueError(f"state is for task {state['task']!r}, not {self.task.name!r}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        self.apply_hparams(HParams(**state["hparams"]))
+        self.generator.set_state(state["generator"])
+        self._order = state["order"].to(self.device)
+        self._cursor = state["cursor"]
+        self.epochs_started = state["epochs_started"]
+        self.samples_done = state["samples_done"]
+        self.steps_done = state["steps_done"]
+        self.diverged = state["diverged"]
+
+    # ---------------------------------------------------------------- internals
+
+    def _new_order(self) -> torch.Tensor:
+        n = self.data.train_x.shape[0]
+        return torch.randperm(n, generator=self.generator, device=self.device)
+
+    def _next_batch(self, size: int) -> torch.Tensor:
+        end = self._cursor + size
+        if end <= self._order.shape[0]:
+            index = self._order[self._cursor : end]
+            self._cursor = end
+            return index
+        head = self._order[self._cursor :]
+        self._order = self._new_order()
+        self.epochs_started += 1
+        self._cursor = size - head.shape[0]
+        return torch.cat([head, self._order[: self._cursor]])
+
+    def _normalisation(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if self.data.kind != "image":
+            return None, None
+        channels = self.data.train_x.shape[1]
+        mean = torch.tensor(self.data.image_mean or (0.5,) * channels, device=self.device)
+        std = torch.tensor(self.data.image_std or (0.5,) * channels, device=self.device)
+        # uint8 -> normalised float as one multiply-add: x * scale + shift.
+        scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1)
+        return scale, (-mean / std).view(1, -1, 1, 1)
+
+    def _fixed_val_subset(self, val_size: int | None) -> torch.Tensor | None:
+        n = self.data.val_x.shape[0]
+        size = self.task.val_size if val_size is None else val_size
+        if size < 0:
+            raise ValueError(f"val_size must be >= 0, got {size}")
+        if size == 0 or size >= n:
+            return None
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(VAL_SUBSET_SEED))
+        return order[:size].sort().values.to(self.device)
+
+    def _prepare(self, inputs: torch.Tensor, train: bool) -> torch.Tensor:
+        if self.data.kind != "image":
+            return inputs
+        if train and self.task.augment == "crop_flip":
+            inputs = crop_flip(inputs, self.generator)
+        assert self._scale is not None
+        assert self._shift is not None
+        inputs = torch.addcmul(self._shift, inputs.float(), self._scale)
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        return inputs
+
+    def _loss(
+        self, outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
+    ) -> torch.Tensor:
+        outputs = outputs.float()
+        if self.task.loss == "binary":
+            return F.binary_cross_entropy_with_logits(
+                outputs.squeeze(-1), targets.float(), reduction=reduction
+            )
+        return F.cross_entropy(outputs, targets, reduction=reduction)
+
+    def _predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        if self.task.loss == "binary":
+            return (outputs.squeeze(-1) > 0).long()
+        return outputs.argmax(dim=-1)
+
+    def _autocast(self) -> AbstractContextManager[Any]:
+        if not self.amp:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+
+def _make_optimizer(hparams: HParams, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if hparams.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=hparams.lr, momentum=hparams.momentum, weight_decay=hparams.weight_decay
+        )
+    cls = torch.optim.Adam if hparams.optimizer == "adam" else torch.optim.AdamW
+    return cls(
+        params, lr=hparams.lr, betas=(hparams.momentum, 0.999), weight_decay=hparams.weight_decay
+    )
+
+
+def _global_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """L2 norm of all ``tensors`` together, without a host sync."""
+    if not tensors:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
