@@ -430,4 +430,4 @@ def _global_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """L2 norm of all ``tensors`` together, without a host sync."""
     if not tensors:
         return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(tensors))))
