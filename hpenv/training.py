@@ -226,14 +226,16 @@ class TrainingRun:
         if self.diverged:
             return self._stats([math.nan] * 6, 0, 0, start)
         self.model.train()
-        zero = torch.zeros((), device=self.device)
-        loss_sum, loss_sq, grad_sum = zero.clone(), zero.clone(), zero.clone()
+        n_train = self.data.train_x.shape[0]
+        batch_size = min(self.hparams.batch_size, n_train)
+        # Batch losses land in a preallocated device buffer: one small op per step.
+        losses = torch.empty(-(-num_samples // batch_size), device=self.device)
+        grad_sum = torch.zeros((), device=self.device)
         grad_count, steps, remaining = 0, 0, num_samples
         clip = self.hparams.grad_clip
-        n_train = self.data.train_x.shape[0]
         before: list[torch.Tensor] = []
         while remaining > 0:
-            size = min(self.hparams.batch_size, remaining, n_train)
+            size = min(batch_size, remaining)
             last = size == remaining
             index = self._next_batch(size)
             inputs = self._prepare(self.data.train_x[index], train=True)
@@ -250,16 +252,15 @@ class TrainingRun:
                 before = [p.detach().clone() for p in self._params]
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-            detached = loss.detach().float()
-            loss_sum += detached
-            loss_sq += detached * detached
+            losses[steps] = loss.detach()
             remaining -= size
             steps += 1
         delta = torch._foreach_sub([p.detach() for p in self._params], before)
+        losses = losses[:steps]
         values = torch.stack(
             [
-                loss_sum / steps,
-                loss_sq / steps,
+                losses.mean(),
+                losses.std(correction=0) if steps > 1 else torch.zeros((), device=self.device),
                 grad_sum / max(grad_count, 1),
                 _global_norm(delta),
                 _global_norm(before),
@@ -271,12 +272,12 @@ class TrainingRun:
         return self._stats(values, num_samples, steps, start)
 
     def _stats(self, values: list[float], samples: int, steps: int, start: float) -> IntervalStats:
-        mean, mean_sq, grad, delta, weight, weight_after = values
+        mean, spread, grad, delta, weight, weight_after = values
         if not (math.isfinite(mean) and math.isfinite(weight_after)) or mean > self.max_loss:
             self.diverged = True
         return IntervalStats(
             loss_mean=mean,
-            loss_std=math.sqrt(max(mean_sq - mean * mean, 0.0)),
+            loss_std=spread,
             grad_norm=grad,
             update_ratio=delta / weight if weight > 0 else math.nan,
             samples=samples,

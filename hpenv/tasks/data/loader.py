@@ -194,7 +194,8 @@ def _missing_message(info: DatasetInfo, looked: list[str]) -> str:
 
 def process(raw: RawSplits, info: DatasetInfo, text_config: TextConfig | None) -> dict[str, Any]:
     """Raw splits to a cacheable dict of tensors (validation carved if missing)."""
-    inputs, labels = dict(raw.inputs), {k: np.asarray(v) for k, v in raw.labels.items()}
+    inputs = dict(raw.inputs)
+    labels = {k: _label_vector(v, f"{raw.source}: {k} labels") for k, v in raw.labels.items()}
     if "val" not in inputs:
         train_idx, val_idx = carve_validation(len(labels["train"]), info)
         x = inputs["train"]
@@ -220,6 +221,16 @@ def process(raw: RawSplits, info: DatasetInfo, text_config: TextConfig | None) -
     for split, y in labels.items():
         entry[f"{split}_y"] = torch.from_numpy(y.astype(np.int64))
     return entry
+
+
+def _label_vector(y: Any, what: str) -> np.ndarray:
+    """Labels as a 1-D array; a (N, 1) column (Keras' CIFAR-10 ``y_train``) is flattened."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{what} must be one integer per sample, got shape {y.shape}")
+    return y
 
 
 def carve_validation(n: int, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:

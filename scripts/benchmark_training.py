@@ -1,0 +1,268 @@
+"""Throughput of `TrainingRun` against the loops users would otherwise write.
+
+Measures, for the MNIST MLP at batch 128 (on the shared 10k MNIST sample, or
+any MNIST found through ``--data-dir`` / ``HPENV_DATA_DIR``) and the CIFAR-10
+CNN at batch 128 (synthetic CIFAR-shaped data):
+
+1. ``TrainingRun`` vs a plain PyTorch loop doing the same updates on the same
+   tensors (pre-normalised float tensors, permutation slices, same optimizer);
+2. ``TrainingRun`` vs the usual loop: a torchvision-style ``Dataset`` of PIL
+   images through ``ToTensor`` + ``Normalize`` and a shuffling ``DataLoader``;
+3. the CIFAR-10 CNN (``TrainingRun`` vs the plain loop).
+
+Each measurement is repeated; the script prints the median samples/s with its
+min-max spread and writes everything to ``--out`` as JSON.
+
+Usage:
+    python scripts/benchmark_training.py --data-dir ../shared/datasets
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hpenv.io import atomic_write_json
+from hpenv.tasks import TaskData, get_task
+from hpenv.tasks.models import init_parameters
+from hpenv.training import TrainingRun, resolve_device
+
+
+def time_it(fn: Callable[[], int], repeats: int, device: torch.device) -> list[float]:
+    """Run ``fn`` (returns samples trained) ``repeats`` times; samples/s of each."""
+    rates = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        samples = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        rates.append(samples / (time.perf_counter() - start))
+    return rates
+
+
+def summary(rates: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+
+
+def bench_training_run(
+    task_name: str, data: TaskData, samples: int, repeats: int, device: torch.device
+) -> list[float]:
+    run = TrainingRun(task_name, data=data, device=device, seed=0)
+    run.train(min(samples, 4 * run.hparams.batch_size))  # warm-up
+
+    def interval() -> int:
+        run.train(samples)
+        return samples
+
+    return time_it(interval, repeats, device)
+
+
+def bench_plain_loop(
+    task_name: str, data: TaskData, samples: int, repeats: int, device: torch.device
+) -> list[float]:
+    """The same model, optimizer and batches, written as the shortest correct loop."""
+    task = get_task(task_name)
+    hp = task.defaults
+    model = task.build_model(data, dropout=hp.dropout)
+    init_parameters(model, torch.Generator().manual_seed(0))
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=hp.lr, betas=(hp.momentum, 0.999))
+    mean = torch.tensor(data.image_mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.image_std).view(1, -1, 1, 1)
+    x = ((data.train_x.float() / 255 - mean) / std).to(device)
+    y = data.train_y.to(device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    bs = hp.batch_size
+
+    def interval() -> int:
+        done = 0
+        while done < samples:
+            order = torch.randperm(x.shape[0], generator=gen, device=device)
+            for i in range(0, x.shape[0] - bs + 1, bs):
+                index = order[i : i + bs]
+                loss = F.cross_entropy(model(x[index]), y[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                done += bs
+                if done >= samples:
+                    break
+        return done
+
+    interval()  # warm-up
+    return time_it(interval, repeats, device)
+
+
+def bench_dataloader(
+    data: TaskData, samples: int, repeats: int, device: torch.device, workers: int
+) -> list[float]:
+    """The loop most tutorials write: PIL images, ToTensor + Normalize, DataLoader."""
+    from PIL import Image
+    from torch.utils.data import DataLoader, Dataset
+    from torchvision import transforms
+
+    task = get_task("mnist")
+    hp = task.defaults
+    images = data.train_x[:, 0].numpy()
+    labels = data.train_y.numpy()
+
+    class PILDataset(Dataset[tuple[torch.Tensor, int]]):
+        """torchvision.datasets.MNIST's __getitem__: a PIL image through the transform."""
+
+        def __init__(self) -> None:
+            self.transform = transforms.Compose(
+                [transforms.ToTensor(), transforms.Normalize(data.image_mean, data.image_std)]
+            )
+
+        def __len__(self) -> int:
+            return len(labels)
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+            image = Image.fromarray(images[i], mode="L")
+            return self.transform(image), int(labels[i])
+
+    loader = DataLoader(
+        PILDataset(),
+        batch_size=hp.batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(0),
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+    )
+    model = task.build_model(data, dropout=hp.dropout)
+    init_parameters(model, torch.Generator().manual_seed(0))
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=hp.lr)
+
+    def interval() -> int:
+        done = 0
+        while done < samples:
+            for xb, yb in loader:
+                xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+                loss = F.cross_entropy(model(xb), yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                done += xb.shape[0]
+                if done >= samples:
+                    break
+        return done
+
+    interval()  # warm-up (and worker start-up)
+    return time_it(interval, repeats, device)
+
+
+def synthetic_cifar(n: int) -> TaskData:
+    """CIFAR-10-shaped random data: uint8 (n, 3, 32, 32), 10 classes."""
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8))
+    y = torch.from_numpy(rng.integers(0, 10, size=n))
+    info = get_task("cifar10").dataset
+    assert info is not None
+    return TaskData(
+        x, y, x[:512], y[:512], None, None, "image", 10, "synthetic CIFAR-shaped",
+        image_mean=info.image_mean, image_std=info.image_std,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="directory with MNIST (default HPENV_DATA_DIR)"
+    )
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement")
+    parser.add_argument("--samples", type=int, default=20_000, help="MNIST samples per repeat")
+    parser.add_argument("--cifar-samples", type=int, default=4_096, help="CIFAR samples per repeat")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="DataLoader workers of the usual loop"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+    )
+    parser.add_argument("--out", default="logs/benchmarks/training.json")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    mnist = get_task("mnist").load_data(data_dir=args.data_dir)
+    results: dict[str, Any] = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "device": str(device),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        },
+        "mnist_source": mnist.source,
+        "repeats": args.repeats,
+    }
+    print(f"device {device}, torch threads {torch.get_num_threads()}, data {mnist.source}")
+
+    runs = {
+        "mnist_mlp_trainingrun": lambda: bench_training_run(
+            "mnist", mnist, args.samples, args.repeats, device
+        ),
+        "mnist_mlp_plain_loop": lambda: bench_plain_loop(
+            "mnist", mnist, args.samples, args.repeats, device
+        ),
+        "mnist_mlp_pil_dataloader": lambda: bench_dataloader(
+            mnist, args.samples, args.repeats, device, args.workers
+        ),
+    }
+    cifar = synthetic_cifar(8_192)
+    runs["cifar10_cnn_trainingrun"] = lambda: bench_training_run(
+        "cifar10", cifar, args.cifar_samples, args.repeats, device
+    )
+    runs["cifar10_cnn_plain_loop"] = lambda: bench_plain_loop(
+        "cifar10", cifar, args.cifar_samples, args.repeats, device
+    )
+    for name, bench in runs.items():
+        stats = summary(bench())
+        results[name] = stats
+        print(
+            f"{name:28s} {stats['median']:10.0f} samples/s  [{stats['min']:.0f}, {stats['max']:.0f}]"
+        )
+
+    def ratio(a: str, b: str) -> float:
+        return float(results[a]["median"] / results[b]["median"])
+
+    results["ratio_vs_plain_loop_mnist"] = ratio("mnist_mlp_trainingrun", "mnist_mlp_plain_loop")
+    results["ratio_vs_plain_loop_cifar10"] = ratio(
+        "cifar10_cnn_trainingrun", "cifar10_cnn_plain_loop"
+    )
+    results["speedup_vs_pil_dataloader_mnist"] = ratio(
+        "mnist_mlp_trainingrun", "mnist_mlp_pil_dataloader"
+    )
+    print(
+        f"TrainingRun / plain loop, MNIST MLP:   {results['ratio_vs_plain_loop_mnist']:.3f} (aim >= 0.95)"
+    )
+    print(f"TrainingRun / plain loop, CIFAR CNN:   {results['ratio_vs_plain_loop_cifar10']:.3f}")
+    print(
+        f"TrainingRun / PIL+DataLoader, MNIST:   {results['speedup_vs_pil_dataloader_mnist']:.2f}x (aim >= 3.5x)"
+    )
+    atomic_write_json(results, Path(args.out))
+    print(f"wrote {args.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Task registry, model families and the synthetic task family."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hpenv.tasks import (
+    SyntheticFamily,
+    SyntheticSpec,
+    UnknownTaskError,
+    get_task,
+    list_tasks,
+)
+from hpenv.testing import tiny_task_data
+from hpenv.training import TrainingRun
+
+REQUIRED = ["cifar10", "mnist", "fashion_mnist", "imdb", "ag_news", "trec", "digits", "synthetic"]
+VARIANTS = [(name, model) for name in REQUIRED for model in sorted(get_task(name).models)]
+
+
+def test_required_tasks_registered():
+    assert set(REQUIRED) <= set(list_tasks())
+
+
+def test_unknown_task_lists_known_ones():
+    with pytest.raises(UnknownTaskError, match="known tasks: .*cifar10.*mnist"):
+        get_task("cifar100")
+
+
+def test_unknown_model_variant_is_an_error():
+    with pytest.raises(ValueError, match="variants"):
+        get_task("mnist", model="transformer")
+
+
+@pytest.mark.parametrize(("name", "model"), VARIANTS)
+def test_every_task_and_model_trains_a_few_steps(name: str, model: str):
+    task = get_task(name, model=model)
+    data = tiny_task_data(task, n_train=24, n_eval=8)
+    run = TrainingRun(
+        task, data=data, device="cpu", seed=0, hparams=task.defaults.replace(batch_size=8)
+    )
+    outputs = run.model(run._prepare(run.data.train_x[:4], train=True))
+    expected_width = 1 if task.loss == "binary" else data.num_classes
+    assert outputs.shape == (4, expected_width)
+    assert outputs.dtype == torch.float32
+    stats = run.train(16)
+    assert stats.steps == 2
+    assert stats.samples == 16
+    assert math.isfinite(stats.loss_mean)
+    assert not stats.diverged
+    evaluation = run.evaluate()
+    assert 0.0 <= evaluation.accuracy <= 1.0
+    assert evaluation.samples == data.val_x.shape[0]
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_task_data_dtypes(name: str):
+    task = get_task(name)
+    data = tiny_task_data(task)
+    expected = {"image": torch.uint8, "text": torch.int32, "tabular": torch.float32}[data.kind]
+    assert data.train_x.dtype == expected
+    assert data.train_y.dtype == torch.int64
+
+
+def test_models_take_dropout():
+    task = get_task("mnist")
+    data = tiny_task_data(task)
+    run = TrainingRun(task, data=data, device="cpu")
+    assert run._dropouts
+    assert all(m.p == pytest.approx(0.2) for m in run._dropouts)
+    run.set_hparams(dropout=0.5)
+    assert all(m.p == pytest.approx(0.5) for m in run._dropouts)
+
+
+def test_cifar_cnn_layout_matches_design():
+    task = get_task("cifar10")
+    model = task.build_model(tiny_task_data(task))
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [c.out_channels for c in convs] == [32, 64]
+    assert [c.kernel_size for c in convs] == [(3, 3), (3, 3)]
+    assert [lin.out_features for lin in linears] == [128, 10]
+
+
+def test_imdb_model_layout_matches_design():
+    task = get_task("imdb")
+    model = task.build_model(tiny_task_data(task))
+    assert model.embed.num_embeddings == 10_000
+    assert model.embed.embedding_dim == 128
+    assert model.lstm.hidden_size == 128
+    assert model.out.out_features == 1
+
+
+def test_synthetic_sampling_is_seeded_and_varied():
+    family = SyntheticFamily()
+    a = family.sample(np.random.default_rng(1))
+    b = family.sample(np.random.default_rng(1))
+    assert a == b
+    specs = {family.sample(np.random.default_rng(seed)) for seed in range(20)}
+    assert len({s.num_classes for s in specs}) > 3
+    assert len({s.input_dim for s in specs}) > 5
+    for spec in specs:
+        assert family.input_dim[0] <= spec.input_dim <= family.input_dim[1]
+        assert family.num_samples[0] <= spec.num_samples <= family.num_samples[1]
+        assert spec.width in family.widths
+
+
+def test_synthetic_build_is_deterministic_and_learnable():
+    spec = SyntheticSpec(input_dim=8, num_classes=3, noise=0.0, num_samples=600, seed=3)
+    first, second = spec.generate(), spec.generate()
+    assert torch.equal(first.train_x, second.train_x)
+    assert torch.equal(first.val_y, second.val_y)
+    assert first.test_x is not None
+    assert first.val_x.shape == (120, 8)
+    run = TrainingRun(spec.task(), device="cpu", seed=0)
+    for _ in range(10):
+        run.train(600)
+    # A noise-free teacher is learnable well beyond chance (1/3).
+    assert run.evaluate().accuracy > 0.6
+
+
+def test_synthetic_spec_validation():
+    with pytest.raises(ValueError, match="invalid synthetic spec"):
+        SyntheticSpec(num_classes=1)
+
+
+def test_budget_in_samples():
+    task = get_task("digits")
+    data = tiny_task_data(task, n_train=100)
+    assert task.budget_samples(data) == round(task.budget_epochs * 100)
