@@ -238,9 +238,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, bench in runs.items():
         stats = summary(bench())
         results[name] = stats
-        print(
-            f"{name:28s} {stats['median']:10.0f} samples/s  [{stats['min']:.0f}, {stats['max']:.0f}]"
-        )
+        spread = f"[{stats['min']:.0f}, {stats['max']:.0f}]"
+        print(f"{name:28s} {stats['median']:10.0f} samples/s  {spread}")
 
     def ratio(a: str, b: str) -> float:
         return float(results[a]["median"] / results[b]["median"])
@@ -252,13 +251,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["speedup_vs_pil_dataloader_mnist"] = ratio(
         "mnist_mlp_trainingrun", "mnist_mlp_pil_dataloader"
     )
-    print(
-        f"TrainingRun / plain loop, MNIST MLP:   {results['ratio_vs_plain_loop_mnist']:.3f} (aim >= 0.95)"
-    )
-    print(f"TrainingRun / plain loop, CIFAR CNN:   {results['ratio_vs_plain_loop_cifar10']:.3f}")
-    print(
-        f"TrainingRun / PIL+DataLoader, MNIST:   {results['speedup_vs_pil_dataloader_mnist']:.2f}x (aim >= 3.5x)"
-    )
+    mnist_ratio = results["ratio_vs_plain_loop_mnist"]
+    cifar_ratio = results["ratio_vs_plain_loop_cifar10"]
+    speedup = results["speedup_vs_pil_dataloader_mnist"]
+    print(f"TrainingRun / plain loop, MNIST MLP:   {mnist_ratio:.3f} (aim >= 0.95)")
+    print(f"TrainingRun / plain loop, CIFAR CNN:   {cifar_ratio:.3f}")
+    print(f"TrainingRun / PIL+DataLoader, MNIST:   {speedup:.2f}x (aim >= 3.5x)")
     atomic_write_json(results, Path(args.out))
     print(f"wrote {args.out}")
     return results

@@ -27,7 +27,7 @@ def test_required_tasks_registered():
 
 
 def test_unknown_task_lists_known_ones():
-    with pytest.raises(UnknownTaskError, match="known tasks: .*cifar10.*mnist"):
+    with pytest.raises(UnknownTaskError, match=r"known tasks: .*cifar10.*mnist"):
         get_task("cifar100")
 
 
