@@ -44,6 +44,11 @@ def hf_sandbox(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
 
 
+def must_not_call(*args: Any, **kwargs: Any) -> Any:
+    """Stand-in for a reader or the hub that must not be reached (not an `Exception`)."""
+    pytest.fail(f"unexpected call with {args} {kwargs}")
+
+
 def make_images(n: int, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     """Random uint8 images whose first pixel value is their index (a marker, n <= 256)."""
     x = np.random.default_rng(seed).integers(0, 256, size=(n, *shape), dtype=np.uint8)
@@ -94,7 +99,8 @@ def assert_same(a: TaskData, b: TaskData) -> None:
         for attr in ("x", "y"):
             left, right = getattr(a, f"{split}_{attr}"), getattr(b, f"{split}_{attr}")
             if left is None or right is None:
-                assert left is None and right is None
+                assert left is None
+                assert right is None
             else:
                 assert torch.equal(left, right)
     assert a.vocab_size == b.vocab_size
@@ -260,6 +266,12 @@ def test_npz_without_training_data_is_an_error(tmp_path: Path) -> None:
         load_task_data(catalog.MNIST, data_dir=tmp_path)
 
 
+def test_labels_must_be_one_per_sample(tmp_path: Path) -> None:
+    np.savez(tmp_path / "mnist.npz", images=make_images(10, (4, 4)), labels=np.zeros((10, 2)))
+    with pytest.raises(ValueError, match="one integer per sample"):
+        load_task_data(catalog.MNIST, data_dir=tmp_path)
+
+
 def test_non_uint8_images_are_rejected(tmp_path: Path) -> None:
     np.savez(tmp_path / "mnist.npz", images=np.zeros((10, 4, 4)), labels=np.zeros(10))
     with pytest.raises(ValueError, match="uint8"):
@@ -386,7 +398,7 @@ def test_parquet_hub_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     check_carved(data, train, y_train, n_val=2)
     assert check_image_split(data, "test", test, y_test) == list(range(5))
     # Reading did not write into the folder: the cache entry is still valid.
-    monkeypatch.setattr(formats, "read_parquet_dir", pytest.fail)
+    monkeypatch.setattr(formats, "read_parquet_dir", must_not_call)
     assert_same(load_task_data(catalog.MNIST, data_dir=tmp_path), data)
 
 
@@ -459,13 +471,16 @@ def test_torchvision_idx_files(tmp_path: Path, gz: bool, info: DatasetInfo, fold
     assert check_image_split(data, "test", test, y_test) == list(range(7))
 
 
-def test_idx_header_is_checked(tmp_path: Path) -> None:
+def test_idx_header_is_checked_and_arrays_are_writable(tmp_path: Path) -> None:
     path = tmp_path / "bad-idx3-ubyte"
     path.write_bytes(struct.pack(">I", 0x0D03) + struct.pack(">3I", 1, 2, 2) + bytes(4))
     with pytest.raises(ValueError, match="idx"):
         formats.read_idx(path)
     write_idx(path, np.arange(12, dtype=np.uint8).reshape(3, 2, 2))
-    assert formats.read_idx(path).tolist() == np.arange(12).reshape(3, 2, 2).tolist()
+    array = formats.read_idx(path)
+    assert array.tolist() == np.arange(12).reshape(3, 2, 2).tolist()
+    # Not a view of the file's bytes: torch.from_numpy would warn and share read-only memory.
+    assert array.flags.writeable
 
 
 # --------------------------------------------------------------------- hub
@@ -512,7 +527,7 @@ def test_hub_not_used_when_local_data_exists(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("HPENV_NO_HUB")
-    monkeypatch.setattr(loader, "hub_load", pytest.fail)
+    monkeypatch.setattr(loader, "hub_load", must_not_call)
     np.savez(tmp_path / "mnist.npz", images=make_images(10, (28, 28)), labels=np.zeros(10))
     monkeypatch.setenv("HPENV_DATA_DIR", str(tmp_path))
 
@@ -541,7 +556,7 @@ def test_hub_failure_falls_through_to_not_found(
 
 
 def test_no_hub_setting_skips_the_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loader, "hub_load", pytest.fail)  # HPENV_NO_HUB=1 from conftest
+    monkeypatch.setattr(loader, "hub_load", must_not_call)  # HPENV_NO_HUB=1 from conftest
     with pytest.raises(DataNotFoundError, match="skipped: HPENV_NO_HUB is set"):
         load_task_data(catalog.IMDB, data_dir=tmp_path)
 
@@ -654,8 +669,8 @@ def test_cache_disabled_reads_and_writes_nothing(
     first = load_task_data(catalog.MNIST, data_dir=tmp_path, use_cache=False)
     assert cache_files("mnist") == []
     load_task_data(catalog.MNIST, data_dir=tmp_path)
-    monkeypatch.setattr(formats, "read_npz", pytest.fail)
-    with pytest.raises(pytest.fail.Exception):
+    monkeypatch.setattr(formats, "read_npz", must_not_call)
+    with pytest.raises(pytest.fail.Exception, match="unexpected call"):
         load_task_data(catalog.MNIST, data_dir=tmp_path, use_cache=False)
     assert_same(load_task_data(catalog.MNIST, data_dir=tmp_path), first)
 
@@ -827,3 +842,11 @@ def test_shared_imdb6k(shared_datasets: Path) -> None:
     assert set(data.test_y.unique().tolist()) == {0, 1}
     assert int(data.train_x.max()) < 400
     assert bool((data.train_x == 2).any())  # ids 400..499 became OOV
+
+
+@pytest.mark.parametrize(
+    ("value", "disabled"), [("1", True), ("yes", True), ("0", False), ("", False)]
+)
+def test_no_hub_setting_values(monkeypatch: pytest.MonkeyPatch, value: str, disabled: bool):
+    monkeypatch.setenv("HPENV_NO_HUB", value)
+    assert loader.hub_disabled() is disabled

@@ -49,6 +49,11 @@ def hub_load(hub_id: str) -> Any:
     return datasets.load_dataset(hub_id)
 
 
+def hub_disabled() -> bool:
+    """``HPENV_NO_HUB`` set to anything but empty, ``0``, ``false`` or ``no``."""
+    return os.environ.get("HPENV_NO_HUB", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def data_dir_setting(data_dir: str | os.PathLike[str] | None) -> Path | None:
     value = data_dir if data_dir is not None else os.environ.get("HPENV_DATA_DIR")
     return Path(value).expanduser() if value else None
@@ -133,7 +138,7 @@ def load_task_data(
     else:
         looked.append("no local data directory (data_dir= argument or HPENV_DATA_DIR unset)")
     hub_id = info.hub_id
-    if hub_id is not None and not os.environ.get("HPENV_NO_HUB"):
+    if hub_id is not None and not hub_disabled():
         sources.append(
             Source(
                 f"Hugging Face hub {hub_id!r}",
