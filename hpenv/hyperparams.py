@@ -75,3 +75,105 @@ FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(HParams))
 def _check(ok: bool, name: str, value: object, expected: str) -> None:
     if not ok:
         raise ValueError(f"hyperparameter {name} must be {expected}, got {value!r}")
+
+
+# ----------------------------------------------------------------- tunable ranges
+
+Scale = Literal["log", "log1m", "linear", "pow2"]
+
+
+@dataclass(frozen=True)
+class Tunable:
+    """A tunable hyperparameter: its range, the scale it moves on, and its step limit.
+
+    Values move in a transformed space where equal steps mean equal relative
+    changes: ``log`` (learning rate, weight decay), ``log1m`` (momentum, through
+    ``-ln(1 - m)``, so 0.9 -> 0.99 is one step like 0.99 -> 0.999), ``pow2``
+    (batch size, in doublings) and ``linear`` (dropout, where 0 matters and no
+    multiplicative change reaches it).
+
+    Attributes:
+        name: `HParams` field.
+        low / high: Range; every change is clipped to it.
+        scale: Transform, as above.
+        max_step: Largest change per decision in transformed units: ``ln`` of the
+            factor for ``log``/``log1m``, doublings for ``pow2``, absolute for ``linear``.
+    """
+
+    name: str
+    low: float
+    high: float
+    scale: Scale
+    max_step: float
+
+    def transform(self, value: float) -> float:
+        if self.scale == "log":
+            return math.log(value)
+        if self.scale == "log1m":
+            return -math.log1p(-value)
+        if self.scale == "pow2":
+            return math.log2(value)
+        return value
+
+    def inverse(self, t: float) -> float:
+        if self.scale == "log":
+            return math.exp(t)
+        if self.scale == "log1m":
+            return -math.expm1(-t)
+        if self.scale == "pow2":
+            return float(2 ** round(t))
+        return t
+
+    def clip(self, value: float) -> float:
+        return min(max(value, self.low), self.high)
+
+    def normalise(self, value: float) -> float:
+        """Position of ``value`` in the range on the transformed scale, in [0, 1]."""
+        lo, hi = self.transform(self.low), self.transform(self.high)
+        return min(max((self.transform(self.clip(value)) - lo) / (hi - lo), 0.0), 1.0)
+
+    def step(self, value: float, action: float) -> float | int:
+        """Move ``value`` by ``action`` in [-1, 1] times ``max_step``, clipped to the range.
+
+        Batch size changes only in whole doublings: |action| < 0.5 keeps it.
+        """
+        t = self.transform(self.clip(value)) + max(-1.0, min(1.0, action)) * self.max_step
+        return self.cast(self.clip(self.inverse(t)))
+
+    def sample(self, rng: Any, low: float, high: float) -> float | int:
+        """Draw uniformly on this scale between ``low`` and ``high`` (clipped to the range)."""
+        t = rng.uniform(self.transform(self.clip(low)), self.transform(self.clip(high)))
+        return self.cast(self.clip(self.inverse(float(t))))
+
+    def cast(self, value: float) -> float | int:
+        return int(value) if self.scale == "pow2" else float(value)
+
+
+#: Every hyperparameter an agent can tune, in observation order.
+TUNABLES: dict[str, Tunable] = {
+    t.name: t
+    for t in (
+        Tunable("lr", 1e-6, 1.0, "log", math.log(3.0)),
+        Tunable("momentum", 0.0, 0.999, "log1m", math.log(2.0)),
+        Tunable("weight_decay", 1e-6, 1e-1, "log", math.log(3.0)),
+        Tunable("batch_size", 8, 1024, "pow2", 1.0),
+        Tunable("dropout", 0.0, 0.8, "linear", 0.1),
+    )
+}
+
+
+def tunable(name: str) -> Tunable:
+    """The `Tunable` called ``name``; an unknown name lists the known ones."""
+    try:
+        return TUNABLES[name]
+    except KeyError:
+        raise ValueError(
+            f"cannot tune {name!r}; tunable hyperparameters: {', '.join(TUNABLES)}"
+        ) from None
+
+
+def clip_to_ranges(hparams: HParams) -> HParams:
+    """``hparams`` with every tunable value clipped into its range."""
+    return hparams.replace(
+        **{name: t.cast(t.clip(getattr(hparams, name))) for name, t in TUNABLES.items()}
+    )

@@ -1,0 +1,203 @@
+"""Metrics of a training run -> one fixed, task-agnostic, bounded feature vector.
+
+This is the only implementation of the observation: `HPTuneEnv` and the
+deployed controller both feed `IntervalMetrics` to a `FeatureTracker`.
+
+Layout version 1 (`OBS_VERSION`); index, name, bounds, meaning. Values are
+clipped to the bounds; non-finite values become the bound they overflow to
+(NaN becomes 0).
+
+| idx | name | low | high | meaning |
+|---|---|---|---|---|
+| 0 | progress | 0 | 1 | samples used / budget |
+| 1 | train_loss_rel | -10 | 5 | ln(train loss / initial validation loss) |
+| 2 | val_loss_rel | -10 | 5 | ln(validation loss / initial validation loss) |
+| 3 | train_loss_trend | -3 | 3 | ln(train loss / previous interval's train loss) |
+| 4 | val_loss_trend | -3 | 3 | ln(validation loss / previous validation loss) |
+| 5 | val_accuracy | 0 | 1 | validation accuracy |
+| 6 | val_accuracy_change | -1 | 1 | change of validation accuracy since the last decision |
+| 7 | generalisation_gap | -5 | 5 | ln(validation loss / train loss) |
+| 8 | grad_norm_rel | -10 | 10 | ln(gradient norm / first interval's gradient norm) |
+| 9 | update_ratio | -5 | 4 | log10(update-to-weight ratio) + 3 (1e-3 -> 0) |
+| 10 | loss_spread | 0 | 5 | std / mean of the interval's batch losses |
+| 11 | since_best_val | 0 | 1 | progress since the best validation loss so far |
+| 12 | val_above_best | 0 | 5 | ln(validation loss / best validation loss) |
+| 13 | diverged | 0 | 1 | 1 once the run diverged |
+| 14 | lr | 0 | 1 | learning rate, position in its log range |
+| 15 | momentum | 0 | 1 | momentum / beta1, position on its -ln(1 - m) range |
+| 16 | weight_decay | 0 | 1 | weight decay, position in its log range |
+| 17 | batch_size | 0 | 1 | batch size, position in its log2 range |
+| 18 | dropout | 0 | 1 | dropout, position in its range |
+| 19 | lr_vs_initial | -1 | 1 | ln(lr / initial lr) / ln(lr range) |
+
+Every hyperparameter appears (tuned or not), so one layout serves every
+configuration; ranges are those of `hpenv.hyperparams.TUNABLES`.
+
+At reset, before any training, features that compare with a previous interval
+are 0 and the train loss is taken to equal the initial validation loss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hpenv.hyperparams import TUNABLES, HParams
+
+OBS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    low: float
+    high: float
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("progress", 0.0, 1.0),
+    Feature("train_loss_rel", -10.0, 5.0),
+    Feature("val_loss_rel", -10.0, 5.0),
+    Feature("train_loss_trend", -3.0, 3.0),
+    Feature("val_loss_trend", -3.0, 3.0),
+    Feature("val_accuracy", 0.0, 1.0),
+    Feature("val_accuracy_change", -1.0, 1.0),
+    Feature("generalisation_gap", -5.0, 5.0),
+    Feature("grad_norm_rel", -10.0, 10.0),
+    Feature("update_ratio", -5.0, 4.0),
+    Feature("loss_spread", 0.0, 5.0),
+    Feature("since_best_val", 0.0, 1.0),
+    Feature("val_above_best", 0.0, 5.0),
+    Feature("diverged", 0.0, 1.0),
+    *(Feature(name, 0.0, 1.0) for name in TUNABLES),
+    Feature("lr_vs_initial", -1.0, 1.0),
+)
+OBS_SIZE = len(FEATURES)
+OBS_LOW = np.array([f.low for f in FEATURES], dtype=np.float32)
+OBS_HIGH = np.array([f.high for f in FEATURES], dtype=np.float32)
+INDEX = {f.name: i for i, f in enumerate(FEATURES)}
+
+
+@dataclass(frozen=True)
+class IntervalMetrics:
+    """What was measured over one decision interval (raw, task-scaled values).
+
+    Attributes:
+        progress: Fraction of the budget used, in [0, 1].
+        train_loss: Mean training loss over the interval.
+        train_loss_std: Standard deviation of the interval's batch losses.
+        grad_norm: Mean global gradient norm.
+        update_ratio: Update-to-weight norm ratio of a recent step.
+        val_loss: Validation loss after the interval.
+        val_accuracy: Validation accuracy after the interval.
+        hparams: Hyperparameters in effect for the next interval.
+    """
+
+    progress: float
+    train_loss: float
+    train_loss_std: float
+    grad_norm: float
+    update_ratio: float
+    val_loss: float
+    val_accuracy: float
+    hparams: HParams
+
+
+def _log_ratio(a: float, b: float) -> float:
+    if not (a > 0 and b > 0) or not (math.isfinite(a) and math.isfinite(b)):
+        return math.inf if a > b or math.isnan(a) else -math.inf
+    return math.log(a / b)
+
+
+class FeatureTracker:
+    """Turns a run's successive `IntervalMetrics` into observations (layout above).
+
+    Keeps the few values the features are relative to: the initial validation
+    loss, the first gradient norm, the previous interval's losses, the best
+    validation loss and when it happened, the initial learning rate.
+    """
+
+    def __init__(self) -> None:
+        self._state: dict[str, Any] = {}
+        self._last = np.zeros(OBS_SIZE, dtype=np.float32)
+
+    def reset(self, val_loss: float, val_accuracy: float, hparams: HParams) -> np.ndarray:
+        """Start a run from its initial (untrained) validation metrics."""
+        self._state = {
+            "val_loss0": val_loss,
+            "grad_norm0": None,
+            "prev_train": val_loss,
+            "prev_val": val_loss,
+            "prev_acc": val_accuracy,
+            "best_val": val_loss,
+            "best_progress": 0.0,
+            "lr0": hparams.lr,
+            "diverged": False,
+        }
+        values = dict.fromkeys(INDEX, 0.0)
+        values["val_accuracy"] = val_accuracy
+        values.update(self._hparam_features(hparams))
+        return self._emit(values)
+
+    def update(self, m: IntervalMetrics) -> np.ndarray:
+        """Observation after one interval."""
+        s = self._state
+        if not s:
+            raise RuntimeError("FeatureTracker.update called before reset")
+        if s["grad_norm0"] is None and m.grad_norm > 0 and math.isfinite(m.grad_norm):
+            s["grad_norm0"] = m.grad_norm
+        if m.val_loss < s["best_val"]:
+            s["best_val"], s["best_progress"] = m.val_loss, m.progress
+        values = {
+            "progress": m.progress,
+            "train_loss_rel": _log_ratio(m.train_loss, s["val_loss0"]),
+            "val_loss_rel": _log_ratio(m.val_loss, s["val_loss0"]),
+            "train_loss_trend": _log_ratio(m.train_loss, s["prev_train"]),
+            "val_loss_trend": _log_ratio(m.val_loss, s["prev_val"]),
+            "val_accuracy": m.val_accuracy,
+            "val_accuracy_change": m.val_accuracy - s["prev_acc"],
+            "generalisation_gap": _log_ratio(m.val_loss, m.train_loss),
+            "grad_norm_rel": _log_ratio(m.grad_norm, s["grad_norm0"] or m.grad_norm),
+            "update_ratio": math.log10(m.update_ratio) + 3 if m.update_ratio > 0 else -math.inf,
+            "loss_spread": m.train_loss_std / m.train_loss if m.train_loss > 0 else 0.0,
+            "since_best_val": m.progress - s["best_progress"],
+            "val_above_best": _log_ratio(m.val_loss, s["best_val"]),
+            "diverged": float(s["diverged"]),
+            **self._hparam_features(m.hparams),
+        }
+        s["prev_train"], s["prev_val"], s["prev_acc"] = m.train_loss, m.val_loss, m.val_accuracy
+        return self._emit(values)
+
+    def mark_diverged(self) -> np.ndarray:
+        """The last observation with the divergence flag set."""
+        self._state["diverged"] = True
+        obs = self._last.copy()
+        obs[INDEX["diverged"]] = 1.0
+        self._last = obs
+        return obs.copy()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state": dict(self._state), "last": self._last.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._state = dict(state["state"])
+        self._last = np.asarray(state["last"], dtype=np.float32)
+
+    def _hparam_features(self, hparams: HParams) -> dict[str, float]:
+        values = {name: t.normalise(getattr(hparams, name)) for name, t in TUNABLES.items()}
+        lr_range = math.log(TUNABLES["lr"].high / TUNABLES["lr"].low)
+        lr0 = self._state["lr0"]
+        values["lr_vs_initial"] = (
+            math.log(max(hparams.lr, 1e-12) / max(lr0, 1e-12)) / lr_range if lr0 > 0 else 0.0
+        )
+        return values
+
+    def _emit(self, values: dict[str, float]) -> np.ndarray:
+        raw = np.array([values[f.name] for f in FEATURES], dtype=np.float64)
+        raw = np.nan_to_num(raw, nan=0.0, posinf=np.inf, neginf=-np.inf)
+        obs = np.clip(raw, OBS_LOW, OBS_HIGH).astype(np.float32)
+        self._last = obs
+        return obs.copy()

@@ -1,0 +1,104 @@
+"""Reward functions of `HPTuneEnv`, selectable by name.
+
+All rewards are computed on the validation split (never the test split) and
+do not depend on the batch size or the task's loss scale.
+
+| name | reward after each decision | episode return |
+|---|---|---|
+| ``log_val_loss`` (default) | ln(previous val loss) - ln(val loss) | ln(initial / final val loss) |
+| ``val_accuracy`` | val accuracy - previous val accuracy | final - initial accuracy |
+| ``final_accuracy`` | 0, and the final val accuracy at the last decision | final accuracy |
+
+Divergence ends the episode with a reward that cancels everything gained so
+far and subtracts ``divergence_penalty``: the episode's return is exactly
+``-divergence_penalty`` (default 1.0 for ``log_val_loss``, 0.1 for the accuracy
+rewards), worse than a run that changed nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass
+class Reward:
+    """Base class: tracks the return so far so that divergence can cancel it."""
+
+    divergence_penalty: float = 1.0
+    name = "base"
+
+    def __post_init__(self) -> None:
+        if not self.divergence_penalty > 0:
+            raise ValueError(f"divergence_penalty must be > 0, got {self.divergence_penalty}")
+        self.episode_return = 0.0
+
+    def reset(self, val_loss: float, val_accuracy: float) -> None:
+        self.episode_return = 0.0
+        self._start(val_loss, val_accuracy)
+
+    def step(self, val_loss: float, val_accuracy: float, last: bool) -> float:
+        reward = self._reward(val_loss, val_accuracy, last)
+        self.episode_return += reward
+        return reward
+
+    def diverged(self) -> float:
+        reward = -self.episode_return - self.divergence_penalty
+        self.episode_return += reward
+        return reward
+
+    def _start(self, val_loss: float, val_accuracy: float) -> None:
+        raise NotImplementedError
+
+    def _reward(self, val_loss: float, val_accuracy: float, last: bool) -> float:
+        raise NotImplementedError
+
+
+@dataclass
+class LogValLoss(Reward):
+    name = "log_val_loss"
+
+    def _start(self, val_loss: float, val_accuracy: float) -> None:
+        self._previous = math.log(val_loss)
+
+    def _reward(self, val_loss: float, val_accuracy: float, last: bool) -> float:
+        current = math.log(val_loss)
+        reward, self._previous = self._previous - current, current
+        return reward
+
+
+@dataclass
+class ValAccuracy(Reward):
+    divergence_penalty: float = 0.1
+    name = "val_accuracy"
+
+    def _start(self, val_loss: float, val_accuracy: float) -> None:
+        self._previous = val_accuracy
+
+    def _reward(self, val_loss: float, val_accuracy: float, last: bool) -> float:
+        reward, self._previous = val_accuracy - self._previous, val_accuracy
+        return reward
+
+
+@dataclass
+class FinalAccuracy(Reward):
+    divergence_penalty: float = 0.1
+    name = "final_accuracy"
+
+    def _start(self, val_loss: float, val_accuracy: float) -> None:
+        pass
+
+    def _reward(self, val_loss: float, val_accuracy: float, last: bool) -> float:
+        return val_accuracy if last else 0.0
+
+
+REWARDS: dict[str, type[Reward]] = {r.name: r for r in (LogValLoss, ValAccuracy, FinalAccuracy)}
+
+
+def make_reward(name: str, divergence_penalty: float | None = None) -> Reward:
+    """A fresh reward function by name; ``divergence_penalty`` None keeps its default."""
+    try:
+        cls = REWARDS[name]
+    except KeyError:
+        raise ValueError(f"unknown reward {name!r}; known: {', '.join(REWARDS)}") from None
+    return cls() if divergence_penalty is None else cls(divergence_penalty=divergence_penalty)

@@ -1,0 +1,276 @@
+"""HPTuneEnv: API checkers on every id, determinism, divergence, budget, options."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import hpenv
+from hpenv.env import Around, HPTuneEnv
+from hpenv.hyperparams import TUNABLES
+from hpenv.observation import INDEX, OBS_SIZE
+from hpenv.tasks import get_task
+from hpenv.testing import tiny_task_data
+
+TINY = {"budget": 96, "decisions": 3, "device": "cpu", "data_fn": tiny_task_data}
+
+
+def make(env_id: str = "HPTune-Digits-v0", **kwargs) -> gym.Env:
+    return gym.make(env_id, **{**TINY, **kwargs})
+
+
+@pytest.mark.parametrize("env_id", sorted(hpenv.ENV_IDS))
+def test_gymnasium_checker_passes_without_warnings(env_id: str):
+    env = make(env_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gym_check_env(env.unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("env_id", sorted(hpenv.ENV_IDS))
+def test_sb3_checker_passes_without_warnings(env_id: str):
+    env = make(env_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sb3_check_env(env.unwrapped, warn=True)
+
+
+def test_discrete_mode_passes_checkers():
+    env = make(tuned=("lr", "batch_size"), action_mode="discrete")
+    assert env.action_space == gym.spaces.MultiDiscrete([3, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gym_check_env(env.unwrapped, skip_render_check=True)
+        sb3_check_env(env.unwrapped, warn=True)
+
+
+def test_make_with_module_prefix_needs_no_import():
+    import subprocess
+    import sys
+
+    code = (
+        "import gymnasium as gym; env = gym.make('hpenv:HPTune-Digits-v0', device='cpu'); "
+        "print(env.observation_space.shape)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"({OBS_SIZE},)"
+
+
+def rollout(env: gym.Env, seed: int, actions: list[np.ndarray]):
+    obs, info = env.reset(seed=seed)
+    trace = [obs]
+    for action in actions:
+        obs, reward, terminated, truncated, info = env.step(action)
+        trace.append((obs, reward, terminated, truncated, info["hparams"], info["val_loss"]))
+        if terminated or truncated:
+            break
+    return trace
+
+
+def test_same_seed_same_trajectory():
+    actions = [
+        np.array([0.5], np.float32),
+        np.array([-1.0], np.float32),
+        np.array([0.2], np.float32),
+    ]
+    env_a = make(task="synthetic", data_fn=None, budget=600)
+    env_b = make(task="synthetic", data_fn=None, budget=600)
+    a, b = rollout(env_a, 11, actions), rollout(env_b, 11, actions)
+    np.testing.assert_array_equal(a[0], b[0])
+    for step_a, step_b in zip(a[1:], b[1:], strict=True):
+        np.testing.assert_array_equal(step_a[0], step_b[0])
+        assert step_a[1:] == step_b[1:]
+    c = rollout(env_a, 12, actions)
+    assert c[0][INDEX["lr"]] != a[0][INDEX["lr"]]  # another seed draws another initial lr
+
+
+def test_divergence_terminates_with_negative_reward():
+    env = make(task="synthetic", data_fn=None, budget=2000, decisions=4, initial={"lr": 1.0})
+    env.reset(seed=0)
+    total, steps = 0.0, 0
+    terminated = truncated = False
+    info: dict = {}
+    while not (terminated or truncated):
+        obs, reward, terminated, truncated, info = env.step(np.array([1.0], np.float32))
+        total += reward
+        steps += 1
+    assert terminated
+    assert not truncated
+    assert info["diverged"]
+    assert reward < 0
+    assert total == pytest.approx(-1.0)  # the documented return of a diverged episode
+    assert obs[INDEX["diverged"]] == 1.0
+    assert env.observation_space.contains(obs)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.array([0.0], np.float32))
+
+
+@pytest.mark.parametrize("reward", ["val_accuracy", "final_accuracy"])
+def test_divergence_penalty_sign_for_every_reward(reward: str):
+    env = make(reward=reward, initial={"lr": 1.0}, task="synthetic", data_fn=None, budget=2000)
+    env.reset(seed=0)
+    terminated, total = False, 0.0
+    for _ in range(3):
+        _, r, terminated, _, _ = env.step(np.array([1.0], np.float32))
+        total += r
+        if terminated:
+            break
+    assert terminated
+    assert total < 0
+
+
+def test_budget_counts_samples_when_batch_size_changes():
+    env = make(tuned=("batch_size",), budget=1000, decisions=4, initial={"batch_size": 16})
+    env.reset(seed=0)
+    samples, truncated, steps = [], False, 0
+    sizes = []
+    while not truncated:
+        _, _, _, truncated, info = env.step(np.array([1.0], np.float32))  # double every time
+        samples.append(info["samples"])
+        sizes.append(info["hparams"]["batch_size"])
+        steps += 1
+    assert sizes == [32, 64, 128, 256]
+    assert samples == [250, 500, 750, 1000]
+    assert env.unwrapped.run.samples_done == 1000
+
+
+def test_reset_options_are_honoured():
+    env = make(task=["digits", "mnist"])
+    obs, info = env.reset(
+        seed=0, options={"task": "mnist", "model": "cnn", "hparams": {"lr": 0.01}}
+    )
+    assert info["task"] == "mnist/cnn"
+    assert info["hparams"]["lr"] == pytest.approx(0.01)
+    assert obs[INDEX["lr"]] == pytest.approx(TUNABLES["lr"].normalise(0.01))
+    _, info = env.reset(seed=0)
+    assert info["task"] in ("digits/mlp", "mnist/mlp")
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(options={"lr": 1})
+
+
+def test_initial_lr_is_sampled_around_the_default():
+    env = make()
+    lrs = [env.reset(seed=s)[1]["hparams"]["lr"] for s in range(30)]
+    default = get_task("digits").defaults.lr
+    assert all(default / 10 <= lr <= default * 10 for lr in lrs)
+    assert max(lrs) / min(lrs) > 20  # spread over most of the two decades
+    fixed = make(initial={"lr": 3e-4})
+    assert fixed.reset(seed=1)[1]["hparams"]["lr"] == pytest.approx(3e-4)
+    wide = make(initial={"lr": Around(100, 30)})
+    wide_lrs = [wide.reset(seed=s)[1]["hparams"]["lr"] for s in range(30)]
+    assert min(wide_lrs) < default / 10
+
+
+def test_multitask_and_synthetic_draw_different_tasks():
+    env = make("HPTune-Synthetic-v0", data_fn=None, budget=64)
+    specs = {env.reset(seed=s)[1]["task"] for s in range(3)}
+    assert specs == {"synthetic/mlp"}
+    sizes = set()
+    for seed in range(5):
+        env.reset(seed=seed)
+        sizes.add(env.unwrapped.run.data.train_x.shape[1])
+    assert len(sizes) > 1
+    multi = make("HPTune-MultiTask-v0", task=["digits", "mnist", "imdb"])
+    names = {multi.reset(seed=s)[1]["task"] for s in range(12)}
+    assert names == {"digits/mlp", "mnist/mlp", "imdb/lstm"}
+
+
+def test_actions_move_hyperparameters_by_their_documented_steps():
+    env = make(tuned=("lr", "momentum", "weight_decay", "batch_size", "dropout"),
+               initial={"lr": 1e-3, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 32,
+                        "dropout": 0.2})  # fmt: skip
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([1, 1, 1, 1, 1], np.float32))
+    hp = info["hparams"]
+    assert hp["lr"] == pytest.approx(3e-3)
+    assert hp["momentum"] == pytest.approx(0.95)
+    assert hp["weight_decay"] == pytest.approx(3e-4)
+    assert hp["batch_size"] == 64
+    assert hp["dropout"] == pytest.approx(0.3)
+    _, _, _, _, info = env.step(np.array([-1, -1, -0.4, 0.3, -1], np.float32))
+    hp = info["hparams"]
+    assert hp["lr"] == pytest.approx(1e-3)
+    assert hp["momentum"] == pytest.approx(0.9)
+    assert hp["batch_size"] == 64  # |a| < 0.5 keeps the batch size
+    assert hp["dropout"] == pytest.approx(0.2)
+
+
+def test_actions_clip_to_ranges_and_reject_nan():
+    env = make(initial={"lr": 0.9})
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([5.0], np.float32))
+    assert info["hparams"]["lr"] == pytest.approx(TUNABLES["lr"].high)
+    with pytest.raises(ValueError, match="NaN"):
+        env.step(np.array([np.nan], np.float32))
+    discrete = make(action_mode="discrete")
+    discrete.reset(seed=0)
+    with pytest.raises(ValueError, match="discrete actions"):
+        discrete.step(np.array([3]))
+
+
+def test_constructor_validates_arguments():
+    with pytest.raises(ValueError, match="cannot tune"):
+        HPTuneEnv("digits", tuned=("learning_rate",))
+    with pytest.raises(ValueError, match="action_mode"):
+        HPTuneEnv("digits", action_mode="binary")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not both"):
+        HPTuneEnv("digits", budget=10, budget_epochs=1.0)
+    with pytest.raises(ValueError, match="unknown reward"):
+        HPTuneEnv("digits", reward="test_accuracy")
+    with pytest.raises(ValueError, match="unknown task"):
+        HPTuneEnv("cifar100")
+    with pytest.raises(ValueError, match="optimizer"):
+        HPTuneEnv("digits", optimizer="lion")
+
+
+def test_info_keys_and_rewards_telescope():
+    env = make(budget=300, decisions=3)
+    _, info = env.reset(seed=0)
+    start_loss = info["val_loss"]
+    total, truncated = 0.0, False
+    while not truncated:
+        _, reward, _, truncated, info = env.step(np.zeros(1, np.float32))
+        total += reward
+    for key in ("task", "hparams", "samples", "budget", "train_loss", "train_loss_std",
+                "grad_norm", "update_ratio", "val_loss", "val_accuracy", "diverged",
+                "wall_time", "train_time", "eval_time"):  # fmt: skip
+        assert key in info
+    assert total == pytest.approx(math.log(start_loss / info["val_loss"]), rel=1e-6)
+    assert info["wall_time"] >= info["train_time"] + info["eval_time"]
+
+
+def test_render_modes():
+    env = make(render_mode="ansi")
+    env.reset(seed=0)
+    env.step(np.zeros(1, np.float32))
+    text = env.render()
+    assert isinstance(text, str)
+    assert "digits/mlp" in text
+    assert "lr=" in text
+    picture = make(render_mode="rgb_array", tuned=("lr", "dropout"))
+    picture.reset(seed=0)
+    picture.step(np.zeros(2, np.float32))
+    frame = picture.render()
+    assert frame.dtype == np.uint8
+    assert frame.ndim == 3
+    assert frame.shape[2] == 3
+    assert frame.std() > 0
+
+
+def test_ppo_smoke_run_on_digits():
+    from stable_baselines3 import PPO
+
+    env = gym.make("HPTune-Digits-v0", budget=640, decisions=4, device="cpu", subset=0.3)
+    model = PPO("MlpPolicy", env, n_steps=32, batch_size=16, n_epochs=2, seed=0, device="cpu",
+                policy_kwargs={"net_arch": [16]})  # fmt: skip
+    model.learn(total_timesteps=64)
+    assert model.num_timesteps >= 64
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(action)
