@@ -32,8 +32,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hpenv.env import HPTuneEnv
 from hpenv.io import atomic_write_json
-from hpenv.tasks import TaskData, get_task
+from hpenv.tasks import DataNotFoundError, SyntheticFamily, TaskData, get_task
 from hpenv.tasks.augment import crop_flip
 from hpenv.tasks.models import init_parameters
 from hpenv.training import TrainingRun, resolve_device
@@ -180,6 +181,87 @@ def pil_dataloader_bench(
     return interval
 
 
+def env_episode_bench(
+    task_name: str, data: TaskData, device: torch.device, shares: dict[str, list[float]]
+) -> Interval:
+    """One default-interval episode through `HPTuneEnv` (zero actions, fixed lr).
+
+    Appends to ``shares`` each episode's evaluation time / training time, and
+    the env's own overhead: (episode wall time - time inside `TrainingRun.train`
+    and `TrainingRun.evaluate`) / that time.
+    """
+    task = get_task(task_name)
+    env = HPTuneEnv(
+        task, device=str(device), data_fn=lambda t: data, initial={"lr": task.defaults.lr}
+    )
+    zero = np.zeros(1, dtype=np.float32)
+
+    def episode() -> int:
+        env.reset(seed=0)
+        done = False
+        while not done:
+            _, _, terminated, truncated, info = env.step(zero)
+            done = terminated or truncated
+        inner = info["train_time"] + info["eval_time"]
+        shares["eval"].append(info["eval_time"] / info["train_time"])
+        shares["overhead"].append((info["wall_time"] - inner) / inner)
+        return env.episode_budget
+
+    return episode
+
+
+def bare_episode_bench(task_name: str, data: TaskData, device: torch.device) -> Interval:
+    """The same training and evaluation calls as the env episode, on `TrainingRun` alone."""
+    task = get_task(task_name)
+    budget = task.budget_samples(data)
+    interval = -(-budget // 20)
+    val_size = min(task.val_size, max(interval, 256))
+
+    def episode() -> int:
+        run = TrainingRun(task, seed=0, device=device, data=data, val_size=val_size)
+        run.evaluate()
+        while run.samples_done < budget:
+            run.train(min(interval, budget - run.samples_done))
+            run.evaluate()
+        return budget
+
+    return episode
+
+
+def cheap_episode_times(device: torch.device, data_dir: str | None) -> dict[str, Any]:
+    """Wall time of single cheap meta-training episodes (see FIDELITY)."""
+    times: dict[str, Any] = {}
+    for name, kwargs in FIDELITY.items():
+        try:
+            env = HPTuneEnv(name if name != "synthetic" else SyntheticFamily(), device=str(device),
+                            data_dir=data_dir, **kwargs)  # fmt: skip
+            env.reset(seed=0)  # loads data, warms up
+        except DataNotFoundError as exc:
+            print(f"skipping {name}: {str(exc).splitlines()[0]}")
+            continue
+        walls = []
+        for seed in range(3):
+            env.reset(seed=seed)
+            done = False
+            while not done:
+                _, _, terminated, truncated, info = env.step(env.action_space.sample() * 0)
+                done = terminated or truncated
+            walls.append(info["wall_time"])
+        times[name] = {"fidelity": kwargs, **summary(walls), "all": walls}
+        spread = f"[{min(walls):.1f}, {max(walls):.1f}]"
+        print(f"episode {name:10s} {statistics.median(walls):6.1f} s  {spread}  {kwargs}")
+    return times
+
+
+#: Cheap per-episode fidelity used for meta-training-sized episodes on a CPU.
+FIDELITY: dict[str, dict[str, Any]] = {
+    "digits": {},
+    "synthetic": {},
+    "mnist": {"subset": 0.25, "budget_epochs": 4},
+    "imdb": {"subset": 0.2, "budget_epochs": 1},
+}
+
+
 def synthetic_cifar(n: int) -> TaskData:
     """CIFAR-10-shaped random data: uint8 (n, 3, 32, 32), 10 classes."""
     rng = np.random.default_rng(0)
@@ -193,44 +275,10 @@ def synthetic_cifar(n: int) -> TaskData:
     )  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument(
-        "--data-dir", default=None, help="directory with MNIST (default HPENV_DATA_DIR)"
-    )
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement")
-    parser.add_argument("--samples", type=int, default=20_000, help="MNIST samples per repeat")
-    parser.add_argument("--cifar-samples", type=int, default=4_096, help="CIFAR samples per repeat")
-    parser.add_argument(
-        "--workers", type=int, default=2, help="DataLoader workers of the usual loop"
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
-    )
-    parser.add_argument("--out", default="logs/benchmarks/training.json")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    mnist = get_task("mnist").load_data(data_dir=args.data_dir)
-    results: dict[str, Any] = {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "device": str(device),
-            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        },
-        "mnist_source": mnist.source,
-        "repeats": args.repeats,
-    }
-    print(f"device {device}, torch threads {torch.get_num_threads()}, data {mnist.source}")
-
+def training_section(
+    results: dict[str, Any], mnist: TaskData, device: torch.device, args: argparse.Namespace
+) -> None:
+    """Throughput of TrainingRun vs the plain loop and the PIL + DataLoader loop."""
     cifar = synthetic_cifar(8_192)
     benches = {
         "mnist_mlp_trainingrun": training_run_bench("mnist", mnist, args.samples, device),
@@ -261,6 +309,87 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"TrainingRun / plain loop, MNIST MLP:   {mnist_ratio:.3f} (aim >= 0.95)")
     print(f"TrainingRun / plain loop, CIFAR CNN:   {cifar_ratio:.3f}")
     print(f"TrainingRun / PIL+DataLoader, MNIST:   {speedup:.2f}x (aim >= 3.5x)")
+
+
+def env_section(
+    results: dict[str, Any], mnist: TaskData, device: torch.device, repeats: int
+) -> None:
+    """HPTuneEnv's cost over TrainingRun at the default decision interval (MNIST MLP)."""
+    shares: dict[str, list[float]] = {"eval": [], "overhead": []}
+    benches = {
+        "mnist_episode_env": env_episode_bench("mnist", mnist, device, shares),
+        "mnist_episode_trainingrun": bare_episode_bench("mnist", mnist, device),
+    }
+    for bench in benches.values():
+        bench()  # warm-up
+    shares["eval"].clear()
+    shares["overhead"].clear()
+    for name, rates in measure(benches, repeats, device).items():
+        results[name] = {**summary(rates), "all": rates}
+        print(f"{name:28s} {statistics.median(rates):10.0f} samples/s")
+    ab = results["mnist_episode_trainingrun"]["median"] / results["mnist_episode_env"]["median"]
+    results["env_overhead_ab_mnist"] = ab - 1
+    results["env_overhead_inside_mnist"] = summary(shares["overhead"])
+    results["env_eval_share_mnist"] = summary(shares["eval"])
+    inside = 100 * statistics.median(shares["overhead"])
+    print(f"HPTuneEnv vs TrainingRun wall time, A/B medians: {100 * (ab - 1):+.2f}%")
+    print(f"HPTuneEnv time outside train/evaluate: {inside:.3f}% (aim <= 3%)")
+    print(
+        f"evaluation / training time per interval: {100 * statistics.median(shares['eval']):.1f}%"
+    )
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="directory with MNIST (default HPENV_DATA_DIR)"
+    )
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement")
+    parser.add_argument("--samples", type=int, default=20_000, help="MNIST samples per repeat")
+    parser.add_argument("--cifar-samples", type=int, default=4_096, help="CIFAR samples per repeat")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="DataLoader workers of the usual loop"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+    )
+    parser.add_argument("--out", default="logs/benchmarks/training.json")
+    parser.add_argument(
+        "--sections",
+        default="training,env,episodes",
+        help="comma-separated: training (loops), env (HPTuneEnv overhead), "
+        "episodes (cheap episodes)",
+    )
+    args = parser.parse_args(argv)
+    args.sections = args.sections.split(",")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    mnist = get_task("mnist").load_data(data_dir=args.data_dir)
+    results: dict[str, Any] = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "device": str(device),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        },
+        "mnist_source": mnist.source,
+        "repeats": args.repeats,
+    }
+    print(f"device {device}, torch threads {torch.get_num_threads()}, data {mnist.source}")
+
+    if "training" in args.sections:
+        training_section(results, mnist, device, args)
+    if "env" in args.sections:
+        env_section(results, mnist, device, args.repeats)
+    if "episodes" in args.sections:
+        results["cheap_episodes"] = cheap_episode_times(device, args.data_dir)
     atomic_write_json(results, Path(args.out))
     print(f"wrote {args.out}")
     return results
