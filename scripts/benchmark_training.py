@@ -8,10 +8,14 @@ CNN at batch 128 (synthetic CIFAR-shaped data):
    tensors (pre-normalised float tensors, permutation slices, same optimizer);
 2. ``TrainingRun`` vs the usual loop: a torchvision-style ``Dataset`` of PIL
    images through ``ToTensor`` + ``Normalize`` and a shuffling ``DataLoader``;
-3. the CIFAR-10 CNN (``TrainingRun`` vs the plain loop).
+3. the CIFAR-10 CNN (``TrainingRun`` vs the plain loop);
+4. ``HPTuneEnv`` against the same training driven through ``TrainingRun`` alone
+   (MNIST, default decision interval), and the evaluation share of an interval;
+5. the wall time of single cheap meta-training-sized episodes (``FIDELITY``).
 
 Measurements are repeated, interleaved across methods; the script prints the
-median samples/s with its min-max spread and writes everything to ``--out`` as JSON.
+median samples/s with its min-max spread, ratios as the median of per-repeat
+(side-by-side) ratios, and writes everything to ``--out`` as JSON.
 
 Usage:
     python scripts/benchmark_training.py --data-dir ../shared/datasets
@@ -294,7 +298,10 @@ def training_section(
         print(f"{name:28s} {stats['median']:10.0f} samples/s  {spread}")
 
     def ratio(a: str, b: str) -> float:
-        return float(results[a]["median"] / results[b]["median"])
+        """Median of per-repeat ratios: repeats are interleaved, so pairs ran side by side."""
+        pairs = [x / y for x, y in zip(results[a]["all"], results[b]["all"], strict=True)]
+        results[f"{a}/{b}"] = summary(pairs)
+        return statistics.median(pairs)
 
     results["ratio_vs_plain_loop_mnist"] = ratio("mnist_mlp_trainingrun", "mnist_mlp_plain_loop")
     results["ratio_vs_plain_loop_cifar10"] = ratio(
@@ -327,12 +334,20 @@ def env_section(
     for name, rates in measure(benches, repeats, device).items():
         results[name] = {**summary(rates), "all": rates}
         print(f"{name:28s} {statistics.median(rates):10.0f} samples/s")
-    ab = results["mnist_episode_trainingrun"]["median"] / results["mnist_episode_env"]["median"]
+    pairs = [
+        bare / env
+        for bare, env in zip(
+            results["mnist_episode_trainingrun"]["all"],
+            results["mnist_episode_env"]["all"],
+            strict=True,
+        )
+    ]
+    ab = statistics.median(pairs)
     results["env_overhead_ab_mnist"] = ab - 1
     results["env_overhead_inside_mnist"] = summary(shares["overhead"])
     results["env_eval_share_mnist"] = summary(shares["eval"])
     inside = 100 * statistics.median(shares["overhead"])
-    print(f"HPTuneEnv vs TrainingRun wall time, A/B medians: {100 * (ab - 1):+.2f}%")
+    print(f"HPTuneEnv vs TrainingRun wall time, paired A/B median: {100 * (ab - 1):+.2f}%")
     print(f"HPTuneEnv time outside train/evaluate: {inside:.3f}% (aim <= 3%)")
     print(
         f"evaluation / training time per interval: {100 * statistics.median(shares['eval']):.1f}%"
