@@ -37,6 +37,25 @@ class Around:
             raise ValueError(f"Around factors must be >= 1, got {self}")
 
 
+@dataclass(frozen=True)
+class Fidelity:
+    """Per-task episode size, overriding the environment-wide settings for one task.
+
+    Attributes:
+        subset: Fraction of the training split to train on.
+        budget: Episode budget in training samples.
+        budget_epochs: Episode budget in passes over the (subset) training split.
+    """
+
+    subset: float | None = None
+    budget: int | None = None
+    budget_epochs: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget is not None and self.budget_epochs is not None:
+            raise ValueError(f"give budget or budget_epochs, not both: {self}")
+
+
 InitialValue = float | tuple[float, float] | Around
 DEFAULT_INITIAL: Mapping[str, InitialValue] = {"lr": Around(10.0, 10.0)}
 
@@ -142,6 +161,8 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
       task default). Default ``{"lr": Around(10, 10)}``.
     - ``optimizer``: override the task's optimizer (``sgd``, ``adam``, ``adamw``).
     - ``subset``: train on this fraction of the training split.
+    - ``fidelity``: task name -> `Fidelity` (subset and budget for that task
+      only), for multi-task episodes of different costs.
     - ``val_size``: validation samples scored per decision (default: the task's,
       at most the interval); a fixed subset.
     - ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``...; ``data_dir``: local data directory.
@@ -188,6 +209,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         initial: Mapping[str, InitialValue] | None = None,
         optimizer: str | None = None,
         subset: float | None = None,
+        fidelity: Mapping[str, Fidelity] | None = None,
         val_size: int | None = None,
         device: str = "auto",
         data_dir: str | None = None,
@@ -224,6 +246,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             HParams(optimizer=optimizer)  # type: ignore[arg-type]  # validates the name
         self.optimizer = optimizer
         self.subset, self.val_size = subset, val_size
+        self.fidelity = dict(fidelity or {})
         self.device = resolve_device(device)
         self.data_dir = data_dir
         self._data_fn = data_fn
@@ -260,12 +283,18 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         if "model" in options:
             task = task.with_model(options["model"])
         hparams = self._initial_hparams(task, rng, options.get("hparams", {}))
-        data = self._data(task)
+        fidelity = self.fidelity.get(task.name, Fidelity())
+        subset = fidelity.subset if fidelity.subset is not None else self.subset
+        data = self._data(task, subset)
         n_train = data.train_x.shape[0]
-        if self.budget is not None:
-            budget = self.budget
-        elif self.budget_epochs is not None:
-            budget = max(1, round(self.budget_epochs * n_train))
+        if fidelity.budget is not None or fidelity.budget_epochs is not None:
+            budget_samples, budget_epochs = fidelity.budget, fidelity.budget_epochs
+        else:
+            budget_samples, budget_epochs = self.budget, self.budget_epochs
+        if budget_samples is not None:
+            budget = budget_samples
+        elif budget_epochs is not None:
+            budget = max(1, round(budget_epochs * n_train))
         else:
             budget = task.budget_samples(data)
         interval = self.interval or max(1, -(-budget // self.decisions))
@@ -426,15 +455,16 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             values[t.name] = t.cast(t.clip(values.get(t.name, getattr(hparams, t.name))))
         return hparams.replace(**values)
 
-    def _data(self, task: Task) -> TaskData:
+    def _data(self, task: Task, subset: float | None) -> TaskData:
         if self._data_fn is not None:
-            return self._data_fn(task).to(self.device)
+            return self._data_fn(task).subset(subset).to(self.device)
         if task.generate is not None:  # generated tasks differ per spec: no cache
-            return task.load_data(subset=self.subset).to(self.device)
-        if task.name not in self._data_cache:
-            data = task.load_data(data_dir=self.data_dir, subset=self.subset)
-            self._data_cache[task.name] = data.to(self.device)
-        return self._data_cache[task.name]
+            return task.load_data(subset=subset).to(self.device)
+        key = f"{task.name}:{subset}"
+        if key not in self._data_cache:
+            data = task.load_data(data_dir=self.data_dir, subset=subset)
+            self._data_cache[key] = data.to(self.device)
+        return self._data_cache[key]
 
     def _evaluate(self) -> Any:
         assert self.run is not None
@@ -461,4 +491,4 @@ def _task_sampler(task: TaskArg) -> Callable[[np.random.Generator], Task]:
     )
 
 
-__all__ = ["TUNABLES", "Around", "HPTuneEnv"]
+__all__ = ["TUNABLES", "Around", "Fidelity", "HPTuneEnv"]

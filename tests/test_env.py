@@ -274,3 +274,17 @@ def test_ppo_smoke_run_on_digits():
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
     assert env.action_space.contains(action)
+
+
+def test_per_task_fidelity_overrides_budget_and_subset():
+    from hpenv.env import Fidelity
+
+    fidelity = {"mnist": Fidelity(subset=0.5, budget=40)}
+    env = make(task=["digits", "mnist"], budget=None, fidelity=fidelity, budget_epochs=2.0)
+    _, info = env.reset(seed=0, options={"task": "mnist"})
+    assert info["budget"] == 40
+    assert env.unwrapped.run.data.train_x.shape[0] == 32  # half of the 64 tiny samples
+    _, info = env.reset(seed=0, options={"task": "digits"})
+    assert info["budget"] == 128  # 2 epochs of 64
+    with pytest.raises(ValueError, match="not both"):
+        Fidelity(budget=1, budget_epochs=1.0)

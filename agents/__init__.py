@@ -1,0 +1,4 @@
+"""The meta-learner: PPO across HPTuneEnv tasks, frozen policies, controllers, baselines.
+
+Stable-Baselines3 lives here, never in ``hpenv``.
+"""

@@ -1,0 +1,51 @@
+"""Command-line flags generated from a frozen config dataclass (one flag per field)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _parser_for(hint: Any) -> tuple[Any, dict[str, Any]]:
+    """argparse ``type`` and extra keywords for a field's type hint."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):  # Optional[X]
+        inner = [a for a in args if a is not type(None)]
+        return _parser_for(inner[0])
+    if origin is tuple:
+        item = args[0]
+        return lambda text: tuple(item(v) for v in text.split(",") if v.strip()), {}
+    if origin is typing.Literal:
+        return str, {"choices": list(args)}
+    if hint is bool:
+        return None, {"action": argparse.BooleanOptionalAction}
+    return hint, {}
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One ``--field-name`` flag per dataclass field, with its help and default."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind, extra = _parser_for(hints[f.name])
+        default = f.default
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        kwargs: dict[str, Any] = {
+            "default": default,
+            "help": f"{f.metadata.get('help', '')} (default: {shown})",
+            **extra,
+        }
+        if kind is not None:
+            kwargs["type"] = kind
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, **kwargs)
+
+
+def from_args(cls: type[T], args: argparse.Namespace) -> T:
+    """Build ``cls`` from parsed flags (validation happens in its ``__post_init__``)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**values)

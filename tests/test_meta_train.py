@@ -1,0 +1,168 @@
+"""Meta-training: a tiny run, resume, and the frozen policy artifact."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.policy import (
+    FrozenPolicy,
+    IncompatiblePolicyError,
+    PolicyActor,
+    PolicyLoadError,
+    load_policy,
+)
+from agents.train import MetaTrainConfig, load_checkpoint, meta_train
+from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE
+
+TINY = MetaTrainConfig(
+    train_tasks=("synthetic", "digits"),
+    eval_tasks=("synthetic-heldout",),
+    total_steps=96,
+    n_envs=2,
+    vec_env="dummy",
+    decisions=4,
+    budget=160,
+    n_steps=16,
+    batch_size=16,
+    n_epochs=2,
+    net_arch=(16,),
+    eval_every=48,
+    eval_seeds=(0,),
+    checkpoint_every=32,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("meta")
+    config = dataclasses.replace(TINY, out_dir=str(out))
+    meta_train(config)
+    return out
+
+
+def random_obs(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(OBS_LOW, OBS_HIGH, size=(n, OBS_SIZE)).astype(np.float32)
+
+
+def test_tiny_run_writes_events_checkpoint_and_policy(tiny_run: Path):
+    assert list(tiny_run.glob("events.out.tfevents*"))
+    assert (tiny_run / "checkpoints" / "latest.pt").is_file()
+    assert (tiny_run / "policy.pt").is_file()
+    assert (tiny_run / "best_policy.pt").is_file()
+    assert (tiny_run / "config.json").is_file()
+    checkpoint = load_checkpoint(tiny_run / "checkpoints" / "latest.pt")
+    assert checkpoint["num_timesteps"] >= TINY.total_steps
+    assert checkpoint["episodes"] >= TINY.total_steps // TINY.decisions - TINY.n_envs
+    policy = load_policy(tiny_run / "policy.pt")
+    assert policy.metadata.tasks == ("synthetic", "digits")
+    assert policy.metadata.agent_steps == checkpoint["num_timesteps"]
+
+
+def test_tensorboard_has_project_metrics(tiny_run: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tiny_run))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert "hpenv/digits/final_val_accuracy" in scalars
+    assert "hpenv/synthetic/divergence_rate" in scalars
+    assert "eval/mean_return" in scalars
+    assert "train/policy_gradient_loss" in scalars
+
+
+def test_resume_continues_steps_and_normalisation(tiny_run: Path, tmp_path: Path):
+    import shutil
+
+    out = tmp_path / "resumed"
+    shutil.copytree(tiny_run, out)
+    before = load_checkpoint(out / "checkpoints" / "latest.pt")
+    config = dataclasses.replace(TINY, out_dir=str(out), total_steps=160, resume=True)
+    meta_train(config)
+    after = load_checkpoint(out / "checkpoints" / "latest.pt")
+    assert after["num_timesteps"] >= 160
+    assert after["num_timesteps"] > before["num_timesteps"]
+    assert after["obs_rms"]["count"] > before["obs_rms"]["count"]
+    assert after["episodes"] > before["episodes"]
+
+
+def test_resume_refuses_changed_config_and_fresh_run_refuses_existing(tiny_run: Path):
+    with pytest.raises(ValueError, match="changed configuration"):
+        meta_train(dataclasses.replace(TINY, out_dir=str(tiny_run), resume=True, decisions=5))
+    with pytest.raises(ValueError, match="already holds a run"):
+        meta_train(dataclasses.replace(TINY, out_dir=str(tiny_run)))
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="held out"):
+        MetaTrainConfig(train_tasks=("digits",), eval_tasks=("digits",))
+    with pytest.raises(ValueError, match="out_dir"):
+        MetaTrainConfig(resume=True)
+    with pytest.raises(ValueError, match="n_envs"):
+        MetaTrainConfig(n_envs=0)
+
+
+def test_frozen_artifact_predicts_like_the_live_model(tiny_run: Path, tmp_path: Path):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+
+    policy = load_policy(tiny_run / "policy.pt")
+    obs = random_obs(32)
+    before, _ = policy.predict(obs)
+    copy = policy.save(tmp_path / "copy.pt")
+    after, _ = load_policy(copy).predict(obs)
+    np.testing.assert_array_equal(before, after)
+
+    checkpoint = load_checkpoint(tiny_run / "checkpoints" / "latest.pt")
+    import io
+
+    model = PPO.load(io.BytesIO(checkpoint["model_zip"]), device="cpu")
+    rms = RunningMeanStd(shape=(OBS_SIZE,))
+    rms.mean, rms.var = checkpoint["obs_rms"]["mean"], checkpoint["obs_rms"]["var"]
+    normalised = np.clip((obs - rms.mean) / np.sqrt(rms.var + 1e-8), -10, 10).astype(np.float32)
+    live, _ = model.predict(normalised, deterministic=True)
+    np.testing.assert_allclose(live, before, rtol=1e-6, atol=1e-6)
+    frozen = FrozenPolicy.from_model(
+        model, rms, 10.0, 1e-8, tuned=("lr",), action_mode="continuous"
+    )
+    np.testing.assert_allclose(frozen.predict(obs)[0], before, rtol=1e-6, atol=1e-6)
+
+
+def test_actor_matches_batch_predict(tiny_run: Path):
+    policy = load_policy(tiny_run / "policy.pt")
+    actor = PolicyActor(policy)
+    obs = random_obs(3, seed=1)
+    for row in obs:
+        np.testing.assert_array_equal(actor(row), policy.predict(row[None])[0][0])
+
+
+def test_damaged_and_incompatible_artifacts_are_refused(tiny_run: Path, tmp_path: Path):
+    good = (tiny_run / "policy.pt").read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(PolicyLoadError, match="truncated or corrupted"):
+        load_policy(truncated)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a policy")
+    with pytest.raises(PolicyLoadError):
+        load_policy(garbage)
+    with pytest.raises(FileNotFoundError):
+        load_policy(tmp_path / "missing.pt")
+
+    blob = torch.load(tiny_run / "policy.pt", weights_only=True)
+    blob["metadata"]["obs_version"] = 999
+    old = tmp_path / "old.pt"
+    torch.save(blob, old)
+    with pytest.raises(IncompatiblePolicyError, match="observation layout v999"):
+        load_policy(old)
+    blob = torch.load(tiny_run / "policy.pt", weights_only=True)
+    blob["metadata"]["ranges"]["lr"]["max_step"] = 5.0
+    moved = tmp_path / "moved.pt"
+    torch.save(blob, moved)
+    with pytest.raises(IncompatiblePolicyError, match="ranges or step sizes"):
+        load_policy(moved)
