@@ -57,6 +57,7 @@ class PolicyMetadata:
     algorithm: str
     policy_kwargs: dict[str, Any]
     frame_stack: int = 1
+    env_config: dict[str, Any] = field(default_factory=dict)
     tasks: tuple[str, ...] = ()
     agent_steps: int = 0
     versions: dict[str, str] = field(default_factory=dict)
@@ -197,6 +198,7 @@ class FrozenPolicy:
         tuned: tuple[str, ...],
         action_mode: str,
         frame_stack: int = 1,
+        env_config: dict[str, Any] | None = None,
         tasks: tuple[str, ...] = (),
         notes: str = "",
     ) -> FrozenPolicy:
@@ -220,6 +222,7 @@ class FrozenPolicy:
             algorithm=algorithm,
             policy_kwargs=kwargs,
             frame_stack=frame_stack,
+            env_config=dict(env_config or {}),
             tasks=tuple(tasks),
             agent_steps=int(model.num_timesteps),
             versions=package_versions(),

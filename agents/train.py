@@ -378,6 +378,11 @@ def meta_train(config: MetaTrainConfig) -> Path:
             tuned=config.tuned,
             action_mode=config.action_mode,
             frame_stack=config.frame_stack,
+            env_config={
+                k: v
+                for k, v in _env_kwargs(config, tasks).items()
+                if k not in ("tasks", "data_dir")
+            },
             tasks=tuple(tasks),
         )
 
