@@ -18,7 +18,7 @@ test: install
 	$(PY) -m pytest
 
 train: install
-	$(PY) scripts/train_demo.py
+	$(PY) scripts/train_agent.py
 
 lint: install
 	$(PY) -m ruff check .

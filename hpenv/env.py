@@ -16,7 +16,7 @@ from hpenv.hyperparams import TUNABLES, HParams, tunable
 from hpenv.observation import OBS_HIGH, OBS_LOW, FeatureTracker, IntervalMetrics
 from hpenv.rewards import make_reward
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
-from hpenv.training import TrainingRun, resolve_device
+from hpenv.training import EvalStats, IntervalStats, TrainingRun, resolve_device
 
 TaskArg = str | Task | SyntheticFamily | Sequence[str | Task | SyntheticFamily]
 ActionMode = Literal["continuous", "discrete"]
@@ -119,21 +119,27 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
     decrease of the log validation loss since the previous decision, so the
     return is ln(initial / final val loss), comparable across tasks. Also
     ``val_accuracy`` (accuracy gain) and ``final_accuracy`` (sparse). On
-    divergence the reward cancels the return so far and subtracts the
-    divergence penalty (return = -1.0 by default for ``log_val_loss``).
+    divergence the step's reward is negative: for ``log_val_loss`` the log loss
+    is taken to rise to the divergence threshold, minus a penalty of 1.0, so
+    diverging never pays.
 
     ## Starting State
 
     A freshly initialised model. Initial hyperparameters are the task's
     defaults, except those in ``initial``: by default the learning rate is drawn
     log-uniformly from [default / 10, default * 10], so the agent must learn to
-    correct a bad start. The first observation holds the untrained model's
-    validation accuracy and the hyperparameter positions; relative features are 0.
+    correct a bad start. ``reset`` then trains a first (warm-up) interval at the
+    initial hyperparameters, so that the first observation already shows how
+    training goes: the agent never acts blind. The budget is split into
+    ``decisions + 1`` intervals: the warm-up, then one per decision. Rewards
+    count from the end of the warm-up.
 
     ## Episode End
 
     - Termination: the loss or weights become non-finite, or the training loss
-      exceeds 100x the loss of a uniform guess (divergence).
+      exceeds 100x the loss of a uniform guess (divergence). If the run already
+      diverged in the warm-up, the first step ends the episode with reward 0
+      (the agent had no say).
     - Truncation: the budget of training samples is spent (changing the batch
       size cannot buy more training: the budget counts samples).
 
@@ -153,8 +159,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
     - ``action_mode``: ``"continuous"`` or ``"discrete"``.
     - ``budget`` / ``budget_epochs``: episode budget in training samples or in
       passes over the (subset) training split; default: the task's budget.
-    - ``decisions`` / ``interval``: number of decisions per episode (default 20),
-      or the decision interval in samples (overrides ``decisions``).
+    - ``decisions`` / ``interval``: number of decisions per episode (default 20;
+      the budget is split into ``decisions + 1`` intervals), or the interval in
+      samples (overrides ``decisions``).
     - ``reward``, ``divergence_penalty``: see Rewards.
     - ``initial``: hyperparameter -> fixed value, ``(low, high)`` range (drawn
       on the hyperparameter's scale), or `Around` (range relative to the
@@ -174,7 +181,8 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Info
 
-    Returned by ``step`` (and ``reset``, without the interval metrics):
+    Returned by ``step`` and ``reset`` (``reset``'s describe the warm-up interval,
+    plus ``initial_val_loss`` and ``initial_val_accuracy`` of the untrained model):
 
     - ``task``: ``"<task>/<model>"``.
     - ``hparams``: current hyperparameters (dict of `HParams` fields).
@@ -297,7 +305,11 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             budget = max(1, round(budget_epochs * n_train))
         else:
             budget = task.budget_samples(data)
-        interval = self.interval or max(1, -(-budget // self.decisions))
+        if budget < 2:
+            raise ValueError(f"the episode budget must be >= 2 samples, got {budget}")
+        # decisions + 1 intervals: a warm-up interval, then one per decision.
+        interval = self.interval or max(1, -(-budget // (self.decisions + 1)))
+        interval = min(interval, budget // 2)
         val_size = self.val_size
         if val_size is None:
             val_size = min(task.val_size, max(interval, 256))
@@ -311,23 +323,26 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         )
         self.task, self.episode_budget, self.episode_interval = task, budget, interval
         self._timer = {"start": time.perf_counter(), "train": 0.0, "eval": 0.0}
-        evaluation = self._evaluate()
-        self._reward.reset(evaluation.loss, evaluation.accuracy)
-        obs = self._features.reset(evaluation.loss, evaluation.accuracy, hparams)
+        initial = self._evaluate()
+        self._features.reset(initial.loss, initial.accuracy, hparams)
         self._history: list[dict[str, Any]] = [
-            {"progress": 0.0, "train_loss": math.nan, "val_loss": evaluation.loss,
-             "val_accuracy": evaluation.accuracy, "hparams": hparams.to_dict()}
+            {"progress": 0.0, "train_loss": math.nan, "val_loss": initial.loss,
+             "val_accuracy": initial.accuracy, "hparams": hparams.to_dict()}
         ]  # fmt: skip
+        # Warm-up: the first interval trains at the initial hyperparameters, so the
+        # first decision sees how training goes instead of acting blind.
+        stats, evaluation, info = self._train_interval()
+        self._warmup_diverged = info["diverged"]
+        if self._warmup_diverged:
+            obs = self._features.mark_diverged()
+            self._reward.reset(initial.loss, initial.accuracy)
+        else:
+            assert evaluation is not None
+            obs = self._observe(stats, evaluation)
+            self._reward.reset(evaluation.loss, evaluation.accuracy)
+        info["initial_val_loss"], info["initial_val_accuracy"] = initial.loss, initial.accuracy
         self._last_reward = 0.0
         self._done = False
-        info = {
-            "task": f"{task.name}/{task.model}",
-            "hparams": hparams.to_dict(),
-            "samples": 0,
-            "budget": budget,
-            "val_loss": evaluation.loss,
-            "val_accuracy": evaluation.accuracy,
-        }
         return obs, info
 
     def step(
@@ -336,54 +351,86 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._done or self.run is None:
             raise RuntimeError("the episode is over (or never started): call reset() first")
         run = self.run
-        run.apply_hparams(self._apply_action(action, run.hparams))
+        new_hparams = self._apply_action(action, run.hparams)
+        if self._warmup_diverged:  # nothing the agent did: end without a penalty
+            self._done = True
+            info = {**self._history_info(), "diverged": True, **self._timings()}
+            return self._features.mark_diverged(), 0.0, True, False, info
+        run.apply_hparams(new_hparams)
+        stats, evaluation, info = self._train_interval()
+        diverged = info["diverged"]
+        truncated = not diverged and run.samples_done >= self.episode_budget
+        if diverged:
+            obs = self._features.mark_diverged()
+            reward = self._reward.diverged(worst_loss=run.max_loss)
+        else:
+            assert evaluation is not None
+            obs = self._observe(stats, evaluation)
+            reward = self._reward.step(evaluation.loss, evaluation.accuracy, last=truncated)
+        self._done = diverged or truncated
+        if self._done:
+            info.update(self._timings())
+        self._last_reward = reward
+        return obs, float(reward), diverged, truncated, info
+
+    def _train_interval(self) -> tuple[IntervalStats, EvalStats | None, dict[str, Any]]:
+        """Train one interval with the current hyperparameters, evaluate, record."""
+        run = self.run
+        assert run is not None
         samples = min(self.episode_interval, self.episode_budget - run.samples_done)
         stats = run.train(samples)
         self._timer["train"] += stats.wall_time
         evaluation = None if stats.diverged else self._evaluate()
-        diverged = stats.diverged or evaluation is None or not math.isfinite(evaluation.loss)
-        progress = run.samples_done / self.episode_budget
-        info: dict[str, Any] = {
-            "task": f"{self.task.name}/{self.task.model}",
-            "hparams": run.hparams.to_dict(),
-            "samples": run.samples_done,
-            "budget": self.episode_budget,
+        diverged = evaluation is None or not math.isfinite(evaluation.loss)
+        self._history.append(
+            {"progress": run.samples_done / self.episode_budget, "train_loss": stats.loss_mean,
+             "val_loss": evaluation.loss if evaluation else math.nan,
+             "val_accuracy": evaluation.accuracy if evaluation else math.nan,
+             "hparams": run.hparams.to_dict()}
+        )  # fmt: skip
+        info = {
+            **self._history_info(),
             "train_loss": stats.loss_mean,
             "train_loss_std": stats.loss_std,
             "grad_norm": stats.grad_norm,
             "update_ratio": stats.update_ratio,
-            "val_loss": evaluation.loss if evaluation else math.nan,
-            "val_accuracy": evaluation.accuracy if evaluation else math.nan,
             "diverged": diverged,
         }
-        truncated = not diverged and run.samples_done >= self.episode_budget
-        if diverged:
-            obs = self._features.mark_diverged()
-            reward = self._reward.diverged()
-        else:
-            assert evaluation is not None
-            metrics = IntervalMetrics(
-                progress=progress,
+        return stats, evaluation, info
+
+    def _history_info(self) -> dict[str, Any]:
+        assert self.run is not None
+        last = self._history[-1]
+        return {
+            "task": f"{self.task.name}/{self.task.model}",
+            "hparams": self.run.hparams.to_dict(),
+            "samples": self.run.samples_done,
+            "budget": self.episode_budget,
+            "val_loss": last["val_loss"],
+            "val_accuracy": last["val_accuracy"],
+        }
+
+    def _observe(self, stats: IntervalStats, evaluation: EvalStats) -> np.ndarray:
+        assert self.run is not None
+        return self._features.update(
+            IntervalMetrics(
+                progress=self.run.samples_done / self.episode_budget,
                 train_loss=stats.loss_mean,
                 train_loss_std=stats.loss_std,
                 grad_norm=stats.grad_norm,
                 update_ratio=stats.update_ratio,
                 val_loss=evaluation.loss,
                 val_accuracy=evaluation.accuracy,
-                hparams=run.hparams,
+                hparams=self.run.hparams,
             )
-            obs = self._features.update(metrics)
-            reward = self._reward.step(evaluation.loss, evaluation.accuracy, last=truncated)
-        self._done = diverged or truncated
-        if self._done:
-            info["wall_time"] = time.perf_counter() - self._timer["start"]
-            info["train_time"], info["eval_time"] = self._timer["train"], self._timer["eval"]
-        self._last_reward = reward
-        self._history.append(
-            {"progress": progress, "train_loss": stats.loss_mean, "val_loss": info["val_loss"],
-             "val_accuracy": info["val_accuracy"], "hparams": run.hparams.to_dict()}
-        )  # fmt: skip
-        return obs, float(reward), diverged, truncated, info
+        )
+
+    def _timings(self) -> dict[str, float]:
+        return {
+            "wall_time": time.perf_counter() - self._timer["start"],
+            "train_time": self._timer["train"],
+            "eval_time": self._timer["eval"],
+        }
 
     # --------------------------------------------------------------- rendering
 
@@ -466,7 +513,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             self._data_cache[key] = data.to(self.device)
         return self._data_cache[key]
 
-    def _evaluate(self) -> Any:
+    def _evaluate(self) -> EvalStats:
         assert self.run is not None
         evaluation = self.run.evaluate()
         self._timer["eval"] += evaluation.wall_time

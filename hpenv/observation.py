@@ -33,8 +33,11 @@ clipped to the bounds; non-finite values become the bound they overflow to
 Every hyperparameter appears (tuned or not), so one layout serves every
 configuration; ranges are those of `hpenv.hyperparams.TUNABLES`.
 
-At reset, before any training, features that compare with a previous interval
-are 0 and the train loss is taken to equal the initial validation loss.
+`FeatureTracker.reset` takes the untrained model's validation metrics: the
+"previous" values of the first interval are those (the train loss before
+training is taken to equal the initial validation loss). The environment and
+the controller take their first decision after one warm-up interval, so the
+first observation an agent sees is already an `FeatureTracker.update`.
 """
 
 from __future__ import annotations

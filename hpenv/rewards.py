@@ -9,10 +9,20 @@ do not depend on the batch size or the task's loss scale.
 | ``val_accuracy`` | val accuracy - previous val accuracy | final - initial accuracy |
 | ``final_accuracy`` | 0, and the final val accuracy at the last decision | final accuracy |
 
-Divergence ends the episode with a reward that cancels everything gained so
-far and subtracts ``divergence_penalty``: the episode's return is exactly
-``-divergence_penalty`` (default 1.0 for ``log_val_loss``, 0.1 for the accuracy
-rewards), worse than a run that changed nothing.
+Divergence ends the episode as if the run had reached the worst outcome on
+the reward's own scale, minus ``divergence_penalty`` (default 1.0 for
+``log_val_loss``, 0.1 for the accuracy rewards). The divergence reward is
+always negative:
+
+| name | reward at divergence |
+|---|---|
+| ``log_val_loss`` | -max(ln(worst loss) - ln(previous val loss), 0) - penalty |
+| ``val_accuracy`` | -(previous val accuracy) - penalty (accuracy falls to 0) |
+| ``final_accuracy`` | -penalty |
+
+The worst loss is the run's divergence threshold (100x the loss of a uniform
+guess). So a diverged episode returns less than any episode that ends below the
+divergence threshold: diverging never pays.
 """
 
 from __future__ import annotations
@@ -42,10 +52,14 @@ class Reward:
         self.episode_return += reward
         return reward
 
-    def diverged(self) -> float:
-        reward = -self.episode_return - self.divergence_penalty
+    def diverged(self, worst_loss: float) -> float:
+        """Reward of the step where the run diverged (negative; see module docstring)."""
+        reward = -self._fall(worst_loss) - self.divergence_penalty
         self.episode_return += reward
         return reward
+
+    def _fall(self, worst_loss: float) -> float:
+        raise NotImplementedError
 
     def _start(self, val_loss: float, val_accuracy: float) -> None:
         raise NotImplementedError
@@ -66,6 +80,9 @@ class LogValLoss(Reward):
         reward, self._previous = self._previous - current, current
         return reward
 
+    def _fall(self, worst_loss: float) -> float:
+        return max(math.log(worst_loss) - self._previous, 0.0)
+
 
 @dataclass
 class ValAccuracy(Reward):
@@ -79,6 +96,9 @@ class ValAccuracy(Reward):
         reward, self._previous = val_accuracy - self._previous, val_accuracy
         return reward
 
+    def _fall(self, worst_loss: float) -> float:
+        return self._previous
+
 
 @dataclass
 class FinalAccuracy(Reward):
@@ -90,6 +110,9 @@ class FinalAccuracy(Reward):
 
     def _reward(self, val_loss: float, val_accuracy: float, last: bool) -> float:
         return val_accuracy if last else 0.0
+
+    def _fall(self, worst_loss: float) -> float:
+        return 0.0
 
 
 REWARDS: dict[str, type[Reward]] = {r.name: r for r in (LogValLoss, ValAccuracy, FinalAccuracy)}

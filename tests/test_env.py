@@ -90,39 +90,54 @@ def test_same_seed_same_trajectory():
     assert c[0][INDEX["lr"]] != a[0][INDEX["lr"]]  # another seed draws another initial lr
 
 
-def test_divergence_terminates_with_negative_reward():
-    env = make(task="synthetic", data_fn=None, budget=2000, decisions=4, initial={"lr": 1.0})
+def ramp_until_divergence(env: gym.Env) -> tuple[list[float], dict]:
+    """Raise the learning rate at every decision until the episode ends."""
     env.reset(seed=0)
-    total, steps = 0.0, 0
-    terminated = truncated = False
-    info: dict = {}
-    while not (terminated or truncated):
+    rewards, done, info = [], False, {}
+    while not done:
         obs, reward, terminated, truncated, info = env.step(np.array([1.0], np.float32))
-        total += reward
-        steps += 1
-    assert terminated
-    assert not truncated
+        rewards.append(reward)
+        done = terminated or truncated
+    info["last_obs"], info["terminated"], info["truncated"] = obs, terminated, truncated
+    return rewards, info
+
+
+# SGD on MNIST-shaped data survives lr 0.03 but diverges once ramped to ~1.
+DIVERGING = {"task": "mnist", "optimizer": "sgd", "budget": 600, "decisions": 4,
+             "initial": {"lr": 0.03}}  # fmt: skip
+
+
+def test_divergence_terminates_with_negative_reward():
+    env = make(**DIVERGING)
+    rewards, info = ramp_until_divergence(env)
+    assert info["terminated"]
+    assert not info["truncated"]
     assert info["diverged"]
-    assert reward < 0
-    assert total == pytest.approx(-1.0)  # the documented return of a diverged episode
-    assert obs[INDEX["diverged"]] == 1.0
-    assert env.observation_space.contains(obs)
+    assert rewards[-1] < 0
+    assert sum(rewards) < -1.0  # worse than any run ending below the divergence threshold
+    assert info["last_obs"][INDEX["diverged"]] == 1.0
+    assert env.observation_space.contains(info["last_obs"])
     with pytest.raises(RuntimeError, match="reset"):
         env.step(np.array([0.0], np.float32))
 
 
-@pytest.mark.parametrize("reward", ["val_accuracy", "final_accuracy"])
-def test_divergence_penalty_sign_for_every_reward(reward: str):
-    env = make(reward=reward, initial={"lr": 1.0}, task="synthetic", data_fn=None, budget=2000)
-    env.reset(seed=0)
-    terminated, total = False, 0.0
-    for _ in range(3):
-        _, r, terminated, _, _ = env.step(np.array([1.0], np.float32))
-        total += r
-        if terminated:
-            break
+@pytest.mark.parametrize("reward", ["log_val_loss", "val_accuracy", "final_accuracy"])
+def test_divergence_reward_is_negative_for_every_reward(reward: str):
+    rewards, info = ramp_until_divergence(make(**DIVERGING, reward=reward))
+    assert info["terminated"]
+    assert rewards[-1] < 0
+
+
+def test_divergence_in_warmup_ends_without_penalty():
+    env = make(**{**DIVERGING, "initial": {"lr": 1.0}, "budget": 2000})
+    obs, info = env.reset(seed=0)
+    assert info["diverged"]
+    assert obs[INDEX["diverged"]] == 1.0
+    obs, reward, terminated, truncated, info = env.step(np.zeros(1, np.float32))
     assert terminated
-    assert total < 0
+    assert not truncated
+    assert reward == 0.0
+    assert info["diverged"]
 
 
 def test_budget_counts_samples_when_batch_size_changes():
@@ -136,7 +151,7 @@ def test_budget_counts_samples_when_batch_size_changes():
         sizes.append(info["hparams"]["batch_size"])
         steps += 1
     assert sizes == [32, 64, 128, 256]
-    assert samples == [250, 500, 750, 1000]
+    assert samples == [400, 600, 800, 1000]  # a 200-sample warm-up, then 4 decisions
     assert env.unwrapped.run.samples_done == 1000
 
 
@@ -206,6 +221,7 @@ def test_actions_clip_to_ranges_and_reject_nan():
     env.reset(seed=0)
     _, _, _, _, info = env.step(np.array([5.0], np.float32))
     assert info["hparams"]["lr"] == pytest.approx(TUNABLES["lr"].high)
+    env.reset(seed=0)
     with pytest.raises(ValueError, match="NaN"):
         env.step(np.array([np.nan], np.float32))
     discrete = make(action_mode="discrete")
@@ -232,7 +248,9 @@ def test_constructor_validates_arguments():
 def test_info_keys_and_rewards_telescope():
     env = make(budget=300, decisions=3)
     _, info = env.reset(seed=0)
-    start_loss = info["val_loss"]
+    start_loss = info["val_loss"]  # rewards count from the end of the warm-up
+    assert info["samples"] == 75
+    assert info["initial_val_loss"] > 0
     total, truncated = 0.0, False
     while not truncated:
         _, reward, _, truncated, info = env.step(np.zeros(1, np.float32))

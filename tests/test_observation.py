@@ -101,18 +101,19 @@ def test_rewards_telescope_and_divergence_cancels():
     reward.reset(losses[0], 0.1)
     total = sum(reward.step(v, 0.5, last=i == 2) for i, v in enumerate(losses[1:]))
     assert total == pytest.approx(math.log(losses[0] / losses[-1]))
-    assert reward.diverged() < 0
-    assert reward.episode_return == pytest.approx(-1.0)
+    assert reward.diverged(worst_loss=230.0) == pytest.approx(-(math.log(230.0 / 0.5)) - 1.0)
+    assert reward.episode_return < -1.0
 
     accuracy = make_reward("val_accuracy")
     accuracy.reset(2.0, 0.1)
     assert accuracy.step(1.0, 0.4, last=False) == pytest.approx(0.3)
-    assert accuracy.diverged() == pytest.approx(-0.3 - 0.1)
+    assert accuracy.diverged(worst_loss=230.0) == pytest.approx(-0.4 - 0.1)
 
     final = make_reward("final_accuracy")
     final.reset(2.0, 0.1)
     assert final.step(1.0, 0.4, last=False) == 0.0
     assert final.step(1.0, 0.7, last=True) == pytest.approx(0.7)
+    assert make_reward("final_accuracy").diverged(worst_loss=230.0) == pytest.approx(-0.1)
     with pytest.raises(ValueError, match="unknown reward"):
         make_reward("nope")
     with pytest.raises(ValueError, match="divergence_penalty"):
