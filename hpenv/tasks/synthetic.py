@@ -28,9 +28,12 @@ from hpenv.tasks.spec import Task
 class SyntheticSpec:
     """One generated task.
 
-    Inputs are standard normal; labels come from a random two-layer tanh
-    teacher network (argmax of its outputs), then a ``noise`` fraction of the
-    labels is replaced by uniformly random ones. The student is an MLP.
+    Inputs are normal with per-feature scales ``input_scale * 10**u``, ``u``
+    uniform in [-conditioning, conditioning] (so tasks differ in how large a
+    learning rate they tolerate); labels come from a random two-layer tanh
+    teacher network on the standardised inputs (argmax of its outputs), then a
+    ``noise`` fraction of the labels is replaced by uniformly random ones. The
+    student is an MLP trained at ``batch_size``.
 
     Attributes:
         input_dim: Number of input features.
@@ -39,6 +42,9 @@ class SyntheticSpec:
         num_samples: Training samples (validation and test each get a fifth of this).
         width: Hidden width of the student MLP.
         depth: Hidden layers of the student MLP.
+        input_scale: Typical magnitude of the inputs.
+        conditioning: Spread of the per-feature scales, in decades either way.
+        batch_size: The task's default batch size.
         seed: Seed of the data-generating process.
     """
 
@@ -48,12 +54,17 @@ class SyntheticSpec:
     num_samples: int = 4_000
     width: int = 128
     depth: int = 2
+    input_scale: float = 1.0
+    conditioning: float = 0.0
+    batch_size: int = 64
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.input_dim < 1 or self.num_classes < 2 or self.num_samples < 10:
             raise ValueError(f"invalid synthetic spec {self}")
         if not 0.0 <= self.noise < 1.0 or self.width < 1 or self.depth < 0:
+            raise ValueError(f"invalid synthetic spec {self}")
+        if not (self.input_scale > 0 and self.conditioning >= 0 and self.batch_size >= 1):
             raise ValueError(f"invalid synthetic spec {self}")
 
     def generate(self) -> TaskData:
@@ -64,8 +75,10 @@ class SyntheticSpec:
         w2 = rng.normal(size=(hidden, self.num_classes))
         n_eval = max(1, self.num_samples // 5)
         total = self.num_samples + 2 * n_eval
-        x = rng.normal(size=(total, self.input_dim)).astype(np.float32)
-        labels = np.argmax(np.tanh(2.0 * x @ w1) @ w2, axis=1)
+        z = rng.normal(size=(total, self.input_dim))
+        labels = np.argmax(np.tanh(2.0 * z @ w1) @ w2, axis=1)
+        exponents = rng.uniform(-self.conditioning, self.conditioning, size=self.input_dim)
+        x = (z * self.input_scale * 10.0**exponents).astype(np.float32)
         flip = rng.random(total) < self.noise
         labels[flip] = rng.integers(0, self.num_classes, size=int(flip.sum()))
         xt, yt = torch.from_numpy(x), torch.from_numpy(labels.astype(np.int64))
@@ -92,7 +105,7 @@ class SyntheticSpec:
             description=f"generated classification {self}",
             models={"mlp": self.build_model},
             model="mlp",
-            defaults=HParams(optimizer="adam", lr=1e-3, batch_size=64),
+            defaults=HParams(optimizer="adam", lr=1e-3, batch_size=self.batch_size),
             budget_epochs=20,
             generate=functools.partial(SyntheticSpec.generate, self),
         )
@@ -111,7 +124,10 @@ class SyntheticFamily:
     noise: tuple[float, float] = (0.0, 0.2)
     num_samples: tuple[int, int] = (500, 4_000)
     widths: tuple[int, ...] = (16, 32, 64, 128, 256)
-    depth: tuple[int, int] = (1, 3)
+    depth: tuple[int, int] = (1, 4)
+    input_scale: tuple[float, float] = (0.1, 30.0)
+    conditioning: tuple[float, float] = (0.0, 1.5)
+    batch_sizes: tuple[int, ...] = (16, 32, 64, 128)
 
     def sample(self, rng: np.random.Generator) -> SyntheticSpec:
         """Draw one task spec; the spec's data seed is drawn from ``rng`` too."""
@@ -122,6 +138,9 @@ class SyntheticFamily:
             num_samples=_log_int(rng, *self.num_samples),
             width=int(rng.choice(self.widths)),
             depth=int(rng.integers(self.depth[0], self.depth[1] + 1)),
+            input_scale=float(np.exp(rng.uniform(*np.log(self.input_scale)))),
+            conditioning=float(rng.uniform(*self.conditioning)),
+            batch_size=int(rng.choice(self.batch_sizes)),
             seed=int(rng.integers(2**31 - 1)),
         )
 
