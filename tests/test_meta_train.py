@@ -166,3 +166,23 @@ def test_damaged_and_incompatible_artifacts_are_refused(tiny_run: Path, tmp_path
     torch.save(blob, moved)
     with pytest.raises(IncompatiblePolicyError, match="ranges or step sizes"):
         load_policy(moved)
+
+
+def test_recurrent_policy_option_trains_and_freezes(tmp_path: Path):
+    config = dataclasses.replace(
+        TINY,
+        algorithm="recurrent_ppo",
+        total_steps=32,
+        n_envs=1,
+        eval_every=0,
+        out_dir=str(tmp_path / "lstm"),
+    )
+    meta_train(config)
+    policy = load_policy(tmp_path / "lstm" / "policy.pt")
+    assert policy.recurrent
+    actor = PolicyActor(policy)
+    first = [actor(row) for row in random_obs(3, seed=2)]
+    actor.reset()
+    again = [actor(row) for row in random_obs(3, seed=2)]
+    np.testing.assert_array_equal(np.array(first), np.array(again))  # state restarts on reset
+    assert all(-1 <= a[0] <= 1 for a in first)

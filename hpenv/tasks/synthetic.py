@@ -95,6 +95,11 @@ class SyntheticSpec:
             source=f"generated {self}",
         )
 
+    @property
+    def budget_epochs(self) -> float:
+        """About 1,200 optimizer steps, between 5 and 40 epochs: every task costs alike."""
+        return float(min(max(1_200 * self.batch_size / self.num_samples, 5), 40))
+
     def build_model(self, spec: ModelInput, dropout: float) -> torch.nn.Module:
         return mlp(spec, dropout, hidden=(self.width,) * self.depth)
 
@@ -106,7 +111,7 @@ class SyntheticSpec:
             models={"mlp": self.build_model},
             model="mlp",
             defaults=HParams(optimizer="adam", lr=1e-3, batch_size=self.batch_size),
-            budget_epochs=20,
+            budget_epochs=self.budget_epochs,
             generate=functools.partial(SyntheticSpec.generate, self),
         )
 
