@@ -338,3 +338,14 @@ class PolicyActor:
         )
         self._start = False
         return np.asarray(action)[0]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Frame stack, recurrent state and episode-start flag (for resuming a controller)."""
+        state = None if self._state is None else [np.asarray(s).tolist() for s in self._state]
+        return {"stack": self._stack.tolist(), "state": state, "start": self._start}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._stack = np.asarray(state["stack"], dtype=np.float32)
+        saved = state["state"]
+        self._state = None if saved is None else tuple(np.asarray(s, np.float32) for s in saved)
+        self._start = bool(state["start"])

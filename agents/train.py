@@ -307,11 +307,12 @@ def _make_model(config: MetaTrainConfig, venv: VecEnv) -> Any:
 
 
 def _load_model(config: MetaTrainConfig, model_zip: bytes, venv: VecEnv) -> Any:
+    algo: Any
     if config.algorithm == "recurrent_ppo":
-        from sb3_contrib import RecurrentPPO as Algo
+        from sb3_contrib import RecurrentPPO as algo
     else:
-        from stable_baselines3 import PPO as Algo
-    return Algo.load(io.BytesIO(model_zip), env=venv, device=config.device)
+        from stable_baselines3 import PPO as algo
+    return algo.load(io.BytesIO(model_zip), env=venv, device=config.device)
 
 
 def meta_train(config: MetaTrainConfig) -> Path:

@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from hpenv.hyperparams import TUNABLES, HParams, tunable
+from hpenv.hyperparams import TUNABLES, HParams, apply_action, tunable
 from hpenv.observation import OBS_HIGH, OBS_LOW, FeatureTracker, IntervalMetrics
 from hpenv.rewards import make_reward
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
@@ -461,26 +461,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
     # ---------------------------------------------------------------- internals
 
     def _apply_action(self, action: np.ndarray, hparams: HParams) -> HParams:
-        values = np.asarray(action, dtype=np.float64).reshape(-1)
-        if values.shape != (len(self.tuned),):
-            raise ValueError(
-                f"action must have {len(self.tuned)} entries ({self.tuned}), got {values.shape}"
-            )
-        if np.isnan(values).any():
-            raise ValueError(
-                f"action contains NaN: {action!r}; the policy produced an invalid action"
-            )
-        if self.action_mode == "discrete":
-            if not np.isin(values, (0, 1, 2)).all():
-                raise ValueError(
-                    f"discrete actions are 0 (decrease), 1 (keep), 2 (increase); got {action!r}"
-                )
-            values = values - 1.0
-        changes = {
-            t.name: t.step(getattr(hparams, t.name), float(a))
-            for t, a in zip(self._tunables, values, strict=True)
-        }
-        return hparams.replace(**changes)
+        return apply_action(self.tuned, self.action_mode, action, hparams)
 
     def _initial_hparams(
         self, task: Task, rng: np.random.Generator, overrides: Mapping[str, InitialValue]

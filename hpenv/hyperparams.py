@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import numpy as np
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
@@ -177,3 +180,34 @@ def clip_to_ranges(hparams: HParams) -> HParams:
     return hparams.replace(
         **{name: t.cast(t.clip(getattr(hparams, name))) for name, t in TUNABLES.items()}
     )
+
+
+def apply_action(tuned: Sequence[str], action_mode: str, action: Any, hparams: HParams) -> HParams:
+    """The hyperparameters after one agent action (the environment and controller share this).
+
+    Args:
+        tuned: Names of the tuned hyperparameters, in action order.
+        action_mode: ``"continuous"`` (values in [-1, 1], clipped) or ``"discrete"``
+            (0 decrease, 1 keep, 2 increase, each by the maximum step).
+        action: One value per tuned hyperparameter.
+        hparams: Current values.
+
+    Raises:
+        ValueError: Wrong length, NaN, or an invalid discrete choice.
+    """
+    values = np.asarray(action, dtype=np.float64).reshape(-1)
+    if values.shape != (len(tuned),):
+        raise ValueError(f"action must have {len(tuned)} entries ({tuned}), got {values.shape}")
+    if np.isnan(values).any():
+        raise ValueError(f"action contains NaN: {action!r}; the policy produced an invalid action")
+    if action_mode == "discrete":
+        if not np.isin(values, (0, 1, 2)).all():
+            raise ValueError(
+                f"discrete actions are 0 (decrease), 1 (keep), 2 (increase); got {action!r}"
+            )
+        values = values - 1.0
+    changes = {
+        name: tunable(name).step(getattr(hparams, name), float(a))
+        for name, a in zip(tuned, values, strict=True)
+    }
+    return hparams.replace(**changes)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -181,6 +181,8 @@ class TrainingRun:
         self.samples_done = 0
         self.steps_done = 0
         self.diverged = False
+        #: Called with each step's (detached) loss before the optimizer step.
+        self.loss_hooks: list[Callable[[torch.Tensor], None]] = []
         self.apply_hparams(self.hparams)
 
     # ------------------------------------------------------------ hyperparameters
@@ -250,6 +252,8 @@ class TrainingRun:
                 grad_count += 1
             if last:
                 before = [p.detach().clone() for p in self._params]
+            for hook in self.loss_hooks:
+                hook(loss.detach())
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             losses[steps] = loss.detach()

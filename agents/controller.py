@@ -1,0 +1,390 @@
+"""`HyperController`: a frozen policy driving any PyTorch training loop.
+
+The controller attaches to a ``torch.optim.Optimizer`` through its step hooks:
+before each optimizer step it reads the gradient norm (every few steps, on the
+device) and, at the end of an interval, snapshots the weights; after each step
+it counts, and at every decision point it builds the observation with the same
+`hpenv.observation.FeatureTracker` the environment uses, asks the policy, and
+writes the new learning rate, momentum and weight decay into every parameter
+group (keeping the groups' ratios to the first group).
+
+The decision schedule mirrors `hpenv.env.HPTuneEnv`: the budget is split into
+``decisions + 1`` intervals, a warm-up interval runs at the starting
+hyperparameters, then one decision per interval.
+
+Example (plain PyTorch)::
+
+    controller = HyperController.from_file("policy.pt", optimizer, total_steps=10_000,
+                                           evaluate=lambda: validate(model))
+    for inputs, targets in batches:
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        controller.report_loss(loss)   # a device tensor: no host sync per step
+        optimizer.step()               # decisions happen inside the step hook
+
+NaN or infinite losses (or validation losses) mark the run as diverged: from
+then on the controller keeps the last finite hyperparameters, changes nothing,
+and says so once with a warning; it never writes NaN into the optimizer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.policy import FrozenPolicy, IncompatiblePolicyError, PolicyActor, load_policy
+from hpenv.hyperparams import HParams, apply_action
+from hpenv.observation import FeatureTracker, IntervalMetrics
+
+#: Hyperparameters an optimizer's parameter groups can carry.
+SERVABLE = ("lr", "momentum", "weight_decay")
+
+Evaluate = Callable[[], "tuple[float, float] | dict[str, float]"]
+
+
+def _global_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
+
+
+class HyperController:
+    """Drive an optimizer's hyperparameters with a frozen policy.
+
+    Args:
+        policy: A loaded `FrozenPolicy`.
+        optimizer: Any ``torch.optim.Optimizer`` (SGD-style ``momentum`` or
+            Adam-style ``betas``; ``weight_decay`` in its groups).
+        total_steps: Optimizer steps in the whole run (sets progress and the
+            decision points).
+        decisions: Decisions over the run; default: what the policy was trained with.
+        evaluate: Callable returning ``(val_loss, val_accuracy)`` (or a dict with
+            those keys), called at attach time and at every decision point. If
+            None, call `report_validation` before each decision instead.
+        batch_size: The loop's batch size (an observation feature; not changed).
+        dropout: The model's dropout (an observation feature; not changed).
+        log_dir: TensorBoard directory for the hyperparameter trajectory and metrics.
+        stats_every: Measure the gradient norm every this many steps (and on the
+            last step of each interval), as `hpenv.training.TrainingRun` does.
+
+    Raises:
+        IncompatiblePolicyError: The policy tunes batch size or dropout (an
+            optimizer cannot apply them) or uses discrete actions of another size.
+        ValueError: Bad budget or decisions.
+    """
+
+    def __init__(
+        self,
+        policy: FrozenPolicy,
+        optimizer: torch.optim.Optimizer,
+        *,
+        total_steps: int,
+        decisions: int | None = None,
+        evaluate: Evaluate | None = None,
+        batch_size: int = 128,
+        dropout: float = 0.0,
+        log_dir: str | os.PathLike[str] | None = None,
+        stats_every: int = 4,
+    ) -> None:
+        unsupported = [n for n in policy.metadata.tuned if n not in SERVABLE]
+        if unsupported:
+            raise IncompatiblePolicyError(
+                f"this policy tunes {unsupported}, which an optimizer cannot apply; "
+                f"a HyperController serves policies tuning {SERVABLE} "
+                "(use HPTuneEnv / TrainingRun for batch size and dropout)"
+            )
+        decisions = decisions or int(policy.metadata.env_config.get("decisions", 20))
+        if total_steps < decisions + 1:
+            raise ValueError(f"total_steps ({total_steps}) must exceed decisions ({decisions})")
+        if stats_every < 1:
+            raise ValueError("stats_every must be >= 1")
+        self.policy = policy
+        self.optimizer = optimizer
+        self.total_steps = total_steps
+        self.decisions = decisions
+        self.interval = max(1, -(-total_steps // (decisions + 1)))
+        self.evaluate = evaluate
+        self.stats_every = stats_every
+        self.actor = PolicyActor(policy)
+        self.features = FeatureTracker()
+        self.steps = 0
+        self.diverged = False
+        self.history: list[dict[str, Any]] = []
+        self._ratios = self._group_ratios()
+        self.hparams = self._read_hparams(batch_size, dropout)
+        self._interval_start = 0
+        self._losses: list[torch.Tensor] = []
+        self._grad_sum: torch.Tensor | None = None
+        self._grad_count = 0
+        self._before: list[torch.Tensor] = []
+        self._update_ratio = math.nan
+        self._validation: tuple[float, float] | None = None
+        self._writer: Any = None
+        if log_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(log_dir))
+        self._params = [p for g in optimizer.param_groups for p in g["params"]]
+        self._hooks = [
+            optimizer.register_step_pre_hook(self._pre_step),
+            optimizer.register_step_post_hook(self._post_step),
+        ]
+        self._started = False
+        if evaluate is not None:
+            self._start(*self._call_evaluate())
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], optimizer: torch.optim.Optimizer, **kwargs: Any
+    ) -> HyperController:
+        """Load a policy artifact (`agents.policy.load_policy`) and attach it."""
+        return cls(load_policy(Path(path)), optimizer, **kwargs)
+
+    # ------------------------------------------------------------------ reporting
+
+    def report_loss(self, loss: torch.Tensor | float) -> None:
+        """Record this step's training loss (a tensor stays on its device)."""
+        value = loss.detach().float() if isinstance(loss, torch.Tensor) else torch.tensor(loss)
+        self._losses.append(value.reshape(()))
+
+    def report_validation(self, val_loss: float, val_accuracy: float) -> None:
+        """Validation metrics for the coming decision (when no ``evaluate`` was given).
+
+        The first call, before training, gives the untrained model's metrics.
+        """
+        if not self._started:
+            self._start(val_loss, val_accuracy)
+        else:
+            self._validation = (float(val_loss), float(val_accuracy))
+
+    def detach(self) -> None:
+        """Remove the optimizer hooks (the optimizer keeps its current values)."""
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+        if self._writer is not None:
+            self._writer.flush()
+
+    # ---------------------------------------------------------------- optimizer hooks
+
+    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        in_interval = self.steps - self._interval_start
+        last = self.steps + 1 == self._next_decision()
+        if last or in_interval % self.stats_every == 0:
+            grads = [p.grad for p in self._params if p.grad is not None]
+            if grads:
+                norm = _global_norm(grads)
+                self._grad_sum = norm if self._grad_sum is None else self._grad_sum + norm
+                self._grad_count += 1
+        if last:
+            self._before = [p.detach().clone() for p in self._params]
+
+    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self.steps += 1
+        if self.steps == self._next_decision() and self.steps < self.total_steps:
+            self.decide()
+
+    def _next_decision(self) -> int:
+        return self._interval_start + self.interval
+
+    # --------------------------------------------------------------------- decisions
+
+    def decide(self) -> HParams:
+        """End the current interval: observe, ask the policy, apply. Returns the hyperparameters."""
+        if not self._started:
+            raise RuntimeError(
+                "the controller has no initial validation metrics: pass evaluate= or call "
+                "report_validation() before training"
+            )
+        metrics = self._interval_metrics()
+        self._interval_start = self.steps
+        if metrics is None:
+            return self.hparams
+        obs = self.features.update(metrics)
+        action = self.actor(obs)
+        self.hparams = apply_action(
+            self.policy.metadata.tuned, self.policy.metadata.action_mode, action, self.hparams
+        )
+        self._write_hparams(self.hparams)
+        self._log(metrics)
+        return self.hparams
+
+    def _interval_metrics(self) -> IntervalMetrics | None:
+        losses, self._losses = self._losses, []
+        grad_sum, grad_count = self._grad_sum, self._grad_count
+        self._grad_sum, self._grad_count = None, 0
+        before, self._before = self._before, []
+        if self.diverged:
+            return None
+        if not losses:
+            raise RuntimeError(
+                "no training loss was reported this interval: call report_loss(loss)"
+            )
+        stacked = torch.stack([loss.to(losses[0].device) for loss in losses])
+        device = stacked.device
+        values = [stacked.mean(), stacked.std(correction=0) if len(losses) > 1 else stacked[0] * 0]
+        values.append(grad_sum.to(device) / grad_count if grad_sum is not None else stacked[0] * 0)
+        if before:
+            params = [p.detach() for p in self._params]
+            delta = torch._foreach_sub(params, before)
+            values += [_global_norm(list(delta)).to(device), _global_norm(before).to(device)]
+        mean, spread, grad, *update = torch.stack(values).tolist()  # one host sync
+        val_loss, val_accuracy = self._call_evaluate() if self.evaluate else self._take_validation()
+        if not (math.isfinite(mean) and math.isfinite(val_loss)):
+            self._mark_diverged(mean, val_loss)
+            return None
+        ratio = update[0] / update[1] if update and update[1] > 0 else math.nan
+        return IntervalMetrics(
+            progress=self.steps / self.total_steps,
+            train_loss=mean,
+            train_loss_std=spread,
+            grad_norm=grad,
+            update_ratio=ratio,
+            val_loss=val_loss,
+            val_accuracy=val_accuracy,
+            hparams=self.hparams,
+        )
+
+    def _mark_diverged(self, train_loss: float, val_loss: float) -> None:
+        self.diverged = True
+        self.features.mark_diverged()
+        warnings.warn(
+            f"training diverged at step {self.steps} (train loss {train_loss}, val loss "
+            f"{val_loss}); the controller keeps the last finite hyperparameters "
+            f"({self.hparams.to_dict()}) and makes no further changes",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    def _start(self, val_loss: float, val_accuracy: float) -> None:
+        self.features.reset(val_loss, val_accuracy, self.hparams)
+        self.actor.reset()
+        self._started = True
+        self._log(None, val_loss=val_loss, val_accuracy=val_accuracy)
+
+    def _take_validation(self) -> tuple[float, float]:
+        if self._validation is None:
+            raise RuntimeError(
+                f"decision at step {self.steps} needs validation metrics: call "
+                "report_validation(val_loss, val_accuracy) before it, or pass evaluate="
+            )
+        value, self._validation = self._validation, None
+        return value
+
+    def _call_evaluate(self) -> tuple[float, float]:
+        assert self.evaluate is not None
+        result = self.evaluate()
+        if isinstance(result, dict):
+            return float(result["val_loss"]), float(result["val_accuracy"])
+        loss, accuracy = result
+        return float(loss), float(accuracy)
+
+    # ---------------------------------------------------------------- optimizer I/O
+
+    def _group_ratios(self) -> list[dict[str, float]]:
+        groups = self.optimizer.param_groups
+        base = groups[0]
+        ratios = []
+        for group in groups:
+            ratios.append(
+                {
+                    "lr": group["lr"] / base["lr"] if base["lr"] else 1.0,
+                    "weight_decay": (
+                        group.get("weight_decay", 0.0) / base["weight_decay"]
+                        if base.get("weight_decay")
+                        else 1.0
+                    ),
+                }
+            )
+        return ratios
+
+    def _read_hparams(self, batch_size: int, dropout: float) -> HParams:
+        group = self.optimizer.param_groups[0]
+        momentum = group["betas"][0] if "betas" in group else group.get("momentum", 0.0)
+        kind = "sgd" if isinstance(self.optimizer, torch.optim.SGD) else "adam"
+        if isinstance(self.optimizer, torch.optim.AdamW):
+            kind = "adamw"
+        return HParams(
+            optimizer=kind,  # type: ignore[arg-type]
+            lr=float(group["lr"]),
+            momentum=float(min(momentum, 0.999)),
+            weight_decay=float(group.get("weight_decay", 0.0)),
+            batch_size=batch_size,
+            dropout=dropout,
+        )
+
+    def _write_hparams(self, hparams: HParams) -> None:
+        tuned = self.policy.metadata.tuned
+        for group, ratio in zip(self.optimizer.param_groups, self._ratios, strict=True):
+            if "lr" in tuned:
+                group["lr"] = hparams.lr * ratio["lr"]
+            if "weight_decay" in tuned and "weight_decay" in group:
+                group["weight_decay"] = hparams.weight_decay * ratio["weight_decay"]
+            if "momentum" in tuned:
+                if "betas" in group:
+                    group["betas"] = (hparams.momentum, *tuple(group["betas"])[1:])
+                elif "momentum" in group:
+                    group["momentum"] = hparams.momentum
+
+    # ------------------------------------------------------------------- logging
+
+    def _log(self, metrics: IntervalMetrics | None, **extra: float) -> None:
+        entry: dict[str, Any] = {"step": self.steps, **self.hparams.to_dict(), **extra}
+        if metrics is not None:
+            entry.update(
+                train_loss=metrics.train_loss,
+                val_loss=metrics.val_loss,
+                val_accuracy=metrics.val_accuracy,
+                grad_norm=metrics.grad_norm,
+                update_ratio=metrics.update_ratio,
+            )
+        self.history.append(entry)
+        if self._writer is None:
+            return
+        for key, value in entry.items():
+            if key in ("step", "optimizer") or value is None:
+                continue
+            if isinstance(value, int | float) and np.isfinite(value):
+                group = "hparams" if key in HParams.__dataclass_fields__ else "metrics"
+                self._writer.add_scalar(f"controller/{group}/{key}", value, self.steps)
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue a resumed run identically."""
+        if self._losses or self._grad_count:
+            warnings.warn(
+                "state_dict() mid-interval: the interval's partial loss statistics are kept",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return {
+            "steps": self.steps,
+            "interval_start": self._interval_start,
+            "hparams": self.hparams.to_dict(),
+            "features": self.features.state_dict(),
+            "actor": self.actor.state_dict(),
+            "diverged": self.diverged,
+            "started": self._started,
+            "history": list(self.history),
+            "losses": [float(loss) for loss in self._losses],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict` (the optimizer's own state is restored by the caller)."""
+        self.steps = state["steps"]
+        self._interval_start = state["interval_start"]
+        self.hparams = HParams(**state["hparams"])
+        self.features.load_state_dict(state["features"])
+        self.actor.load_state_dict(state["actor"])
+        self.diverged = state["diverged"]
+        self._started = state["started"]
+        self.history = list(state["history"])
+        self._losses = [torch.tensor(v) for v in state["losses"]]
+        self._write_hparams(self.hparams)
