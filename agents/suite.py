@@ -24,7 +24,7 @@ DEFAULT_EVAL_TASKS: tuple[str, ...] = ("synthetic-heldout",)
 #: CPU-affordable episode sizes per task (a few seconds each on 2 cores).
 FIDELITY: dict[str, Fidelity] = {
     "digits": Fidelity(budget_epochs=20),
-    "mnist": Fidelity(subset=0.25, budget_epochs=4),
+    "mnist": Fidelity(subset=0.5, budget_epochs=6),
     "fashion_mnist": Fidelity(subset=0.05, budget_epochs=4),
     "imdb": Fidelity(subset=0.4, budget_epochs=2),
     "ag_news": Fidelity(subset=0.02, budget_epochs=2),
