@@ -136,6 +136,7 @@ class HyperController:
             optimizer.register_step_post_hook(self._post_step),
         ]
         self._started = False
+        self._closure_step = False
         if evaluate is not None:
             self._start(*self._call_evaluate())
 
@@ -174,21 +175,29 @@ class HyperController:
     # ---------------------------------------------------------------- optimizer hooks
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        # With ``step(closure)`` (LBFGS, Lightning) the closure computes this step's
+        # gradients inside step(), after this hook: measure them in the post-step hook.
+        self._closure_step = kwargs.get("closure", args[0] if args else None) is not None
+        if not self._closure_step:
+            self._measure_grad()
+        if self.steps + 1 == self._next_decision():
+            self._before = [p.detach().clone() for p in self._params]
+
+    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self._closure_step:
+            self._measure_grad()
+        self.steps += 1
+        if self.steps == self._next_decision() and self.steps < self.total_steps:
+            self.decide()
+
+    def _measure_grad(self) -> None:
         in_interval = self.steps - self._interval_start
-        last = self.steps + 1 == self._next_decision()
-        if last or in_interval % self.stats_every == 0:
+        if self.steps + 1 == self._next_decision() or in_interval % self.stats_every == 0:
             grads = [p.grad for p in self._params if p.grad is not None]
             if grads:
                 norm = _global_norm(grads)
                 self._grad_sum = norm if self._grad_sum is None else self._grad_sum + norm
                 self._grad_count += 1
-        if last:
-            self._before = [p.detach().clone() for p in self._params]
-
-    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self.steps += 1
-        if self.steps == self._next_decision() and self.steps < self.total_steps:
-            self.decide()
 
     def _next_decision(self) -> int:
         return self._interval_start + self.interval

@@ -21,6 +21,8 @@ import torch
 
 from agents.compare import compare_static, markdown_table
 from agents.policy import load_policy
+from agents.suite import FIDELITY
+from hpenv.env import Fidelity
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="allow tasks the policy was trained on (otherwise refused)",
     )
+    parser.add_argument(
+        "--fidelity",
+        action="append",
+        default=[],
+        metavar="TASK:SUBSET:EPOCHS",
+        help="episode size for a task, e.g. imdb:1.0:2 (default: agents/suite.py FIDELITY)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--csv", default=None, help="also write one row per task to this file")
@@ -49,14 +58,23 @@ def main(argv: list[str] | None = None) -> int:
             f"{seen} were in the policy's training set {policy.metadata.tasks}; "
             "pass --include-training-tasks to compare on them anyway"
         )
+    fidelity = dict(FIDELITY)
+    for spec in args.fidelity:
+        try:
+            name, subset, epochs = spec.split(":")
+            fidelity[name] = Fidelity(subset=float(subset), budget_epochs=float(epochs))
+        except ValueError:
+            parser.error(f"--fidelity {spec!r}: expected TASK:SUBSET:EPOCHS, e.g. imdb:1.0:2")
     comparisons = compare_static(
         policy,
         tasks,
         [int(s) for s in args.seeds.split(",")],
         [float(f) for f in args.start_factors.split(",")],
+        fidelity=fidelity,
         device=args.device,
         data_dir=args.data_dir,
     )
+    print("fidelity: " + ", ".join(f"{t}: {fidelity.get(t, 'task default')}" for t in tasks))
     print(f"policy: {args.policy} (trained on {', '.join(policy.metadata.tasks)}, "
           f"{policy.metadata.agent_steps} agent steps)")  # fmt: skip
     print(markdown_table(comparisons))

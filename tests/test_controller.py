@@ -9,52 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from stable_baselines3 import PPO
+from policies import make_policy
 
 from agents.controller import HyperController
-from agents.policy import FrozenPolicy, IncompatiblePolicyError, PolicyActor
+from agents.policy import IncompatiblePolicyError, PolicyActor
 from agents.rollout import run_episode
 from hpenv.env import HPTuneEnv
 from hpenv.hyperparams import HParams
-from hpenv.observation import OBS_SIZE
 from hpenv.tasks import SyntheticSpec
 from hpenv.training import TrainingRun
 
 SPEC = SyntheticSpec(input_dim=12, num_classes=3, num_samples=400, width=32, depth=1, seed=4)
-
-
-def make_policy(tuned=("lr",), seed: int = 0, decisions: int = 4) -> FrozenPolicy:
-    """An untrained but non-trivial frozen policy (random weights, wide action noise)."""
-    from gymnasium import spaces
-    from stable_baselines3.common.running_mean_std import RunningMeanStd
-
-    from hpenv.observation import OBS_HIGH, OBS_LOW
-
-    class Dummy:
-        observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
-        action_space = spaces.Box(-1.0, 1.0, shape=(len(tuned),), dtype=np.float32)
-
-    import gymnasium as gym
-
-    class DummyEnv(gym.Env):
-        observation_space = Dummy.observation_space
-        action_space = Dummy.action_space
-
-        def reset(self, *, seed=None, options=None):
-            return self.observation_space.sample(), {}
-
-        def step(self, action):
-            return self.observation_space.sample(), 0.0, False, False, {}
-
-    model = PPO("MlpPolicy", DummyEnv(), seed=seed, device="cpu", policy_kwargs={"net_arch": [8]})
-    with torch.no_grad():  # make actions large enough to move the learning rate visibly
-        for p in model.policy.action_net.parameters():
-            p.mul_(20.0)
-    rms = RunningMeanStd(shape=(OBS_SIZE,))
-    return FrozenPolicy.from_model(
-        model, rms, 10.0, 1e-8, tuned=tuned, action_mode="continuous",
-        env_config={"decisions": decisions},
-    )  # fmt: skip
 
 
 def test_same_trajectory_as_the_environment():
@@ -144,6 +109,35 @@ def test_plain_pytorch_loop_keeps_group_ratios(optimizer_cls, kwargs, tmp_path: 
         assert groups[0]["momentum"] == pytest.approx(controller.hparams.momentum)
     controller.detach()
     assert list((tmp_path / "tb").glob("events.out.tfevents*"))
+
+
+def test_closure_steps_read_this_steps_gradients():
+    """``optimizer.step(closure)`` (LBFGS, Lightning) computes the gradients inside the
+    step: the controller must read them after the closure, as in a plain loop."""
+    policy = make_policy()
+    histories = []
+    for use_closure in (False, True):
+        model, optimizer, (x, y), val = plain_setup(momentum=0.9)
+        controller = HyperController(policy, optimizer, total_steps=40, decisions=3,
+                                     evaluate=evaluator(model, val))  # fmt: skip
+
+        def closure(index, model=model, optimizer=optimizer, controller=controller, x=x, y=y):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x[index]), y[index])
+            loss.backward()
+            controller.report_loss(loss)
+            return loss
+
+        for step in range(40):
+            index = torch.arange(step * 8, step * 8 + 8) % x.shape[0]
+            if use_closure:
+                optimizer.step(lambda index=index: closure(index))
+            else:
+                closure(index)
+                optimizer.step()
+        histories.append(controller.history[1:])
+    plain, closured = ([h[key] for h in hs for key in ("grad_norm", "lr")] for hs in histories)
+    assert closured == pytest.approx(plain, rel=1e-12)
 
 
 def test_manual_validation_reports():

@@ -1,0 +1,44 @@
+"""Test helper: small untrained `FrozenPolicy` objects built in memory (no artifact file)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+
+from agents.policy import FrozenPolicy
+from hpenv.observation import OBS_SIZE
+
+
+def make_policy(tuned=("lr",), seed: int = 0, decisions: int = 4) -> FrozenPolicy:
+    """An untrained but non-trivial frozen policy (random weights, wide action noise)."""
+    from gymnasium import spaces
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+
+    from hpenv.observation import OBS_HIGH, OBS_LOW
+
+    class Dummy:
+        observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
+        action_space = spaces.Box(-1.0, 1.0, shape=(len(tuned),), dtype=np.float32)
+
+    import gymnasium as gym
+
+    class DummyEnv(gym.Env):
+        observation_space = Dummy.observation_space
+        action_space = Dummy.action_space
+
+        def reset(self, *, seed=None, options=None):
+            return self.observation_space.sample(), {}
+
+        def step(self, action):
+            return self.observation_space.sample(), 0.0, False, False, {}
+
+    model = PPO("MlpPolicy", DummyEnv(), seed=seed, device="cpu", policy_kwargs={"net_arch": [8]})
+    with torch.no_grad():  # make actions large enough to move the learning rate visibly
+        for p in model.policy.action_net.parameters():
+            p.mul_(20.0)
+    rms = RunningMeanStd(shape=(OBS_SIZE,))
+    return FrozenPolicy.from_model(
+        model, rms, 10.0, 1e-8, tuned=tuned, action_mode="continuous",
+        env_config={"decisions": decisions},
+    )  # fmt: skip
