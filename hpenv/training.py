@@ -118,6 +118,13 @@ class TrainingRun:
             learning rate explodes without overflowing). Default: 100 times the
             loss of a uniform guess (``ln(classes)``, ``ln 2`` for binary tasks).
         eval_batch_size: Batch size of `evaluate`.
+        optimizer_factory: Builds the optimizer from the parameters and the
+            starting hyperparameters instead of ``hparams.optimizer`` (for
+            optimizers such as Prodigy or Schedule-Free AdamW). Its parameter
+            groups must carry ``lr``, ``weight_decay`` and ``betas`` or
+            ``momentum``. An optimizer with ``train()`` / ``eval()`` methods
+            (Schedule-Free) is switched to the matching mode around training and
+            evaluation.
 
     Raises:
         ValueError: For invalid arguments (unknown device, bad subset, ...).
@@ -141,6 +148,8 @@ class TrainingRun:
         stats_every: int = 4,
         max_loss: float | None = None,
         eval_batch_size: int = 1024,
+        optimizer_factory: Callable[[list[nn.Parameter], HParams], torch.optim.Optimizer]
+        | None = None,
     ) -> None:
         self.task = get_task(task) if isinstance(task, str) else task
         self.device = resolve_device(device)
@@ -172,7 +181,8 @@ class TrainingRun:
         for module in self._dropouts:
             module.generator = self.generator
         self._params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = _make_optimizer(self.hparams, self._params)
+        factory = optimizer_factory or _make_optimizer
+        self.optimizer = factory(self._params, self.hparams)
         self._scale, self._shift = self._normalisation()
         self._val_index = self._fixed_val_subset(val_size)
         self._order = self._new_order()
@@ -228,6 +238,8 @@ class TrainingRun:
         if self.diverged:
             return self._stats([math.nan] * 6, 0, 0, start)
         self.model.train()
+        if hasattr(self.optimizer, "train"):  # Schedule-Free: back to the training weights
+            self.optimizer.train()
         n_train = self.data.train_x.shape[0]
         batch_size = min(self.hparams.batch_size, n_train)
         # Batch losses land in a preallocated device buffer: one small op per step.
@@ -300,6 +312,8 @@ class TrainingRun:
         if split == "val" and self._val_index is not None:
             xs, ys = xs[self._val_index], ys[self._val_index]
         self.model.eval()
+        if hasattr(self.optimizer, "eval"):  # Schedule-Free: score the averaged weights
+            self.optimizer.eval()
         total_loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device)
         for i in range(0, xs.shape[0], self.eval_batch_size):
@@ -420,7 +434,7 @@ class TrainingRun:
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
 
-def _make_optimizer(hparams: HParams, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+def _make_optimizer(params: list[nn.Parameter], hparams: HParams) -> torch.optim.Optimizer:
     if hparams.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=hparams.lr, momentum=hparams.momentum, weight_decay=hparams.weight_decay
