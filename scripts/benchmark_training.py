@@ -11,7 +11,8 @@ CNN at batch 128 (synthetic CIFAR-shaped data):
 3. the CIFAR-10 CNN (``TrainingRun`` vs the plain loop);
 4. ``HPTuneEnv`` against the same training driven through ``TrainingRun`` alone
    (MNIST, default decision interval), and the evaluation share of an interval;
-5. the wall time of single cheap meta-training-sized episodes (``FIDELITY``).
+5. the wall time of single meta-training episodes at the CPU fidelity of
+   ``agents/suite.py`` (``FIDELITY``).
 
 Measurements are repeated, interleaved across methods; the script prints the
 median samples/s with its min-max spread, ratios as the median of per-repeat
@@ -29,6 +30,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hpenv.env import HPTuneEnv
+from agents.suite import FIDELITY
+from hpenv.env import Fidelity, HPTuneEnv
 from hpenv.io import atomic_write_json
 from hpenv.tasks import DataNotFoundError, SyntheticFamily, TaskData, get_task
 from hpenv.tasks.augment import crop_flip
@@ -44,6 +47,9 @@ from hpenv.tasks.models import init_parameters
 from hpenv.training import TrainingRun, resolve_device
 
 Interval = Callable[[], int]  # trains some samples, returns how many
+
+#: The offline default meta-training suite.
+CHEAP_TASKS = ("digits", "synthetic", "mnist", "imdb")
 
 
 def measure(benches: dict[str, Interval], repeats: int, device: torch.device) -> dict[str, list]:
@@ -233,9 +239,11 @@ def bare_episode_bench(task_name: str, data: TaskData, device: torch.device) -> 
 
 
 def cheap_episode_times(device: torch.device, data_dir: str | None) -> dict[str, Any]:
-    """Wall time of single cheap meta-training episodes (see FIDELITY)."""
+    """Wall time of single meta-training episodes at the CPU fidelity of agents/suite.py."""
     times: dict[str, Any] = {}
-    for name, kwargs in FIDELITY.items():
+    for name in CHEAP_TASKS:
+        fidelity = FIDELITY.get(name, Fidelity())
+        kwargs = {k: v for k, v in asdict(fidelity).items() if v is not None}
         try:
             env = HPTuneEnv(name if name != "synthetic" else SyntheticFamily(), device=str(device),
                             data_dir=data_dir, **kwargs)  # fmt: skip
@@ -255,15 +263,6 @@ def cheap_episode_times(device: torch.device, data_dir: str | None) -> dict[str,
         spread = f"[{min(walls):.1f}, {max(walls):.1f}]"
         print(f"episode {name:10s} {statistics.median(walls):6.1f} s  {spread}  {kwargs}")
     return times
-
-
-#: Cheap per-episode fidelity used for meta-training-sized episodes on a CPU.
-FIDELITY: dict[str, dict[str, Any]] = {
-    "digits": {},
-    "synthetic": {},
-    "mnist": {"subset": 0.25, "budget_epochs": 4},
-    "imdb": {"subset": 0.2, "budget_epochs": 1},
-}
 
 
 def synthetic_cifar(n: int) -> TaskData:
