@@ -11,7 +11,7 @@ import torch
 from hpenv.tasks import Task, TaskData
 
 _IMAGE_SHAPES = {"cifar10": (3, 32, 32), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28)}
-_FEATURES = {"digits": 64}
+_FEATURES = {"digits": 64, "breast_cancer": 30, "wine": 13}
 
 
 def tiny_task_data(task: Task, n_train: int = 64, n_eval: int = 32, seed: int = 0) -> TaskData:

@@ -19,7 +19,7 @@ from hpenv.testing import tiny_task_data
 from hpenv.training import TrainingRun
 
 REQUIRED = ["cifar10", "mnist", "fashion_mnist", "imdb", "ag_news", "trec", "digits", "synthetic"]
-VARIANTS = [(name, model) for name in REQUIRED for model in sorted(get_task(name).models)]
+VARIANTS = [(name, model) for name in list_tasks() for model in sorted(get_task(name).models)]
 
 
 def test_required_tasks_registered():
@@ -57,7 +57,7 @@ def test_every_task_and_model_trains_a_few_steps(name: str, model: str):
     assert evaluation.samples == data.val_x.shape[0]
 
 
-@pytest.mark.parametrize("name", REQUIRED)
+@pytest.mark.parametrize("name", list_tasks())
 def test_task_data_dtypes(name: str):
     task = get_task(name)
     data = tiny_task_data(task)
@@ -132,3 +132,12 @@ def test_budget_in_samples():
     task = get_task("digits")
     data = tiny_task_data(task, n_train=100)
     assert task.budget_samples(data) == round(task.budget_epochs * 100)
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "wine"])
+def test_bundled_tables_load_standardised(name: str):
+    data = get_task(name).load_data()
+    features = torch.cat([data.train_x, data.val_x])
+    assert torch.allclose(features.mean(0), torch.zeros(features.shape[1]), atol=1e-4)
+    assert data.test_x is None
+    assert data.source.startswith("scikit-learn")

@@ -86,6 +86,26 @@ TASKS: dict[str, Task] = {
             dataset=catalog.DIGITS,
             val_size=1_000,
         ),
+        Task(
+            name="breast_cancer",
+            description="scikit-learn's bundled breast cancer table (binary), MLP 64-64 (offline)",
+            models={"mlp": functools.partial(mlp, hidden=(64, 64))},
+            model="mlp",
+            defaults=_ADAM.replace(batch_size=32),
+            budget_epochs=60,
+            dataset=catalog.BREAST_CANCER,
+            val_size=1_000,
+        ),
+        Task(
+            name="wine",
+            description="scikit-learn's bundled wine table (3 classes), MLP 64-64 (offline)",
+            models={"mlp": functools.partial(mlp, hidden=(64, 64))},
+            model="mlp",
+            defaults=_ADAM.replace(batch_size=16),
+            budget_epochs=60,
+            dataset=catalog.WINE,
+            val_size=1_000,
+        ),
         SyntheticSpec().task(),
     )
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from hpenv.tasks.data.spec import DatasetInfo, RawSplits
@@ -17,6 +19,24 @@ def _sklearn_digits() -> RawSplits:
         inputs={"train": features},
         labels={"train": bunch.target.astype(np.int64)},
         source="scikit-learn load_digits (bundled)",
+    )
+
+
+def _sklearn_tabular(loader_name: str) -> RawSplits:
+    """A bundled scikit-learn table, each feature standardised over the whole table.
+
+    The bundled tables are tiny, so one fixed standardisation (not per split) keeps
+    the splits comparable; it is part of the task's definition.
+    """
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, loader_name)()
+    x = bunch.data.astype(np.float64)
+    x = (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+    return RawSplits(
+        inputs={"train": x.astype(np.float32)},
+        labels={"train": bunch.target.astype(np.int64)},
+        source=f"scikit-learn {loader_name} (bundled)",
     )
 
 
@@ -99,6 +119,25 @@ DIGITS = DatasetInfo(
     val_fraction=0.2,
 )
 
+BREAST_CANCER = DatasetInfo(
+    name="breast_cancer",
+    kind="tabular",
+    num_classes=2,
+    local_names=("breast_cancer",),
+    builtin=functools.partial(_sklearn_tabular, "load_breast_cancer"),
+    val_fraction=0.2,
+)
+
+WINE = DatasetInfo(
+    name="wine",
+    kind="tabular",
+    num_classes=3,
+    local_names=("wine",),
+    builtin=functools.partial(_sklearn_tabular, "load_wine"),
+    val_fraction=0.25,
+)
+
 DATASETS: dict[str, DatasetInfo] = {
-    info.name: info for info in (CIFAR10, MNIST, FASHION_MNIST, IMDB, AG_NEWS, TREC, DIGITS)
+    info.name: info
+    for info in (CIFAR10, MNIST, FASHION_MNIST, IMDB, AG_NEWS, TREC, DIGITS, BREAST_CANCER, WINE)
 }
