@@ -4,6 +4,38 @@ See `core` for the shared run structure; each method module registers its
 methods in `METHODS` (name -> factory).
 """
 
-from agents.baselines.core import MethodResult, RunSpec, run_intervals
+from __future__ import annotations
 
-__all__ = ["MethodResult", "RunSpec", "run_intervals"]
+import importlib
+from collections.abc import Callable
+
+from agents.baselines.core import Method, MethodResult, RunSpec, run_intervals
+
+
+def _lazy(module: str, attr: str) -> Callable[[], Method]:
+    """A factory that imports ``agents.baselines.<module>`` only when called."""
+
+    def make() -> Method:
+        method: Method = getattr(importlib.import_module(f"agents.baselines.{module}"), attr)()
+        return method
+
+    make.__qualname__ = f"{module}.{attr}"
+    return make
+
+
+#: Method name -> factory of the method with its default settings. Factories
+#: import their module (and any optional package) only when called.
+METHODS: dict[str, Callable[[], Method]] = {
+    "static": _lazy("schedules", "Static"),
+    "cosine": _lazy("schedules", "Cosine"),
+    "linear": _lazy("schedules", "LinearDecay"),
+    "onecycle": _lazy("schedules", "OneCycle"),
+    "plateau": _lazy("schedules", "Plateau"),
+    "dac4sgd": _lazy("schedules", "DAC4SGDRule"),
+    "grid": _lazy("search", "GridSearch"),
+    "random": _lazy("search", "RandomSearch"),
+    "prodigy": _lazy("hyperfree", "Prodigy"),
+    "schedulefree": _lazy("hyperfree", "ScheduleFreeAdamW"),
+}
+
+__all__ = ["METHODS", "Method", "MethodResult", "RunSpec", "run_intervals"]

@@ -1,0 +1,296 @@
+"""Baseline methods: valid rows on a tiny cell, schedules and rules as documented."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import itertools
+import math
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from agents.baselines import METHODS, MethodResult, RunSpec
+from agents.baselines.schedules import (
+    Cosine,
+    DAC4SGDRule,
+    LinearDecay,
+    OneCycle,
+    Plateau,
+    Static,
+    cosine_factor,
+)
+from agents.baselines.search import RANDOM_RANGES, GridSearch, RandomSearch, best_index
+from hpenv.env import Fidelity
+from hpenv.hyperparams import HParams
+from hpenv.tasks import get_task
+from hpenv.testing import tiny_task_data
+from hpenv.training import TrainingRun
+
+BUDGET = 300
+DECISIONS = 4
+SEARCH_TRIALS = {"grid": 8, "random": 8}
+
+
+@pytest.fixture(scope="module")
+def spec() -> RunSpec:
+    data = tiny_task_data(get_task("synthetic"), n_train=128)
+    return RunSpec(
+        "synthetic", seed=0, fidelity=Fidelity(budget=BUDGET), decisions=DECISIONS, data=data
+    )
+
+
+OPTIONAL = {"prodigy": "prodigyopt", "schedulefree": "schedulefree"}
+
+
+@pytest.fixture(scope="module")
+def all_rows(spec: RunSpec) -> dict[str, MethodResult]:
+    """Every registered method's row on the tiny cell, run once for the module."""
+    torch.set_num_threads(1)
+    return {
+        name: make().run(spec)
+        for name, make in METHODS.items()
+        if name not in OPTIONAL or importlib.util.find_spec(OPTIONAL[name]) is not None
+    }
+
+
+class Rows:
+    """Rows by name; a method whose optional package is missing is skipped."""
+
+    def __init__(self, rows: dict[str, MethodResult]) -> None:
+        self._rows = rows
+
+    def __getitem__(self, name: str) -> MethodResult:
+        if name not in self._rows:
+            pytest.importorskip(OPTIONAL[name])
+        return self._rows[name]
+
+
+@pytest.fixture
+def rows(all_rows: dict[str, MethodResult]) -> Rows:
+    return Rows(all_rows)
+
+
+def _intervals(row: MethodResult) -> list[tuple[float, float | None, dict[str, float]]]:
+    """Per interval: progress at its start, the val loss measured there (None for the
+    first) and its trajectory point (the hyperparameters it trained with)."""
+    traj = row.trajectory
+    out: list[tuple[float, float | None, dict[str, float]]] = [(0.0, None, traj[1])]
+    for before, used in itertools.pairwise(traj[1:]):
+        out.append((before["progress"], before["val_loss"], used))
+    return out
+
+
+def _onecycle_lr(p: float, peak: float = 1e-3) -> float:
+    initial, final = peak / 25, peak / 25e4
+    if p < 0.3:
+        return initial + (peak - initial) * (1 - math.cos(math.pi * p / 0.3)) / 2
+    return final + (peak - final) * (1 + math.cos(math.pi * (p - 0.3) / 0.7)) / 2
+
+
+# ------------------------------------------------------------------ every method
+
+
+def test_registry_is_lazy() -> None:
+    code = (
+        "import sys, agents.baselines as b; "
+        "assert {'static','cosine','linear','onecycle','plateau','dac4sgd','grid','random',"
+        "'prodigy','schedulefree'} <= set(b.METHODS); "
+        "loaded = {'prodigyopt','schedulefree','agents.baselines.hyperfree'} & set(sys.modules); "
+        "assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_gives_a_valid_row(rows: Rows, name: str) -> None:
+    row = rows[name]
+    assert row.method == name == METHODS[name]().name
+    assert (row.task, row.seed, row.start_lr_factor) == ("synthetic", 0, 1.0)
+    assert not row.diverged
+    for value in (row.val_loss, row.val_accuracy, row.test_accuracy, row.best_val_accuracy):
+        assert math.isfinite(value)
+    assert row.best_val_accuracy >= row.val_accuracy
+    assert len(row.trajectory) == DECISIONS + 2
+    assert row.samples == BUDGET
+    assert row.compute_samples == SEARCH_TRIALS.get(name, 1) * BUDGET
+    assert row.wall_time > 0
+    assert all(math.isfinite(p["lr"]) and p["lr"] > 0 for p in row.trajectory)
+    assert isinstance(row.to_dict()["extra"], dict)
+
+
+# --------------------------------------------------------------------- schedules
+
+
+@pytest.mark.parametrize(
+    ("name", "formula"),
+    [
+        ("static", lambda p: 1e-3),
+        ("cosine", lambda p: 1e-3 * 0.5 * (1 + math.cos(math.pi * p))),
+        ("linear", lambda p: 1e-3 * (1 - p)),
+        ("onecycle", _onecycle_lr),
+        ("prodigy", lambda p: 0.5 * (1 + math.cos(math.pi * p))),
+        ("schedulefree", lambda p: 0.0025),
+    ],
+)
+def test_schedule_lr_at_every_boundary(
+    rows: Rows, name: str, formula: Callable[[float], float]
+) -> None:
+    intervals = _intervals(rows[name])
+    assert [p for p, _, _ in intervals] == pytest.approx([k / (DECISIONS + 1) for k in range(5)])
+    for progress, _, used in intervals:
+        assert used["lr"] == pytest.approx(formula(progress), rel=1e-9)
+
+
+def test_onecycle_endpoints_and_momentum(rows: Rows) -> None:
+    cycle = OneCycle()
+    assert cycle.values(1e-3, 0.0) == pytest.approx({"lr": 4e-5, "momentum": 0.95})
+    assert cycle.values(1e-3, 0.3) == pytest.approx({"lr": 1e-3, "momentum": 0.85})
+    assert cycle.values(1e-3, 1.0) == pytest.approx({"lr": 4e-9, "momentum": 0.95})
+    assert "momentum" not in OneCycle(cycle_momentum=False).values(1e-3, 0.5)
+    assert OneCycle(max_factor=10).values(1e-3, 0.3)["lr"] == pytest.approx(1e-2)
+    for progress, _, used in _intervals(rows["onecycle"]):
+        assert used["momentum"] == pytest.approx(cycle.values(1e-3, progress)["momentum"])
+
+
+def test_schedules_scale_the_starting_lr(spec: RunSpec) -> None:
+    low = dataclasses.replace(spec, start_lr_factor=0.1, decisions=1)
+    assert [p["lr"] for p in Static().run(low).trajectory] == pytest.approx([1e-4] * 3)
+    controller = Cosine().controller(HParams(lr=0.5))
+    assert controller(0.5, 1.0)["lr"] == pytest.approx(0.25)
+    assert LinearDecay(end_factor=0.1).controller(HParams(lr=1.0))(1.0, None)[
+        "lr"
+    ] == pytest.approx(0.1)
+    assert cosine_factor(1.0, 0.2) == pytest.approx(0.2)
+
+
+def test_plateau_cuts_after_patience_non_improving_boundaries() -> None:
+    control = Plateau().controller(HParams(lr=1.0))
+    assert control(0.0, None) == {"lr": 1.0}
+    lrs = [control(0.1 * i, loss)["lr"] for i, loss in enumerate([1.0, 0.9, 1.2, 0.95, 0.9], 1)]
+    assert lrs == [1.0, 1.0, 1.0, 1.0, 0.5]  # third boundary in a row without a new best
+    assert control(0.6, 0.5)["lr"] == 0.5  # improvement: kept
+    rises = [control(0.7, loss)["lr"] for loss in (0.6, 0.6, 0.6)]
+    assert rises == [0.5, 0.5, 0.25]
+
+
+def test_plateau_row_replays(rows: Rows) -> None:
+    control = Plateau().controller(HParams(lr=1e-3))
+    for progress, loss, used in _intervals(rows["plateau"]):
+        assert control(progress, loss)["lr"] == pytest.approx(used["lr"])
+
+
+def test_dac4sgd_rule_cuts_on_every_rise() -> None:
+    control = DAC4SGDRule().controller(HParams(lr=1.0))
+    assert control(0.0, None) == {"lr": 1.0}
+    assert control(0.2, 1.0)["lr"] == pytest.approx(0.8)  # first loss: nothing to compare
+    assert control(0.4, 0.9)["lr"] == pytest.approx(0.6)
+    assert control(0.6, 0.95)["lr"] == pytest.approx(0.4 * 0.05)  # a rise: cut x 0.05
+    assert control(0.8, 0.94)["lr"] == pytest.approx(0.2 * 0.05)  # cut stays
+    assert control(0.9, 1.5)["lr"] == pytest.approx(0.1 * 0.05**2)
+
+
+def test_dac4sgd_row_replays(rows: Rows) -> None:
+    control = DAC4SGDRule().controller(HParams(lr=1e-3))
+    for progress, loss, used in _intervals(rows["dac4sgd"]):
+        assert control(progress, loss)["lr"] == pytest.approx(used["lr"])
+
+
+# ------------------------------------------------------------------------ search
+
+
+def _row(acc: float, loss: float, diverged: bool = False) -> MethodResult:
+    return MethodResult("m", "t", 0, 1.0, loss, acc, math.nan, acc, 1, 1, 0.0, diverged)
+
+
+def test_best_index_prefers_accuracy_then_loss_and_never_diverged() -> None:
+    assert best_index([_row(0.5, 1.0), _row(0.7, 2.0), _row(0.7, 1.5)]) == 2
+    assert best_index([_row(0.9, 0.1, diverged=True), _row(0.1, 3.0)]) == 1
+    assert best_index([_row(math.nan, math.nan), _row(0.1, 3.0)]) == 1
+    assert best_index([_row(0.5, 1.0), _row(0.5, 1.0)]) == 0
+
+
+def test_grid_chooses_the_best_point(rows: Rows) -> None:
+    row, extra = rows["grid"], rows["grid"].extra
+    lrs = extra["grid_lrs"]
+    assert lrs == pytest.approx(GridSearch().lrs(1e-3))
+    assert lrs[0] == pytest.approx(1e-5)
+    assert lrs[-1] == pytest.approx(10**-1.5)
+    assert lrs[4] == pytest.approx(1e-3)  # the default is on the grid
+    chosen = extra["chosen_index"]
+    assert extra["chosen_lr"] == lrs[chosen] == row.trajectory[0]["lr"]
+    keys = list(zip(extra["grid_val_accuracy"], [-v for v in extra["grid_val_loss"]], strict=True))
+    assert keys[chosen] == max(keys)
+    assert (row.val_accuracy, row.val_loss) == (
+        extra["grid_val_accuracy"][chosen],
+        extra["grid_val_loss"][chosen],
+    )
+    assert row.compute_samples == sum(extra["grid_samples"])
+
+
+def test_random_search_is_seeded_in_range_and_chooses_the_best(
+    rows: Rows,
+) -> None:
+    search = RandomSearch()
+    defaults = get_task("synthetic").defaults
+    configs = search.sample(defaults, 0)
+    assert configs == search.sample(defaults, 0)
+    assert configs != search.sample(defaults, 1)
+    assert len({c.lr for c in configs}) == search.trials
+    for hp in configs:
+        lo, hi = RANDOM_RANGES["lr"]
+        assert lo * defaults.lr <= hp.lr <= hi * defaults.lr
+        assert RANDOM_RANGES["momentum"][0] <= hp.momentum <= RANDOM_RANGES["momentum"][1]
+        assert 1e-6 <= hp.weight_decay <= 1e-2
+        assert hp.batch_size in {defaults.batch_size * 2**k for k in range(-2, 3)}
+        assert 0.0 <= hp.dropout <= 0.5
+    extra = rows["random"].extra
+    trials = extra["trials"]
+    assert [t["lr"] for t in trials] == [c.lr for c in configs]
+    keys = [(t["val_accuracy"], -t["val_loss"]) for t in trials]
+    assert keys[extra["chosen_index"]] == max(keys)
+    assert extra["chosen_lr"] == configs[extra["chosen_index"]].lr
+    assert rows["random"].compute_samples == sum(t["samples"] for t in trials)
+    with pytest.raises(ValueError, match="cannot tune"):
+        RandomSearch(tuned=("lr", "grad_clip"))
+
+
+# -------------------------------------------------------------------- hyperfree
+
+
+def test_prodigy_records_its_step_size(rows: Rows) -> None:
+    extra = rows["prodigy"].extra
+    assert len(extra["d"]) == DECISIONS
+    assert all(d > 0 and math.isfinite(d) for d in extra["d"])
+    assert extra["d"] == sorted(extra["d"])  # Prodigy's d never decreases
+
+
+def test_schedulefree_scores_the_averaged_weights_under_inference_mode() -> None:
+    schedulefree = pytest.importorskip("schedulefree")
+    task = get_task("digits")
+
+    def factory(params: list[torch.nn.Parameter], hp: HParams) -> torch.optim.Optimizer:
+        return schedulefree.AdamWScheduleFree(params, lr=hp.lr, warmup_steps=2)
+
+    run = TrainingRun(
+        task,
+        hparams=task.defaults.replace(optimizer="adamw", lr=0.0025),
+        data=tiny_task_data(task),
+        device="cpu",
+        optimizer_factory=factory,
+    )
+    run.train(128)
+    y = [p.detach().clone() for p in run.model.parameters()]
+    first = run.evaluate()
+    x = [p.detach().clone() for p in run.model.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(x, y, strict=True))  # eval() moved to x
+    again = run.evaluate()  # eval() is idempotent
+    assert (again.loss, again.accuracy) == pytest.approx((first.loss, first.accuracy), abs=1e-5)
+    run.optimizer.train()  # type: ignore[attr-defined]
+    back = [p.detach() for p in run.model.parameters()]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(back, y, strict=True))
+    assert not any(p.is_inference() for p in run.model.parameters())
+    assert not run.train(64).diverged
