@@ -1,0 +1,454 @@
+"""The evaluation harness: statistics on fixed numbers, a tiny end-to-end grid, resume,
+the training-task refusal, skipped and failing methods, the optuna warm-start order."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib.util
+import json
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from policies import make_policy
+
+from agents.baselines.core import IntervalReport, MethodResult, RunSpec, run_intervals
+from agents.evaluate import (
+    COLUMNS,
+    EvalConfig,
+    TrainingTaskError,
+    check_training_tasks,
+    construct_warm,
+    evaluate,
+    lr_log10_distance,
+    mean_log10_lr,
+    mean_std,
+    paired_comparison,
+    parse_fidelity,
+    plan_cells,
+    samples_to_target,
+    win_tie_loss,
+)
+from agents.policy import FrozenPolicy
+from hpenv.env import Fidelity
+
+TINY = ("digits:0.1:2",)  # 144 training samples x 2 epochs = 288 samples per run
+
+# ------------------------------------------------------------------ statistics
+
+
+def test_mean_std_hand_computed():
+    spread = mean_std([0.8, 0.9, 1.0, math.nan])
+    assert spread.n == 3
+    assert spread.mean == pytest.approx(0.9)
+    assert spread.std == pytest.approx(0.1)  # sample std: sqrt((0.01 + 0 + 0.01) / 2)
+    assert mean_std([0.5]).n == 1
+    assert math.isnan(mean_std([0.5]).std)
+    assert mean_std([]).n == 0
+    assert mean_std([]).format() == "n/a"
+
+
+def test_paired_t_test_hand_computed():
+    # d = (0.05, -0.02, 0.05): mean 0.08/3, sd of the mean sqrt(32.67e-4 / 2 / 3) = 0.07/3
+    result = paired_comparison([0.90, 0.80, 0.85], [0.85, 0.82, 0.80])
+    assert result.n == 3
+    assert result.mean_difference == pytest.approx(0.08 / 3)
+    assert result.t_statistic == pytest.approx(8 / 7)
+    # Student t with 2 degrees of freedom: two-sided p = 1 - |t| / sqrt(2 + t^2)
+    t = 8 / 7
+    assert result.t_pvalue == pytest.approx(1 - t / math.sqrt(2 + t * t))
+    # ranks of |d|: 0.02 -> 1, the two 0.05 -> 2.5 each; W = min(5, 1)
+    assert result.wilcoxon_statistic == pytest.approx(1.0)
+    assert (result.wins, result.ties, result.losses) == (2, 0, 1)
+
+
+def test_wilcoxon_and_t_test_hand_computed_five_pairs():
+    # d = (0.05, -0.02, 0.03, 0.10, 0.04): |d| ranks 4, 1, 2, 5, 3; negative rank sum 1
+    policy = [0.55, 0.48, 0.53, 0.60, 0.54]
+    result = paired_comparison(policy, [0.50] * 5)
+    assert result.wilcoxon_statistic == pytest.approx(1.0)
+    # exact null: rank sums <= 1 are {} and {1}, 2 of 2^5 sign patterns; two-sided x2
+    assert result.wilcoxon_pvalue == pytest.approx(4 / 32)
+    # mean 0.04, sample variance 74e-4 / 4, t = 0.04 / sqrt(18.5e-4 / 5)
+    t = 0.04 / math.sqrt(18.5e-4 / 5)
+    assert result.t_statistic == pytest.approx(t)
+    # Student t with 4 degrees of freedom in closed form
+    x = t * t / 4
+    cdf = 0.5 + 3 / 8 * t / math.sqrt(1 + x) * (1 - t * t / (12 * (1 + x)))
+    assert result.t_pvalue == pytest.approx(2 * (1 - cdf))
+    assert (result.wins, result.ties, result.losses) == (4, 0, 1)
+
+
+def test_paired_comparison_all_zero_and_single_pair():
+    same = paired_comparison([0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
+    assert (same.t_statistic, same.t_pvalue) == (0.0, 1.0)
+    assert (same.wilcoxon_statistic, same.wilcoxon_pvalue) == (0.0, 1.0)
+    assert (same.wins, same.ties, same.losses) == (0, 3, 0)
+    one = paired_comparison([0.7], [0.6])
+    assert one.n == 1
+    assert math.isnan(one.t_pvalue)
+    assert one.wins == 1
+    assert paired_comparison([], []).n == 0
+
+
+def test_win_tie_loss_tolerance():
+    # d = 0.1, 5e-5, 0, -0.1, -5e-5, 2e-4: ties are |d| < 1e-4
+    policy = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    baseline = [0.4, 0.49995, 0.5, 0.6, 0.50005, 0.4998]
+    assert win_tie_loss(policy, baseline) == (2, 3, 1)
+    assert win_tie_loss(policy, baseline, tolerance=0.2) == (0, 6, 0)
+
+
+def _traj(samples: list[int], accuracies: list[float], lrs: list[float] | None = None):
+    lrs = lrs or [1e-3] * len(samples)
+    total = samples[-1]
+    return [
+        {"progress": s / total, "samples": s, "lr": lr, "val_loss": 1.0, "val_accuracy": a}
+        for s, a, lr in zip(samples, accuracies, lrs, strict=True)
+    ]
+
+
+def test_samples_to_target_hand_computed():
+    trajectory = _traj([0, 50, 100, 150], [0.1, math.nan, 0.8, 0.9])
+    assert samples_to_target(trajectory, 0.76) == 100
+    assert samples_to_target(trajectory, 0.8) == 100  # >= target
+    assert samples_to_target(trajectory, 0.05) == 0
+    assert math.isnan(samples_to_target(trajectory, 0.95))
+    assert math.isnan(samples_to_target(trajectory, math.nan))
+
+
+def test_lr_distance_hand_computed():
+    # intervals trained at 1e-3 (100 samples), 1e-2 (100), 1e-4 (200): (-3 - 2 - 8) / 4
+    trajectory = _traj([0, 100, 200, 400], [0.1] * 4, [1e-3, 1e-3, 1e-2, 1e-4])
+    assert mean_log10_lr(trajectory) == pytest.approx(-3.25)
+    assert lr_log10_distance(trajectory, 1e-3) == pytest.approx(0.25)
+    assert lr_log10_distance(trajectory, 1e-5) == pytest.approx(1.75)
+    assert math.isnan(lr_log10_distance(trajectory, math.nan))
+
+
+def test_plan_puts_optuna_warm_last():
+    cells = plan_cells(["optuna_warm", "static", "optuna"], ["a", "b"], [1.0], [0, 1])
+    methods = [c[0] for c in cells]
+    assert methods.count("optuna_warm") == 4
+    assert set(methods[-4:]) == {"optuna_warm"}
+    assert cells[0] == ("static", "a", 0, 1.0)
+
+
+def test_config_validation():
+    assert parse_fidelity("digits:0.1:2") == ("digits", Fidelity(subset=0.1, budget_epochs=2.0))
+    assert parse_fidelity("digits::3") == ("digits", Fidelity(budget_epochs=3.0))
+    with pytest.raises(ValueError, match="TASK:SUBSET:EPOCHS"):
+        EvalConfig(policy="p.pt", fidelity=("digits:0.1",))
+    with pytest.raises(ValueError, match="policy"):
+        EvalConfig(tasks=("digits",))
+    with pytest.raises(ValueError, match="resume needs out_dir"):
+        EvalConfig(policy="p.pt", resume=True)
+    with pytest.raises(ValueError, match="unknown task"):
+        EvalConfig(policy="p.pt", tasks=("no_such_task",))
+    EvalConfig(tasks=("digits",), methods=("static",))  # no policy needed without it
+
+
+# ------------------------------------------------------------------ tiny methods
+
+
+@dataclass
+class Counting:
+    """A real interval run (static, or linear decay) that counts its calls."""
+
+    name: str
+    calls: Counter[str]
+    decay: bool = False
+
+    def run(self, spec: RunSpec) -> MethodResult:
+        self.calls[self.name] += 1
+        start = spec.start_hparams().lr
+
+        def linear(report: IntervalReport) -> dict[str, Any]:
+            return {"lr": start * max(1.0 - report.progress, 0.05)}
+
+        result = run_intervals(spec, linear if self.decay else None, method=self.name)
+        result.extra = {"chosen_lr": start}  # read as grid's choice when named "grid"
+        return result
+
+
+@dataclass
+class Fake:
+    """No training: a fixed trajectory per seed (hand-checkable derived columns)."""
+
+    name: str
+    calls: Counter[str]
+    accuracies: dict[int, list[float]]
+    multiple: int = 1
+    extra: Callable[[RunSpec], dict[str, Any]] = lambda spec: {}
+    log: list[tuple[str, str]] = field(default_factory=list)
+
+    def run(self, spec: RunSpec) -> MethodResult:
+        self.calls[self.name] += 1
+        self.log.append((self.name, spec.task))
+        accuracies = self.accuracies[spec.seed]
+        trajectory = _traj([0, 50, 100], accuracies)
+        final = accuracies[-1]
+        return MethodResult(
+            self.name, spec.task, spec.seed, spec.start_lr_factor, 1.0, final, math.nan,
+            max(accuracies), 100, 100 * self.multiple, 0.01, False, trajectory, self.extra(spec),
+        )  # fmt: skip
+
+
+@dataclass
+class Raising:
+    name: str
+    error: type[Exception]
+
+    def run(self, spec: RunSpec) -> MethodResult:
+        raise self.error("No module named 'not_installed'")
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "results.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _records(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny untrained policy (decisions=3), and a copy that claims digits as a training task."""
+    folder = tmp_path_factory.mktemp("policies")
+    policy = make_policy(decisions=3)
+    meta = dataclasses.replace(policy.metadata, tasks=("synthetic", "digits"))
+    trained = FrozenPolicy(
+        policy.policy, policy.obs_mean, policy.obs_var, policy.clip_obs, policy.epsilon, meta
+    )
+    return {
+        "heldout": policy.save(folder / "policy.pt"),
+        "trained": trained.save(folder / "trained.pt"),
+    }
+
+
+# ------------------------------------------------------------------ end to end
+
+
+def test_end_to_end_tiny_grid(artifacts: dict[str, Path], tmp_path: Path):
+    calls: Counter[str] = Counter()
+    methods = {
+        "static": lambda: Counting("static", calls),
+        "linear": lambda: Counting("linear", calls, decay=True),
+        "grid": lambda: Counting("grid", calls),
+    }
+    out = tmp_path / "report"
+    config = EvalConfig(
+        policy=str(artifacts["heldout"]), tasks=("digits",), seeds=(0, 1),
+        methods=("policy", "static", "linear", "grid"), fidelity=TINY, out_dir=str(out),
+    )  # fmt: skip
+    report = evaluate(config, methods, argv=["evaluate", "--tasks", "digits"], progress=False)
+    assert report.out_dir == out
+    assert (report.runs, report.errors, report.skipped) == (8, 0, {})
+
+    rows = _rows(out)
+    assert list(rows[0]) == list(COLUMNS)
+    assert len(rows) == 8
+    assert {(r["method"], r["seed"]) for r in rows} == {
+        (m, s) for m in ("policy", "static", "linear", "grid") for s in ("0", "1")
+    }
+    for row in rows:
+        assert row["error"] == ""
+        assert row["samples"] == row["compute_samples"] == "288"
+        assert float(row["compute_multiple"]) == 1.0
+        if row["diverged"] == "False":
+            assert 0.0 <= float(row["val_accuracy"]) <= 1.0
+            assert math.isfinite(float(row["val_loss"]))
+        assert float(row["wall_time"]) > 0
+    static = [r for r in rows if r["method"] == "static"]
+    # target = 0.95 x static's mean: the better static seed always reaches it
+    assert any(math.isfinite(float(r["samples_to_target"])) for r in static)
+    policy_rows = [r for r in rows if r["method"] == "policy"]
+    assert all(float(r["lr_log10_distance_to_grid"]) >= 0 for r in policy_rows)
+    assert all(r["lr_log10_distance_to_grid"] == "nan" for r in static)
+
+    records = _records(out)
+    assert len(records) == 8
+    assert all(len(r["trajectory"]) == 3 + 2 for r in records)  # initial + 4 intervals
+    assert {"method", "task", "seed", "start_lr_factor", "extra"} <= set(records[0])
+
+    summary = (out / "summary.md").read_text()
+    assert "`evaluate --tasks digits`" in summary
+    assert "torch" in summary
+    assert "Wilcoxon" in summary
+    assert "| digits | 1 |" in summary
+    for name in ("curves_digits.png", "lr_digits.png"):
+        assert (out / name).stat().st_size > 1000
+    for method in ("policy", "static", "linear", "grid"):
+        assert list((out / "tb" / method).glob("events.out.tfevents.*"))
+
+    # resume with one more seed: only the new cells run
+    calls.clear()
+    more = dataclasses.replace(config, seeds=(0, 1, 2), resume=True)
+    report = evaluate(more, methods, progress=False)
+    assert calls == Counter({"static": 1, "linear": 1, "grid": 1})
+    assert report.runs == 12
+    assert len(_rows(out)) == 12
+    assert len(_records(out)) == 12
+
+
+def test_derived_columns_resume_and_torn_lines(tmp_path: Path):
+    calls: Counter[str] = Counter()
+    methods = {
+        "static": lambda: Fake("static", calls, {0: [0.1, 0.5, 0.8], 1: [0.1, 0.5, 0.6]}),
+        "fast": lambda: Fake("fast", calls, {0: [0.1, 0.7, 0.9], 1: [0.1, 0.2, 0.3]}, 3),
+    }
+    out = tmp_path / "report"
+    config = EvalConfig(
+        tasks=("digits",), seeds=(0, 1), methods=("static", "fast"), out_dir=str(out),
+        fidelity=TINY, target_fraction=0.95,
+    )  # fmt: skip
+    evaluate(config, methods, progress=False)
+    assert calls == Counter({"static": 2, "fast": 2})
+    rows = {(r["method"], r["seed"]): r for r in _rows(out)}
+    # static's mean final accuracy 0.7 -> target 0.665
+    assert float(rows[("static", "0")]["samples_to_target"]) == 100
+    assert rows[("static", "1")]["samples_to_target"] == "nan"
+    assert float(rows[("fast", "0")]["samples_to_target"]) == 50
+    assert rows[("fast", "1")]["samples_to_target"] == "nan"
+    assert float(rows[("fast", "0")]["compute_multiple"]) == 3.0
+    summary = (out / "summary.md").read_text()
+    assert "0.7000 ± 0.1414" in summary  # static: mean and sample std of (0.8, 0.6)
+
+    # an interrupted append: a torn last line in both files; the cell runs again
+    with open(out / "results.csv", "a") as fh:
+        fh.write("fast,digits,0,1.0,0.5,0.")
+    with open(out / "runs.jsonl", "a") as fh:
+        fh.write('{"method": "fast", "task": "dig')
+    calls.clear()
+    evaluate(dataclasses.replace(config, resume=True), methods, progress=False)
+    assert calls == Counter()  # every cell was finished
+    rows_after = _rows(out)
+    assert len(rows_after) == 4
+    assert len(_records(out)) == 4
+
+    with pytest.raises(FileExistsError):  # no silent mixing without resume
+        evaluate(config, methods, progress=False)
+
+
+def test_training_tasks_refused_unless_included(artifacts: dict[str, Path], tmp_path: Path):
+    check_training_tasks(["digits"], ["synthetic"], False)  # the family is not "digits"
+    with pytest.raises(TrainingTaskError, match="synthetic"):
+        check_training_tasks(["synthetic"], ["synthetic"], False)
+    calls: Counter[str] = Counter()
+    methods = {"static": lambda: Fake("static", calls, {0: [0.1, 0.5, 0.8]})}
+    config = EvalConfig(
+        policy=str(artifacts["trained"]), tasks=("digits",), seeds=(0,), methods=("static",),
+        fidelity=TINY, out_dir=str(tmp_path / "refused"),
+    )  # fmt: skip
+    with pytest.raises(TrainingTaskError, match=r"\['digits'\].*include-training-tasks"):
+        evaluate(config, methods, progress=False)
+    assert not (tmp_path / "refused").exists()
+    assert calls == Counter()
+    allowed = dataclasses.replace(config, include_training_tasks=True)
+    assert evaluate(allowed, methods, progress=False).runs == 1
+
+
+def test_cli_refuses_training_tasks(artifacts: dict[str, Path], tmp_path: Path, capsys):
+    script = Path(__file__).parent.parent / "scripts" / "evaluate.py"
+    spec = importlib.util.spec_from_file_location("evaluate_script", script)
+    assert spec is not None
+    assert spec.loader is not None
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    argv = ["--policy", str(artifacts["trained"]), "--tasks", "digits", "--out-dir",
+            str(tmp_path / "cli")]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert "include-training-tasks" in capsys.readouterr().err
+
+
+def test_import_error_skips_method_and_errors_are_recorded(tmp_path: Path):
+    calls: Counter[str] = Counter()
+    methods = {
+        "static": lambda: Fake("static", calls, {0: [0.1, 0.5, 0.8], 1: [0.1, 0.5, 0.6]}),
+        "needs_pkg": lambda: Raising("needs_pkg", ImportError),
+        "broken": lambda: Raising("broken", RuntimeError),
+    }
+    out = tmp_path / "report"
+    config = EvalConfig(
+        tasks=("digits",), seeds=(0, 1), methods=("static", "needs_pkg", "broken"),
+        fidelity=TINY, out_dir=str(out),
+    )  # fmt: skip
+    report = evaluate(config, methods, progress=False)
+    assert list(report.skipped) == ["needs_pkg"]
+    assert "not_installed" in report.skipped["needs_pkg"]
+    assert report.errors == 2
+    rows = _rows(out)
+    assert {r["method"] for r in rows} == {"static", "broken"}
+    broken = [r for r in rows if r["method"] == "broken"]
+    assert all(r["error"].startswith("RuntimeError") for r in broken)
+    assert all(r["val_accuracy"] == "nan" for r in broken)
+    assert calls["static"] == 2
+    summary = (out / "summary.md").read_text()
+    assert "## Skipped methods" in summary
+    assert summary.count("`needs_pkg`") == 1
+    assert "## Failed runs" in summary
+    records = _records(out)
+    assert "Traceback" in next(r for r in records if r["method"] == "broken")["error"]
+
+
+def test_optuna_warm_runs_last_with_other_tasks_params(tmp_path: Path):
+    calls: Counter[str] = Counter()
+    log: list[tuple[str, str]] = []
+    seen: dict[str, dict[str, Any]] = {}
+
+    def best(spec: RunSpec) -> dict[str, Any]:
+        return {"best_params": {"lr_factor": spec.seed + 1.0, "from": spec.task}}
+
+    def warm(warm_configs: dict[str, Any]) -> Fake:
+        method = Fake("optuna_warm", calls, {0: [0.1, 0.5, 0.8]}, log=log)
+        original = method.run
+
+        def run(spec: RunSpec) -> MethodResult:
+            seen[spec.task] = warm_configs
+            return original(spec)
+
+        method.run = run  # type: ignore[method-assign]
+        return method
+
+    methods = {
+        "optuna": lambda: Fake("optuna", calls, {0: [0.1, 0.5, 0.8]}, 4, best, log),
+        "optuna_warm": warm,
+        "static": lambda: Fake("static", calls, {0: [0.1, 0.5, 0.8]}, log=log),
+    }
+    config = EvalConfig(
+        tasks=("digits", "synthetic"), seeds=(0,), methods=("optuna_warm", "static", "optuna"),
+        fidelity=(*TINY, "synthetic:0.05:1"), out_dir=str(tmp_path / "warm"),
+    )  # fmt: skip
+    evaluate(config, methods, progress=False)
+    order = [name for name, _ in log]
+    assert order[-2:] == ["optuna_warm", "optuna_warm"]
+    assert seen["digits"] == {"synthetic": [{"lr_factor": 1.0, "from": "synthetic"}]}
+    assert seen["synthetic"] == {"digits": [{"lr_factor": 1.0, "from": "digits"}]}
+
+
+def test_construct_warm_with_a_lazy_factory():
+    @dataclass
+    class Warm:
+        warm_configs: dict[str, Any] = field(default_factory=dict)
+        name: str = "optuna_warm"
+
+        def run(self, spec: RunSpec) -> MethodResult:
+            raise NotImplementedError
+
+    configs = {"mnist": [{"lr_factor": 2.0}]}
+    assert construct_warm(lambda: Warm(), configs).warm_configs == configs  # type: ignore[attr-defined]
+    assert construct_warm(Warm, configs).warm_configs == configs  # type: ignore[attr-defined]
+
+
+def test_statistics_arrays_accepted():
+    result = paired_comparison(np.array([0.6, 0.7]), np.array([0.5, 0.5]))
+    assert result.wins == 2
