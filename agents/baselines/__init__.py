@@ -36,6 +36,9 @@ METHODS: dict[str, Callable[[], Method]] = {
     "random": _lazy("search", "RandomSearch"),
     "prodigy": _lazy("hyperfree", "Prodigy"),
     "schedulefree": _lazy("hyperfree", "ScheduleFreeAdamW"),
+    "optuna": _lazy("optuna_search", "OptunaTPE"),
+    "optuna_warm": _lazy("optuna_search", "OptunaWarmStart"),
+    "pbt": _lazy("pbt", "PBT"),
 }
 
 __all__ = ["METHODS", "Method", "MethodResult", "RunSpec", "run_intervals"]
