@@ -367,7 +367,7 @@ class HyperController:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue a resumed run identically."""
-        if self._losses or self._grad_count:
+        if (self._losses or self._grad_count) and self.steps < self.total_steps:
             warnings.warn(
                 "state_dict() mid-interval: the interval's partial loss statistics are kept",
                 RuntimeWarning,
