@@ -850,3 +850,15 @@ def test_shared_imdb6k(shared_datasets: Path) -> None:
 def test_no_hub_setting_values(monkeypatch: pytest.MonkeyPatch, value: str, disabled: bool):
     monkeypatch.setenv("HPENV_NO_HUB", value)
     assert loader.hub_disabled() is disabled
+
+
+def test_atomic_writes_use_normal_permissions(tmp_path: Path):
+    from hpenv.io import atomic_write_json
+
+    target = tmp_path / "x.json"
+    previous = os.umask(0o022)
+    try:
+        atomic_write_json({"a": 1}, target)
+    finally:
+        os.umask(previous)
+    assert target.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600

@@ -70,11 +70,12 @@ def test_resume_needs_a_checkpoint_and_the_same_options(tmp_path: Path):
         drive_task(config(tmp_path / "job", resume=True, seed=2), policy)
 
 
-def test_shipped_policy_loads_if_present():
-    if not DEFAULT_POLICY.is_file():
-        pytest.skip("no shipped policy in this checkout")
+def test_shipped_policy_loads_and_acts():
     from agents.pretrained import load_default_policy
 
+    assert DEFAULT_POLICY.is_file()
     policy = load_default_policy()
+    assert policy.metadata.tuned == ("lr",)
+    assert set(policy.metadata.tasks) <= {"synthetic", "digits"}  # offline suite only
     action, _ = policy.predict(torch.zeros(policy.metadata.obs_size).numpy())
     assert -1 <= float(action[0]) <= 1
