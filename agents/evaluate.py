@@ -97,7 +97,8 @@ OPTUNA = "optuna"
 OPTUNA_WARM = "optuna_warm"
 #: |policy - baseline| below this is a tie.
 TIE_TOLERANCE = 1e-4
-DEFAULT_TASKS: tuple[str, ...] = ("mnist", "imdb", "digits")
+#: Offline tasks held out from the shipped policy's training suite (synthetic, digits).
+DEFAULT_TASKS: tuple[str, ...] = ("mnist", "breast_cancer", "wine")
 
 #: A method factory: ``factory()`` (``factory(warm_configs=...)`` for ``optuna_warm``).
 MethodFactory = Callable[..., Method]
@@ -141,7 +142,8 @@ class EvalConfig:
     """Configuration of one evaluation (every field is a CLI flag)."""
 
     policy: str | None = _help(
-        "frozen policy artifact (.pt); required when the 'policy' method runs", default=None
+        "frozen policy artifact (.pt) (default: the shipped agents/pretrained policy)",
+        default=None,
     )
     tasks: tuple[str, ...] = _help("tasks to evaluate on", default=DEFAULT_TASKS)
     seeds: tuple[int, ...] = _help("seeds of every cell", default=(0, 1, 2, 3, 4))
@@ -688,14 +690,16 @@ def evaluate(
     """
     from agents.baselines.policy import PolicyMethod
     from agents.policy import FrozenPolicy, load_policy
+    from agents.pretrained import DEFAULT_POLICY
 
-    policy: FrozenPolicy | None = None
-    if config.policy is not None:
-        policy = load_policy(config.policy)
-        check_training_tasks(config.tasks, policy.metadata.tasks, config.include_training_tasks)
     factories = dict(registered_methods() if methods is None else methods)
     factories.pop(POLICY, None)
     names = list(config.methods) or [POLICY, *factories]
+    policy: FrozenPolicy | None = None
+    policy_path = config.policy or (str(DEFAULT_POLICY) if POLICY in names else None)
+    if policy_path is not None:
+        policy = load_policy(policy_path)
+        check_training_tasks(config.tasks, policy.metadata.tasks, config.include_training_tasks)
     unknown = [n for n in names if n != POLICY and n not in factories]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; available: {[POLICY, *factories]}")
@@ -1045,7 +1049,8 @@ def _summary_markdown(
     if policy is not None:
         meta = policy.metadata
         lines += [
-            f"Policy: `{config.policy}` (trained on {', '.join(meta.tasks) or 'unknown tasks'}, "
+            f"Policy: `{config.policy or 'the shipped policy'}` "
+            f"(trained on {', '.join(meta.tasks) or 'unknown tasks'}, "
             f"{meta.agent_steps} agent steps, tunes {', '.join(meta.tuned)})",
             "",
         ]
