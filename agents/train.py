@@ -73,7 +73,7 @@ class MetaTrainConfig:
         "('synthetic-heldout' = fixed generated tasks training never sees)",
         default=DEFAULT_EVAL_TASKS,
     )
-    total_steps: int = _help("agent steps (decisions) in total", default=12_000)
+    total_steps: int = _help("agent steps (decisions) in total", default=8_000)
     n_envs: int = _help("parallel environments", default=2)
     vec_env: Literal["subprocess", "dummy"] = _help(
         "'subprocess' (one process per env, 1 torch thread each) or 'dummy' (in-process)",

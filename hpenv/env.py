@@ -45,11 +45,13 @@ class Fidelity:
         subset: Fraction of the training split to train on.
         budget: Episode budget in training samples.
         budget_epochs: Episode budget in passes over the (subset) training split.
+        val_size: Validation samples scored per decision (caps the default).
     """
 
     subset: float | None = None
     budget: int | None = None
     budget_epochs: float | None = None
+    val_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.budget is not None and self.budget_epochs is not None:
@@ -310,7 +312,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         # decisions + 1 intervals: a warm-up interval, then one per decision.
         interval = self.interval or max(1, -(-budget // (self.decisions + 1)))
         interval = min(interval, budget // 2)
-        val_size = self.val_size
+        val_size = self.val_size if fidelity.val_size is None else fidelity.val_size
         if val_size is None:
             val_size = min(task.val_size, max(interval, 256))
         self.run = TrainingRun(

@@ -180,7 +180,7 @@ def run_intervals(
         seed=spec.seed,
         device=spec.device,
         data=data,
-        val_size=min(task.val_size, max(interval, 256)) if spec.val_size is None else spec.val_size,
+        val_size=_val_size(spec, task, interval),
         **run_kwargs,
     )
     history: list[dict[str, float]] = []
@@ -220,6 +220,16 @@ def run_intervals(
         diverged=run.diverged,
         trajectory=history,
     )
+
+
+def _val_size(spec: RunSpec, task: Task, interval: int) -> int:
+    """Validation samples per interval, chosen as `HPTuneEnv` chooses them."""
+    if spec.val_size is not None:
+        return spec.val_size
+    fidelity = spec.fidelity_or_default()
+    if fidelity.val_size is not None:
+        return fidelity.val_size
+    return min(task.val_size, max(interval, 256))
 
 
 def _point(
