@@ -1,4 +1,4 @@
-"""Evaluate a frozen policy against every registered baseline (agents/evaluate.py).
+"""Evaluate a frozen policy against every registered baseline (agents/evaluation/).
 
 Runs task x start factor x seed x method on the same cells (same budget,
 seed and starting hyperparameters for every method), appends each finished

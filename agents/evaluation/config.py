@@ -1,0 +1,153 @@
+"""The configuration of an evaluation: `EvalConfig`, method names, fidelity overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.baselines.core import RunSpec
+from hpenv.env import Fidelity
+from hpenv.tasks import get_task
+
+POLICY = "policy"
+STATIC = "static"
+GRID = "grid"
+OPTUNA = "optuna"
+OPTUNA_WARM = "optuna_warm"
+#: Offline tasks held out from the shipped policy's training suite (synthetic, digits).
+DEFAULT_TASKS: tuple[str, ...] = ("mnist", "breast_cancer", "wine")
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+class TrainingTaskError(ValueError):
+    """An evaluation task is one the policy was trained on."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Configuration of one evaluation (every field is a CLI flag)."""
+
+    policy: str | None = _help(
+        "frozen policy artifact (.pt) (default: the shipped agents/pretrained policy)",
+        default=None,
+    )
+    tasks: tuple[str, ...] = _help("tasks to evaluate on", default=DEFAULT_TASKS)
+    seeds: tuple[int, ...] = _help("seeds of every cell", default=(0, 1, 2, 3, 4))
+    methods: tuple[str, ...] = _help(
+        "methods to run (default: every registered baseline and 'policy')", default=()
+    )
+    start_lr_factors: tuple[float, ...] = _help(
+        "initial learning rate = task default x factor (add e.g. 0.01,30 for rescue runs)",
+        default=(1.0,),
+    )
+    fidelity: tuple[str, ...] = _help(
+        "per-task run size overrides TASK:SUBSET:EPOCHS, e.g. imdb:1.0:2 "
+        "(default: agents/suite.py FIDELITY; empty SUBSET = whole split)",
+        default=(),
+    )
+    decisions: int | None = _help(
+        "decision points per run (default: the policy's training value, else 20)", default=None
+    )
+    target_fraction: float = _help(
+        "samples-to-target threshold = this x static's mean final val accuracy", default=0.95
+    )
+    device: str = _help("training device", default="cpu")
+    data_dir: str | None = _help("local data directory (default HPENV_DATA_DIR)", default=None)
+    out_dir: str | None = _help("report directory (default logs/eval-<time>)", default=None)
+    resume: bool = _help(
+        "continue the evaluation in out_dir, skipping finished runs", default=False
+    )
+    include_training_tasks: bool = _help(
+        "allow tasks the policy was trained on (refused otherwise)", default=False
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("tasks", "seeds", "start_lr_factors"):
+            values = getattr(self, name)
+            if not values:
+                raise ValueError(f"{name} is empty")
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} lists a value twice: {values}")
+        for task in self.tasks:
+            get_task(task)  # UnknownTaskError (a ValueError) lists the registered ones
+        if any(not (f > 0 and math.isfinite(f)) for f in self.start_lr_factors):
+            raise ValueError(f"start_lr_factors must be positive, got {self.start_lr_factors}")
+        if len(set(self.methods)) != len(self.methods):
+            raise ValueError(f"methods lists a name twice: {self.methods}")
+        if not 0 < self.target_fraction <= 1:
+            raise ValueError(f"target_fraction must be in (0, 1], got {self.target_fraction}")
+        if self.decisions is not None and self.decisions < 1:
+            raise ValueError(f"decisions must be >= 1, got {self.decisions}")
+        if self.resume and self.out_dir is None:
+            raise ValueError("resume needs out_dir: the report directory to continue")
+        if self.policy is None and (not self.methods or POLICY in self.methods):
+            raise ValueError("policy (the artifact path) is required to run the 'policy' method")
+        self.fidelity_overrides()
+
+    def fidelity_overrides(self) -> dict[str, Fidelity]:
+        """The ``TASK:SUBSET:EPOCHS`` overrides, parsed."""
+        return dict(parse_fidelity(spec) for spec in self.fidelity)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_fidelity(spec: str) -> tuple[str, Fidelity]:
+    """``"imdb:0.2:1"`` -> ``("imdb", Fidelity(subset=0.2, budget_epochs=1.0))``.
+
+    An empty SUBSET keeps the whole training split; an empty EPOCHS keeps the
+    task's default budget.
+    """
+    parts = spec.split(":")
+    try:
+        name, subset_text, epochs_text = parts
+        subset = float(subset_text) if subset_text.strip() else None
+        epochs = float(epochs_text) if epochs_text.strip() else None
+    except ValueError:
+        raise ValueError(
+            f"fidelity {spec!r}: expected TASK:SUBSET:EPOCHS, e.g. imdb:1.0:2"
+        ) from None
+    if subset is not None and not 0 < subset <= 1:
+        raise ValueError(f"fidelity {spec!r}: SUBSET must be in (0, 1]")
+    if epochs is not None and not epochs > 0:
+        raise ValueError(f"fidelity {spec!r}: EPOCHS must be > 0")
+    get_task(name)
+    return name, Fidelity(subset=subset, budget_epochs=epochs)
+
+
+def check_training_tasks(
+    tasks: Sequence[str], policy_tasks: Sequence[str], include_training_tasks: bool
+) -> None:
+    """Refuse tasks the policy was trained on unless ``include_training_tasks``.
+
+    Names compare as they are: ``synthetic`` in a training suite means the
+    generated family, and it only collides with the registered ``synthetic`` task.
+
+    Raises:
+        TrainingTaskError: Some of ``tasks`` are in ``policy_tasks``.
+    """
+    seen = [t for t in tasks if t in set(policy_tasks)]
+    if seen and not include_training_tasks:
+        raise TrainingTaskError(
+            f"tasks {seen} are in the policy's training set ({', '.join(policy_tasks)}): "
+            "scores on them measure fit, not generalisation to new tasks. Evaluate on "
+            "held-out tasks, or pass --include-training-tasks (include_training_tasks=True) "
+            "to evaluate on them anyway."
+        )
+
+
+def _fidelity_text(task: str, overrides: Mapping[str, Fidelity]) -> str:
+    """``"subset 0.5, 6 epochs"``: the run size of ``task`` (override, suite default or task's)."""
+    fidelity = RunSpec(task, 0, fidelity=overrides.get(task)).fidelity_or_default()
+    subset = "whole split" if fidelity.subset is None else f"subset {fidelity.subset:g}"
+    if fidelity.budget is not None:
+        return f"{subset}, {fidelity.budget} samples"
+    if fidelity.budget_epochs is not None:
+        return f"{subset}, {fidelity.budget_epochs:g} epochs"
+    return f"{subset}, task default budget ({get_task(task).budget_epochs:g} epochs)"
