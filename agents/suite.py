@@ -27,7 +27,7 @@ FIDELITY: dict[str, Fidelity] = {
     "mnist": Fidelity(subset=0.5, budget_epochs=6),
     "fashion_mnist": Fidelity(subset=0.05, budget_epochs=4),
     # An LSTM over 200 tokens costs ~5 ms per sample on a CPU core: keep IMDB small.
-    "imdb": Fidelity(subset=0.2, budget_epochs=1, val_size=128),
+    "imdb": Fidelity(subset=0.2, budget_epochs=1, val_size=64),
     "ag_news": Fidelity(subset=0.02, budget_epochs=2),
     "trec": Fidelity(subset=0.5, budget_epochs=5),
     "cifar10": Fidelity(subset=0.05, budget_epochs=3),

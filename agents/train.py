@@ -74,7 +74,11 @@ class MetaTrainConfig:
         default=DEFAULT_EVAL_TASKS,
     )
     total_steps: int = _help("agent steps (decisions) in total", default=8_000)
-    n_envs: int = _help("parallel environments", default=2)
+    n_envs: int = _help(
+        "parallel environments (4 on 2 cores: stepping is lock-step, so extra workers "
+        "fill the cores while one waits on a slow task)",
+        default=4,
+    )
     vec_env: Literal["subprocess", "dummy"] = _help(
         "'subprocess' (one process per env, 1 torch thread each) or 'dummy' (in-process)",
         default="subprocess",
