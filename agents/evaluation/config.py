@@ -86,8 +86,6 @@ class EvalConfig:
             raise ValueError(f"decisions must be >= 1, got {self.decisions}")
         if self.resume and self.out_dir is None:
             raise ValueError("resume needs out_dir: the report directory to continue")
-        if self.policy is None and (not self.methods or POLICY in self.methods):
-            raise ValueError("policy (the artifact path) is required to run the 'policy' method")
         self.fidelity_overrides()
 
     def fidelity_overrides(self) -> dict[str, Fidelity]:
