@@ -145,8 +145,7 @@ def test_config_validation():
     assert parse_fidelity("digits::3") == ("digits", Fidelity(budget_epochs=3.0))
     with pytest.raises(ValueError, match="TASK:SUBSET:EPOCHS"):
         EvalConfig(policy="p.pt", fidelity=("digits:0.1",))
-    with pytest.raises(ValueError, match="policy"):
-        EvalConfig(tasks=("digits",))
+    EvalConfig(tasks=("digits",))  # no --policy: the shipped policy is the default
     with pytest.raises(ValueError, match="resume needs out_dir"):
         EvalConfig(policy="p.pt", resume=True)
     with pytest.raises(ValueError, match="unknown task"):
@@ -452,3 +451,10 @@ def test_construct_warm_with_a_lazy_factory():
 def test_statistics_arrays_accepted():
     result = paired_comparison(np.array([0.6, 0.7]), np.array([0.5, 0.5]))
     assert result.wins == 2
+
+
+def test_default_policy_is_the_shipped_one_and_refuses_its_training_tasks(tmp_path: Path):
+    from agents.evaluation import TrainingTaskError, evaluate
+
+    with pytest.raises(TrainingTaskError, match="digits"):
+        evaluate(EvalConfig(tasks=("digits",), out_dir=str(tmp_path / "x")))
