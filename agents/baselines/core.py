@@ -185,16 +185,16 @@ def run_intervals(
     )
     history: list[dict[str, float]] = []
     first = run.evaluate()
-    history.append(_point(0.0, 0, run, first.loss, first.accuracy))
+    history.append(trajectory_point(0.0, 0, run, first.loss, first.accuracy))
     while run.samples_done < budget and not run.diverged:
         stats = run.train(min(interval, budget - run.samples_done))
         if stats.diverged:
-            history.append(_point(1.0, run.samples_done, run, math.nan, math.nan))
+            history.append(trajectory_point(1.0, run.samples_done, run, math.nan, math.nan))
             break
         evaluation = run.evaluate()
         progress = run.samples_done / budget
         history.append(
-            _point(progress, run.samples_done, run, evaluation.loss, evaluation.accuracy)
+            trajectory_point(progress, run.samples_done, run, evaluation.loss, evaluation.accuracy)
         )
         if adjust is not None and run.samples_done < budget:
             changes = adjust(IntervalReport(progress, run, stats, evaluation, history, first))
@@ -232,9 +232,10 @@ def _val_size(spec: RunSpec, task: Task, interval: int) -> int:
     return min(task.val_size, max(interval, 256))
 
 
-def _point(
+def trajectory_point(
     progress: float, samples: int, run: TrainingRun, val_loss: float, val_accuracy: float
 ) -> dict[str, float]:
+    """One trajectory entry: progress, samples, the run's hyperparameters, validation metrics."""
     hp = run.hparams
     return {
         "progress": progress,

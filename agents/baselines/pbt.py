@@ -76,7 +76,7 @@ from typing import Any
 
 import torch
 
-from agents.baselines.core import MethodResult, RunSpec
+from agents.baselines.core import MethodResult, RunSpec, trajectory_point
 from agents.baselines.search import RANDOM_RANGES
 from hpenv.tasks import TaskData
 from hpenv.training import TrainingRun
@@ -324,7 +324,7 @@ def pbt_member(config: dict[str, Any], setup: dict[str, Any]) -> None:
             )
     else:
         first = run.evaluate()
-        history = [_point(0.0, 0, run, first.loss, first.accuracy)]
+        history = [trajectory_point(0.0, 0, run, first.loss, first.accuracy)]
         lineage, done = [], 0
     run.set_hparams(lr=float(config["lr"]), momentum=float(config["momentum"]))
     total = -(-budget // interval)
@@ -336,11 +336,13 @@ def pbt_member(config: dict[str, Any], setup: dict[str, Any]) -> None:
                 stats = run.train(min(interval, budget - run.samples_done))
                 trained = run.samples_done - before
                 if stats.diverged:
-                    history.append(_point(1.0, run.samples_done, run, math.nan, math.nan))
+                    history.append(trajectory_point(1.0, run.samples_done, run, math.nan, math.nan))
                 else:
                     ev = run.evaluate()
                     progress = run.samples_done / budget
-                    history.append(_point(progress, run.samples_done, run, ev.loss, ev.accuracy))
+                    history.append(
+                        trajectory_point(progress, run.samples_done, run, ev.loss, ev.accuracy)
+                    )
             done += 1
         finished = done >= total
         last = history[-1]
@@ -421,22 +423,6 @@ def load_member(run: TrainingRun, directory: str) -> dict[str, Any]:
     )
     run.load_state_dict(saved["run"])
     return saved
-
-
-def _point(
-    progress: float, samples: int, run: TrainingRun, val_loss: float, val_accuracy: float
-) -> dict[str, float]:
-    hp = run.hparams
-    return {
-        "progress": progress,
-        "samples": samples,
-        "lr": hp.lr,
-        "momentum": hp.momentum,
-        "weight_decay": hp.weight_decay,
-        "batch_size": hp.batch_size,
-        "val_loss": val_loss,
-        "val_accuracy": val_accuracy,
-    }
 
 
 def _finished(trial_id: str, result: Mapping[str, Any]) -> bool:
