@@ -11,6 +11,18 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+class _ExtendTuple(argparse.Action):
+    """Comma-separated values; a repeated flag adds to (not replaces) the earlier ones."""
+
+    def __call__(
+        self, parser: Any, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        seen = getattr(namespace, f"_{self.dest}_given", False)
+        current = tuple(getattr(namespace, self.dest)) if seen else ()
+        setattr(namespace, self.dest, current + tuple(values))
+        setattr(namespace, f"_{self.dest}_given", True)
+
+
 def _parser_for(hint: Any) -> tuple[Any, dict[str, Any]]:
     """argparse ``type`` and extra keywords for a field's type hint."""
     origin = typing.get_origin(hint)
@@ -20,7 +32,8 @@ def _parser_for(hint: Any) -> tuple[Any, dict[str, Any]]:
         return _parser_for(inner[0])
     if origin is tuple:
         item = args[0]
-        return lambda text: tuple(item(v) for v in text.split(",") if v.strip()), {}
+        split = lambda text: tuple(item(v) for v in text.split(",") if v.strip())  # noqa: E731
+        return split, {"action": _ExtendTuple}
     if origin is typing.Literal:
         return str, {"choices": list(args)}
     if hint is bool:
