@@ -68,6 +68,7 @@ from agents.integrations._common import (
     Evaluate,
     PolicyLike,
     SchedulerSync,
+    evaluating,
     model_dropout,
     move_to,
     require_learning_rates,
@@ -218,18 +219,13 @@ class HyperControllerCallback(TrainerCallback):
         assert loader is not None
         device = next(model.parameters()).device
         meter = ClassificationMeter()
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                for batch in loader:
-                    inputs = move_to(dict(batch), device)
-                    if "labels" not in inputs:
-                        raise ValueError("eval_dataset items need `labels` (or `label`)")
-                    outputs = model(**inputs)
-                    meter.add(outputs.loss, outputs.logits, inputs["labels"])
-        finally:
-            model.train(was_training)
+        with evaluating(model):
+            for batch in loader:
+                inputs = move_to(dict(batch), device)
+                if "labels" not in inputs:
+                    raise ValueError("eval_dataset items need `labels` (or `label`)")
+                outputs = model(**inputs)
+                meter.add(outputs.loss, outputs.logits, inputs["labels"])
         return meter.result()
 
     def _release(self) -> None:

@@ -65,6 +65,7 @@ from agents.integrations._common import (
     Evaluate,
     PolicyLike,
     SchedulerSync,
+    evaluating,
     first_loader,
     model_dropout,
     move_to,
@@ -207,21 +208,16 @@ class HyperControllerCallback(pl.Callback):
         assert module is not None
         assert loader is not None
         meter = ClassificationMeter()
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                for batch in loader:
-                    if not isinstance(batch, tuple | list) or len(batch) < 2:
-                        raise TypeError(
-                            "the default evaluation needs (inputs, targets) batches; "
-                            f"got {type(batch).__name__}: pass evaluate="
-                        )
-                    inputs, targets = move_to(tuple(batch[:2]), module.device)
-                    logits = module(inputs)
-                    meter.add(self.loss_fn(logits, targets), logits, targets)
-        finally:
-            module.train(was_training)
+        with evaluating(module):
+            for batch in loader:
+                if not isinstance(batch, tuple | list) or len(batch) < 2:
+                    raise TypeError(
+                        "the default evaluation needs (inputs, targets) batches; "
+                        f"got {type(batch).__name__}: pass evaluate="
+                    )
+                inputs, targets = move_to(tuple(batch[:2]), module.device)
+                logits = module(inputs)
+                meter.add(self.loss_fn(logits, targets), logits, targets)
         return meter.result()
 
     def _release(self) -> None:
