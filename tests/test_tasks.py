@@ -107,6 +107,11 @@ def test_synthetic_sampling_is_seeded_and_varied():
         assert family.input_dim[0] <= spec.input_dim <= family.input_dim[1]
         assert family.num_samples[0] <= spec.num_samples <= family.num_samples[1]
         assert spec.width in family.widths
+        assert family.steps[0] <= spec.steps <= family.steps[1]
+        assert 1 <= spec.task().budget_epochs <= 40
+    # Budgets vary: some runs stop far short of others.
+    steps = sorted(s.steps for s in specs)
+    assert steps[-1] > 3 * steps[0]
 
 
 def test_synthetic_build_is_deterministic_and_learnable():

@@ -46,6 +46,7 @@ class SyntheticSpec:
         conditioning: Spread of the per-feature scales, in decades either way.
         batch_size: The task's default batch size.
         seed: Seed of the data-generating process.
+        steps: Budget in optimizer steps (converted to epochs, 1 to 40).
     """
 
     input_dim: int = 32
@@ -58,6 +59,7 @@ class SyntheticSpec:
     conditioning: float = 0.0
     batch_size: int = 64
     seed: int = 0
+    steps: int = 1_200
 
     def __post_init__(self) -> None:
         if self.input_dim < 1 or self.num_classes < 2 or self.num_samples < 10:
@@ -65,6 +67,8 @@ class SyntheticSpec:
         if not 0.0 <= self.noise < 1.0 or self.width < 1 or self.depth < 0:
             raise ValueError(f"invalid synthetic spec {self}")
         if not (self.input_scale > 0 and self.conditioning >= 0 and self.batch_size >= 1):
+            raise ValueError(f"invalid synthetic spec {self}")
+        if self.steps < 1:
             raise ValueError(f"invalid synthetic spec {self}")
 
     def generate(self) -> TaskData:
@@ -97,8 +101,8 @@ class SyntheticSpec:
 
     @property
     def budget_epochs(self) -> float:
-        """About 1,200 optimizer steps, between 5 and 40 epochs: every task costs alike."""
-        return float(min(max(1_200 * self.batch_size / self.num_samples, 5), 40))
+        """``steps`` optimizer steps as epochs, clamped to 1 - 40 epochs."""
+        return float(min(max(self.steps * self.batch_size / self.num_samples, 1), 40))
 
     def build_model(self, spec: ModelInput, dropout: float) -> torch.nn.Module:
         return mlp(spec, dropout, hidden=(self.width,) * self.depth)
@@ -120,8 +124,11 @@ class SyntheticSpec:
 class SyntheticFamily:
     """Ranges the synthetic tasks are drawn from (inclusive).
 
-    Sizes are drawn log-uniformly, so small and large tasks are equally common
-    on a log scale.
+    Sizes and budgets are drawn log-uniformly, so small and large tasks are
+    equally common on a log scale. Budgets range from runs stopped well short of
+    convergence (where decaying the learning rate early hurts) to runs trained
+    long enough to overfit noisy labels (where it helps), so that no single
+    schedule suits every task.
     """
 
     input_dim: tuple[int, int] = (4, 64)
@@ -133,6 +140,7 @@ class SyntheticFamily:
     input_scale: tuple[float, float] = (0.1, 30.0)
     conditioning: tuple[float, float] = (0.0, 1.5)
     batch_sizes: tuple[int, ...] = (16, 32, 64, 128)
+    steps: tuple[int, int] = (150, 1_500)
 
     def sample(self, rng: np.random.Generator) -> SyntheticSpec:
         """Draw one task spec; the spec's data seed is drawn from ``rng`` too."""
@@ -147,6 +155,7 @@ class SyntheticFamily:
             conditioning=float(rng.uniform(*self.conditioning)),
             batch_size=int(rng.choice(self.batch_sizes)),
             seed=int(rng.integers(2**31 - 1)),
+            steps=_log_int(rng, *self.steps),
         )
 
 
