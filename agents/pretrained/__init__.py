@@ -10,7 +10,7 @@ from pathlib import Path
 
 from agents.policy import FrozenPolicy, load_policy
 
-DEFAULT_POLICY = Path(__file__).with_name("hpenv-lr-v1.pt")
+DEFAULT_POLICY = Path(__file__).with_name("hpenv-lr-v2.pt")
 
 
 def load_default_policy() -> FrozenPolicy:
