@@ -131,6 +131,8 @@ def test_synthetic_build_is_deterministic_and_learnable():
 def test_synthetic_spec_validation():
     with pytest.raises(ValueError, match="invalid synthetic spec"):
         SyntheticSpec(num_classes=1)
+    with pytest.raises(ValueError, match="invalid synthetic spec"):
+        SyntheticSpec(steps=0)
 
 
 def test_budget_in_samples():
