@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from agents.policy import FrozenPolicy, PolicyActor
 from agents.rollout import EpisodeResult, keep_action, run_episode
-from agents.suite import FIDELITY
-from hpenv.env import Fidelity, HPTuneEnv
+from hpenv.env import HPTuneEnv
+from hpenv.plan import FIDELITY, Fidelity
 from hpenv.tasks import get_task
 
 

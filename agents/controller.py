@@ -43,6 +43,7 @@ import torch
 from agents.policy import FrozenPolicy, IncompatiblePolicyError, PolicyActor, load_policy
 from hpenv.hyperparams import HParams, apply_action
 from hpenv.observation import FeatureTracker, IntervalMetrics
+from hpenv.plan import DEFAULT_DECISIONS, split_budget
 
 #: Hyperparameters an optimizer's parameter groups can carry.
 SERVABLE = ("lr", "momentum", "weight_decay")
@@ -99,7 +100,14 @@ class HyperController:
                 f"a HyperController serves policies tuning {SERVABLE} "
                 "(use HPTuneEnv / TrainingRun for batch size and dropout)"
             )
-        decisions = decisions or int(policy.metadata.env_config.get("decisions", 20))
+        if decisions is None:
+            decisions = int(policy.metadata.env_config.get("decisions", DEFAULT_DECISIONS))
+        if isinstance(decisions, bool) or not isinstance(decisions, int) or decisions < 1:
+            raise ValueError(
+                f"decisions must be an int >= 1 (or None: the policy's), got {decisions!r}"
+            )
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int):
+            raise ValueError(f"total_steps must be an int, got {total_steps!r}")
         if total_steps < decisions + 1:
             raise ValueError(f"total_steps ({total_steps}) must exceed decisions ({decisions})")
         if stats_every < 1:
@@ -108,7 +116,7 @@ class HyperController:
         self.optimizer = optimizer
         self.total_steps = total_steps
         self.decisions = decisions
-        self.interval = max(1, -(-total_steps // (decisions + 1)))
+        self.interval = split_budget(total_steps, decisions)  # the plan HPTuneEnv uses
         self.evaluate = evaluate
         self.stats_every = stats_every
         self.actor = PolicyActor(policy)

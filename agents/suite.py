@@ -1,7 +1,7 @@
 """Task suites for meta-training and evaluation, and how to build their environments.
 
 A suite entry is a task name plus the fidelity its episodes run at on a CPU
-(`FIDELITY`). ``synthetic`` in a suite means the whole `SyntheticFamily`: a new
+(`hpenv.plan.FIDELITY`). ``synthetic`` in a suite means the whole `SyntheticFamily`: a new
 generated task every episode. ``synthetic-heldout`` names fixed synthetic
 specs drawn from a seed stream that training never uses.
 """
@@ -13,25 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from hpenv.env import Around, Fidelity, HPTuneEnv
+from hpenv.env import Around, HPTuneEnv
+from hpenv.plan import FIDELITY, Fidelity
 from hpenv.tasks import DataNotFoundError, SyntheticFamily, Task, get_task
 
 #: Offline default training suite (MNIST and IMDB join when their data is found).
 DEFAULT_TRAIN_TASKS: tuple[str, ...] = ("synthetic", "digits", "mnist", "imdb")
 #: Held-out tasks for periodic evaluation during meta-training (model selection).
 DEFAULT_EVAL_TASKS: tuple[str, ...] = ("synthetic-heldout",)
-
-#: CPU-affordable episode sizes per task (a few seconds each on 2 cores).
-FIDELITY: dict[str, Fidelity] = {
-    "digits": Fidelity(budget_epochs=20),
-    "mnist": Fidelity(subset=0.5, budget_epochs=6),
-    "fashion_mnist": Fidelity(subset=0.05, budget_epochs=4),
-    # An LSTM over 200 tokens costs ~5 ms per sample on a CPU core: keep IMDB small.
-    "imdb": Fidelity(subset=0.2, budget_epochs=1, val_size=64),
-    "ag_news": Fidelity(subset=0.02, budget_epochs=2),
-    "trec": Fidelity(subset=0.5, budget_epochs=5),
-    "cifar10": Fidelity(subset=0.05, budget_epochs=3),
-}
 
 #: Seed stream of the held-out synthetic specs (training draws from episode seeds).
 HELDOUT_SYNTHETIC_SEED = 987_654

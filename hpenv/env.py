@@ -14,6 +14,7 @@ from gymnasium import spaces
 
 from hpenv.hyperparams import TUNABLES, HParams, apply_action, tunable
 from hpenv.observation import OBS_HIGH, OBS_LOW, FeatureTracker, IntervalMetrics
+from hpenv.plan import Fidelity, budget_samples, plan_episode
 from hpenv.rewards import make_reward
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.training import EvalStats, IntervalStats, TrainingRun, resolve_device
@@ -35,27 +36,6 @@ class Around:
     def __post_init__(self) -> None:
         if self.below < 1 or self.above < 1:
             raise ValueError(f"Around factors must be >= 1, got {self}")
-
-
-@dataclass(frozen=True)
-class Fidelity:
-    """Per-task episode size, overriding the environment-wide settings for one task.
-
-    Attributes:
-        subset: Fraction of the training split to train on.
-        budget: Episode budget in training samples.
-        budget_epochs: Episode budget in passes over the (subset) training split.
-        val_size: Validation samples scored per decision (caps the default).
-    """
-
-    subset: float | None = None
-    budget: int | None = None
-    budget_epochs: float | None = None
-    val_size: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.budget is not None and self.budget_epochs is not None:
-            raise ValueError(f"give budget or budget_epochs, not both: {self}")
 
 
 InitialValue = float | tuple[float, float] | Around
@@ -235,27 +215,22 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         if action_mode not in ("continuous", "discrete"):
             raise ValueError(f"action_mode must be 'continuous' or 'discrete', not {action_mode!r}")
         self.action_mode = action_mode
-        if budget is not None and budget_epochs is not None:
-            raise ValueError("give budget (samples) or budget_epochs, not both")
-        if budget is not None and budget < 1:
-            raise ValueError(f"budget must be >= 1 sample, got {budget}")
-        if budget_epochs is not None and not budget_epochs > 0:
-            raise ValueError(f"budget_epochs must be > 0, got {budget_epochs}")
         if decisions < 1:
             raise ValueError(f"decisions must be >= 1, got {decisions}")
         if interval is not None and interval < 1:
             raise ValueError(f"interval must be >= 1 sample, got {interval}")
-        self.budget, self.budget_epochs = budget, budget_epochs
+        # Environment-wide run size; a task's entry in ``fidelity`` takes precedence.
+        self._fidelity = Fidelity(
+            subset=subset, budget=budget, budget_epochs=budget_epochs, val_size=val_size
+        )
         self.decisions, self.interval = decisions, interval
         self._reward = make_reward(reward, divergence_penalty)
-        self.reward_name = reward
         self.initial = dict(DEFAULT_INITIAL if initial is None else initial)
         for name in self.initial:
             tunable(name)
         if optimizer is not None:
             HParams(optimizer=optimizer)  # type: ignore[arg-type]  # validates the name
         self.optimizer = optimizer
-        self.subset, self.val_size = subset, val_size
         self.fidelity = dict(fidelity or {})
         self.device = resolve_device(device)
         self.data_dir = data_dir
@@ -293,28 +268,16 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         if "model" in options:
             task = task.with_model(options["model"])
         hparams = self._initial_hparams(task, rng, options.get("hparams", {}))
-        fidelity = self.fidelity.get(task.name, Fidelity())
-        subset = fidelity.subset if fidelity.subset is not None else self.subset
-        data = self._data(task, subset)
-        n_train = data.train_x.shape[0]
-        if fidelity.budget is not None or fidelity.budget_epochs is not None:
-            budget_samples, budget_epochs = fidelity.budget, fidelity.budget_epochs
-        else:
-            budget_samples, budget_epochs = self.budget, self.budget_epochs
-        if budget_samples is not None:
-            budget = budget_samples
-        elif budget_epochs is not None:
-            budget = max(1, round(budget_epochs * n_train))
-        else:
-            budget = task.budget_samples(data)
-        if budget < 2:
-            raise ValueError(f"the episode budget must be >= 2 samples, got {budget}")
-        # decisions + 1 intervals: a warm-up interval, then one per decision.
-        interval = self.interval or max(1, -(-budget // (self.decisions + 1)))
-        interval = min(interval, budget // 2)
-        val_size = self.val_size if fidelity.val_size is None else fidelity.val_size
-        if val_size is None:
-            val_size = min(task.val_size, max(interval, 256))
+        fidelity = self.fidelity.get(task.name, Fidelity()).over(self._fidelity)
+        data = self._data(task, fidelity.subset)
+        plan = plan_episode(
+            budget=budget_samples(fidelity, data.train_x.shape[0], task.budget_epochs),
+            decisions=self.decisions,
+            interval=self.interval,
+            val_size=fidelity.val_size,
+            task_val_size=task.val_size,
+        )
+        budget, interval, val_size = plan.budget, plan.interval, plan.val_size
         self.run = TrainingRun(
             task,
             hparams=hparams,
@@ -323,6 +286,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             data=data,
             val_size=val_size,
         )
+        self.plan = plan
         self.task, self.episode_budget, self.episode_interval = task, budget, interval
         self._timer = {"start": time.perf_counter(), "train": 0.0, "eval": 0.0}
         initial = self._evaluate()
@@ -521,4 +485,4 @@ def _task_sampler(task: TaskArg) -> Callable[[np.random.Generator], Task]:
     )
 
 
-__all__ = ["TUNABLES", "Around", "Fidelity", "HPTuneEnv"]
+__all__ = ["TUNABLES", "Around", "Fidelity", "HPTuneEnv"]  # Fidelity: see hpenv.plan

@@ -12,7 +12,7 @@ CNN at batch 128 (synthetic CIFAR-shaped data):
 4. ``HPTuneEnv`` against the same training driven through ``TrainingRun`` alone
    (MNIST, default decision interval), and the evaluation share of an interval;
 5. the wall time of single meta-training episodes at the CPU fidelity of
-   ``agents/suite.py`` (``FIDELITY``).
+   ``hpenv/plan.py`` (``FIDELITY``).
 
 Measurements are repeated, interleaved across methods; the script prints the
 median samples/s with its min-max spread, ratios as the median of per-repeat
@@ -38,9 +38,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.suite import FIDELITY
-from hpenv.env import Fidelity, HPTuneEnv
+from hpenv.env import HPTuneEnv
 from hpenv.io import atomic_write_json
+from hpenv.plan import FIDELITY, Fidelity
 from hpenv.tasks import DataNotFoundError, SyntheticFamily, TaskData, get_task
 from hpenv.tasks.augment import crop_flip
 from hpenv.tasks.models import init_parameters

@@ -21,8 +21,7 @@ import torch
 
 from agents.compare import compare_static, markdown_table
 from agents.policy import load_policy
-from agents.suite import FIDELITY
-from hpenv.env import Fidelity
+from hpenv.plan import FIDELITY, Fidelity
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="TASK:SUBSET:EPOCHS",
-        help="episode size for a task, e.g. imdb:1.0:2 (default: agents/suite.py FIDELITY)",
+        help="episode size for a task, e.g. imdb:1.0:2 (default: hpenv/plan.py FIDELITY)",
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", default=None)

@@ -24,8 +24,8 @@ from agents.baselines.schedules import (
     cosine_factor,
 )
 from agents.baselines.search import RANDOM_RANGES, GridSearch, RandomSearch, best_index
-from hpenv.env import Fidelity
 from hpenv.hyperparams import HParams
+from hpenv.plan import Fidelity
 from hpenv.tasks import get_task
 from hpenv.testing import tiny_task_data
 from hpenv.training import TrainingRun

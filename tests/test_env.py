@@ -295,7 +295,7 @@ def test_ppo_smoke_run_on_digits():
 
 
 def test_per_task_fidelity_overrides_budget_and_subset():
-    from hpenv.env import Fidelity
+    from hpenv.plan import Fidelity
 
     fidelity = {"mnist": Fidelity(subset=0.5, budget=40)}
     env = make(task=["digits", "mnist"], budget=None, fidelity=fidelity, budget_epochs=2.0)

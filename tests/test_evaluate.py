@@ -36,7 +36,7 @@ from agents.evaluate import (
     win_tie_loss,
 )
 from agents.policy import FrozenPolicy
-from hpenv.env import Fidelity
+from hpenv.plan import Fidelity
 
 TINY = ("digits:0.1:2",)  # 144 training samples x 2 epochs = 288 samples per run
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from agents.baselines.core import MethodResult, RunSpec
-from hpenv.env import Fidelity
+from hpenv.plan import Fidelity
 from hpenv.tasks import get_task
 from hpenv.testing import tiny_task_data
 
@@ -241,7 +241,7 @@ def test_pbt_member_checkpoints_restore_exactly(monkeypatch: pytest.MonkeyPatch,
 
     # The restore is exact: continuing the donor's saved run by hand gives the same metrics.
     torch.set_num_threads(1)
-    run = member_run(spec, data, interval)
+    run = member_run(spec, data)
     load_member(run, str(donor.checkpoints[2]))
     run.set_hparams(lr=new_lr)
     run.train(interval)

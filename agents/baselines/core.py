@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from agents.suite import FIDELITY
-from hpenv.env import Fidelity
 from hpenv.hyperparams import HParams
+from hpenv.plan import EpisodePlan, Fidelity, budget_samples, fidelity_for, plan_episode
 from hpenv.tasks import Task, TaskData, get_task
 from hpenv.training import EvalStats, IntervalStats, TrainingRun
 
@@ -29,7 +28,7 @@ class RunSpec:
     Attributes:
         task: Registered task name.
         seed: Seed of the training run (weights, data order) and of the method.
-        fidelity: Subset and budget of the run (default: `agents.suite.FIDELITY`
+        fidelity: Subset and budget of the run (default: `hpenv.plan.FIDELITY`
             for the task, else the task's full budget).
         decisions: Decision points over the run (intervals = decisions + 1).
         start_lr_factor: Initial learning rate = the task default x this (1 = default).
@@ -59,17 +58,22 @@ class RunSpec:
         return self.resolved_task().load_data(data_dir=self.data_dir, subset=fidelity.subset)
 
     def fidelity_or_default(self) -> Fidelity:
-        return self.fidelity or FIDELITY.get(self.task, Fidelity())
+        return self.fidelity or fidelity_for(self.task)
 
     def budget(self, data: TaskData) -> int:
         """Training samples of one run."""
         fidelity = self.fidelity_or_default()
-        if fidelity.budget is not None:
-            return fidelity.budget
-        epochs = fidelity.budget_epochs
-        if epochs is None:
-            return self.resolved_task().budget_samples(data)
-        return max(2, round(epochs * data.train_x.shape[0]))
+        return budget_samples(fidelity, data.train_x.shape[0], self.resolved_task().budget_epochs)
+
+    def plan(self, data: TaskData) -> EpisodePlan:
+        """The run's intervals and validation size (`hpenv.plan`, as `HPTuneEnv` plans them)."""
+        fidelity = self.fidelity_or_default()
+        return plan_episode(
+            budget=self.budget(data),
+            decisions=self.decisions,
+            val_size=self.val_size if self.val_size is not None else fidelity.val_size,
+            task_val_size=self.resolved_task().val_size,
+        )
 
     def start_hparams(self) -> HParams:
         task = self.resolved_task()
@@ -168,8 +172,8 @@ def run_intervals(
     """
     start = time.perf_counter()
     data = spec.load_data()
-    budget = spec.budget(data)
-    interval = max(1, min(-(-budget // (spec.decisions + 1)), budget // 2))
+    plan = spec.plan(data)
+    budget, interval = plan.budget, plan.interval
     task = spec.resolved_task()
     run_kwargs: dict[str, Any] = {}
     if optimizer_factory is not None:
@@ -180,7 +184,7 @@ def run_intervals(
         seed=spec.seed,
         device=spec.device,
         data=data,
-        val_size=_val_size(spec, task, interval),
+        val_size=plan.val_size,
         **run_kwargs,
     )
     history: list[dict[str, float]] = []
@@ -220,16 +224,6 @@ def run_intervals(
         diverged=run.diverged,
         trajectory=history,
     )
-
-
-def _val_size(spec: RunSpec, task: Task, interval: int) -> int:
-    """Validation samples per interval, chosen as `HPTuneEnv` chooses them."""
-    if spec.val_size is not None:
-        return spec.val_size
-    fidelity = spec.fidelity_or_default()
-    if fidelity.val_size is not None:
-        return fidelity.val_size
-    return min(task.val_size, max(interval, 256))
 
 
 def trajectory_point(

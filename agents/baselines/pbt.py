@@ -144,9 +144,8 @@ class PBT:
 
         start = time.perf_counter()
         data = spec.load_data()
-        budget = spec.budget(data)
-        interval = max(1, min(-(-budget // (spec.decisions + 1)), budget // 2))
-        intervals = -(-budget // interval)
+        plan = spec.plan(data)
+        budget, interval, intervals = plan.budget, plan.interval, plan.intervals
         base = spec.resolved_task().defaults
         lr_low, lr_high = (base.lr * 10.0**d for d in self.lr_decades)
         if torch.device(spec.device).type == "cuda" and self.gpus_per_member <= 0:
@@ -304,7 +303,7 @@ def pbt_member(config: dict[str, Any], setup: dict[str, Any]) -> None:
     interval: int = setup["interval"]
     every: int = setup["checkpoint_interval"]
     me = tune.get_context().get_trial_id()
-    run = member_run(spec, data, interval)
+    run = member_run(spec, data)
     exploited_from, exploited_at = "", -1
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -381,10 +380,10 @@ def pbt_member(config: dict[str, Any], setup: dict[str, Any]) -> None:
             return
 
 
-def member_run(spec: RunSpec, data: TaskData, interval: int) -> TrainingRun:
+def member_run(spec: RunSpec, data: TaskData) -> TrainingRun:
     """A member's `TrainingRun` (task defaults), built as `run_intervals` builds a cell's."""
     task = spec.resolved_task()
-    val_size = min(task.val_size, max(interval, 256)) if spec.val_size is None else spec.val_size
+    val_size = spec.plan(data).val_size
     return TrainingRun(
         task,
         hparams=spec.resolved_task().defaults,

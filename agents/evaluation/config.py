@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.baselines.core import RunSpec
-from hpenv.env import Fidelity
+from hpenv.plan import Fidelity
 from hpenv.tasks import get_task
 
 POLICY = "policy"
@@ -48,7 +48,7 @@ class EvalConfig:
     )
     fidelity: tuple[str, ...] = _help(
         "per-task run size overrides TASK:SUBSET:EPOCHS, e.g. imdb:1.0:2 "
-        "(default: agents/suite.py FIDELITY; empty SUBSET = whole split)",
+        "(default: hpenv/plan.py FIDELITY; empty SUBSET = whole split)",
         default=(),
     )
     decisions: int | None = _help(

@@ -23,8 +23,8 @@ from agents.evaluation.tables import (
     _table,
     machine_info,
 )
-from hpenv.env import Fidelity
 from hpenv.io import atomic_open
+from hpenv.plan import Fidelity
 
 
 def summarize(

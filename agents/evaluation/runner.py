@@ -29,8 +29,8 @@ from agents.evaluation.config import (
 )
 from agents.evaluation.records import Key, RunStore, result_row
 from agents.evaluation.report import summarize
-from hpenv.env import Fidelity
 from hpenv.io import atomic_write_json
+from hpenv.plan import Fidelity
 from hpenv.tasks import DataNotFoundError, TaskData
 
 

@@ -1,0 +1,171 @@
+"""The episode plan: how a training budget becomes intervals, decisions and validation size.
+
+This is the only place the plan is computed. `HPTuneEnv`, the evaluation
+harness's methods, the deployed `HyperController` and the population engine
+all call it, so "an episode of this task" means the same run everywhere.
+
+A run is split into ``decisions + 1`` intervals: a warm-up interval at the
+starting hyperparameters (so that the first decision sees how training goes),
+then one interval per decision. The budget is counted in training samples (or,
+for a deployed optimizer, in optimizer steps), so changing the batch size
+cannot buy compute.
+
+`Fidelity` is the size of a run of one task (subset, budget, validation
+size); `FIDELITY` is the table of CPU-affordable sizes used for
+meta-training and by the harness.
+
+Example:
+    >>> split_budget(1_000, decisions=20)
+    48
+    >>> plan = plan_episode(budget=1_000, decisions=4, task_val_size=2_000)
+    >>> plan.interval, plan.val_size, plan.intervals
+    (200, 256, 5)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: Decisions per episode unless configured otherwise.
+DEFAULT_DECISIONS = 20
+#: Fewest validation samples scored per decision when the task allows more.
+MIN_VAL_SIZE = 256
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """The size of a run of one task; None fields fall back to the next setting.
+
+    Attributes:
+        subset: Fraction of the training split to train on.
+        budget: Run budget in training samples.
+        budget_epochs: Run budget in passes over the (subset) training split.
+        val_size: Validation samples scored per decision (caps the default).
+    """
+
+    subset: float | None = None
+    budget: int | None = None
+    budget_epochs: float | None = None
+    val_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget is not None and self.budget_epochs is not None:
+            raise ValueError(f"give budget or budget_epochs, not both: {self}")
+        if self.subset is not None and not 0 < self.subset <= 1:
+            raise ValueError(f"subset must be in (0, 1], got {self.subset}")
+        if self.budget is not None and (isinstance(self.budget, bool) or self.budget < 2):
+            raise ValueError(f"budget must be >= 2 samples, got {self.budget}")
+        if self.budget_epochs is not None and not (
+            math.isfinite(self.budget_epochs) and self.budget_epochs > 0
+        ):
+            raise ValueError(f"budget_epochs must be > 0, got {self.budget_epochs}")
+        if self.val_size is not None and self.val_size < 0:
+            raise ValueError(f"val_size must be >= 0, got {self.val_size}")
+
+    def over(self, fallback: Fidelity) -> Fidelity:
+        """This fidelity, with ``fallback``'s values where this one says nothing.
+
+        A budget given here (in samples or epochs) replaces both of ``fallback``'s.
+        """
+        has_budget = self.budget is not None or self.budget_epochs is not None
+        return Fidelity(
+            subset=self.subset if self.subset is not None else fallback.subset,
+            budget=self.budget if has_budget else fallback.budget,
+            budget_epochs=self.budget_epochs if has_budget else fallback.budget_epochs,
+            val_size=self.val_size if self.val_size is not None else fallback.val_size,
+        )
+
+
+#: CPU-affordable run sizes per task (a few seconds per episode on 2 cores):
+#: meta-training's suite and the evaluation harness's default cells.
+FIDELITY: dict[str, Fidelity] = {
+    "digits": Fidelity(budget_epochs=20),
+    "mnist": Fidelity(subset=0.5, budget_epochs=6),
+    "fashion_mnist": Fidelity(subset=0.05, budget_epochs=4),
+    # An LSTM over 200 tokens costs ~5 ms per sample on a CPU core: keep IMDB small.
+    "imdb": Fidelity(subset=0.2, budget_epochs=1, val_size=64),
+    "ag_news": Fidelity(subset=0.02, budget_epochs=2),
+    "trec": Fidelity(subset=0.5, budget_epochs=5),
+    "cifar10": Fidelity(subset=0.05, budget_epochs=3),
+}
+
+
+def fidelity_for(task: str, table: Mapping[str, Fidelity] | None = None) -> Fidelity:
+    """The run size of ``task`` in ``table`` (default `FIDELITY`); empty if not listed."""
+    return (FIDELITY if table is None else table).get(task, Fidelity())
+
+
+def split_budget(budget: int, decisions: int, interval: int | None = None) -> int:
+    """Interval length (in the budget's unit) of a run of ``decisions`` decisions.
+
+    ``ceil(budget / (decisions + 1))`` unless ``interval`` is given, and never
+    more than half the budget (so that at least one decision happens).
+
+    Raises:
+        ValueError: ``budget < 2``, ``decisions < 1`` or ``interval < 1``.
+    """
+    if isinstance(budget, bool) or budget < 2:
+        raise ValueError(f"the budget must be at least 2 (samples or steps), got {budget}")
+    if decisions < 1:
+        raise ValueError(f"decisions must be >= 1, got {decisions}")
+    if interval is not None and interval < 1:
+        raise ValueError(f"interval must be >= 1, got {interval}")
+    size = interval if interval is not None else -(-budget // (decisions + 1))
+    return max(1, min(size, budget // 2))
+
+
+def budget_samples(fidelity: Fidelity, n_train: int, default_epochs: float) -> int:
+    """A run's budget in training samples: the fidelity's, else ``default_epochs`` passes."""
+    if fidelity.budget is not None:
+        return fidelity.budget
+    epochs = default_epochs if fidelity.budget_epochs is None else fidelity.budget_epochs
+    return max(2, round(epochs * n_train))
+
+
+@dataclass(frozen=True)
+class EpisodePlan:
+    """One run's schedule.
+
+    Attributes:
+        budget: Training samples of the whole run.
+        interval: Training samples per interval (the last may be shorter).
+        decisions: Decision points (one after each interval but the last).
+        val_size: Validation samples scored after each interval.
+    """
+
+    budget: int
+    interval: int
+    decisions: int
+    val_size: int
+
+    @property
+    def intervals(self) -> int:
+        """Intervals in the run: the warm-up plus one per decision (``ceil(budget/interval)``)."""
+        return -(-self.budget // self.interval)
+
+
+def plan_episode(
+    *,
+    budget: int,
+    decisions: int = DEFAULT_DECISIONS,
+    interval: int | None = None,
+    val_size: int | None = None,
+    task_val_size: int,
+) -> EpisodePlan:
+    """The plan of a run of ``budget`` samples.
+
+    Args:
+        budget: Training samples (see `budget_samples`).
+        decisions: Decisions per run.
+        interval: Samples per interval, overriding the split of the budget.
+        val_size: Validation samples per decision; default
+            ``min(task_val_size, max(interval, MIN_VAL_SIZE))``, so short
+            intervals are not dominated by their evaluation.
+        task_val_size: The task's own default validation size.
+    """
+    size = split_budget(budget, decisions, interval)
+    if val_size is None:
+        val_size = min(task_val_size, max(size, MIN_VAL_SIZE))
+    return EpisodePlan(budget=budget, interval=size, decisions=decisions, val_size=val_size)
