@@ -1,4 +1,4 @@
-"""SB3 callbacks of meta-training: per-task TensorBoard metrics, progress bar.
+"""SB3 callbacks of meta-training: per-task metrics, held-out evaluation, checkpoints, progress.
 
 Project metrics are logged under ``hpenv/`` (SB3's own stay under ``train/``,
 ``rollout/``, ``time/``; held-out evaluation under ``eval/``):
@@ -28,6 +28,8 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Figure, TensorBoardOutputFormat
 from tqdm import tqdm
+
+from agents.stopping import GracefulStop
 
 
 def task_family(task: str) -> str:
@@ -118,7 +120,76 @@ class TaskMetricsCallback(BaseCallback):
         )
 
 
-class ProgressBarCallback(BaseCallback):
+class HeldOutEvalCallback(BaseCallback):
+    """Evaluate the current policy on held-out tasks every ``every`` steps; keep the best.
+
+    Args:
+        every: Agent steps between evaluations (0: never, but `run_now`).
+        evaluate: Returns ``{"mean_return": ..., ...}`` (logged under ``eval/``).
+        on_best: Called with the new best ``mean_return`` (saves the best policy).
+        best: Best score so far (when resuming).
+    """
+
+    def __init__(self, every: int, evaluate: Any, on_best: Any, best: float = -math.inf) -> None:
+        super().__init__()
+        self.every = every
+        self.evaluate = evaluate
+        self.on_best = on_best
+        self.best = best
+        self._last = 0
+
+    def _on_training_start(self) -> None:
+        self._last = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        if self.every and self.num_timesteps - self._last >= self.every:
+            self._last = self.num_timesteps
+            self.run_now()
+        return True
+
+    def run_now(self) -> None:
+        scores = self.evaluate()
+        for key, value in scores.items():
+            self.logger.record(f"eval/{key}", value)
+        if scores["mean_return"] > self.best:
+            self.best = scores["mean_return"]
+            self.on_best(self.best)
+        self.logger.record("eval/best_mean_return", self.best)
+
+
+class RolloutCheckpointCallback(BaseCallback):
+    """Checkpoint at rollout boundaries, at least ``every`` agent steps apart (atomic).
+
+    A checkpoint is only ever taken at the start of a rollout (after the
+    previous PPO update), so a resumed run collects whole rollouts again and
+    ends at the same agent step as an uninterrupted one. The latest boundary's
+    state is also kept in memory, for the checkpoint written when a stop is
+    requested mid-rollout.
+    """
+
+    def __init__(self, every: int, snapshot: Any, save: Any, stop: GracefulStop) -> None:
+        super().__init__()
+        self.every = every
+        self.snapshot = snapshot
+        self.save = save
+        self.stop = stop
+        self.latest: dict[str, Any] | None = None
+        self._last = 0
+
+    def _on_training_start(self) -> None:
+        self._last = self.num_timesteps
+
+    def _on_rollout_start(self) -> None:
+        self.latest = self.snapshot()
+        if self.num_timesteps - self._last >= self.every:
+            self.save(self.latest)
+            self._last = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        return not self.stop.requested
+
+
+class MetaTrainProgressBar(BaseCallback):
     """tqdm bar over agent steps, with episodes and elapsed time."""
 
     def __init__(self, total: int, metrics: TaskMetricsCallback | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import types
 import typing
@@ -41,21 +42,33 @@ def _parser_for(hint: Any) -> tuple[Any, dict[str, Any]]:
     return hint, {}
 
 
+def option(text: str, **kwargs: Any) -> Any:
+    """A config dataclass field with its help text (becomes the flag's ``--help``)."""
+    return dataclasses.field(metadata={"help": text}, **kwargs)
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     """One ``--field-name`` flag per dataclass field, with its help and default."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         kind, extra = _parser_for(hints[f.name])
-        default = f.default
+        default = None if f.default is dataclasses.MISSING else f.default
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        kwargs: dict[str, Any] = {
-            "default": default,
-            "help": f"{f.metadata.get('help', '')} (default: {shown})",
-            **extra,
-        }
+        text = f.metadata.get("help", "")
+        suffix = " (required)" if f.default is dataclasses.MISSING else f" (default: {shown})"
+        kwargs: dict[str, Any] = {"default": default, "help": text + suffix, **extra}
         if kind is not None:
             kwargs["type"] = kind
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, **kwargs)
+
+
+def given_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> dict[str, Any]:
+    """The options actually typed on the command line (not their defaults), by field name."""
+    unset = object()
+    probe = copy.deepcopy(parser)
+    probe.set_defaults(**{a.dest: unset for a in probe._actions if a.dest != "help"})
+    args = vars(probe.parse_args(argv))
+    return {k: v for k, v in args.items() if v is not unset and not k.startswith("_")}
 
 
 def from_args(cls: type[T], args: argparse.Namespace) -> T:

@@ -26,6 +26,11 @@ Example (plain PyTorch)::
 NaN or infinite losses (or validation losses) mark the run as diverged: from
 then on the controller keeps the last finite hyperparameters, changes nothing,
 and says so once with a warning; it never writes NaN into the optimizer.
+
+If ``evaluate`` raises at a decision point, that decision is skipped with a
+warning (the hyperparameters stay as they are) and the schedule goes on: the
+next decision comes one interval later. Metrics that cannot be right (an
+accuracy outside [0, 1] or NaN, a negative loss) raise `InvalidMetricsError`.
 """
 
 from __future__ import annotations
@@ -49,6 +54,29 @@ from hpenv.plan import DEFAULT_DECISIONS, split_budget
 SERVABLE = ("lr", "momentum", "weight_decay")
 
 Evaluate = Callable[[], "tuple[float, float] | dict[str, float]"]
+
+
+class InvalidMetricsError(ValueError):
+    """Validation metrics the controller cannot use (accuracy outside [0, 1], negative loss)."""
+
+
+def check_metrics(val_loss: float, val_accuracy: float) -> tuple[float, float]:
+    """Validate one evaluation's ``(val_loss, val_accuracy)``; returns them.
+
+    A NaN or infinite loss is allowed (it marks the run as diverged); the
+    accuracy must be a fraction in [0, 1].
+
+    Raises:
+        InvalidMetricsError: With what is wrong.
+    """
+    if not 0.0 <= val_accuracy <= 1.0:  # also refuses NaN
+        hint = " (a percentage? give a fraction)" if 1.0 < val_accuracy <= 100.0 else ""
+        raise InvalidMetricsError(
+            f"val_accuracy must be a fraction in [0, 1], got {val_accuracy!r}{hint}"
+        )
+    if val_loss < 0:
+        raise InvalidMetricsError(f"val_loss must be >= 0 (a loss), got {val_loss!r}")
+    return val_loss, val_accuracy
 
 
 def _global_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -158,19 +186,45 @@ class HyperController:
     # ------------------------------------------------------------------ reporting
 
     def report_loss(self, loss: torch.Tensor | float) -> None:
-        """Record this step's training loss (a tensor stays on its device)."""
-        value = loss.detach().float() if isinstance(loss, torch.Tensor) else torch.tensor(loss)
+        """Record this step's training loss (a tensor stays on its device: no host sync).
+
+        Args:
+            loss: The batch's mean loss (a scalar tensor or a number), or the
+                per-sample losses of the batch (a 1-D tensor, averaged here).
+
+        Raises:
+            TypeError: ``loss`` is not a tensor or a real number.
+            ValueError: A tensor of more than one dimension, or an empty one.
+        """
+        if isinstance(loss, torch.Tensor):
+            value = loss.detach().float()
+            if value.ndim > 1 or value.numel() == 0:
+                raise ValueError(
+                    "report_loss takes the batch's loss: a scalar or a 1-D tensor of per-sample "
+                    f"losses; got a tensor of shape {tuple(loss.shape)}"
+                )
+            value = value.mean() if value.ndim == 1 else value
+        elif isinstance(loss, int | float) and not isinstance(loss, bool):
+            value = torch.tensor(float(loss))
+        else:
+            raise TypeError(
+                f"report_loss takes the batch's loss as a tensor or a number, got {type(loss)!r}"
+            )
         self._losses.append(value.reshape(()))
 
     def report_validation(self, val_loss: float, val_accuracy: float) -> None:
         """Validation metrics for the coming decision (when no ``evaluate`` was given).
 
         The first call, before training, gives the untrained model's metrics.
+
+        Raises:
+            InvalidMetricsError: ``val_accuracy`` outside [0, 1] (or NaN), or a negative loss.
         """
+        metrics = check_metrics(float(val_loss), float(val_accuracy))
         if not self._started:
-            self._start(val_loss, val_accuracy)
+            self._start(*metrics)
         else:
-            self._validation = (float(val_loss), float(val_accuracy))
+            self._validation = metrics
 
     def detach(self) -> None:
         """Remove the optimizer hooks (the optimizer keeps its current values)."""
@@ -213,14 +267,23 @@ class HyperController:
     # --------------------------------------------------------------------- decisions
 
     def decide(self) -> HParams:
-        """End the current interval: observe, ask the policy, apply. Returns the hyperparameters."""
+        """End the current interval: observe, ask the policy, apply. Returns the hyperparameters.
+
+        The interval ends whatever happens, so the schedule always goes on. If
+        ``evaluate`` raises, the decision is skipped with one warning (the
+        hyperparameters stay) and the next decision comes at the next interval
+        boundary. Invalid metrics (an accuracy outside [0, 1], a negative loss)
+        raise ``ValueError`` after the interval has ended.
+        """
         if not self._started:
             raise RuntimeError(
                 "the controller has no initial validation metrics: pass evaluate= or call "
                 "report_validation() before training"
             )
-        metrics = self._interval_metrics()
-        self._interval_start = self.steps
+        try:
+            metrics = self._interval_metrics()
+        finally:
+            self._interval_start = self.steps
         if metrics is None:
             return self.hparams
         obs = self.features.update(metrics)
@@ -252,7 +315,22 @@ class HyperController:
             delta = torch._foreach_sub(params, before)
             values += [_global_norm(list(delta)).to(device), _global_norm(before).to(device)]
         mean, spread, grad, *update = torch.stack(values).tolist()  # one host sync
-        val_loss, val_accuracy = self._call_evaluate() if self.evaluate else self._take_validation()
+        if self.evaluate is None:
+            val_loss, val_accuracy = self._take_validation()
+        else:
+            try:
+                val_loss, val_accuracy = self._call_evaluate()
+            except InvalidMetricsError:
+                raise
+            except Exception as exc:
+                warnings.warn(
+                    f"evaluate() raised {type(exc).__name__}: {exc}; the decision at step "
+                    f"{self.steps} is skipped (hyperparameters unchanged) and the next one comes "
+                    f"at step {self.steps + self.interval}",
+                    RuntimeWarning,
+                    stacklevel=5,
+                )
+                return None
         if not (math.isfinite(mean) and math.isfinite(val_loss)):
             self._mark_diverged(mean, val_loss)
             return None
@@ -297,10 +375,19 @@ class HyperController:
     def _call_evaluate(self) -> tuple[float, float]:
         assert self.evaluate is not None
         result = self.evaluate()
-        if isinstance(result, dict):
-            return float(result["val_loss"]), float(result["val_accuracy"])
-        loss, accuracy = result
-        return float(loss), float(accuracy)
+        try:
+            if isinstance(result, dict):
+                loss, accuracy = result["val_loss"], result["val_accuracy"]
+            else:
+                loss, accuracy = result
+            return check_metrics(float(loss), float(accuracy))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, InvalidMetricsError):
+                raise
+            raise InvalidMetricsError(
+                "evaluate() must return (val_loss, val_accuracy) or a dict with those keys, "
+                f"as numbers; got {result!r}"
+            ) from None
 
     # ---------------------------------------------------------------- optimizer I/O
 

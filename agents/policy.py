@@ -17,7 +17,7 @@ artifact format, or a damaged file, with a message that says what to do.
 
 from __future__ import annotations
 
-import io
+import math
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from hpenv.hyperparams import TUNABLES
-from hpenv.io import atomic_open
+from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
 from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE, OBS_VERSION
 
 ARTIFACT_FORMAT = 1
@@ -260,15 +260,19 @@ def load_policy(path: str | Path) -> FrozenPolicy:
     if not target.is_file():
         raise FileNotFoundError(f"no policy artifact at {target}")
     try:
-        blob = torch.load(io.BytesIO(target.read_bytes()), weights_only=True, map_location="cpu")
+        blob = safe_torch_load(target, "hpenv policy artifact")
+    except UnsafeFileError as exc:
+        raise PolicyLoadError(str(exc)) from None
+    try:
         if not isinstance(blob, dict) or "metadata" not in blob:
             raise ValueError("not a policy artifact (no metadata)")
         meta = PolicyMetadata.from_dict(blob["metadata"])
     except Exception as exc:
         raise PolicyLoadError(
             f"{target} is not a readable hpenv policy artifact ({type(exc).__name__}: {exc}). "
-            "The file may be truncated or corrupted: re-export it with scripts/train_agent.py."
-        ) from exc
+            "The file may be truncated or corrupted: copy it again from where it was trained "
+            "(the run directory's best_policy.pt or policy.pt)."
+        ) from None
     if blob.get("format") != ARTIFACT_FORMAT:
         raise IncompatiblePolicyError(
             f"{target} has artifact format {blob.get('format')}, this hpenv reads format "
@@ -299,14 +303,38 @@ def load_policy(path: str | Path) -> FrozenPolicy:
         raise PolicyLoadError(
             f"{target}: policy weights do not match its metadata ({exc})"
         ) from exc
-    return FrozenPolicy(
-        policy,
-        blob["obs_mean"].numpy(),
-        blob["obs_var"].numpy(),
-        blob["clip_obs"],
-        blob["epsilon"],
-        meta,
-    )
+    mean, var, clip_obs, epsilon = _normalisation(target, blob, OBS_SIZE * meta.frame_stack)
+    return FrozenPolicy(policy, mean, var, clip_obs, epsilon, meta)
+
+
+def _normalisation(
+    target: Path, blob: dict[str, Any], size: int
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The artifact's observation statistics, checked: present, of the right shape, finite."""
+    missing = [k for k in ("obs_mean", "obs_var", "clip_obs", "epsilon") if k not in blob]
+    if missing:
+        raise PolicyLoadError(f"{target} lacks its observation normalisation ({missing})")
+    stats = {}
+    for key in ("obs_mean", "obs_var"):
+        value = blob[key]
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != (size,):
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value)
+            raise PolicyLoadError(
+                f"{target}: {key} must be a tensor of shape ({size},), got {shape}"
+            )
+        array = value.double().numpy()
+        if not np.isfinite(array).all() or (key == "obs_var" and (array < 0).any()):
+            raise PolicyLoadError(f"{target}: {key} holds NaN, infinite or negative values")
+        stats[key] = array
+    numbers = []
+    for key in ("clip_obs", "epsilon"):
+        value = blob[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise PolicyLoadError(f"{target}: {key} must be a positive number, got {value!r}")
+        if not math.isfinite(value):
+            raise PolicyLoadError(f"{target}: {key} must be finite, got {value!r}")
+        numbers.append(float(value))
+    return stats["obs_mean"], stats["obs_var"], numbers[0], numbers[1]
 
 
 class PolicyActor:

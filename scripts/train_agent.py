@@ -9,7 +9,13 @@ Examples:
     python scripts/train_agent.py
     python scripts/train_agent.py --train-tasks synthetic,digits --total-steps 20000
     python scripts/train_agent.py --out-dir logs/meta-run --resume
+    python scripts/train_agent.py --out-dir logs/meta-run --resume --total-steps 16000
     tensorboard --logdir logs
+
+--resume takes the run's configuration from its directory: options given again
+must match it (or are refused, naming the option and both values), and
+--total-steps extends the run. Ctrl-C or SIGTERM stops at the next agent step
+with a checkpoint (exit status 130); a second signal aborts at once.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ import sys
 
 import torch
 
-from agents.cli import add_arguments, from_args
-from agents.train import MetaTrainConfig, meta_train
+from agents.cli import add_arguments, from_args, given_options
+from agents.stopping import EXIT_INTERRUPTED, JobInterrupted
+from agents.train import MetaTrainConfig, meta_train, resume_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,14 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser, MetaTrainConfig)
     args = parser.parse_args(argv)
     try:
-        config = from_args(MetaTrainConfig, args)
-    except ValueError as exc:
+        if args.resume:
+            if args.out_dir is None:
+                parser.error("--resume needs --out-dir: the run directory to continue")
+            config = resume_config(args.out_dir, given_options(parser, argv))
+        else:
+            config = from_args(MetaTrainConfig, args)
+    except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc))
     torch.set_num_threads(1)  # the environments' workers use the cores
     try:
         meta_train(config)
-    except KeyboardInterrupt:
-        return 130
+    except JobInterrupted as stopped:
+        print(stopped, file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -20,7 +20,7 @@ def config(out: Path, **changes) -> DriveConfig:
 
 def test_job_writes_result_logs_and_checkpoint(tmp_path: Path):
     policy = make_policy(decisions=4)
-    result = drive_task(config(tmp_path / "job"), policy, policy_path="test")
+    result = drive_task(config(tmp_path / "job"), policy)
     assert result["samples"] >= 1438
     assert 0.0 <= result["val_accuracy"] <= 1.0
     assert len(result["trajectory"]) == 5  # initial + 4 decisions

@@ -78,6 +78,7 @@ import torch
 
 from agents.baselines.core import MethodResult, RunSpec, trajectory_point
 from agents.baselines.search import RANDOM_RANGES
+from hpenv.io import safe_torch_load
 from hpenv.tasks import TaskData
 from hpenv.training import TrainingRun
 
@@ -417,8 +418,8 @@ def save_member(
 
 def load_member(run: TrainingRun, directory: str) -> dict[str, Any]:
     """Restore ``run`` from a `save_member` checkpoint; returns the saved record."""
-    saved: dict[str, Any] = torch.load(
-        os.path.join(directory, CHECKPOINT_FILE), map_location=run.device, weights_only=False
+    saved: dict[str, Any] = safe_torch_load(
+        os.path.join(directory, CHECKPOINT_FILE), "PBT member checkpoint", run.device
     )
     run.load_state_dict(saved["run"])
     return saved
