@@ -513,10 +513,12 @@ def _train(
         [metrics, evaluator, checkpoints, MetaTrainProgressBar(config.total_steps, metrics)]
     )
     remaining = config.total_steps - int(model.num_timesteps)
-    if remaining > 0:
-        model.learn(
-            remaining, callback=callbacks, reset_num_timesteps=checkpoint is None, log_interval=1
-        )
+    if remaining <= 0:
+        print(f"the run is complete ({model.num_timesteps} agent steps); --total-steps extends it")
+        return out / "policy.pt"
+    model.learn(
+        remaining, callback=callbacks, reset_num_timesteps=checkpoint is None, log_interval=1
+    )
     if stop.requested:
         latest = checkpoints.latest or snapshot()
         save(latest)
@@ -525,7 +527,8 @@ def _train(
         )
     save(snapshot())
     if eval_tasks and config.eval_every:
-        evaluator.run_now()
+        evaluator.run_now()  # the final held-out score: its own row, at the last step
+        model.logger.record("time/total_timesteps", model.num_timesteps)
         model.logger.dump(model.num_timesteps)
     final = freeze().save(out / "policy.pt")
     if not (out / "best_policy.pt").exists():

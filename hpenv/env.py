@@ -14,8 +14,8 @@ from gymnasium import spaces
 
 from hpenv.hyperparams import TUNABLES, HParams, apply_action, tunable
 from hpenv.observation import OBS_HIGH, OBS_LOW, FeatureTracker, IntervalMetrics
-from hpenv.plan import Fidelity, budget_samples, plan_episode
-from hpenv.rewards import make_reward
+from hpenv.plan import Fidelity, budget_samples, plan_episode, split_budget
+from hpenv.rewards import OOM_PENALTY, make_reward
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.training import EvalStats, IntervalStats, TrainingRun, resolve_device
 
@@ -100,8 +100,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
     Selected by ``reward`` (see `hpenv.rewards`). Default ``log_val_loss``: the
     decrease of the log validation loss since the previous decision, so the
     return is ln(initial / final val loss), comparable across tasks. Also
-    ``val_accuracy`` (accuracy gain) and ``final_accuracy`` (sparse). On
-    divergence the step's reward is negative: for ``log_val_loss`` the log loss
+    ``val_accuracy`` (accuracy gain) and ``final_accuracy`` (sparse). An
+    interval that ran out of device memory costs `hpenv.rewards.OOM_PENALTY`
+    more. On divergence the step's reward is negative: for ``log_val_loss`` the log loss
     is taken to rise to the divergence threshold, minus a penalty of 1.0, so
     diverging never pays.
 
@@ -173,13 +174,20 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
       interval's training statistics (see `hpenv.training.IntervalStats`).
     - ``val_loss``, ``val_accuracy``: validation metrics after the interval.
     - ``diverged``: whether the run diverged.
+    - ``oom``: the interval ran out of device memory; the batch size was reverted
+      to the last one that fitted (``hparams`` shows it) and the step's reward
+      is lowered by `hpenv.rewards.OOM_PENALTY`.
     - ``wall_time``, ``train_time``, ``eval_time``: seconds spent in the whole
       episode, in training, in evaluation. Only in the info of the episode's
       last step, so that same-seed steps return identical info.
 
     ## Version History
 
-    - v0: initial version (observation layout 1).
+    - v0: initial version (observation layout 1). Later fixes kept the id because
+      they only replace crashes: a validation loss of exactly 0 gives a finite
+      reward (losses floored at `hpenv.rewards.LOSS_FLOOR`), and an interval
+      that runs out of device memory reverts the batch size with a penalty
+      (``info["oom"]``) instead of raising.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012
@@ -206,7 +214,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         data_fn: Callable[[Task], TaskData] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        self.tuned = tuple(tuned)
+        self.tuned = (tuned,) if isinstance(tuned, str) else tuple(tuned)
         if not self.tuned:
             raise ValueError("tuned must name at least one hyperparameter")
         if len(set(self.tuned)) != len(self.tuned):
@@ -215,23 +223,24 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         if action_mode not in ("continuous", "discrete"):
             raise ValueError(f"action_mode must be 'continuous' or 'discrete', not {action_mode!r}")
         self.action_mode = action_mode
-        if decisions < 1:
-            raise ValueError(f"decisions must be >= 1, got {decisions}")
-        if interval is not None and interval < 1:
-            raise ValueError(f"interval must be >= 1 sample, got {interval}")
         # Environment-wide run size; a task's entry in ``fidelity`` takes precedence.
         self._fidelity = Fidelity(
             subset=subset, budget=budget, budget_epochs=budget_epochs, val_size=val_size
         )
+        if budget is not None:  # a fixed budget is checked now; others at reset
+            split_budget(budget, decisions, interval)
+        else:
+            split_budget(max(decisions + 1, 2), decisions, interval)  # validates the numbers
         self.decisions, self.interval = decisions, interval
         self._reward = make_reward(reward, divergence_penalty)
         self.initial = dict(DEFAULT_INITIAL if initial is None else initial)
-        for name in self.initial:
-            tunable(name)
+        _check_initial(self.initial)
         if optimizer is not None:
             HParams(optimizer=optimizer)  # type: ignore[arg-type]  # validates the name
         self.optimizer = optimizer
-        self.fidelity = dict(fidelity or {})
+        self.fidelity = {
+            name: Fidelity.coerce(value, name) for name, value in (fidelity or {}).items()
+        }
         self.device = resolve_device(device)
         self.data_dir = data_dir
         self._data_fn = data_fn
@@ -267,7 +276,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         task = _task_sampler(options["task"])(rng) if "task" in options else self._draw_task(rng)
         if "model" in options:
             task = task.with_model(options["model"])
-        hparams = self._initial_hparams(task, rng, options.get("hparams", {}))
+        overrides = options.get("hparams", {})
+        _check_initial(overrides)
+        hparams = self._initial_hparams(task, rng, overrides)
         fidelity = self.fidelity.get(task.name, Fidelity()).over(self._fidelity)
         data = self._data(task, fidelity.subset)
         plan = plan_episode(
@@ -333,6 +344,8 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             assert evaluation is not None
             obs = self._observe(stats, evaluation)
             reward = self._reward.step(evaluation.loss, evaluation.accuracy, last=truncated)
+        if stats.oom:  # the batch size the agent chose did not fit: reverted, and penalised
+            reward -= OOM_PENALTY
         self._done = diverged or truncated
         if self._done:
             info.update(self._timings())
@@ -361,6 +374,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             "grad_norm": stats.grad_norm,
             "update_ratio": stats.update_ratio,
             "diverged": diverged,
+            "oom": stats.oom,
         }
         return stats, evaluation, info
 
@@ -465,6 +479,21 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         evaluation = self.run.evaluate()
         self._timer["eval"] += evaluation.wall_time
         return evaluation
+
+
+def _check_initial(initial: Mapping[str, InitialValue]) -> None:
+    """Known names; fixed values and ranges inside the hyperparameter's range (no silent clip)."""
+    for name, spec in initial.items():
+        t = tunable(name)
+        if isinstance(spec, Around):
+            continue  # relative to the task default: the drawn value is clipped to the range
+        values = spec if isinstance(spec, tuple) else (spec,)
+        for value in values:
+            if not t.low <= float(value) <= t.high:
+                raise ValueError(
+                    f"initial {name}={value!r} is outside its range [{t.low:g}, {t.high:g}]; "
+                    "give a value inside it"
+                )
 
 
 def _task_sampler(task: TaskArg) -> Callable[[np.random.Generator], Task]:

@@ -24,6 +24,10 @@ The worst loss is the run's divergence threshold (100x the loss of a uniform
 guess). So a diverged episode returns less than any episode that ends below the
 divergence threshold: diverging never pays.
 
+A decision whose interval ran out of device memory (a batch size too large:
+the run reverts it, see `hpenv.training.TrainingRun.train`) costs an extra
+`OOM_PENALTY` (0.1) on top of the step's reward, for every reward.
+
 Losses below `LOSS_FLOOR` (1e-7, about the smallest non-zero float32
 cross-entropy) count as `LOSS_FLOOR`, so a validation loss of exactly 0 (an
 easy task solved) gives a finite reward. Rewards never raise on a metric:
@@ -35,6 +39,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+#: Subtracted from a step's reward when its interval ran out of device memory.
+OOM_PENALTY = 0.1
 #: Smallest loss the log rewards distinguish (a float32 cross-entropy is 0 or above ~6e-8).
 LOSS_FLOOR = 1e-7
 
