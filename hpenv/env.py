@@ -6,21 +6,29 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, SupportsFloat
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from hpenv.hyperparams import TUNABLES, HParams, apply_action, tunable
+from hpenv.hyperparams import (
+    ACTION_MODES,
+    TUNABLES,
+    ActionMode,
+    HParams,
+    OptimizerName,
+    action_space,
+    apply_action,
+    tunable,
+)
 from hpenv.observation import OBS_HIGH, OBS_LOW, FeatureTracker, IntervalMetrics
 from hpenv.plan import Fidelity, budget_samples, plan_episode, split_budget
-from hpenv.rewards import OOM_PENALTY, make_reward
+from hpenv.rewards import OOM_PENALTY, RewardName, make_reward
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.training import EvalStats, IntervalStats, TrainingRun, resolve_device
 
 TaskArg = str | Task | SyntheticFamily | Sequence[str | Task | SyntheticFamily]
-ActionMode = Literal["continuous", "discrete"]
 
 
 @dataclass(frozen=True)
@@ -202,10 +210,10 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         budget_epochs: float | None = None,
         decisions: int = 20,
         interval: int | None = None,
-        reward: str = "log_val_loss",
+        reward: RewardName = "log_val_loss",
         divergence_penalty: float | None = None,
         initial: Mapping[str, InitialValue] | None = None,
-        optimizer: str | None = None,
+        optimizer: OptimizerName | None = None,
         subset: float | None = None,
         fidelity: Mapping[str, Fidelity] | None = None,
         val_size: int | None = None,
@@ -220,8 +228,8 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         if len(set(self.tuned)) != len(self.tuned):
             raise ValueError(f"tuned lists a hyperparameter twice: {self.tuned}")
         self._tunables = [tunable(name) for name in self.tuned]
-        if action_mode not in ("continuous", "discrete"):
-            raise ValueError(f"action_mode must be 'continuous' or 'discrete', not {action_mode!r}")
+        if action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode must be one of {ACTION_MODES}, not {action_mode!r}")
         self.action_mode = action_mode
         # Environment-wide run size; a task's entry in ``fidelity`` takes precedence.
         self._fidelity = Fidelity(
@@ -236,7 +244,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         self.initial = dict(DEFAULT_INITIAL if initial is None else initial)
         _check_initial(self.initial)
         if optimizer is not None:
-            HParams(optimizer=optimizer)  # type: ignore[arg-type]  # validates the name
+            HParams(optimizer=optimizer)  # validates the name
         self.optimizer = optimizer
         self.fidelity = {
             name: Fidelity.coerce(value, name) for name, value in (fidelity or {}).items()
@@ -249,13 +257,8 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
 
-        k = len(self.tuned)
         self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
-        self.action_space: spaces.Space[np.ndarray]
-        if action_mode == "continuous":
-            self.action_space = spaces.Box(-1.0, 1.0, shape=(k,), dtype=np.float32)
-        else:
-            self.action_space = spaces.MultiDiscrete([3] * k)
+        self.action_space: spaces.Space[np.ndarray] = action_space(len(self.tuned), action_mode)
 
         self._data_cache: dict[str, TaskData] = {}
         self._features = FeatureTracker()

@@ -37,7 +37,12 @@ non-finite inputs are the environment's divergence case.
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
+from typing import Literal
+
+#: Names of the reward functions (the ``reward=`` argument of `hpenv.env.HPTuneEnv`).
+RewardName = Literal["log_val_loss", "val_accuracy", "final_accuracy"]
 
 #: Subtracted from a step's reward when its interval ran out of device memory.
 OOM_PENALTY = 0.1
@@ -135,9 +140,10 @@ class FinalAccuracy(Reward):
 
 
 REWARDS: dict[str, type[Reward]] = {r.name: r for r in (LogValLoss, ValAccuracy, FinalAccuracy)}
+assert set(REWARDS) == set(typing.get_args(RewardName))
 
 
-def make_reward(name: str, divergence_penalty: float | None = None) -> Reward:
+def make_reward(name: RewardName, divergence_penalty: float | None = None) -> Reward:
     """A fresh reward function by name; ``divergence_penalty`` None keeps its default."""
     try:
         cls = REWARDS[name]

@@ -181,7 +181,10 @@ class TrainingRun:
             raise ValueError(f"task {self.task.name!r} has an empty training split")
         chance_loss = math.log(2 if self.task.loss == "binary" else max(data.num_classes, 2))
         self.max_loss = 100.0 * chance_loss if max_loss is None else max_loss
-        model = self.task.build_model(data, dropout=self.hparams.dropout)
+        # torch's layers draw a default init from the global RNG when built: build under a
+        # forked RNG (the global stream is left as it was), then initialise from the seed.
+        with torch.random.fork_rng(devices=[]):
+            model = self.task.build_model(data, dropout=self.hparams.dropout)
         init_parameters(model, torch.Generator().manual_seed(seed))
         self.data = data.to(self.device)
         is_cuda = self.device.type == "cuda"

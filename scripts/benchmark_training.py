@@ -239,7 +239,7 @@ def bare_episode_bench(task_name: str, data: TaskData, device: torch.device) -> 
 
 
 def cheap_episode_times(device: torch.device, data_dir: str | None) -> dict[str, Any]:
-    """Wall time of single meta-training episodes at the CPU fidelity of agents/suite.py."""
+    """Wall time of single meta-training episodes at the CPU fidelity (hpenv.plan.FIDELITY)."""
     times: dict[str, Any] = {}
     for name in CHEAP_TASKS:
         fidelity = FIDELITY.get(name, Fidelity())

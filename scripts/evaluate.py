@@ -23,7 +23,7 @@ import shlex
 import sys
 
 from agents.cli import add_arguments, from_args
-from agents.evaluate import EvalConfig, default_out_dir, evaluate
+from agents.evaluation import EvalConfig, default_out_dir, evaluate
 
 
 def main(argv: list[str] | None = None) -> int:

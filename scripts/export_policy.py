@@ -3,7 +3,7 @@
 The exported module maps a float32 batch of RAW observations (N, obs_dim) to
 the policy's deterministic actions (N, k): observation normalisation, actor
 network and action clipping (or per-hyperparameter argmax) in one graph; see
-agents/export.py. ONNX needs the ``export`` extra (pip install -e '.[export]').
+agents/policy/export.py. ONNX needs the ``export`` extra (pip install -e '.[export]').
 
 Example:
     python scripts/export_policy.py --policy logs/meta-.../best_policy.pt \\
@@ -16,8 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from agents.export import export_onnx, export_torchscript
 from agents.policy import load_policy
+from agents.policy.export import export_onnx, export_torchscript
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ Examples:
     python scripts/run_policy.py --task cifar10 --device cuda --policy logs/meta-.../best_policy.pt
     python scripts/run_policy.py --out-dir logs/job --resume
 
---policy defaults to the shipped policy (agents/pretrained/). --resume takes the
+--policy defaults to the shipped policy (agents/policy/pretrained/). --resume takes the
 job's options from its directory (options given again must match). Ctrl-C or
 SIGTERM stops after the current interval with a checkpoint (exit status 130).
 """
@@ -21,7 +21,7 @@ import argparse
 import sys
 
 from agents.cli import add_arguments, from_args, given_options
-from agents.drive import DriveConfig, drive_task, resume_drive_config
+from agents.deploy.drive import DriveConfig, drive_task, resume_drive_config
 from agents.stopping import EXIT_INTERRUPTED, JobInterrupted
 
 

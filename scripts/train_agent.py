@@ -26,8 +26,8 @@ import sys
 import torch
 
 from agents.cli import add_arguments, from_args, given_options
+from agents.metatrain import MetaTrainConfig, meta_train, resume_config
 from agents.stopping import EXIT_INTERRUPTED, JobInterrupted
-from agents.train import MetaTrainConfig, meta_train, resume_config
 
 
 def main(argv: list[str] | None = None) -> int:

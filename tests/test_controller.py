@@ -11,9 +11,9 @@ import pytest
 import torch
 from policies import make_policy
 
-from agents.controller import HyperController
+from agents.deploy.controller import HyperController
+from agents.metatrain.rollout import run_episode
 from agents.policy import IncompatiblePolicyError, PolicyActor
-from agents.rollout import run_episode
 from hpenv.env import HPTuneEnv
 from hpenv.hyperparams import HParams
 from hpenv.tasks import SyntheticSpec

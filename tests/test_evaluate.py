@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from policies import make_policy
 
-from agents.baselines.core import IntervalReport, MethodResult, RunSpec, run_intervals
-from agents.evaluate import (
+from agents.evaluation import (
     COLUMNS,
     EvalConfig,
     TrainingTaskError,
@@ -35,6 +34,7 @@ from agents.evaluate import (
     samples_to_target,
     win_tie_loss,
 )
+from agents.evaluation.methods.core import IntervalReport, MethodResult, RunSpec, run_intervals
 from agents.policy import FrozenPolicy
 from hpenv.plan import Fidelity
 

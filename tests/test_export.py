@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from agents.export import (
+from agents.policy.artifact import FrozenPolicy, PolicyMetadata, _build_policy
+from agents.policy.export import (
     ExportedPolicy,
     export_onnx,
     export_torchscript,
     load_onnx_metadata,
     load_torchscript,
 )
-from agents.policy import FrozenPolicy, PolicyMetadata, _build_policy
 from hpenv.hyperparams import TUNABLES
 from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE, OBS_VERSION
 

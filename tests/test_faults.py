@@ -63,7 +63,7 @@ def test_1_env_never_raises_on_a_zero_validation_loss(monkeypatch: pytest.Monkey
 
 
 def _controller_job(evaluate, decisions: int = 4, steps: int = 50):
-    from agents.controller import HyperController
+    from agents.deploy.controller import HyperController
 
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 2)
@@ -99,7 +99,7 @@ def test_2_a_failing_evaluate_skips_one_decision_and_the_schedule_goes_on():
 
 @pytest.mark.parametrize("decisions", [-1, 0, 2.5, True])
 def test_2_bad_decisions_are_refused(decisions):
-    from agents.controller import HyperController
+    from agents.deploy.controller import HyperController
 
     optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
     with pytest.raises(ValueError, match="decisions must be an int >= 1"):
@@ -107,7 +107,7 @@ def test_2_bad_decisions_are_refused(decisions):
 
 
 def test_2_bad_losses_and_metrics_get_clear_errors():
-    from agents.controller import HyperController, InvalidMetricsError
+    from agents.deploy.controller import HyperController, InvalidMetricsError
 
     optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
     controller = HyperController(make_policy(), optimizer, total_steps=100)
@@ -187,7 +187,7 @@ def test_3_run_policy_stops_on_sigterm_and_resumes(tmp_path: Path):
     assert rc == 130, stderr
     assert "Traceback" not in stderr
     assert f"--out-dir {out} --resume" in stderr.strip().splitlines()[-1]
-    from agents.drive import resume_drive_config
+    from agents.deploy.drive import resume_drive_config
 
     assert resume_drive_config(out, {}).epochs == 300  # the job's own options come back
 
@@ -211,7 +211,7 @@ def train_agent_main():
 
 
 def test_4_resume_takes_the_runs_configuration(tmp_path: Path, train_agent_main, capsys):
-    from agents.train import load_checkpoint
+    from agents.metatrain import load_checkpoint
 
     out = str(tmp_path / "run")
     assert train_agent_main([*TINY_CLI, "--out-dir", out]) == 0
@@ -236,7 +236,7 @@ def test_4_resume_takes_the_runs_configuration(tmp_path: Path, train_agent_main,
 
 
 def test_5_resume_drops_rows_logged_after_the_checkpoint(tmp_path: Path):
-    from agents.run_log import ResumedCSVOutputFormat
+    from agents.metatrain.run_log import ResumedCSVOutputFormat
 
     path = tmp_path / "progress.csv"
     path.write_text("a,time/total_timesteps\n1,16\n2,32\n3,48\n")
@@ -294,7 +294,7 @@ def _crafted(path: Path, marker: Path, **extra) -> Path:
 
 
 def test_7_meta_training_checkpoint_does_not_run_code(tmp_path: Path):
-    from agents.train import load_checkpoint
+    from agents.metatrain import load_checkpoint
     from hpenv.io import UnsafeFileError
 
     marker = tmp_path / "pwned"
@@ -305,7 +305,7 @@ def test_7_meta_training_checkpoint_does_not_run_code(tmp_path: Path):
 
 
 def test_7_job_checkpoint_does_not_run_code(tmp_path: Path):
-    from agents.drive import DriveConfig, drive_task
+    from agents.deploy.drive import DriveConfig, drive_task
     from hpenv.io import UnsafeFileError
 
     marker = tmp_path / "pwned"
@@ -319,7 +319,7 @@ def test_7_job_checkpoint_does_not_run_code(tmp_path: Path):
 
 
 def test_7_pbt_member_checkpoint_does_not_run_code(tmp_path: Path):
-    from agents.baselines.pbt import CHECKPOINT_FILE, load_member
+    from agents.evaluation.methods.pbt import CHECKPOINT_FILE, load_member
     from hpenv.io import UnsafeFileError
 
     marker = tmp_path / "pwned"

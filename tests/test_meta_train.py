@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from agents.metatrain import MetaTrainConfig, load_checkpoint, meta_train
 from agents.policy import (
     FrozenPolicy,
     IncompatiblePolicyError,
@@ -16,7 +17,6 @@ from agents.policy import (
     PolicyLoadError,
     load_policy,
 )
-from agents.train import MetaTrainConfig, load_checkpoint, meta_train
 from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE
 
 TINY = MetaTrainConfig(
@@ -112,7 +112,7 @@ def test_frozen_artifact_predicts_like_the_live_model(tiny_run: Path, tmp_path: 
     from stable_baselines3.common.running_mean_std import RunningMeanStd
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from agents.suite import make_env
+    from agents.metatrain.suite import make_env
 
     policy = load_policy(tiny_run / "policy.pt")
     obs = random_obs(32)

@@ -1,7 +1,7 @@
 """The evaluation harness: the frozen policy against every baseline users would pick.
 
 `evaluate` runs the grid task x start factor x seed x method on the shared
-`agents.baselines.core.RunSpec` cells (same task, seed, budget, intervals and
+`agents.evaluation.methods.core.RunSpec` cells (same task, seed, budget, intervals and
 starting hyperparameters for every method) and writes a report directory:
 
 - ``results.csv``: one row per run (columns below), appended and fsynced as

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agents.baselines.core import RunSpec
 from agents.cli import option
+from agents.evaluation.methods.core import RunSpec
 from hpenv.plan import Fidelity
 from hpenv.tasks import get_task
 

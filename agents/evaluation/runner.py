@@ -12,7 +12,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from agents.baselines.core import Method, MethodResult, RunSpec
 from agents.evaluation.cells import (
     MethodFactory,
     construct_warm,
@@ -27,6 +26,7 @@ from agents.evaluation.config import (
     _fidelity_text,
     check_training_tasks,
 )
+from agents.evaluation.methods.core import Method, MethodResult, RunSpec
 from agents.evaluation.records import Key, RunStore, result_row
 from agents.evaluation.report import summarize
 from hpenv.io import atomic_write_json
@@ -66,7 +66,7 @@ def evaluate(
 
     Args:
         config: What to run.
-        methods: Baseline factories by name (default: `agents.baselines.METHODS`,
+        methods: Baseline factories by name (default: `agents.evaluation.methods.METHODS`,
             imported now). ``policy`` is always the frozen policy of ``config.policy``.
         argv: The command line shown in the summary (default ``sys.argv``).
         progress: Show a tqdm bar over the grid.
@@ -78,9 +78,9 @@ def evaluate(
         FileExistsError: ``out_dir`` already holds results and ``resume`` is off.
         hpenv.tasks.DataNotFoundError: A task's data cannot be found.
     """
-    from agents.baselines.policy import PolicyMethod
-    from agents.policy import FrozenPolicy, load_policy
-    from agents.pretrained import DEFAULT_POLICY
+    from agents.evaluation.methods.policy import PolicyMethod
+    from agents.policy.artifact import FrozenPolicy, load_policy
+    from agents.policy.pretrained import DEFAULT_POLICY
 
     factories = dict(registered_methods() if methods is None else methods)
     factories.pop(POLICY, None)

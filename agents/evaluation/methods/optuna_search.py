@@ -7,7 +7,7 @@ interval boundary so that `optuna.pruners.MedianPruner` can stop bad trials
 early. `OptunaWarmStart` first enqueues the best configurations found on
 *other* tasks (a meta-learned warm start, leave-one-task-out).
 
-Search space: the same ranges and scales as `agents.baselines.search.RandomSearch`
+Search space: the same ranges and scales as `agents.evaluation.methods.search.RandomSearch`
 (`RANDOM_RANGES`), so that Optuna and random search differ only in how they
 pick points. Optuna parameter names (as in ``extra["best_params"]``):
 
@@ -35,7 +35,7 @@ Accounting: ``compute_samples`` sums the samples every trial actually trained
 (a pruned trial counts up to the boundary where it stopped); ``wall_time``
 covers the whole study. The reported row is the best *complete* trial's own
 `MethodResult`, kept as it ran (no retraining: runs are deterministic given the
-cell, so a retrain would reproduce it), chosen as `agents.baselines.search`
+cell, so a retrain would reproduce it), chosen as `agents.evaluation.methods.search`
 does: best final validation accuracy, ties broken by the lower final
 validation loss, then by trial order; diverged trials rank last.
 """
@@ -50,8 +50,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.baselines.core import IntervalReport, MethodResult, RunSpec, run_intervals
-from agents.baselines.search import RANDOM_RANGES, best_index
+from agents.evaluation.methods.core import IntervalReport, MethodResult, RunSpec, run_intervals
+from agents.evaluation.methods.search import RANDOM_RANGES, best_index
 from hpenv.hyperparams import TUNABLES, HParams
 
 SEARCHABLE: tuple[str, ...] = ("lr", "momentum", "weight_decay", "batch_size", "dropout")

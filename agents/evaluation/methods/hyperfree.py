@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from agents.baselines.core import IntervalReport, MethodResult, RunSpec, run_intervals
-from agents.baselines.schedules import cosine_factor
+from agents.evaluation.methods.core import IntervalReport, MethodResult, RunSpec, run_intervals
+from agents.evaluation.methods.schedules import cosine_factor
 from hpenv.hyperparams import HParams
 
 

@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.policy import FrozenPolicy, IncompatiblePolicyError, PolicyActor, load_policy
-from hpenv.hyperparams import HParams, apply_action
+from agents.policy.artifact import FrozenPolicy, IncompatiblePolicyError, PolicyActor, load_policy
+from hpenv.hyperparams import HParams, OptimizerName, apply_action
 from hpenv.observation import FeatureTracker, IntervalMetrics
 from hpenv.plan import DEFAULT_DECISIONS, split_budget
 
@@ -411,11 +411,11 @@ class HyperController:
     def _read_hparams(self, batch_size: int, dropout: float) -> HParams:
         group = self.optimizer.param_groups[0]
         momentum = group["betas"][0] if "betas" in group else group.get("momentum", 0.0)
-        kind = "sgd" if isinstance(self.optimizer, torch.optim.SGD) else "adam"
+        kind: OptimizerName = "sgd" if isinstance(self.optimizer, torch.optim.SGD) else "adam"
         if isinstance(self.optimizer, torch.optim.AdamW):
             kind = "adamw"
         return HParams(
-            optimizer=kind,  # type: ignore[arg-type]
+            optimizer=kind,
             lr=float(group["lr"]),
             momentum=float(min(momentum, 0.999)),
             weight_decay=float(group.get("weight_decay", 0.0)),

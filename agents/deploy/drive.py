@@ -19,9 +19,9 @@ from typing import Any
 from tqdm import tqdm
 
 from agents.cli import option
-from agents.controller import HyperController
-from agents.policy import FrozenPolicy, load_policy
-from agents.pretrained import DEFAULT_POLICY
+from agents.deploy.controller import HyperController
+from agents.policy.artifact import FrozenPolicy, load_policy
+from agents.policy.pretrained import DEFAULT_POLICY
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_torch_save, atomic_write_json, safe_torch_load
 from hpenv.tasks import get_task

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from hpenv.env import Around, HPTuneEnv
+from hpenv.hyperparams import ActionMode
 from hpenv.plan import FIDELITY, Fidelity
+from hpenv.rewards import RewardName
 from hpenv.tasks import DataNotFoundError, SyntheticFamily, Task, get_task
 
 #: Offline default training suite (MNIST and IMDB join when their data is found).
@@ -70,10 +72,10 @@ def make_env(
     tasks: Sequence[str],
     *,
     tuned: Sequence[str] = ("lr",),
-    action_mode: str = "continuous",
+    action_mode: ActionMode = "continuous",
     decisions: int = 20,
     budget: int | None = None,
-    reward: str = "log_val_loss",
+    reward: RewardName = "log_val_loss",
     lr_below: float = 100.0,
     lr_above: float = 30.0,
     device: str = "cpu",
@@ -91,7 +93,7 @@ def make_env(
     return HPTuneEnv(
         resolve_tasks(tasks),
         tuned=tuple(tuned),
-        action_mode=action_mode,  # type: ignore[arg-type]
+        action_mode=action_mode,
         decisions=decisions,
         budget=budget,
         reward=reward,

@@ -22,18 +22,20 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-from hpenv.hyperparams import TUNABLES
+from hpenv.hyperparams import TUNABLES, ActionMode, action_space
 from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
 from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE, OBS_VERSION
 
 ARTIFACT_FORMAT = 1
+#: The SB3 algorithms a policy can come from (sb3-contrib's RecurrentPPO for the LSTM policy).
+AlgorithmName = Literal["ppo", "recurrent_ppo"]
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"Tanh": nn.Tanh, "ReLU": nn.ReLU, "ELU": nn.ELU}
 
 
@@ -53,8 +55,8 @@ class PolicyMetadata:
     obs_size: int
     tuned: tuple[str, ...]
     ranges: dict[str, dict[str, Any]]
-    action_mode: str
-    algorithm: str
+    action_mode: ActionMode
+    algorithm: AlgorithmName
     policy_kwargs: dict[str, Any]
     frame_stack: int = 1
     env_config: dict[str, Any] = field(default_factory=dict)
@@ -98,13 +100,7 @@ def spaces_for(meta: PolicyMetadata) -> tuple[gym.spaces.Box, gym.spaces.Space[A
     """Observation and action spaces of an artifact (stacked observations if framed)."""
     low, high = np.tile(OBS_LOW, meta.frame_stack), np.tile(OBS_HIGH, meta.frame_stack)
     obs_space = gym.spaces.Box(low, high, dtype=np.float32)
-    k = len(meta.tuned)
-    action_space: gym.spaces.Space[Any]
-    if meta.action_mode == "continuous":
-        action_space = gym.spaces.Box(-1.0, 1.0, shape=(k,), dtype=np.float32)
-    else:
-        action_space = gym.spaces.MultiDiscrete([3] * k)
-    return obs_space, action_space
+    return obs_space, action_space(len(meta.tuned), meta.action_mode)
 
 
 class FrozenPolicy:
@@ -196,14 +192,16 @@ class FrozenPolicy:
         epsilon: float,
         *,
         tuned: tuple[str, ...],
-        action_mode: str,
+        action_mode: ActionMode,
         frame_stack: int = 1,
         env_config: dict[str, Any] | None = None,
         tasks: tuple[str, ...] = (),
         notes: str = "",
     ) -> FrozenPolicy:
         """Freeze an SB3 model and its ``VecNormalize`` statistics (copied, not shared)."""
-        algorithm = "recurrent_ppo" if type(model).__name__ == "RecurrentPPO" else "ppo"
+        algorithm: AlgorithmName = (
+            "recurrent_ppo" if type(model).__name__ == "RecurrentPPO" else "ppo"
+        )
         kwargs = dict(model.policy_kwargs)
         activation = kwargs.get("activation_fn", nn.Tanh)
         kwargs["activation_fn"] = activation.__name__

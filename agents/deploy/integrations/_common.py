@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from agents.controller import HyperController
-from agents.policy import FrozenPolicy, load_policy
+from agents.deploy.controller import HyperController
+from agents.policy.artifact import FrozenPolicy, load_policy
 
 PolicyLike = FrozenPolicy | str | os.PathLike[str]
 Evaluate = Callable[[], "tuple[float, float] | dict[str, float]"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.baselines.core import IntervalReport, MethodResult, RunSpec, run_intervals
-from agents.policy import FrozenPolicy, PolicyActor
+from agents.evaluation.methods.core import IntervalReport, MethodResult, RunSpec, run_intervals
+from agents.policy.artifact import FrozenPolicy, PolicyActor
 from hpenv.hyperparams import apply_action
 from hpenv.observation import FeatureTracker, IntervalMetrics
 

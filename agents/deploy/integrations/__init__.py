@@ -1,10 +1,10 @@
 """Optional framework integrations: a frozen policy driving someone else's training loop.
 
-Both wrap `agents.controller.HyperController`, which hooks the framework's torch
+Both wrap `agents.deploy.controller.HyperController`, which hooks the framework's torch
 optimizer, and need their extra (``pip install 'hpenv[hf]'`` or
 ``'hpenv[lightning]'``); import the submodule you use:
 
-- `agents.integrations.hf.HyperControllerCallback`, a ``transformers``
+- `agents.deploy.integrations.hf.HyperControllerCallback`, a ``transformers``
   ``TrainerCallback``: it attaches on ``on_train_begin`` (``total_steps`` is
   ``state.max_steps``), reads the training loss from the model's
   ``outputs.loss`` through a forward hook, gets validation metrics from an
@@ -12,7 +12,7 @@ optimizer, and need their extra (``pip install 'hpenv[hf]'`` or
   accuracy), and re-anchors the Trainer's learning-rate scheduler after each
   decision so the scheduler does not undo it. Use
   ``lr_scheduler_type="constant"``.
-- `agents.integrations.lightning.HyperControllerCallback`, a Lightning
+- `agents.deploy.integrations.lightning.HyperControllerCallback`, a Lightning
   ``Callback``: it attaches on ``on_train_start`` to ``trainer.optimizers[0]``
   (``total_steps`` is ``trainer.estimated_stepping_batches``), reads the loss in
   ``on_before_backward`` and reports it in ``on_before_optimizer_step`` (before

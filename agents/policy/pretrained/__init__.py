@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agents.policy import FrozenPolicy, load_policy
+from agents.policy.artifact import FrozenPolicy, load_policy
 
 DEFAULT_POLICY = Path(__file__).with_name("hpenv-lr-v2.pt")
 

@@ -12,8 +12,8 @@ outputs of the graph).
 
 Example::
 
-    from agents.export import export_onnx, export_torchscript
-    from agents.policy import load_policy
+    from agents.policy.export import export_onnx, export_torchscript
+    from agents.policy.artifact import load_policy
 
     policy = load_policy("logs/run/best_policy.pt")
     export_torchscript(policy, "policy.ts")  # torch.jit.load("policy.ts")(obs)
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.policy import FrozenPolicy
+from agents.policy.artifact import FrozenPolicy
 
 METADATA_FILE = "metadata.json"
 """Name of the metadata entry: a TorchScript extra file, an ONNX ``metadata_props`` key."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.baselines.core import MethodResult, RunSpec, run_intervals
+from agents.evaluation.methods.core import MethodResult, RunSpec, run_intervals
 from hpenv.hyperparams import TUNABLES, HParams
 
 

@@ -76,14 +76,14 @@ from typing import Any
 
 import torch
 
-from agents.baselines.core import MethodResult, RunSpec, trajectory_point
-from agents.baselines.search import RANDOM_RANGES
+from agents.evaluation.methods.core import MethodResult, RunSpec, trajectory_point
+from agents.evaluation.methods.search import RANDOM_RANGES
 from hpenv.io import safe_torch_load
 from hpenv.tasks import TaskData
 from hpenv.training import TrainingRun
 
 CHECKPOINT_FILE = "run.pt"
-#: Momentum range when ``mutate_momentum`` (as `agents.baselines.search.RANDOM_RANGES`).
+#: Momentum range when ``mutate_momentum`` (as `agents.evaluation.methods.search.RANDOM_RANGES`).
 MOMENTUM_RANGE: tuple[float, float] = RANDOM_RANGES["momentum"]
 #: Score of a diverged member (below any accuracy).
 DIVERGED_SCORE = -1.0

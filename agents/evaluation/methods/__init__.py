@@ -9,14 +9,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from agents.baselines.core import Method, MethodResult, RunSpec, run_intervals
+from agents.evaluation.methods.core import Method, MethodResult, RunSpec, run_intervals
 
 
 def _lazy(module: str, attr: str) -> Callable[[], Method]:
-    """A factory that imports ``agents.baselines.<module>`` only when called."""
+    """A factory that imports ``agents.evaluation.methods.<module>`` only when called."""
 
     def make() -> Method:
-        method: Method = getattr(importlib.import_module(f"agents.baselines.{module}"), attr)()
+        method: Method = getattr(
+            importlib.import_module(f"agents.evaluation.methods.{module}"), attr
+        )()
         return method
 
     make.__qualname__ = f"{module}.{attr}"

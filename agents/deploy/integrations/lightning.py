@@ -3,14 +3,14 @@ older ``pytorch_lightning`` package when only that is installed).
 
 Usage::
 
-    from agents.integrations.lightning import HyperControllerCallback
+    from agents.deploy.integrations.lightning import HyperControllerCallback
 
     trainer = Trainer(max_steps=10_000, callbacks=[HyperControllerCallback("policy.pt")])
     trainer.fit(module, train_loader, val_loader)
 
 How it plugs in:
 
-- ``on_train_start`` attaches a `agents.controller.HyperController` to
+- ``on_train_start`` attaches a `agents.deploy.controller.HyperController` to
   ``trainer.optimizers[0]`` with ``total_steps=trainer.estimated_stepping_batches``
   (so ``max_steps`` or ``max_epochs`` must bound the run); the batch-size feature
   is the train loader's batch size x ``accumulate_grad_batches`` x processes, the
@@ -33,7 +33,7 @@ How it plugs in:
   Lightning validates after the optimizer step, so they would always reach a
   decision one interval late.
 - Learning-rate schedulers from ``configure_optimizers`` are re-anchored after
-  each decision (see `agents.integrations._common.SchedulerSync`): with a
+  each decision (see `agents.deploy.integrations._common.SchedulerSync`): with a
   constant schedule, or none, the optimizer runs exactly at the controller's
   rates; a ``LambdaLR`` keeps its relative shape between decisions; a warm-up
   from 0 is refused.
@@ -59,8 +59,8 @@ try:
 except ImportError:  # only the older package name is installed
     import pytorch_lightning as pl  # type: ignore[no-redef]
 
-from agents.controller import HyperController
-from agents.integrations._common import (
+from agents.deploy.controller import HyperController
+from agents.deploy.integrations._common import (
     ClassificationMeter,
     Evaluate,
     PolicyLike,

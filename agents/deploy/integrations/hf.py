@@ -2,7 +2,7 @@
 
 Usage::
 
-    from agents.integrations.hf import HyperControllerCallback
+    from agents.deploy.integrations.hf import HyperControllerCallback
 
     args = TrainingArguments(..., lr_scheduler_type="constant")
     trainer = Trainer(model, args, train_dataset=train,
@@ -11,7 +11,7 @@ Usage::
 
 How it plugs in (a callback never sees the ``Trainer`` itself):
 
-- ``on_train_begin`` attaches a `agents.controller.HyperController` to the
+- ``on_train_begin`` attaches a `agents.deploy.controller.HyperController` to the
   Trainer's optimizer (the torch optimizer inside accelerate's wrapper) with
   ``total_steps=state.max_steps``; the batch-size feature is the total batch
   (per device x gradient accumulation x processes), the dropout feature the
@@ -62,8 +62,8 @@ import torch
 from torch import nn
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from agents.controller import HyperController
-from agents.integrations._common import (
+from agents.deploy.controller import HyperController
+from agents.deploy.integrations._common import (
     ClassificationMeter,
     Evaluate,
     PolicyLike,

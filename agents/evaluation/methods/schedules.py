@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from agents.baselines.core import MethodResult, RunSpec, run_intervals
+from agents.evaluation.methods.core import MethodResult, RunSpec, run_intervals
 from hpenv.hyperparams import HParams
 
 #: ``(progress, val_loss) -> changes`` for the interval that starts at ``progress``.
