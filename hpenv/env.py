@@ -395,17 +395,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _observe(self, stats: IntervalStats, evaluation: EvalStats) -> np.ndarray:
         assert self.run is not None
+        progress = self.run.samples_done / self.episode_budget
         return self._features.update(
-            IntervalMetrics(
-                progress=self.run.samples_done / self.episode_budget,
-                train_loss=stats.loss_mean,
-                train_loss_std=stats.loss_std,
-                grad_norm=stats.grad_norm,
-                update_ratio=stats.update_ratio,
-                val_loss=evaluation.loss,
-                val_accuracy=evaluation.accuracy,
-                hparams=self.run.hparams,
-            )
+            IntervalMetrics.from_stats(progress, stats, evaluation, self.run.hparams)
         )
 
     def _timings(self) -> dict[str, float]:

@@ -45,11 +45,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hpenv.hyperparams import TUNABLES, HParams
+
+if TYPE_CHECKING:
+    from hpenv.training import EvalStats, IntervalStats
 
 OBS_VERSION = 1
 
@@ -108,6 +111,22 @@ class IntervalMetrics:
     val_loss: float
     val_accuracy: float
     hparams: HParams
+
+    @classmethod
+    def from_stats(
+        cls, progress: float, stats: IntervalStats, evaluation: EvalStats, hparams: HParams
+    ) -> IntervalMetrics:
+        """The metrics of one `hpenv.training.TrainingRun` interval and its evaluation."""
+        return cls(
+            progress=progress,
+            train_loss=stats.loss_mean,
+            train_loss_std=stats.loss_std,
+            grad_norm=stats.grad_norm,
+            update_ratio=stats.update_ratio,
+            val_loss=evaluation.loss,
+            val_accuracy=evaluation.accuracy,
+            hparams=hparams,
+        )
 
 
 def _log_ratio(a: float, b: float) -> float:

@@ -283,9 +283,9 @@ class TrainingRun:
                 losses.mean(),
                 losses.std(correction=0) if steps > 1 else torch.zeros((), device=self.device),
                 acc.grad_sum / max(acc.grad_count, 1),
-                _global_norm(delta),
-                _global_norm(acc.before),
-                _global_norm([p.detach() for p in self._params]),
+                global_norm(delta),
+                global_norm(acc.before),
+                global_norm([p.detach() for p in self._params]),
             ]
         ).tolist()  # the interval's one host sync
         self.samples_done += num_samples
@@ -318,7 +318,7 @@ class TrainingRun:
                 acc.grad_sum += nn.utils.clip_grad_norm_(self._params, clip, foreach=True)
                 acc.grad_count += 1
             elif last or acc.steps % self.stats_every == 0:
-                acc.grad_sum += _global_norm([p.grad for p in self._params if p.grad is not None])
+                acc.grad_sum += global_norm([p.grad for p in self._params if p.grad is not None])
                 acc.grad_count += 1
             if last:
                 acc.before = [p.detach().clone() for p in self._params]
@@ -527,8 +527,8 @@ def _make_optimizer(params: list[nn.Parameter], hparams: HParams) -> torch.optim
     )
 
 
-def _global_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """L2 norm of all ``tensors`` together, without a host sync."""
+def global_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """L2 norm of all ``tensors`` together, without a host sync (the gradient norm statistic)."""
     if not tensors:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(tensors))))

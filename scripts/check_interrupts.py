@@ -15,7 +15,6 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import random
@@ -25,7 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from agents.cli import option, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = [
@@ -101,17 +103,22 @@ def one_run(out: Path, sig: signal.Signals, total: int, rng: random.Random) -> t
     return True, details
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+@dataclass(frozen=True)
+class CheckConfig:
+    """Which signals, how often (every field is a flag)."""
+
+    signals: tuple[str, ...] = option(
+        "signals to send", default=("KILL", "TERM", "INT"), choices=("KILL", "TERM", "INT")
     )
-    parser.add_argument("--signals", default="KILL,TERM,INT", help="comma-separated names")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per signal")
-    parser.add_argument("--total-steps", type=int, default=1_536, help="agent steps per run")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the kill times")
-    args = parser.parse_args(argv)
+    repeats: int = option("runs per signal", default=5)
+    total_steps: int = option("agent steps per run", default=1_536)
+    seed: int = option("seed of the kill times", default=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_config(CheckConfig, __doc__, argv)
     rng = random.Random(args.seed)
-    signals = [signal.Signals[f"SIG{name.strip().upper()}"] for name in args.signals.split(",")]
+    signals = [signal.Signals[f"SIG{name}"] for name in args.signals]
     results = []
     root = Path(tempfile.mkdtemp(prefix="hpenv-interrupts-"))
     try:

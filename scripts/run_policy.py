@@ -17,37 +17,15 @@ SIGTERM stops after the current interval with a checkpoint (exit status 130).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from agents.cli import add_arguments, from_args, given_options
+from agents.cli import parse_config, run_job
 from agents.deploy.drive import DriveConfig, drive_task, resume_drive_config
-from agents.stopping import EXIT_INTERRUPTED, JobInterrupted
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser, DriveConfig)
-    args = parser.parse_args(argv)
-    try:
-        if args.resume:
-            if args.out_dir is None:
-                parser.error("--resume needs --out-dir: the job directory to continue")
-            config = resume_drive_config(args.out_dir, given_options(parser, argv))
-        else:
-            if args.task is None:
-                parser.error("--task is required (or --resume with --out-dir)")
-            config = from_args(DriveConfig, args)
-    except (ValueError, FileNotFoundError) as exc:
-        parser.error(str(exc))
-    try:
-        drive_task(config)
-    except JobInterrupted as stopped:
-        print(stopped, file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return 0
+    config = parse_config(DriveConfig, __doc__, argv, resume=resume_drive_config)
+    return run_job(lambda: drive_task(config))
 
 
 if __name__ == "__main__":

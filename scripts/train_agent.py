@@ -20,38 +20,18 @@ with a checkpoint (exit status 130); a second signal aborts at once.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
 
-from agents.cli import add_arguments, from_args, given_options
+from agents.cli import parse_config, run_job
 from agents.metatrain import MetaTrainConfig, meta_train, resume_config
-from agents.stopping import EXIT_INTERRUPTED, JobInterrupted
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser, MetaTrainConfig)
-    args = parser.parse_args(argv)
-    try:
-        if args.resume:
-            if args.out_dir is None:
-                parser.error("--resume needs --out-dir: the run directory to continue")
-            config = resume_config(args.out_dir, given_options(parser, argv))
-        else:
-            config = from_args(MetaTrainConfig, args)
-    except (ValueError, FileNotFoundError) as exc:
-        parser.error(str(exc))
+    config = parse_config(MetaTrainConfig, __doc__, argv, resume=resume_config)
     torch.set_num_threads(1)  # the environments' workers use the cores
-    try:
-        meta_train(config)
-    except JobInterrupted as stopped:
-        print(stopped, file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return 0
+    return run_job(lambda: meta_train(config))
 
 
 if __name__ == "__main__":

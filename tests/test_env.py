@@ -26,20 +26,19 @@ def make(env_id: str = "HPTune-Digits-v0", **kwargs) -> gym.Env:
     return gym.make(env_id, **{**TINY, **kwargs})
 
 
+CHECKERS = {
+    "gymnasium": lambda env: gym_check_env(env, skip_render_check=True),
+    "sb3": lambda env: sb3_check_env(env, warn=True),
+}
+
+
+@pytest.mark.parametrize("checker", sorted(CHECKERS))
 @pytest.mark.parametrize("env_id", sorted(hpenv.ENV_IDS))
-def test_gymnasium_checker_passes_without_warnings(env_id: str):
+def test_checkers_pass_without_warnings(env_id: str, checker: str):
     env = make(env_id)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        gym_check_env(env.unwrapped, skip_render_check=True)
-
-
-@pytest.mark.parametrize("env_id", sorted(hpenv.ENV_IDS))
-def test_sb3_checker_passes_without_warnings(env_id: str):
-    env = make(env_id)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        sb3_check_env(env.unwrapped, warn=True)
+        CHECKERS[checker](env.unwrapped)
 
 
 def test_discrete_mode_passes_checkers():

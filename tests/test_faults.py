@@ -24,6 +24,7 @@ from policies import make_policy
 from hpenv.env import HPTuneEnv
 from hpenv.tasks import SyntheticSpec, get_task
 from hpenv.training import EvalStats, TrainingRun
+from scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = SyntheticSpec(input_dim=8, num_classes=3, num_samples=300, width=16, depth=1, seed=2)
@@ -202,12 +203,7 @@ TINY_CLI = [
 
 @pytest.fixture(scope="module")
 def train_agent_main():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from train_agent import main
-    finally:
-        sys.path.pop(0)
-    return main
+    return load_script("train_agent").main
 
 
 def test_4_resume_takes_the_runs_configuration(tmp_path: Path, train_agent_main, capsys):

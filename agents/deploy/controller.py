@@ -4,7 +4,8 @@ The controller attaches to a ``torch.optim.Optimizer`` through its step hooks:
 before each optimizer step it reads the gradient norm (every few steps, on the
 device) and, at the end of an interval, snapshots the weights; after each step
 it counts, and at every decision point it builds the observation with the same
-`hpenv.observation.FeatureTracker` the environment uses, asks the policy, and
+`hpenv.observation.FeatureTracker` the environment uses, asks the policy
+(`agents.policy.step.PolicyStep`, shared with the evaluation harness), and
 writes the new learning rate, momentum and weight decay into every parameter
 group (keeping the groups' ratios to the first group).
 
@@ -45,10 +46,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.policy.artifact import FrozenPolicy, IncompatiblePolicyError, PolicyActor, load_policy
-from hpenv.hyperparams import HParams, OptimizerName, apply_action
-from hpenv.observation import FeatureTracker, IntervalMetrics
+from agents.policy.artifact import FrozenPolicy, IncompatiblePolicyError, load_policy
+from agents.policy.step import PolicyStep
+from hpenv.hyperparams import HParams, OptimizerName
+from hpenv.observation import IntervalMetrics
 from hpenv.plan import DEFAULT_DECISIONS, split_budget
+from hpenv.training import global_norm
 
 #: Hyperparameters an optimizer's parameter groups can carry.
 SERVABLE = ("lr", "momentum", "weight_decay")
@@ -77,10 +80,6 @@ def check_metrics(val_loss: float, val_accuracy: float) -> tuple[float, float]:
     if val_loss < 0:
         raise InvalidMetricsError(f"val_loss must be >= 0 (a loss), got {val_loss!r}")
     return val_loss, val_accuracy
-
-
-def _global_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
 
 
 class HyperController:
@@ -147,8 +146,7 @@ class HyperController:
         self.interval = split_budget(total_steps, decisions)  # the plan HPTuneEnv uses
         self.evaluate = evaluate
         self.stats_every = stats_every
-        self.actor = PolicyActor(policy)
-        self.features = FeatureTracker()
+        self.step_policy = PolicyStep(policy)
         self.steps = 0
         self.diverged = False
         self.history: list[dict[str, Any]] = []
@@ -257,7 +255,7 @@ class HyperController:
         if self.steps + 1 == self._next_decision() or in_interval % self.stats_every == 0:
             grads = [p.grad for p in self._params if p.grad is not None]
             if grads:
-                norm = _global_norm(grads)
+                norm = global_norm(grads)
                 self._grad_sum = norm if self._grad_sum is None else self._grad_sum + norm
                 self._grad_count += 1
 
@@ -286,11 +284,7 @@ class HyperController:
             self._interval_start = self.steps
         if metrics is None:
             return self.hparams
-        obs = self.features.update(metrics)
-        action = self.actor(obs)
-        self.hparams = apply_action(
-            self.policy.metadata.tuned, self.policy.metadata.action_mode, action, self.hparams
-        )
+        self.hparams = self.step_policy.decide(metrics)
         self._write_hparams(self.hparams)
         self._log(metrics)
         return self.hparams
@@ -313,7 +307,7 @@ class HyperController:
         if before:
             params = [p.detach() for p in self._params]
             delta = torch._foreach_sub(params, before)
-            values += [_global_norm(list(delta)).to(device), _global_norm(before).to(device)]
+            values += [global_norm(list(delta)).to(device), global_norm(before).to(device)]
         mean, spread, grad, *update = torch.stack(values).tolist()  # one host sync
         if self.evaluate is None:
             val_loss, val_accuracy = self._take_validation()
@@ -348,7 +342,7 @@ class HyperController:
 
     def _mark_diverged(self, train_loss: float, val_loss: float) -> None:
         self.diverged = True
-        self.features.mark_diverged()
+        self.step_policy.mark_diverged()
         warnings.warn(
             f"training diverged at step {self.steps} (train loss {train_loss}, val loss "
             f"{val_loss}); the controller keeps the last finite hyperparameters "
@@ -358,8 +352,7 @@ class HyperController:
         )
 
     def _start(self, val_loss: float, val_accuracy: float) -> None:
-        self.features.reset(val_loss, val_accuracy, self.hparams)
-        self.actor.reset()
+        self.step_policy.start(val_loss, val_accuracy, self.hparams)
         self._started = True
         self._log(None, val_loss=val_loss, val_accuracy=val_accuracy)
 
@@ -472,8 +465,7 @@ class HyperController:
             "steps": self.steps,
             "interval_start": self._interval_start,
             "hparams": self.hparams.to_dict(),
-            "features": self.features.state_dict(),
-            "actor": self.actor.state_dict(),
+            **self.step_policy.state_dict(),
             "diverged": self.diverged,
             "started": self._started,
             "history": list(self.history),
@@ -485,8 +477,7 @@ class HyperController:
         self.steps = state["steps"]
         self._interval_start = state["interval_start"]
         self.hparams = HParams(**state["hparams"])
-        self.features.load_state_dict(state["features"])
-        self.actor.load_state_dict(state["actor"])
+        self.step_policy.load_state_dict(state)
         self.diverged = state["diverged"]
         self._started = state["started"]
         self.history = list(state["history"])

@@ -77,6 +77,7 @@ from agents.evaluation.config import (
     TrainingTaskError,
     check_training_tasks,
     parse_fidelity,
+    resume_eval_config,
 )
 from agents.evaluation.plots import (
     PROGRESS_GRID,
@@ -150,6 +151,7 @@ __all__ = [
     "registered_methods",
     "resample",
     "result_row",
+    "resume_eval_config",
     "row_key",
     "samples_to_target",
     "summarize",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -73,11 +72,7 @@ def construct_warm(factory: MethodFactory, warm_configs: Mapping[str, Any]) -> M
 
 
 def registered_methods() -> Mapping[str, MethodFactory]:
-    """``agents.evaluation.methods.METHODS``, imported when needed."""
-    registry = getattr(importlib.import_module("agents.evaluation.methods"), "METHODS", None)
-    if registry is None:
-        raise RuntimeError(
-            "agents.evaluation.methods.METHODS (the baseline registry) is not available in this "
-            "checkout; pass the method factories explicitly"
-        )
-    return registry
+    """``agents.evaluation.methods.METHODS``: every baseline, each imported when first run."""
+    from agents.evaluation.methods import METHODS
+
+    return METHODS

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agents.cli import option
@@ -91,6 +93,24 @@ class EvalConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def resume_eval_config(out_dir: str | Path, overrides: dict[str, Any]) -> EvalConfig:
+    """The configuration of the evaluation in ``out_dir``, extended by ``overrides``.
+
+    Options not given come from its ``config.json``. Given ones replace them:
+    more seeds, tasks, methods or start factors add cells; the runner refuses
+    other decisions or fidelities for tasks already run.
+    """
+    path = Path(out_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: {path} not found; is {out_dir} an evaluation?")
+    saved = json.loads(path.read_text())["config"]
+    values = {**saved, **overrides, "out_dir": str(out_dir), "resume": True}
+    converted: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+    }
+    return EvalConfig(**converted)
 
 
 def parse_fidelity(spec: str) -> tuple[str, Fidelity]:

@@ -25,7 +25,7 @@ from collections import defaultdict, deque
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, EveryNTimesteps
 from stable_baselines3.common.logger import Figure, TensorBoardOutputFormat
 from tqdm import tqdm
 
@@ -120,31 +120,26 @@ class TaskMetricsCallback(BaseCallback):
         )
 
 
-class HeldOutEvalCallback(BaseCallback):
-    """Evaluate the current policy on held-out tasks every ``every`` steps; keep the best.
+class HeldOutEvaluation(BaseCallback):
+    """Score the current policy on held-out tasks when triggered; keep the best.
+
+    Triggered by SB3's ``EveryNTimesteps`` (see `held_out_every`), and once more
+    at the end of training (`run_now`).
 
     Args:
-        every: Agent steps between evaluations (0: never, but `run_now`).
         evaluate: Returns ``{"mean_return": ..., ...}`` (logged under ``eval/``).
         on_best: Called with the new best ``mean_return`` (saves the best policy).
         best: Best score so far (when resuming).
     """
 
-    def __init__(self, every: int, evaluate: Any, on_best: Any, best: float = -math.inf) -> None:
+    def __init__(self, evaluate: Any, on_best: Any, best: float = -math.inf) -> None:
         super().__init__()
-        self.every = every
         self.evaluate = evaluate
         self.on_best = on_best
         self.best = best
-        self._last = 0
-
-    def _on_training_start(self) -> None:
-        self._last = self.num_timesteps
 
     def _on_step(self) -> bool:
-        if self.every and self.num_timesteps - self._last >= self.every:
-            self._last = self.num_timesteps
-            self.run_now()
+        self.run_now()
         return True
 
     def run_now(self) -> None:
@@ -155,6 +150,13 @@ class HeldOutEvalCallback(BaseCallback):
             self.best = scores["mean_return"]
             self.on_best(self.best)
         self.logger.record("eval/best_mean_return", self.best)
+
+
+def held_out_every(every: int, evaluation: HeldOutEvaluation, start: int) -> EveryNTimesteps:
+    """Run ``evaluation`` every ``every`` agent steps counted from step ``start``."""
+    trigger = EveryNTimesteps(n_steps=every, callback=evaluation)
+    trigger.last_time_trigger = start  # a resumed run waits a full period too
+    return trigger
 
 
 class RolloutCheckpointCallback(BaseCallback):

@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.metatrain.callbacks import (
-    HeldOutEvalCallback,
+    HeldOutEvaluation,
     MetaTrainProgressBar,
     RolloutCheckpointCallback,
     TaskMetricsCallback,
+    held_out_every,
 )
 from agents.metatrain.checkpoints import (
     checkpoint_state,
@@ -133,92 +134,124 @@ def _train(
     eval_tasks: list[str],
     stop: GracefulStop,
 ) -> Path:
-    checkpoint_path = out / "checkpoints" / "latest.pt"
-    model = make_model(config, venv)
-    state: dict[str, Any] = {"episodes": 0, "best_return": -math.inf}
-    if checkpoint is None:
-        venv.seed(config.seed)
-    else:
-        restore_checkpoint(checkpoint, model, venv)
-        state = {"episodes": checkpoint["episodes"], "best_return": checkpoint["best_return"]}
-        best_file = out / "best_policy.json"
-        if best_file.is_file():  # a best policy written after the checkpoint stays the best
-            state["best_return"] = max(
-                state["best_return"], json.loads(best_file.read_text())["mean_return"]
-            )
-        # Fresh episodes after a resume: seed the environments from the step count.
-        venv.seed(config.seed + int(checkpoint["num_timesteps"]))
-    model.set_logger(
-        make_logger(out, None if checkpoint is None else int(checkpoint["num_timesteps"]))
-    )
-
-    def freeze() -> FrozenPolicy:
-        return FrozenPolicy.from_model(
-            model,
-            venv.obs_rms,
-            venv.clip_obs,
-            venv.epsilon,
-            tuned=config.tuned,
-            action_mode=config.action_mode,
-            frame_stack=config.frame_stack,
-            env_config={
-                k: v for k, v in env_kwargs(config, tasks).items() if k not in ("tasks", "data_dir")
-            },
-            tasks=tuple(tasks),
-        )
-
-    def on_best(score: float) -> None:
-        freeze().save(out / "best_policy.pt")
-        record = {"mean_return": score, "agent_steps": int(model.num_timesteps)}
-        atomic_write_json(record, out / "best_policy.json")
-
-    metrics = TaskMetricsCallback(
-        config_text=_config_markdown(config, tasks, skipped), episodes=state["episodes"]
-    )
-    evaluator = HeldOutEvalCallback(
-        config.eval_every if eval_tasks else 0,
-        evaluate=lambda: evaluate_policy(freeze(), config, eval_tasks),
-        on_best=on_best,
-        best=state["best_return"],
-    )
-
-    def snapshot() -> dict[str, Any]:
-        counters = {"episodes": metrics.episodes, "best_return": evaluator.best}
-        return checkpoint_state(model, venv, counters)
-
-    def save(blob: dict[str, Any]) -> None:
-        save_checkpoint(checkpoint_path, blob)
-
-    checkpoints = RolloutCheckpointCallback(config.checkpoint_every, snapshot, save, stop)
-    if checkpoint is None:
-        save(snapshot())  # a run can be resumed from its first step on
-    callbacks = CallbackList(
-        [metrics, evaluator, checkpoints, MetaTrainProgressBar(config.total_steps, metrics)]
-    )
-    remaining = config.total_steps - int(model.num_timesteps)
+    session = _Session(config, out, venv, tasks, eval_tasks, stop)
+    session.start(checkpoint, _config_markdown(config, tasks, skipped))
+    remaining = config.total_steps - int(session.model.num_timesteps)
     if remaining <= 0:
-        print(f"the run is complete ({model.num_timesteps} agent steps); --total-steps extends it")
+        print(f"the run is complete ({session.steps} agent steps); --total-steps extends it")
         return out / "policy.pt"
-    model.learn(
-        remaining, callback=callbacks, reset_num_timesteps=checkpoint is None, log_interval=1
+    session.model.learn(
+        remaining,
+        callback=session.callbacks(),
+        reset_num_timesteps=checkpoint is None,
+        log_interval=1,
     )
-    if stop.requested:
-        latest = checkpoints.latest or snapshot()
-        save(latest)
-        raise JobInterrupted(
-            _resume_hint(out, checkpoint_path, latest["num_timesteps"], config.total_steps)
+    return session.finish()
+
+
+class _Session:
+    """One process's part of a meta-training run: model, callbacks, checkpoints, freezing."""
+
+    def __init__(
+        self,
+        config: MetaTrainConfig,
+        out: Path,
+        venv: VecNormalize,
+        tasks: list[str],
+        eval_tasks: list[str],
+        stop: GracefulStop,
+    ) -> None:
+        self.config, self.out, self.venv = config, out, venv
+        self.tasks, self.eval_tasks, self.stop = tasks, eval_tasks, stop
+        self.checkpoint_path = out / "checkpoints" / "latest.pt"
+        self.model = make_model(config, venv)
+
+    @property
+    def steps(self) -> int:
+        return int(self.model.num_timesteps)
+
+    def start(self, checkpoint: dict[str, Any] | None, config_text: str) -> None:
+        """Restore a checkpoint (or seed a fresh run), set up logging and the callbacks."""
+        episodes, best = 0, -math.inf
+        if checkpoint is None:
+            self.venv.seed(self.config.seed)
+        else:
+            restore_checkpoint(checkpoint, self.model, self.venv)
+            episodes, best = checkpoint["episodes"], checkpoint["best_return"]
+            best_file = self.out / "best_policy.json"
+            if best_file.is_file():  # a best policy written after the checkpoint stays best
+                best = max(best, json.loads(best_file.read_text())["mean_return"])
+            # Fresh episodes after a resume: seed the environments from the step count.
+            self.venv.seed(self.config.seed + self.steps)
+        self.model.set_logger(make_logger(self.out, None if checkpoint is None else self.steps))
+        self.metrics = TaskMetricsCallback(config_text=config_text, episodes=episodes)
+        self.evaluation = HeldOutEvaluation(
+            evaluate=lambda: evaluate_policy(self.freeze(), self.config, self.eval_tasks),
+            on_best=self.on_best,
+            best=best,
         )
-    save(snapshot())
-    if eval_tasks and config.eval_every:
-        evaluator.run_now()  # the final held-out score: its own row, at the last step
-        model.logger.record("time/total_timesteps", model.num_timesteps)
-        model.logger.dump(model.num_timesteps)
-    final = freeze().save(out / "policy.pt")
-    if not (out / "best_policy.pt").exists():
-        freeze().save(out / "best_policy.pt")
-    print(f"frozen policy: {final} (best on held-out tasks: {out / 'best_policy.pt'})")
-    print(f"TensorBoard: tensorboard --logdir {out}")
-    return final
+        self.checkpoints = RolloutCheckpointCallback(
+            self.config.checkpoint_every, self.snapshot, self.save, self.stop
+        )
+        if checkpoint is None:
+            self.save(self.snapshot())  # a run can be resumed from its first step on
+
+    def callbacks(self) -> CallbackList:
+        callbacks: list[BaseCallback] = [self.metrics, self.checkpoints]
+        if self.eval_tasks and self.config.eval_every:
+            callbacks.append(held_out_every(self.config.eval_every, self.evaluation, self.steps))
+        callbacks.append(MetaTrainProgressBar(self.config.total_steps, self.metrics))
+        return CallbackList(callbacks)
+
+    def freeze(self) -> FrozenPolicy:
+        """The current policy with its normalisation statistics, as an artifact."""
+        env_config = env_kwargs(self.config, self.tasks)
+        return FrozenPolicy.from_model(
+            self.model,
+            self.venv.obs_rms,
+            self.venv.clip_obs,
+            self.venv.epsilon,
+            tuned=self.config.tuned,
+            action_mode=self.config.action_mode,
+            frame_stack=self.config.frame_stack,
+            env_config={k: v for k, v in env_config.items() if k not in ("tasks", "data_dir")},
+            tasks=tuple(self.tasks),
+        )
+
+    def on_best(self, score: float) -> None:
+        self.freeze().save(self.out / "best_policy.pt")
+        record = {"mean_return": score, "agent_steps": self.steps}
+        atomic_write_json(record, self.out / "best_policy.json")
+
+    def snapshot(self) -> dict[str, Any]:
+        counters = {"episodes": self.metrics.episodes, "best_return": self.evaluation.best}
+        return checkpoint_state(self.model, self.venv, counters)
+
+    def save(self, blob: dict[str, Any]) -> None:
+        save_checkpoint(self.checkpoint_path, blob)
+
+    def finish(self) -> Path:
+        """After `learn`: the stop checkpoint and `JobInterrupted`, or the final artifacts."""
+        if self.stop.requested:
+            latest = self.checkpoints.latest or self.snapshot()
+            self.save(latest)
+            raise JobInterrupted(
+                _resume_hint(
+                    self.out, self.checkpoint_path, latest["num_timesteps"], self.config.total_steps
+                )
+            )
+        self.save(self.snapshot())
+        if self.eval_tasks and self.config.eval_every:
+            self.evaluation.init_callback(self.model)
+            self.evaluation.run_now()  # the final held-out score: its own row, at the last step
+            self.model.logger.record("time/total_timesteps", self.steps)
+            self.model.logger.dump(self.steps)
+        final = self.freeze().save(self.out / "policy.pt")
+        if not (self.out / "best_policy.pt").exists():
+            self.freeze().save(self.out / "best_policy.pt")
+        print(f"frozen policy: {final} (best on held-out tasks: {self.out / 'best_policy.pt'})")
+        print(f"TensorBoard: tensorboard --logdir {self.out}")
+        return final
 
 
 def evaluate_policy(
@@ -237,6 +270,6 @@ def evaluate_policy(
             result = run_episode(
                 env, actor, seed, options={"task": task}, test=False, on_reset=actor.reset
             )
-            returns.append(result.episode_return)
+            returns.append(result.extra["episode_return"])
             accuracies.append(0.0 if result.diverged else result.val_accuracy)
     return {"mean_return": float(np.mean(returns)), "mean_val_accuracy": float(np.mean(accuracies))}

@@ -1,55 +1,37 @@
-"""Run one episode of an `HPTuneEnv` with any controller and summarise it."""
+"""One episode of an `HPTuneEnv` driven by a policy, as the harness's result record.
+
+Meta-training scores its held-out tasks with it. The outcome is a
+`agents.evaluation.methods.core.MethodResult` (the one result record of the
+project), with the episode's return in ``extra["episode_return"]``.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from agents.evaluation.methods.core import MethodResult
 from hpenv.env import HPTuneEnv
 
 Act = Callable[[np.ndarray], np.ndarray]
 
 
-@dataclass
-class EpisodeResult:
-    """Outcome of one episode.
-
-    Attributes:
-        task: ``"<task>/<model>"``.
-        seed: The reset seed.
-        episode_return: Sum of rewards.
-        val_loss / val_accuracy: Final validation metrics (NaN if diverged).
-        best_val_accuracy: Best validation accuracy seen at any decision.
-        test_accuracy: Final test accuracy where the task has a test split.
-        diverged: Whether the run diverged.
-        samples: Training samples used.
-        wall_time: Seconds in training and evaluation plus environment overhead.
-        lr: Learning rate at each decision (the trajectory), from the initial one.
-        progress: Progress at each entry of ``lr``.
-    """
-
-    task: str
-    seed: int
-    episode_return: float
-    val_loss: float
-    val_accuracy: float
-    best_val_accuracy: float
-    test_accuracy: float
-    diverged: bool
-    samples: int
-    wall_time: float
-    lr: list[float] = field(default_factory=list)
-    progress: list[float] = field(default_factory=list)
-    accuracy_curve: list[float] = field(default_factory=list)
-
-    def as_row(self) -> dict[str, Any]:
-        row = {k: v for k, v in self.__dict__.items() if not isinstance(v, list)}
-        row["mean_log10_lr"] = float(np.mean(np.log10(self.lr))) if self.lr else math.nan
-        return row
+def _point(info: dict[str, Any]) -> dict[str, float]:
+    """A trajectory entry (the fields of `agents.evaluation.methods.core.trajectory_point`)."""
+    hp = info["hparams"]
+    return {
+        "progress": info["samples"] / info["budget"],
+        "samples": info["samples"],
+        "lr": hp["lr"],
+        "momentum": hp["momentum"],
+        "weight_decay": hp["weight_decay"],
+        "batch_size": hp["batch_size"],
+        "val_loss": info["val_loss"],
+        "val_accuracy": info["val_accuracy"],
+    }
 
 
 def run_episode(
@@ -59,7 +41,8 @@ def run_episode(
     options: dict[str, Any] | None = None,
     test: bool = True,
     on_reset: Callable[[], None] | None = None,
-) -> EpisodeResult:
+    method: str = "policy",
+) -> MethodResult:
     """Play one episode; ``act`` maps an observation to an action.
 
     Args:
@@ -70,43 +53,45 @@ def run_episode(
         test: Score the test split at the end when the task has one.
         on_reset: Called after reset, before the first action (to reset
             controller state such as an LSTM's).
+        method: Name for the record.
+
+    Returns:
+        The record; its trajectory starts at the untrained model (progress 0)
+        and has one entry per interval; ``extra["episode_return"]`` is the sum
+        of rewards.
     """
     obs, info = env.reset(seed=seed, options=options)
     if on_reset is not None:
         on_reset()
-    lrs, progress, accuracy = [info["hparams"]["lr"]], [0.0], [info["val_accuracy"]]
+    first = {**info, "samples": 0, "val_loss": info["initial_val_loss"]}
+    first["val_accuracy"] = info["initial_val_accuracy"]
+    trajectory = [_point(first), _point(info)]
     total, done = 0.0, False
     while not done:
         obs, reward, terminated, truncated, info = env.step(act(obs))
         total += float(reward)
         done = terminated or truncated
-        lrs.append(info["hparams"]["lr"])
-        progress.append(info["samples"] / info["budget"])
-        accuracy.append(info["val_accuracy"])
+        trajectory.append(_point(info))
     run = env.run
     assert run is not None
     test_accuracy = math.nan
     if test and run.data.test_x is not None and not info["diverged"]:
         test_accuracy = run.evaluate("test").accuracy
-    finite = [a for a in accuracy if math.isfinite(a)]
-    return EpisodeResult(
+    finite = [p["val_accuracy"] for p in trajectory if math.isfinite(p["val_accuracy"])]
+    default_lr = env.task.defaults.lr
+    return MethodResult(
+        method=method,
         task=info["task"],
         seed=seed,
-        episode_return=total,
+        start_lr_factor=trajectory[0]["lr"] / default_lr if default_lr > 0 else math.nan,
         val_loss=info["val_loss"],
         val_accuracy=info["val_accuracy"],
-        best_val_accuracy=max(finite) if finite else math.nan,
         test_accuracy=test_accuracy,
-        diverged=bool(info["diverged"]),
+        best_val_accuracy=max(finite) if finite else math.nan,
         samples=int(info["samples"]),
+        compute_samples=int(info["samples"]),
         wall_time=float(info["wall_time"]),
-        lr=lrs,
-        progress=progress,
-        accuracy_curve=accuracy,
+        diverged=bool(info["diverged"]),
+        trajectory=trajectory,
+        extra={"episode_return": total},
     )
-
-
-def keep_action(env: HPTuneEnv) -> Act:
-    """The controller that never changes anything (static hyperparameters)."""
-    keep = np.ones(len(env.tuned)) if env.action_mode == "discrete" else np.zeros(len(env.tuned))
-    return lambda obs: keep.astype(env.action_space.dtype)

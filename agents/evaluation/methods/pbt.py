@@ -140,24 +140,77 @@ class PBT:
             raise ValueError(f"lr_decades must be (low, high), got {self.lr_decades}")
 
     def run(self, spec: RunSpec) -> MethodResult:
-        import ray
         from ray import tune
 
         start = time.perf_counter()
-        data = spec.load_data()
-        plan = spec.plan(data)
-        budget, interval, intervals = plan.budget, plan.interval, plan.intervals
-        base = spec.resolved_task().defaults
-        lr_low, lr_high = (base.lr * 10.0**d for d in self.lr_decades)
         if torch.device(spec.device).type == "cuda" and self.gpus_per_member <= 0:
             raise ValueError("PBT on CUDA needs gpus_per_member > 0 (e.g. 1 / population)")
+        data = spec.load_data()
+        plan = spec.plan(data)
+        base = spec.resolved_task().defaults
+        lr_range = tuple(base.lr * 10.0**d for d in self.lr_decades)
         rng = random.Random(spec.seed)
         initial_lrs = [
-            math.exp(rng.uniform(math.log(lr_low), math.log(lr_high)))
+            math.exp(rng.uniform(math.log(lr_range[0]), math.log(lr_range[1])))
             for _ in range(self.population)
         ]
-        mutations: dict[str, Any] = {"lr": tune.loguniform(lr_low, lr_high)}
-        bounds = {"lr": (lr_low, lr_high)}
+        setup = {
+            "spec": dataclasses.replace(spec, data=None),
+            "data": data,
+            "budget": plan.budget,
+            "interval": plan.interval,
+            "checkpoint_interval": self.checkpoint_interval,
+        }
+        trainable = tune.with_resources(
+            tune.with_parameters(pbt_member, setup=setup),
+            {"cpu": self.cpus_per_member, "gpu": self.gpus_per_member},
+        )
+        param_space = {"lr": tune.grid_search(initial_lrs), "momentum": base.momentum}
+        collector = _make_collector()
+        finals, timings = self._fit(trainable, param_space, self._scheduler(lr_range), collector)
+        best = min(finals, key=_final_rank)
+        history: list[dict[str, float]] = best["history"]
+        last = history[-1]
+        finite = [h["val_accuracy"] for h in history if math.isfinite(h["val_accuracy"])]
+        exploits = list(collector.events)
+        return MethodResult(
+            method=self.name,
+            task=spec.task,
+            seed=spec.seed,
+            start_lr_factor=spec.start_lr_factor,
+            val_loss=last["val_loss"],
+            val_accuracy=last["val_accuracy"],
+            test_accuracy=best["test_accuracy"],
+            best_val_accuracy=max(finite) if finite else math.nan,
+            samples=int(best["samples_done"]),
+            compute_samples=collector.samples,
+            wall_time=time.perf_counter() - start,
+            diverged=bool(best["diverged"]),
+            trajectory=history,
+            extra={
+                "population": self.population,
+                "perturbations": len(exploits),
+                "exploits": exploits,
+                "lineage_exploits": best["lineage"],
+                "initial_lr": initial_lrs,
+                "final_lr": sorted(float(f["lr"]) for f in finals),
+                "checkpoint_interval": self.checkpoint_interval,
+                "intervals": plan.intervals,
+                "nominal_compute": self.population * plan.budget,
+                "lr_range": list(lr_range),
+                **timings,
+                "train_time": collector.train_time,
+                "members_finished": len(finals),
+                "reports": collector.reports,
+            },
+        )
+
+    def _scheduler(self, lr_range: tuple[float, ...]) -> Any:
+        """The PBT scheduler: what mutates, within which bounds, how often."""
+        from ray import tune
+
+        mutations: dict[str, Any] = {"lr": tune.loguniform(*lr_range)}
+        bounds = {"lr": lr_range}
         if self.mutate_momentum:
             mutations["momentum"] = tune.uniform(*MOMENTUM_RANGE)
             bounds["momentum"] = MOMENTUM_RANGE
@@ -167,7 +220,7 @@ class PBT:
                 config[key] = min(max(float(config[key]), low), high)
             return config
 
-        scheduler = _make_scheduler(
+        return _make_scheduler(
             self.clone_behind,
             time_attr="interval",
             metric="score",
@@ -181,22 +234,18 @@ class PBT:
             custom_explore_fn=clip,
             synch=False,
         )
-        collector = _make_collector()
-        setup = {
-            "spec": dataclasses.replace(spec, data=None),
-            "data": data,
-            "budget": budget,
-            "interval": interval,
-            "checkpoint_interval": self.checkpoint_interval,
-        }
-        trainable = tune.with_resources(
-            tune.with_parameters(pbt_member, setup=setup),
-            {"cpu": self.cpus_per_member, "gpu": self.gpus_per_member},
-        )
-        param_space = {
-            "lr": tune.grid_search(initial_lrs),
-            "momentum": base.momentum,
-        }
+
+    def _fit(
+        self, trainable: Any, param_space: dict[str, Any], scheduler: Any, collector: Any
+    ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+        """Run the population on Ray Tune (a local Ray if none is running).
+
+        Returns:
+            The final metrics of every member that finished, and the timings.
+        """
+        import ray
+        from ray import tune
+
         started_ray = not ray.is_initialized()
         storage = tempfile.mkdtemp(prefix="hpenv-pbt-")
         ray_start = time.perf_counter()
@@ -240,43 +289,7 @@ class PBT:
             shutil.rmtree(storage, ignore_errors=True)
         if not finals:
             raise RuntimeError("PBT: no member finished")
-        best = min(finals, key=_final_rank)
-        history: list[dict[str, float]] = best["history"]
-        last = history[-1]
-        finite = [h["val_accuracy"] for h in history if math.isfinite(h["val_accuracy"])]
-        exploits = list(collector.events)
-        return MethodResult(
-            method=self.name,
-            task=spec.task,
-            seed=spec.seed,
-            start_lr_factor=spec.start_lr_factor,
-            val_loss=last["val_loss"],
-            val_accuracy=last["val_accuracy"],
-            test_accuracy=best["test_accuracy"],
-            best_val_accuracy=max(finite) if finite else math.nan,
-            samples=int(best["samples_done"]),
-            compute_samples=collector.samples,
-            wall_time=time.perf_counter() - start,
-            diverged=bool(best["diverged"]),
-            trajectory=history,
-            extra={
-                "population": self.population,
-                "perturbations": len(exploits),
-                "exploits": exploits,
-                "lineage_exploits": best["lineage"],
-                "initial_lr": initial_lrs,
-                "final_lr": sorted(float(f["lr"]) for f in finals),
-                "checkpoint_interval": self.checkpoint_interval,
-                "intervals": intervals,
-                "nominal_compute": self.population * budget,
-                "lr_range": [lr_low, lr_high],
-                "ray_init_time": ray_init_time,
-                "tune_fit_time": fit_time,
-                "train_time": collector.train_time,
-                "members_finished": len(finals),
-                "reports": collector.reports,
-            },
-        )
+        return finals, {"ray_init_time": ray_init_time, "tune_fit_time": fit_time}
 
 
 def pbt_member(config: dict[str, Any], setup: dict[str, Any]) -> None:

@@ -1,20 +1,20 @@
 """The frozen policy as a method of the evaluation harness.
 
 It runs on the same `run_intervals` cells as every baseline: after each
-interval it builds the observation with the environment's `FeatureTracker`,
-asks the policy, and applies the action with the environment's
-`apply_action`, exactly as `HPTuneEnv` (and `HyperController`) do.
+interval `agents.policy.step.PolicyStep` (the one policy-in-the-loop step,
+shared with `HyperController`) observes, asks the policy and applies its
+action, exactly as in `HPTuneEnv`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agents.evaluation.methods.core import IntervalReport, MethodResult, RunSpec, run_intervals
-from agents.policy.artifact import FrozenPolicy, PolicyActor
-from hpenv.hyperparams import apply_action
-from hpenv.observation import FeatureTracker, IntervalMetrics
+from agents.policy.artifact import FrozenPolicy
+from agents.policy.step import PolicyStep
+from hpenv.observation import IntervalMetrics
 
 
 @dataclass
@@ -23,32 +23,18 @@ class PolicyMethod:
 
     policy: FrozenPolicy
     name: str = "policy"
-    _actor: PolicyActor = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._actor = PolicyActor(self.policy)
 
     def run(self, spec: RunSpec) -> MethodResult:
-        tracker = FeatureTracker()
-        meta = self.policy.metadata
-        self._actor.reset()
+        step = PolicyStep(self.policy)
+        tuned = self.policy.metadata.tuned
 
         def adjust(report: IntervalReport) -> dict[str, Any]:
             if len(report.history) == 2:  # first boundary: start from the untrained metrics
-                tracker.reset(report.initial.loss, report.initial.accuracy, report.run.hparams)
-            obs = tracker.update(
-                IntervalMetrics(
-                    progress=report.progress,
-                    train_loss=report.stats.loss_mean,
-                    train_loss_std=report.stats.loss_std,
-                    grad_norm=report.stats.grad_norm,
-                    update_ratio=report.stats.update_ratio,
-                    val_loss=report.evaluation.loss,
-                    val_accuracy=report.evaluation.accuracy,
-                    hparams=report.run.hparams,
-                )
+                step.start(report.initial.loss, report.initial.accuracy, report.run.hparams)
+            metrics = IntervalMetrics.from_stats(
+                report.progress, report.stats, report.evaluation, report.run.hparams
             )
-            new = apply_action(meta.tuned, meta.action_mode, self._actor(obs), report.run.hparams)
-            return {name: getattr(new, name) for name in meta.tuned}
+            new = step.decide(metrics)
+            return {name: getattr(new, name) for name in tuned}
 
         return run_intervals(spec, adjust, method=self.name)
