@@ -29,6 +29,7 @@ _EXPORTS = {
     "FrozenPolicy": "agents.policy.artifact",
     "load_policy": "agents.policy.artifact",
     "load_default_policy": "agents.policy.pretrained",
+    "load_pretrained": "agents.policy.hub",
     "MetaTrainConfig": "agents.metatrain.config",
     "meta_train": "agents.metatrain.loop",
     "EvalConfig": "agents.evaluation.config",

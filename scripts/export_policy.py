@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from agents.cli import option, parse_config
-from agents.policy import DEFAULT_POLICY, load_policy
+from agents.policy import DEFAULT_POLICY_NAME, load_pretrained
 from agents.policy.export import export_onnx, export_torchscript
 
 
@@ -29,17 +29,20 @@ class ExportConfig:
     """What to export where (every field is a flag)."""
 
     out: str = option("output directory (created if missing)", default="exported")
-    policy: str = option("frozen policy artifact (.pt)", default=str(DEFAULT_POLICY))
+    policy: str = option(
+        "policy: artifact file, hub-layout folder, shipped name or Hub repo id",
+        default=DEFAULT_POLICY_NAME,
+    )
     format: Literal["torchscript", "onnx", "both"] = option("what to write", default="both")
     opset: int = option("ONNX opset", default=17)
 
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(ExportConfig, __doc__, argv)
-    policy = load_policy(config.policy)
+    policy = load_pretrained(config.policy)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = Path(config.policy).stem
+    stem = Path(config.policy).stem if config.policy.endswith(".pt") else "policy"
     try:
         if config.format in ("torchscript", "both"):
             print(export_torchscript(policy, out / f"{stem}.ts"))

@@ -82,7 +82,7 @@ def test_closure_steps_read_this_steps_gradients():
     histories = []
     for use_closure in (False, True):
         model, optimizer, (x, y), val = plain_setup(momentum=0.9)
-        controller = HyperController(policy, optimizer, total_steps=40, decisions=3,
+        controller = HyperController(policy, optimizer, total_steps=40, decisions=3, batch_size=8,
                                      evaluate=evaluator(model, val))  # fmt: skip
 
         def closure(index, model=model, optimizer=optimizer, controller=controller, x=x, y=y):
@@ -106,11 +106,15 @@ def test_closure_steps_read_this_steps_gradients():
 
 def test_manual_validation_reports():
     model, optimizer, train, val = plain_setup()
-    controller = HyperController(make_policy(), optimizer, total_steps=20, decisions=3)
+    controller = HyperController(
+        make_policy(), optimizer, total_steps=20, decisions=3, batch_size=8
+    )
     with pytest.raises(RuntimeError, match="initial validation"):
         train_plain(controller, optimizer, model, train, 5)
     model, optimizer, train, val = plain_setup()
-    controller = HyperController(make_policy(), optimizer, total_steps=20, decisions=3)
+    controller = HyperController(
+        make_policy(), optimizer, total_steps=20, decisions=3, batch_size=8
+    )
     controller.report_validation(*evaluator(model, val)())
     with pytest.raises(RuntimeError, match="report_validation"):
         train_plain(controller, optimizer, model, train, 5)
@@ -119,7 +123,7 @@ def test_manual_validation_reports():
 def test_nan_losses_never_reach_the_optimizer():
     model, optimizer, train, val = plain_setup()
     controller = HyperController(make_policy(), optimizer, total_steps=40, decisions=3,
-                                 evaluate=evaluator(model, val))  # fmt: skip
+                                 batch_size=8, evaluate=evaluator(model, val))  # fmt: skip
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         train_plain(controller, optimizer, model, train, 40, bad=15)
@@ -135,12 +139,12 @@ def test_nan_losses_never_reach_the_optimizer():
 def test_state_dict_resume_gives_the_same_decisions():
     policy = make_policy()
     model, optimizer, train, val = plain_setup()
-    full = HyperController(policy, optimizer, total_steps=40, decisions=3,
+    full = HyperController(policy, optimizer, total_steps=40, decisions=3, batch_size=8,
                            evaluate=evaluator(model, val))  # fmt: skip
     train_plain(full, optimizer, model, train, 40)
 
     model, optimizer, train, val = plain_setup()
-    first = HyperController(policy, optimizer, total_steps=40, decisions=3,
+    first = HyperController(policy, optimizer, total_steps=40, decisions=3, batch_size=8,
                             evaluate=evaluator(model, val))  # fmt: skip
     train_plain(first, optimizer, model, train, 20)
     saved = {"controller": first.state_dict(), "optimizer": optimizer.state_dict(),
@@ -150,7 +154,7 @@ def test_state_dict_resume_gives_the_same_decisions():
     model, optimizer, train_data, val = plain_setup()
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
-    resumed = HyperController(policy, optimizer, total_steps=40, decisions=3,
+    resumed = HyperController(policy, optimizer, total_steps=40, decisions=3, batch_size=8,
                               evaluate=evaluator(model, val))  # fmt: skip
     resumed.load_state_dict(saved["controller"])
     x, y = train_data
@@ -170,3 +174,36 @@ def test_policies_the_optimizer_cannot_serve_are_refused():
         HyperController(make_policy(("lr", "batch_size")), optimizer, total_steps=100)
     with pytest.raises(ValueError, match="total_steps"):
         HyperController(make_policy(), optimizer, total_steps=3)
+
+
+def _tiny_loop(controller: HyperController, optimizer, model, per_sample: bool, steps: int):
+    x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+    for _ in range(steps):
+        optimizer.zero_grad()
+        losses = torch.nn.functional.cross_entropy(model(x), y, reduction="none")
+        losses.mean().backward()
+        controller.report_loss(losses if per_sample else losses.mean())
+        optimizer.step()
+
+
+def test_batch_size_is_read_from_per_sample_losses():
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    controller = HyperController(make_policy(), optimizer, total_steps=20,
+                                 evaluate=lambda: (0.7, 0.5))  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _tiny_loop(controller, optimizer, model, per_sample=True, steps=20)
+    assert controller.hparams.batch_size == 32
+    assert all(h["batch_size"] == 32 for h in controller.history[1:])
+
+
+def test_an_unknown_batch_size_is_assumed_with_one_warning():
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    controller = HyperController(make_policy(), optimizer, total_steps=20,
+                                 evaluate=lambda: (0.7, 0.5))  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="does not know the batch size") as caught:
+        _tiny_loop(controller, optimizer, model, per_sample=False, steps=20)
+    assert sum("batch size" in str(w.message) for w in caught) == 1
+    assert controller.hparams.batch_size == 128

@@ -12,6 +12,7 @@ import gzip
 import os
 import pickle
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -503,6 +504,7 @@ def fake_mnist_hub(n: int = 20) -> datasets.DatasetDict:
 
 def test_hub_used_when_no_local_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HPENV_NO_HUB")
+    monkeypatch.setattr(loader, "hub_unavailable", lambda: None)  # as if online
     calls: list[str] = []
 
     def hub(hub_id: str) -> datasets.DatasetDict:
@@ -540,6 +542,7 @@ def test_hub_failure_falls_through_to_not_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("HPENV_NO_HUB")
+    monkeypatch.setattr(loader, "hub_unavailable", lambda: None)  # the probe passed
 
     def hub(hub_id: str) -> Any:
         raise ConnectionError(f"cannot reach {hub_id}")
@@ -553,6 +556,24 @@ def test_hub_failure_falls_through_to_not_found(
     assert "ConnectionError: cannot reach ylecun/mnist" in message
     assert str(tmp_path / "mnist.npz") in message
     assert cache_files("mnist") == []
+
+
+def test_unreachable_hub_is_skipped_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import hpenv.network
+
+    monkeypatch.delenv("HPENV_NO_HUB")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    hpenv.network._probe.cache_clear()
+    monkeypatch.setattr(loader, "hub_load", must_not_call)
+    start = time.perf_counter()
+    with pytest.raises(DataNotFoundError) as err:
+        load_task_data(catalog.MNIST, data_dir=tmp_path)
+    assert time.perf_counter() - start < 5
+    assert "127.0.0.1 unreachable" in err.value.summary
+    assert "\n" not in err.value.summary  # one line for listings
+    hpenv.network._probe.cache_clear()
 
 
 def test_no_hub_setting_skips_the_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

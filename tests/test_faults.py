@@ -70,8 +70,9 @@ def _controller_job(evaluate, decisions: int = 4, steps: int = 50):
     model = torch.nn.Linear(4, 2)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     controller = HyperController(
-        make_policy(decisions=decisions), optimizer, total_steps=steps, evaluate=evaluate
-    )
+        make_policy(decisions=decisions), optimizer, total_steps=steps, evaluate=evaluate,
+        batch_size=8,
+    )  # fmt: skip
     x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
     for step in range(steps):
         optimizer.zero_grad()

@@ -47,12 +47,15 @@ import numpy as np
 import torch
 
 from agents.policy.artifact import FrozenPolicy, IncompatiblePolicyError, load_policy
+from agents.policy.hub import load_pretrained
 from agents.policy.step import PolicyStep
 from hpenv.hyperparams import HParams, OptimizerName
 from hpenv.observation import IntervalMetrics
 from hpenv.plan import DEFAULT_DECISIONS, split_budget
 from hpenv.training import global_norm
 
+#: Batch size assumed when neither given nor inferable (TrainingRun's default).
+ASSUMED_BATCH_SIZE = 128
 #: Hyperparameters an optimizer's parameter groups can carry.
 SERVABLE = ("lr", "momentum", "weight_decay")
 
@@ -96,6 +99,8 @@ class HyperController:
             those keys), called at attach time and at every decision point. If
             None, call `report_validation` before each decision instead.
         batch_size: The loop's batch size (an observation feature; not changed).
+            Default: inferred from the first per-sample loss tensor given to
+            `report_loss`; if that never comes, 128 is assumed with one warning.
         dropout: The model's dropout (an observation feature; not changed).
         log_dir: TensorBoard directory for the hyperparameter trajectory and metrics.
         stats_every: Measure the gradient norm every this many steps (and on the
@@ -115,7 +120,7 @@ class HyperController:
         total_steps: int,
         decisions: int | None = None,
         evaluate: Evaluate | None = None,
-        batch_size: int = 128,
+        batch_size: int | None = None,
         dropout: float = 0.0,
         log_dir: str | os.PathLike[str] | None = None,
         stats_every: int = 4,
@@ -151,7 +156,8 @@ class HyperController:
         self.diverged = False
         self.history: list[dict[str, Any]] = []
         self._ratios = self._group_ratios()
-        self.hparams = self._read_hparams(batch_size, dropout)
+        self._batch_size_known = batch_size is not None
+        self.hparams = self._read_hparams(batch_size or ASSUMED_BATCH_SIZE, dropout)
         self._interval_start = 0
         self._losses: list[torch.Tensor] = []
         self._grad_sum: torch.Tensor | None = None
@@ -178,8 +184,24 @@ class HyperController:
     def from_file(
         cls, path: str | os.PathLike[str], optimizer: torch.optim.Optimizer, **kwargs: Any
     ) -> HyperController:
-        """Load a policy artifact (`agents.policy.load_policy`) and attach it."""
+        """Load a policy artifact file (`agents.policy.load_policy`) and attach it."""
         return cls(load_policy(Path(path)), optimizer, **kwargs)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str] | None,
+        optimizer: torch.optim.Optimizer,
+        **kwargs: Any,
+    ) -> HyperController:
+        """Load a policy by file, folder, shipped name or Hub repo id and attach it.
+
+        Args:
+            name_or_path: See `agents.policy.hub` (None: the shipped default policy).
+            optimizer: The optimizer to drive.
+            **kwargs: The other arguments of `HyperController`.
+        """
+        return cls(load_pretrained(name_or_path), optimizer, **kwargs)
 
     # ------------------------------------------------------------------ reporting
 
@@ -201,7 +223,11 @@ class HyperController:
                     "report_loss takes the batch's loss: a scalar or a 1-D tensor of per-sample "
                     f"losses; got a tensor of shape {tuple(loss.shape)}"
                 )
-            value = value.mean() if value.ndim == 1 else value
+            if value.ndim == 1:
+                if not self._batch_size_known:  # per-sample losses: their count is the batch
+                    self.hparams = self.hparams.replace(batch_size=value.numel())
+                    self._batch_size_known = True
+                value = value.mean()
         elif isinstance(loss, int | float) and not isinstance(loss, bool):
             value = torch.tensor(float(loss))
         else:
@@ -277,6 +303,15 @@ class HyperController:
             raise RuntimeError(
                 "the controller has no initial validation metrics: pass evaluate= or call "
                 "report_validation() before training"
+            )
+        if not self._batch_size_known:
+            self._batch_size_known = True  # warn once
+            warnings.warn(
+                f"the controller does not know the batch size and assumes {ASSUMED_BATCH_SIZE} "
+                "(a policy feature): pass batch_size= or report per-sample losses "
+                "(report_loss(loss_fn(outputs, targets, reduction='none')))",
+                RuntimeWarning,
+                stacklevel=4,
             )
         try:
             metrics = self._interval_metrics()
@@ -450,6 +485,9 @@ class HyperController:
             if isinstance(value, int | float) and np.isfinite(value):
                 group = "hparams" if key in HParams.__dataclass_fields__ else "metrics"
                 self._writer.add_scalar(f"controller/{group}/{key}", value, self.steps)
+        start_lr = self.history[0]["lr"]
+        if start_lr > 0:  # what the policy did to the run's rate, at a glance
+            self._writer.add_scalar("controller/lr_vs_start", entry["lr"] / start_lr, self.steps)
 
     # ------------------------------------------------------------------ state
 
@@ -468,6 +506,7 @@ class HyperController:
             **self.step_policy.state_dict(),
             "diverged": self.diverged,
             "started": self._started,
+            "batch_size_known": self._batch_size_known,
             "history": list(self.history),
             "losses": [float(loss) for loss in self._losses],
         }
@@ -480,6 +519,7 @@ class HyperController:
         self.step_policy.load_state_dict(state)
         self.diverged = state["diverged"]
         self._started = state["started"]
+        self._batch_size_known = state.get("batch_size_known", True)
         self.history = list(state["history"])
         self._losses = [torch.tensor(v) for v in state["losses"]]
         self._write_hparams(self.hparams)

@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from agents.cli import option
 from agents.deploy.controller import HyperController
-from agents.policy.artifact import FrozenPolicy, load_policy
-from agents.policy.pretrained import DEFAULT_POLICY
+from agents.policy.artifact import FrozenPolicy
+from agents.policy.hub import DEFAULT_POLICY_NAME, load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_torch_save, atomic_write_json, safe_torch_load
 from hpenv.tasks import get_task, list_tasks
@@ -37,7 +37,11 @@ class DriveConfig:
         "where logs, checkpoint and result go (default logs/run-<task>-s<seed>-<time>)",
         default=None,
     )
-    policy: str = option("policy artifact", default=str(DEFAULT_POLICY))
+    policy: str = option(
+        "policy: an artifact file, a folder in the hub layout, a shipped name or a Hugging "
+        "Face Hub repo id (owner/name)",
+        default=DEFAULT_POLICY_NAME,
+    )
     model: str | None = option("model variant (default: the task's)", default=None)
     epochs: float | None = option("budget in passes over the train split", default=None)
     lr: float | None = option("starting learning rate (default: the task's)", default=None)
@@ -136,7 +140,7 @@ class _Job:
         if checkpoint is not None:
             self.run.load_state_dict(checkpoint["run"])
         self.controller = HyperController(
-            policy if policy is not None else load_policy(config.policy),
+            policy if policy is not None else load_pretrained(config.policy),
             self.run.optimizer,
             total_steps=self.total_steps,
             evaluate=None if checkpoint else self.evaluate,

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from agents.cli import option
+from agents.evaluation.methods import METHODS
 from agents.evaluation.methods.core import RunSpec
 from hpenv.plan import Fidelity
-from hpenv.tasks import get_task
+from hpenv.tasks import get_task, list_tasks
 
 POLICY = "policy"
 STATIC = "static"
@@ -33,13 +34,18 @@ class EvalConfig:
     """Configuration of one evaluation (every field is a CLI flag)."""
 
     policy: str | None = option(
-        "frozen policy artifact (.pt) (default: the shipped agents/pretrained policy)",
+        "policy: artifact file, hub-layout folder, shipped name or Hub repo id "
+        "(default: the shipped policy)",
         default=None,
     )
-    tasks: tuple[str, ...] = option("tasks to evaluate on", default=DEFAULT_TASKS)
+    tasks: tuple[str, ...] = option(
+        "tasks to evaluate on", default=DEFAULT_TASKS, choices=list_tasks()
+    )
     seeds: tuple[int, ...] = option("seeds of every cell", default=(0, 1, 2, 3, 4))
     methods: tuple[str, ...] = option(
-        "methods to run (default: every registered baseline and 'policy')", default=()
+        "methods to run (default: every registered baseline and 'policy')",
+        default=(),
+        choices=(POLICY, *METHODS),
     )
     start_lr_factors: tuple[float, ...] = option(
         "initial learning rate = task default x factor (add e.g. 0.01,30 for rescue runs)",

@@ -30,8 +30,8 @@ from agents.evaluation.methods.core import Method, MethodResult, RunSpec
 from agents.evaluation.methods.policy import PolicyMethod
 from agents.evaluation.records import Key, RunStore, result_row
 from agents.evaluation.report import summarize
-from agents.policy.artifact import FrozenPolicy, load_policy
-from agents.policy.pretrained import DEFAULT_POLICY
+from agents.policy.artifact import FrozenPolicy
+from agents.policy.hub import load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_write_json
 from hpenv.plan import Fidelity
@@ -149,7 +149,7 @@ def _load_policy(config: EvalConfig, names: Sequence[str]) -> FrozenPolicy | Non
     """The policy to evaluate (the shipped one by default), checked against the tasks."""
     if POLICY not in names and config.policy is None:
         return None
-    policy = load_policy(config.policy or str(DEFAULT_POLICY))
+    policy = load_pretrained(config.policy)  # None: the shipped default
     check_training_tasks(config.tasks, policy.metadata.tasks, config.include_training_tasks)
     return policy
 
@@ -271,7 +271,7 @@ def _load_data(
                 task, 0, fidelity=overrides.get(task), data_dir=data_dir
             ).load_data()
         except DataNotFoundError as exc:
-            missing[task] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            missing[task] = exc.summary
     if missing:
         lines = "\n".join(f"  {t}: {why}" for t, why in missing.items())
         raise DataNotFoundError(

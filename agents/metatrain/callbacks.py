@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections import defaultdict, deque
 from typing import Any
 
@@ -60,6 +61,15 @@ class TaskMetricsCallback(BaseCallback):
             lambda: deque(maxlen=keep)
         )
 
+    def state_dict(self) -> dict[str, Any]:
+        """The recent trajectories per task (plain lists), so the figure survives a resume."""
+        return {task: [list(map(list, run)) for run in runs] for task, runs in self._recent.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for task, runs in state.items():
+            for run in runs:
+                self._recent[task].append([(float(p), float(lr)) for p, lr in run])
+
     def _on_training_start(self) -> None:
         n = self.training_env.num_envs
         self._returns = np.zeros(n)
@@ -94,12 +104,23 @@ class TaskMetricsCallback(BaseCallback):
             self._lrs[i], self._returns[i] = [], 0.0
             self.episodes += 1
             self.logger.record("hpenv/episodes", self.episodes)
-            if self.episodes % self.figure_every == 0:
+            if self.figure_every and self.episodes % self.figure_every == 0:
                 self._record_figure()
         return True
 
     def _record_figure(self) -> None:
-        from matplotlib.figure import Figure as MplFigure
+        try:
+            from matplotlib.figure import Figure as MplFigure
+        except ImportError:  # the `render` extra is not installed: no figure, say so once
+            if self.figure_every > 0:
+                warnings.warn(
+                    "matplotlib is not installed (pip install -e '.[render]'): "
+                    "no hpenv/lr_trajectories figures",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                self.figure_every = 0
+            return
 
         figure = MplFigure(figsize=(6, 3.5))
         axes = figure.subplots()

@@ -185,6 +185,8 @@ class _Session:
             self.venv.seed(self.config.seed + self.steps)
         self.model.set_logger(make_logger(self.out, None if checkpoint is None else self.steps))
         self.metrics = TaskMetricsCallback(config_text=config_text, episodes=episodes)
+        if checkpoint is not None:
+            self.metrics.load_state_dict(checkpoint.get("trajectories", {}))
         self.evaluation = HeldOutEvaluation(
             evaluate=lambda: evaluate_policy(self.freeze(), self.config, self.eval_tasks),
             on_best=self.on_best,
@@ -224,7 +226,11 @@ class _Session:
         atomic_write_json(record, self.out / "best_policy.json")
 
     def snapshot(self) -> dict[str, Any]:
-        counters = {"episodes": self.metrics.episodes, "best_return": self.evaluation.best}
+        counters = {
+            "episodes": self.metrics.episodes,
+            "best_return": self.evaluation.best,
+            "trajectories": self.metrics.state_dict(),
+        }
         return checkpoint_state(self.model, self.venv, counters)
 
     def save(self, blob: dict[str, Any]) -> None:

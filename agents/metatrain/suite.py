@@ -64,7 +64,7 @@ def available(names: Sequence[str], data_dir: str | None) -> tuple[list[str], di
             get_task(name).load_data(data_dir=data_dir)
             ok.append(name)
         except DataNotFoundError as exc:
-            missing[name] = str(exc).splitlines()[0]
+            missing[name] = exc.summary
     return ok, missing
 
 

@@ -195,7 +195,7 @@ def export_onnx(policy: FrozenPolicy, path: str | Path, opset: int = 17) -> Path
     Input ``obs``, output ``action``; the metadata (`export_metadata`) is the
     ``metadata_props`` entry ``metadata.json``, plus ``obs_version``,
     ``action_mode`` and ``tuned`` as their own entries. Needs ``onnx`` and
-    ``onnxscript`` (``pip install hpenv[export]``).
+    ``onnxscript`` (``pip install -e '.[export]'``).
     """
     try:
         import onnx

@@ -1,8 +1,8 @@
 """Optional framework integrations: a frozen policy driving someone else's training loop.
 
 Both wrap `agents.deploy.controller.HyperController`, which hooks the framework's torch
-optimizer, and need their extra (``pip install 'hpenv[hf]'`` or
-``'hpenv[lightning]'``); import the submodule you use:
+optimizer, and need their extra (``pip install -e '.[hf]'`` or
+``'.[lightning]'``); import the submodule you use:
 
 - `agents.deploy.integrations.hf.HyperControllerCallback`, a ``transformers``
   ``TrainerCallback``: it attaches on ``on_train_begin`` (``total_steps`` is

@@ -12,15 +12,16 @@ import torch
 from torch import nn
 
 from agents.deploy.controller import HyperController
-from agents.policy.artifact import FrozenPolicy, load_policy
+from agents.policy.artifact import FrozenPolicy
+from agents.policy.hub import load_pretrained
 
 PolicyLike = FrozenPolicy | str | os.PathLike[str]
 Evaluate = Callable[[], "tuple[float, float] | dict[str, float]"]
 
 
 def resolve_policy(policy: PolicyLike) -> FrozenPolicy:
-    """A loaded policy, or the artifact at a path (`agents.policy.load_policy`)."""
-    return policy if isinstance(policy, FrozenPolicy) else load_policy(os.fspath(policy))
+    """A loaded policy, or one by file, folder, shipped name or Hub repo (`agents.policy.hub`)."""
+    return policy if isinstance(policy, FrozenPolicy) else load_pretrained(policy)
 
 
 def unwrap_optimizer(optimizer: Any) -> torch.optim.Optimizer:

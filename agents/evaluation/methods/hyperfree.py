@@ -9,7 +9,7 @@ optimizer's own ``lr``, since `TrainingRun.apply_hparams` writes ``lr``,
 uses ``spec.start_lr_factor``: not needing a starting learning rate is their
 point, so their rows are the same for every starting factor of a cell.
 
-The packages are optional (``pip install hpenv[baselines]``) and imported only
+The packages are optional (``pip install -e '.[baselines]'``) and imported only
 when a run starts.
 """
 

@@ -1,20 +1,24 @@
-"""The shipped pretrained policy (small: a few KB of weights).
+"""The shipped pretrained policies (small: a few KB of weights each).
 
-Produced by the command recorded in ``docs/results.md`` (meta-training on the
-offline training suite only) and loaded with `load_default_policy`.
+Each was produced by the command recorded in ``docs/results.md`` (meta-training
+on the offline training suite only). Load one by name with
+`agents.policy.load_pretrained` (``"hpenv-lr-v2"``), or the default with
+`load_default_policy`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from agents.policy.artifact import FrozenPolicy, load_policy
+from agents.policy.artifact import FrozenPolicy
+from agents.policy.hub import DEFAULT_POLICY_NAME, load_pretrained
 
-DEFAULT_POLICY = Path(__file__).with_name("hpenv-lr-v2.pt")
+#: The artifact file of the default shipped policy.
+DEFAULT_POLICY = Path(__file__).with_name(f"{DEFAULT_POLICY_NAME}.pt")
 
 
 def load_default_policy() -> FrozenPolicy:
-    """Load the shipped policy.
+    """Load the default shipped policy.
 
     Raises:
         FileNotFoundError: The package was installed without its policy file.
@@ -23,4 +27,4 @@ def load_default_policy() -> FrozenPolicy:
         raise FileNotFoundError(
             f"the shipped policy {DEFAULT_POLICY} is missing; reinstall hpenv or pass --policy"
         )
-    return load_policy(DEFAULT_POLICY)
+    return load_pretrained(DEFAULT_POLICY)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hpenv.network import hub_offline
 from hpenv.tasks.data import cache, formats, text
 from hpenv.tasks.data.spec import DatasetInfo, RawSplits, TaskData, TextConfig
 
@@ -36,7 +37,15 @@ VAL_SPLIT_SEED = 20_240_601
 
 
 class DataNotFoundError(FileNotFoundError):
-    """A dataset could not be found in any source."""
+    """A dataset could not be found in any source.
+
+    ``str()`` is the full message (every place looked, how to provide the data);
+    ``summary`` is one line for listings such as meta-training's skipped tasks.
+    """
+
+    def __init__(self, message: str, summary: str = "") -> None:
+        super().__init__(message)
+        self.summary = summary or message.splitlines()[0]
 
 
 class DataFormatError(ValueError):
@@ -60,6 +69,11 @@ def hub_load(hub_id: str) -> Any:
 def hub_disabled() -> bool:
     """``HPENV_NO_HUB`` set to anything but empty, ``0``, ``false`` or ``no``."""
     return os.environ.get("HPENV_NO_HUB", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def hub_unavailable() -> str | None:
+    """Why the hub cannot be used now (`hpenv.network.hub_offline`); None if it can."""
+    return hub_offline()
 
 
 def data_dir_setting(data_dir: str | os.PathLike[str] | None) -> Path | None:
@@ -146,7 +160,8 @@ def load_task_data(
     else:
         looked.append("no local data directory (data_dir= argument or HPENV_DATA_DIR unset)")
     hub_id = info.hub_id
-    if hub_id is not None and not hub_disabled():
+    unavailable = None if hub_id is None or hub_disabled() else hub_unavailable()
+    if hub_id is not None and not hub_disabled() and unavailable is None:
         sources.append(
             Source(
                 f"Hugging Face hub {hub_id!r}",
@@ -155,7 +170,8 @@ def load_task_data(
             )
         )
     elif hub_id is not None:
-        looked.append(f"Hugging Face hub {hub_id!r} (skipped: HPENV_NO_HUB is set)")
+        why = "HPENV_NO_HUB is set" if hub_disabled() else unavailable
+        looked.append(f"Hugging Face hub {hub_id!r} (skipped: {why})")
     if info.builtin is not None:
         sources.append(Source(f"built-in {info.name}", f"builtin:{info.name}", info.builtin))
 
@@ -178,7 +194,7 @@ def load_task_data(
             if use_cache:
                 cache.save(entry, path)
         return _task_data(entry, info)
-    raise DataNotFoundError(_missing_message(info, looked))
+    raise DataNotFoundError(_missing_message(info, looked), _missing_summary(info, looked))
 
 
 def _fix_hint(source: Source, info: DatasetInfo) -> str:
@@ -210,6 +226,22 @@ def _unreadable(source: Source, info: DatasetInfo, exc: Exception) -> DataFormat
 
 def _val_key(info: DatasetInfo) -> tuple[float, int, int]:
     return (info.val_fraction, info.val_max, VAL_SPLIT_SEED)
+
+
+def _missing_summary(info: DatasetInfo, looked: list[str]) -> str:
+    """One line: not found, where, and the setting that provides it."""
+
+    def short(place: str) -> str:
+        if "(skipped: " in place:  # the hub, and why it was not asked
+            head, reason = place.split("(skipped: ", 1)
+            return f"{head.strip()} skipped: {reason.split(' (')[0].split(';')[0].rstrip(')')}"
+        return place.split(" (")[0]
+
+    where = "; ".join(short(place) for place in looked)
+    return (
+        f"dataset {info.name!r} not found ({where}); set HPENV_DATA_DIR to a directory "
+        f"holding {info.local_names[0]}.npz or {info.local_names[0]}/"
+    )
 
 
 def _missing_message(info: DatasetInfo, looked: list[str]) -> str:
