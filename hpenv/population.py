@@ -353,7 +353,8 @@ class Population:
                     if clip is not None:  # clip_grad_norm_'s rule; inf = this member does not clip
                         coef = torch.clamp(clip / (norm + 1e-6), max=1.0)
                         coef = torch.where(torch.isinf(clip), 1.0, coef)
-                        grads = {k: g * _bcast(coef, g) for k, g in grads.items()}
+                        for g in grads.values():
+                            g.mul_(_bcast(coef, g))
                         grad_sum += norm * self._norm_weight(step, last, measured)
                     else:
                         grad_sum += norm

@@ -62,6 +62,7 @@ class StackedOptimizer:
         #: Optimizer steps taken by each member (Adam's bias-correction count).
         self.step_count = np.zeros(self.size, dtype=np.int64)
         self._plan: dict[str, torch.Tensor] = {}
+        self._buffers: Tensors = {}
         self._use_buf = np.zeros(self.size, dtype=bool)
         self._active = np.zeros(self.size, dtype=bool)
         self._steps_planned = 0
@@ -125,7 +126,10 @@ class StackedOptimizer:
         self._active = active
 
     def step(self, params: Tensors, grads: Tensors, index: int) -> None:
-        """Apply step ``index`` (0-based, of the planned steps) to ``params`` in place."""
+        """Apply step ``index`` (0-based, of the planned steps) to ``params`` in place.
+
+        ``grads`` are consumed: their buffers are reused as scratch space.
+        """
         if index >= self._steps_planned:
             raise RuntimeError("StackedOptimizer.step beyond the planned steps")
         if self.kind == "sgd":
@@ -145,7 +149,7 @@ class StackedOptimizer:
         for name, param in params.items():
             grad = grads[name]
             if "wd" in plan:
-                grad = grad.addcmul(param, _bcast(plan["wd"], param))
+                grad.addcmul_(param, _bcast(plan["wd"], param))
             if not use.any():
                 update = grad
             elif use.all() and not fresh:
@@ -173,12 +177,22 @@ class StackedOptimizer:
             if "decay" in plan:
                 param.mul_(_bcast(plan["decay"], param))
             elif "wd" in plan and self.kind == "adam":
-                grad = grad.addcmul(param, _bcast(plan["wd"], param))
+                grad.addcmul_(param, _bcast(plan["wd"], param))
             exp_avg, exp_avg_sq = exp_avgs[name], exp_avg_sqs[name]
             exp_avg.lerp_(grad, _bcast(plan["one_minus_beta1"], param))
             exp_avg_sq.mul_(ADAM_BETA2).addcmul_(grad, grad, value=1 - ADAM_BETA2)
-            denom = (exp_avg_sq.sqrt() / _bcast(bias2_sqrt, param)).add_(ADAM_EPS)
-            param.add_(exp_avg.mul(_bcast(neg_step, param)).div_(denom))
+            denom = self._scratch(name, param)
+            torch.sqrt(exp_avg_sq, out=denom).div_(_bcast(bias2_sqrt, param)).add_(ADAM_EPS)
+            # param += (-step_size * exp_avg) / denom, as addcdiv_; the gradient's
+            # buffer is free now and holds the update (no allocation per step).
+            torch.mul(exp_avg, _bcast(neg_step, param), out=grad).div_(denom)
+            param.add_(grad)
+
+    def _scratch(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != like.shape:
+            buffer = self._buffers[name] = torch.empty_like(like)
+        return buffer
 
 
 def _bcast(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
