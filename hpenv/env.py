@@ -219,13 +219,8 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
 
-        k = len(self.tuned)
-        self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
-        self.action_space: spaces.Space[np.ndarray]
-        if action_mode == "continuous":
-            self.action_space = spaces.Box(-1.0, 1.0, shape=(k,), dtype=np.float32)
-        else:
-            self.action_space = spaces.MultiDiscrete([3] * k)
+        self.observation_space = make_observation_space()
+        self.action_space = make_action_space(len(self.tuned), action_mode)
 
         self._data_cache: dict[str, TaskData] = {}
         self._features = FeatureTracker()
@@ -327,6 +322,18 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             data = task.load_data(data_dir=self.data_dir, subset=subset)
             self._data_cache[key] = data.to(self.device)
         return self._data_cache[key]
+
+
+def make_observation_space() -> spaces.Box:
+    """The observation space (layout `hpenv.observation.OBS_VERSION`)."""
+    return spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
+
+
+def make_action_space(tuned: int, action_mode: ActionMode) -> spaces.Space[np.ndarray]:
+    """``Box(-1, 1, (tuned,))`` (continuous) or ``MultiDiscrete([3] * tuned)`` (discrete)."""
+    if action_mode == "continuous":
+        return spaces.Box(-1.0, 1.0, shape=(tuned,), dtype=np.float32)
+    return spaces.MultiDiscrete([3] * tuned)
 
 
 def _task_sampler(task: TaskArg) -> Callable[[np.random.Generator], Task]:

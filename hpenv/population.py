@@ -315,15 +315,28 @@ class Population:
 
     # ------------------------------------------------------------ training
 
-    def train(self, num_samples: int) -> list[IntervalStats]:
+    def train(self, num_samples: int, members: Sequence[int] | None = None) -> list[IntervalStats]:
         """Train every member on ``num_samples`` samples with its current hyperparameters.
 
         Batches have the shared batch size, except a last one that completes
         ``num_samples`` exactly. Frozen (diverged) members do not train and report
         `TrainingRun`'s diverged statistics. One host sync for the whole call.
+
+        Args:
+            num_samples: Training samples per member.
+            members: Train only these members (the others are left as they are),
+                at a cost proportional to their number; the statistics are
+                returned in this order. All members if None.
         """
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        if members is not None:
+            index = self._check_index(members)
+            if index != list(range(self.size)):
+                subset = self._subset(index)
+                stats = subset.train(num_samples)
+                self._absorb(index, subset)
+                return stats
         start = time.perf_counter()
         n_train = self._data["train_x"].shape[1]
         batch = min(self.batch_size, n_train)
@@ -389,11 +402,16 @@ class Population:
         return results
 
     @torch.inference_mode()
-    def evaluate(self, split: str = "val") -> list[EvalStats]:
+    def evaluate(self, split: str = "val", members: Sequence[int] | None = None) -> list[EvalStats]:
         """Each member's mean loss and accuracy on the fixed validation subset, or a whole split.
 
-        Every member is scored (a diverged one gets whatever its frozen weights give).
+        Every member is scored (a diverged one gets whatever its frozen weights give),
+        or only ``members``, in that order.
         """
+        if members is not None:
+            index = self._check_index(members)
+            if index != list(range(self.size)):
+                return self._subset(index).evaluate(split)
         start = time.perf_counter()
         if split not in ("train", "val", "test"):
             raise ValueError(f"unknown split {split!r}; expected train, val or test")
@@ -655,6 +673,34 @@ class Population:
             momentum=np.array([h.momentum for h in hps], dtype=np.float64),
             weight_decay=np.array([h.weight_decay for h in hps], dtype=np.float64),
         )
+
+    def _check_index(self, members: Sequence[int]) -> list[int]:
+        index = [int(i) for i in members]
+        if not index or len(set(index)) != len(index) or not all(0 <= i < self.size for i in index):
+            raise ValueError(f"members must be distinct indices in [0, {self.size}), got {members}")
+        return index
+
+    def _subset(self, index: list[int]) -> Population:
+        """Members ``index`` as a population of their own (copies of their tensors).
+
+        The members' host state (generators, data order, counters) is shared, so
+        training the subset advances it; `_absorb` writes the tensors back.
+        """
+        subset = copy.copy(self)
+        idx = torch.as_tensor(index, device=self.device)
+        subset.params = {k: v[idx] for k, v in self.params.items()}
+        subset._data = {k: v[idx] for k, v in self._data.items()}
+        subset._members = [self._members[i] for i in index]
+        if self._scale is not None and self._shift is not None:
+            subset._scale, subset._shift = self._scale[idx], self._shift[idx]
+        subset.optimizer = self.optimizer.subset(index)
+        return subset
+
+    def _absorb(self, index: list[int], subset: Population) -> None:
+        idx = torch.as_tensor(index, device=self.device)
+        for name, tensor in subset.params.items():
+            self.params[name].index_copy_(0, idx, tensor)
+        self.optimizer.absorb(index, subset.optimizer)
 
     def _snapshot(self, index: list[int]) -> dict[str, Any]:
         idx = torch.as_tensor(index, device=self.device)

@@ -19,6 +19,7 @@ uploaded as one small table, so a step never syncs with the device.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -88,6 +89,22 @@ class StackedOptimizer:
         for group, tensors in saved.items():
             for name, value in tensors.items():
                 self.state[group][name].index_copy_(0, idx, value)
+
+    def subset(self, index: Sequence[int]) -> StackedOptimizer:
+        """A copy of the state of members ``index``, as an optimizer of its own."""
+        other = copy.copy(self)
+        other.state = self.snapshot(index)
+        other.has_buf = self.has_buf[list(index)].copy()
+        other.step_count = self.step_count[list(index)].copy()
+        other.size = len(index)
+        other._plan, other._buffers = {}, {}
+        return other
+
+    def absorb(self, index: Sequence[int], other: StackedOptimizer) -> None:
+        """Take back the state of members ``index`` from their `subset`."""
+        self.restore(index, other.state)
+        self.has_buf[list(index)] = other.has_buf
+        self.step_count[list(index)] = other.step_count
 
     # --------------------------------------------------------------- stepping
 
