@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import math
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
+from agents.population_tasks import MemberTask
+from agents.population_vec import PopulationVecEnv
+from hpenv.env import Around, HPTuneEnv
 from hpenv.hyperparams import HParams
+from hpenv.observation import OBS_SIZE
 from hpenv.population import Member, Population
-from hpenv.tasks import SyntheticSpec, get_task
+from hpenv.tasks import SyntheticFamily, SyntheticSpec, get_task
 from hpenv.testing import tiny_task_data
 from hpenv.training import IntervalStats, TrainingRun
 
@@ -214,3 +222,186 @@ def test_population_does_not_depend_on_the_global_rng():
         population, _ = pair(hparams("adam"))
         results.append([s.loss_mean for s in population.train(40)])
     assert results[0] == results[1]
+
+
+# ---------------------------------------------------------------- PopulationVecEnv
+
+TINY_FAMILY = SyntheticFamily(
+    input_dim=(4, 8),
+    num_classes=(2, 4),
+    num_samples=(80, 160),
+    widths=(8, 16),
+    depth=(1, 2),
+    batch_sizes=(16, 32),
+    steps=(20, 40),
+)
+VEC = {"decisions": 3, "device": "cpu", "initial": {"lr": Around(100.0, 30.0)}}
+
+
+def make_venv(tasks=TINY_FAMILY, num_envs: int = 3, **kwargs) -> PopulationVecEnv:
+    return PopulationVecEnv(tasks, num_envs, **{**VEC, **kwargs})
+
+
+def zeros(venv: PopulationVecEnv) -> np.ndarray:
+    return np.zeros((venv.num_envs, 1), np.float32)
+
+
+def test_vec_env_api_behaves_like_sb3s():
+    venv = make_venv(render_mode="ansi")
+    assert venv.seed(5) == [5, 6, 7]
+    obs = venv.reset()
+    assert obs.shape == (3, OBS_SIZE)
+    assert obs.dtype == np.float32
+    assert venv.observation_space.contains(obs[0])
+    assert venv.get_attr("render_mode") == ["ansi"] * 3
+    assert venv.get_attr("tuned", indices=[1]) == [("lr",)]
+    assert [t.name for t in venv.get_attr("task")] == ["synthetic"] * 3
+    assert venv.get_attr("plan")[0].intervals >= 2
+    venv.set_attr("note", "hi", indices=2)
+    assert venv.get_attr("note", indices=[2]) == ["hi"]
+    with pytest.raises(AttributeError):
+        venv.get_attr("note", indices=[0])
+    lines = venv.env_method("render")
+    assert all(line.startswith("synthetic/mlp") for line in lines)
+    assert venv.env_is_wrapped(gym.Wrapper) == [False, False, False]
+    assert set(venv.reset_infos[0]) >= {"initial_val_loss", "val_loss", "hparams", "budget"}
+    assert venv.render() is None  # no images: SB3's VecEnv.render has nothing to tile
+    obs, rewards, dones, infos = venv.step(zeros(venv))
+    assert rewards.dtype == np.float32
+    assert dones.dtype == bool
+    keys = {"task", "hparams", "samples", "budget", "val_loss", "val_accuracy", "train_loss"}
+    assert keys | {"train_loss_std", "grad_norm", "update_ratio", "diverged"} <= set(infos[0])
+    venv.close()
+    assert venv.population is None
+
+
+def test_invalid_vec_env_arguments_are_refused():
+    with pytest.raises(ValueError, match="shared by a population"):
+        make_venv(tuned=("lr", "batch_size"))
+    with pytest.raises(ValueError, match="num_envs"):
+        make_venv(num_envs=0)
+    with pytest.raises(ValueError, match="tasks must be"):
+        make_venv(tasks=3)
+    with pytest.raises(RuntimeError, match="reset"):
+        make_venv().step(np.zeros((3, 1), np.float32))
+
+
+def test_members_finish_together_then_a_new_population_starts():
+    venv = make_venv(seed=0)
+    venv.reset()
+    first_tasks = list(venv.member_tasks)
+    intervals = venv.plan.intervals
+    for _ in range(intervals - 2):
+        _, _, dones, _ = venv.step(zeros(venv))
+        assert not dones.any()
+    obs, _, dones, infos = venv.step(zeros(venv))  # the last decision: every member truncates
+    assert dones.all()
+    for i, info in enumerate(infos):
+        assert info["TimeLimit.truncated"]
+        assert info["terminal_observation"][0] == pytest.approx(1.0)  # progress: budget spent
+        assert "wall_time" in info
+        assert obs[i][0] < 1.0  # the new episode's first observation (after its warm-up)
+    assert venv.member_tasks[0].spec != first_tasks[0].spec
+    assert len({mt.spec.width for mt in venv.member_tasks}) == 1  # one architecture
+
+
+class _OneExploding:
+    """Member 0's first task explodes at any lr; everything else is benign."""
+
+    def __init__(self) -> None:
+        self.redraws = 0
+
+    def draw(self, rng, count):
+        base = SyntheticSpec(**SHAPE, steps=40, batch_size=16)
+        specs = [base.__class__(**{**base.__dict__, "seed": i}) for i in range(count)]
+        specs[0] = base.__class__(**{**base.__dict__, "input_scale": 1e6})
+        return [MemberTask(s.task(), s.generate(), s) for s in specs]
+
+    def redraw(self, rng, like):
+        self.redraws += 1
+        spec = like.spec.__class__(**{**like.spec.__dict__, "input_scale": 1.0, "seed": 50})
+        return MemberTask(spec.task(), spec.generate(), spec)
+
+
+def test_diverged_member_restarts_on_a_task_of_its_shape_and_finishes_with_the_others():
+    source = _OneExploding()
+    venv = make_venv(source, optimizer="sgd", initial={"lr": 1.0, "momentum": 0.99})
+    venv.seed(1)
+    venv.reset()
+    intervals = venv.plan.intervals
+    _, rewards, dones, infos = venv.step(zeros(venv))
+    assert dones.tolist() == [True, False, False]
+    assert infos[0]["diverged"]
+    assert rewards[0] <= 0.0
+    assert not infos[0]["TimeLimit.truncated"]
+    assert source.redraws == 1
+    restarted = venv.get_attr("plan", indices=[0])[0]
+    assert restarted == venv.plan.rejoin(2)
+    assert venv.reset_infos[0]["samples"] == restarted.interval  # its own warm-up
+    assert venv.get_attr("episode", indices=[0])[0].history[-1]["progress"] < 1.0
+    for _ in range(restarted.intervals - 2):  # one step per decision of the new episode
+        assert not venv.step(zeros(venv))[2].any()
+    assert venv.step(zeros(venv))[2].all()  # the restarted episode ends with the others
+    assert restarted.intervals - 1 == intervals - 2
+
+
+def test_member_trajectory_equals_an_hptuneenv_episode():
+    """Parity: one implementation of the episode, whatever trains the model."""
+    task = SyntheticSpec(**SHAPE, steps=30, batch_size=16, seed=4).task()
+    venv = make_venv(task, num_envs=2, budget=100)
+    venv.seed(3)
+    obs = venv.reset()
+    actions = [np.array([[a], [-a]], np.float32) for a in (0.5, -1.0, 0.3)]
+    envs = []
+    for i in range(2):
+        env = HPTuneEnv(task, budget=100, **VEC)
+        first, info = env.reset(seed=venv.episode_seeds[i], options={"task": task})
+        np.testing.assert_allclose(first, obs[i], atol=1e-4)
+        assert info["hparams"] == venv.reset_infos[i]["hparams"]
+        envs.append(env)
+    for action in actions:
+        obs, rewards, dones, infos = venv.step(action)
+        for i, env in enumerate(envs):
+            o, r, terminated, truncated, info = env.step(action[i])
+            expected = info if not dones[i] else infos[i]
+            np.testing.assert_allclose(infos[i].get("terminal_observation", obs[i]), o, atol=1e-4)
+            assert rewards[i] == pytest.approx(r, abs=1e-4)
+            assert dones[i] == (terminated or truncated)
+            assert infos[i]["hparams"] == info["hparams"]
+            assert infos[i]["val_loss"] == pytest.approx(info["val_loss"], rel=1e-5)
+            assert set(expected) - {"terminal_observation", "TimeLimit.truncated"} == set(info)
+
+
+def test_same_seed_same_trajectories():
+    def trajectory(seed: int) -> list[np.ndarray]:
+        venv = make_venv(seed=seed)
+        trace = [venv.reset()]
+        for _ in range(4):  # across a population change
+            trace.append(venv.step(np.full((3, 1), 0.3, np.float32))[0])
+        return trace
+
+    a, b = trajectory(7), trajectory(7)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[1], trajectory(8)[1])
+
+
+def test_real_task_members_are_seeds_and_subsets():
+    venv = make_venv("digits", num_envs=2, budget=64, subset=0.5, data_fn=tiny_task_data)
+    venv.seed(0)
+    venv.reset()
+    datas = [mt.data for mt in venv.member_tasks]
+    assert datas[0].train_x.shape == datas[1].train_x.shape == (32, 64)
+    assert not torch.equal(datas[0].train_x, datas[1].train_x)
+    assert venv.run_seeds[0] != venv.run_seeds[1]
+    infos = venv.step(zeros(venv))[3]
+    assert infos[0]["task"] == "digits/mlp"
+
+
+def test_ppo_learns_over_vec_monitor_and_vec_normalize():
+    venv = VecMonitor(VecNormalize(make_venv(num_envs=4, seed=0)))
+    model = PPO(
+        "MlpPolicy", venv, n_steps=8, batch_size=16, policy_kwargs={"net_arch": [16]}, seed=0
+    )
+    model.learn(64)
+    assert model.num_timesteps == 64
+    assert len(model.ep_info_buffer) > 0  # VecMonitor saw complete episodes
