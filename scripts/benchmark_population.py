@@ -212,10 +212,17 @@ def main() -> None:
     parser.add_argument("--core-steps", type=int, default=20, help="optimizer steps timed in (a)")
     parser.add_argument("--total-steps", type=int, default=5_120, help="agent steps per PPO run")
     parser.add_argument("--tasks", choices=("shape", "family"), default="shape")
-    parser.add_argument("--skip", nargs="*", default=[], choices=("core", "ppo", "memory"))
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=("core", "ppo", "subprocess", "memory")
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads of this process (default: torch's)"
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch "
           f"threads, device {device}, torch {torch.__version__}")  # fmt: skip
     results: dict[str, Any] = {"args": vars(args)}
@@ -238,14 +245,17 @@ def main() -> None:
     if "ppo" not in args.skip:
         total = args.total_steps
         print(f"\n(b) PPO agent steps/s, {total} agent steps per run, tasks={args.tasks}")
-        methods: dict[str, list[float]] = {"subprocess x4": []}
+        methods: dict[str, list[float]] = {}
+        if "subprocess" not in args.skip:
+            methods["subprocess x4"] = []
         methods.update({f"population N={n}": [] for n in args.sizes})
         shapes = []
         for repeat in range(args.repeats):
             family = shape_family(repeat) if args.tasks == "shape" else SyntheticFamily()
             shapes.append(str(family.sample(np.random.default_rng(0))))
-            rate = ppo_rate(lambda f=family: subprocess_venv(f), 64, total, repeat)
-            methods["subprocess x4"].append(rate)
+            if "subprocess x4" in methods:
+                rate = ppo_rate(lambda f=family: subprocess_venv(f), 64, total, repeat)
+                methods["subprocess x4"].append(rate)
             for n in args.sizes:
                 n_steps = max(1, min(5_120, total) // n)
                 make = functools.partial(population_venv, family, n, args.device, repeat)
@@ -253,10 +263,12 @@ def main() -> None:
             print(
                 f"  repeat {repeat}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in methods.items())
             )
-        base = methods["subprocess x4"]
+        base = methods.get("subprocess x4")
         for name, rates in methods.items():
-            ratios = [r / b for r, b in zip(rates, base, strict=True)]
-            print(f"  {name:18s} {summary(rates)} steps/s  x{summary(ratios)}")
+            line = f"  {name:18s} {summary(rates)} steps/s"
+            if base:
+                line += f"  x{summary([r / b for r, b in zip(rates, base, strict=True)])}"
+            print(line)
         results["ppo"] = methods
         results["shapes"] = shapes
 
