@@ -78,6 +78,8 @@ SUPPORTED_LAYERS: tuple[type[nn.Module], ...] = (
     nn.Flatten,
     Dropout,
 )
+#: Activations (elements, all members) of one evaluation chunk: about 4 MiB per layer.
+EVAL_CHUNK_ELEMENTS = 2**20
 #: Largest size (bytes) of the dropout masks and crop draws held at once.
 DRAW_BUFFER_BYTES = 64 * 2**20
 
@@ -161,7 +163,8 @@ class Population:
         amp: bfloat16 autocast; default on for CUDA, off on CPU (as `TrainingRun`).
         stats_every: Measure the gradient norm every this many steps (and the
             last) when a member does not clip.
-        eval_batch_size: Samples per member per evaluation batch.
+        eval_batch_size: At most this many samples per member per evaluation batch
+            (fewer when the members' activations would exceed about 4 MiB).
 
     Raises:
         ValueError: No members, members that differ in architecture, data shape,
@@ -209,7 +212,7 @@ class Population:
         self._data = _stack_data(datas, self.device)
         self.kind = datas[0].kind
         self._input_shape = tuple(datas[0].train_x.shape[1:])
-        self._dropout_shapes = self._probe_dropout_shapes()
+        self._dropout_shapes, self._widest = self._probe()
         size = first.task.val_size if val_size is None else val_size
         index = fixed_val_subset(datas[0].val_x.shape[0], size)
         self._val_index = None if index is None else index.to(self.device)
@@ -286,6 +289,7 @@ class Population:
         optimizer and batch size. Its weights, optimizer state, data order and
         counters are those of a new `TrainingRun`.
         """
+        self._check_shared(member.resolved_hparams())
         data = member.load()
         new = _stack_data([data], self.device)
         for key, tensor in new.items():
@@ -422,9 +426,12 @@ class Population:
             xs, ys = xs[:, self._val_index], ys[:, self._val_index]
         total_loss = torch.zeros(self.size, device=self.device)
         correct = torch.zeros(self.size, device=self.device)
-        for i in range(0, xs.shape[1], self.eval_batch_size):
-            inputs = self._prepare(xs[:, i : i + self.eval_batch_size])
-            targets = ys[:, i : i + self.eval_batch_size]
+        # Chunks small enough that one layer's activations for all members stay in
+        # cache (and out of fresh page-faulted allocations); sums do not depend on it.
+        rows = max(1, min(self.eval_batch_size, EVAL_CHUNK_ELEMENTS // (self.size * self._widest)))
+        for i in range(0, xs.shape[1], rows):
+            inputs = self._prepare(xs[:, i : i + rows])
+            targets = ys[:, i : i + rows]
             with self._autocast():
                 outputs = self._forward_fn(self.params, inputs)
             total_loss += vmap(self._sum_loss)(outputs, targets)
@@ -454,10 +461,10 @@ class Population:
     ) -> torch.Tensor:
         with self._autocast():
             outputs = self._member_forward(params, inputs, feeds or None)
-        return task_loss(self.loss_kind, outputs, targets)
+        return task_loss(self.loss_kind, outputs, targets, classes_first=True)
 
     def _sum_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return task_loss(self.loss_kind, outputs, targets, reduction="sum")
+        return task_loss(self.loss_kind, outputs, targets, reduction="sum", classes_first=True)
 
     def _predict(self, outputs: torch.Tensor) -> torch.Tensor:
         return task_predict(self.loss_kind, outputs)
@@ -715,13 +722,22 @@ class Population:
             self.params[name].index_copy_(0, idx, value)
         self.optimizer.restore(index, saved["optimizer"])
 
-    def _probe_dropout_shapes(self) -> list[tuple[int, ...]]:
-        """Per-sample shape of the input of every dropout layer (one meta-device forward)."""
-        if not self._dropouts:
-            return []
-        with torch.no_grad():
-            self._template(torch.zeros(1, *self._input_shape, device="meta"))
-        return [m.shape for m in self._dropouts]
+    def _probe(self) -> tuple[list[tuple[int, ...]], int]:
+        """One meta-device forward of one sample: every dropout layer's input shape, and
+        the largest activation (elements per sample) of any layer."""
+        largest = [math.prod(self._input_shape)]
+
+        def record(module: nn.Module, args: Any, output: torch.Tensor) -> None:
+            largest.append(math.prod(output.shape[1:]))
+
+        hooks = [m.register_forward_hook(record) for m in self._template.modules()]
+        try:
+            with torch.no_grad():
+                self._template(torch.zeros(1, *self._input_shape, device="meta"))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return [m.shape for m in self._dropouts], max(largest)
 
     def _autocast(self) -> AbstractContextManager[Any]:
         if not self.amp:
