@@ -216,12 +216,16 @@ def main() -> None:
         "--skip", nargs="*", default=[], choices=("core", "ppo", "subprocess", "memory")
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads of this process (default: torch's)"
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of this process, for PPO and the population (0: torch's default; "
+        "more than 1 is much slower when other processes share the cores)",
     )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    if args.threads is not None:
+    if args.threads > 0:
         torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch "
           f"threads, device {device}, torch {torch.__version__}")  # fmt: skip
