@@ -347,53 +347,14 @@ class Population:
         sizes = [batch] * (num_samples // batch)
         if num_samples % batch:
             sizes.append(num_samples % batch)
-        steps = len(sizes)
         active = np.array([not m.diverged for m in self._members])
         frozen = [i for i, a in enumerate(active) if not a]
-        saved = self._snapshot(frozen) if frozen else None
-        self.optimizer.plan(self._member_hparams(), steps, active)
-        measured = self._measured_steps(steps)
-        clip = self._clip_values()
-        n, device = self.size, self.device
-        losses = torch.zeros(steps, n, device=device)
-        grad_sum = torch.zeros(n, device=device)
-        before: dict[str, torch.Tensor] = {}
-        step = 0
-        for chunk in self._chunks(sizes):
-            draws = self._draw(chunk, active)
-            for offset, size in enumerate(chunk):
-                last = step == steps - 1
-                inputs, targets, feeds = self._batch(draws, offset, size)
-                grads, loss = self._grad_fn(self.params, feeds, inputs, targets)
-                if clip is not None or measured[step]:
-                    norm = _member_norm(grads.values())
-                    if clip is not None:  # clip_grad_norm_'s rule; inf = this member does not clip
-                        coef = torch.clamp(clip / (norm + 1e-6), max=1.0)
-                        coef = torch.where(torch.isinf(clip), 1.0, coef)
-                        for g in grads.values():
-                            g.mul_(_bcast(coef, g))
-                        grad_sum += norm * self._norm_weight(step, last, measured)
-                    else:
-                        grad_sum += norm
-                if last:
-                    before = {k: v.clone() for k, v in self.params.items()}
-                self.optimizer.step(self.params, grads, step)
-                losses[step] = loss.detach()
-                step += 1
-        delta = _member_norm([self.params[k] - before[k] for k in self.params])
-        counts = self._grad_counts(steps, measured)
-        values = torch.stack(
-            [
-                losses.mean(0),
-                losses.std(0, correction=0) if steps > 1 else torch.zeros(n, device=device),
-                grad_sum / torch.as_tensor(counts, dtype=torch.float32).to(device),
-                delta,
-                _member_norm(before.values()),
-                _member_norm(self.params.values()),
-            ]
-        ).tolist()  # the interval's one host sync
-        if saved is not None:
-            self._restore(frozen, saved)
+        values: list[list[float]] = []
+        if active.any():
+            saved = self._snapshot(frozen) if frozen else None
+            values = self._train_steps(sizes, active)
+            if saved is not None:  # frozen members computed along; their state is put back
+                self._restore(frozen, saved)
         wall = time.perf_counter() - start
         results = []
         for i, state in enumerate(self._members):
@@ -401,9 +362,62 @@ class Population:
                 results.append(self._stats(state, [math.nan] * 6, 0, 0, wall))
                 continue
             state.samples_done += num_samples
-            state.steps_done += steps
-            results.append(self._stats(state, [v[i] for v in values], num_samples, steps, wall))
+            state.steps_done += len(sizes)
+            result = self._stats(state, [v[i] for v in values], num_samples, len(sizes), wall)
+            results.append(result)
         return results
+
+    def _train_steps(self, sizes: list[int], active: np.ndarray) -> list[list[float]]:
+        """Take one optimizer step per entry of ``sizes``; the interval's statistics.
+
+        Returns, per statistic, one value per member: loss mean and std, mean
+        gradient norm, update norm of the last step, weight norm before and after it.
+        """
+        steps, n, device = len(sizes), self.size, self.device
+        self.optimizer.plan(self._member_hparams(), steps, active)
+        measured = [s == steps - 1 or s % self.stats_every == 0 for s in range(steps)]
+        clip = self._clip_values()
+        losses = torch.zeros(steps, n, device=device)
+        grad_sum = torch.zeros(n, device=device)
+        before: dict[str, torch.Tensor] = {}
+        step = 0
+        for chunk in self._chunks(sizes):
+            draws = self._draw(chunk, active)
+            for offset, size in enumerate(chunk):
+                inputs, targets, feeds = self._batch(draws, offset, size)
+                grads, loss = self._grad_fn(self.params, feeds, inputs, targets)
+                if clip is not None:
+                    grad_sum += self._clip(grads, clip) * self._norm_weight(measured[step])
+                elif measured[step]:
+                    grad_sum += _member_norm(grads.values())
+                if step == steps - 1:
+                    before = {k: v.clone() for k, v in self.params.items()}
+                self.optimizer.step(self.params, grads, step)
+                losses[step] = loss.detach()
+                step += 1
+        counts = [
+            steps if m.hparams.grad_clip is not None else sum(measured) for m in self._members
+        ]
+        return torch.stack(
+            [
+                losses.mean(0),
+                losses.std(0, correction=0) if steps > 1 else torch.zeros(n, device=device),
+                grad_sum / torch.as_tensor(counts, dtype=torch.float32).to(device),
+                _member_norm([self.params[k] - before[k] for k in self.params]),
+                _member_norm(before.values()),
+                _member_norm(self.params.values()),
+            ]
+        ).tolist()  # the interval's one host sync
+
+    @staticmethod
+    def _clip(grads: dict[str, torch.Tensor], clip: torch.Tensor) -> torch.Tensor:
+        """``clip_grad_norm_`` per member (``inf``: no clipping); the pre-clip norms."""
+        norm = _member_norm(grads.values())
+        coef = torch.clamp(clip / (norm + 1e-6), max=1.0)
+        coef = torch.where(torch.isinf(clip), 1.0, coef)
+        for g in grads.values():
+            g.mul_(_bcast(coef, g))
+        return norm
 
     @torch.inference_mode()
     def evaluate(self, split: str = "val", members: Sequence[int] | None = None) -> list[EvalStats]:
@@ -587,9 +601,6 @@ class Population:
 
     # ------------------------------------------------------------ statistics
 
-    def _measured_steps(self, steps: int) -> list[bool]:
-        return [s == steps - 1 or s % self.stats_every == 0 for s in range(steps)]
-
     def _clip_values(self) -> torch.Tensor | None:
         clips = [m.hparams.grad_clip for m in self._members]
         if all(c is None for c in clips):
@@ -597,17 +608,12 @@ class Population:
         values = [math.inf if c is None else c for c in clips]
         return torch.as_tensor(values, dtype=torch.float32).to(self.device)
 
-    def _norm_weight(self, step: int, last: bool, measured: list[bool]) -> torch.Tensor:
-        """Per member 1 where this step's norm counts (every step when clipping)."""
+    def _norm_weight(self, measured: bool) -> torch.Tensor:
+        """Per member 1 where this step's gradient norm counts (every step when clipping)."""
         counts = [
-            1.0 if (m.hparams.grad_clip is not None or measured[step]) else 0.0
-            for m in self._members
+            1.0 if (m.hparams.grad_clip is not None or measured) else 0.0 for m in self._members
         ]
         return torch.as_tensor(counts, dtype=torch.float32).to(self.device)
-
-    def _grad_counts(self, steps: int, measured: list[bool]) -> list[int]:
-        base = sum(measured)
-        return [steps if m.hparams.grad_clip is not None else base for m in self._members]
 
     def _stats(
         self, state: _MemberState, values: list[float], samples: int, steps: int, wall: float
