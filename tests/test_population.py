@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import gymnasium as gym
@@ -313,13 +314,13 @@ class _OneExploding:
 
     def draw(self, rng, count):
         base = SyntheticSpec(**SHAPE, steps=40, batch_size=16)
-        specs = [base.__class__(**{**base.__dict__, "seed": i}) for i in range(count)]
-        specs[0] = base.__class__(**{**base.__dict__, "input_scale": 1e6})
+        specs = [dataclasses.replace(base, seed=i) for i in range(count)]
+        specs[0] = dataclasses.replace(base, input_scale=1e6)
         return [MemberTask(s.task(), s.generate(), s) for s in specs]
 
     def redraw(self, rng, like):
         self.redraws += 1
-        spec = like.spec.__class__(**{**like.spec.__dict__, "input_scale": 1.0, "seed": 50})
+        spec = dataclasses.replace(like.spec, input_scale=1.0, seed=50)
         return MemberTask(spec.task(), spec.generate(), spec)
 
 
