@@ -224,38 +224,19 @@ class PopulationVecEnv(VecEnv):
         self._actions = np.asarray(actions)
 
     def step_wait(self) -> VecEnvStepReturn:
-        population, actions = self.population, self._actions
-        if population is None or actions is None:
+        actions = self._actions
+        if self.population is None or actions is None:
             raise RuntimeError("call reset() before stepping, and step_async() before step_wait()")
         self._actions = None
-        results: list[StepResult | None] = [None] * self.num_envs
-        for i, episode in enumerate(self.episodes):
-            hparams = apply_action(self.tuned, self.action_mode, actions[i], population.hparams[i])
-            if episode.warmup_diverged:  # nothing the agent did: end without a penalty
-                results[i] = episode.end_without_training()
-            else:
-                population.apply_hparams(i, hparams)
-        live = [i for i, r in enumerate(results) if r is None]
-        if live:
-            samples = {self.episodes[i].next_samples(population.samples_done[i]) for i in live}
-            assert len(samples) == 1, f"members out of step: {samples}"  # by construction
-            stats = population.train(samples.pop())
-            evaluations = population.evaluate()
-            hparams_now, max_loss = population.hparams, population.max_loss
-            for i in live:
-                evaluation = None if stats[i].diverged else evaluations[i]
-                results[i] = self.episodes[i].step(
-                    stats[i], evaluation, hparams_now[i], max_loss[i]
-                )
+        results = self._step_members(actions)
         self._intervals_done += 1
-        done = [r for r in results if r is not None]
-        obs = np.stack([r[0] for r in done])
-        rewards = np.array([r[1] for r in done], dtype=np.float32)
-        dones = np.array([r[2] or r[3] for r in done], dtype=bool)
-        infos = [r[4] for r in done]
+        obs = np.stack([r[0] for r in results])
+        rewards = np.array([r[1] for r in results], dtype=np.float32)
+        dones = np.array([r[2] or r[3] for r in results], dtype=bool)
+        infos = [r[4] for r in results]
         for i in map(int, np.flatnonzero(dones)):
             infos[i]["terminal_observation"] = obs[i].copy()
-            infos[i]["TimeLimit.truncated"] = done[i][3] and not done[i][2]
+            infos[i]["TimeLimit.truncated"] = results[i][3] and not results[i][2]
         if dones.all():
             obs, self.reset_infos = self._start_population()
         elif dones.any():
@@ -264,6 +245,34 @@ class PopulationVecEnv(VecEnv):
             for k, i in enumerate(restarted):
                 obs[i], self.reset_infos[i] = new_obs[k], new_infos[k]
         return obs, rewards, dones, infos
+
+    def _step_members(self, actions: np.ndarray) -> list[StepResult]:
+        """Apply every member's action, train the live members one interval, score them."""
+        population = self.population
+        assert population is not None
+        # Every action is checked (apply_action raises on NaN) before any is applied.
+        new = [
+            apply_action(self.tuned, self.action_mode, actions[i], population.hparams[i])
+            for i in range(self.num_envs)
+        ]
+        results: dict[int, StepResult] = {}
+        for i, episode in enumerate(self.episodes):
+            if episode.warmup_diverged:  # nothing the agent did: end without a penalty
+                results[i] = episode.end_without_training()
+            else:
+                population.apply_hparams(i, new[i])
+        live = [i for i in range(self.num_envs) if i not in results]
+        if live:
+            samples = {self.episodes[i].next_samples(population.samples_done[i]) for i in live}
+            if len(samples) != 1:  # cannot happen: plans are aligned by construction
+                raise RuntimeError(f"population members out of step: {sorted(samples)}")
+            stats = population.train(samples.pop())
+            evaluations = population.evaluate()
+            hparams, max_loss = population.hparams, population.max_loss
+            for i in live:
+                evaluation = None if stats[i].diverged else evaluations[i]
+                results[i] = self.episodes[i].step(stats[i], evaluation, hparams[i], max_loss[i])
+        return [results[i] for i in range(self.num_envs)]
 
     def close(self) -> None:
         """Release the population (its tensors)."""

@@ -267,6 +267,10 @@ def test_vec_env_api_behaves_like_sb3s():
     assert venv.env_is_wrapped(gym.Wrapper) == [False, False, False]
     assert set(venv.reset_infos[0]) >= {"initial_val_loss", "val_loss", "hparams", "budget"}
     assert venv.render() is None  # no images: SB3's VecEnv.render has nothing to tile
+    before = venv.get_attr("hparams")
+    with pytest.raises(ValueError, match="NaN"):
+        venv.step(np.array([[0.5], [np.nan], [0.5]], np.float32))
+    assert venv.get_attr("hparams") == before  # no member changed
     obs, rewards, dones, infos = venv.step(zeros(venv))
     assert rewards.dtype == np.float32
     assert dones.dtype == bool
