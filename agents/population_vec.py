@@ -38,7 +38,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvS
 
 from agents.population_tasks import MemberTask, PopulationTasks, SyntheticPopulation, TaskPopulation
 from hpenv.env import ActionMode, make_action_space, make_observation_space
-from hpenv.episode import DEFAULT_INITIAL, Episode, InitialValue, StepResult, draw_initial_hparams
+from hpenv.episode import Around, Episode, InitialValue, StepResult, draw_initial_hparams
 from hpenv.hyperparams import HParams, apply_action, tunable
 from hpenv.observation import FeatureTracker
 from hpenv.plan import EpisodePlan, Fidelity, budget_samples, plan_episode
@@ -47,6 +47,9 @@ from hpenv.rewards import Reward, make_reward
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.training import resolve_device
 
+#: Meta-training's starting range (`agents.suite.make_env`): runs started up to 100x
+#: too low or 30x too high.
+META_INITIAL: Mapping[str, InitialValue] = {"lr": Around(100.0, 30.0)}
 #: Hyperparameters shared by a whole population (lock-step), so not tunable per member.
 SHARED_HPARAMS = ("batch_size",)
 
@@ -107,7 +110,9 @@ class PopulationVecEnv(VecEnv):
     - ``tuned``, ``action_mode``, ``budget``, ``budget_epochs``, ``decisions``,
       ``interval``, ``reward``, ``divergence_penalty``, ``initial``,
       ``optimizer``, ``subset``, ``fidelity``, ``val_size``, ``device``,
-      ``data_dir``, ``data_fn``: as `HPTuneEnv`.
+      ``data_dir``, ``data_fn``: as `HPTuneEnv`, except that ``initial``
+      defaults to meta-training's range, `META_INITIAL` (lr in
+      [default / 100, default * 30]).
     - ``stats_every``: as `TrainingRun`.
     - ``render_mode``: None or ``"ansi"`` (``env_method("render")`` gives each
       member's line).
@@ -156,7 +161,7 @@ class PopulationVecEnv(VecEnv):
         if not self.tuned or len(set(self.tuned)) != len(self.tuned):
             raise ValueError(f"tuned must name distinct hyperparameters, got {self.tuned}")
         self._tunables = [tunable(name) for name in self.tuned]
-        self.initial = dict(DEFAULT_INITIAL if initial is None else initial)
+        self.initial = dict(META_INITIAL if initial is None else initial)
         for name in (*self.tuned, *self.initial):
             tunable(name)
             if name in SHARED_HPARAMS:

@@ -324,7 +324,8 @@ class Population:
 
         Batches have the shared batch size, except a last one that completes
         ``num_samples`` exactly. Frozen (diverged) members do not train and report
-        `TrainingRun`'s diverged statistics. One host sync for the whole call.
+        `TrainingRun`'s diverged statistics. One host sync for the whole call;
+        every member's ``wall_time`` is the whole call's.
 
         Args:
             num_samples: Training samples per member.

@@ -48,8 +48,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.population_vec import PopulationVecEnv
-from hpenv.env import Around, HPTuneEnv
+from agents.population_vec import META_INITIAL, PopulationVecEnv
+from hpenv.env import HPTuneEnv
 from hpenv.plan import FIDELITY
 from hpenv.population import Member, Population
 from hpenv.tasks import SyntheticFamily, SyntheticSpec
@@ -64,7 +64,6 @@ PPO_KWARGS: dict[str, Any] = {
     "policy_kwargs": {"net_arch": [64, 64]},
     "device": "cpu",
 }
-INITIAL = {"lr": Around(100.0, 30.0)}  # meta-training's start range (agents.suite.make_env)
 
 
 # ------------------------------------------------------------------ (a) the core
@@ -136,12 +135,14 @@ def _family_worker(family: SyntheticFamily) -> Any:
     from stable_baselines3.common.monitor import Monitor
 
     torch.set_num_threads(1)
-    env = HPTuneEnv(family, initial=INITIAL, fidelity=FIDELITY, device="cpu")
+    env = HPTuneEnv(family, initial=META_INITIAL, fidelity=FIDELITY, device="cpu")
     return Monitor(env)
 
 
 def population_venv(family: SyntheticFamily, n: int, device: str, seed: int) -> Any:
-    return PopulationVecEnv(family, n, initial=INITIAL, fidelity=FIDELITY, device=device, seed=seed)
+    return PopulationVecEnv(
+        family, n, initial=META_INITIAL, fidelity=FIDELITY, device=device, seed=seed
+    )
 
 
 # ------------------------------------------------------------------ (c) memory
