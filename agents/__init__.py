@@ -1,4 +1,44 @@
-"""The meta-learner: PPO across HPTuneEnv tasks, frozen policies, controllers, baselines.
+"""The meta-learner and everything built on a frozen policy (Stable-Baselines3 lives here).
 
-Stable-Baselines3 lives here, never in ``hpenv``.
+Laid out by audience:
+
+| package | for | what |
+|---|---|---|
+| `agents.metatrain` | training a policy | config, loop, checkpoints, callbacks, suites, vec envs |
+| `agents.policy` | sharing a policy | the artifact, export, the shipped policies |
+| `agents.deploy` | using a policy | `HyperController`, the job driver, HF / Lightning callbacks |
+| `agents.evaluation` | judging a policy | the harness; `methods/`: every baseline |
+
+Shared by the command-line scripts: `agents.cli` (flags from config
+dataclasses) and `agents.stopping` (clean stops on SIGINT/SIGTERM).
+
+The names users need most are importable from here directly (loaded on first use)::
+
+    from agents import HyperController, load_policy, meta_train
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "HyperController": "agents.deploy.controller",
+    "DriveConfig": "agents.deploy.drive",
+    "drive_task": "agents.deploy.drive",
+    "FrozenPolicy": "agents.policy.artifact",
+    "load_policy": "agents.policy.artifact",
+    "load_default_policy": "agents.policy.pretrained",
+    "MetaTrainConfig": "agents.metatrain.config",
+    "meta_train": "agents.metatrain.loop",
+    "EvalConfig": "agents.evaluation.config",
+    "evaluate": "agents.evaluation.runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'agents' has no attribute {name!r}")

@@ -1,12 +1,30 @@
-"""Command-line flags generated from a frozen config dataclass (one flag per field)."""
+"""The scripts' shared command line: flags generated from a config dataclass, clean stops.
+
+Every script under ``scripts/`` is a config dataclass (one ``--flag`` per
+field, its help from `option`) and a function of it::
+
+    config = parse_config(MetaTrainConfig, __doc__, argv, resume=resume_config)
+    return run_job(lambda: meta_train(config))
+
+`parse_config` turns a bad value into argparse's usage error (exit status 2)
+and, for configs with ``resume`` and ``out_dir``, lets ``--resume`` read the
+run's own options (`given_options` are the flags typed again). `run_job`
+prints the one-line message of a job stopped by SIGINT/SIGTERM and returns
+status 130.
+"""
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
+import sys
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, TypeVar
+
+from agents.stopping import EXIT_INTERRUPTED, JobInterrupted
 
 T = TypeVar("T")
 
@@ -41,24 +59,118 @@ def _parser_for(hint: Any) -> tuple[Any, dict[str, Any]]:
     return hint, {}
 
 
+def _checked_items(split: Any, choices: typing.Sequence[str]) -> Any:
+    """A comma-separated list parser that refuses items outside ``choices``."""
+
+    def parse(text: str) -> tuple[Any, ...]:
+        items = split(text)
+        wrong = [item for item in items if item not in choices]
+        if wrong:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(map(str, wrong))}; choose from {', '.join(choices)}"
+            )
+        return tuple(items)
+
+    return parse
+
+
+def option(text: str, *, choices: typing.Sequence[str] | None = None, **kwargs: Any) -> Any:
+    """A config dataclass field with its help text (becomes the flag's ``--help``).
+
+    Args:
+        text: The help text.
+        choices: Allowed values, listed by ``--help`` (each item of a tuple field).
+        **kwargs: ``default=`` and the rest of `dataclasses.field`.
+    """
+    metadata: dict[str, Any] = {"help": text}
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
+    return dataclasses.field(metadata=metadata, **kwargs)
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     """One ``--field-name`` flag per dataclass field, with its help and default."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         kind, extra = _parser_for(hints[f.name])
-        default = f.default
+        default = None if f.default is dataclasses.MISSING else f.default
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        kwargs: dict[str, Any] = {
-            "default": default,
-            "help": f"{f.metadata.get('help', '')} (default: {shown})",
-            **extra,
-        }
+        text = f.metadata.get("help", "")
+        if f.default is dataclasses.MISSING:
+            suffix = " (required)"
+        elif "(default" in text:  # the help says what the default means
+            suffix = ""
+        else:
+            suffix = f" (default: {shown})"
+        choices = f.metadata.get("choices")
+        if choices is not None and extra.get("action") is _ExtendTuple:
+            text = f"{text}; comma-separated, from: {', '.join(choices)}"
+            kind = _checked_items(kind, choices)
+        elif choices is not None:
+            extra = {**extra, "choices": list(choices)}
+        kwargs: dict[str, Any] = {"default": default, "help": text + suffix, **extra}
         if kind is not None:
             kwargs["type"] = kind
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, **kwargs)
+
+
+def given_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> dict[str, Any]:
+    """The options actually typed on the command line (not their defaults), by field name."""
+    unset = object()
+    probe = copy.deepcopy(parser)
+    probe.set_defaults(**{a.dest: unset for a in probe._actions if a.dest != "help"})
+    args = vars(probe.parse_args(argv))
+    return {k: v for k, v in args.items() if v is not unset and not k.startswith("_")}
 
 
 def from_args(cls: type[T], args: argparse.Namespace) -> T:
     """Build ``cls`` from parsed flags (validation happens in its ``__post_init__``)."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**values)
+
+
+def build_parser(cls: type, doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser with ``doc`` as its description and one flag per field of ``cls``."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_arguments(parser, cls)
+    return parser
+
+
+def parse_config(
+    cls: type[T],
+    doc: str | None,
+    argv: list[str] | None,
+    *,
+    resume: Callable[[str, dict[str, Any]], T] | None = None,
+) -> T:
+    """Parse ``argv`` into a ``cls``; errors exit with argparse's usage message (status 2).
+
+    Args:
+        cls: The config dataclass.
+        doc: The script's ``__doc__`` (its ``--help`` text).
+        argv: The arguments (default ``sys.argv[1:]``).
+        resume: With ``--resume``: builds the config from the run directory
+            (``--out-dir``) and the flags given again.
+    """
+    parser = build_parser(cls, doc)
+    args = parser.parse_args(argv)
+    try:
+        if resume is not None and getattr(args, "resume", False):
+            if getattr(args, "out_dir", None) is None:
+                parser.error("--resume needs --out-dir: the directory to continue")
+            return resume(args.out_dir, given_options(parser, argv))
+        return from_args(cls, args)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(str(exc))
+
+
+def run_job(job: Callable[[], object]) -> int:
+    """Run ``job``: 0 when it finishes; 130, after its one-line message, when stopped."""
+    try:
+        job()
+    except JobInterrupted as stopped:
+        print(stopped, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0

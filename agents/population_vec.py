@@ -37,17 +37,25 @@ from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 
 from agents.population_tasks import MemberTask, PopulationTasks, SyntheticPopulation, TaskPopulation
-from hpenv.env import ActionMode, make_action_space, make_observation_space
+from hpenv.env import observation_space
 from hpenv.episode import Around, Episode, InitialValue, StepResult, draw_initial_hparams
-from hpenv.hyperparams import HParams, apply_action, tunable
+from hpenv.hyperparams import (
+    ACTION_MODES,
+    ActionMode,
+    HParams,
+    OptimizerName,
+    action_space,
+    apply_action,
+    tunable,
+)
 from hpenv.observation import FeatureTracker
 from hpenv.plan import EpisodePlan, Fidelity, budget_samples, plan_episode
 from hpenv.population import Member, Population
-from hpenv.rewards import Reward, make_reward
+from hpenv.rewards import Reward, RewardName, make_reward
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.training import resolve_device
 
-#: Meta-training's starting range (`agents.suite.make_env`): runs started up to 100x
+#: Meta-training's starting range (`agents.metatrain.suite.make_env`): runs started up to 100x
 #: too low or 30x too high.
 META_INITIAL: Mapping[str, InitialValue] = {"lr": Around(100.0, 30.0)}
 #: Hyperparameters shared by a whole population (lock-step), so not tunable per member.
@@ -141,10 +149,10 @@ class PopulationVecEnv(VecEnv):
         budget_epochs: float | None = None,
         decisions: int = 20,
         interval: int | None = None,
-        reward: str = "log_val_loss",
+        reward: RewardName = "log_val_loss",
         divergence_penalty: float | None = None,
         initial: Mapping[str, InitialValue] | None = None,
-        optimizer: str | None = None,
+        optimizer: OptimizerName | None = None,
         subset: float | None = None,
         fidelity: Mapping[str, Fidelity] | None = None,
         val_size: int | None = None,
@@ -169,14 +177,14 @@ class PopulationVecEnv(VecEnv):
                     f"{name} is shared by a population's members (lock-step); it cannot be "
                     "tuned or drawn per member: use HPTuneEnv with SubprocVecEnv for that"
                 )
-        if action_mode not in ("continuous", "discrete"):
-            raise ValueError(f"action_mode must be 'continuous' or 'discrete', not {action_mode!r}")
+        if action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode must be one of {ACTION_MODES}, not {action_mode!r}")
         if decisions < 1:
             raise ValueError(f"decisions must be >= 1, got {decisions}")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', not {render_mode!r}")
         if optimizer is not None:
-            HParams(optimizer=optimizer)  # type: ignore[arg-type]  # validates the name
+            HParams(optimizer=optimizer)  # validates the name
         self.action_mode: ActionMode = action_mode
         self.decisions, self.interval = decisions, interval
         self.reward_name, self.divergence_penalty = reward, divergence_penalty
@@ -207,8 +215,8 @@ class PopulationVecEnv(VecEnv):
         self._rng: np.random.Generator | None = None
         super().__init__(
             num_envs,
-            make_observation_space(),
-            make_action_space(len(self.tuned), action_mode),
+            observation_space(),
+            action_space(len(self.tuned), action_mode),
         )
         if seed is not None:
             self.seed(seed)

@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, SupportsFloat
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from hpenv.episode import DEFAULT_INITIAL, Around, Episode, InitialValue, draw_initial_hparams
-from hpenv.hyperparams import TUNABLES, HParams, apply_action, tunable
+from hpenv.episode import (
+    DEFAULT_INITIAL,
+    Around,
+    Episode,
+    InitialValue,
+    check_initial,
+    draw_initial_hparams,
+)
+from hpenv.hyperparams import (
+    ACTION_MODES,
+    TUNABLES,
+    ActionMode,
+    HParams,
+    OptimizerName,
+    action_space,
+    apply_action,
+    tunable,
+)
 from hpenv.observation import OBS_HIGH, OBS_LOW, FeatureTracker
-from hpenv.plan import Fidelity, budget_samples, plan_episode
-from hpenv.rewards import make_reward
+from hpenv.plan import Fidelity, budget_samples, plan_episode, split_budget
+from hpenv.rewards import RewardName, make_reward
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.training import TrainingRun, resolve_device
 
 TaskArg = str | Task | SyntheticFamily | Sequence[str | Task | SyntheticFamily]
-ActionMode = Literal["continuous", "discrete"]
 
 
 class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -79,8 +94,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
     Selected by ``reward`` (see `hpenv.rewards`). Default ``log_val_loss``: the
     decrease of the log validation loss since the previous decision, so the
     return is ln(initial / final val loss), comparable across tasks. Also
-    ``val_accuracy`` (accuracy gain) and ``final_accuracy`` (sparse). On
-    divergence the step's reward is negative: for ``log_val_loss`` the log loss
+    ``val_accuracy`` (accuracy gain) and ``final_accuracy`` (sparse). An
+    interval that ran out of device memory costs `hpenv.rewards.OOM_PENALTY`
+    more. On divergence the step's reward is negative: for ``log_val_loss`` the log loss
     is taken to rise to the divergence threshold, minus a penalty of 1.0, so
     diverging never pays.
 
@@ -152,13 +168,20 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
       interval's training statistics (see `hpenv.training.IntervalStats`).
     - ``val_loss``, ``val_accuracy``: validation metrics after the interval.
     - ``diverged``: whether the run diverged.
+    - ``oom``: the interval ran out of device memory; the batch size was reverted
+      to the last one that fitted (``hparams`` shows it) and the step's reward
+      is lowered by `hpenv.rewards.OOM_PENALTY`.
     - ``wall_time``, ``train_time``, ``eval_time``: seconds spent in the whole
       episode, in training, in evaluation. Only in the info of the episode's
       last step, so that same-seed steps return identical info.
 
     ## Version History
 
-    - v0: initial version (observation layout 1).
+    - v0: initial version (observation layout 1). Later fixes kept the id because
+      they only replace crashes: a validation loss of exactly 0 gives a finite
+      reward (losses floored at `hpenv.rewards.LOSS_FLOOR`), and an interval
+      that runs out of device memory reverts the batch size with a penalty
+      (``info["oom"]``) instead of raising.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012
@@ -173,10 +196,10 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         budget_epochs: float | None = None,
         decisions: int = 20,
         interval: int | None = None,
-        reward: str = "log_val_loss",
+        reward: RewardName = "log_val_loss",
         divergence_penalty: float | None = None,
         initial: Mapping[str, InitialValue] | None = None,
-        optimizer: str | None = None,
+        optimizer: OptimizerName | None = None,
         subset: float | None = None,
         fidelity: Mapping[str, Fidelity] | None = None,
         val_size: int | None = None,
@@ -185,32 +208,33 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         data_fn: Callable[[Task], TaskData] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        self.tuned = tuple(tuned)
+        self.tuned = (tuned,) if isinstance(tuned, str) else tuple(tuned)
         if not self.tuned:
             raise ValueError("tuned must name at least one hyperparameter")
         if len(set(self.tuned)) != len(self.tuned):
             raise ValueError(f"tuned lists a hyperparameter twice: {self.tuned}")
         self._tunables = [tunable(name) for name in self.tuned]
-        if action_mode not in ("continuous", "discrete"):
-            raise ValueError(f"action_mode must be 'continuous' or 'discrete', not {action_mode!r}")
+        if action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode must be one of {ACTION_MODES}, not {action_mode!r}")
         self.action_mode = action_mode
-        if decisions < 1:
-            raise ValueError(f"decisions must be >= 1, got {decisions}")
-        if interval is not None and interval < 1:
-            raise ValueError(f"interval must be >= 1 sample, got {interval}")
         # Environment-wide run size; a task's entry in ``fidelity`` takes precedence.
         self._fidelity = Fidelity(
             subset=subset, budget=budget, budget_epochs=budget_epochs, val_size=val_size
         )
+        if budget is not None:  # a fixed budget is checked now; others at reset
+            split_budget(budget, decisions, interval)
+        else:
+            split_budget(max(decisions + 1, 2), decisions, interval)  # validates the numbers
         self.decisions, self.interval = decisions, interval
         self._reward = make_reward(reward, divergence_penalty)
         self.initial = dict(DEFAULT_INITIAL if initial is None else initial)
-        for name in self.initial:
-            tunable(name)
+        check_initial(self.initial)
         if optimizer is not None:
-            HParams(optimizer=optimizer)  # type: ignore[arg-type]  # validates the name
+            HParams(optimizer=optimizer)  # validates the name
         self.optimizer = optimizer
-        self.fidelity = dict(fidelity or {})
+        self.fidelity = {
+            name: Fidelity.coerce(value, name) for name, value in (fidelity or {}).items()
+        }
         self.device = resolve_device(device)
         self.data_dir = data_dir
         self._data_fn = data_fn
@@ -219,8 +243,8 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
 
-        self.observation_space = make_observation_space()
-        self.action_space = make_action_space(len(self.tuned), action_mode)
+        self.observation_space = observation_space()
+        self.action_space: spaces.Space[np.ndarray] = action_space(len(self.tuned), action_mode)
 
         self._data_cache: dict[str, TaskData] = {}
         self._features = FeatureTracker()
@@ -241,7 +265,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         task = _task_sampler(options["task"])(rng) if "task" in options else self._draw_task(rng)
         if "model" in options:
             task = task.with_model(options["model"])
-        hparams = self._initial_hparams(task, rng, options.get("hparams", {}))
+        overrides = options.get("hparams", {})
+        check_initial(overrides)
+        hparams = self._initial_hparams(task, rng, overrides)
         fidelity = self.fidelity.get(task.name, Fidelity()).over(self._fidelity)
         data = self._data(task, fidelity.subset)
         plan = plan_episode(
@@ -324,16 +350,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._data_cache[key]
 
 
-def make_observation_space() -> spaces.Box:
-    """The observation space (layout `hpenv.observation.OBS_VERSION`)."""
+def observation_space() -> spaces.Box:
+    """The observation space of every task (layout `hpenv.observation.OBS_VERSION`)."""
     return spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
-
-
-def make_action_space(tuned: int, action_mode: ActionMode) -> spaces.Space[np.ndarray]:
-    """``Box(-1, 1, (tuned,))`` (continuous) or ``MultiDiscrete([3] * tuned)`` (discrete)."""
-    if action_mode == "continuous":
-        return spaces.Box(-1.0, 1.0, shape=(tuned,), dtype=np.float32)
-    return spaces.MultiDiscrete([3] * tuned)
 
 
 def _task_sampler(task: TaskArg) -> Callable[[np.random.Generator], Task]:

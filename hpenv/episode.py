@@ -30,7 +30,7 @@ import numpy as np
 from hpenv.hyperparams import HParams, Tunable, tunable
 from hpenv.observation import FeatureTracker, IntervalMetrics
 from hpenv.plan import EpisodePlan
-from hpenv.rewards import Reward
+from hpenv.rewards import OOM_PENALTY, Reward
 from hpenv.tasks import Task
 from hpenv.training import EvalStats, IntervalStats
 
@@ -55,6 +55,21 @@ class Around:
 
 InitialValue = float | tuple[float, float] | Around
 DEFAULT_INITIAL: Mapping[str, InitialValue] = {"lr": Around(10.0, 10.0)}
+
+
+def check_initial(initial: Mapping[str, InitialValue]) -> None:
+    """Known names; fixed values and ranges inside the hyperparameter's range (no silent clip)."""
+    for name, spec in initial.items():
+        t = tunable(name)
+        if isinstance(spec, Around):
+            continue  # relative to the task default: the drawn value is clipped to the range
+        values = spec if isinstance(spec, tuple) else (spec,)
+        for value in values:
+            if not t.low <= float(value) <= t.high:
+                raise ValueError(
+                    f"initial {name}={value!r} is outside its range [{t.low:g}, {t.high:g}]; "
+                    "give a value inside it"
+                )
 
 
 def draw_initial_hparams(
@@ -186,6 +201,8 @@ class Episode:
             assert evaluation is not None
             obs = self._observe(stats, evaluation, hparams)
             reward = self.reward.step(evaluation.loss, evaluation.accuracy, last=truncated)
+        if stats.oom:  # the batch size the agent chose did not fit: reverted, and penalised
+            reward -= OOM_PENALTY
         self.done = diverged or truncated
         if self.done:
             info.update(self.timings())
@@ -234,6 +251,7 @@ class Episode:
             "grad_norm": stats.grad_norm,
             "update_ratio": stats.update_ratio,
             "diverged": diverged,
+            "oom": stats.oom,
         }
 
     def _history_info(self) -> dict[str, Any]:
@@ -248,15 +266,7 @@ class Episode:
         }
 
     def _observe(self, stats: IntervalStats, evaluation: EvalStats, hparams: HParams) -> np.ndarray:
+        progress = stats.samples_done / self.plan.budget
         return self.features.update(
-            IntervalMetrics(
-                progress=stats.samples_done / self.plan.budget,
-                train_loss=stats.loss_mean,
-                train_loss_std=stats.loss_std,
-                grad_norm=stats.grad_norm,
-                update_ratio=stats.update_ratio,
-                val_loss=evaluation.loss,
-                val_accuracy=evaluation.accuracy,
-                hparams=hparams,
-            )
+            IntervalMetrics.from_stats(progress, stats, evaluation, hparams)
         )

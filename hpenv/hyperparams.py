@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from gymnasium import spaces
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
-OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
+OPTIMIZERS: tuple[OptimizerName, ...] = typing.get_args(OptimizerName)
+#: How actions change hyperparameters: a Box(-1, 1) entry each, or 0/1/2 (down/keep/up).
+ActionMode = Literal["continuous", "discrete"]
+ACTION_MODES: tuple[ActionMode, ...] = typing.get_args(ActionMode)
 
 
 @dataclass(frozen=True)
@@ -139,9 +144,14 @@ class Tunable:
     def step(self, value: float, action: float) -> float | int:
         """Move ``value`` by ``action`` in [-1, 1] times ``max_step``, clipped to the range.
 
-        Batch size changes only in whole doublings: |action| < 0.5 keeps it.
+        Batch size changes only in whole doublings, rounded half away from zero:
+        |action| < 0.5 keeps it, 0.5 <= |action| doubles or halves it, whatever
+        the current size.
         """
-        t = self.transform(self.clip(value)) + max(-1.0, min(1.0, action)) * self.max_step
+        move = max(-1.0, min(1.0, action)) * self.max_step
+        if self.scale == "pow2":
+            move = math.copysign(math.floor(abs(move) + 0.5), move)
+        t = self.transform(self.clip(value)) + move
         return self.cast(self.clip(self.inverse(t)))
 
     def sample(self, rng: Any, low: float, high: float) -> float | int:
@@ -176,14 +186,18 @@ def tunable(name: str) -> Tunable:
         ) from None
 
 
-def clip_to_ranges(hparams: HParams) -> HParams:
-    """``hparams`` with every tunable value clipped into its range."""
-    return hparams.replace(
-        **{name: t.cast(t.clip(getattr(hparams, name))) for name, t in TUNABLES.items()}
-    )
+def action_space(size: int, action_mode: ActionMode) -> spaces.Box | spaces.MultiDiscrete:
+    """The action space for ``size`` tuned hyperparameters (the env's and a policy's)."""
+    if action_mode not in ACTION_MODES:
+        raise ValueError(f"action_mode must be one of {ACTION_MODES}, not {action_mode!r}")
+    if action_mode == "continuous":
+        return spaces.Box(-1.0, 1.0, shape=(size,), dtype=np.float32)
+    return spaces.MultiDiscrete([3] * size)
 
 
-def apply_action(tuned: Sequence[str], action_mode: str, action: Any, hparams: HParams) -> HParams:
+def apply_action(
+    tuned: Sequence[str], action_mode: ActionMode, action: Any, hparams: HParams
+) -> HParams:
     """The hyperparameters after one agent action (the environment and controller share this).
 
     Args:

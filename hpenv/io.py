@@ -1,8 +1,12 @@
-"""Atomic file writes: a reader never sees a half-written file.
+"""Safe file I/O: atomic writes, and reads that never run code from a file.
 
 Every artifact the project writes (data caches, checkpoints, reports) goes
 through these helpers: the bytes go to a temporary file in the destination
 directory, are flushed to disk, then renamed over the target in one step.
+
+Every ``torch`` file the project reads goes through `safe_torch_load`: tensors
+and plain containers only (``weights_only=True``), so a crafted checkpoint or
+policy file cannot execute code when it is loaded.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +61,46 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
     """``torch.save`` that never leaves a truncated file behind."""
     with atomic_open(path, "wb") as fh:
         torch.save(obj, fh)
+
+
+class UnsafeFileError(ValueError):
+    """A file could not be read as tensors and plain values (damaged, foreign or crafted)."""
+
+
+def safe_torch_load(
+    path: str | os.PathLike[str], what: str, map_location: str | torch.device = "cpu"
+) -> Any:
+    """``torch.load`` restricted to tensors and plain Python values (no code runs).
+
+    Args:
+        path: The file.
+        what: What the file should be (for the message), e.g. ``"meta-training checkpoint"``.
+        map_location: Device the tensors are loaded to.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        UnsafeFileError: The file is truncated, not a torch file, or holds objects
+            other than tensors and plain values. The message says so in its own
+            words: torch's advice to load with ``weights_only=False`` (which would
+            run any code in the file) is never passed on.
+    """
+    target = Path(path)
+    if not target.is_file():
+        raise FileNotFoundError(f"no {what} at {target}")
+    try:
+        return torch.load(target, weights_only=True, map_location=map_location)
+    except Exception as exc:
+        unsafe = isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc)
+        reason = (
+            "it holds objects other than tensors and plain values, which hpenv never "
+            "unpickles (loading them could run code from the file)"
+            if unsafe
+            else f"it is truncated or not a torch file ({type(exc).__name__})"
+        )
+        raise UnsafeFileError(
+            f"{target} is not a readable {what}: {reason}. If you wrote it with this "
+            "version of hpenv it is damaged: write it again; do not load it another way."
+        ) from None
 
 
 def atomic_write_json(obj: Any, path: str | os.PathLike[str]) -> None:

@@ -42,13 +42,17 @@ first observation an agent sees is already an `FeatureTracker.update`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hpenv.hyperparams import TUNABLES, HParams
+
+if TYPE_CHECKING:
+    from hpenv.training import EvalStats, IntervalStats
 
 OBS_VERSION = 1
 
@@ -108,6 +112,22 @@ class IntervalMetrics:
     val_accuracy: float
     hparams: HParams
 
+    @classmethod
+    def from_stats(
+        cls, progress: float, stats: IntervalStats, evaluation: EvalStats, hparams: HParams
+    ) -> IntervalMetrics:
+        """The metrics of one `hpenv.training.TrainingRun` interval and its evaluation."""
+        return cls(
+            progress=progress,
+            train_loss=stats.loss_mean,
+            train_loss_std=stats.loss_std,
+            grad_norm=stats.grad_norm,
+            update_ratio=stats.update_ratio,
+            val_loss=evaluation.loss,
+            val_accuracy=evaluation.accuracy,
+            hparams=hparams,
+        )
+
 
 def _log_ratio(a: float, b: float) -> float:
     if not (a > 0 and b > 0) or not (math.isfinite(a) and math.isfinite(b)):
@@ -115,31 +135,53 @@ def _log_ratio(a: float, b: float) -> float:
     return math.log(a / b)
 
 
+@dataclass
+class TrackerState:
+    """The values a run's features are relative to (see `FeatureTracker`).
+
+    Attributes:
+        val_loss0: Validation loss of the untrained model.
+        grad_norm0: First finite, positive interval gradient norm (None until seen).
+        prev_train / prev_val / prev_acc: The previous interval's metrics.
+        best_val: Best validation loss so far; ``best_progress``: when it happened.
+        lr0: The initial learning rate.
+        diverged: The run diverged.
+    """
+
+    val_loss0: float
+    prev_train: float
+    prev_val: float
+    prev_acc: float
+    best_val: float
+    lr0: float
+    grad_norm0: float | None = None
+    best_progress: float = 0.0
+    diverged: bool = False
+
+
 class FeatureTracker:
     """Turns a run's successive `IntervalMetrics` into observations (layout above).
 
-    Keeps the few values the features are relative to: the initial validation
-    loss, the first gradient norm, the previous interval's losses, the best
-    validation loss and when it happened, the initial learning rate.
+    Keeps the few values the features are relative to (`TrackerState`): the
+    initial validation loss, the first gradient norm, the previous interval's
+    losses, the best validation loss and when it happened, the initial
+    learning rate.
     """
 
     def __init__(self) -> None:
-        self._state: dict[str, Any] = {}
+        self._state: TrackerState | None = None
         self._last = np.zeros(OBS_SIZE, dtype=np.float32)
 
     def reset(self, val_loss: float, val_accuracy: float, hparams: HParams) -> np.ndarray:
         """Start a run from its initial (untrained) validation metrics."""
-        self._state = {
-            "val_loss0": val_loss,
-            "grad_norm0": None,
-            "prev_train": val_loss,
-            "prev_val": val_loss,
-            "prev_acc": val_accuracy,
-            "best_val": val_loss,
-            "best_progress": 0.0,
-            "lr0": hparams.lr,
-            "diverged": False,
-        }
+        self._state = TrackerState(
+            val_loss0=val_loss,
+            prev_train=val_loss,
+            prev_val=val_loss,
+            prev_acc=val_accuracy,
+            best_val=val_loss,
+            lr0=hparams.lr,
+        )
         values = dict.fromkeys(INDEX, 0.0)
         values["val_accuracy"] = val_accuracy
         values.update(self._hparam_features(hparams))
@@ -148,51 +190,55 @@ class FeatureTracker:
     def update(self, m: IntervalMetrics) -> np.ndarray:
         """Observation after one interval."""
         s = self._state
-        if not s:
+        if s is None:
             raise RuntimeError("FeatureTracker.update called before reset")
-        if s["grad_norm0"] is None and m.grad_norm > 0 and math.isfinite(m.grad_norm):
-            s["grad_norm0"] = m.grad_norm
-        if m.val_loss < s["best_val"]:
-            s["best_val"], s["best_progress"] = m.val_loss, m.progress
+        if s.grad_norm0 is None and m.grad_norm > 0 and math.isfinite(m.grad_norm):
+            s.grad_norm0 = m.grad_norm
+        if m.val_loss < s.best_val:
+            s.best_val, s.best_progress = m.val_loss, m.progress
         values = {
             "progress": m.progress,
-            "train_loss_rel": _log_ratio(m.train_loss, s["val_loss0"]),
-            "val_loss_rel": _log_ratio(m.val_loss, s["val_loss0"]),
-            "train_loss_trend": _log_ratio(m.train_loss, s["prev_train"]),
-            "val_loss_trend": _log_ratio(m.val_loss, s["prev_val"]),
+            "train_loss_rel": _log_ratio(m.train_loss, s.val_loss0),
+            "val_loss_rel": _log_ratio(m.val_loss, s.val_loss0),
+            "train_loss_trend": _log_ratio(m.train_loss, s.prev_train),
+            "val_loss_trend": _log_ratio(m.val_loss, s.prev_val),
             "val_accuracy": m.val_accuracy,
-            "val_accuracy_change": m.val_accuracy - s["prev_acc"],
+            "val_accuracy_change": m.val_accuracy - s.prev_acc,
             "generalisation_gap": _log_ratio(m.val_loss, m.train_loss),
-            "grad_norm_rel": _log_ratio(m.grad_norm, s["grad_norm0"] or m.grad_norm),
+            "grad_norm_rel": _log_ratio(m.grad_norm, s.grad_norm0 or m.grad_norm),
             "update_ratio": math.log10(m.update_ratio) + 3 if m.update_ratio > 0 else -math.inf,
             "loss_spread": m.train_loss_std / m.train_loss if m.train_loss > 0 else 0.0,
-            "since_best_val": m.progress - s["best_progress"],
-            "val_above_best": _log_ratio(m.val_loss, s["best_val"]),
-            "diverged": float(s["diverged"]),
+            "since_best_val": m.progress - s.best_progress,
+            "val_above_best": _log_ratio(m.val_loss, s.best_val),
+            "diverged": float(s.diverged),
             **self._hparam_features(m.hparams),
         }
-        s["prev_train"], s["prev_val"], s["prev_acc"] = m.train_loss, m.val_loss, m.val_accuracy
+        s.prev_train, s.prev_val, s.prev_acc = m.train_loss, m.val_loss, m.val_accuracy
         return self._emit(values)
 
     def mark_diverged(self) -> np.ndarray:
         """The last observation with the divergence flag set."""
-        self._state["diverged"] = True
+        if self._state is not None:
+            self._state.diverged = True
         obs = self._last.copy()
         obs[INDEX["diverged"]] = 1.0
         self._last = obs
         return obs.copy()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"state": dict(self._state), "last": self._last.tolist()}
+        """Plain values (JSON- and ``weights_only``-safe) to resume with."""
+        state = None if self._state is None else dataclasses.asdict(self._state)
+        return {"state": state, "last": self._last.tolist()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._state = dict(state["state"])
+        saved = state["state"]
+        self._state = None if not saved else TrackerState(**saved)
         self._last = np.asarray(state["last"], dtype=np.float32)
 
     def _hparam_features(self, hparams: HParams) -> dict[str, float]:
         values = {name: t.normalise(getattr(hparams, name)) for name, t in TUNABLES.items()}
         lr_range = math.log(TUNABLES["lr"].high / TUNABLES["lr"].low)
-        lr0 = self._state["lr0"]
+        lr0 = self._state.lr0 if self._state is not None else hparams.lr
         values["lr_vs_initial"] = (
             math.log(max(hparams.lr, 1e-12) / max(lr0, 1e-12)) / lr_range if lr0 > 0 else 0.0
         )

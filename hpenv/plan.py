@@ -24,9 +24,12 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 #: Decisions per episode unless configured otherwise.
 DEFAULT_DECISIONS = 20
@@ -55,14 +58,32 @@ class Fidelity:
             raise ValueError(f"give budget or budget_epochs, not both: {self}")
         if self.subset is not None and not 0 < self.subset <= 1:
             raise ValueError(f"subset must be in (0, 1], got {self.subset}")
-        if self.budget is not None and (isinstance(self.budget, bool) or self.budget < 2):
-            raise ValueError(f"budget must be >= 2 samples, got {self.budget}")
+        if self.budget is not None and not (_is_int(self.budget) and self.budget >= 2):
+            raise ValueError(f"budget must be a whole number of samples >= 2, got {self.budget!r}")
         if self.budget_epochs is not None and not (
             math.isfinite(self.budget_epochs) and self.budget_epochs > 0
         ):
             raise ValueError(f"budget_epochs must be > 0, got {self.budget_epochs}")
         if self.val_size is not None and self.val_size < 0:
             raise ValueError(f"val_size must be >= 0, got {self.val_size}")
+
+    @classmethod
+    def coerce(cls, value: Fidelity | Mapping[str, Any], task: str = "") -> Fidelity:
+        """A `Fidelity`, or a mapping of its fields (``{"subset": 0.5}``) turned into one."""
+        if isinstance(value, Fidelity):
+            return value
+        if isinstance(value, Mapping):
+            unknown = set(value) - {f.name for f in dataclasses.fields(cls)}
+            if unknown:
+                raise ValueError(
+                    f"fidelity{f' of {task!r}' if task else ''}: unknown fields {sorted(unknown)}; "
+                    "use subset, budget, budget_epochs, val_size"
+                )
+            return cls(**value)
+        raise ValueError(
+            f"fidelity{f' of {task!r}' if task else ''} must be a Fidelity or a mapping of its "
+            f"fields, got {value!r}"
+        )
 
     def over(self, fallback: Fidelity) -> Fidelity:
         """This fidelity, with ``fallback``'s values where this one says nothing.
@@ -106,14 +127,23 @@ def split_budget(budget: int, decisions: int, interval: int | None = None) -> in
     Raises:
         ValueError: ``budget < 2``, ``decisions < 1`` or ``interval < 1``.
     """
-    if isinstance(budget, bool) or budget < 2:
-        raise ValueError(f"the budget must be at least 2 (samples or steps), got {budget}")
-    if decisions < 1:
-        raise ValueError(f"decisions must be >= 1, got {decisions}")
-    if interval is not None and interval < 1:
-        raise ValueError(f"interval must be >= 1, got {interval}")
+    if not (_is_int(budget) and budget >= 2):
+        raise ValueError(f"the budget must be a whole number >= 2 (samples or steps), got {budget}")
+    if not (_is_int(decisions) and decisions >= 1):
+        raise ValueError(f"decisions must be a whole number >= 1, got {decisions!r}")
+    if interval is not None and not (_is_int(interval) and interval >= 1):
+        raise ValueError(f"interval must be a whole number >= 1, got {interval!r}")
+    if interval is None and budget < decisions + 1:
+        raise ValueError(
+            f"a budget of {budget} cannot be split into {decisions} decisions plus the warm-up "
+            f"interval: lower decisions to at most {budget - 1} or raise the budget"
+        )
     size = interval if interval is not None else -(-budget // (decisions + 1))
     return max(1, min(size, budget // 2))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def budget_samples(fidelity: Fidelity, n_train: int, default_epochs: float) -> int:

@@ -59,6 +59,7 @@ from hpenv.tasks.models import Dropout, init_parameters
 from hpenv.training import (
     EvalStats,
     IntervalStats,
+    build_model,
     default_max_loss,
     fixed_val_subset,
     image_normalisation,
@@ -196,7 +197,7 @@ class Population:
         self.loss_kind = first.task.loss
         self.augment = first.task.augment
         datas = [member.load() for member in members]
-        template = first.task.build_model(datas[0], dropout=hparams.dropout)
+        template = build_model(first.task, datas[0], hparams.dropout)
         _check_supported(template, first.task)
         self._param_names = [name for name, _ in template.named_parameters()]
         self._template = _feedable(template).to("meta")
@@ -638,7 +639,7 @@ class Population:
     # ------------------------------------------------------------ internals
 
     def _init_model(self, member: Member, data: TaskData) -> nn.Module:
-        model = member.task.build_model(data, dropout=member.resolved_hparams().dropout)
+        model = build_model(member.task, data, member.resolved_hparams().dropout)
         names = [name for name, _ in model.named_parameters()]
         template = dict(self._template.named_parameters())
         shapes_match = names == self._param_names and all(

@@ -23,12 +23,36 @@ always negative:
 The worst loss is the run's divergence threshold (100x the loss of a uniform
 guess). So a diverged episode returns less than any episode that ends below the
 divergence threshold: diverging never pays.
+
+A decision whose interval ran out of device memory (a batch size too large:
+the run reverts it, see `hpenv.training.TrainingRun.train`) costs an extra
+`OOM_PENALTY` (0.1) on top of the step's reward, for every reward.
+
+Losses below `LOSS_FLOOR` (1e-7, about the smallest non-zero float32
+cross-entropy) count as `LOSS_FLOOR`, so a validation loss of exactly 0 (an
+easy task solved) gives a finite reward. Rewards never raise on a metric:
+non-finite inputs are the environment's divergence case.
 """
 
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
+from typing import Literal
+
+#: Names of the reward functions (the ``reward=`` argument of `hpenv.env.HPTuneEnv`).
+RewardName = Literal["log_val_loss", "val_accuracy", "final_accuracy"]
+
+#: Subtracted from a step's reward when its interval ran out of device memory.
+OOM_PENALTY = 0.1
+#: Smallest loss the log rewards distinguish (a float32 cross-entropy is 0 or above ~6e-8).
+LOSS_FLOOR = 1e-7
+
+
+def log_loss(loss: float) -> float:
+    """``ln(max(loss, LOSS_FLOOR))``: finite for a loss of 0."""
+    return math.log(max(loss, LOSS_FLOOR))
 
 
 @dataclass
@@ -73,15 +97,15 @@ class LogValLoss(Reward):
     name = "log_val_loss"
 
     def _start(self, val_loss: float, val_accuracy: float) -> None:
-        self._previous = math.log(val_loss)
+        self._previous = log_loss(val_loss)
 
     def _reward(self, val_loss: float, val_accuracy: float, last: bool) -> float:
-        current = math.log(val_loss)
+        current = log_loss(val_loss)
         reward, self._previous = self._previous - current, current
         return reward
 
     def _fall(self, worst_loss: float) -> float:
-        return max(math.log(worst_loss) - self._previous, 0.0)
+        return max(log_loss(worst_loss) - self._previous, 0.0)
 
 
 @dataclass
@@ -116,9 +140,10 @@ class FinalAccuracy(Reward):
 
 
 REWARDS: dict[str, type[Reward]] = {r.name: r for r in (LogValLoss, ValAccuracy, FinalAccuracy)}
+assert set(REWARDS) == set(typing.get_args(RewardName))
 
 
-def make_reward(name: str, divergence_penalty: float | None = None) -> Reward:
+def make_reward(name: RewardName, divergence_penalty: float | None = None) -> Reward:
     """A fresh reward function by name; ``divergence_penalty`` None keeps its default."""
     try:
         cls = REWARDS[name]

@@ -24,7 +24,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -69,6 +69,8 @@ class IntervalStats:
             exceeded ``max_loss`` (now or earlier).
         samples_done: Samples consumed since the run started.
         steps_done: Optimizer steps since the run started.
+        oom: The device ran out of memory during the interval and the batch
+            size was reverted (see `TrainingRun.train`).
     """
 
     loss_mean: float
@@ -81,6 +83,19 @@ class IntervalStats:
     diverged: bool
     samples_done: int
     steps_done: int
+    oom: bool = False
+
+
+@dataclass
+class _IntervalSums:
+    """What one interval's steps have measured so far (on the device)."""
+
+    grad_sum: torch.Tensor
+    grad_count: int = 0
+    steps: int = 0
+    buffers: list[torch.Tensor] = field(default_factory=list)  # batch losses, per batch size
+    counts: list[int] = field(default_factory=list)  # steps filled in each buffer
+    before: list[torch.Tensor] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -165,7 +180,7 @@ class TrainingRun:
         if data.train_x.shape[0] == 0:
             raise ValueError(f"task {self.task.name!r} has an empty training split")
         self.max_loss = default_max_loss(self.task, data) if max_loss is None else max_loss
-        model = self.task.build_model(data, dropout=self.hparams.dropout)
+        model = build_model(self.task, data, self.hparams.dropout)
         init_parameters(model, torch.Generator().manual_seed(seed))
         self.data = data.to(self.device)
         is_cuda = self.device.type == "cuda"
@@ -193,6 +208,7 @@ class TrainingRun:
         self.samples_done = 0
         self.steps_done = 0
         self.diverged = False
+        self._fitting_batch_size: int | None = None  # last batch size an interval completed at
         #: Called with each step's (detached) loss before the optimizer step.
         self.loss_hooks: list[Callable[[torch.Tensor], None]] = []
         self.apply_hparams(self.hparams)
@@ -233,6 +249,13 @@ class TrainingRun:
         ``num_samples`` exactly. Non-finite loss or weights, or a mean loss over
         ``max_loss``, mark the run as diverged; nothing is raised, and later
         calls train no further.
+
+        Out of device memory (a batch size too large for the device): the
+        failed step is dropped, the allocator's cache freed, the batch size
+        reverted to the last one that fitted (halved if none did yet), and the
+        interval finishes at that size; the stats report ``oom=True`` and
+        ``hparams.batch_size`` holds the reverted value. Only an out-of-memory
+        error at batch size 1 is raised.
         """
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -242,14 +265,46 @@ class TrainingRun:
         self.model.train()
         if hasattr(self.optimizer, "train"):  # Schedule-Free: back to the training weights
             self.optimizer.train()
+        acc = _IntervalSums(torch.zeros((), device=self.device))
+        remaining, oom = num_samples, False
+        while remaining > 0:
+            try:
+                remaining = self._train_steps(remaining, acc)
+            except torch.OutOfMemoryError:
+                oom = True
+                self._recover_from_oom()
+        self._fitting_batch_size = self.hparams.batch_size
+        delta = torch._foreach_sub([p.detach() for p in self._params], acc.before)
+        losses = torch.cat([b[:n] for b, n in zip(acc.buffers, acc.counts, strict=True)])
+        steps = acc.steps
+        values = torch.stack(
+            [
+                losses.mean(),
+                losses.std(correction=0) if steps > 1 else torch.zeros((), device=self.device),
+                acc.grad_sum / max(acc.grad_count, 1),
+                global_norm(delta),
+                global_norm(acc.before),
+                global_norm([p.detach() for p in self._params]),
+            ]
+        ).tolist()  # the interval's one host sync
+        self.samples_done += num_samples
+        self.steps_done += steps
+        return self._stats(values, num_samples, steps, start, oom=oom)
+
+    def _train_steps(self, remaining: int, acc: _IntervalSums) -> int:
+        """Train at the current batch size until ``remaining`` samples are done (returns 0).
+
+        Sums land in ``acc`` step by step, so an out-of-memory error part-way
+        keeps what the finished steps measured (and the samples they used).
+        """
         n_train = self.data.train_x.shape[0]
         batch_size = min(self.hparams.batch_size, n_train)
         # Batch losses land in a preallocated device buffer: one small op per step.
-        losses = torch.empty(-(-num_samples // batch_size), device=self.device)
-        grad_sum = torch.zeros((), device=self.device)
-        grad_count, steps, remaining = 0, 0, num_samples
+        losses = torch.empty(-(-remaining // batch_size), device=self.device)
+        acc.buffers.append(losses)
+        acc.counts.append(0)
         clip = self.hparams.grad_clip
-        before: list[torch.Tensor] = []
+        steps = 0
         while remaining > 0:
             size = min(batch_size, remaining)
             last = size == remaining
@@ -259,13 +314,13 @@ class TrainingRun:
                 loss = self._loss(self.model(inputs), self.data.train_y[index])
             loss.backward()
             if clip is not None:
-                grad_sum += nn.utils.clip_grad_norm_(self._params, clip, foreach=True)
-                grad_count += 1
-            elif last or steps % self.stats_every == 0:
-                grad_sum += _global_norm([p.grad for p in self._params if p.grad is not None])
-                grad_count += 1
+                acc.grad_sum += nn.utils.clip_grad_norm_(self._params, clip, foreach=True)
+                acc.grad_count += 1
+            elif last or acc.steps % self.stats_every == 0:
+                acc.grad_sum += global_norm([p.grad for p in self._params if p.grad is not None])
+                acc.grad_count += 1
             if last:
-                before = [p.detach().clone() for p in self._params]
+                acc.before = [p.detach().clone() for p in self._params]
             for hook in self.loss_hooks:
                 hook(loss.detach())
             self.optimizer.step()
@@ -273,23 +328,28 @@ class TrainingRun:
             losses[steps] = loss.detach()
             remaining -= size
             steps += 1
-        delta = torch._foreach_sub([p.detach() for p in self._params], before)
-        losses = losses[:steps]
-        values = torch.stack(
-            [
-                losses.mean(),
-                losses.std(correction=0) if steps > 1 else torch.zeros((), device=self.device),
-                grad_sum / max(grad_count, 1),
-                _global_norm(delta),
-                _global_norm(before),
-                _global_norm([p.detach() for p in self._params]),
-            ]
-        ).tolist()  # the interval's one host sync
-        self.samples_done += num_samples
-        self.steps_done += steps
-        return self._stats(values, num_samples, steps, start)
+            acc.steps += 1
+            acc.counts[-1] = steps
+        return remaining
 
-    def _stats(self, values: list[float], samples: int, steps: int, start: float) -> IntervalStats:
+    def _recover_from_oom(self) -> None:
+        """Drop the failed step, free the cache, fall back to a batch size that fits."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        size = self.hparams.batch_size
+        fallback = self._fitting_batch_size
+        smaller = fallback if fallback is not None and fallback < size else size // 2
+        if size <= 1 or smaller < 1:
+            raise torch.OutOfMemoryError(
+                f"out of memory on {self.device} even at batch size {size}: the model does "
+                "not fit; use a smaller model, amp=True or another device"
+            )
+        self.hparams = self.hparams.replace(batch_size=smaller)
+
+    def _stats(
+        self, values: list[float], samples: int, steps: int, start: float, oom: bool = False
+    ) -> IntervalStats:
         mean, spread, grad, delta, weight, weight_after = values
         if is_diverged(mean, weight_after, self.max_loss):
             self.diverged = True
@@ -304,11 +364,16 @@ class TrainingRun:
             diverged=self.diverged,
             samples_done=self.samples_done,
             steps_done=self.steps_done,
+            oom=oom,
         )
 
     @torch.inference_mode()
     def evaluate(self, split: str = "val") -> EvalStats:
-        """Mean loss and accuracy on the fixed validation subset, or a whole other split."""
+        """Mean loss and accuracy on the fixed validation subset, or a whole other split.
+
+        Out of device memory, the evaluation batch size is halved and the
+        evaluation repeated (down to batch size 1).
+        """
         start = time.perf_counter()
         xs, ys = self.data.split(split)
         if split == "val" and self._val_index is not None:
@@ -316,6 +381,21 @@ class TrainingRun:
         self.model.eval()
         if hasattr(self.optimizer, "eval"):  # Schedule-Free: score the averaged weights
             self.optimizer.eval()
+        while True:
+            try:
+                loss, hits = self._score(xs, ys)
+                break
+            except torch.OutOfMemoryError:
+                if self.eval_batch_size <= 1:
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                self.eval_batch_size //= 2
+        n = xs.shape[0]
+        return EvalStats(loss / n, hits / n, n, time.perf_counter() - start)
+
+    def _score(self, xs: torch.Tensor, ys: torch.Tensor) -> tuple[float, float]:
+        """Summed loss and correct predictions over ``xs`` (one host sync)."""
         total_loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device)
         for i in range(0, xs.shape[0], self.eval_batch_size):
@@ -326,8 +406,7 @@ class TrainingRun:
             total_loss += self._loss(outputs, targets, reduction="sum")
             correct += (self._predict(outputs) == targets).sum()
         loss, hits = torch.stack([total_loss, correct]).tolist()
-        n = xs.shape[0]
-        return EvalStats(loss / n, hits / n, n, time.perf_counter() - start)
+        return loss, hits
 
     # --------------------------------------------------------------- state
 
@@ -410,6 +489,16 @@ class TrainingRun:
 
 
 # ------------------------------------------- shared with hpenv.population (one copy)
+
+
+def build_model(task: Task, data: TaskData, dropout: float) -> nn.Module:
+    """``task``'s model for ``data``, its weights still to initialise (`init_parameters`).
+
+    torch's layers draw a default init from the global RNG when built: the model
+    is built under a forked RNG, so the global stream is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        return task.build_model(data, dropout=dropout)
 
 
 def default_max_loss(task: Task, data: TaskData) -> float:
@@ -501,8 +590,8 @@ def _make_optimizer(params: list[nn.Parameter], hparams: HParams) -> torch.optim
     )
 
 
-def _global_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """L2 norm of all ``tensors`` together, without a host sync."""
+def global_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """L2 norm of all ``tensors`` together, without a host sync (the gradient norm statistic)."""
     if not tensors:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(tensors))))

@@ -10,7 +10,7 @@ b. PPO agent steps/s (decisions per second, PPO updates included):
    `agents.population_vec.PopulationVecEnv` at each N against today's
    meta-training default, SB3 ``SubprocVecEnv`` with 4 workers of
    ``HPTuneEnv`` (forkserver, 1 torch thread per worker, as
-   `agents.train.build_vec_env` / `agents.suite.make_env`). Same PPO settings
+   `agents.metatrain.vec_env.build_vec_env` / `agents.metatrain.suite.make_env`). Same PPO settings
    (batch 64, 10 epochs, net 64-64) and the same total agent steps for every
    method; ``n_steps`` per method so that one update sees a few episodes
    (4 x 64 for the subprocesses; 5120 / N for a population, at most the total).
@@ -131,7 +131,7 @@ def subprocess_venv(family: SyntheticFamily) -> Any:
 
 
 def _family_worker(family: SyntheticFamily) -> Any:
-    """`agents.train._worker_env` of ``make_env(["synthetic"])``, over ``family``."""
+    """`agents.metatrain.vec_env._worker_env` of ``make_env(["synthetic"])``, over ``family``."""
     from stable_baselines3.common.monitor import Monitor
 
     torch.set_num_threads(1)

@@ -24,13 +24,12 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from agents.cli import option, parse_config
 from hpenv.env import HPTuneEnv
 from hpenv.io import atomic_write_json
 from hpenv.plan import FIDELITY, Fidelity
@@ -239,7 +239,7 @@ def bare_episode_bench(task_name: str, data: TaskData, device: torch.device) -> 
 
 
 def cheap_episode_times(device: torch.device, data_dir: str | None) -> dict[str, Any]:
-    """Wall time of single meta-training episodes at the CPU fidelity of agents/suite.py."""
+    """Wall time of single meta-training episodes at the CPU fidelity (hpenv.plan.FIDELITY)."""
     times: dict[str, Any] = {}
     for name in CHEAP_TASKS:
         fidelity = FIDELITY.get(name, Fidelity())
@@ -279,7 +279,7 @@ def synthetic_cifar(n: int) -> TaskData:
 
 
 def training_section(
-    results: dict[str, Any], mnist: TaskData, device: torch.device, args: argparse.Namespace
+    results: dict[str, Any], mnist: TaskData, device: torch.device, args: BenchmarkConfig
 ) -> None:
     """Throughput of TrainingRun vs the plain loop and the PIL + DataLoader loop."""
     cifar = synthetic_cifar(8_192)
@@ -353,32 +353,27 @@ def env_section(
     )
 
 
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """What to measure (every field is a flag)."""
+
+    data_dir: str | None = option("directory with MNIST (default HPENV_DATA_DIR)", default=None)
+    device: str = option("device: auto, cpu, cuda, ...", default="auto")
+    repeats: int = option("timed repeats per measurement", default=5)
+    samples: int = option("MNIST samples per repeat", default=20_000)
+    cifar_samples: int = option("CIFAR samples per repeat", default=4_096)
+    workers: int = option("DataLoader workers of the usual loop", default=2)
+    threads: int | None = option("torch CPU threads (default: torch's)", default=None)
+    out: str = option("JSON file of the results", default="logs/benchmarks/training.json")
+    sections: tuple[str, ...] = option(
+        "training (loops), env (HPTuneEnv overhead), episodes (cheap episodes)",
+        default=("training", "env", "episodes"),
+        choices=("training", "env", "episodes"),
+    )
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument(
-        "--data-dir", default=None, help="directory with MNIST (default HPENV_DATA_DIR)"
-    )
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement")
-    parser.add_argument("--samples", type=int, default=20_000, help="MNIST samples per repeat")
-    parser.add_argument("--cifar-samples", type=int, default=4_096, help="CIFAR samples per repeat")
-    parser.add_argument(
-        "--workers", type=int, default=2, help="DataLoader workers of the usual loop"
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
-    )
-    parser.add_argument("--out", default="logs/benchmarks/training.json")
-    parser.add_argument(
-        "--sections",
-        default="training,env,episodes",
-        help="comma-separated: training (loops), env (HPTuneEnv overhead), "
-        "episodes (cheap episodes)",
-    )
-    args = parser.parse_args(argv)
-    args.sections = args.sections.split(",")
+    args = parse_config(BenchmarkConfig, __doc__, argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

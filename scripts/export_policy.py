@@ -3,41 +3,48 @@
 The exported module maps a float32 batch of RAW observations (N, obs_dim) to
 the policy's deterministic actions (N, k): observation normalisation, actor
 network and action clipping (or per-hyperparameter argmax) in one graph; see
-agents/export.py. ONNX needs the ``export`` extra (pip install -e '.[export]').
+agents/policy/export.py. ONNX needs the ``export`` extra (pip install -e '.[export]').
+--policy defaults to the shipped policy.
 
 Example:
-    python scripts/export_policy.py --policy logs/meta-.../best_policy.pt \\
-        --format both --out exported/
+    python scripts/export_policy.py --out exported/
+    python scripts/export_policy.py --policy logs/meta-.../best_policy.pt --format onnx \\
+        --out exported/
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from agents.export import export_onnx, export_torchscript
-from agents.policy import load_policy
+from agents.cli import option, parse_config
+from agents.policy import DEFAULT_POLICY, load_policy
+from agents.policy.export import export_onnx, export_torchscript
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What to export where (every field is a flag)."""
+
+    out: str = option("output directory (created if missing)", default="exported")
+    policy: str = option("frozen policy artifact (.pt)", default=str(DEFAULT_POLICY))
+    format: Literal["torchscript", "onnx", "both"] = option("what to write", default="both")
+    opset: int = option("ONNX opset", default=17)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--policy", required=True, help="frozen policy artifact (.pt)")
-    parser.add_argument("--format", choices=("torchscript", "onnx", "both"), default="both")
-    parser.add_argument("--out", required=True, help="output directory (created if missing)")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
-    args = parser.parse_args(argv)
-    policy = load_policy(args.policy)
-    out = Path(args.out)
+    config = parse_config(ExportConfig, __doc__, argv)
+    policy = load_policy(config.policy)
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = Path(args.policy).stem
+    stem = Path(config.policy).stem
     try:
-        if args.format in ("torchscript", "both"):
+        if config.format in ("torchscript", "both"):
             print(export_torchscript(policy, out / f"{stem}.ts"))
-        if args.format in ("onnx", "both"):
-            print(export_onnx(policy, out / f"{stem}.onnx", opset=args.opset))
+        if config.format in ("onnx", "both"):
+            print(export_onnx(policy, out / f"{stem}.onnx", opset=config.opset))
     except (NotImplementedError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -8,54 +8,24 @@ each decision; progress bar, TensorBoard logs, a checkpoint per decision,
 Examples:
     python scripts/run_policy.py --task mnist --data-dir ../shared/datasets
     python scripts/run_policy.py --task cifar10 --device cuda --policy logs/meta-.../best_policy.pt
-    python scripts/run_policy.py --task mnist --out-dir logs/job --resume
+    python scripts/run_policy.py --out-dir logs/job --resume
+
+--policy defaults to the shipped policy (agents/policy/pretrained/). --resume takes the
+job's options from its directory (options given again must match). Ctrl-C or
+SIGTERM stops after the current interval with a checkpoint (exit status 130).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 
-from agents.drive import DriveConfig, drive_task
-from agents.policy import load_policy
-from agents.pretrained import DEFAULT_POLICY
-from hpenv.tasks import list_tasks
+from agents.cli import parse_config, run_job
+from agents.deploy.drive import DriveConfig, drive_task, resume_drive_config
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--task", required=True, choices=list_tasks())
-    parser.add_argument("--model", default=None, help="model variant (default: the task's)")
-    parser.add_argument("--policy", default=str(DEFAULT_POLICY), help="policy artifact")
-    parser.add_argument("--epochs", type=float, default=None, help="default: the task's budget")
-    parser.add_argument("--lr", type=float, default=None, help="starting learning rate")
-    parser.add_argument("--subset", type=float, default=None, help="fraction of the train split")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--data-dir", default=None, help="default: HPENV_DATA_DIR")
-    parser.add_argument("--out-dir", default=None, help="default: logs/run-<task>-<time>")
-    parser.add_argument("--resume", action="store_true", help="continue the job in --out-dir")
-    args = parser.parse_args(argv)
-    if args.resume and args.out_dir is None:
-        parser.error("--resume needs --out-dir")
-    out_dir = args.out_dir or f"logs/run-{args.task}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    config = DriveConfig(
-        task=args.task,
-        out_dir=out_dir,
-        model=args.model,
-        epochs=args.epochs,
-        lr=args.lr,
-        subset=args.subset,
-        seed=args.seed,
-        device=args.device,
-        data_dir=args.data_dir,
-        resume=args.resume,
-    )
-    drive_task(config, load_policy(args.policy), policy_path=args.policy)
-    return 0
+    config = parse_config(DriveConfig, __doc__, argv, resume=resume_drive_config)
+    return run_job(lambda: drive_task(config))
 
 
 if __name__ == "__main__":

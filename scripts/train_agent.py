@@ -9,36 +9,29 @@ Examples:
     python scripts/train_agent.py
     python scripts/train_agent.py --train-tasks synthetic,digits --total-steps 20000
     python scripts/train_agent.py --out-dir logs/meta-run --resume
+    python scripts/train_agent.py --out-dir logs/meta-run --resume --total-steps 16000
     tensorboard --logdir logs
+
+--resume takes the run's configuration from its directory: options given again
+must match it (or are refused, naming the option and both values), and
+--total-steps extends the run. Ctrl-C or SIGTERM stops at the next agent step
+with a checkpoint (exit status 130); a second signal aborts at once.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
 
-from agents.cli import add_arguments, from_args
-from agents.train import MetaTrainConfig, meta_train
+from agents.cli import parse_config, run_job
+from agents.metatrain import MetaTrainConfig, meta_train, resume_config
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser, MetaTrainConfig)
-    args = parser.parse_args(argv)
-    try:
-        config = from_args(MetaTrainConfig, args)
-    except ValueError as exc:
-        parser.error(str(exc))
+    config = parse_config(MetaTrainConfig, __doc__, argv, resume=resume_config)
     torch.set_num_threads(1)  # the environments' workers use the cores
-    try:
-        meta_train(config)
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return run_job(lambda: meta_train(config))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""Demonstration training run (what `make train` runs until the meta-trainer lands).
+"""One training run at the task's static default hyperparameters (no policy), for a baseline.
 
 Trains one task with its default hyperparameters through `TrainingRun`, with a
-progress bar, TensorBoard logs and a final JSON summary. Offline by default
+progress bar, TensorBoard logs and a final JSON summary: the run a policy-driven
+job (scripts/run_policy.py) is compared against. Offline by default
 (scikit-learn's digits); any registered task works given its data.
 
 Usage:
@@ -12,33 +13,37 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from agents.cli import option, parse_config
 from hpenv.io import atomic_write_json
 from hpenv.tasks import get_task, list_tasks
 from hpenv.training import TrainingRun
 
 
+@dataclass(frozen=True)
+class DemoConfig:
+    """One static run (every field is a flag)."""
+
+    task: str = option("registered task", default="digits", choices=list_tasks())
+    model: str | None = option("model variant (default: the task's)", default=None)
+    epochs: float | None = option("budget in epochs (default: the task's)", default=None)
+    intervals: int = option("evaluations over the budget", default=20)
+    seed: int = option("seed of the run", default=0)
+    device: str = option("device: auto, cpu, cuda, ...", default="auto")
+    data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
+    logdir: str = option("TensorBoard root directory", default="logs")
+    threads: int | None = option("torch CPU threads (default: torch's)", default=None)
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--task", default="digits", choices=list_tasks())
-    parser.add_argument("--model", default=None, help="model variant (default: the task's)")
-    parser.add_argument("--epochs", type=float, default=None, help="budget (default: the task's)")
-    parser.add_argument("--intervals", type=int, default=20, help="evaluations over the budget")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--logdir", default="logs")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    args = parser.parse_args(argv)
+    args = parse_config(DemoConfig, __doc__, argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 

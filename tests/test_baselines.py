@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import itertools
+import json
 import math
 import subprocess
 import sys
@@ -13,8 +14,8 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from agents.baselines import METHODS, MethodResult, RunSpec
-from agents.baselines.schedules import (
+from agents.evaluation.methods import METHODS, MethodResult, RunSpec
+from agents.evaluation.methods.schedules import (
     Cosine,
     DAC4SGDRule,
     LinearDecay,
@@ -23,7 +24,7 @@ from agents.baselines.schedules import (
     Static,
     cosine_factor,
 )
-from agents.baselines.search import RANDOM_RANGES, GridSearch, RandomSearch, best_index
+from agents.evaluation.methods.search import RANDOM_RANGES, GridSearch, RandomSearch, best_index
 from hpenv.hyperparams import HParams
 from hpenv.plan import Fidelity
 from hpenv.tasks import get_task
@@ -100,10 +101,11 @@ def _onecycle_lr(p: float, peak: float = 1e-3) -> float:
 
 def test_registry_is_lazy() -> None:
     code = (
-        "import sys, agents.baselines as b; "
+        "import sys, agents.evaluation.methods as b; "
         "assert {'static','cosine','linear','onecycle','plateau','dac4sgd','grid','random',"
         "'prodigy','schedulefree'} <= set(b.METHODS); "
-        "loaded = {'prodigyopt','schedulefree','agents.baselines.hyperfree'} & set(sys.modules); "
+        "loaded = {'prodigyopt','schedulefree','agents.evaluation.methods.hyperfree'} "
+        "& set(sys.modules); "
         "assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -123,7 +125,9 @@ def test_every_method_gives_a_valid_row(rows: Rows, name: str) -> None:
     assert row.compute_samples == SEARCH_TRIALS.get(name, 1) * BUDGET
     assert row.wall_time > 0
     assert all(math.isfinite(p["lr"]) and p["lr"] > 0 for p in row.trajectory)
-    assert isinstance(row.to_dict()["extra"], dict)
+    saved = json.loads(json.dumps(row.to_dict()))  # what runs.jsonl stores
+    assert saved["val_accuracy"] == row.val_accuracy
+    assert len(saved["trajectory"]) == len(row.trajectory)
 
 
 # --------------------------------------------------------------------- schedules

@@ -6,51 +6,15 @@ import math
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from policies import make_policy
 
-from agents.controller import HyperController
-from agents.policy import IncompatiblePolicyError, PolicyActor
-from agents.rollout import run_episode
-from hpenv.env import HPTuneEnv
-from hpenv.hyperparams import HParams
+from agents.deploy.controller import HyperController
+from agents.policy import IncompatiblePolicyError
 from hpenv.tasks import SyntheticSpec
-from hpenv.training import TrainingRun
 
 SPEC = SyntheticSpec(input_dim=12, num_classes=3, num_samples=400, width=32, depth=1, seed=4)
-
-
-def test_same_trajectory_as_the_environment():
-    policy = make_policy()
-    batch, decisions, total_steps = 16, 4, 105  # 5 intervals of 21 steps
-    budget = batch * total_steps
-    hparams = HParams(lr=2e-3, batch_size=batch)
-
-    env = HPTuneEnv(SPEC.task(), budget=budget, decisions=decisions, initial={"lr": 2e-3,
-                    "batch_size": batch}, device="cpu", val_size=0)  # fmt: skip
-    actor = PolicyActor(policy)
-    episode = run_episode(env, actor, seed=3, on_reset=actor.reset, test=False)
-    run_seed = env.run.generator.initial_seed() if env.run else None
-    assert run_seed is not None
-
-    run = TrainingRun(SPEC.task(), hparams=hparams, seed=run_seed, device="cpu", val_size=0)
-
-    def evaluate() -> tuple[float, float]:
-        result = run.evaluate()
-        return result.loss, result.accuracy
-
-    controller = HyperController(
-        policy, run.optimizer, total_steps=total_steps, decisions=decisions, evaluate=evaluate,
-        batch_size=batch,
-    )  # fmt: skip
-    run.loss_hooks.append(controller.report_loss)
-    run.train(budget)
-    lrs = [h["lr"] for h in controller.history]
-    assert len(lrs) == decisions + 1
-    assert lrs == pytest.approx(episode.lr, rel=1e-12)
-    assert len(set(np.round(np.log10(lrs), 6))) > 2  # the policy really moved it
 
 
 def train_plain(controller: HyperController | None, optimizer, model, data, steps: int, bad=None):

@@ -9,8 +9,8 @@ import pytest
 import torch
 from policies import make_policy
 
-from agents.drive import DriveConfig, drive_task
-from agents.pretrained import DEFAULT_POLICY
+from agents.deploy.drive import DriveConfig, drive_task
+from agents.policy.pretrained import DEFAULT_POLICY
 
 
 def config(out: Path, **changes) -> DriveConfig:
@@ -20,7 +20,7 @@ def config(out: Path, **changes) -> DriveConfig:
 
 def test_job_writes_result_logs_and_checkpoint(tmp_path: Path):
     policy = make_policy(decisions=4)
-    result = drive_task(config(tmp_path / "job"), policy, policy_path="test")
+    result = drive_task(config(tmp_path / "job"), policy)
     assert result["samples"] >= 1438
     assert 0.0 <= result["val_accuracy"] <= 1.0
     assert len(result["trajectory"]) == 5  # initial + 4 decisions
@@ -37,7 +37,7 @@ def test_resume_finishes_like_an_uninterrupted_job(tmp_path: Path):
     full = drive_task(config(tmp_path / "full"), policy)
 
     # Interrupt a second job after two intervals by truncating its training loop.
-    import agents.drive as drive
+    import agents.deploy.drive as drive
 
     calls = {"n": 0}
     original = drive.TrainingRun.train
@@ -71,7 +71,7 @@ def test_resume_needs_a_checkpoint_and_the_same_options(tmp_path: Path):
 
 
 def test_shipped_policy_loads_and_acts():
-    from agents.pretrained import load_default_policy
+    from agents.policy.pretrained import load_default_policy
 
     assert DEFAULT_POLICY.is_file()
     policy = load_default_policy()

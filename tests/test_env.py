@@ -8,6 +8,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
@@ -25,20 +26,19 @@ def make(env_id: str = "HPTune-Digits-v0", **kwargs) -> gym.Env:
     return gym.make(env_id, **{**TINY, **kwargs})
 
 
+CHECKERS = {
+    "gymnasium": lambda env: gym_check_env(env, skip_render_check=True),
+    "sb3": lambda env: sb3_check_env(env, warn=True),
+}
+
+
+@pytest.mark.parametrize("checker", sorted(CHECKERS))
 @pytest.mark.parametrize("env_id", sorted(hpenv.ENV_IDS))
-def test_gymnasium_checker_passes_without_warnings(env_id: str):
+def test_checkers_pass_without_warnings(env_id: str, checker: str):
     env = make(env_id)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        gym_check_env(env.unwrapped, skip_render_check=True)
-
-
-@pytest.mark.parametrize("env_id", sorted(hpenv.ENV_IDS))
-def test_sb3_checker_passes_without_warnings(env_id: str):
-    env = make(env_id)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        sb3_check_env(env.unwrapped, warn=True)
+        CHECKERS[checker](env.unwrapped)
 
 
 def test_discrete_mode_passes_checkers():
@@ -287,8 +287,11 @@ def test_ppo_smoke_run_on_digits():
     env = gym.make("HPTune-Digits-v0", budget=640, decisions=4, device="cpu", subset=0.3)
     model = PPO("MlpPolicy", env, n_steps=32, batch_size=16, n_epochs=2, seed=0, device="cpu",
                 policy_kwargs={"net_arch": [16]})  # fmt: skip
+    before = [p.detach().clone() for p in model.policy.parameters()]
     model.learn(total_timesteps=64)
-    assert model.num_timesteps >= 64
+    after = list(model.policy.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))  # updated
+    assert len(model.ep_info_buffer) >= 64 // 5 - 1  # whole episodes of 5 steps were played
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
     assert env.action_space.contains(action)
@@ -306,3 +309,14 @@ def test_per_task_fidelity_overrides_budget_and_subset():
     assert info["budget"] == 128  # 2 epochs of 64
     with pytest.raises(ValueError, match="not both"):
         Fidelity(budget=1, budget_epochs=1.0)
+
+
+@pytest.mark.parametrize("size", [16, 128, 256, 512])
+def test_batch_size_half_actions_double_or_halve_any_size(size: int):
+    from hpenv.hyperparams import tunable
+
+    batch = tunable("batch_size")
+    assert batch.step(size, 0.5) == 2 * size
+    assert batch.step(size, -0.5) == size // 2
+    assert batch.step(size, 0.49) == size
+    assert batch.step(size, -0.49) == size

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib.util
 import json
 import math
 from collections import Counter
@@ -18,8 +17,7 @@ import numpy as np
 import pytest
 from policies import make_policy
 
-from agents.baselines.core import IntervalReport, MethodResult, RunSpec, run_intervals
-from agents.evaluate import (
+from agents.evaluation import (
     COLUMNS,
     EvalConfig,
     TrainingTaskError,
@@ -35,8 +33,10 @@ from agents.evaluate import (
     samples_to_target,
     win_tie_loss,
 )
+from agents.evaluation.methods.core import IntervalReport, MethodResult, RunSpec, run_intervals
 from agents.policy import FrozenPolicy
 from hpenv.plan import Fidelity
+from scripts import load_script
 
 TINY = ("digits:0.1:2",)  # 144 training samples x 2 epochs = 288 samples per run
 
@@ -355,12 +355,7 @@ def test_training_tasks_refused_unless_included(artifacts: dict[str, Path], tmp_
 
 
 def test_cli_refuses_training_tasks(artifacts: dict[str, Path], tmp_path: Path, capsys):
-    script = Path(__file__).parent.parent / "scripts" / "evaluate.py"
-    spec = importlib.util.spec_from_file_location("evaluate_script", script)
-    assert spec is not None
-    assert spec.loader is not None
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script("evaluate")
     argv = ["--policy", str(artifacts["trained"]), "--tasks", "digits", "--out-dir",
             str(tmp_path / "cli")]  # fmt: skip
     with pytest.raises(SystemExit) as exit_info:

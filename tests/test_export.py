@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -11,16 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from agents.export import (
+from agents.policy.artifact import FrozenPolicy, PolicyMetadata, _build_policy
+from agents.policy.export import (
     ExportedPolicy,
     export_onnx,
     export_torchscript,
     load_onnx_metadata,
     load_torchscript,
 )
-from agents.policy import FrozenPolicy, PolicyMetadata, _build_policy
 from hpenv.hyperparams import TUNABLES
 from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE, OBS_VERSION
+from scripts import load_script
 
 CLIP_OBS = 4.0
 CASES = {  # name: (tuned, action mode, frame stack)
@@ -178,12 +178,7 @@ def test_export_does_not_alias_the_policy():
 
 def test_cli_writes_both_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     pytest.importorskip("onnxruntime")
-    script = Path(__file__).parent.parent / "scripts" / "export_policy.py"
-    spec = importlib.util.spec_from_file_location("export_policy", script)
-    assert spec is not None
-    assert spec.loader is not None
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script("export_policy")
     artifact = make_policy(("lr", "momentum"), "discrete").save(tmp_path / "best.pt")
     out = tmp_path / "out"
     assert cli.main(["--policy", str(artifact), "--format", "both", "--out", str(out)]) == 0

@@ -79,7 +79,7 @@ def hf_lr_recorder(transformers: Any, lrs: dict[int, float]) -> Any:
 
 
 def test_hf_trainer_follows_the_controller(tmp_path: Path):
-    from agents.integrations.hf import HyperControllerCallback
+    from agents.deploy.integrations.hf import HyperControllerCallback
 
     transformers, model, args, train, val = hf_setup(tmp_path)
     model.eval()
@@ -111,7 +111,7 @@ def test_hf_trainer_follows_the_controller(tmp_path: Path):
 def test_hf_loss_matches_the_trainer_with_accumulation(tmp_path: Path):
     """One loss per optimizer step, equal to the Trainer's own logged loss; a linear
     decay is re-anchored at each decision and keeps its shape in between."""
-    from agents.integrations.hf import HyperControllerCallback
+    from agents.deploy.integrations.hf import HyperControllerCallback
 
     transformers, model, args, train, _ = hf_setup(
         tmp_path, num_samples=256, gradient_accumulation_steps=2, lr_scheduler_type="linear",
@@ -140,7 +140,7 @@ def test_hf_loss_matches_the_trainer_with_accumulation(tmp_path: Path):
 
 
 def test_hf_refusals(tmp_path: Path):
-    from agents.integrations.hf import HyperControllerCallback
+    from agents.deploy.integrations.hf import HyperControllerCallback
 
     policy = make_policy(decisions=DECISIONS)
     with pytest.raises(ValueError, match="exactly one"):
@@ -216,7 +216,7 @@ def lightning_lr_recorder(pl: Any, lrs: dict[int, float]) -> Any:
 
 @pytest.mark.parametrize("scheduler", [None, "constant"])
 def test_lightning_trainer_follows_the_controller(scheduler: str | None):
-    from agents.integrations.lightning import HyperControllerCallback
+    from agents.deploy.integrations.lightning import HyperControllerCallback
 
     pl, module, train, val, kwargs = lightning_setup(scheduler=scheduler)
     module.eval()
@@ -242,7 +242,7 @@ def test_lightning_trainer_follows_the_controller(scheduler: str | None):
 
 
 def test_lightning_accumulation_and_decaying_schedule():
-    from agents.integrations.lightning import HyperControllerCallback
+    from agents.deploy.integrations.lightning import HyperControllerCallback
 
     pl, module, train, _, kwargs = lightning_setup(accumulate=2, scheduler="decay")
     calls: list[int] = []
@@ -272,7 +272,7 @@ def test_lightning_accumulation_and_decaying_schedule():
 
 def test_lightning_grad_norm_is_this_steps():
     """Lightning steps with a closure: gradient norms are read after it has run."""
-    from agents.integrations.lightning import HyperControllerCallback
+    from agents.deploy.integrations.lightning import HyperControllerCallback
 
     pl, module, train, _, kwargs = lightning_setup(steps=12)
     norms: list[float] = []

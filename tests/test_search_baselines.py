@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from agents.baselines.core import MethodResult, RunSpec
+from agents.evaluation.methods.core import MethodResult, RunSpec
 from hpenv.plan import Fidelity
 from hpenv.tasks import get_task
 from hpenv.testing import tiny_task_data
@@ -50,7 +50,7 @@ def check_row(row: MethodResult, spec: RunSpec, method: str) -> None:
 
 def test_optuna_tpe_row_accounting_and_determinism():
     pytest.importorskip("optuna")
-    from agents.baselines.optuna_search import OptunaTPE
+    from agents.evaluation.methods.optuna_search import OptunaTPE
 
     spec = make_spec()
     method = OptunaTPE(trials=4)
@@ -82,7 +82,7 @@ def test_optuna_tpe_row_accounting_and_determinism():
 
 def test_optuna_pruning_stops_bad_trials_and_counts_their_samples():
     pytest.importorskip("optuna")
-    from agents.baselines.optuna_search import OptunaWarmStart
+    from agents.evaluation.methods.optuna_search import OptunaWarmStart
 
     spec = make_spec("synthetic")
     interval = BUDGET // (DECISIONS + 1)
@@ -111,7 +111,11 @@ def test_optuna_pruning_stops_bad_trials_and_counts_their_samples():
 
 def test_optuna_warm_start_enqueues_only_other_tasks():
     pytest.importorskip("optuna")
-    from agents.baselines.optuna_search import OptunaTPE, OptunaWarmStart, warm_configs_from_rows
+    from agents.evaluation.methods.optuna_search import (
+        OptunaTPE,
+        OptunaWarmStart,
+        warm_configs_from_rows,
+    )
 
     spec = make_spec("digits")
     own = {"lr_factor": 0.5, "one_minus_momentum": 0.1, "weight_decay": 1e-4}
@@ -149,7 +153,7 @@ def test_optuna_warm_start_enqueues_only_other_tasks():
 
 def test_optuna_sanitize_moves_foreign_configs_into_the_space():
     pytest.importorskip("optuna")
-    from agents.baselines.optuna_search import OptunaTPE
+    from agents.evaluation.methods.optuna_search import OptunaTPE
 
     method = OptunaTPE(tuned=("lr", "batch_size"))
     clean = method.sanitize(
@@ -198,7 +202,7 @@ class FakeSession:
 
 def test_pbt_member_checkpoints_restore_exactly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     pytest.importorskip("ray")
-    from agents.baselines.pbt import load_member, member_run, pbt_member
+    from agents.evaluation.methods.pbt import load_member, member_run, pbt_member
 
     spec = make_spec("synthetic")
     data = spec.load_data()
@@ -261,7 +265,7 @@ def test_pbt_member_checkpoints_restore_exactly(monkeypatch: pytest.MonkeyPatch,
 def test_pbt_on_ray_gives_a_valid_row():
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.tune")
-    from agents.baselines.pbt import PBT
+    from agents.evaluation.methods.pbt import PBT
 
     spec = make_spec("synthetic")
     row = PBT(population=2, checkpoint_interval=1).run(spec)

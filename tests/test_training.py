@@ -208,3 +208,9 @@ def test_interval_statistics_are_sane():
     assert stats.wall_time > 0
     assert stats.samples_done == 96
     assert stats.steps_done == 6
+
+
+def test_building_a_run_leaves_the_global_rng_alone():
+    state = torch.get_rng_state()
+    TrainingRun(SyntheticSpec(input_dim=6, width=8, depth=2, num_samples=50).task(), device="cpu")
+    assert torch.equal(torch.get_rng_state(), state)

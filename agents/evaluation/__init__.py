@@ -1,7 +1,7 @@
 """The evaluation harness: the frozen policy against every baseline users would pick.
 
 `evaluate` runs the grid task x start factor x seed x method on the shared
-`agents.baselines.core.RunSpec` cells (same task, seed, budget, intervals and
+`agents.evaluation.methods.core.RunSpec` cells (same task, seed, budget, intervals and
 starting hyperparameters for every method) and writes a report directory:
 
 - ``results.csv``: one row per run (columns below), appended and fsynced as
@@ -77,6 +77,7 @@ from agents.evaluation.config import (
     TrainingTaskError,
     check_training_tasks,
     parse_fidelity,
+    resume_eval_config,
 )
 from agents.evaluation.plots import (
     PROGRESS_GRID,
@@ -150,6 +151,7 @@ __all__ = [
     "registered_methods",
     "resample",
     "result_row",
+    "resume_eval_config",
     "row_key",
     "samples_to_target",
     "summarize",

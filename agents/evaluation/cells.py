@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agents.baselines.core import Method
 from agents.evaluation.config import OPTUNA, OPTUNA_WARM
+from agents.evaluation.methods.core import Method
 from agents.evaluation.records import Key, RunStore
 
 #: A method factory: ``factory()`` (``factory(warm_configs=...)`` for ``optuna_warm``).
@@ -73,11 +72,7 @@ def construct_warm(factory: MethodFactory, warm_configs: Mapping[str, Any]) -> M
 
 
 def registered_methods() -> Mapping[str, MethodFactory]:
-    """``agents.baselines.METHODS``, imported when needed."""
-    registry = getattr(importlib.import_module("agents.baselines"), "METHODS", None)
-    if registry is None:
-        raise RuntimeError(
-            "agents.baselines.METHODS (the baseline registry) is not available in this "
-            "checkout; pass the method factories explicitly"
-        )
-    return registry
+    """``agents.evaluation.methods.METHODS``: every baseline, each imported when first run."""
+    from agents.evaluation.methods import METHODS
+
+    return METHODS

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from agents.baselines.core import RunSpec
+from agents.cli import option
+from agents.evaluation.methods.core import RunSpec
 from hpenv.plan import Fidelity
 from hpenv.tasks import get_task
 
@@ -21,10 +24,6 @@ OPTUNA_WARM = "optuna_warm"
 DEFAULT_TASKS: tuple[str, ...] = ("mnist", "breast_cancer", "wine")
 
 
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
-
-
 class TrainingTaskError(ValueError):
     """An evaluation task is one the policy was trained on."""
 
@@ -33,37 +32,37 @@ class TrainingTaskError(ValueError):
 class EvalConfig:
     """Configuration of one evaluation (every field is a CLI flag)."""
 
-    policy: str | None = _help(
+    policy: str | None = option(
         "frozen policy artifact (.pt) (default: the shipped agents/pretrained policy)",
         default=None,
     )
-    tasks: tuple[str, ...] = _help("tasks to evaluate on", default=DEFAULT_TASKS)
-    seeds: tuple[int, ...] = _help("seeds of every cell", default=(0, 1, 2, 3, 4))
-    methods: tuple[str, ...] = _help(
+    tasks: tuple[str, ...] = option("tasks to evaluate on", default=DEFAULT_TASKS)
+    seeds: tuple[int, ...] = option("seeds of every cell", default=(0, 1, 2, 3, 4))
+    methods: tuple[str, ...] = option(
         "methods to run (default: every registered baseline and 'policy')", default=()
     )
-    start_lr_factors: tuple[float, ...] = _help(
+    start_lr_factors: tuple[float, ...] = option(
         "initial learning rate = task default x factor (add e.g. 0.01,30 for rescue runs)",
         default=(1.0,),
     )
-    fidelity: tuple[str, ...] = _help(
+    fidelity: tuple[str, ...] = option(
         "per-task run size overrides TASK:SUBSET:EPOCHS, e.g. imdb:1.0:2 "
         "(default: hpenv/plan.py FIDELITY; empty SUBSET = whole split)",
         default=(),
     )
-    decisions: int | None = _help(
+    decisions: int | None = option(
         "decision points per run (default: the policy's training value, else 20)", default=None
     )
-    target_fraction: float = _help(
+    target_fraction: float = option(
         "samples-to-target threshold = this x static's mean final val accuracy", default=0.95
     )
-    device: str = _help("training device", default="cpu")
-    data_dir: str | None = _help("local data directory (default HPENV_DATA_DIR)", default=None)
-    out_dir: str | None = _help("report directory (default logs/eval-<time>)", default=None)
-    resume: bool = _help(
+    device: str = option("training device", default="cpu")
+    data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
+    out_dir: str | None = option("report directory (default logs/eval-<time>)", default=None)
+    resume: bool = option(
         "continue the evaluation in out_dir, skipping finished runs", default=False
     )
-    include_training_tasks: bool = _help(
+    include_training_tasks: bool = option(
         "allow tasks the policy was trained on (refused otherwise)", default=False
     )
 
@@ -94,6 +93,24 @@ class EvalConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def resume_eval_config(out_dir: str | Path, overrides: dict[str, Any]) -> EvalConfig:
+    """The configuration of the evaluation in ``out_dir``, extended by ``overrides``.
+
+    Options not given come from its ``config.json``. Given ones replace them:
+    more seeds, tasks, methods or start factors add cells; the runner refuses
+    other decisions or fidelities for tasks already run.
+    """
+    path = Path(out_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: {path} not found; is {out_dir} an evaluation?")
+    saved = json.loads(path.read_text())["config"]
+    values = {**saved, **overrides, "out_dir": str(out_dir), "resume": True}
+    converted: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+    }
+    return EvalConfig(**converted)
 
 
 def parse_fidelity(spec: str) -> tuple[str, Fidelity]:

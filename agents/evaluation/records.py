@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.baselines.core import MethodResult
+from agents.evaluation.methods.core import MethodResult
 from agents.evaluation.stats import _float
 from hpenv.io import atomic_open
 

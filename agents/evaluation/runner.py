@@ -7,12 +7,11 @@ import math
 import time
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from agents.baselines.core import Method, MethodResult, RunSpec
 from agents.evaluation.cells import (
     MethodFactory,
     construct_warm,
@@ -27,8 +26,13 @@ from agents.evaluation.config import (
     _fidelity_text,
     check_training_tasks,
 )
+from agents.evaluation.methods.core import Method, MethodResult, RunSpec
+from agents.evaluation.methods.policy import PolicyMethod
 from agents.evaluation.records import Key, RunStore, result_row
 from agents.evaluation.report import summarize
+from agents.policy.artifact import FrozenPolicy, load_policy
+from agents.policy.pretrained import DEFAULT_POLICY
+from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_write_json
 from hpenv.plan import Fidelity
 from hpenv.tasks import DataNotFoundError, TaskData
@@ -64,10 +68,14 @@ def evaluate(
 ) -> Report:
     """Run (or resume) the evaluation grid and write the report directory.
 
+    SIGINT and SIGTERM stop after the current run: the finished runs stay in
+    ``results.csv`` and `JobInterrupted` says how to continue (``--resume``).
+
     Args:
         config: What to run.
-        methods: Baseline factories by name (default: `agents.baselines.METHODS`,
-            imported now). ``policy`` is always the frozen policy of ``config.policy``.
+        methods: Baseline factories by name (default:
+            `agents.evaluation.methods.METHODS`, imported now). ``policy`` is
+            always the frozen policy of ``config.policy``.
         argv: The command line shown in the summary (default ``sys.argv``).
         progress: Show a tqdm bar over the grid.
 
@@ -77,29 +85,77 @@ def evaluate(
         ValueError: Unknown method names, or resuming with other decisions or fidelities.
         FileExistsError: ``out_dir`` already holds results and ``resume`` is off.
         hpenv.tasks.DataNotFoundError: A task's data cannot be found.
+        JobInterrupted: Stopped by a signal (see above).
     """
-    from agents.baselines.policy import PolicyMethod
-    from agents.policy import FrozenPolicy, load_policy
-    from agents.pretrained import DEFAULT_POLICY
-
     factories = dict(registered_methods() if methods is None else methods)
     factories.pop(POLICY, None)
     names = list(config.methods) or [POLICY, *factories]
-    policy: FrozenPolicy | None = None
-    policy_path = config.policy or (str(DEFAULT_POLICY) if POLICY in names else None)
-    if policy_path is not None:
-        policy = load_policy(policy_path)
-        check_training_tasks(config.tasks, policy.metadata.tasks, config.include_training_tasks)
+    policy = _load_policy(config, names)
     unknown = [n for n in names if n != POLICY and n not in factories]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; available: {[POLICY, *factories]}")
-    if POLICY in names and policy is None:
-        raise ValueError("the 'policy' method needs config.policy")
     decisions = config.decisions
     if decisions is None:
         decisions = int(policy.metadata.env_config.get("decisions", 20)) if policy else 20
     overrides = config.fidelity_overrides()
+    out = _open_out_dir(config, decisions, overrides)
+    store = RunStore(out)
+    cells = plan_cells(names, config.tasks, config.start_lr_factors, config.seeds)
+    finished = store.finished()
+    todo = [c for c in cells if c not in finished]
+    runner = _CellRunner(
+        config=config,
+        decisions=decisions,
+        overrides=overrides,
+        data=_load_data(sorted({c[1] for c in todo}), overrides, config.data_dir),
+        factories=factories,
+        policy=policy,
+        store=store,
+    )
+    with (
+        GracefulStop("stopping after the current run (signal again to abort)") as stop,
+        tqdm(
+            total=len(cells), initial=len(cells) - len(todo), unit="run", desc="evaluate",
+            disable=not progress, dynamic_ncols=True,
+        ) as bar,
+    ):  # fmt: skip
+        try:
+            for key in todo:
+                name, task, seed, start = key
+                bar.set_postfix_str(f"{name} {task} seed {seed} lr x{start:g}")
+                runner.run(key)
+                bar.update()
+                if stop.requested:
+                    raise _interrupted(out)
+        except JobInterrupted:
+            raise
+        except KeyboardInterrupt:
+            raise _interrupted(out) from None
+    summary = summarize(
+        out, config, decisions, overrides, skipped=runner.skipped, argv=argv, policy=policy
+    )
+    errors = sum(1 for row in store.rows.values() if row["error"])
+    return Report(out, summary, len(store.rows), errors, runner.skipped)
 
+
+def _interrupted(out: Path) -> JobInterrupted:
+    return JobInterrupted(
+        f"interrupted; finished runs are in {out / 'results.csv'}; continue with: "
+        f"python scripts/evaluate.py --out-dir {out} --resume"
+    )
+
+
+def _load_policy(config: EvalConfig, names: Sequence[str]) -> FrozenPolicy | None:
+    """The policy to evaluate (the shipped one by default), checked against the tasks."""
+    if POLICY not in names and config.policy is None:
+        return None
+    policy = load_policy(config.policy or str(DEFAULT_POLICY))
+    check_training_tasks(config.tasks, policy.metadata.tasks, config.include_training_tasks)
+    return policy
+
+
+def _open_out_dir(config: EvalConfig, decisions: int, overrides: Mapping[str, Fidelity]) -> Path:
+    """The report directory, created; refuses one holding results unless resuming."""
     out = Path(config.out_dir) if config.out_dir else default_out_dir()
     store_exists = (out / "results.csv").is_file() or (out / "runs.jsonl").is_file()
     if store_exists and not config.resume:
@@ -109,80 +165,75 @@ def evaluate(
         )
     out.mkdir(parents=True, exist_ok=True)
     _write_config(out, config, decisions, overrides)
-    store = RunStore(out)
+    return out
 
-    cells = plan_cells(names, config.tasks, config.start_lr_factors, config.seeds)
-    finished = store.finished()
-    todo = [c for c in cells if c not in finished]
-    data = _load_data(sorted({c[1] for c in todo}), overrides, config.data_dir)
 
-    instances: dict[tuple[str, str], Method] = {}
-    skipped: dict[str, str] = {}
+@dataclass
+class _CellRunner:
+    """Runs one cell of the grid with its method and records the result."""
 
-    def method_for(name: str, task: str) -> Method:
+    config: EvalConfig
+    decisions: int
+    overrides: Mapping[str, Fidelity]
+    data: Mapping[str, TaskData]
+    factories: Mapping[str, MethodFactory]
+    policy: FrozenPolicy | None
+    store: RunStore
+    skipped: dict[str, str] = field(default_factory=dict)
+    _instances: dict[tuple[str, str], Method] = field(default_factory=dict)
+
+    def method(self, name: str, task: str) -> Method:
+        """One instance per method (per task for the warm-started Optuna)."""
         slot = (name, task if name == OPTUNA_WARM else "")
-        if slot not in instances:
+        if slot not in self._instances:
             if name == POLICY:
-                assert policy is not None
-                instances[slot] = PolicyMethod(policy)
+                assert self.policy is not None
+                self._instances[slot] = PolicyMethod(self.policy)
             elif name == OPTUNA_WARM:
-                configs = warm_configs_for(task, store)
-                instances[slot] = construct_warm(factories[name], configs)
+                configs = warm_configs_for(task, self.store)
+                self._instances[slot] = construct_warm(self.factories[name], configs)
             else:
-                instances[slot] = factories[name]()
-        return instances[slot]
+                self._instances[slot] = self.factories[name]()
+        return self._instances[slot]
 
-    with tqdm(
-        total=len(cells), initial=len(cells) - len(todo), unit="run", desc="evaluate",
-        disable=not progress, dynamic_ncols=True,
-    ) as bar:  # fmt: skip
-        for key in todo:
-            name, task, seed, start = key
-            bar.set_postfix_str(f"{name} {task} seed {seed} lr x{start:g}")
-            if name in skipped:
-                bar.update()
-                continue
-            spec = RunSpec(
-                task=task,
-                seed=seed,
-                fidelity=overrides.get(task),
-                decisions=decisions,
-                start_lr_factor=start,
-                device=config.device,
-                data_dir=config.data_dir,
-                data=data[task],
-            )
-            begin = time.perf_counter()
-            error, details = "", ""
-            try:
-                result = method_for(name, task).run(spec)
-            except ImportError as exc:  # an optional package is missing: skip the method
-                skipped[name] = f"{type(exc).__name__}: {exc}"
-                bar.update()
-                continue
-            except Exception as exc:
-                error = " ".join(f"{type(exc).__name__}: {exc}".split())
-                details = traceback.format_exc()
-                result = _failed_result(key, time.perf_counter() - begin)
-            result.method, result.task = name, task  # the registry name labels the row
-            result.seed, result.start_lr_factor = seed, start
-            record = {
-                "method": name,
-                "task": task,
-                "seed": seed,
-                "start_lr_factor": start,
-                "trajectory": result.trajectory,
-                "extra": result.extra,
-                "error": details,
-            }
-            store.append(result_row(result, error), record)
-            bar.update()
-
-    summary = summarize(
-        out, config, decisions, overrides, skipped=skipped, argv=argv, policy=policy
-    )
-    errors = sum(1 for row in store.rows.values() if row["error"])
-    return Report(out, summary, len(store.rows), errors, skipped)
+    def run(self, key: Key) -> None:
+        """Run one cell; a failure is recorded, a missing optional package skips the method."""
+        name, task, seed, start = key
+        if name in self.skipped:
+            return
+        spec = RunSpec(
+            task=task,
+            seed=seed,
+            fidelity=self.overrides.get(task),
+            decisions=self.decisions,
+            start_lr_factor=start,
+            device=self.config.device,
+            data_dir=self.config.data_dir,
+            data=self.data[task],
+        )
+        begin = time.perf_counter()
+        error, details = "", ""
+        try:
+            result = self.method(name, task).run(spec)
+        except ImportError as exc:  # an optional package is missing: skip the method
+            self.skipped[name] = f"{type(exc).__name__}: {exc}"
+            return
+        except Exception as exc:
+            error = " ".join(f"{type(exc).__name__}: {exc}".split())
+            details = traceback.format_exc()
+            result = _failed_result(key, time.perf_counter() - begin)
+        result.method, result.task = name, task  # the registry name labels the row
+        result.seed, result.start_lr_factor = seed, start
+        record = {
+            "method": name,
+            "task": task,
+            "seed": seed,
+            "start_lr_factor": start,
+            "trajectory": result.trajectory,
+            "extra": result.extra,
+            "error": details,
+        }
+        self.store.append(result_row(result, error), record)
 
 
 def _write_config(

@@ -8,9 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from hpenv.io import atomic_torch_save
+from hpenv.io import UnsafeFileError, atomic_torch_save, safe_torch_load
 
 CACHE_FORMAT = 1
 
@@ -29,12 +27,10 @@ def cache_path(name: str, key: dict[str, Any], root: Path | None = None) -> Path
 
 def load(path: Path) -> dict[str, Any] | None:
     """The cached entry, or None if missing or unreadable (it is then rebuilt)."""
-    if not path.is_file():
-        return None
     try:
-        entry: dict[str, Any] = torch.load(path, weights_only=True)
+        entry: dict[str, Any] = safe_torch_load(path, "dataset cache entry")
         return entry
-    except Exception:
+    except (FileNotFoundError, UnsafeFileError):
         return None
 
 

@@ -156,12 +156,32 @@ def _image_array(item: Any) -> np.ndarray:
 # ------------------------------------------------------------------- torchvision
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: a crafted file cannot run code."""
+
+    ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name}: only arrays and plain values are read"
+            )
+        return super().find_class(module, name)
+
+
 def read_cifar10_batches(path: Path) -> RawSplits:
-    """Read torchvision's ``cifar-10-batches-py`` folder (python pickles)."""
+    """Read torchvision's ``cifar-10-batches-py`` folder (python pickles of arrays only)."""
 
     def batch(name: str) -> tuple[np.ndarray, np.ndarray]:
         with open(path / name, "rb") as fh:
-            entry = pickle.load(fh, encoding="bytes")
+            entry = _ArrayUnpickler(fh, encoding="bytes").load()
         data = np.asarray(entry[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         return data.transpose(0, 2, 3, 1), np.asarray(entry[b"labels"], dtype=np.int64)
 

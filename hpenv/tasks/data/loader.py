@@ -10,7 +10,11 @@ Sources are tried in this order:
 3. built-in offline sources (scikit-learn, generated data).
 
 Missing data raises `DataNotFoundError` naming every place looked and how to
-provide the data. There is no fallback to fake data.
+provide the data. A local file that is there but unreadable (truncated, not
+the expected format, holding pickled objects) or whose labels and inputs do
+not fit the dataset (labels outside ``[0, classes)``, unequal lengths) raises
+`DataFormatError` naming the file and what to do; nothing is checked only
+later, mid-training. There is no fallback to fake data.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ VAL_SPLIT_SEED = 20_240_601
 
 class DataNotFoundError(FileNotFoundError):
     """A dataset could not be found in any source."""
+
+
+class DataFormatError(ValueError):
+    """A dataset was found but cannot be used: a damaged file, wrong layout or bad labels."""
 
 
 @dataclass(frozen=True)
@@ -162,12 +170,42 @@ def load_task_data(
                 if source.fingerprint.startswith("hub:"):
                     looked.append(f"{source.description}: {type(exc).__name__}: {exc}")
                     continue
-                raise
-            entry = process(raw, info, text_config)
+                raise _unreadable(source, info, exc) from None
+            try:
+                entry = process(raw, info, text_config)
+            except ValueError as exc:
+                raise DataFormatError(f"{exc}. {_fix_hint(source, info)}") from None
             if use_cache:
                 cache.save(entry, path)
         return _task_data(entry, info)
     raise DataNotFoundError(_missing_message(info, looked))
+
+
+def _fix_hint(source: Source, info: DatasetInfo) -> str:
+    if source.fingerprint.startswith(("hub:", "builtin:")):
+        return f"This is a bug in hpenv's {info.name!r} source: please report it"
+    return (
+        f"Replace {source.description} with a good copy, or move it away (then hpenv looks "
+        "in the next source: the hub, or built-in data)"
+    )
+
+
+def _unreadable(source: Source, info: DatasetInfo, exc: Exception) -> DataFormatError:
+    """A clear error for a local file that exists but cannot be read."""
+    text = str(exc)
+    if "allow_pickle" in text or "pickle" in type(exc).__name__.lower():
+        why = (
+            "it holds pickled Python objects, which hpenv never loads (they could run code); "
+            "save plain numeric or string arrays"
+        )
+    elif isinstance(exc, ValueError) and str(source.description) in text:
+        why = text  # a reader's own message (wrong layout) already names the file
+    else:
+        why = f"it is damaged or not in the expected format ({type(exc).__name__}: {text})"
+    return DataFormatError(
+        f"{source.description} could not be read as dataset {info.name!r}: {why}. "
+        f"{_fix_hint(source, info)}."
+    )
 
 
 def _val_key(info: DatasetInfo) -> tuple[float, int, int]:
@@ -201,6 +239,8 @@ def process(raw: RawSplits, info: DatasetInfo, text_config: TextConfig | None) -
     """Raw splits to a cacheable dict of tensors (validation carved if missing)."""
     inputs = dict(raw.inputs)
     labels = {k: _label_vector(v, f"{raw.source}: {k} labels") for k, v in raw.labels.items()}
+    for split, y in labels.items():
+        _check_labels(y, len(inputs[split]), info, f"{raw.source}: {split} split")
     if "val" not in inputs:
         train_idx, val_idx = carve_validation(len(labels["train"]), info)
         x = inputs["train"]
@@ -236,6 +276,20 @@ def _label_vector(y: Any, what: str) -> np.ndarray:
     if y.ndim != 1:
         raise ValueError(f"{what} must be one integer per sample, got shape {y.shape}")
     return y
+
+
+def _check_labels(y: np.ndarray, n_inputs: int, info: DatasetInfo, what: str) -> None:
+    """Labels are integers in ``[0, num_classes)``, one per input."""
+    if len(y) != n_inputs:
+        raise ValueError(f"{what} has {n_inputs} inputs but {len(y)} labels")
+    whole = y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.array_equal(y, np.round(y)))
+    if not whole:
+        raise ValueError(f"{what}: labels must be integers, got dtype {y.dtype}")
+    if len(y) and (y.min() < 0 or y.max() >= info.num_classes):
+        raise ValueError(
+            f"{what}: labels must be in [0, {info.num_classes}) for {info.name!r}, "
+            f"found {y.min()}..{y.max()}"
+        )
 
 
 def carve_validation(n: int, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:

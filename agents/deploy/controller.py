@@ -1,0 +1,485 @@
+"""`HyperController`: a frozen policy driving any PyTorch training loop.
+
+The controller attaches to a ``torch.optim.Optimizer`` through its step hooks:
+before each optimizer step it reads the gradient norm (every few steps, on the
+device) and, at the end of an interval, snapshots the weights; after each step
+it counts, and at every decision point it builds the observation with the same
+`hpenv.observation.FeatureTracker` the environment uses, asks the policy
+(`agents.policy.step.PolicyStep`, shared with the evaluation harness), and
+writes the new learning rate, momentum and weight decay into every parameter
+group (keeping the groups' ratios to the first group).
+
+The decision schedule mirrors `hpenv.env.HPTuneEnv`: the budget is split into
+``decisions + 1`` intervals, a warm-up interval runs at the starting
+hyperparameters, then one decision per interval.
+
+Example (plain PyTorch)::
+
+    controller = HyperController.from_file("policy.pt", optimizer, total_steps=10_000,
+                                           evaluate=lambda: validate(model))
+    for inputs, targets in batches:
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        controller.report_loss(loss)   # a device tensor: no host sync per step
+        optimizer.step()               # decisions happen inside the step hook
+
+NaN or infinite losses (or validation losses) mark the run as diverged: from
+then on the controller keeps the last finite hyperparameters, changes nothing,
+and says so once with a warning; it never writes NaN into the optimizer.
+
+If ``evaluate`` raises at a decision point, that decision is skipped with a
+warning (the hyperparameters stay as they are) and the schedule goes on: the
+next decision comes one interval later. Metrics that cannot be right (an
+accuracy outside [0, 1] or NaN, a negative loss) raise `InvalidMetricsError`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.policy.artifact import FrozenPolicy, IncompatiblePolicyError, load_policy
+from agents.policy.step import PolicyStep
+from hpenv.hyperparams import HParams, OptimizerName
+from hpenv.observation import IntervalMetrics
+from hpenv.plan import DEFAULT_DECISIONS, split_budget
+from hpenv.training import global_norm
+
+#: Hyperparameters an optimizer's parameter groups can carry.
+SERVABLE = ("lr", "momentum", "weight_decay")
+
+Evaluate = Callable[[], "tuple[float, float] | dict[str, float]"]
+
+
+class InvalidMetricsError(ValueError):
+    """Validation metrics the controller cannot use (accuracy outside [0, 1], negative loss)."""
+
+
+def check_metrics(val_loss: float, val_accuracy: float) -> tuple[float, float]:
+    """Validate one evaluation's ``(val_loss, val_accuracy)``; returns them.
+
+    A NaN or infinite loss is allowed (it marks the run as diverged); the
+    accuracy must be a fraction in [0, 1].
+
+    Raises:
+        InvalidMetricsError: With what is wrong.
+    """
+    if not 0.0 <= val_accuracy <= 1.0:  # also refuses NaN
+        hint = " (a percentage? give a fraction)" if 1.0 < val_accuracy <= 100.0 else ""
+        raise InvalidMetricsError(
+            f"val_accuracy must be a fraction in [0, 1], got {val_accuracy!r}{hint}"
+        )
+    if val_loss < 0:
+        raise InvalidMetricsError(f"val_loss must be >= 0 (a loss), got {val_loss!r}")
+    return val_loss, val_accuracy
+
+
+class HyperController:
+    """Drive an optimizer's hyperparameters with a frozen policy.
+
+    Args:
+        policy: A loaded `FrozenPolicy`.
+        optimizer: Any ``torch.optim.Optimizer`` (SGD-style ``momentum`` or
+            Adam-style ``betas``; ``weight_decay`` in its groups).
+        total_steps: Optimizer steps in the whole run (sets progress and the
+            decision points).
+        decisions: Decisions over the run; default: what the policy was trained with.
+        evaluate: Callable returning ``(val_loss, val_accuracy)`` (or a dict with
+            those keys), called at attach time and at every decision point. If
+            None, call `report_validation` before each decision instead.
+        batch_size: The loop's batch size (an observation feature; not changed).
+        dropout: The model's dropout (an observation feature; not changed).
+        log_dir: TensorBoard directory for the hyperparameter trajectory and metrics.
+        stats_every: Measure the gradient norm every this many steps (and on the
+            last step of each interval), as `hpenv.training.TrainingRun` does.
+
+    Raises:
+        IncompatiblePolicyError: The policy tunes batch size or dropout (an
+            optimizer cannot apply them) or uses discrete actions of another size.
+        ValueError: Bad budget or decisions.
+    """
+
+    def __init__(
+        self,
+        policy: FrozenPolicy,
+        optimizer: torch.optim.Optimizer,
+        *,
+        total_steps: int,
+        decisions: int | None = None,
+        evaluate: Evaluate | None = None,
+        batch_size: int = 128,
+        dropout: float = 0.0,
+        log_dir: str | os.PathLike[str] | None = None,
+        stats_every: int = 4,
+    ) -> None:
+        unsupported = [n for n in policy.metadata.tuned if n not in SERVABLE]
+        if unsupported:
+            raise IncompatiblePolicyError(
+                f"this policy tunes {unsupported}, which an optimizer cannot apply; "
+                f"a HyperController serves policies tuning {SERVABLE} "
+                "(use HPTuneEnv / TrainingRun for batch size and dropout)"
+            )
+        if decisions is None:
+            decisions = int(policy.metadata.env_config.get("decisions", DEFAULT_DECISIONS))
+        if isinstance(decisions, bool) or not isinstance(decisions, int) or decisions < 1:
+            raise ValueError(
+                f"decisions must be an int >= 1 (or None: the policy's), got {decisions!r}"
+            )
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int):
+            raise ValueError(f"total_steps must be an int, got {total_steps!r}")
+        if total_steps < decisions + 1:
+            raise ValueError(f"total_steps ({total_steps}) must exceed decisions ({decisions})")
+        if stats_every < 1:
+            raise ValueError("stats_every must be >= 1")
+        self.policy = policy
+        self.optimizer = optimizer
+        self.total_steps = total_steps
+        self.decisions = decisions
+        self.interval = split_budget(total_steps, decisions)  # the plan HPTuneEnv uses
+        self.evaluate = evaluate
+        self.stats_every = stats_every
+        self.step_policy = PolicyStep(policy)
+        self.steps = 0
+        self.diverged = False
+        self.history: list[dict[str, Any]] = []
+        self._ratios = self._group_ratios()
+        self.hparams = self._read_hparams(batch_size, dropout)
+        self._interval_start = 0
+        self._losses: list[torch.Tensor] = []
+        self._grad_sum: torch.Tensor | None = None
+        self._grad_count = 0
+        self._before: list[torch.Tensor] = []
+        self._update_ratio = math.nan
+        self._validation: tuple[float, float] | None = None
+        self._writer: Any = None
+        if log_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(log_dir))
+        self._params = [p for g in optimizer.param_groups for p in g["params"]]
+        self._hooks = [
+            optimizer.register_step_pre_hook(self._pre_step),
+            optimizer.register_step_post_hook(self._post_step),
+        ]
+        self._started = False
+        self._closure_step = False
+        if evaluate is not None:
+            self._start(*self._call_evaluate())
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], optimizer: torch.optim.Optimizer, **kwargs: Any
+    ) -> HyperController:
+        """Load a policy artifact (`agents.policy.load_policy`) and attach it."""
+        return cls(load_policy(Path(path)), optimizer, **kwargs)
+
+    # ------------------------------------------------------------------ reporting
+
+    def report_loss(self, loss: torch.Tensor | float) -> None:
+        """Record this step's training loss (a tensor stays on its device: no host sync).
+
+        Args:
+            loss: The batch's mean loss (a scalar tensor or a number), or the
+                per-sample losses of the batch (a 1-D tensor, averaged here).
+
+        Raises:
+            TypeError: ``loss`` is not a tensor or a real number.
+            ValueError: A tensor of more than one dimension, or an empty one.
+        """
+        if isinstance(loss, torch.Tensor):
+            value = loss.detach().float()
+            if value.ndim > 1 or value.numel() == 0:
+                raise ValueError(
+                    "report_loss takes the batch's loss: a scalar or a 1-D tensor of per-sample "
+                    f"losses; got a tensor of shape {tuple(loss.shape)}"
+                )
+            value = value.mean() if value.ndim == 1 else value
+        elif isinstance(loss, int | float) and not isinstance(loss, bool):
+            value = torch.tensor(float(loss))
+        else:
+            raise TypeError(
+                f"report_loss takes the batch's loss as a tensor or a number, got {type(loss)!r}"
+            )
+        self._losses.append(value.reshape(()))
+
+    def report_validation(self, val_loss: float, val_accuracy: float) -> None:
+        """Validation metrics for the coming decision (when no ``evaluate`` was given).
+
+        The first call, before training, gives the untrained model's metrics.
+
+        Raises:
+            InvalidMetricsError: ``val_accuracy`` outside [0, 1] (or NaN), or a negative loss.
+        """
+        metrics = check_metrics(float(val_loss), float(val_accuracy))
+        if not self._started:
+            self._start(*metrics)
+        else:
+            self._validation = metrics
+
+    def detach(self) -> None:
+        """Remove the optimizer hooks (the optimizer keeps its current values)."""
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+        if self._writer is not None:
+            self._writer.flush()
+
+    # ---------------------------------------------------------------- optimizer hooks
+
+    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        # With ``step(closure)`` (LBFGS, Lightning) the closure computes this step's
+        # gradients inside step(), after this hook: measure them in the post-step hook.
+        self._closure_step = kwargs.get("closure", args[0] if args else None) is not None
+        if not self._closure_step:
+            self._measure_grad()
+        if self.steps + 1 == self._next_decision():
+            self._before = [p.detach().clone() for p in self._params]
+
+    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self._closure_step:
+            self._measure_grad()
+        self.steps += 1
+        if self.steps == self._next_decision() and self.steps < self.total_steps:
+            self.decide()
+
+    def _measure_grad(self) -> None:
+        in_interval = self.steps - self._interval_start
+        if self.steps + 1 == self._next_decision() or in_interval % self.stats_every == 0:
+            grads = [p.grad for p in self._params if p.grad is not None]
+            if grads:
+                norm = global_norm(grads)
+                self._grad_sum = norm if self._grad_sum is None else self._grad_sum + norm
+                self._grad_count += 1
+
+    def _next_decision(self) -> int:
+        return self._interval_start + self.interval
+
+    # --------------------------------------------------------------------- decisions
+
+    def decide(self) -> HParams:
+        """End the current interval: observe, ask the policy, apply. Returns the hyperparameters.
+
+        The interval ends whatever happens, so the schedule always goes on. If
+        ``evaluate`` raises, the decision is skipped with one warning (the
+        hyperparameters stay) and the next decision comes at the next interval
+        boundary. Invalid metrics (an accuracy outside [0, 1], a negative loss)
+        raise ``ValueError`` after the interval has ended.
+        """
+        if not self._started:
+            raise RuntimeError(
+                "the controller has no initial validation metrics: pass evaluate= or call "
+                "report_validation() before training"
+            )
+        try:
+            metrics = self._interval_metrics()
+        finally:
+            self._interval_start = self.steps
+        if metrics is None:
+            return self.hparams
+        self.hparams = self.step_policy.decide(metrics)
+        self._write_hparams(self.hparams)
+        self._log(metrics)
+        return self.hparams
+
+    def _interval_metrics(self) -> IntervalMetrics | None:
+        losses, self._losses = self._losses, []
+        grad_sum, grad_count = self._grad_sum, self._grad_count
+        self._grad_sum, self._grad_count = None, 0
+        before, self._before = self._before, []
+        if self.diverged:
+            return None
+        if not losses:
+            raise RuntimeError(
+                "no training loss was reported this interval: call report_loss(loss)"
+            )
+        stacked = torch.stack([loss.to(losses[0].device) for loss in losses])
+        device = stacked.device
+        values = [stacked.mean(), stacked.std(correction=0) if len(losses) > 1 else stacked[0] * 0]
+        values.append(grad_sum.to(device) / grad_count if grad_sum is not None else stacked[0] * 0)
+        if before:
+            params = [p.detach() for p in self._params]
+            delta = torch._foreach_sub(params, before)
+            values += [global_norm(list(delta)).to(device), global_norm(before).to(device)]
+        mean, spread, grad, *update = torch.stack(values).tolist()  # one host sync
+        if self.evaluate is None:
+            val_loss, val_accuracy = self._take_validation()
+        else:
+            try:
+                val_loss, val_accuracy = self._call_evaluate()
+            except InvalidMetricsError:
+                raise
+            except Exception as exc:
+                warnings.warn(
+                    f"evaluate() raised {type(exc).__name__}: {exc}; the decision at step "
+                    f"{self.steps} is skipped (hyperparameters unchanged) and the next one comes "
+                    f"at step {self.steps + self.interval}",
+                    RuntimeWarning,
+                    stacklevel=5,
+                )
+                return None
+        if not (math.isfinite(mean) and math.isfinite(val_loss)):
+            self._mark_diverged(mean, val_loss)
+            return None
+        ratio = update[0] / update[1] if update and update[1] > 0 else math.nan
+        return IntervalMetrics(
+            progress=self.steps / self.total_steps,
+            train_loss=mean,
+            train_loss_std=spread,
+            grad_norm=grad,
+            update_ratio=ratio,
+            val_loss=val_loss,
+            val_accuracy=val_accuracy,
+            hparams=self.hparams,
+        )
+
+    def _mark_diverged(self, train_loss: float, val_loss: float) -> None:
+        self.diverged = True
+        self.step_policy.mark_diverged()
+        warnings.warn(
+            f"training diverged at step {self.steps} (train loss {train_loss}, val loss "
+            f"{val_loss}); the controller keeps the last finite hyperparameters "
+            f"({self.hparams.to_dict()}) and makes no further changes",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    def _start(self, val_loss: float, val_accuracy: float) -> None:
+        self.step_policy.start(val_loss, val_accuracy, self.hparams)
+        self._started = True
+        self._log(None, val_loss=val_loss, val_accuracy=val_accuracy)
+
+    def _take_validation(self) -> tuple[float, float]:
+        if self._validation is None:
+            raise RuntimeError(
+                f"decision at step {self.steps} needs validation metrics: call "
+                "report_validation(val_loss, val_accuracy) before it, or pass evaluate="
+            )
+        value, self._validation = self._validation, None
+        return value
+
+    def _call_evaluate(self) -> tuple[float, float]:
+        assert self.evaluate is not None
+        result = self.evaluate()
+        try:
+            if isinstance(result, dict):
+                loss, accuracy = result["val_loss"], result["val_accuracy"]
+            else:
+                loss, accuracy = result
+            return check_metrics(float(loss), float(accuracy))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, InvalidMetricsError):
+                raise
+            raise InvalidMetricsError(
+                "evaluate() must return (val_loss, val_accuracy) or a dict with those keys, "
+                f"as numbers; got {result!r}"
+            ) from None
+
+    # ---------------------------------------------------------------- optimizer I/O
+
+    def _group_ratios(self) -> list[dict[str, float]]:
+        groups = self.optimizer.param_groups
+        base = groups[0]
+        ratios = []
+        for group in groups:
+            ratios.append(
+                {
+                    "lr": group["lr"] / base["lr"] if base["lr"] else 1.0,
+                    "weight_decay": (
+                        group.get("weight_decay", 0.0) / base["weight_decay"]
+                        if base.get("weight_decay")
+                        else 1.0
+                    ),
+                }
+            )
+        return ratios
+
+    def _read_hparams(self, batch_size: int, dropout: float) -> HParams:
+        group = self.optimizer.param_groups[0]
+        momentum = group["betas"][0] if "betas" in group else group.get("momentum", 0.0)
+        kind: OptimizerName = "sgd" if isinstance(self.optimizer, torch.optim.SGD) else "adam"
+        if isinstance(self.optimizer, torch.optim.AdamW):
+            kind = "adamw"
+        return HParams(
+            optimizer=kind,
+            lr=float(group["lr"]),
+            momentum=float(min(momentum, 0.999)),
+            weight_decay=float(group.get("weight_decay", 0.0)),
+            batch_size=batch_size,
+            dropout=dropout,
+        )
+
+    def _write_hparams(self, hparams: HParams) -> None:
+        tuned = self.policy.metadata.tuned
+        for group, ratio in zip(self.optimizer.param_groups, self._ratios, strict=True):
+            if "lr" in tuned:
+                group["lr"] = hparams.lr * ratio["lr"]
+            if "weight_decay" in tuned and "weight_decay" in group:
+                group["weight_decay"] = hparams.weight_decay * ratio["weight_decay"]
+            if "momentum" in tuned:
+                if "betas" in group:
+                    group["betas"] = (hparams.momentum, *tuple(group["betas"])[1:])
+                elif "momentum" in group:
+                    group["momentum"] = hparams.momentum
+
+    # ------------------------------------------------------------------- logging
+
+    def _log(self, metrics: IntervalMetrics | None, **extra: float) -> None:
+        entry: dict[str, Any] = {"step": self.steps, **self.hparams.to_dict(), **extra}
+        if metrics is not None:
+            entry.update(
+                train_loss=metrics.train_loss,
+                val_loss=metrics.val_loss,
+                val_accuracy=metrics.val_accuracy,
+                grad_norm=metrics.grad_norm,
+                update_ratio=metrics.update_ratio,
+            )
+        self.history.append(entry)
+        if self._writer is None:
+            return
+        for key, value in entry.items():
+            if key in ("step", "optimizer") or value is None:
+                continue
+            if isinstance(value, int | float) and np.isfinite(value):
+                group = "hparams" if key in HParams.__dataclass_fields__ else "metrics"
+                self._writer.add_scalar(f"controller/{group}/{key}", value, self.steps)
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue a resumed run identically."""
+        if (self._losses or self._grad_count) and self.steps < self.total_steps:
+            warnings.warn(
+                "state_dict() mid-interval: the interval's partial loss statistics are kept",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return {
+            "steps": self.steps,
+            "interval_start": self._interval_start,
+            "hparams": self.hparams.to_dict(),
+            **self.step_policy.state_dict(),
+            "diverged": self.diverged,
+            "started": self._started,
+            "history": list(self.history),
+            "losses": [float(loss) for loss in self._losses],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict` (the optimizer's own state is restored by the caller)."""
+        self.steps = state["steps"]
+        self._interval_start = state["interval_start"]
+        self.hparams = HParams(**state["hparams"])
+        self.step_policy.load_state_dict(state)
+        self.diverged = state["diverged"]
+        self._started = state["started"]
+        self.history = list(state["history"])
+        self._losses = [torch.tensor(v) for v in state["losses"]]
+        self._write_hparams(self.hparams)

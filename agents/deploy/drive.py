@@ -1,0 +1,244 @@
+"""Drive a full training job of a registered task with a frozen policy.
+
+`drive_task` is the library behind ``scripts/run_policy.py``: a `TrainingRun`
+of the task's real budget (or one given), the policy's `HyperController`
+attached to its optimizer, a progress bar, TensorBoard logs, a checkpoint at
+every decision (atomic) that ``resume`` continues from, and the final metrics
+as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from agents.cli import option
+from agents.deploy.controller import HyperController
+from agents.policy.artifact import FrozenPolicy, load_policy
+from agents.policy.pretrained import DEFAULT_POLICY
+from agents.stopping import GracefulStop, JobInterrupted
+from hpenv.io import atomic_torch_save, atomic_write_json, safe_torch_load
+from hpenv.tasks import get_task, list_tasks
+from hpenv.training import TrainingRun
+
+
+@dataclass(frozen=True)
+class DriveConfig:
+    """One job: which task, which policy, how long, where (every field is a CLI flag)."""
+
+    task: str = option("registered task to train", choices=list_tasks())
+    out_dir: str | None = option(
+        "where logs, checkpoint and result go (default logs/run-<task>-s<seed>-<time>)",
+        default=None,
+    )
+    policy: str = option("policy artifact", default=str(DEFAULT_POLICY))
+    model: str | None = option("model variant (default: the task's)", default=None)
+    epochs: float | None = option("budget in passes over the train split", default=None)
+    lr: float | None = option("starting learning rate (default: the task's)", default=None)
+    subset: float | None = option("train on this fraction of the train split", default=None)
+    seed: int = option("seed of the run", default=0)
+    device: str = option("training device: auto, cpu, cuda, ...", default="auto")
+    data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
+    resume: bool = option("continue the job in --out-dir (its options are reused)", default=False)
+
+    def __post_init__(self) -> None:
+        if not self.task:
+            raise ValueError("--task is required (or --resume with --out-dir)")
+        get_task(self.task)  # an unknown name lists the known ones
+        if self.epochs is not None and not self.epochs > 0:
+            raise ValueError(f"epochs must be > 0, got {self.epochs}")
+        if self.resume and self.out_dir is None:
+            raise ValueError("resume needs out_dir: the job directory to continue")
+
+    def resolved_out_dir(self) -> Path:
+        if self.out_dir is not None:
+            return Path(self.out_dir)
+        return Path("logs") / f"run-{self.task}-s{self.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def saved(self) -> dict[str, Any]:
+        """The job's options as written to ``config.json`` (``resume`` and ``out_dir`` aside)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("resume", "out_dir")}
+
+
+def resume_drive_config(out_dir: str | Path, overrides: dict[str, Any]) -> DriveConfig:
+    """The configuration of the job in ``out_dir``; ``overrides`` (given flags) must match it.
+
+    Raises:
+        FileNotFoundError: ``out_dir`` holds no job.
+        ValueError: A given option differs from the job's (naming it and both values).
+    """
+    path = Path(out_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: no job to continue in {out_dir} ({path} not found)")
+    saved = json.loads(path.read_text())
+    changed = [
+        f"--{k.replace('_', '-')}: the job has {saved.get(k)!r}, this command gives {v!r}"
+        for k, v in overrides.items()
+        if k not in ("resume", "out_dir") and v != saved.get(k)
+    ]
+    if changed:
+        raise ValueError("cannot resume with different options: " + "; ".join(changed))
+    return DriveConfig(**saved, out_dir=str(out_dir), resume=True)
+
+
+def drive_task(config: DriveConfig, policy: FrozenPolicy | None = None) -> dict[str, Any]:
+    """Train ``config.task`` with a policy setting the hyperparameters; returns the result.
+
+    SIGINT and SIGTERM stop the job after the current interval, whose
+    checkpoint is written: `JobInterrupted` is raised with the line saying how
+    to continue.
+
+    Args:
+        config: The job.
+        policy: A loaded policy; default: load ``config.policy``.
+
+    Raises:
+        FileNotFoundError: ``resume`` without a checkpoint.
+        ValueError: A new job in a directory that holds one, or resuming with other options.
+        JobInterrupted: Stopped by a signal (see above).
+    """
+    job = _Job(config, policy)
+    job.train()
+    return job.finish()
+
+
+class _Job:
+    """One job: its run, its controller, its checkpoint."""
+
+    def __init__(self, config: DriveConfig, policy: FrozenPolicy | None) -> None:
+        self.config = config
+        self.out = config.resolved_out_dir()
+        self.checkpoint_path = self.out / "checkpoint.pt"
+        checkpoint = self._checkpoint()
+        task = get_task(config.task, model=config.model)
+        self.name = f"{task.name}/{task.model}"
+        hparams = task.defaults if config.lr is None else task.defaults.replace(lr=config.lr)
+        self.run = TrainingRun(
+            task,
+            hparams=hparams,
+            seed=config.seed,
+            device=config.device,
+            data_dir=config.data_dir,
+            subset=config.subset,
+        )
+        self.epochs = task.budget_epochs if config.epochs is None else config.epochs
+        self.batch = self.run.hparams.batch_size
+        self.total_steps = max(
+            2, math.ceil(self.epochs * self.run.data.train_x.shape[0] / self.batch)
+        )
+        self.budget = self.total_steps * self.batch
+        if checkpoint is not None:
+            self.run.load_state_dict(checkpoint["run"])
+        self.controller = HyperController(
+            policy if policy is not None else load_policy(config.policy),
+            self.run.optimizer,
+            total_steps=self.total_steps,
+            evaluate=None if checkpoint else self.evaluate,
+            batch_size=self.batch,
+            dropout=self.run.hparams.dropout,
+            log_dir=self.out,
+        )
+        if checkpoint is not None:
+            self.controller.load_state_dict(checkpoint["controller"])
+            self.controller.evaluate = self.evaluate
+        self.run.loss_hooks.append(self.controller.report_loss)
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(config.saved(), self.out / "config.json")
+        self.start = time.perf_counter() - (checkpoint["elapsed"] if checkpoint else 0.0)
+        if checkpoint is None:
+            self.save()
+
+    def _checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint to resume from (checked), or None for a new job."""
+        if self.config.resume and not self.checkpoint_path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {self.checkpoint_path}")
+        if not self.config.resume and self.checkpoint_path.exists():
+            raise ValueError(
+                f"{self.out} already holds a job; pass --resume or choose another --out-dir"
+            )
+        if not self.config.resume:
+            return None
+        checkpoint: dict[str, Any] = safe_torch_load(self.checkpoint_path, "job checkpoint")
+        if checkpoint["config"] != self.config.saved():
+            raise ValueError("--resume with different options than the checkpointed job")
+        return checkpoint
+
+    def evaluate(self) -> tuple[float, float]:
+        result = self.run.evaluate()
+        return result.loss, result.accuracy
+
+    def save(self) -> None:
+        atomic_torch_save(
+            {
+                "config": self.config.saved(),
+                "run": self.run.state_dict(),
+                "controller": self.controller.state_dict(),
+                "elapsed": time.perf_counter() - self.start,
+            },
+            self.checkpoint_path,
+        )
+
+    def interrupted(self) -> JobInterrupted:
+        saved = safe_torch_load(self.checkpoint_path, "job checkpoint")
+        return JobInterrupted(
+            f"interrupted; checkpoint at sample {saved['run']['samples_done']} of {self.budget}: "
+            f"{self.checkpoint_path}; continue with: python scripts/run_policy.py "
+            f"--out-dir {self.out} --resume"
+        )
+
+    def train(self) -> None:
+        """Train to the end of the budget, one decision interval per step, checkpointing each."""
+        run, controller = self.run, self.controller
+        print(
+            f"{self.name} on {run.device}: {self.budget} samples ({self.epochs:g} epochs), "
+            f"{controller.decisions} decisions by {self.config.policy}; logs in {self.out}"
+        )
+        with (
+            GracefulStop("stopping after the current interval (signal again to abort)") as stop,
+            tqdm(
+                total=self.budget, initial=run.samples_done, unit="sample", unit_scale=True
+            ) as bar,
+        ):
+            try:
+                while run.samples_done < self.budget and not run.diverged:
+                    # One decision interval per call: decisions fire inside, so checkpoints
+                    # always fall on interval boundaries.
+                    steps = min(controller.interval, self.total_steps - run.steps_done)
+                    stats = run.train(steps * self.batch)
+                    bar.update(stats.samples)
+                    lr = f"{controller.hparams.lr:.2e}"
+                    bar.set_postfix(lr=lr, loss=f"{stats.loss_mean:.3f}")
+                    self.save()
+                    if stop.requested:
+                        raise self.interrupted()
+            except JobInterrupted:
+                raise
+            except KeyboardInterrupt:  # a second signal: the last interval's checkpoint stays
+                raise self.interrupted() from None
+
+    def finish(self) -> dict[str, Any]:
+        """The final metrics, written to ``result.json`` and printed."""
+        run = self.run
+        final = run.evaluate()
+        result: dict[str, Any] = {
+            "task": self.name,
+            "policy": self.config.policy,
+            "diverged": run.diverged,
+            "val_loss": final.loss,
+            "val_accuracy": final.accuracy,
+            "test_accuracy": run.evaluate("test").accuracy if run.data.test_x is not None else None,
+            "samples": run.samples_done,
+            "wall_time": time.perf_counter() - self.start,
+            "trajectory": self.controller.history,
+        }
+        self.controller.detach()
+        atomic_write_json(result, self.out / "result.json")
+        summary = {k: v for k, v in result.items() if k != "trajectory"}
+        print(json.dumps(summary, indent=2))
+        return result

@@ -1,0 +1,20 @@
+"""Meta-training: one PPO agent across many `HPTuneEnv` tasks, checkpointed and resumable.
+
+| module | what lives there |
+|---|---|
+| `config` | `MetaTrainConfig` (every CLI flag), resuming a run's own options |
+| `loop` | `meta_train`: the training loop, stopping on signals, freezing the policy |
+| `suite` | task suites (training, held-out) and building their environments |
+| `vec_env` | the vectorised environments (subprocess, in-process) |
+| `model` | the PPO / RecurrentPPO model from a configuration |
+| `checkpoints` | checkpoint files (tensors and plain values only) |
+| `callbacks` | SB3 callbacks: metrics, held-out evaluation, checkpoints, progress |
+| `rollout` | one episode of a frozen policy in an `HPTuneEnv` (held-out scoring) |
+| `run_log` | TensorBoard and ``progress.csv`` that survive a resume |
+"""
+
+from agents.metatrain.checkpoints import load_checkpoint
+from agents.metatrain.config import MetaTrainConfig, resume_config
+from agents.metatrain.loop import evaluate_policy, meta_train
+
+__all__ = ["MetaTrainConfig", "evaluate_policy", "load_checkpoint", "meta_train", "resume_config"]

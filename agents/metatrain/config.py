@@ -1,0 +1,157 @@
+"""`MetaTrainConfig`: every option of a meta-training run, and resuming a run's own options."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from agents.cli import option
+from agents.metatrain.suite import DEFAULT_EVAL_TASKS, DEFAULT_TRAIN_TASKS
+from agents.policy.artifact import AlgorithmName
+from hpenv.hyperparams import ActionMode
+from hpenv.rewards import RewardName
+
+#: How the training environments are stepped (see `agents.metatrain.vec_env`).
+VecEnvName = Literal["subprocess", "dummy"]
+
+
+@dataclass(frozen=True)
+class MetaTrainConfig:
+    """Configuration of one meta-training run (every field is a CLI flag)."""
+
+    train_tasks: tuple[str, ...] = option(
+        "tasks to meta-train on ('synthetic' = a new generated task per episode); "
+        "tasks whose data is missing are skipped with a message",
+        default=DEFAULT_TRAIN_TASKS,
+    )
+    eval_tasks: tuple[str, ...] = option(
+        "held-out tasks for periodic evaluation and best-policy selection "
+        "('synthetic-heldout' = fixed generated tasks training never sees)",
+        default=DEFAULT_EVAL_TASKS,
+    )
+    total_steps: int = option("agent steps (decisions) in total", default=8_000)
+    n_envs: int = option(
+        "parallel environments (4 on 2 cores: stepping is lock-step, so extra workers "
+        "fill the cores while one waits on a slow task)",
+        default=4,
+    )
+    vec_env: VecEnvName = option(
+        "'subprocess' (one process per env, 1 torch thread each) or 'dummy' (in-process)",
+        default="subprocess",
+    )
+    tuned: tuple[str, ...] = option("hyperparameters the agent controls", default=("lr",))
+    action_mode: ActionMode = option("action space", default="continuous")
+    decisions: int = option("decisions per episode", default=20)
+    budget: int | None = option(
+        "episode budget in samples for every task (default: per-task CPU fidelity)", default=None
+    )
+    reward: RewardName = option("reward (see hpenv.rewards)", default="log_val_loss")
+    lr_below: float = option("initial lr drawn down to task default / this", default=100.0)
+    lr_above: float = option("initial lr drawn up to task default * this", default=30.0)
+    algorithm: AlgorithmName = option(
+        "'ppo' (MLP policy) or 'recurrent_ppo' (LSTM policy, sb3-contrib, ~10x slower)",
+        default="ppo",
+    )
+    frame_stack: int = option("stack the last N observations (cheap memory)", default=1)
+    n_steps: int = option("PPO rollout length per env (a few episodes)", default=64)
+    batch_size: int = option("PPO minibatch size", default=64)
+    n_epochs: int = option("PPO epochs per update", default=10)
+    learning_rate: float = option("PPO learning rate", default=3e-4)
+    gamma: float = option("discount factor", default=0.99)
+    gae_lambda: float = option("GAE lambda", default=0.95)
+    clip_range: float = option("PPO clip range", default=0.2)
+    ent_coef: float = option("entropy bonus", default=0.0)
+    net_arch: tuple[int, ...] = option("hidden layers of policy and value nets", default=(64, 64))
+    log_std_init: float = option("initial log std of the Gaussian policy", default=-0.5)
+    clip_obs: float = option("VecNormalize observation clip", default=10.0)
+    eval_every: int = option("agent steps between held-out evaluations (0: never)", default=2_000)
+    eval_seeds: tuple[int, ...] = option("seeds of each held-out evaluation", default=(0, 1))
+    checkpoint_every: int = option("agent steps between checkpoints", default=1_000)
+    device: str = option("device of the agent's networks", default="cpu")
+    env_device: str = option(
+        "device the environments train on ('auto' = CUDA if any)", default="cpu"
+    )
+    data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
+    seed: int = option("seed of the agent and the environments", default=0)
+    out_dir: str | None = option("run directory (default logs/meta-<time>)", default=None)
+    resume: bool = option("continue the run in out_dir from its latest checkpoint", default=False)
+
+    def __post_init__(self) -> None:
+        positive = ("total_steps", "n_envs", "decisions", "n_steps", "batch_size", "n_epochs")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.frame_stack < 1:
+            raise ValueError(f"frame_stack must be >= 1, got {self.frame_stack}")
+        if not self.train_tasks:
+            raise ValueError("train_tasks is empty")
+        overlap = set(self.train_tasks) & set(self.eval_tasks)
+        if overlap:
+            raise ValueError(f"eval_tasks must be held out from train_tasks; both list {overlap}")
+        if "synthetic" in self.eval_tasks:
+            raise ValueError(
+                "eval_tasks needs fixed tasks: use 'synthetic-heldout', not 'synthetic'"
+            )
+        if self.resume and self.out_dir is None:
+            raise ValueError("resume needs out_dir: the run directory to continue")
+        if self.algorithm == "recurrent_ppo" and self.frame_stack > 1:
+            raise ValueError("use frame_stack or recurrent_ppo, not both")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def default_out_dir(config: MetaTrainConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("logs") / f"meta-{config.algorithm}-s{config.seed}-{stamp}"
+
+
+def check_resumable(config: MetaTrainConfig, saved: dict[str, Any]) -> None:
+    """Refuse to resume with options that differ from the run's (``total_steps`` may grow).
+
+    Raises:
+        ValueError: Naming every differing option with the run's and the given value.
+    """
+    exempt = ("resume", "total_steps", "out_dir")
+    given = json.loads(json.dumps(config.to_dict()))
+    changed = [
+        f"--{k.replace('_', '-')}: the run has {saved.get(k)!r}, this command gives {v!r}"
+        for k, v in given.items()
+        if k not in exempt and v != saved.get(k)
+    ]
+    if changed:
+        raise ValueError(
+            "cannot resume with a changed configuration (drop these options, or start a new "
+            "run): " + "; ".join(changed)
+        )
+
+
+def resume_config(out_dir: str | Path, overrides: dict[str, Any]) -> MetaTrainConfig:
+    """The configuration of the run in ``out_dir``, with ``overrides`` (given flags) checked.
+
+    Options not given come from the run's ``config.json``; a given option must
+    equal the run's, except ``total_steps`` (extend the run explicitly).
+    """
+    path = Path(out_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: {path} not found; is {out_dir} a meta-training run?")
+    saved = json.loads(path.read_text())
+    config = config_from_dict({**saved, **overrides, "out_dir": str(out_dir), "resume": True})
+    check_resumable(config, saved)
+    return config
+
+
+def config_from_dict(values: dict[str, Any]) -> MetaTrainConfig:
+    """A `MetaTrainConfig` from JSON values (lists become tuples); unknown keys refused."""
+    fields = {f.name: f for f in dataclasses.fields(MetaTrainConfig)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown meta-training options {sorted(unknown)}")
+    converted: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+    }
+    return MetaTrainConfig(**converted)

@@ -1,0 +1,275 @@
+"""Meta-train one PPO agent across many `HPTuneEnv` tasks, and freeze it.
+
+`meta_train` is the library entry point; ``scripts/train_agent.py`` is its CLI.
+A run directory holds:
+
+- TensorBoard events (SB3's metrics, ``hpenv/`` per-task metrics, ``eval/``) and
+  ``progress.csv`` (one row per PPO update; a resume appends, see `agents.metatrain.run_log`);
+- ``checkpoints/latest.pt``: policy and optimizer state, step counters,
+  observation normalisation and RNG states, as tensors and plain values
+  (loadable without unpickling objects), written atomically at the start of
+  the run, at rollout boundaries at least ``checkpoint_every`` steps apart,
+  when stopped by SIGINT/SIGTERM and at the end; ``--resume`` continues from it;
+- ``best_policy.pt`` (and ``best_policy.json``, its score): the frozen policy
+  that scored best on the held-out evaluation tasks so far; ``policy.pt``: the
+  final frozen policy;
+- ``config.json``: the configuration (``--resume`` reads it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.vec_env import VecNormalize
+
+from agents.metatrain.callbacks import (
+    HeldOutEvaluation,
+    MetaTrainProgressBar,
+    RolloutCheckpointCallback,
+    TaskMetricsCallback,
+    held_out_every,
+)
+from agents.metatrain.checkpoints import (
+    checkpoint_state,
+    load_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+)
+from agents.metatrain.config import MetaTrainConfig, check_resumable, default_out_dir
+from agents.metatrain.model import make_model
+from agents.metatrain.rollout import run_episode
+from agents.metatrain.run_log import make_logger
+from agents.metatrain.suite import available, make_env, resolve_tasks
+from agents.metatrain.vec_env import build_vec_env, env_kwargs, terminate_workers
+from agents.policy.artifact import FrozenPolicy, PolicyActor
+from agents.stopping import GracefulStop, JobInterrupted
+from hpenv.io import atomic_write_json
+
+
+def _config_markdown(config: MetaTrainConfig, tasks: list[str], skipped: dict[str, str]) -> str:
+    lines = ["| option | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in config.to_dict().items()]
+    lines.append(f"| tasks used | {', '.join(tasks)} |")
+    lines += [f"| skipped {name} | {why} |" for name, why in skipped.items()]
+    return "\n".join(lines)
+
+
+def _resume_hint(out: Path, checkpoint: Path, step: int, total: int) -> str:
+    return (
+        f"interrupted; checkpoint at agent step {step} of {total}: {checkpoint}; continue with: "
+        f"python scripts/train_agent.py --out-dir {out} --resume"
+    )
+
+
+def meta_train(config: MetaTrainConfig) -> Path:
+    """Run (or resume) meta-training; returns the path of the final frozen policy.
+
+    SIGINT (Ctrl-C) and SIGTERM stop the run at the next agent step: the
+    checkpoint of the latest rollout boundary is written, workers are closed,
+    and `JobInterrupted` is raised, its message saying where the checkpoint is
+    and how to continue. A second signal aborts at once (the latest periodic
+    checkpoint stays).
+
+    Raises:
+        ValueError: No training task has data, or resuming with another config.
+        FileNotFoundError: ``resume`` without a checkpoint in ``out_dir``.
+        JobInterrupted: Stopped by a signal (see above).
+    """
+    out = Path(config.out_dir) if config.out_dir else default_out_dir(config)
+    checkpoint_path = out / "checkpoints" / "latest.pt"
+    checkpoint = load_checkpoint(checkpoint_path) if config.resume else None
+    if checkpoint is not None:
+        check_resumable(config, json.loads((out / "config.json").read_text()))
+    elif checkpoint_path.exists():
+        raise ValueError(f"{out} already holds a run; pass --resume or choose another --out-dir")
+    tasks, skipped = available(config.train_tasks, config.data_dir)
+    for name, why in skipped.items():
+        print(f"skipping training task {name}: {why}")
+    if not tasks:
+        raise ValueError("none of the training tasks has data; see the messages above")
+    eval_tasks, eval_skipped = available(config.eval_tasks, config.data_dir)
+    for name, why in eval_skipped.items():
+        print(f"skipping evaluation task {name}: {why}")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(config.to_dict(), out / "config.json")
+
+    with GracefulStop() as stop:
+        venv = VecNormalize(
+            build_vec_env(config, tasks),
+            norm_obs=True,
+            norm_reward=False,
+            clip_obs=config.clip_obs,
+            gamma=config.gamma,
+        )
+        try:
+            return _train(config, out, checkpoint, venv, tasks, skipped, eval_tasks, stop)
+        except JobInterrupted:
+            raise  # stopped cleanly at a step boundary: the workers close normally
+        except KeyboardInterrupt:
+            terminate_workers(venv)
+            step = (
+                load_checkpoint(checkpoint_path)["num_timesteps"]
+                if checkpoint_path.is_file()
+                else 0
+            )
+            raise JobInterrupted(
+                _resume_hint(out, checkpoint_path, step, config.total_steps)
+            ) from None
+        finally:
+            venv.close()
+
+
+def _train(
+    config: MetaTrainConfig,
+    out: Path,
+    checkpoint: dict[str, Any] | None,
+    venv: VecNormalize,
+    tasks: list[str],
+    skipped: dict[str, str],
+    eval_tasks: list[str],
+    stop: GracefulStop,
+) -> Path:
+    session = _Session(config, out, venv, tasks, eval_tasks, stop)
+    session.start(checkpoint, _config_markdown(config, tasks, skipped))
+    remaining = config.total_steps - int(session.model.num_timesteps)
+    if remaining <= 0:
+        print(f"the run is complete ({session.steps} agent steps); --total-steps extends it")
+        return out / "policy.pt"
+    session.model.learn(
+        remaining,
+        callback=session.callbacks(),
+        reset_num_timesteps=checkpoint is None,
+        log_interval=1,
+    )
+    return session.finish()
+
+
+class _Session:
+    """One process's part of a meta-training run: model, callbacks, checkpoints, freezing."""
+
+    def __init__(
+        self,
+        config: MetaTrainConfig,
+        out: Path,
+        venv: VecNormalize,
+        tasks: list[str],
+        eval_tasks: list[str],
+        stop: GracefulStop,
+    ) -> None:
+        self.config, self.out, self.venv = config, out, venv
+        self.tasks, self.eval_tasks, self.stop = tasks, eval_tasks, stop
+        self.checkpoint_path = out / "checkpoints" / "latest.pt"
+        self.model = make_model(config, venv)
+
+    @property
+    def steps(self) -> int:
+        return int(self.model.num_timesteps)
+
+    def start(self, checkpoint: dict[str, Any] | None, config_text: str) -> None:
+        """Restore a checkpoint (or seed a fresh run), set up logging and the callbacks."""
+        episodes, best = 0, -math.inf
+        if checkpoint is None:
+            self.venv.seed(self.config.seed)
+        else:
+            restore_checkpoint(checkpoint, self.model, self.venv)
+            episodes, best = checkpoint["episodes"], checkpoint["best_return"]
+            best_file = self.out / "best_policy.json"
+            if best_file.is_file():  # a best policy written after the checkpoint stays best
+                best = max(best, json.loads(best_file.read_text())["mean_return"])
+            # Fresh episodes after a resume: seed the environments from the step count.
+            self.venv.seed(self.config.seed + self.steps)
+        self.model.set_logger(make_logger(self.out, None if checkpoint is None else self.steps))
+        self.metrics = TaskMetricsCallback(config_text=config_text, episodes=episodes)
+        self.evaluation = HeldOutEvaluation(
+            evaluate=lambda: evaluate_policy(self.freeze(), self.config, self.eval_tasks),
+            on_best=self.on_best,
+            best=best,
+        )
+        self.checkpoints = RolloutCheckpointCallback(
+            self.config.checkpoint_every, self.snapshot, self.save, self.stop
+        )
+        if checkpoint is None:
+            self.save(self.snapshot())  # a run can be resumed from its first step on
+
+    def callbacks(self) -> CallbackList:
+        callbacks: list[BaseCallback] = [self.metrics, self.checkpoints]
+        if self.eval_tasks and self.config.eval_every:
+            callbacks.append(held_out_every(self.config.eval_every, self.evaluation, self.steps))
+        callbacks.append(MetaTrainProgressBar(self.config.total_steps, self.metrics))
+        return CallbackList(callbacks)
+
+    def freeze(self) -> FrozenPolicy:
+        """The current policy with its normalisation statistics, as an artifact."""
+        env_config = env_kwargs(self.config, self.tasks)
+        return FrozenPolicy.from_model(
+            self.model,
+            self.venv.obs_rms,
+            self.venv.clip_obs,
+            self.venv.epsilon,
+            tuned=self.config.tuned,
+            action_mode=self.config.action_mode,
+            frame_stack=self.config.frame_stack,
+            env_config={k: v for k, v in env_config.items() if k not in ("tasks", "data_dir")},
+            tasks=tuple(self.tasks),
+        )
+
+    def on_best(self, score: float) -> None:
+        self.freeze().save(self.out / "best_policy.pt")
+        record = {"mean_return": score, "agent_steps": self.steps}
+        atomic_write_json(record, self.out / "best_policy.json")
+
+    def snapshot(self) -> dict[str, Any]:
+        counters = {"episodes": self.metrics.episodes, "best_return": self.evaluation.best}
+        return checkpoint_state(self.model, self.venv, counters)
+
+    def save(self, blob: dict[str, Any]) -> None:
+        save_checkpoint(self.checkpoint_path, blob)
+
+    def finish(self) -> Path:
+        """After `learn`: the stop checkpoint and `JobInterrupted`, or the final artifacts."""
+        if self.stop.requested:
+            latest = self.checkpoints.latest or self.snapshot()
+            self.save(latest)
+            raise JobInterrupted(
+                _resume_hint(
+                    self.out, self.checkpoint_path, latest["num_timesteps"], self.config.total_steps
+                )
+            )
+        self.save(self.snapshot())
+        if self.eval_tasks and self.config.eval_every:
+            self.evaluation.init_callback(self.model)
+            self.evaluation.run_now()  # the final held-out score: its own row, at the last step
+            self.model.logger.record("time/total_timesteps", self.steps)
+            self.model.logger.dump(self.steps)
+        final = self.freeze().save(self.out / "policy.pt")
+        if not (self.out / "best_policy.pt").exists():
+            self.freeze().save(self.out / "best_policy.pt")
+        print(f"frozen policy: {final} (best on held-out tasks: {self.out / 'best_policy.pt'})")
+        print(f"TensorBoard: tensorboard --logdir {self.out}")
+        return final
+
+
+def evaluate_policy(
+    policy: FrozenPolicy, config: MetaTrainConfig, tasks: list[str]
+) -> dict[str, float]:
+    """Deterministic episodes of ``policy`` on ``tasks`` x ``config.eval_seeds``.
+
+    Initial learning rates are drawn from the seed as in training, so the
+    score includes rescuing bad starts.
+    """
+    env = make_env(**env_kwargs(config, tasks))
+    actor = PolicyActor(policy)
+    returns, accuracies = [], []
+    for task in resolve_tasks(tasks):
+        for seed in config.eval_seeds:
+            result = run_episode(
+                env, actor, seed, options={"task": task}, test=False, on_reset=actor.reset
+            )
+            returns.append(result.extra["episode_return"])
+            accuracies.append(0.0 if result.diverged else result.val_accuracy)
+    return {"mean_return": float(np.mean(returns)), "mean_val_accuracy": float(np.mean(accuracies))}

@@ -1,0 +1,104 @@
+"""Task suites for meta-training and evaluation, and how to build their environments.
+
+A suite entry is a task name plus the fidelity its episodes run at on a CPU
+(`hpenv.plan.FIDELITY`). ``synthetic`` in a suite means the whole `SyntheticFamily`: a new
+generated task every episode. ``synthetic-heldout`` names fixed synthetic
+specs drawn from a seed stream that training never uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from hpenv.env import Around, HPTuneEnv
+from hpenv.hyperparams import ActionMode
+from hpenv.plan import FIDELITY, Fidelity
+from hpenv.rewards import RewardName
+from hpenv.tasks import DataNotFoundError, SyntheticFamily, Task, get_task
+
+#: Offline default training suite (MNIST and IMDB join when their data is found).
+DEFAULT_TRAIN_TASKS: tuple[str, ...] = ("synthetic", "digits", "mnist", "imdb")
+#: Held-out tasks for periodic evaluation during meta-training (model selection).
+DEFAULT_EVAL_TASKS: tuple[str, ...] = ("synthetic-heldout",)
+
+#: Seed stream of the held-out synthetic specs (training draws from episode seeds).
+HELDOUT_SYNTHETIC_SEED = 987_654
+HELDOUT_SYNTHETIC_COUNT = 4
+
+
+def heldout_synthetic_tasks(count: int = HELDOUT_SYNTHETIC_COUNT) -> list[Task]:
+    """Fixed synthetic tasks that meta-training never draws (a separate seed stream)."""
+    rng = np.random.default_rng(HELDOUT_SYNTHETIC_SEED)
+    family = SyntheticFamily()
+    tasks = []
+    for i in range(count):
+        task = family.sample(rng).task()
+        tasks.append(task.__class__(**{**task.__dict__, "name": f"synthetic-heldout-{i}"}))
+    return tasks
+
+
+def resolve_tasks(names: Sequence[str]) -> list[Any]:
+    """Suite names to `HPTuneEnv` task arguments (validates every name)."""
+    resolved: list[Any] = []
+    for name in names:
+        if name == "synthetic":
+            resolved.append(SyntheticFamily())
+        elif name == "synthetic-heldout":
+            resolved.extend(heldout_synthetic_tasks())
+        else:
+            resolved.append(get_task(name))
+    return resolved
+
+
+def available(names: Sequence[str], data_dir: str | None) -> tuple[list[str], dict[str, str]]:
+    """The names whose data can be loaded now, and why each other one cannot."""
+    ok, missing = [], {}
+    for name in names:
+        if name.startswith("synthetic"):
+            ok.append(name)
+            continue
+        try:
+            get_task(name).load_data(data_dir=data_dir)
+            ok.append(name)
+        except DataNotFoundError as exc:
+            missing[name] = str(exc).splitlines()[0]
+    return ok, missing
+
+
+def make_env(
+    tasks: Sequence[str],
+    *,
+    tuned: Sequence[str] = ("lr",),
+    action_mode: ActionMode = "continuous",
+    decisions: int = 20,
+    budget: int | None = None,
+    reward: RewardName = "log_val_loss",
+    lr_below: float = 100.0,
+    lr_above: float = 30.0,
+    device: str = "cpu",
+    data_dir: str | None = None,
+    fidelity: dict[str, Fidelity] | None = None,
+) -> HPTuneEnv:
+    """An `HPTuneEnv` over a suite, at CPU fidelity, with the rescue-sized lr start range.
+
+    The initial learning rate is drawn from [default / lr_below, default * lr_above]
+    so that meta-training covers runs started 100x too low or 30x too high.
+    ``budget`` (samples) replaces every task's fidelity when given.
+    """
+    if budget is not None:
+        fidelity = {}
+    return HPTuneEnv(
+        resolve_tasks(tasks),
+        tuned=tuple(tuned),
+        action_mode=action_mode,
+        decisions=decisions,
+        budget=budget,
+        reward=reward,
+        initial={"lr": Around(lr_below, lr_above)},
+        fidelity=FIDELITY if fidelity is None else fidelity,
+        device=device,
+        data_dir=data_dir,
+    )

@@ -1,0 +1,377 @@
+"""The frozen policy artifact: save, load, check compatibility, predict.
+
+One file (``torch.save`` of plain tensors and Python values, loadable with
+``weights_only=True``, written atomically) holding:
+
+- the policy network's weights (an SB3 ``ActorCriticPolicy``, or sb3-contrib's
+  ``RecurrentActorCriticPolicy``) and the keyword arguments that rebuild it;
+- the observation normalisation statistics (``VecNormalize``'s running mean
+  and variance, clip and epsilon), applied exactly as in training;
+- metadata: observation layout version, tuned hyperparameters and their
+  ranges, action mode, frame stack, tasks trained on, agent steps, package
+  versions, creation time.
+
+`load_policy` refuses an artifact written for another observation layout or
+artifact format, or a damaged file, with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from hpenv.hyperparams import TUNABLES, ActionMode, action_space
+from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
+from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE, OBS_VERSION
+
+ARTIFACT_FORMAT = 1
+#: The SB3 algorithms a policy can come from (sb3-contrib's RecurrentPPO for the LSTM policy).
+AlgorithmName = Literal["ppo", "recurrent_ppo"]
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"Tanh": nn.Tanh, "ReLU": nn.ReLU, "ELU": nn.ELU}
+
+
+class PolicyLoadError(ValueError):
+    """The file is not a readable policy artifact."""
+
+
+class IncompatiblePolicyError(ValueError):
+    """The artifact cannot serve this version of hpenv or this request."""
+
+
+@dataclass(frozen=True)
+class PolicyMetadata:
+    """What a frozen policy was trained on and how to rebuild it."""
+
+    obs_version: int
+    obs_size: int
+    tuned: tuple[str, ...]
+    ranges: dict[str, dict[str, Any]]
+    action_mode: ActionMode
+    algorithm: AlgorithmName
+    policy_kwargs: dict[str, Any]
+    frame_stack: int = 1
+    env_config: dict[str, Any] = field(default_factory=dict)
+    tasks: tuple[str, ...] = ()
+    agent_steps: int = 0
+    versions: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["tuned"], data["tasks"] = list(self.tuned), list(self.tasks)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PolicyMetadata:
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["tuned"] = tuple(values["tuned"])
+        values["tasks"] = tuple(values.get("tasks", ()))
+        return cls(**values)
+
+
+def package_versions() -> dict[str, str]:
+    import gymnasium
+    import stable_baselines3
+
+    import hpenv
+
+    return {
+        "hpenv": hpenv.__version__,
+        "torch": str(torch.__version__),
+        "stable_baselines3": stable_baselines3.__version__,
+        "gymnasium": gymnasium.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def spaces_for(meta: PolicyMetadata) -> tuple[gym.spaces.Box, gym.spaces.Space[Any]]:
+    """Observation and action spaces of an artifact (stacked observations if framed)."""
+    low, high = np.tile(OBS_LOW, meta.frame_stack), np.tile(OBS_HIGH, meta.frame_stack)
+    obs_space = gym.spaces.Box(low, high, dtype=np.float32)
+    return obs_space, action_space(len(meta.tuned), meta.action_mode)
+
+
+class FrozenPolicy:
+    """A trained policy with its frozen observation normalisation.
+
+    Args:
+        policy: The SB3 policy module (in eval mode on the CPU).
+        obs_mean / obs_var: Normalisation statistics, one entry per observation value.
+        clip_obs / epsilon: ``VecNormalize``'s clip and epsilon.
+        metadata: See `PolicyMetadata`.
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        obs_mean: np.ndarray,
+        obs_var: np.ndarray,
+        clip_obs: float,
+        epsilon: float,
+        metadata: PolicyMetadata,
+    ) -> None:
+        self.policy = policy.to("cpu").eval()
+        self.obs_mean = np.asarray(obs_mean, dtype=np.float64)
+        self.obs_var = np.asarray(obs_var, dtype=np.float64)
+        self.clip_obs = float(clip_obs)
+        self.epsilon = float(epsilon)
+        self.metadata = metadata
+
+    @property
+    def recurrent(self) -> bool:
+        return self.metadata.algorithm == "recurrent_ppo"
+
+    def normalise(self, obs: np.ndarray) -> np.ndarray:
+        """Exactly ``VecNormalize.normalize_obs`` with frozen statistics."""
+        scaled = (np.asarray(obs, dtype=np.float64) - self.obs_mean) / np.sqrt(
+            self.obs_var + self.epsilon
+        )
+        return np.clip(scaled, -self.clip_obs, self.clip_obs).astype(np.float32)
+
+    def predict(
+        self,
+        obs: np.ndarray,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Action for a raw (unnormalised) observation, or a batch of them.
+
+        Continuous actions are clipped to [-1, 1], as SB3 does. Recurrent
+        policies take and return their LSTM ``state``.
+        """
+        normalised = self.normalise(obs)
+        with torch.no_grad():
+            if self.recurrent:
+                if episode_start is None:
+                    batch = 1 if normalised.ndim == 1 else normalised.shape[0]
+                    episode_start = np.array([state is None] * batch)
+                action, new_state = self.policy.predict(
+                    normalised, state, episode_start, deterministic=deterministic
+                )
+                return action, new_state
+            action, _ = self.policy.predict(normalised, deterministic=deterministic)
+        return action, None
+
+    # ------------------------------------------------------------------- files
+
+    def save(self, path: str | Path) -> Path:
+        """Write the artifact atomically; returns its path."""
+        blob = {
+            "format": ARTIFACT_FORMAT,
+            "metadata": self.metadata.to_dict(),
+            "policy_state": {k: v.detach().cpu() for k, v in self.policy.state_dict().items()},
+            "obs_mean": torch.as_tensor(self.obs_mean),
+            "obs_var": torch.as_tensor(self.obs_var),
+            "clip_obs": self.clip_obs,
+            "epsilon": self.epsilon,
+        }
+        target = Path(path)
+        with atomic_open(target, "wb") as fh:
+            torch.save(blob, fh)
+        return target
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        obs_rms: Any,
+        clip_obs: float,
+        epsilon: float,
+        *,
+        tuned: tuple[str, ...],
+        action_mode: ActionMode,
+        frame_stack: int = 1,
+        env_config: dict[str, Any] | None = None,
+        tasks: tuple[str, ...] = (),
+        notes: str = "",
+    ) -> FrozenPolicy:
+        """Freeze an SB3 model and its ``VecNormalize`` statistics (copied, not shared)."""
+        algorithm: AlgorithmName = (
+            "recurrent_ppo" if type(model).__name__ == "RecurrentPPO" else "ppo"
+        )
+        kwargs = dict(model.policy_kwargs)
+        activation = kwargs.get("activation_fn", nn.Tanh)
+        kwargs["activation_fn"] = activation.__name__
+        if kwargs["activation_fn"] not in _ACTIVATIONS:
+            raise ValueError(
+                f"cannot freeze activation {activation}; use one of {list(_ACTIVATIONS)}"
+            )
+        if "net_arch" in kwargs and isinstance(kwargs["net_arch"], tuple):
+            kwargs["net_arch"] = list(kwargs["net_arch"])
+        meta = PolicyMetadata(
+            obs_version=OBS_VERSION,
+            obs_size=OBS_SIZE,
+            tuned=tuple(tuned),
+            ranges={n: asdict(TUNABLES[n]) for n in tuned},
+            action_mode=action_mode,
+            algorithm=algorithm,
+            policy_kwargs=kwargs,
+            frame_stack=frame_stack,
+            env_config=dict(env_config or {}),
+            tasks=tuple(tasks),
+            agent_steps=int(model.num_timesteps),
+            versions=package_versions(),
+            created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            notes=notes,
+        )
+        policy = _build_policy(meta)
+        policy.load_state_dict(model.policy.state_dict())
+        return cls(policy, obs_rms.mean.copy(), obs_rms.var.copy(), clip_obs, epsilon, meta)
+
+
+def _build_policy(meta: PolicyMetadata) -> Any:
+    obs_space, action_space = spaces_for(meta)
+    kwargs = dict(meta.policy_kwargs)
+    kwargs["activation_fn"] = _ACTIVATIONS[kwargs.get("activation_fn", "Tanh")]
+    if meta.algorithm == "recurrent_ppo":
+        from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+
+        return RecurrentActorCriticPolicy(obs_space, action_space, lambda _: 0.0, **kwargs)
+    from stable_baselines3.common.policies import ActorCriticPolicy
+
+    return ActorCriticPolicy(obs_space, action_space, lambda _: 0.0, **kwargs)
+
+
+def load_policy(path: str | Path) -> FrozenPolicy:
+    """Load a frozen policy artifact.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        PolicyLoadError: The file is damaged or not a policy artifact.
+        IncompatiblePolicyError: It was written for another observation layout
+            or artifact format.
+    """
+    target = Path(path)
+    if not target.is_file():
+        raise FileNotFoundError(f"no policy artifact at {target}")
+    try:
+        blob = safe_torch_load(target, "hpenv policy artifact")
+    except UnsafeFileError as exc:
+        raise PolicyLoadError(str(exc)) from None
+    try:
+        if not isinstance(blob, dict) or "metadata" not in blob:
+            raise ValueError("not a policy artifact (no metadata)")
+        meta = PolicyMetadata.from_dict(blob["metadata"])
+    except Exception as exc:
+        raise PolicyLoadError(
+            f"{target} is not a readable hpenv policy artifact ({type(exc).__name__}: {exc}). "
+            "The file may be truncated or corrupted: copy it again from where it was trained "
+            "(the run directory's best_policy.pt or policy.pt)."
+        ) from None
+    if blob.get("format") != ARTIFACT_FORMAT:
+        raise IncompatiblePolicyError(
+            f"{target} has artifact format {blob.get('format')}, this hpenv reads format "
+            f"{ARTIFACT_FORMAT}; use the hpenv version that wrote it "
+            f"({meta.versions.get('hpenv', 'unknown')}) or retrain."
+        )
+    if meta.obs_version != OBS_VERSION or meta.obs_size != OBS_SIZE:
+        raise IncompatiblePolicyError(
+            f"{target} was trained on observation layout v{meta.obs_version} "
+            f"({meta.obs_size} features); this hpenv produces v{OBS_VERSION} "
+            f"({OBS_SIZE} features). "
+            f"Retrain the policy with this version (scripts/train_agent.py) or install hpenv "
+            f"{meta.versions.get('hpenv', '(the version that wrote it)')}."
+        )
+    unknown = [name for name in meta.tuned if name not in TUNABLES]
+    if unknown:
+        raise IncompatiblePolicyError(f"{target} tunes unknown hyperparameters {unknown}")
+    moved = [n for n in meta.tuned if meta.ranges.get(n) != asdict(TUNABLES[n])]
+    if moved:
+        raise IncompatiblePolicyError(
+            f"{target} was trained with other ranges or step sizes for {moved} "
+            f"({[meta.ranges.get(n) for n in moved]}); its actions would mean something else now"
+        )
+    try:
+        policy = _build_policy(meta)
+        policy.load_state_dict(blob["policy_state"])
+    except Exception as exc:
+        raise PolicyLoadError(
+            f"{target}: policy weights do not match its metadata ({exc})"
+        ) from exc
+    mean, var, clip_obs, epsilon = _normalisation(target, blob, OBS_SIZE * meta.frame_stack)
+    return FrozenPolicy(policy, mean, var, clip_obs, epsilon, meta)
+
+
+def _normalisation(
+    target: Path, blob: dict[str, Any], size: int
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The artifact's observation statistics, checked: present, of the right shape, finite."""
+    missing = [k for k in ("obs_mean", "obs_var", "clip_obs", "epsilon") if k not in blob]
+    if missing:
+        raise PolicyLoadError(f"{target} lacks its observation normalisation ({missing})")
+    stats = {}
+    for key in ("obs_mean", "obs_var"):
+        value = blob[key]
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != (size,):
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value)
+            raise PolicyLoadError(
+                f"{target}: {key} must be a tensor of shape ({size},), got {shape}"
+            )
+        array = value.double().numpy()
+        if not np.isfinite(array).all() or (key == "obs_var" and (array < 0).any()):
+            raise PolicyLoadError(f"{target}: {key} holds NaN, infinite or negative values")
+        stats[key] = array
+    numbers = []
+    for key in ("clip_obs", "epsilon"):
+        value = blob[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise PolicyLoadError(f"{target}: {key} must be a positive number, got {value!r}")
+        if not math.isfinite(value):
+            raise PolicyLoadError(f"{target}: {key} must be finite, got {value!r}")
+        numbers.append(float(value))
+    return stats["obs_mean"], stats["obs_var"], numbers[0], numbers[1]
+
+
+class PolicyActor:
+    """A `FrozenPolicy` acting over one episode at a time.
+
+    Stacks the last ``frame_stack`` observations exactly as SB3's
+    ``VecFrameStack`` does (zeros before the first one) and carries a recurrent
+    policy's LSTM state. Call `reset` at the start of every episode.
+    """
+
+    def __init__(self, policy: FrozenPolicy, deterministic: bool = True) -> None:
+        self.policy = policy
+        self.deterministic = deterministic
+        self.reset()
+
+    def reset(self) -> None:
+        self._stack = np.zeros(OBS_SIZE * self.policy.metadata.frame_stack, dtype=np.float32)
+        self._state: tuple[np.ndarray, ...] | None = None
+        self._start = True
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        self._stack = np.roll(self._stack, -OBS_SIZE)
+        self._stack[-OBS_SIZE:] = obs
+        action, self._state = self.policy.predict(
+            self._stack[None],
+            state=self._state,
+            episode_start=np.array([self._start]),
+            deterministic=self.deterministic,
+        )
+        self._start = False
+        return np.asarray(action)[0]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Frame stack, recurrent state and episode-start flag (for resuming a controller)."""
+        state = None if self._state is None else [np.asarray(s).tolist() for s in self._state]
+        return {"stack": self._stack.tolist(), "state": state, "start": self._start}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._stack = np.asarray(state["stack"], dtype=np.float32)
+        saved = state["state"]
+        self._state = None if saved is None else tuple(np.asarray(s, np.float32) for s in saved)
+        self._start = bool(state["start"])

@@ -1,0 +1,68 @@
+"""One policy-in-the-loop step: the env, the harness's policy method and the controller agree.
+
+The same frozen policy, seed, task, budget and starting learning rate, run
+three ways: as an `HPTuneEnv` episode (what meta-training sees), as the
+evaluation harness's ``policy`` method on a cell, and as a `HyperController`
+attached to a plain `TrainingRun`'s optimizer. All three must choose the same
+learning rate at every decision and reach the same final validation loss.
+"""
+
+from __future__ import annotations
+
+import pytest
+from policies import make_policy
+
+from agents.deploy.controller import HyperController
+from agents.evaluation.methods.core import RunSpec
+from agents.evaluation.methods.policy import PolicyMethod
+from agents.metatrain.rollout import run_episode
+from agents.policy.artifact import PolicyActor
+from hpenv.env import HPTuneEnv
+from hpenv.plan import Fidelity
+from hpenv.tasks import get_task
+from hpenv.training import TrainingRun
+
+DECISIONS = 4
+BATCH = 64  # the default synthetic task's batch size
+STEPS = 5 * 12  # 5 intervals of 12 optimizer steps
+BUDGET = BATCH * STEPS
+
+
+def test_env_harness_and_controller_take_the_same_decisions():
+    policy = make_policy(decisions=DECISIONS)
+    task = get_task("synthetic")
+    assert task.defaults.batch_size == BATCH
+
+    env = HPTuneEnv(task, budget=BUDGET, decisions=DECISIONS, val_size=0, device="cpu",
+                    initial={"lr": task.defaults.lr})  # fmt: skip
+    actor = PolicyActor(policy)
+    episode = run_episode(env, actor, seed=5, on_reset=actor.reset, test=False)
+    assert env.run is not None
+    seed = env.run.generator.initial_seed()  # the training seed the episode drew
+
+    spec = RunSpec("synthetic", seed, fidelity=Fidelity(budget=BUDGET), decisions=DECISIONS,
+                   val_size=0)  # fmt: skip
+    harness = PolicyMethod(policy).run(spec)
+
+    run = TrainingRun(task, seed=seed, device="cpu", val_size=0)
+
+    def evaluate() -> tuple[float, float]:
+        result = run.evaluate()
+        return result.loss, result.accuracy
+
+    controller = HyperController(
+        policy, run.optimizer, total_steps=STEPS, decisions=DECISIONS, evaluate=evaluate,
+        batch_size=BATCH,
+    )  # fmt: skip
+    run.loss_hooks.append(controller.report_loss)
+    run.train(BUDGET)
+
+    env_lrs = [p["lr"] for p in episode.trajectory[1:]]  # warm-up, then after each decision
+    harness_lrs = [p["lr"] for p in harness.trajectory[1:]]
+    controller_lrs = [h["lr"] for h in controller.history]
+    assert len(env_lrs) == DECISIONS + 1
+    assert harness_lrs == pytest.approx(env_lrs, rel=1e-12)
+    assert controller_lrs == pytest.approx(env_lrs, rel=1e-12)
+    assert len({round(lr, 12) for lr in env_lrs}) > 2  # the policy really moved the rate
+    assert harness.val_loss == pytest.approx(episode.val_loss, rel=1e-9)
+    assert run.evaluate().loss == pytest.approx(episode.val_loss, rel=1e-9)
