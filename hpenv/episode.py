@@ -1,7 +1,7 @@
 """One episode's bookkeeping: training statistics in, observations, rewards and infos out.
 
 This is the only implementation of an episode's sequencing: `HPTuneEnv` and
-`agents.population_vec.PopulationVecEnv` (one `Episode` per member) both feed
+`agents.metatrain.population_vec.PopulationVecEnv` (one `Episode` per member) both feed
 it the statistics of their training backend (a `TrainingRun`, or one member
 of a `hpenv.population.Population`), so the warm-up, the divergence rules,
 the reward and the info keys are the same everywhere.

@@ -181,7 +181,7 @@ class EpisodePlan:
         The new run trains its own warm-up interval at once, then follows this
         run's remaining intervals and ends with it: same interval length and
         validation size, a budget of one interval plus what remains of this one.
-        (A population member restarted mid-run, see `agents.population_vec`.)
+        (A population member restarted mid-run, see `agents.metatrain.population_vec`.)
 
         >>> EpisodePlan(budget=1_000, interval=200, decisions=4, val_size=256).rejoin(2)
         EpisodePlan(budget=800, interval=200, decisions=3, val_size=256)

@@ -7,7 +7,7 @@ a. Member-steps/s (optimizer steps of one member per second) of
    models stepped one after another with `TrainingRun` in this process, on one
    synthetic MLP task.
 b. PPO agent steps/s (decisions per second, PPO updates included):
-   `agents.population_vec.PopulationVecEnv` at each N against today's
+   `agents.metatrain.population_vec.PopulationVecEnv` at each N against today's
    meta-training default, SB3 ``SubprocVecEnv`` with 4 workers of
    ``HPTuneEnv`` (forkserver, 1 torch thread per worker, as
    `agents.metatrain.vec_env.build_vec_env` / `agents.metatrain.suite.make_env`). Same PPO settings
@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.population_vec import META_INITIAL, PopulationVecEnv
+from agents.metatrain.population_vec import META_INITIAL, PopulationVecEnv
 from hpenv.env import HPTuneEnv
 from hpenv.plan import FIDELITY
 from hpenv.population import Member, Population

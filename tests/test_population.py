@@ -12,8 +12,8 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
-from agents.population_tasks import MemberTask
-from agents.population_vec import PopulationVecEnv
+from agents.metatrain.population_tasks import MemberTask
+from agents.metatrain.population_vec import PopulationVecEnv
 from hpenv.env import Around, HPTuneEnv
 from hpenv.hyperparams import HParams
 from hpenv.observation import OBS_SIZE

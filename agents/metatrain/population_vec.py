@@ -36,7 +36,12 @@ from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 
-from agents.population_tasks import MemberTask, PopulationTasks, SyntheticPopulation, TaskPopulation
+from agents.metatrain.population_tasks import (
+    MemberTask,
+    PopulationTasks,
+    SyntheticPopulation,
+    TaskPopulation,
+)
 from hpenv.env import observation_space
 from hpenv.episode import Around, Episode, InitialValue, StepResult, draw_initial_hparams
 from hpenv.hyperparams import (
