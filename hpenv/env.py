@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from hpenv.episode import (
+    DEFAULT_INITIAL,
+    Around,
+    Episode,
+    InitialValue,
+    check_initial,
+    draw_initial_hparams,
+)
 from hpenv.hyperparams import (
     ACTION_MODES,
     TUNABLES,
@@ -22,32 +27,13 @@ from hpenv.hyperparams import (
     apply_action,
     tunable,
 )
-from hpenv.observation import OBS_HIGH, OBS_LOW, FeatureTracker, IntervalMetrics
+from hpenv.observation import OBS_HIGH, OBS_LOW, FeatureTracker
 from hpenv.plan import Fidelity, budget_samples, plan_episode, split_budget
-from hpenv.rewards import OOM_PENALTY, RewardName, make_reward
+from hpenv.rewards import RewardName, make_reward
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
-from hpenv.training import EvalStats, IntervalStats, TrainingRun, resolve_device
+from hpenv.training import TrainingRun, resolve_device
 
 TaskArg = str | Task | SyntheticFamily | Sequence[str | Task | SyntheticFamily]
-
-
-@dataclass(frozen=True)
-class Around:
-    """Initial range relative to the task's default: [default / below, default * above].
-
-    Values are drawn uniformly on the hyperparameter's scale (log-uniform for lr).
-    """
-
-    below: float = 10.0
-    above: float = 10.0
-
-    def __post_init__(self) -> None:
-        if self.below < 1 or self.above < 1:
-            raise ValueError(f"Around factors must be >= 1, got {self}")
-
-
-InitialValue = float | tuple[float, float] | Around
-DEFAULT_INITIAL: Mapping[str, InitialValue] = {"lr": Around(10.0, 10.0)}
 
 
 class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -242,7 +228,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         self.decisions, self.interval = decisions, interval
         self._reward = make_reward(reward, divergence_penalty)
         self.initial = dict(DEFAULT_INITIAL if initial is None else initial)
-        _check_initial(self.initial)
+        check_initial(self.initial)
         if optimizer is not None:
             HParams(optimizer=optimizer)  # validates the name
         self.optimizer = optimizer
@@ -257,13 +243,13 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
 
-        self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
+        self.observation_space = observation_space()
         self.action_space: spaces.Space[np.ndarray] = action_space(len(self.tuned), action_mode)
 
         self._data_cache: dict[str, TaskData] = {}
         self._features = FeatureTracker()
         self.run: TrainingRun | None = None
-        self._done = True
+        self.episode: Episode | None = None
 
     # ---------------------------------------------------------------- episode
 
@@ -280,7 +266,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         if "model" in options:
             task = task.with_model(options["model"])
         overrides = options.get("hparams", {})
-        _check_initial(overrides)
+        check_initial(overrides)
         hparams = self._initial_hparams(task, rng, overrides)
         fidelity = self.fidelity.get(task.name, Fidelity()).over(self._fidelity)
         data = self._data(task, fidelity.subset)
@@ -302,110 +288,28 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         )
         self.plan = plan
         self.task, self.episode_budget, self.episode_interval = task, budget, interval
-        self._timer = {"start": time.perf_counter(), "train": 0.0, "eval": 0.0}
-        initial = self._evaluate()
-        self._features.reset(initial.loss, initial.accuracy, hparams)
-        self._history: list[dict[str, Any]] = [
-            {"progress": 0.0, "train_loss": math.nan, "val_loss": initial.loss,
-             "val_accuracy": initial.accuracy, "hparams": hparams.to_dict()}
-        ]  # fmt: skip
+        self.episode = Episode(
+            task, plan, self._features, self._reward, hparams, self.run.evaluate()
+        )
         # Warm-up: the first interval trains at the initial hyperparameters, so the
         # first decision sees how training goes instead of acting blind.
-        stats, evaluation, info = self._train_interval()
-        self._warmup_diverged = info["diverged"]
-        if self._warmup_diverged:
-            obs = self._features.mark_diverged()
-            self._reward.reset(initial.loss, initial.accuracy)
-        else:
-            assert evaluation is not None
-            obs = self._observe(stats, evaluation)
-            self._reward.reset(evaluation.loss, evaluation.accuracy)
-        info["initial_val_loss"], info["initial_val_accuracy"] = initial.loss, initial.accuracy
-        self._last_reward = 0.0
-        self._done = False
-        return obs, info
+        stats = self.run.train(self.episode.next_samples(self.run.samples_done))
+        evaluation = None if stats.diverged else self.run.evaluate()
+        return self.episode.warmup(stats, evaluation, self.run.hparams)
 
     def step(
         self, action: np.ndarray
     ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        if self._done or self.run is None:
+        if self.run is None or self.episode is None or self.episode.done:
             raise RuntimeError("the episode is over (or never started): call reset() first")
-        run = self.run
+        run, episode = self.run, self.episode
         new_hparams = self._apply_action(action, run.hparams)
-        if self._warmup_diverged:  # nothing the agent did: end without a penalty
-            self._done = True
-            info = {**self._history_info(), "diverged": True, **self._timings()}
-            return self._features.mark_diverged(), 0.0, True, False, info
+        if episode.warmup_diverged:  # nothing the agent did: end without a penalty
+            return episode.end_without_training()
         run.apply_hparams(new_hparams)
-        stats, evaluation, info = self._train_interval()
-        diverged = info["diverged"]
-        truncated = not diverged and run.samples_done >= self.episode_budget
-        if diverged:
-            obs = self._features.mark_diverged()
-            reward = self._reward.diverged(worst_loss=run.max_loss)
-        else:
-            assert evaluation is not None
-            obs = self._observe(stats, evaluation)
-            reward = self._reward.step(evaluation.loss, evaluation.accuracy, last=truncated)
-        if stats.oom:  # the batch size the agent chose did not fit: reverted, and penalised
-            reward -= OOM_PENALTY
-        self._done = diverged or truncated
-        if self._done:
-            info.update(self._timings())
-        self._last_reward = reward
-        return obs, float(reward), diverged, truncated, info
-
-    def _train_interval(self) -> tuple[IntervalStats, EvalStats | None, dict[str, Any]]:
-        """Train one interval with the current hyperparameters, evaluate, record."""
-        run = self.run
-        assert run is not None
-        samples = min(self.episode_interval, self.episode_budget - run.samples_done)
-        stats = run.train(samples)
-        self._timer["train"] += stats.wall_time
-        evaluation = None if stats.diverged else self._evaluate()
-        diverged = evaluation is None or not math.isfinite(evaluation.loss)
-        self._history.append(
-            {"progress": run.samples_done / self.episode_budget, "train_loss": stats.loss_mean,
-             "val_loss": evaluation.loss if evaluation else math.nan,
-             "val_accuracy": evaluation.accuracy if evaluation else math.nan,
-             "hparams": run.hparams.to_dict()}
-        )  # fmt: skip
-        info = {
-            **self._history_info(),
-            "train_loss": stats.loss_mean,
-            "train_loss_std": stats.loss_std,
-            "grad_norm": stats.grad_norm,
-            "update_ratio": stats.update_ratio,
-            "diverged": diverged,
-            "oom": stats.oom,
-        }
-        return stats, evaluation, info
-
-    def _history_info(self) -> dict[str, Any]:
-        assert self.run is not None
-        last = self._history[-1]
-        return {
-            "task": f"{self.task.name}/{self.task.model}",
-            "hparams": self.run.hparams.to_dict(),
-            "samples": self.run.samples_done,
-            "budget": self.episode_budget,
-            "val_loss": last["val_loss"],
-            "val_accuracy": last["val_accuracy"],
-        }
-
-    def _observe(self, stats: IntervalStats, evaluation: EvalStats) -> np.ndarray:
-        assert self.run is not None
-        progress = self.run.samples_done / self.episode_budget
-        return self._features.update(
-            IntervalMetrics.from_stats(progress, stats, evaluation, self.run.hparams)
-        )
-
-    def _timings(self) -> dict[str, float]:
-        return {
-            "wall_time": time.perf_counter() - self._timer["start"],
-            "train_time": self._timer["train"],
-            "eval_time": self._timer["eval"],
-        }
+        stats = run.train(episode.next_samples(run.samples_done))
+        evaluation = None if stats.diverged else run.evaluate()
+        return episode.step(stats, evaluation, run.hparams, run.max_loss)
 
     # --------------------------------------------------------------- rendering
 
@@ -413,24 +317,14 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode= to make()")
             return None
-        if not hasattr(self, "_history"):
+        if self.episode is None:
             raise RuntimeError("call reset() before render()")
         if self.render_mode == "ansi":
-            return self._render_text()
+            return self.episode.render_text(self.tuned)
         from hpenv.render import render_episode
 
         return render_episode(
-            self._history, self.tuned, title=f"{self.task.name}/{self.task.model}"
-        )
-
-    def _render_text(self) -> str:
-        last = self._history[-1]
-        hp = last["hparams"]
-        tuned = " ".join(f"{n}={hp[n]:.3g}" for n in self.tuned)
-        return (
-            f"{self.task.name}/{self.task.model} {100 * last['progress']:5.1f}% {tuned} "
-            f"train={last['train_loss']:.4f} val={last['val_loss']:.4f} "
-            f"acc={last['val_accuracy']:.4f} reward={self._last_reward:+.4f}"
+            self.episode.history, self.tuned, title=f"{self.task.name}/{self.task.model}"
         )
 
     # ---------------------------------------------------------------- internals
@@ -441,22 +335,8 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
     def _initial_hparams(
         self, task: Task, rng: np.random.Generator, overrides: Mapping[str, InitialValue]
     ) -> HParams:
-        hparams = task.defaults
-        if self.optimizer is not None:
-            hparams = hparams.replace(optimizer=self.optimizer)
-        values: dict[str, Any] = {}
-        for name, spec in {**self.initial, **overrides}.items():
-            t = tunable(name)
-            if isinstance(spec, Around):
-                default = getattr(hparams, name)
-                values[name] = t.sample(rng, default / spec.below, default * spec.above)
-            elif isinstance(spec, tuple):
-                values[name] = t.sample(rng, *spec)
-            else:
-                values[name] = t.cast(spec)
-        for t in self._tunables:  # tuned values start inside their range
-            values[t.name] = t.cast(t.clip(values.get(t.name, getattr(hparams, t.name))))
-        return hparams.replace(**values)
+        initial = {**self.initial, **overrides}
+        return draw_initial_hparams(task, rng, initial, self._tunables, self.optimizer)
 
     def _data(self, task: Task, subset: float | None) -> TaskData:
         if self._data_fn is not None:
@@ -469,26 +349,10 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             self._data_cache[key] = data.to(self.device)
         return self._data_cache[key]
 
-    def _evaluate(self) -> EvalStats:
-        assert self.run is not None
-        evaluation = self.run.evaluate()
-        self._timer["eval"] += evaluation.wall_time
-        return evaluation
 
-
-def _check_initial(initial: Mapping[str, InitialValue]) -> None:
-    """Known names; fixed values and ranges inside the hyperparameter's range (no silent clip)."""
-    for name, spec in initial.items():
-        t = tunable(name)
-        if isinstance(spec, Around):
-            continue  # relative to the task default: the drawn value is clipped to the range
-        values = spec if isinstance(spec, tuple) else (spec,)
-        for value in values:
-            if not t.low <= float(value) <= t.high:
-                raise ValueError(
-                    f"initial {name}={value!r} is outside its range [{t.low:g}, {t.high:g}]; "
-                    "give a value inside it"
-                )
+def observation_space() -> spaces.Box:
+    """The observation space of every task (layout `hpenv.observation.OBS_VERSION`)."""
+    return spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
 
 
 def _task_sampler(task: TaskArg) -> Callable[[np.random.Generator], Task]:
@@ -509,4 +373,10 @@ def _task_sampler(task: TaskArg) -> Callable[[np.random.Generator], Task]:
     )
 
 
-__all__ = ["TUNABLES", "Around", "Fidelity", "HPTuneEnv"]  # Fidelity: see hpenv.plan
+__all__ = [  # Around, DEFAULT_INITIAL: see hpenv.episode; Fidelity: see hpenv.plan
+    "DEFAULT_INITIAL",
+    "TUNABLES",
+    "Around",
+    "Fidelity",
+    "HPTuneEnv",
+]

@@ -74,7 +74,8 @@ class HParams:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as a plain dict (every field is a scalar: no deep copy needed)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(HParams))

@@ -175,6 +175,32 @@ class EpisodePlan:
         """Intervals in the run: the warm-up plus one per decision (``ceil(budget/interval)``)."""
         return -(-self.budget // self.interval)
 
+    def rejoin(self, intervals_done: int) -> EpisodePlan:
+        """The plan of a run that starts after this one trained ``intervals_done`` intervals.
+
+        The new run trains its own warm-up interval at once, then follows this
+        run's remaining intervals and ends with it: same interval length and
+        validation size, a budget of one interval plus what remains of this one.
+        (A population member restarted mid-run, see `agents.metatrain.population_vec`.)
+
+        >>> EpisodePlan(budget=1_000, interval=200, decisions=4, val_size=256).rejoin(2)
+        EpisodePlan(budget=800, interval=200, decisions=3, val_size=256)
+
+        Raises:
+            ValueError: Nothing of this run remains after ``intervals_done`` intervals.
+        """
+        remaining = self.budget - intervals_done * self.interval
+        if intervals_done < 1 or remaining < 1:
+            raise ValueError(
+                f"cannot rejoin a run of {self.intervals} intervals after {intervals_done}"
+            )
+        return EpisodePlan(
+            budget=self.interval + remaining,
+            interval=self.interval,
+            decisions=-(-remaining // self.interval),
+            val_size=self.val_size,
+        )
+
 
 def plan_episode(
     *,

@@ -179,12 +179,8 @@ class TrainingRun:
             data = data.subset(subset, subset_seed)
         if data.train_x.shape[0] == 0:
             raise ValueError(f"task {self.task.name!r} has an empty training split")
-        chance_loss = math.log(2 if self.task.loss == "binary" else max(data.num_classes, 2))
-        self.max_loss = 100.0 * chance_loss if max_loss is None else max_loss
-        # torch's layers draw a default init from the global RNG when built: build under a
-        # forked RNG (the global stream is left as it was), then initialise from the seed.
-        with torch.random.fork_rng(devices=[]):
-            model = self.task.build_model(data, dropout=self.hparams.dropout)
+        self.max_loss = default_max_loss(self.task, data) if max_loss is None else max_loss
+        model = build_model(self.task, data, self.hparams.dropout)
         init_parameters(model, torch.Generator().manual_seed(seed))
         self.data = data.to(self.device)
         is_cuda = self.device.type == "cuda"
@@ -201,8 +197,11 @@ class TrainingRun:
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         factory = optimizer_factory or _make_optimizer
         self.optimizer = factory(self._params, self.hparams)
-        self._scale, self._shift = self._normalisation()
-        self._val_index = self._fixed_val_subset(val_size)
+        self._scale, self._shift = image_normalisation(self.data, self.device)
+        val_index = fixed_val_subset(
+            self.data.val_x.shape[0], self.task.val_size if val_size is None else val_size
+        )
+        self._val_index = None if val_index is None else val_index.to(self.device)
         self._order = self._new_order()
         self._cursor = 0
         self.epochs_started = 1
@@ -352,7 +351,7 @@ class TrainingRun:
         self, values: list[float], samples: int, steps: int, start: float, oom: bool = False
     ) -> IntervalStats:
         mean, spread, grad, delta, weight, weight_after = values
-        if not (math.isfinite(mean) and math.isfinite(weight_after)) or mean > self.max_loss:
+        if is_diverged(mean, weight_after, self.max_loss):
             self.diverged = True
         return IntervalStats(
             loss_mean=mean,
@@ -463,26 +462,6 @@ class TrainingRun:
         self._cursor = size - head.shape[0]
         return torch.cat([head, self._order[: self._cursor]])
 
-    def _normalisation(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        if self.data.kind != "image":
-            return None, None
-        channels = self.data.train_x.shape[1]
-        mean = torch.tensor(self.data.image_mean or (0.5,) * channels, device=self.device)
-        std = torch.tensor(self.data.image_std or (0.5,) * channels, device=self.device)
-        # uint8 -> normalised float as one multiply-add: x * scale + shift.
-        scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1)
-        return scale, (-mean / std).view(1, -1, 1, 1)
-
-    def _fixed_val_subset(self, val_size: int | None) -> torch.Tensor | None:
-        n = self.data.val_x.shape[0]
-        size = self.task.val_size if val_size is None else val_size
-        if size < 0:
-            raise ValueError(f"val_size must be >= 0, got {size}")
-        if size == 0 or size >= n:
-            return None
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(VAL_SUBSET_SEED))
-        return order[:size].sort().values.to(self.device)
-
     def _prepare(self, inputs: torch.Tensor, train: bool) -> torch.Tensor:
         if self.data.kind != "image":
             return inputs
@@ -498,22 +477,106 @@ class TrainingRun:
     def _loss(
         self, outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
     ) -> torch.Tensor:
-        outputs = outputs.float()
-        if self.task.loss == "binary":
-            return F.binary_cross_entropy_with_logits(
-                outputs.squeeze(-1), targets.float(), reduction=reduction
-            )
-        return F.cross_entropy(outputs, targets, reduction=reduction)
+        return task_loss(self.task.loss, outputs, targets, reduction)
 
     def _predict(self, outputs: torch.Tensor) -> torch.Tensor:
-        if self.task.loss == "binary":
-            return (outputs.squeeze(-1) > 0).long()
-        return outputs.argmax(dim=-1)
+        return task_predict(self.task.loss, outputs)
 
     def _autocast(self) -> AbstractContextManager[Any]:
         if not self.amp:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+
+# ------------------------------------------- shared with hpenv.population (one copy)
+
+
+def build_model(task: Task, data: TaskData, dropout: float) -> nn.Module:
+    """``task``'s model for ``data``, its weights still to initialise (`init_parameters`).
+
+    torch's layers draw a default init from the global RNG when built: the model
+    is built under a forked RNG, so the global stream is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        return task.build_model(data, dropout=dropout)
+
+
+def default_max_loss(task: Task, data: TaskData) -> float:
+    """The divergence threshold: 100 times the loss of a uniform guess (``ln`` classes)."""
+    chance_loss = math.log(2 if task.loss == "binary" else max(data.num_classes, 2))
+    return 100.0 * chance_loss
+
+
+def is_diverged(loss_mean: float, weight_norm: float, max_loss: float) -> bool:
+    """An interval diverged: non-finite mean loss or weights, or a mean loss over ``max_loss``."""
+    return not (math.isfinite(loss_mean) and math.isfinite(weight_norm)) or loss_mean > max_loss
+
+
+def fixed_val_subset(n: int, size: int) -> torch.Tensor | None:
+    """Sorted indices (CPU) of the fixed ``size``-sample validation subset of ``n``.
+
+    None means the whole split (``size`` 0 or at least ``n``). The draw uses its
+    own generator seeded with `VAL_SUBSET_SEED`, so every run of a task scores
+    the same samples.
+    """
+    if size < 0:
+        raise ValueError(f"val_size must be >= 0, got {size}")
+    if size == 0 or size >= n:
+        return None
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(VAL_SUBSET_SEED))
+    return order[:size].sort().values
+
+
+def image_normalisation(
+    data: TaskData, device: torch.device
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``(scale, shift)`` of shape (1, C, 1, 1) turning uint8 images into normalised floats.
+
+    None for non-image data. Normalising is one multiply-add: ``x * scale + shift``.
+    """
+    if data.kind != "image":
+        return None, None
+    channels = data.train_x.shape[1]
+    mean = torch.tensor(data.image_mean or (0.5,) * channels, device=device)
+    std = torch.tensor(data.image_std or (0.5,) * channels, device=device)
+    scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1)
+    return scale, (-mean / std).view(1, -1, 1, 1)
+
+
+def task_loss(
+    loss: str,
+    outputs: torch.Tensor,
+    targets: torch.Tensor,
+    reduction: str = "mean",
+    classes_first: bool = False,
+) -> torch.Tensor:
+    """The training loss of a task whose ``Task.loss`` is ``loss`` (computed in float32).
+
+    Args:
+        loss: ``cross_entropy`` or ``binary``.
+        outputs: (B, C) logits (C = 1 for binary tasks).
+        targets: (B,) labels.
+        reduction: ``mean`` or ``sum`` over the batch.
+        classes_first: Compute the cross-entropy on the (1, C, B) view of the
+            logits: the same values, but the softmax is vectorised over the batch
+            instead of over few classes (an order of magnitude faster under
+            ``vmap``, as `hpenv.population` runs it).
+    """
+    outputs = outputs.float()
+    if loss == "binary":
+        return F.binary_cross_entropy_with_logits(
+            outputs.squeeze(-1), targets.float(), reduction=reduction
+        )
+    if classes_first:
+        return F.cross_entropy(outputs.T.unsqueeze(0), targets.unsqueeze(0), reduction=reduction)
+    return F.cross_entropy(outputs, targets, reduction=reduction)
+
+
+def task_predict(loss: str, outputs: torch.Tensor) -> torch.Tensor:
+    """Predicted labels from a model's outputs."""
+    if loss == "binary":
+        return (outputs.squeeze(-1) > 0).long()
+    return outputs.argmax(dim=-1)
 
 
 def _make_optimizer(params: list[nn.Parameter], hparams: HParams) -> torch.optim.Optimizer:

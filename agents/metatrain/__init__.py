@@ -6,6 +6,8 @@
 | `loop` | `meta_train`: the training loop, stopping on signals, freezing the policy |
 | `suite` | task suites (training, held-out) and building their environments |
 | `vec_env` | the vectorised environments (subprocess, in-process) |
+| `population_vec` | `PopulationVecEnv`: N population members as one batched vectorised env |
+| `population_tasks` | where a population's member tasks come from (synthetic, one real task) |
 | `model` | the PPO / RecurrentPPO model from a configuration |
 | `checkpoints` | checkpoint files (tensors and plain values only) |
 | `callbacks` | SB3 callbacks: metrics, held-out evaluation, checkpoints, progress |

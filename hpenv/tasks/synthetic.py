@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -156,6 +157,21 @@ class SyntheticFamily:
             batch_size=int(rng.choice(self.batch_sizes)),
             seed=int(rng.integers(2**31 - 1)),
             steps=_log_int(rng, *self.steps),
+        )
+
+    def sample_like(self, rng: np.random.Generator, like: SyntheticSpec) -> SyntheticSpec:
+        """Draw a task of ``like``'s shape: same sizes, model, batch size and budget.
+
+        Only what leaves the data's and the model's shapes alone is drawn: the
+        label noise, the input scale, the conditioning and the data seed. Tasks
+        of one shape can train together as one `hpenv.population.Population`.
+        """
+        return dataclasses.replace(
+            like,
+            noise=float(rng.uniform(*self.noise)),
+            input_scale=float(np.exp(rng.uniform(*np.log(self.input_scale)))),
+            conditioning=float(rng.uniform(*self.conditioning)),
+            seed=int(rng.integers(2**31 - 1)),
         )
 
 
