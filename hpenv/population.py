@@ -753,6 +753,17 @@ class Population:
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
 
+def supports(task: Task) -> str | None:
+    """None if a population can train ``task``'s model; else why not (one line)."""
+    from hpenv.testing import tiny_task_data
+
+    try:
+        _check_supported(build_model(task, tiny_task_data(task, n_train=8, n_eval=4), 0.0), task)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _check_supported(model: nn.Module, task: Task) -> None:
     for module in model.modules():
         if not isinstance(module, SUPPORTED_LAYERS):

@@ -191,3 +191,26 @@ def test_recurrent_policy_option_trains_and_freezes(tmp_path: Path):
     again = [actor(row) for row in random_obs(3, seed=2)]
     np.testing.assert_array_equal(np.array(first), np.array(again))  # state restarts on reset
     assert all(-1 <= a[0] <= 1 for a in first)
+
+
+def test_population_meta_training_runs_and_resumes(tmp_path: Path):
+    config = dataclasses.replace(
+        TINY, vec_env="population", n_envs=8, n_steps=8, batch_size=32, total_steps=128,
+        eval_every=64, out_dir=str(tmp_path / "pop"),
+    )  # fmt: skip
+    meta_train(config)
+    first = load_checkpoint(tmp_path / "pop" / "checkpoints" / "latest.pt")
+    assert first["num_timesteps"] == 128
+    assert first["episodes"] > 0
+    policy = load_policy(tmp_path / "pop" / "policy.pt")
+    assert policy.metadata.tasks == ("synthetic", "digits")
+    meta_train(dataclasses.replace(config, total_steps=192, resume=True))
+    assert load_checkpoint(tmp_path / "pop" / "checkpoints" / "latest.pt")["num_timesteps"] == 192
+
+
+def test_population_leaves_out_tasks_it_cannot_batch():
+    from agents.metatrain.vec_env import batchable
+
+    kept, skipped = batchable(["synthetic", "digits", "imdb"])
+    assert kept == ["synthetic", "digits"]
+    assert "LSTM" in skipped["imdb"]

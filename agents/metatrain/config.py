@@ -16,7 +16,7 @@ from hpenv.hyperparams import ActionMode
 from hpenv.rewards import RewardName
 
 #: How the training environments are stepped (see `agents.metatrain.vec_env`).
-VecEnvName = Literal["subprocess", "dummy"]
+VecEnvName = Literal["subprocess", "dummy", "population"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class MetaTrainConfig:
         default=4,
     )
     vec_env: VecEnvName = option(
-        "'subprocess' (one process per env, 1 torch thread each) or 'dummy' (in-process)",
+        "'subprocess' (one process per env, 1 torch thread each), 'dummy' (in-process) or "
+        "'population' (n-envs members of one architecture as one batched step; e.g. 64)",
         default="subprocess",
     )
     tuned: tuple[str, ...] = option("hyperparameters the agent controls", default=("lr",))

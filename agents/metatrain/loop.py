@@ -45,7 +45,7 @@ from agents.metatrain.model import make_model
 from agents.metatrain.rollout import run_episode
 from agents.metatrain.run_log import make_logger
 from agents.metatrain.suite import available, make_env, resolve_tasks
-from agents.metatrain.vec_env import build_vec_env, env_kwargs, terminate_workers
+from agents.metatrain.vec_env import batchable, build_vec_env, env_kwargs, terminate_workers
 from agents.policy.artifact import FrozenPolicy, PolicyActor
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_write_json
@@ -88,6 +88,9 @@ def meta_train(config: MetaTrainConfig) -> Path:
     elif checkpoint_path.exists():
         raise ValueError(f"{out} already holds a run; pass --resume or choose another --out-dir")
     tasks, skipped = available(config.train_tasks, config.data_dir)
+    if config.vec_env == "population":
+        tasks, unbatchable = batchable(tasks)
+        skipped.update(unbatchable)
     for name, why in skipped.items():
         print(f"skipping training task {name}: {why}")
     if not tasks:

@@ -12,6 +12,8 @@ mid-population). Both draw from the generator they are given, nothing else.
 - `TaskPopulation`: one task (a registered name or a `Task`); members differ in
   their run seed and, with ``subset``, in which seeded fraction of the training
   split they train on.
+- `SuitePopulation`: a meta-training suite (``synthetic``, ``digits``, ...):
+  each new population is drawn from one of its sources, chosen uniformly.
 """
 
 from __future__ import annotations
@@ -115,3 +117,26 @@ class TaskPopulation:
             return MemberTask(task=self.task, data=self._data)
         seed = int(rng.integers(2**31 - 1))
         return MemberTask(task=self.task, data=self._data.subset(self.subset, seed))
+
+
+class SuitePopulation:
+    """Populations drawn from a suite of sources, one source per population.
+
+    Args:
+        sources: Suite name -> source (``"synthetic"`` -> `SyntheticPopulation`,
+            a task name -> `TaskPopulation`).
+    """
+
+    def __init__(self, sources: dict[str, PopulationTasks]) -> None:
+        if not sources:
+            raise ValueError("a suite population needs at least one source")
+        self.sources = dict(sources)
+        self._names = sorted(self.sources)
+
+    def draw(self, rng: np.random.Generator, count: int) -> list[MemberTask]:
+        name = self._names[int(rng.integers(len(self._names)))]
+        return self.sources[name].draw(rng, count)
+
+    def redraw(self, rng: np.random.Generator, like: MemberTask) -> MemberTask:
+        name = "synthetic" if like.spec is not None else like.task.name
+        return self.sources[name].redraw(rng, like)

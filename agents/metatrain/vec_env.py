@@ -2,7 +2,10 @@
 
 ``subprocess``: one `HPTuneEnv` per process (`SubprocVecEnv`, forkserver), one
 torch thread each, SIGINT/SIGTERM left to the main process; ``dummy``: all
-in this process.
+in this process; ``population``: ``n_envs`` members of one architecture
+trained as one batched step in this process (`PopulationVecEnv`; each new
+population comes from one suite task, chosen uniformly; models a population
+cannot batch, such as IMDB's LSTM, are left out of the suite with a message).
 """
 
 from __future__ import annotations
@@ -14,11 +17,28 @@ from typing import Any
 import gymnasium as gym
 import torch
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    SubprocVecEnv,
+    VecEnv,
+    VecFrameStack,
+    VecMonitor,
+)
 
 from agents.metatrain.config import MetaTrainConfig
+from agents.metatrain.population_tasks import (
+    PopulationTasks,
+    SuitePopulation,
+    SyntheticPopulation,
+    TaskPopulation,
+)
+from agents.metatrain.population_vec import PopulationVecEnv
 from agents.metatrain.suite import make_env
 from agents.stopping import ignore_stop_signals
+from hpenv.episode import Around
+from hpenv.plan import FIDELITY, Fidelity
+from hpenv.population import supports
+from hpenv.tasks import get_task
 
 
 def env_kwargs(config: MetaTrainConfig, tasks: list[str]) -> dict[str, Any]:
@@ -46,13 +66,52 @@ def _worker_env(kwargs: dict[str, Any]) -> Monitor:
     return Monitor(make_env(**kwargs))
 
 
+def batchable(tasks: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The suite tasks a population can train, and why each other one cannot."""
+    kept, skipped = [], {}
+    for name in tasks:
+        why = None if name == "synthetic" else supports(get_task(name))
+        if why is None:
+            kept.append(name)
+        else:
+            skipped[name] = why
+    return kept, skipped
+
+
+def build_population(config: MetaTrainConfig, tasks: list[str]) -> PopulationVecEnv:
+    """``n_envs`` population members over the suite (see `PopulationVecEnv`)."""
+    fidelity = FIDELITY if config.budget is None else {}
+    sources: dict[str, PopulationTasks] = {}
+    for name in tasks:
+        if name == "synthetic":
+            sources[name] = SyntheticPopulation()
+        else:
+            subset = fidelity.get(name, Fidelity()).subset
+            sources[name] = TaskPopulation(name, subset=subset, data_dir=config.data_dir)
+    return PopulationVecEnv(
+        SuitePopulation(sources),
+        num_envs=config.n_envs,
+        tuned=config.tuned,
+        action_mode=config.action_mode,
+        budget=config.budget,
+        decisions=config.decisions,
+        reward=config.reward,
+        initial={"lr": Around(config.lr_below, config.lr_above)},
+        fidelity=fidelity,
+        device=config.env_device,
+        data_dir=config.data_dir,
+    )
+
+
 def build_vec_env(config: MetaTrainConfig, tasks: list[str]) -> VecEnv:
     """The (unnormalised) vectorised training environments."""
+    if config.vec_env == "population":
+        venv: VecEnv = VecMonitor(build_population(config, tasks))
+        return VecFrameStack(venv, config.frame_stack) if config.frame_stack > 1 else venv
     factory: Callable[[], gym.Env[Any, Any]] = functools.partial(
         _worker_env, env_kwargs(config, tasks)
     )
     fns = [factory] * config.n_envs
-    venv: VecEnv
     if config.vec_env == "subprocess" and config.n_envs > 1:
         venv = SubprocVecEnv(fns, start_method="forkserver")
     else:
