@@ -281,6 +281,7 @@ def test_end_to_end_tiny_grid(artifacts: dict[str, Path], tmp_path: Path):
     assert "`evaluate --tasks digits`" in summary
     assert "torch" in summary
     assert "Wilcoxon" in summary
+    assert "## Aggregate over tasks (rliable)" in summary
     assert "| digits | 1 |" in summary
     for name in ("curves_digits.png", "lr_digits.png"):
         assert (out / name).stat().st_size > 1000
@@ -453,3 +454,23 @@ def test_default_policy_is_the_shipped_one_and_refuses_its_training_tasks(tmp_pa
 
     with pytest.raises(TrainingTaskError, match="digits"):
         evaluate(EvalConfig(tasks=("digits",), out_dir=str(tmp_path / "x")))
+
+
+def test_rliable_aggregate_on_fixed_scores():
+    from agents.evaluation.aggregate import rliable_section, score_matrices
+
+    scores = {}
+    for seed in range(4):
+        for task, base in (("a", 0.5), ("b", 0.9)):
+            scores[("static", task, 1.0, seed)] = base
+            scores[("policy", task, 1.0, seed)] = base + 0.01 * (seed + 1)
+    scores[("policy", "a", 1.0, 9)] = 0.1  # a seed static lacks: left out
+    matrices, cells, seeds = score_matrices(scores, ["policy", "static"])
+    assert cells == [("a", 1.0), ("b", 1.0)]
+    assert seeds == [0, 1, 2, 3]
+    assert matrices["policy"].shape == (4, 2)
+    text = "\n".join(rliable_section(scores, ["policy", "static"]))
+    assert "| static | 0.7000 [0.7000, 0.7000] | 0.7000 [0.7000, 0.7000] | 0 (reference)" in text
+    assert "| policy | " in text
+    assert "2.50 [" in text  # mean gain: (1 + 2 + 3 + 4) / 4 points
+    assert "τ=0.8" in text

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents.evaluation.aggregate import rliable_section
 from agents.evaluation.config import POLICY, EvalConfig, _fidelity_text
 from agents.evaluation.plots import write_plots, write_tensorboard
 from agents.evaluation.records import RunStore
@@ -98,8 +99,8 @@ class _Report:
         if not self.runs:
             return "\n".join([*lines, "No finished runs.", ""])
         for section in (
-            self.per_task, self.pooled, self.comparisons, self.compute, self.grid_distance,
-            self.definitions, self.figures,
+            self.per_task, self.pooled, self.aggregate, self.comparisons, self.compute,
+            self.grid_distance, self.definitions, self.figures,
         ):  # fmt: skip
             lines += section()
         return "\n".join(lines)
@@ -174,6 +175,15 @@ class _Report:
         pooled = _group(self.runs, "method")
         rows = [[m, *_stats_cells(pooled[(m,)])] for m in self.methods]
         return lines + _table(["method", *_STAT_HEADER], rows)
+
+    def aggregate(self) -> list[str]:
+        scores = {
+            (r.row["method"], r.row["task"], float(r.row["start_lr_factor"]), int(r.row["seed"])): (
+                r.score
+            )
+            for r in self.runs
+        }
+        return rliable_section(scores, self.methods)
 
     def comparisons(self) -> list[str]:
         baselines = [m for m in self.methods if m != POLICY]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from hpenv.hyperparams import HParams
+from hpenv.tasks import variants
 from hpenv.tasks.data import catalog
 from hpenv.tasks.data.spec import TextConfig
 from hpenv.tasks.models import mlp, resnet18, small_cnn, text_lstm, text_transformer
@@ -107,8 +109,99 @@ TASKS: dict[str, Task] = {
             val_size=1_000,
         ),
         SyntheticSpec().task(),
+        # ---- held-out variants (hpenv.tasks.variants): never in meta-training's suite
+        Task(
+            name="mnist_cnn",
+            description="MNIST digits, small CNN",
+            models=_MNIST_MODELS,
+            model="cnn",
+            defaults=_ADAM,
+            budget_epochs=3,
+            dataset=catalog.MNIST,
+        ),
+        Task(
+            name="mnist_rotated",
+            description="MNIST rotated by up to 45 degrees, MLP 512-512 with dropout 0.2",
+            models=_MNIST_MODELS,
+            model="mlp",
+            defaults=_ADAM.replace(dropout=0.2),
+            budget_epochs=10,
+            dataset=catalog.MNIST,
+            transform=variants.rotate,
+        ),
+        Task(
+            name="mnist_noisy",
+            description="MNIST with 40% of the training labels random, MLP 512-512",
+            models=_MNIST_MODELS,
+            model="mlp",
+            defaults=_ADAM,
+            budget_epochs=10,
+            dataset=catalog.MNIST,
+            transform=variants.noisy_labels,
+        ),
+        Task(
+            name="imdb_conv",
+            description="IMDB review sentiment, embedding 64 + 1-D convolution + max pool",
+            models={"conv": variants.text_conv},
+            model="conv",
+            defaults=_ADAM.replace(batch_size=64, dropout=0.2),
+            budget_epochs=3,
+            loss="binary",
+            dataset=catalog.IMDB,
+            text=TextConfig(vocab_size=10_000, seq_len=200),
+            val_size=1_000,
+        ),
+        Task(
+            name="digits_cnn",
+            description="scikit-learn's 8x8 digits through a small CNN (offline)",
+            models={"cnn": variants.square_cnn},
+            model="cnn",
+            defaults=_ADAM.replace(batch_size=32),
+            budget_epochs=15,
+            dataset=catalog.DIGITS,
+            val_size=1_000,
+        ),
+        Task(
+            name="diabetes",
+            description="scikit-learn's diabetes table, progression above the median, MLP 64-64",
+            models={"mlp": functools.partial(mlp, hidden=(64, 64))},
+            model="mlp",
+            defaults=_ADAM.replace(batch_size=16),
+            budget_epochs=60,
+            dataset=catalog.DIABETES,
+            val_size=1_000,
+        ),
+        dataclasses.replace(
+            SyntheticSpec(
+                input_dim=24,
+                num_classes=6,
+                noise=0.1,
+                num_samples=3_000,
+                width=256,
+                depth=6,
+                input_scale=5.0,
+                conditioning=0.8,
+                batch_size=64,
+                seed=20_261_201,
+                steps=900,
+            ).task(),
+            name="synthetic_deep",
+            description="a generated task through a deeper network (6 x 256) than the family draws",
+        ),
     )
 }
+
+#: The held-out evaluation suite: tasks of several kinds that no meta-training
+#: suite contains and on which the baselines differ (see docs/results.md).
+HELDOUT_TASKS: tuple[str, ...] = (
+    "mnist_cnn",
+    "mnist_rotated",
+    "mnist_noisy",
+    "imdb_conv",
+    "digits_cnn",
+    "diabetes",
+    "synthetic_deep",
+)
 
 
 class UnknownTaskError(ValueError):

@@ -38,6 +38,8 @@ class Task:
             ``dataset``.
         val_size: Default number of validation samples scored by
             `TrainingRun.evaluate` (a fixed subset of the validation split).
+        transform: Applied to the loaded data before any subset (a deterministic
+            variant of a dataset: rotated images, noisy labels; `hpenv.tasks.variants`).
     """
 
     name: str
@@ -52,6 +54,7 @@ class Task:
     text: TextConfig | None = None
     generate: Callable[[], TaskData] | None = field(default=None, compare=False)
     val_size: int = 2_000
+    transform: Callable[[TaskData], TaskData] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.model not in self.models:
@@ -88,6 +91,8 @@ class Task:
             data = load_task_data(
                 self.dataset, data_dir=data_dir, text_config=self.text, use_cache=use_cache
             )
+        if self.transform is not None:
+            data = self.transform(data)
         return data.subset(subset, subset_seed)
 
     def model_input(self, data: TaskData) -> ModelInput:

@@ -40,6 +40,21 @@ def _sklearn_tabular(loader_name: str) -> RawSplits:
     )
 
 
+def _sklearn_diabetes_binary() -> RawSplits:
+    """scikit-learn's diabetes table; the label: disease progression above the median."""
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes()
+    x = bunch.data.astype(np.float64)
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    labels = (bunch.target > np.median(bunch.target)).astype(np.int64)
+    return RawSplits(
+        inputs={"train": x.astype(np.float32)},
+        labels={"train": labels},
+        source="scikit-learn load_diabetes (bundled), target above its median",
+    )
+
+
 CIFAR10 = DatasetInfo(
     name="cifar10",
     kind="image",
@@ -137,7 +152,27 @@ WINE = DatasetInfo(
     val_fraction=0.25,
 )
 
+DIABETES = DatasetInfo(
+    name="diabetes",
+    kind="tabular",
+    num_classes=2,
+    local_names=("diabetes",),
+    builtin=_sklearn_diabetes_binary,
+    val_fraction=0.25,
+)
+
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
-    for info in (CIFAR10, MNIST, FASHION_MNIST, IMDB, AG_NEWS, TREC, DIGITS, BREAST_CANCER, WINE)
+    for info in (
+        CIFAR10,
+        MNIST,
+        FASHION_MNIST,
+        IMDB,
+        AG_NEWS,
+        TREC,
+        DIGITS,
+        BREAST_CANCER,
+        WINE,
+        DIABETES,
+    )
 }
