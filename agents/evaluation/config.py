@@ -15,14 +15,15 @@ from agents.evaluation.methods import METHODS
 from agents.evaluation.methods.core import RunSpec
 from hpenv.plan import Fidelity
 from hpenv.tasks import get_task, list_tasks
+from hpenv.tasks.registry import HELDOUT_TASKS
 
 POLICY = "policy"
 STATIC = "static"
 GRID = "grid"
 OPTUNA = "optuna"
 OPTUNA_WARM = "optuna_warm"
-#: Offline tasks held out from the shipped policy's training suite (synthetic, digits).
-DEFAULT_TASKS: tuple[str, ...] = ("mnist", "breast_cancer", "wine")
+#: The held-out suite (`hpenv.tasks.registry.HELDOUT_TASKS`): no meta-training suite has them.
+DEFAULT_TASKS: tuple[str, ...] = HELDOUT_TASKS
 
 
 class TrainingTaskError(ValueError):
