@@ -13,6 +13,7 @@ from typing import Any
 from agents.cli import option
 from agents.evaluation.methods import METHODS
 from agents.evaluation.methods.core import RunSpec
+from hpenv.hyperparams import OptimizerName
 from hpenv.plan import Fidelity
 from hpenv.tasks import get_task, list_tasks
 from hpenv.tasks.registry import HELDOUT_TASKS
@@ -62,6 +63,11 @@ class EvalConfig:
     )
     target_fraction: float = option(
         "samples-to-target threshold = this x static's mean final val accuracy", default=0.95
+    )
+    optimizer: OptimizerName | None = option(
+        "every cell trains with this optimizer (sgd, adam, adamw) at its usual rate instead of "
+        "the task's (default: the task's)",
+        default=None,
     )
     device: str = option("training device", default="cpu")
     data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)

@@ -38,7 +38,7 @@ from agents.stopping import ignore_stop_signals
 from hpenv.episode import Around
 from hpenv.plan import FIDELITY, Fidelity
 from hpenv.population import supports
-from hpenv.tasks import get_task
+from hpenv.tasks import SyntheticFamily, get_task
 
 
 def env_kwargs(config: MetaTrainConfig, tasks: list[str]) -> dict[str, Any]:
@@ -53,6 +53,7 @@ def env_kwargs(config: MetaTrainConfig, tasks: list[str]) -> dict[str, Any]:
         "lr_above": config.lr_above,
         "device": config.env_device,
         "data_dir": config.data_dir,
+        "synthetic_optimizers": config.synthetic_optimizers,
     }
 
 
@@ -84,7 +85,8 @@ def build_population(config: MetaTrainConfig, tasks: list[str]) -> PopulationVec
     sources: dict[str, PopulationTasks] = {}
     for name in tasks:
         if name == "synthetic":
-            sources[name] = SyntheticPopulation()
+            family = SyntheticFamily(optimizers=config.synthetic_optimizers)
+            sources[name] = SyntheticPopulation(family)
         else:
             subset = fidelity.get(name, Fidelity()).subset
             sources[name] = TaskPopulation(name, subset=subset, data_dir=config.data_dir)
