@@ -170,7 +170,7 @@ def test_state_dict_resume_gives_the_same_decisions():
 
 def test_policies_the_optimizer_cannot_serve_are_refused():
     _, optimizer, _, _ = plain_setup()
-    with pytest.raises(IncompatiblePolicyError, match="batch_size"):
+    with pytest.raises(IncompatiblePolicyError, match=r"\['batch_size'\].*scripts/run_policy\.py"):
         HyperController(make_policy(("lr", "batch_size")), optimizer, total_steps=100)
     with pytest.raises(ValueError, match="total_steps"):
         HyperController(make_policy(), optimizer, total_steps=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def config(out: Path, **changes) -> DriveConfig:
 def test_job_writes_result_logs_and_checkpoint(tmp_path: Path):
     policy = make_policy(decisions=4)
     result = drive_task(config(tmp_path / "job"), policy)
-    assert result["samples"] >= 1438
+    assert result["samples"] == 1438  # the budget, in samples: one epoch of digits' train split
     assert 0.0 <= result["val_accuracy"] <= 1.0
     assert len(result["trajectory"]) == 5  # initial + 4 decisions
     saved = json.loads((tmp_path / "job" / "result.json").read_text())
@@ -79,3 +80,45 @@ def test_shipped_policy_loads_and_acts():
     assert set(policy.metadata.tasks) <= {"synthetic", "digits"}  # offline suite only
     action, _ = policy.predict(torch.zeros(policy.metadata.obs_size).numpy())
     assert -1 <= float(action[0]) <= 1
+
+
+def doubling_policy():
+    """An lr + batch-size policy whose batch-size action is always +1 (double it)."""
+    policy = make_policy(("lr", "batch_size"), decisions=4)
+    with torch.no_grad():
+        policy.policy.action_net.weight[1].zero_()
+        policy.policy.action_net.bias[1] = 1.0
+    return policy
+
+
+def test_batch_size_decisions_are_applied_within_the_sample_budget(tmp_path: Path):
+    result = drive_task(config(tmp_path / "job", epochs=2.0), doubling_policy())
+    sizes = [h["batch_size"] for h in result["trajectory"]]
+    assert sizes == [32, 64, 128, 256, 512]  # the job applied every doubling
+    assert result["samples"] == 2 * 1438  # the budget is samples: batch size buys no compute
+    assert result["tuned"] == ["lr", "batch_size"]
+    steps = [h["step"] for h in result["trajectory"]]
+    samples = [h["samples"] for h in result["trajectory"]]
+    assert samples == [0, 576, 1152, 1728, 2304]  # interval = ceil(2876 / 5) samples
+    intervals = [t1 - t0 for t0, t1 in itertools.pairwise(steps)]
+    assert intervals == [-(-576 // size) for size in sizes[:-1]]  # steps at each batch size
+    assert result["optimizer_steps"] == 37  # 18 + 9 + 5 + 3 + 2: fewer steps, same samples
+
+
+def test_drive_task_decides_as_the_harness_does(tmp_path: Path):
+    """`drive_task` and the harness's policy method run one plan with one `PolicyStep`."""
+    from agents.evaluation.methods.core import RunSpec
+    from agents.evaluation.methods.policy import PolicyMethod
+    from hpenv.plan import Fidelity
+
+    policy = doubling_policy()
+    job = drive_task(config(tmp_path / "job"), policy)
+    spec = RunSpec("digits", 1, fidelity=Fidelity(budget_epochs=1.0), decisions=4)
+    cell = PolicyMethod(policy).run(spec)
+    # The job logs the values chosen at each decision; the harness the values each interval
+    # trained with: the same numbers, one interval apart.
+    for name in ("lr", "batch_size"):
+        assert [h[name] for h in job["trajectory"][1:]] == pytest.approx(
+            [p[name] for p in cell.trajectory[2:]], rel=1e-12
+        )
+    assert job["val_loss"] == pytest.approx(cell.val_loss, rel=1e-9)

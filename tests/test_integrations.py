@@ -154,6 +154,21 @@ def test_hf_refusals(tmp_path: Path):
         trainer.train()
 
 
+@pytest.mark.parametrize("framework", ["hf", "lightning"])
+def test_batch_size_policies_are_refused_when_the_callback_is_built(framework: str):
+    """The framework owns the data loader: a batch-size policy is refused at once, saying so."""
+    pytest.importorskip("transformers" if framework == "hf" else "lightning.pytorch")
+    from agents.policy import IncompatiblePolicyError
+
+    if framework == "hf":
+        from agents.deploy.integrations.hf import HyperControllerCallback as Callback
+    else:
+        from agents.deploy.integrations.lightning import HyperControllerCallback as Callback
+    policy = make_policy(("lr", "batch_size"), decisions=DECISIONS)
+    with pytest.raises(IncompatiblePolicyError, match=r"batch_size.*run_policy\.py.*HF Trainer"):
+        Callback(policy, evaluate=lambda: (0.7, 0.5))
+
+
 # ------------------------------------------------------------------------- Lightning
 
 

@@ -214,3 +214,8 @@ def test_population_leaves_out_tasks_it_cannot_batch():
     kept, skipped = batchable(["synthetic", "digits", "imdb"])
     assert kept == ["synthetic", "digits"]
     assert "LSTM" in skipped["imdb"]
+
+
+def test_the_population_engine_refuses_to_tune_batch_size():
+    with pytest.raises(ValueError, match="cannot tune batch_size: use --vec-env subprocess"):
+        dataclasses.replace(TINY, vec_env="population", tuned=("lr", "batch_size"))

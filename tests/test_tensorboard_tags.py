@@ -67,3 +67,13 @@ def test_controller_tags_are_documented(tmp_path: Path):
     assert "controller/lr_vs_start" in tags
     assert not undocumented(tags)
     assert undocumented({"controller/made_up"}) == {"controller/made_up"}
+
+
+def test_driven_job_tags_are_documented(tmp_path: Path):
+    from agents.deploy.drive import DriveConfig, drive_task
+
+    config = DriveConfig(task="digits", out_dir=str(tmp_path / "job"), epochs=1.0, device="cpu")
+    drive_task(config, make_policy(("lr", "batch_size")))
+    tags = written(tmp_path / "job")
+    assert {"controller/lr_vs_start", "controller/hparams/batch_size"} <= tags
+    assert not undocumented(tags)

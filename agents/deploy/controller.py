@@ -43,15 +43,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from agents.deploy.decision_log import DecisionLog
 from agents.policy.artifact import FrozenPolicy, IncompatiblePolicyError, load_policy
 from agents.policy.hub import load_pretrained
 from agents.policy.step import PolicyStep
 from hpenv.hyperparams import HParams, OptimizerName
 from hpenv.observation import IntervalMetrics
-from hpenv.plan import DEFAULT_DECISIONS, split_budget
+from hpenv.plan import split_budget
 from hpenv.training import global_norm
 
 #: Batch size assumed when neither given nor inferable (TrainingRun's default).
@@ -85,6 +85,28 @@ def check_metrics(val_loss: float, val_accuracy: float) -> tuple[float, float]:
     return val_loss, val_accuracy
 
 
+def check_servable(policy: FrozenPolicy, where: str = "a HyperController") -> None:
+    """Refuse a policy that tunes what an optimizer's parameter groups cannot carry.
+
+    A controller (and so the HF Trainer and Lightning callbacks) can only write
+    ``lr``, ``momentum`` and ``weight_decay``: the batch size belongs to the data
+    loader and dropout to the model, both owned by the training loop.
+
+    Raises:
+        IncompatiblePolicyError: Naming what the policy tunes and what to use instead.
+    """
+    unsupported = [n for n in policy.metadata.tuned if n not in SERVABLE]
+    if unsupported:
+        raise IncompatiblePolicyError(
+            f"this policy tunes {unsupported}, which an optimizer cannot apply: {where} "
+            f"changes only what an optimizer's parameter groups carry ({', '.join(SERVABLE)}). "
+            "Drive a TrainingRun job with it instead (scripts/run_policy.py, "
+            "agents.deploy.drive.drive_task, which apply batch-size and dropout decisions); "
+            "where a framework owns the data loader (HF Trainer, Lightning) the batch size "
+            "cannot be changed, so use a policy that tunes only these (e.g. hpenv-lr-v2)"
+        )
+
+
 class HyperController:
     """Drive an optimizer's hyperparameters with a frozen policy.
 
@@ -108,7 +130,7 @@ class HyperController:
 
     Raises:
         IncompatiblePolicyError: The policy tunes batch size or dropout (an
-            optimizer cannot apply them) or uses discrete actions of another size.
+            optimizer cannot apply them; see `check_servable`).
         ValueError: Bad budget or decisions.
     """
 
@@ -125,15 +147,9 @@ class HyperController:
         log_dir: str | os.PathLike[str] | None = None,
         stats_every: int = 4,
     ) -> None:
-        unsupported = [n for n in policy.metadata.tuned if n not in SERVABLE]
-        if unsupported:
-            raise IncompatiblePolicyError(
-                f"this policy tunes {unsupported}, which an optimizer cannot apply; "
-                f"a HyperController serves policies tuning {SERVABLE} "
-                "(use HPTuneEnv / TrainingRun for batch size and dropout)"
-            )
+        check_servable(policy)
         if decisions is None:
-            decisions = int(policy.metadata.env_config.get("decisions", DEFAULT_DECISIONS))
+            decisions = policy.metadata.decisions
         if isinstance(decisions, bool) or not isinstance(decisions, int) or decisions < 1:
             raise ValueError(
                 f"decisions must be an int >= 1 (or None: the policy's), got {decisions!r}"
@@ -154,7 +170,6 @@ class HyperController:
         self.step_policy = PolicyStep(policy)
         self.steps = 0
         self.diverged = False
-        self.history: list[dict[str, Any]] = []
         self._ratios = self._group_ratios()
         self._batch_size_known = batch_size is not None
         self.hparams = self._read_hparams(batch_size or ASSUMED_BATCH_SIZE, dropout)
@@ -165,11 +180,7 @@ class HyperController:
         self._before: list[torch.Tensor] = []
         self._update_ratio = math.nan
         self._validation: tuple[float, float] | None = None
-        self._writer: Any = None
-        if log_dir is not None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(str(log_dir))
+        self._decisions = DecisionLog(log_dir)
         self._params = [p for g in optimizer.param_groups for p in g["params"]]
         self._hooks = [
             optimizer.register_step_pre_hook(self._pre_step),
@@ -255,8 +266,7 @@ class HyperController:
         for hook in self._hooks:
             hook.remove()
         self._hooks = []
-        if self._writer is not None:
-            self._writer.flush()
+        self._decisions.flush()
 
     # ---------------------------------------------------------------- optimizer hooks
 
@@ -466,28 +476,13 @@ class HyperController:
 
     # ------------------------------------------------------------------- logging
 
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """One entry per decision (and one at the start): step, hyperparameters, metrics."""
+        return self._decisions.history
+
     def _log(self, metrics: IntervalMetrics | None, **extra: float) -> None:
-        entry: dict[str, Any] = {"step": self.steps, **self.hparams.to_dict(), **extra}
-        if metrics is not None:
-            entry.update(
-                train_loss=metrics.train_loss,
-                val_loss=metrics.val_loss,
-                val_accuracy=metrics.val_accuracy,
-                grad_norm=metrics.grad_norm,
-                update_ratio=metrics.update_ratio,
-            )
-        self.history.append(entry)
-        if self._writer is None:
-            return
-        for key, value in entry.items():
-            if key in ("step", "optimizer") or value is None:
-                continue
-            if isinstance(value, int | float) and np.isfinite(value):
-                group = "hparams" if key in HParams.__dataclass_fields__ else "metrics"
-                self._writer.add_scalar(f"controller/{group}/{key}", value, self.steps)
-        start_lr = self.history[0]["lr"]
-        if start_lr > 0:  # what the policy did to the run's rate, at a glance
-            self._writer.add_scalar("controller/lr_vs_start", entry["lr"] / start_lr, self.steps)
+        self._decisions.record(self.steps, self.hparams, metrics, **extra)
 
     # ------------------------------------------------------------------ state
 
@@ -520,6 +515,6 @@ class HyperController:
         self.diverged = state["diverged"]
         self._started = state["started"]
         self._batch_size_known = state.get("batch_size_known", True)
-        self.history = list(state["history"])
+        self._decisions.history = list(state["history"])
         self._losses = [torch.tensor(v) for v in state["losses"]]
         self._write_hparams(self.hparams)

@@ -1,16 +1,22 @@
 """Drive a full training job of a registered task with a frozen policy.
 
 `drive_task` is the library behind ``scripts/run_policy.py``: a `TrainingRun`
-of the task's real budget (or one given), the policy's `HyperController`
-attached to its optimizer, a progress bar, TensorBoard logs, a checkpoint at
-every decision (atomic) that ``resume`` continues from, and the final metrics
-as JSON.
+of the task's real budget (or one given), driven by the policy through
+`agents.deploy.run_driver.TrainingRunDriver`, a progress bar, TensorBoard logs,
+a checkpoint at every decision (atomic) that ``resume`` continues from, and the
+final metrics as JSON.
+
+The driver applies every hyperparameter the policy tunes, **batch size
+included** (and dropout), which a `agents.deploy.controller.HyperController` on
+someone else's training loop cannot. The budget is counted in training samples
+(``epochs`` x the train split) and planned by `hpenv.plan` as in
+`hpenv.env.HPTuneEnv`, so batch-size decisions change the number of optimizer
+steps, not the samples trained.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,11 +25,12 @@ from typing import Any
 from tqdm import tqdm
 
 from agents.cli import option
-from agents.deploy.controller import HyperController
+from agents.deploy.run_driver import TrainingRunDriver, plan_for
 from agents.policy.artifact import FrozenPolicy
 from agents.policy.hub import DEFAULT_POLICY_NAME, load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_torch_save, atomic_write_json, safe_torch_load
+from hpenv.plan import Fidelity, budget_samples
 from hpenv.tasks import get_task, list_tasks
 from hpenv.training import TrainingRun
 
@@ -113,7 +120,7 @@ def drive_task(config: DriveConfig, policy: FrozenPolicy | None = None) -> dict[
 
 
 class _Job:
-    """One job: its run, its controller, its checkpoint."""
+    """One job: its run, its driver, its checkpoint."""
 
     def __init__(self, config: DriveConfig, policy: FrozenPolicy | None) -> None:
         self.config = config
@@ -123,35 +130,27 @@ class _Job:
         task = get_task(config.task, model=config.model)
         self.name = f"{task.name}/{task.model}"
         hparams = task.defaults if config.lr is None else task.defaults.replace(lr=config.lr)
+        data = task.load_data(data_dir=config.data_dir, subset=config.subset)
+        self.epochs = task.budget_epochs if config.epochs is None else config.epochs
+        self.budget = budget_samples(
+            Fidelity(budget_epochs=self.epochs), data.train_x.shape[0], self.epochs
+        )
+        loaded = policy if policy is not None else load_pretrained(config.policy)
+        plan = plan_for(loaded, self.budget, task.val_size)
         self.run = TrainingRun(
             task,
             hparams=hparams,
             seed=config.seed,
             device=config.device,
-            data_dir=config.data_dir,
-            subset=config.subset,
+            data=data,
+            val_size=plan.val_size,
         )
-        self.epochs = task.budget_epochs if config.epochs is None else config.epochs
-        self.batch = self.run.hparams.batch_size
-        self.total_steps = max(
-            2, math.ceil(self.epochs * self.run.data.train_x.shape[0] / self.batch)
-        )
-        self.budget = self.total_steps * self.batch
+        self.driver = TrainingRunDriver(loaded, self.run, plan, log_dir=self.out)
         if checkpoint is not None:
             self.run.load_state_dict(checkpoint["run"])
-        self.controller = HyperController(
-            policy if policy is not None else load_pretrained(config.policy),
-            self.run.optimizer,
-            total_steps=self.total_steps,
-            evaluate=None if checkpoint else self.evaluate,
-            batch_size=self.batch,
-            dropout=self.run.hparams.dropout,
-            log_dir=self.out,
-        )
-        if checkpoint is not None:
-            self.controller.load_state_dict(checkpoint["controller"])
-            self.controller.evaluate = self.evaluate
-        self.run.loss_hooks.append(self.controller.report_loss)
+            self.driver.load_state_dict(checkpoint["driver"])
+        else:
+            self.driver.start()
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(config.saved(), self.out / "config.json")
         self.start = time.perf_counter() - (checkpoint["elapsed"] if checkpoint else 0.0)
@@ -171,18 +170,20 @@ class _Job:
         checkpoint: dict[str, Any] = safe_torch_load(self.checkpoint_path, "job checkpoint")
         if checkpoint["config"] != self.config.saved():
             raise ValueError("--resume with different options than the checkpointed job")
+        if "driver" not in checkpoint:
+            raise ValueError(
+                f"{self.checkpoint_path} was written by an older hpenv (its policy state is a "
+                "HyperController's, counted in optimizer steps); start the job again in a new "
+                "--out-dir"
+            )
         return checkpoint
-
-    def evaluate(self) -> tuple[float, float]:
-        result = self.run.evaluate()
-        return result.loss, result.accuracy
 
     def save(self) -> None:
         atomic_torch_save(
             {
                 "config": self.config.saved(),
                 "run": self.run.state_dict(),
-                "controller": self.controller.state_dict(),
+                "driver": self.driver.state_dict(),
                 "elapsed": time.perf_counter() - self.start,
             },
             self.checkpoint_path,
@@ -198,10 +199,11 @@ class _Job:
 
     def train(self) -> None:
         """Train to the end of the budget, one decision interval per step, checkpointing each."""
-        run, controller = self.run, self.controller
+        run, driver = self.run, self.driver
         print(
             f"{self.name} on {run.device}: {self.budget} samples ({self.epochs:g} epochs), "
-            f"{controller.decisions} decisions by {self.config.policy}; logs in {self.out}"
+            f"{driver.decisions} decisions by {self.config.policy} "
+            f"(tuning {', '.join(driver.policy.metadata.tuned)}); logs in {self.out}"
         )
         with (
             GracefulStop("stopping after the current interval (signal again to abort)") as stop,
@@ -210,14 +212,15 @@ class _Job:
             ) as bar,
         ):
             try:
-                while run.samples_done < self.budget and not run.diverged:
-                    # One decision interval per call: decisions fire inside, so checkpoints
-                    # always fall on interval boundaries.
-                    steps = min(controller.interval, self.total_steps - run.steps_done)
-                    stats = run.train(steps * self.batch)
+                while not driver.done:
+                    # One decision interval per call, so checkpoints fall on interval boundaries.
+                    stats = run.train(driver.next_samples())
+                    driver.after_interval(stats)
                     bar.update(stats.samples)
-                    lr = f"{controller.hparams.lr:.2e}"
-                    bar.set_postfix(lr=lr, loss=f"{stats.loss_mean:.3f}")
+                    hp = run.hparams
+                    bar.set_postfix(
+                        lr=f"{hp.lr:.2e}", batch=hp.batch_size, loss=f"{stats.loss_mean:.3f}"
+                    )
                     self.save()
                     if stop.requested:
                         raise self.interrupted()
@@ -238,10 +241,12 @@ class _Job:
             "val_accuracy": final.accuracy,
             "test_accuracy": run.evaluate("test").accuracy if run.data.test_x is not None else None,
             "samples": run.samples_done,
+            "optimizer_steps": run.steps_done,
+            "tuned": list(self.driver.policy.metadata.tuned),
             "wall_time": time.perf_counter() - self.start,
-            "trajectory": self.controller.history,
+            "trajectory": self.driver.history,
         }
-        self.controller.detach()
+        self.driver.flush()
         atomic_write_json(result, self.out / "result.json")
         summary = {k: v for k, v in result.items() if k != "trajectory"}
         print(json.dumps(summary, indent=2))

@@ -34,7 +34,7 @@ from agents.policy.artifact import FrozenPolicy
 from agents.policy.hub import load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_write_json
-from hpenv.plan import Fidelity
+from hpenv.plan import DEFAULT_DECISIONS, Fidelity
 from hpenv.tasks import DataNotFoundError, TaskData
 
 
@@ -96,7 +96,7 @@ def evaluate(
         raise ValueError(f"unknown methods {unknown}; available: {[POLICY, *factories]}")
     decisions = config.decisions
     if decisions is None:
-        decisions = int(policy.metadata.env_config.get("decisions", 20)) if policy else 20
+        decisions = policy.metadata.decisions if policy else DEFAULT_DECISIONS
     overrides = config.fidelity_overrides()
     out = _open_out_dir(config, decisions, overrides)
     store = RunStore(out)

@@ -105,6 +105,12 @@ class MetaTrainConfig:
             raise ValueError("resume needs out_dir: the run directory to continue")
         if self.algorithm == "recurrent_ppo" and self.frame_stack > 1:
             raise ValueError("use frame_stack or recurrent_ppo, not both")
+        if self.vec_env == "population" and "batch_size" in self.tuned:
+            raise ValueError(
+                "the population engine trains its members at one shared batch size, so it "
+                "cannot tune batch_size: use --vec-env subprocess (or dummy) with --tuned "
+                f"{','.join(self.tuned)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

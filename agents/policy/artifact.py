@@ -32,6 +32,7 @@ from torch import nn
 from hpenv.hyperparams import TUNABLES, ActionMode, action_space
 from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
 from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE, OBS_VERSION
+from hpenv.plan import DEFAULT_DECISIONS
 
 ARTIFACT_FORMAT = 1
 #: The SB3 algorithms a policy can come from (sb3-contrib's RecurrentPPO for the LSTM policy).
@@ -65,6 +66,11 @@ class PolicyMetadata:
     versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
     notes: str = ""
+
+    @property
+    def decisions(self) -> int:
+        """Decisions per run the policy was trained with (every driver's default)."""
+        return int(self.env_config.get("decisions", DEFAULT_DECISIONS))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

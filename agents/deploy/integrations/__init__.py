@@ -21,6 +21,13 @@ optimizer, and need their extra (``pip install -e '.[hf]'`` or
   logits against targets), and re-anchors schedulers from
   ``configure_optimizers`` the same way.
 
+Both change only what an optimizer's parameter groups carry (learning rate,
+momentum, weight decay). The batch size cannot be changed where a framework
+owns the data loader: a policy that tunes batch size or dropout is refused
+when the callback is built (`agents.deploy.controller.check_servable`);
+``scripts/run_policy.py`` (`agents.deploy.drive.drive_task`) trains with a
+`hpenv.training.TrainingRun` and does apply batch-size decisions.
+
 Validation runs at every decision inside the optimizer step, so it always sees
 the model at the end of the interval; the frameworks' own validation schedules
 run after the step and are not used. See each module's docstring for details.

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from agents.deploy.controller import HyperController
+from agents.deploy.controller import HyperController, check_servable
 from agents.policy.artifact import FrozenPolicy
 from agents.policy.hub import load_pretrained
 
@@ -19,9 +19,19 @@ PolicyLike = FrozenPolicy | str | os.PathLike[str]
 Evaluate = Callable[[], "tuple[float, float] | dict[str, float]"]
 
 
-def resolve_policy(policy: PolicyLike) -> FrozenPolicy:
-    """A loaded policy, or one by file, folder, shipped name or Hub repo (`agents.policy.hub`)."""
-    return policy if isinstance(policy, FrozenPolicy) else load_pretrained(policy)
+def resolve_policy(policy: PolicyLike, where: str) -> FrozenPolicy:
+    """A loaded policy, or one by file, folder, shipped name or Hub repo (`agents.policy.hub`).
+
+    A policy that tunes batch size or dropout is refused here, when the callback
+    is built (`agents.deploy.controller.check_servable`): the framework owns the
+    data loader and the model, so only the optimizer's values can change.
+
+    Raises:
+        IncompatiblePolicyError: The policy tunes what ``where`` cannot apply.
+    """
+    loaded = policy if isinstance(policy, FrozenPolicy) else load_pretrained(policy)
+    check_servable(loaded, where)
+    return loaded
 
 
 def unwrap_optimizer(optimizer: Any) -> torch.optim.Optimizer:

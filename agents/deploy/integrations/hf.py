@@ -47,6 +47,15 @@ How it plugs in (a callback never sees the ``Trainer`` itself):
   relative decay applies until the next decision (a saw-tooth); a warm-up from 0
   is refused (the controller scales rates, 0 would stay 0).
 
+What is and is not supported: the callback changes the learning rate, momentum
+(Adam's beta1) and weight decay in the optimizer's parameter groups, nothing
+else. **The batch size cannot be changed** here: the Trainer builds and owns the
+data loader (``per_device_train_batch_size``), so a policy that tunes batch
+size (``hpenv-lr-bs-v1``) or dropout is refused when the callback is built, with
+`agents.policy.IncompatiblePolicyError`. Use an lr-only policy (``hpenv-lr-v2``,
+the default), or train with `hpenv.training.TrainingRun` /
+``scripts/run_policy.py``, which apply batch-size decisions.
+
 Gradient norms are read after the Trainer's clipping (``max_grad_norm``).
 Resuming from a checkpoint starts a fresh controller. After training,
 ``callback.controller.history`` holds the decisions.
@@ -98,6 +107,8 @@ class HyperControllerCallback(TrainerCallback):
 
     Raises:
         ValueError: Neither or both of ``evaluate`` and ``eval_dataset``.
+        IncompatiblePolicyError: The policy tunes batch size or dropout (the
+            Trainer owns the data loader and the model; see the module doc).
     """
 
     def __init__(
@@ -116,7 +127,7 @@ class HyperControllerCallback(TrainerCallback):
     ) -> None:
         if (evaluate is None) == (eval_dataset is None):
             raise ValueError("pass exactly one of evaluate= or eval_dataset=")
-        self.policy = resolve_policy(policy)
+        self.policy = resolve_policy(policy, "the HF Trainer callback")
         self.evaluate = evaluate
         self.eval_dataset = eval_dataset
         self.eval_batch_size = eval_batch_size

@@ -38,6 +38,15 @@ How it plugs in:
   rates; a ``LambdaLR`` keeps its relative shape between decisions; a warm-up
   from 0 is refused.
 
+What is and is not supported: the callback changes the learning rate, momentum
+(or beta1) and weight decay in the optimizer's parameter groups, nothing else.
+**The batch size cannot be changed** here: your ``DataLoader`` (and Lightning's
+loop over it) fixes it, so a policy that tunes batch size (``hpenv-lr-bs-v1``)
+or dropout is refused when the callback is built, with
+`agents.policy.IncompatiblePolicyError`. Use an lr-only policy (``hpenv-lr-v2``,
+the default), or train with `hpenv.training.TrainingRun` /
+``scripts/run_policy.py``, which apply batch-size decisions.
+
 Only automatic optimisation with one optimizer is supported (manual
 optimisation works when ``manual_backward`` is called once per step). Gradient
 norms are read after Lightning's ``gradient_clip_val`` clipping. Resuming from a
@@ -94,6 +103,10 @@ class HyperControllerCallback(pl.Callback):
         batch_size: The batch-size feature (default: from the train loader).
         dropout: The dropout feature (default: the module's largest dropout rate).
         stats_every: Gradient-norm sampling period (see `HyperController`).
+
+    Raises:
+        IncompatiblePolicyError: The policy tunes batch size or dropout (the
+            trainer owns the data loader and the module; see the module doc).
     """
 
     def __init__(
@@ -109,7 +122,7 @@ class HyperControllerCallback(pl.Callback):
         dropout: float | None = None,
         stats_every: int = 4,
     ) -> None:
-        self.policy = resolve_policy(policy)
+        self.policy = resolve_policy(policy, "the Lightning callback")
         self.evaluate = evaluate
         self.val_dataloader = val_dataloader
         self.loss_fn: LossFn = loss_fn or torch.nn.functional.cross_entropy

@@ -1,0 +1,82 @@
+"""`DecisionLog`: one point per decision of a deployed policy, kept and sent to TensorBoard.
+
+Both ways a frozen policy drives a job write through it, so their trajectories
+and TensorBoard tags (``controller/...``, listed in ``docs/tensorboard.md``)
+are the same: `agents.deploy.controller.HyperController` (any optimizer, steps
+counted by its hooks) and `agents.deploy.run_driver.TrainingRunDriver` (a
+`hpenv.training.TrainingRun`, whose batch size a policy may change).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from hpenv.hyperparams import HParams
+from hpenv.observation import IntervalMetrics
+
+
+class DecisionLog:
+    """The trajectory of a driven job: ``history`` (plain dicts) and TensorBoard scalars.
+
+    Args:
+        log_dir: TensorBoard directory; None keeps the history only.
+    """
+
+    def __init__(self, log_dir: str | os.PathLike[str] | None = None) -> None:
+        self.history: list[dict[str, Any]] = []
+        self._writer: Any = None
+        if log_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(log_dir))
+
+    def record(
+        self,
+        step: int,
+        hparams: HParams,
+        metrics: IntervalMetrics | None = None,
+        **extra: float,
+    ) -> dict[str, Any]:
+        """Append one point (the hyperparameters now in effect, the metrics behind them).
+
+        Args:
+            step: The job's optimizer step (TensorBoard's x-axis).
+            hparams: The hyperparameters after the decision.
+            metrics: The interval that led to the decision (None at the start).
+            **extra: Further values, e.g. ``val_loss`` of the untrained model or ``samples``.
+
+        Returns:
+            The entry appended to `history`.
+        """
+        entry: dict[str, Any] = {"step": step, **hparams.to_dict(), **extra}
+        if metrics is not None:
+            entry.update(
+                train_loss=metrics.train_loss,
+                val_loss=metrics.val_loss,
+                val_accuracy=metrics.val_accuracy,
+                grad_norm=metrics.grad_norm,
+                update_ratio=metrics.update_ratio,
+            )
+        self.history.append(entry)
+        if self._writer is not None:
+            self._write(entry, step)
+        return entry
+
+    def _write(self, entry: dict[str, Any], step: int) -> None:
+        for key, value in entry.items():
+            if key in ("step", "optimizer", "samples") or value is None:
+                continue
+            if isinstance(value, int | float) and np.isfinite(value):
+                group = "hparams" if key in HParams.__dataclass_fields__ else "metrics"
+                self._writer.add_scalar(f"controller/{group}/{key}", value, step)
+        start_lr = self.history[0]["lr"]
+        if start_lr > 0:  # what the policy did to the run's rate, at a glance
+            self._writer.add_scalar("controller/lr_vs_start", entry["lr"] / start_lr, step)
+
+    def flush(self) -> None:
+        """Write pending TensorBoard events to disk."""
+        if self._writer is not None:
+            self._writer.flush()

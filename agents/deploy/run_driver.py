@@ -1,0 +1,169 @@
+"""`TrainingRunDriver`: a frozen policy driving a `hpenv.training.TrainingRun`, batch size included.
+
+`agents.deploy.controller.HyperController` hooks an optimizer, so it can change
+only what the optimizer carries (learning rate, momentum, weight decay). A
+`TrainingRun` owns its data order and model too, so a driver over it can apply
+every hyperparameter a policy tunes: batch size and dropout as well. This is
+what ``scripts/run_policy.py`` (`agents.deploy.drive.drive_task`) runs.
+
+The run follows the episode plan of `hpenv.plan`, exactly as `hpenv.env.HPTuneEnv`
+and the evaluation harness plan it: the budget is counted in **training
+samples** and split into ``decisions + 1`` intervals (a warm-up at the starting
+hyperparameters, then one decision per interval), so a policy that doubles the
+batch size takes half the optimizer steps in the same samples and cannot buy
+compute. At every boundary but the last the run is evaluated and
+`agents.policy.step.PolicyStep` (the one policy-in-the-loop step, shared with
+the controller and the harness) chooses the next interval's hyperparameters.
+
+Example::
+
+    policy = load_pretrained("hpenv-lr-bs-v1")
+    plan = plan_for(policy, budget=20_000, task_val_size=get_task("digits").val_size)
+    run = TrainingRun("digits", seed=0, device="cpu", val_size=plan.val_size)
+    driver = TrainingRunDriver(policy, run, plan)
+    driver.train()  # or: driver.start(); then run.train(driver.next_samples()) and
+                    # driver.after_interval(stats) until driver.done
+    print(driver.history[-1]["batch_size"], run.evaluate().accuracy)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from agents.deploy.decision_log import DecisionLog
+from agents.policy.artifact import FrozenPolicy
+from agents.policy.step import PolicyStep
+from hpenv.hyperparams import HParams
+from hpenv.observation import IntervalMetrics
+from hpenv.plan import EpisodePlan, plan_episode
+from hpenv.training import IntervalStats, TrainingRun
+
+
+def plan_for(
+    policy: FrozenPolicy, budget: int, task_val_size: int, decisions: int | None = None
+) -> EpisodePlan:
+    """The plan of a driven run of ``budget`` samples: `hpenv.plan.plan_episode` with the
+    policy's decisions (unless given), so it is the run `HPTuneEnv` would make.
+
+    Raises:
+        ValueError: A budget too small for the decisions.
+    """
+    return plan_episode(
+        budget=budget,
+        decisions=policy.metadata.decisions if decisions is None else decisions,
+        task_val_size=task_val_size,
+    )
+
+
+class TrainingRunDriver:
+    """Let ``policy`` set a `TrainingRun`'s hyperparameters between sample-counted intervals.
+
+    Call `start` once before training (it scores the untrained model), then for
+    each interval ``run.train(driver.next_samples())`` and `after_interval` with
+    its statistics, until `done`; or call `train` to do all of it.
+
+    Args:
+        policy: The frozen policy; it may tune any `hpenv.hyperparams.TUNABLES` entry.
+        run: The run to drive (its current hyperparameters are the start). Build
+            it with ``val_size=plan.val_size`` to score what `HPTuneEnv` scores.
+        plan: The run's plan (`plan_for`, or `hpenv.plan.plan_episode`).
+        log_dir: TensorBoard directory (``controller/...`` tags, as the controller writes).
+    """
+
+    def __init__(
+        self,
+        policy: FrozenPolicy,
+        run: TrainingRun,
+        plan: EpisodePlan,
+        *,
+        log_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.policy = policy
+        self.run = run
+        self.plan = plan
+        self.budget = plan.budget
+        self.decisions = plan.decisions
+        self.interval = plan.interval
+        self.step_policy = PolicyStep(policy)
+        self.diverged = False
+        self.started = False
+        self._decisions = DecisionLog(log_dir)
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """One entry at the start and one per decision: step, samples, hyperparameters, metrics."""
+        return self._decisions.history
+
+    @property
+    def hparams(self) -> HParams:
+        return self.run.hparams
+
+    @property
+    def done(self) -> bool:
+        """The budget is spent or the run diverged."""
+        return self.run.samples_done >= self.budget or self.run.diverged
+
+    def start(self) -> None:
+        """Score the untrained model and begin the policy's episode."""
+        first = self.run.evaluate()
+        self.step_policy.start(first.loss, first.accuracy, self.run.hparams)
+        self.started = True
+        self._record(None, val_loss=first.loss, val_accuracy=first.accuracy)
+
+    def next_samples(self) -> int:
+        """Samples of the next interval (the last one completes the budget)."""
+        return min(self.interval, self.budget - self.run.samples_done)
+
+    def after_interval(self, stats: IntervalStats) -> HParams:
+        """Decide after an interval (not after the last one); returns the hyperparameters now.
+
+        A diverged run makes no more decisions (`TrainingRun` trains no further).
+        """
+        if not self.started:
+            raise RuntimeError("call start() before training: the policy needs the initial metrics")
+        if stats.diverged:
+            if not self.diverged:
+                self.diverged = True
+                self.step_policy.mark_diverged()
+            return self.run.hparams
+        if self.run.samples_done >= self.budget:
+            return self.run.hparams
+        evaluation = self.run.evaluate()
+        progress = self.run.samples_done / self.budget
+        metrics = IntervalMetrics.from_stats(progress, stats, evaluation, self.run.hparams)
+        self.run.apply_hparams(self.step_policy.decide(metrics))
+        self._record(metrics)
+        return self.run.hparams
+
+    def train(self) -> None:
+        """Start (if needed) and train to the end of the budget."""
+        if not self.started:
+            self.start()
+        while not self.done:
+            self.after_interval(self.run.train(self.next_samples()))
+        self._decisions.flush()
+
+    def _record(self, metrics: IntervalMetrics | None, **extra: float) -> None:
+        run = self.run
+        self._decisions.record(
+            run.steps_done, run.hparams, metrics, samples=run.samples_done, **extra
+        )
+
+    def flush(self) -> None:
+        self._decisions.flush()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain values to continue identically (the run's own state is saved by the caller)."""
+        return {
+            **self.step_policy.state_dict(),
+            "diverged": self.diverged,
+            "started": self.started,
+            "history": list(self.history),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step_policy.load_state_dict(state)
+        self.diverged = state["diverged"]
+        self.started = state["started"]
+        self._decisions.history = list(state["history"])
