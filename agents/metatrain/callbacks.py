@@ -238,3 +238,68 @@ class MetaTrainProgressBar(BaseCallback):
     def _on_training_end(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def _innermost(venv: Any) -> Any:
+    """The vectorised env under SB3's wrappers (``VecNormalize`` keeps no reset infos)."""
+    while hasattr(venv, "venv"):
+        venv = venv.venv
+    return venv
+
+
+class EpisodeLedger(BaseCallback):
+    """Counts what training cost and earned: episodes, training samples, episode returns.
+
+    ``samples`` is exact: every training sample any environment trained, the
+    warm-up intervals of episodes still running at the end included (read from
+    the environments' ``info["samples"]``, cumulative within an episode, and
+    from the reset infos of the episodes that begin).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.episodes = 0
+        self.returns: list[float] = []
+        self._finished_samples = 0
+        self._current: list[int] = []
+        self._running: np.ndarray | None = None
+
+    @property
+    def samples(self) -> int:
+        """Training samples of all episodes so far, finished or not."""
+        return self._finished_samples + sum(self._current)
+
+    def _on_training_start(self) -> None:
+        resets = getattr(_innermost(self.training_env), "reset_infos", None) or []
+        n = self.training_env.num_envs
+        self._current = [
+            int((resets[i] if i < len(resets) else {}).get("samples", 0)) for i in range(n)
+        ]
+        self._running = np.zeros(n)
+
+    def _on_step(self) -> bool:
+        assert self._running is not None
+        infos: list[dict[str, Any]] = self.locals["infos"]
+        self._running += np.asarray(self.locals["rewards"], dtype=np.float64)
+        resets = getattr(_innermost(self.training_env), "reset_infos", None) or []
+        for i, (info, done) in enumerate(zip(infos, self.locals["dones"], strict=True)):
+            if not done:
+                self._current[i] = int(info.get("samples", self._current[i]))
+                continue
+            self._finished_samples += int(info.get("samples", self._current[i]))
+            self._current[i] = int((resets[i] if i < len(resets) else {}).get("samples", 0))
+            self.returns.append(float(self._running[i]))
+            self._running[i] = 0.0
+            self.episodes += 1
+        return True
+
+
+class StopWhenRequested(BaseCallback):
+    """Ends ``learn`` at the next agent step once a `GracefulStop` has caught a signal."""
+
+    def __init__(self, stop: GracefulStop) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def _on_step(self) -> bool:
+        return not self.stop.requested

@@ -41,7 +41,12 @@ from hpenv.population import supports
 from hpenv.tasks import SyntheticFamily, get_task
 
 
-def env_kwargs(config: MetaTrainConfig, tasks: list[str]) -> dict[str, Any]:
+def env_kwargs(
+    config: MetaTrainConfig, tasks: list[str], fidelity: dict[str, Fidelity] | None = None
+) -> dict[str, Any]:
+    """`agents.metatrain.suite.make_env` arguments of a run (``fidelity``: per-task run sizes
+    replacing `hpenv.plan.FIDELITY`, e.g. the cheaper episodes of `agents.metatrain.adapt`)."""
+    extra: dict[str, Any] = {} if fidelity is None else {"fidelity": fidelity}
     return {
         "tasks": tasks,
         "tuned": config.tuned,
@@ -54,6 +59,7 @@ def env_kwargs(config: MetaTrainConfig, tasks: list[str]) -> dict[str, Any]:
         "device": config.env_device,
         "data_dir": config.data_dir,
         "synthetic_optimizers": config.synthetic_optimizers,
+        **extra,
     }
 
 
@@ -105,13 +111,17 @@ def build_population(config: MetaTrainConfig, tasks: list[str]) -> PopulationVec
     )
 
 
-def build_vec_env(config: MetaTrainConfig, tasks: list[str]) -> VecEnv:
-    """The (unnormalised) vectorised training environments."""
+def build_vec_env(
+    config: MetaTrainConfig, tasks: list[str], fidelity: dict[str, Fidelity] | None = None
+) -> VecEnv:
+    """The (unnormalised) vectorised training environments (``fidelity``: see `env_kwargs`)."""
     if config.vec_env == "population":
+        if fidelity is not None:
+            raise ValueError("per-task fidelities are for HPTuneEnv workers, not a population")
         venv: VecEnv = VecMonitor(build_population(config, tasks))
         return VecFrameStack(venv, config.frame_stack) if config.frame_stack > 1 else venv
     factory: Callable[[], gym.Env[Any, Any]] = functools.partial(
-        _worker_env, env_kwargs(config, tasks)
+        _worker_env, env_kwargs(config, tasks, fidelity)
     )
     fns = [factory] * config.n_envs
     if config.vec_env == "subprocess" and config.n_envs > 1:

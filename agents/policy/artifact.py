@@ -9,7 +9,11 @@ One file (``torch.save`` of plain tensors and Python values, loadable with
   and variance, clip and epsilon), applied exactly as in training;
 - metadata: observation layout version, tuned hyperparameters and their
   ranges, action mode, frame stack, tasks trained on, agent steps, package
-  versions, creation time.
+  versions, creation time; for a policy adapted from another one
+  (`agents.metatrain.adapt`), its parent and the adaptation run.
+
+Metadata fields added later have defaults, so older artifacts load (their
+``parent`` and ``adaptation`` are empty), and unknown fields are ignored.
 
 `load_policy` refuses an artifact written for another observation layout or
 artifact format, or a damaged file, with a message that says what to do.
@@ -50,7 +54,21 @@ class IncompatiblePolicyError(ValueError):
 
 @dataclass(frozen=True)
 class PolicyMetadata:
-    """What a frozen policy was trained on and how to rebuild it."""
+    """What a frozen policy was trained on and how to rebuild it.
+
+    Attributes:
+        tasks: Every task the policy was trained on (an adapted policy adds its
+            adaptation task to its parent's).
+        agent_steps: Agent steps of all its training (an adapted policy: its
+            parent's plus the adaptation's).
+        parent: Empty, or for an adapted policy a summary of the policy it came
+            from: ``source`` (the name or path given), ``file``, ``tuned``,
+            ``tasks``, ``agent_steps``, ``created``, ``hpenv`` (version) and its own
+            ``parent`` (so a chain of adaptations keeps its lineage).
+        adaptation: Empty, or the adaptation run: ``task``, ``episodes``,
+            ``agent_steps``, ``training_samples``, ``seconds`` and the settings
+            (fidelity, normalisation, PPO options, seed); see `agents.metatrain.adapt`.
+    """
 
     obs_version: int
     obs_size: int
@@ -66,6 +84,8 @@ class PolicyMetadata:
     versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
     notes: str = ""
+    parent: dict[str, Any] = field(default_factory=dict)
+    adaptation: dict[str, Any] = field(default_factory=dict)
 
     @property
     def decisions(self) -> int:

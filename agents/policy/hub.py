@@ -145,6 +145,18 @@ def model_card(policy: FrozenPolicy, command: str = "", results: str = "") -> st
         ("created", meta.created),
         ("versions", ", ".join(f"{k} {v}" for k, v in sorted(meta.versions.items()))),
     ]
+    if meta.parent:
+        run = meta.adaptation
+        rows += [
+            ("adapted from", f"{meta.parent.get('source', '?')} ({meta.parent.get('file', '')})"),
+            (
+                "adaptation",
+                f"{run.get('episodes', '?')} episodes of {run.get('task', '?')}, "
+                f"{run.get('agent_steps', '?')} agent steps, "
+                f"{run.get('training_samples', '?')} training samples, "
+                f"{run.get('seconds', '?')} s",
+            ),
+        ]
     body = [
         "# hpenv hyperparameter policy",
         "",
