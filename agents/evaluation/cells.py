@@ -7,11 +7,11 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agents.evaluation.config import OPTUNA, OPTUNA_WARM
+from agents.evaluation.config import OPTUNA, WARM_METHODS
 from agents.evaluation.methods.core import Method
 from agents.evaluation.records import Key, RunStore
 
-#: A method factory: ``factory()`` (``factory(warm_configs=...)`` for ``optuna_warm``).
+#: A method factory: ``factory()`` (``factory(warm_configs=...)`` for the warm-started ones).
 MethodFactory = Callable[..., Method]
 
 
@@ -21,10 +21,11 @@ def plan_cells(
     start_lr_factors: Sequence[float],
     seeds: Sequence[int],
 ) -> list[Key]:
-    """Every cell in run order: task x start factor x seed x method, ``optuna_warm`` last.
+    """Every cell in run order: task x start factor x seed x method, warm-started methods last.
 
-    ``optuna_warm`` runs after every other cell so that it can be warm-started
-    from the finished ``optuna`` runs of the other tasks.
+    ``optuna_warm`` and ``optuna_similar`` (`WARM_METHODS`) run after every other
+    cell so that they can be warm-started from the finished ``optuna`` runs of
+    the other tasks.
     """
     first = [
         (m, t, s, float(f))
@@ -32,43 +33,73 @@ def plan_cells(
         for f in start_lr_factors
         for s in seeds
         for m in methods
-        if m != OPTUNA_WARM
+        if m not in WARM_METHODS
     ]
-    warm = [(OPTUNA_WARM, t, s, float(f)) for t in tasks for f in start_lr_factors for s in seeds]
-    return first + (warm if OPTUNA_WARM in methods else [])
+    warm = [
+        (m, t, s, float(f))
+        for m in WARM_METHODS
+        if m in methods
+        for t in tasks
+        for f in start_lr_factors
+        for s in seeds
+    ]
+    return first + warm
 
 
-def warm_configs_for(task: str, store: RunStore) -> dict[str, list[dict[str, Any]]]:
-    """``extra["best_params"]`` of the finished ``optuna`` runs of every *other* task."""
+def warm_configs_for(
+    task: str, store: RunStore, priors: Sequence[RunStore] = ()
+) -> dict[str, list[dict[str, Any]]]:
+    """``extra["best_params"]`` of the finished ``optuna`` runs of every *other* task.
+
+    Args:
+        task: The cell's task (left out).
+        store: This evaluation's results.
+        priors: Earlier evaluations' results (``--prior-results``), read first; a
+            (task, seed) this evaluation has run itself comes from ``store`` only.
+    """
     configs: dict[str, list[dict[str, Any]]] = {}
-    for key in sorted(store.finished()):
-        if key[0] != OPTUNA or key[1] == task:
-            continue
-        params = (store.records[key].get("extra") or {}).get("best_params")
-        if isinstance(params, Mapping):
-            configs.setdefault(key[1], []).append(dict(params))
+    own = {key for key in store.finished() if key[0] == OPTUNA}
+    seen = {(key[1], key[2], key[3]) for key in own}
+    for source in (*priors, store):
+        for key in sorted(source.finished()):
+            if key[0] != OPTUNA or key[1] == task:
+                continue
+            if source is not store and (key[1], key[2], key[3]) in seen:
+                continue
+            params = (source.records[key].get("extra") or {}).get("best_params")
+            if isinstance(params, Mapping):
+                configs.setdefault(key[1], []).append(dict(params))
     return configs
 
 
-def construct_warm(factory: MethodFactory, warm_configs: Mapping[str, Any]) -> Method:
-    """``factory(warm_configs=...)``; for a factory without that argument (a lazy
-    registry entry), ``factory()`` with its ``warm_configs`` field replaced."""
+def construct_warm(
+    factory: MethodFactory, warm_configs: Mapping[str, Any], **settings: Any
+) -> Method:
+    """``factory(warm_configs=..., **settings)``; for a factory without those arguments (a
+    lazy registry entry), ``factory()`` with those fields replaced.
+
+    ``settings``: further fields of the method (``prior_specs`` for ``optuna_similar``).
+    """
+    values = {"warm_configs": warm_configs, **settings}
     try:
         parameters = inspect.signature(factory).parameters.values()
-        accepts = any(p.name == "warm_configs" or p.kind is p.VAR_KEYWORD for p in parameters)
-    except (TypeError, ValueError):  # no signature: try the keyword
+        accepts = all(
+            any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters) for name in values
+        )
+    except (TypeError, ValueError):  # no signature: try the keywords
         accepts = True
     if accepts:
-        return factory(warm_configs=warm_configs)
+        return factory(**values)
     method = factory()
     if dataclasses.is_dataclass(method) and not isinstance(method, type):
-        if "warm_configs" in {f.name for f in dataclasses.fields(method)}:
-            replaced: Method = dataclasses.replace(method, warm_configs=warm_configs)
+        if set(values) <= {f.name for f in dataclasses.fields(method)}:
+            replaced: Method = dataclasses.replace(method, **values)
             return replaced
-    elif hasattr(method, "warm_configs"):
-        method.warm_configs = warm_configs
+    elif all(hasattr(method, name) for name in values):
+        for name, value in values.items():
+            setattr(method, name, value)
         return method
-    raise TypeError(f"the {OPTUNA_WARM} factory {factory!r} cannot take warm_configs")
+    raise TypeError(f"the warm-started factory {factory!r} cannot take {sorted(values)}")
 
 
 def registered_methods() -> Mapping[str, MethodFactory]:

@@ -23,6 +23,9 @@ STATIC = "static"
 GRID = "grid"
 OPTUNA = "optuna"
 OPTUNA_WARM = "optuna_warm"
+OPTUNA_SIMILAR = "optuna_similar"
+#: Methods warm-started from the finished ``optuna`` runs of other tasks: they run last.
+WARM_METHODS: tuple[str, ...] = (OPTUNA_WARM, OPTUNA_SIMILAR)
 #: The held-out suite (`hpenv.tasks.registry.HELDOUT_TASKS`): no meta-training suite has them.
 DEFAULT_TASKS: tuple[str, ...] = HELDOUT_TASKS
 
@@ -78,6 +81,11 @@ class EvalConfig:
     include_training_tasks: bool = option(
         "allow tasks the policy was trained on (refused otherwise)", default=False
     )
+    prior_results: tuple[str, ...] = option(
+        "report directories of earlier evaluations whose finished optuna runs also serve as "
+        "warm-start priors of optuna_warm and optuna_similar (besides this one's)",
+        default=(),
+    )
 
     def __post_init__(self) -> None:
         for name in ("tasks", "seeds", "start_lr_factors"):
@@ -98,6 +106,9 @@ class EvalConfig:
             raise ValueError(f"decisions must be >= 1, got {self.decisions}")
         if self.resume and self.out_dir is None:
             raise ValueError("resume needs out_dir: the report directory to continue")
+        for folder in self.prior_results:
+            if not (Path(folder) / "runs.jsonl").is_file():
+                raise ValueError(f"prior_results: {folder} holds no evaluation (no runs.jsonl)")
         self.fidelity_overrides()
 
     def fidelity_overrides(self) -> dict[str, Fidelity]:

@@ -6,7 +6,7 @@ import json
 import math
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +20,9 @@ from agents.evaluation.cells import (
     warm_configs_for,
 )
 from agents.evaluation.config import (
-    OPTUNA_WARM,
+    OPTUNA_SIMILAR,
     POLICY,
+    WARM_METHODS,
     EvalConfig,
     _fidelity_text,
     check_training_tasks,
@@ -111,6 +112,7 @@ def evaluate(
         factories=factories,
         policy=policy,
         store=store,
+        priors=[RunStore(Path(folder)) for folder in config.prior_results],
     )
     with (
         GracefulStop("stopping after the current run (signal again to abort)") as stop,
@@ -179,29 +181,28 @@ class _CellRunner:
     factories: Mapping[str, MethodFactory]
     policy: FrozenPolicy | None
     store: RunStore
+    priors: Sequence[RunStore] = ()
     skipped: dict[str, str] = field(default_factory=dict)
     _instances: dict[tuple[str, str], Method] = field(default_factory=dict)
 
     def method(self, name: str, task: str) -> Method:
-        """One instance per method (per task for the warm-started Optuna)."""
-        slot = (name, task if name == OPTUNA_WARM else "")
+        """One instance per method (per task for the warm-started Optuna methods)."""
+        slot = (name, task if name in WARM_METHODS else "")
         if slot not in self._instances:
             if name == POLICY:
                 assert self.policy is not None
                 self._instances[slot] = PolicyMethod(self.policy)
-            elif name == OPTUNA_WARM:
-                configs = warm_configs_for(task, self.store)
-                self._instances[slot] = construct_warm(self.factories[name], configs)
+            elif name in WARM_METHODS:
+                configs = warm_configs_for(task, self.store, self.priors)
+                settings = {"prior_specs": self.specs(configs)} if name == OPTUNA_SIMILAR else {}
+                self._instances[slot] = construct_warm(self.factories[name], configs, **settings)
             else:
                 self._instances[slot] = self.factories[name]()
         return self._instances[slot]
 
-    def run(self, key: Key) -> None:
-        """Run one cell; a failure is recorded, a missing optional package skips the method."""
-        name, task, seed, start = key
-        if name in self.skipped:
-            return
-        spec = RunSpec(
+    def spec(self, task: str, seed: int, start: float = 1.0) -> RunSpec:
+        """The cell of ``task`` and ``seed`` in this evaluation (its data if loaded)."""
+        return RunSpec(
             task=task,
             seed=seed,
             fidelity=self.overrides.get(task),
@@ -210,8 +211,19 @@ class _CellRunner:
             device=self.config.device,
             data_dir=self.config.data_dir,
             optimizer=self.config.optimizer,
-            data=self.data[task],
+            data=self.data.get(task),
         )
+
+    def specs(self, tasks: Iterable[str]) -> dict[str, RunSpec]:
+        """A cell of each task (seed 0), for describing prior tasks (`optuna_similar`)."""
+        return {task: self.spec(task, 0) for task in tasks}
+
+    def run(self, key: Key) -> None:
+        """Run one cell; a failure is recorded, a missing optional package skips the method."""
+        name, task, seed, start = key
+        if name in self.skipped:
+            return
+        spec = self.spec(task, seed, start)
         begin = time.perf_counter()
         error, details = "", ""
         try:

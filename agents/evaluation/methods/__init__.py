@@ -40,6 +40,7 @@ METHODS: dict[str, Callable[[], Method]] = {
     "schedulefree": _lazy("hyperfree", "ScheduleFreeAdamW"),
     "optuna": _lazy("optuna_search", "OptunaTPE"),
     "optuna_warm": _lazy("optuna_search", "OptunaWarmStart"),
+    "optuna_similar": _lazy("optuna_similar", "OptunaSimilar"),
     "pbt": _lazy("pbt", "PBT"),
 }
 
