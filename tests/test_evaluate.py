@@ -474,3 +474,16 @@ def test_rliable_aggregate_on_fixed_scores():
     assert "| policy | " in text
     assert "2.50 [" in text  # mean gain: (1 + 2 + 3 + 4) / 4 points
     assert "τ=0.8" in text
+
+
+def test_grid_points_set_the_grid_and_its_compute(tmp_path: Path):
+    out = tmp_path / "grid"
+    config = EvalConfig(tasks=("digits",), seeds=(0,), methods=("grid",), fidelity=TINY,
+                        grid_points=3, out_dir=str(out))  # fmt: skip
+    evaluate(config, progress=False)
+    row = next(csv.DictReader((out / "results.csv").open()))
+    assert float(row["compute_multiple"]) == 3.0
+    record = json.loads((out / "runs.jsonl").read_text().splitlines()[0])
+    assert len(record["extra"]["grid_lrs"]) == 3
+    with pytest.raises(ValueError, match="grid_points=3, not 8"):
+        evaluate(dataclasses.replace(config, grid_points=8, resume=True), progress=False)

@@ -72,34 +72,40 @@ def warm_configs_for(
     return configs
 
 
-def construct_warm(
-    factory: MethodFactory, warm_configs: Mapping[str, Any], **settings: Any
-) -> Method:
-    """``factory(warm_configs=..., **settings)``; for a factory without those arguments (a
-    lazy registry entry), ``factory()`` with those fields replaced.
+def construct(factory: MethodFactory, **settings: Any) -> Method:
+    """``factory(**settings)``; for a factory without those arguments (a lazy registry
+    entry), ``factory()`` with those fields replaced.
 
-    ``settings``: further fields of the method (``prior_specs`` for ``optuna_similar``).
+    Raises:
+        TypeError: The method has no such fields.
     """
-    values = {"warm_configs": warm_configs, **settings}
     try:
         parameters = inspect.signature(factory).parameters.values()
         accepts = all(
-            any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters) for name in values
+            any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters) for name in settings
         )
     except (TypeError, ValueError):  # no signature: try the keywords
         accepts = True
     if accepts:
-        return factory(**values)
+        return factory(**settings)
     method = factory()
     if dataclasses.is_dataclass(method) and not isinstance(method, type):
-        if set(values) <= {f.name for f in dataclasses.fields(method)}:
-            replaced: Method = dataclasses.replace(method, **values)
+        if set(settings) <= {f.name for f in dataclasses.fields(method)}:
+            replaced: Method = dataclasses.replace(method, **settings)
             return replaced
-    elif all(hasattr(method, name) for name in values):
-        for name, value in values.items():
+    elif all(hasattr(method, name) for name in settings):
+        for name, value in settings.items():
             setattr(method, name, value)
         return method
-    raise TypeError(f"the warm-started factory {factory!r} cannot take {sorted(values)}")
+    raise TypeError(f"the method factory {factory!r} cannot take {sorted(settings)}")
+
+
+def construct_warm(
+    factory: MethodFactory, warm_configs: Mapping[str, Any], **settings: Any
+) -> Method:
+    """A warm-started method: `construct` with ``warm_configs`` (and, for
+    ``optuna_similar``, ``prior_specs``)."""
+    return construct(factory, warm_configs=warm_configs, **settings)
 
 
 def registered_methods() -> Mapping[str, MethodFactory]:

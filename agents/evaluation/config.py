@@ -21,6 +21,8 @@ from hpenv.tasks.registry import HELDOUT_TASKS
 POLICY = "policy"
 STATIC = "static"
 GRID = "grid"
+#: The grid's points unless --grid-points says otherwise (`GridSearch`'s default).
+GRID_POINTS = 8
 OPTUNA = "optuna"
 OPTUNA_WARM = "optuna_warm"
 OPTUNA_SIMILAR = "optuna_similar"
@@ -81,6 +83,10 @@ class EvalConfig:
     include_training_tasks: bool = option(
         "allow tasks the policy was trained on (refused otherwise)", default=False
     )
+    grid_points: int = option(
+        "points of the 'grid' method's learning-rate grid (its compute is this x a run)",
+        default=GRID_POINTS,
+    )
     prior_results: tuple[str, ...] = option(
         "report directories of earlier evaluations whose finished optuna runs also serve as "
         "warm-start priors of optuna_warm and optuna_similar (besides this one's)",
@@ -106,6 +112,8 @@ class EvalConfig:
             raise ValueError(f"decisions must be >= 1, got {self.decisions}")
         if self.resume and self.out_dir is None:
             raise ValueError("resume needs out_dir: the report directory to continue")
+        if self.grid_points < 1:
+            raise ValueError(f"grid_points must be >= 1, got {self.grid_points}")
         for folder in self.prior_results:
             if not (Path(folder) / "runs.jsonl").is_file():
                 raise ValueError(f"prior_results: {folder} holds no evaluation (no runs.jsonl)")

@@ -14,12 +14,15 @@ from tqdm import tqdm
 
 from agents.evaluation.cells import (
     MethodFactory,
+    construct,
     construct_warm,
     plan_cells,
     registered_methods,
     warm_configs_for,
 )
 from agents.evaluation.config import (
+    GRID,
+    GRID_POINTS,
     OPTUNA_SIMILAR,
     POLICY,
     WARM_METHODS,
@@ -196,6 +199,10 @@ class _CellRunner:
                 configs = warm_configs_for(task, self.store, self.priors)
                 settings = {"prior_specs": self.specs(configs)} if name == OPTUNA_SIMILAR else {}
                 self._instances[slot] = construct_warm(self.factories[name], configs, **settings)
+            elif name == GRID and self.config.grid_points != GRID_POINTS:
+                self._instances[slot] = construct(
+                    self.factories[name], points=self.config.grid_points
+                )
             else:
                 self._instances[slot] = self.factories[name]()
         return self._instances[slot]
@@ -261,6 +268,12 @@ def _write_config(
             raise ValueError(
                 f"{out} was run with decisions={old.get('decisions')}, not {decisions}: "
                 "its runs would not be comparable; use another out_dir"
+            )
+        points = old.get("config", {}).get("grid_points", GRID_POINTS)
+        if points != config.grid_points:
+            raise ValueError(
+                f"{out} was run with grid_points={points}, not {config.grid_points}: "
+                "use another out_dir"
             )
         ran_with = old.get("config", {}).get("optimizer")
         if ran_with != config.optimizer:
