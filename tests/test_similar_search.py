@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import math
 from pathlib import Path
@@ -113,5 +114,6 @@ def test_harness_runs_optuna_similar_last_with_priors_from_other_reports(tmp_pat
     wine = store.records[("optuna_similar", "wine", 0, 1.0)]["extra"]
     assert {s["task"] for s in wine["similar_tasks"]} == {"digits", "breast_cancer"}
     assert not store.rows[("optuna_similar", "wine", 0, 1.0)]["error"]
-    with pytest.raises(ValueError, match=r"no runs\.jsonl"):
-        EvalConfig(prior_results=(str(tmp_path / "nothing"),))
+    missing = dataclasses.replace(config, prior_results=(str(tmp_path / "nothing"),))
+    with pytest.raises(FileNotFoundError, match=r"no runs\.jsonl"):
+        evaluate(dataclasses.replace(missing, out_dir=str(tmp_path / "other")), progress=False)

@@ -114,9 +114,6 @@ class EvalConfig:
             raise ValueError("resume needs out_dir: the report directory to continue")
         if self.grid_points < 1:
             raise ValueError(f"grid_points must be >= 1, got {self.grid_points}")
-        for folder in self.prior_results:
-            if not (Path(folder) / "runs.jsonl").is_file():
-                raise ValueError(f"prior_results: {folder} holds no evaluation (no runs.jsonl)")
         self.fidelity_overrides()
 
     def fidelity_overrides(self) -> dict[str, Fidelity]:

@@ -87,6 +87,7 @@ def evaluate(
         TrainingTaskError: A task is in the policy's training set (see
             ``include_training_tasks``).
         ValueError: Unknown method names, or resuming with other decisions or fidelities.
+        FileNotFoundError: A ``prior_results`` folder holds no evaluation.
         FileExistsError: ``out_dir`` already holds results and ``resume`` is off.
         hpenv.tasks.DataNotFoundError: A task's data cannot be found.
         JobInterrupted: Stopped by a signal (see above).
@@ -115,7 +116,7 @@ def evaluate(
         factories=factories,
         policy=policy,
         store=store,
-        priors=[RunStore(Path(folder)) for folder in config.prior_results],
+        priors=_prior_stores(config.prior_results),
     )
     with (
         GracefulStop("stopping after the current run (signal again to abort)") as stop,
@@ -141,6 +142,17 @@ def evaluate(
     )
     errors = sum(1 for row in store.rows.values() if row["error"])
     return Report(out, summary, len(store.rows), errors, runner.skipped)
+
+
+def _prior_stores(folders: Sequence[str]) -> list[RunStore]:
+    """The result files of ``--prior-results``; a folder without them is an error."""
+    missing = [f for f in folders if not (Path(f) / "runs.jsonl").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"--prior-results: no evaluation in {missing} (no runs.jsonl); give report "
+            "directories of scripts/evaluate.py"
+        )
+    return [RunStore(Path(folder)) for folder in folders]
 
 
 def _interrupted(out: Path) -> JobInterrupted:
