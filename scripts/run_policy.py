@@ -1,9 +1,12 @@
 """Let a frozen policy drive a new full training job of any registered task.
 
 Trains the task with its real budget (or --epochs) on any device while the
-policy sets the learning rate (and whatever else it was trained to tune) at
-each decision; progress bar, TensorBoard logs, a checkpoint per decision,
---resume, and the final metrics as JSON (printed and written to result.json).
+policy sets the learning rate (and whatever else it was trained to tune, batch
+size and dropout included) at each decision; the budget is counted in training
+samples, so batch-size decisions change the optimizer steps, not the samples.
+Progress bar, TensorBoard logs, a checkpoint per decision, --resume, and the
+final metrics (wall time, optimizer steps) as JSON (printed and written to
+result.json).
 
 Examples:
     python scripts/run_policy.py --task mnist --data-dir ../shared/datasets

@@ -4,13 +4,14 @@
 |---|---|
 | `config` | `MetaTrainConfig` (every CLI flag), resuming a run's own options |
 | `loop` | `meta_train`: the training loop, stopping on signals, freezing the policy |
+| `adapt` | `adapt_policy`: few-shot adaptation of a frozen policy to one new task |
 | `suite` | task suites (training, held-out) and building their environments |
 | `vec_env` | the vectorised environments (subprocess, in-process) |
 | `population_vec` | `PopulationVecEnv`: N population members as one batched vectorised env |
 | `population_tasks` | where a population's member tasks come from (synthetic, one real task) |
 | `model` | the PPO / RecurrentPPO model from a configuration |
 | `checkpoints` | checkpoint files (tensors and plain values only) |
-| `callbacks` | SB3 callbacks: metrics, held-out evaluation, checkpoints, progress |
+| `callbacks` | SB3 callbacks: metrics, held-out evaluation, checkpoints, progress, costs |
 | `rollout` | one episode of a frozen policy in an `HPTuneEnv` (held-out scoring) |
 | `run_log` | TensorBoard and ``progress.csv`` that survive a resume |
 """
