@@ -33,7 +33,7 @@ _EXPORTS = {
     "load_pretrained": "agents.policy.hub",
     "MetaTrainConfig": "agents.metatrain.config",
     "meta_train": "agents.metatrain.loop",
-    "AdaptConfig": "agents.metatrain.adapt",
+    "AdaptConfig": "agents.metatrain.adapt_config",
     "adapt_policy": "agents.metatrain.adapt",
     "EvalConfig": "agents.evaluation.config",
     "evaluate": "agents.evaluation.runner",

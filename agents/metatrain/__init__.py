@@ -5,6 +5,7 @@
 | `config` | `MetaTrainConfig` (every CLI flag), resuming a run's own options |
 | `loop` | `meta_train`: the training loop, stopping on signals, freezing the policy |
 | `adapt` | `adapt_policy`: few-shot adaptation of a frozen policy to one new task |
+| `adapt_config` | `AdaptConfig` (the flags of `scripts/adapt_policy.py`), episode size |
 | `suite` | task suites (training, held-out) and building their environments |
 | `vec_env` | the vectorised environments (subprocess, in-process) |
 | `population_vec` | `PopulationVecEnv`: N population members as one batched vectorised env |

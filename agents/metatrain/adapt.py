@@ -30,16 +30,14 @@ adaptation episode, and the wall-clock seconds of the whole run.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.vec_env import VecNormalize
 
-from agents.cli import option
+from agents.metatrain.adapt_config import AdaptConfig, adaptation_fidelity, session_config
 from agents.metatrain.callbacks import (
     EpisodeLedger,
     MetaTrainProgressBar,
@@ -52,154 +50,12 @@ from agents.metatrain.run_log import make_logger
 from agents.metatrain.suite import available
 from agents.metatrain.vec_env import build_vec_env, terminate_workers
 from agents.policy.artifact import FrozenPolicy, PolicyMetadata
-from agents.policy.hub import DEFAULT_POLICY_NAME, load_pretrained, resolve_policy_file
+from agents.policy.hub import load_pretrained, resolve_policy_file
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_write_json
-from hpenv.plan import Fidelity, fidelity_for
-from hpenv.tasks import get_task, list_tasks
+from hpenv.plan import Fidelity
 
-#: How the observation normalisation is treated while adapting.
-Normalisation = Literal["frozen", "update"]
-
-
-@dataclass(frozen=True)
-class AdaptConfig:
-    """One adaptation run (every field is a CLI flag of ``scripts/adapt_policy.py``)."""
-
-    task: str = option("task to adapt to", choices=list_tasks())
-    episodes: int = option("adaptation episodes (rounded up to whole PPO rollouts)", default=30)
-    policy: str = option(
-        "policy to adapt: an artifact file, a hub-layout folder, a shipped name or a Hub repo id",
-        default=DEFAULT_POLICY_NAME,
-    )
-    out_dir: str | None = option(
-        "run directory (default logs/adapt-<task>-k<episodes>-s<seed>-<time>)", default=None
-    )
-    normalisation: Normalisation = option(
-        "observation normalisation: 'frozen' (the parent's statistics, never updated) or "
-        "'update' (the parent's statistics updated slowly, see --norm-prior-count)",
-        default="frozen",
-    )
-    norm_prior_count: float = option(
-        "with --normalisation update: the parent's statistics count as this many observations",
-        default=10_000.0,
-    )
-    subset_factor: float = option(
-        "episodes train on this fraction of the task's CPU-fidelity subset (hpenv/plan.py)",
-        default=0.5,
-    )
-    epochs: float | None = option(
-        "episode budget in passes over that subset (default: the fidelity's)", default=None
-    )
-    n_envs: int = option("parallel environments", default=2)
-    vec_env: Literal["subprocess", "dummy"] = option(
-        "'subprocess' (one process per env) or 'dummy' (in-process)", default="subprocess"
-    )
-    n_steps: int | None = option(
-        "PPO rollout length per env (default: the policy's decisions, one episode)", default=None
-    )
-    batch_size: int = option("PPO minibatch size", default=20)
-    n_epochs: int = option("PPO epochs per update", default=5)
-    learning_rate: float = option(
-        "PPO learning rate (fine-tuning: below meta-training's)", default=1e-4
-    )
-    clip_range: float = option("PPO clip range (small steps away from the parent)", default=0.1)
-    ent_coef: float = option("entropy bonus", default=0.0)
-    device: str = option("device of the agent's networks", default="cpu")
-    env_device: str = option("device the environments train on", default="cpu")
-    data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
-    seed: int = option("seed of the agent and the environments", default=0)
-
-    def __post_init__(self) -> None:
-        if not self.task:
-            raise ValueError("--task is required")
-        get_task(self.task)  # an unknown name lists the known ones
-        for name in ("episodes", "n_envs", "batch_size", "n_epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_steps is not None and self.n_steps < 1:
-            raise ValueError(f"n_steps must be >= 1, got {self.n_steps}")
-        if not 0 < self.subset_factor <= 1:
-            raise ValueError(f"subset_factor must be in (0, 1], got {self.subset_factor}")
-        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
-            raise ValueError(f"epochs must be > 0, got {self.epochs}")
-        if not self.norm_prior_count > 0:
-            raise ValueError(f"norm_prior_count must be > 0, got {self.norm_prior_count}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-
-    def resolved_out_dir(self) -> Path:
-        if self.out_dir is not None:
-            return Path(self.out_dir)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        return Path("logs") / f"adapt-{self.task}-k{self.episodes}-s{self.seed}-{stamp}"
-
-
-def adaptation_fidelity(config: AdaptConfig) -> Fidelity:
-    """One adaptation episode's size: the task's CPU fidelity on ``subset_factor`` of its data."""
-    base = fidelity_for(config.task)
-    subset = (base.subset if base.subset is not None else 1.0) * config.subset_factor
-    if config.epochs is not None:
-        return Fidelity(subset=subset, budget_epochs=config.epochs, val_size=base.val_size)
-    if base.budget is not None:  # a budget in samples shrinks with the data
-        budget = max(2, round(base.budget * config.subset_factor))
-        return Fidelity(subset=subset, budget=budget, val_size=base.val_size)
-    epochs = (
-        base.budget_epochs
-        if base.budget_epochs is not None
-        else get_task(config.task).budget_epochs
-    )
-    return Fidelity(subset=subset, budget_epochs=epochs, val_size=base.val_size)
-
-
-def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -> MetaTrainConfig:
-    """The meta-training configuration that rebuilds the parent's model and environments.
-
-    Raises:
-        ValueError: The parent's network cannot be rebuilt by `make_model`.
-    """
-    kwargs = meta.policy_kwargs
-    arch = kwargs.get("net_arch", [64, 64])
-    if not (isinstance(arch, list | tuple) and all(isinstance(n, int) for n in arch)):
-        raise ValueError(f"cannot adapt a policy with net_arch {arch!r} (a list of layer sizes)")
-    if kwargs.get("activation_fn", "Tanh") != "Tanh":
-        raise ValueError(
-            f"cannot adapt a policy with activation {kwargs['activation_fn']}: "
-            "meta-training's model (agents.metatrain.model) uses Tanh"
-        )
-    env = meta.env_config
-    steps_per_rollout = config.n_envs * (config.n_steps or meta.decisions)
-    rollouts = -(-config.episodes * meta.decisions // steps_per_rollout)
-    return MetaTrainConfig(
-        train_tasks=(config.task,),
-        eval_tasks=(),
-        total_steps=rollouts * steps_per_rollout,
-        n_envs=config.n_envs,
-        vec_env=config.vec_env,
-        tuned=meta.tuned,
-        action_mode=meta.action_mode,
-        decisions=meta.decisions,
-        reward=env.get("reward", "log_val_loss"),
-        synthetic_optimizers=tuple(env.get("synthetic_optimizers", ("adam",))),
-        lr_below=float(env.get("lr_below", 100.0)),
-        lr_above=float(env.get("lr_above", 30.0)),
-        algorithm=meta.algorithm,
-        frame_stack=meta.frame_stack,
-        n_steps=config.n_steps or meta.decisions,
-        batch_size=config.batch_size,
-        n_epochs=config.n_epochs,
-        learning_rate=config.learning_rate,
-        clip_range=config.clip_range,
-        ent_coef=config.ent_coef,
-        net_arch=tuple(arch),
-        log_std_init=float(kwargs.get("log_std_init", -0.5)),
-        clip_obs=clip_obs,
-        eval_every=0,
-        device=config.device,
-        env_device=config.env_device,
-        data_dir=config.data_dir,
-        seed=config.seed,
-    )
+__all__ = ["AdaptConfig", "adapt_policy", "adaptation_fidelity", "parent_summary"]
 
 
 def parent_summary(source: str, file: str, meta: PolicyMetadata) -> dict[str, Any]:
