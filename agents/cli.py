@@ -148,6 +148,7 @@ def parse_config(
     argv: list[str] | None,
     *,
     resume: Callable[[str, dict[str, Any]], T] | None = None,
+    check: Callable[[T], object] | None = None,
 ) -> T:
     """Parse ``argv`` into a ``cls``; errors exit with argparse's usage message (status 2).
 
@@ -157,6 +158,8 @@ def parse_config(
         argv: The arguments (default ``sys.argv[1:]``).
         resume: With ``--resume``: builds the config from the run directory
             (``--out-dir``) and the flags given again.
+        check: Called with the config; its ``ValueError`` or ``FileNotFoundError``
+            is a usage error too (e.g. a ``--policy`` that names no policy).
     """
     parser = build_parser(cls, doc)
     args = parser.parse_args(argv)
@@ -164,8 +167,12 @@ def parse_config(
         if resume is not None and getattr(args, "resume", False):
             if getattr(args, "out_dir", None) is None:
                 parser.error("--resume needs --out-dir: the directory to continue")
-            return resume(args.out_dir, given_options(parser, argv))
-        return from_args(cls, args)
+            config = resume(args.out_dir, given_options(parser, argv))
+        else:
+            config = from_args(cls, args)
+        if check is not None:
+            check(config)
+        return config
     except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc))
 

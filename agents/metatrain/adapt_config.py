@@ -1,14 +1,20 @@
 """`AdaptConfig`: the options of a few-shot adaptation run, and the settings derived from them.
 
-`adaptation_fidelity` sizes one adaptation episode (the task's CPU fidelity on a
-fraction of its data); `session_config` is the `MetaTrainConfig` that rebuilds
-the parent policy's model and environments for `agents.metatrain.adapt`.
+`adaptation_task` is the task its episodes train (the task with a validation
+split held back from its training split, so that they never see the task's own
+validation and test splits); `adaptation_fidelity` sizes one episode (the
+task's CPU fidelity on a fraction of its data); `session_config` is the
+`MetaTrainConfig` that rebuilds the parent policy's model and environments for
+`agents.metatrain.adapt`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,10 +24,12 @@ from agents.metatrain.config import MetaTrainConfig
 from agents.policy.artifact import PolicyMetadata
 from agents.policy.hub import DEFAULT_POLICY_NAME
 from hpenv.plan import Fidelity, fidelity_for
-from hpenv.tasks import get_task, list_tasks
+from hpenv.tasks import Task, TaskData, get_task, list_tasks
 
 #: How the observation normalisation is treated while adapting.
 Normalisation = Literal["frozen", "update"]
+#: Seed of the rows held back from the training split as the episodes' validation split.
+HOLDOUT_SEED = 27_182
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,16 @@ class AdaptConfig:
     subset_factor: float = option(
         "episodes train on this fraction of the task's CPU-fidelity subset (hpenv/plan.py)",
         default=0.5,
+    )
+    holdout: float = option(
+        "fraction of the task's training split held back as the episodes' validation split "
+        "(their reward); the task's own validation and test splits are never used",
+        default=0.2,
+    )
+    snapshots: tuple[int, ...] = option(
+        "also save the policy once this many episodes have trained (increasing, each below "
+        "--episodes), in <out-dir>/k<K>/policy.pt: one run of 100 episodes gives 10 and 30 too",
+        default=(),
     )
     epochs: float | None = option(
         "episode budget in passes over that subset (default: the fidelity's)", default=None
@@ -83,6 +101,14 @@ class AdaptConfig:
             raise ValueError(f"n_steps must be >= 1, got {self.n_steps}")
         if not 0 < self.subset_factor <= 1:
             raise ValueError(f"subset_factor must be in (0, 1], got {self.subset_factor}")
+        if not 0 < self.holdout <= 0.5:
+            raise ValueError(f"holdout must be in (0, 0.5], got {self.holdout}")
+        counts = list(self.snapshots)
+        if counts != sorted(set(counts)) or any(not 1 <= k < self.episodes for k in counts):
+            raise ValueError(
+                f"snapshots must be increasing episode counts in [1, episodes={self.episodes}), "
+                f"got {counts}"
+            )
         if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
             raise ValueError(f"epochs must be > 0, got {self.epochs}")
         if not self.norm_prior_count > 0:
@@ -97,8 +123,28 @@ class AdaptConfig:
         return Path("logs") / f"adapt-{self.task}-k{self.episodes}-s{self.seed}-{stamp}"
 
 
+def adaptation_task(config: AdaptConfig) -> Task:
+    """``config.task`` whose validation split is held back from its training split.
+
+    Episodes are rewarded on ``config.holdout`` of the training rows
+    (`hpenv.tasks.TaskData.hold_out`, after the task's own transform) and train
+    on the rest, so an adapted policy never saw the validation and test splits
+    the harness scores it on. (A noisy-label task's held-back labels are noisy.)
+    """
+    task = get_task(config.task)
+    holding_out = functools.partial(_held_out, task.transform, config.holdout)
+    return dataclasses.replace(task, transform=holding_out)
+
+
+def _held_out(
+    transform: Callable[[TaskData], TaskData] | None, fraction: float, data: TaskData
+) -> TaskData:
+    return (data if transform is None else transform(data)).hold_out(fraction, HOLDOUT_SEED)
+
+
 def adaptation_fidelity(config: AdaptConfig) -> Fidelity:
-    """One adaptation episode's size: the task's CPU fidelity on ``subset_factor`` of its data."""
+    """One adaptation episode's size: the task's CPU fidelity on ``subset_factor`` of its data
+    (of the training rows `adaptation_task` leaves after the hold-out)."""
     base = fidelity_for(config.task)
     subset = (base.subset if base.subset is not None else 1.0) * config.subset_factor
     if config.epochs is not None:

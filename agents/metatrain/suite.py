@@ -43,15 +43,17 @@ def heldout_synthetic_tasks(count: int = HELDOUT_SYNTHETIC_COUNT) -> list[Task]:
 
 
 def resolve_tasks(
-    names: Sequence[str], synthetic_optimizers: Sequence[OptimizerName] = ("adam",)
+    names: Sequence[str | Task], synthetic_optimizers: Sequence[OptimizerName] = ("adam",)
 ) -> list[Any]:
-    """Suite names to `HPTuneEnv` task arguments (validates every name).
+    """Suite names to `HPTuneEnv` task arguments (validates every name; a `Task` stays as is).
 
     ``synthetic`` is the family whose tasks default to one of ``synthetic_optimizers``.
     """
     resolved: list[Any] = []
     for name in names:
-        if name == "synthetic":
+        if isinstance(name, Task):
+            resolved.append(name)
+        elif name == "synthetic":
             resolved.append(SyntheticFamily(optimizers=tuple(synthetic_optimizers)))
         elif name == "synthetic-heldout":
             resolved.extend(heldout_synthetic_tasks())
@@ -76,7 +78,7 @@ def available(names: Sequence[str], data_dir: str | None) -> tuple[list[str], di
 
 
 def make_env(
-    tasks: Sequence[str],
+    tasks: Sequence[str | Task],
     *,
     tuned: Sequence[str] = ("lr",),
     action_mode: ActionMode = "continuous",
@@ -96,6 +98,8 @@ def make_env(
     so that meta-training covers runs started 100x too low or 30x too high.
     ``budget`` (samples) replaces every task's fidelity when given;
     ``synthetic_optimizers``: the optimizers the synthetic family's tasks use.
+    ``tasks`` are suite names or `Task` objects (such as adaptation's task with a
+    validation split held back from its training split).
     """
     if budget is not None:
         fidelity = {}

@@ -11,7 +11,7 @@ cannot batch, such as IMDB's LSTM, are left out of the suite with a message).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -38,14 +38,17 @@ from agents.stopping import ignore_stop_signals
 from hpenv.episode import Around
 from hpenv.plan import FIDELITY, Fidelity
 from hpenv.population import supports
-from hpenv.tasks import SyntheticFamily, get_task
+from hpenv.tasks import SyntheticFamily, Task, get_task
 
 
 def env_kwargs(
-    config: MetaTrainConfig, tasks: list[str], fidelity: dict[str, Fidelity] | None = None
+    config: MetaTrainConfig,
+    tasks: Sequence[str | Task],
+    fidelity: dict[str, Fidelity] | None = None,
 ) -> dict[str, Any]:
     """`agents.metatrain.suite.make_env` arguments of a run (``fidelity``: per-task run sizes
-    replacing `hpenv.plan.FIDELITY`, e.g. the cheaper episodes of `agents.metatrain.adapt`)."""
+    replacing `hpenv.plan.FIDELITY`, e.g. the cheaper episodes of `agents.metatrain.adapt`;
+    ``tasks``: suite names, or `Task` objects such as adaptation's)."""
     extra: dict[str, Any] = {} if fidelity is None else {"fidelity": fidelity}
     return {
         "tasks": tasks,
@@ -112,13 +115,19 @@ def build_population(config: MetaTrainConfig, tasks: list[str]) -> PopulationVec
 
 
 def build_vec_env(
-    config: MetaTrainConfig, tasks: list[str], fidelity: dict[str, Fidelity] | None = None
+    config: MetaTrainConfig,
+    tasks: Sequence[str | Task],
+    fidelity: dict[str, Fidelity] | None = None,
 ) -> VecEnv:
-    """The (unnormalised) vectorised training environments (``fidelity``: see `env_kwargs`)."""
+    """The (unnormalised) vectorised training environments (``fidelity``, ``tasks``: see
+    `env_kwargs`)."""
     if config.vec_env == "population":
-        if fidelity is not None:
-            raise ValueError("per-task fidelities are for HPTuneEnv workers, not a population")
-        venv: VecEnv = VecMonitor(build_population(config, tasks))
+        names = [t for t in tasks if isinstance(t, str)]
+        if fidelity is not None or len(names) < len(tasks):
+            raise ValueError(
+                "per-task fidelities and Task objects are for HPTuneEnv workers, not a population"
+            )
+        venv: VecEnv = VecMonitor(build_population(config, names))
         return VecFrameStack(venv, config.frame_stack) if config.frame_stack > 1 else venv
     factory: Callable[[], gym.Env[Any, Any]] = functools.partial(
         _worker_env, env_kwargs(config, tasks, fidelity)

@@ -154,3 +154,38 @@ class TaskData:
         gen = torch.Generator().manual_seed(seed)
         index = torch.randperm(n, generator=gen)[:keep].sort().values.to(self.train_x.device)
         return dataclasses.replace(self, train_x=self.train_x[index], train_y=self.train_y[index])
+
+    def hold_out(self, fraction: float, seed: int = 0) -> TaskData:
+        """A validation split held back from the training split; the test split is dropped.
+
+        A seeded ``fraction`` of the training rows becomes the validation split and
+        the rest stays for training, so runs on the result never see the task's own
+        validation and test splits (what an evaluation scores on).
+
+        >>> data = TaskData(torch.zeros(10, 2), torch.arange(10), torch.ones(3, 2),
+        ...                 torch.zeros(3), None, None, kind="tabular", num_classes=10)
+        >>> held = data.hold_out(0.2)
+        >>> held.train_x.shape[0], held.val_x.shape[0], held.test_x
+        (8, 2, None)
+        >>> sorted(held.train_y.tolist() + held.val_y.tolist()) == list(range(10))
+        True
+        """
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"hold-out fraction must be in (0, 1), got {fraction!r}")
+        n = self.train_x.shape[0]
+        held = max(1, round(n * fraction))
+        if held >= n:
+            raise ValueError(f"holding out {fraction:g} of {n} training rows leaves none to train")
+        gen = torch.Generator().manual_seed(seed)
+        order = torch.randperm(n, generator=gen).to(self.train_x.device)
+        val, train = order[:held].sort().values, order[held:].sort().values
+        return dataclasses.replace(
+            self,
+            train_x=self.train_x[train],
+            train_y=self.train_y[train],
+            val_x=self.train_x[val],
+            val_y=self.train_y[val],
+            test_x=None,
+            test_y=None,
+            source=f"{self.source}, validation: {fraction:.0%} of the training split held back",
+        )
