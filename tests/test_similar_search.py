@@ -117,3 +117,138 @@ def test_harness_runs_optuna_similar_last_with_priors_from_other_reports(tmp_pat
     missing = dataclasses.replace(config, prior_results=(str(tmp_path / "nothing"),))
     with pytest.raises(FileNotFoundError, match=r"no runs\.jsonl"):
         evaluate(dataclasses.replace(missing, out_dir=str(tmp_path / "other")), progress=False)
+
+
+def features(task: str, parameters: int = 1_000, modality: str = "tabular", curve=(0.0,) * 4):
+    """Hand-made meta-features: 1,000 samples of 10 values, 2 classes, unless changed."""
+    return TaskFeatures(task, 1_000, 10, 2, parameters, modality, tuple(curve), 10)
+
+
+def test_nearest_on_a_constructed_example():
+    """Distances: one decade of parameters counts 1, another modality sqrt(2), a loss curve
+    2 higher at every point (divided by sqrt(4 points)) counts 2."""
+    target = features("wine")
+    priors = [
+        features("mnist_cnn", parameters=1_000_000),  # 3 decades: distance 3
+        features("diabetes", curve=(2.0,) * 4),  # distance 2
+        features("digits", modality="image"),  # distance sqrt(2)
+        features("breast_cancer", parameters=10_000),  # distance 1
+        features("wine", parameters=10**9),  # the target's own task: never chosen
+    ]
+    ranked = nearest(target, priors, k=3)
+    assert [n.task for n in ranked] == ["breast_cancer", "digits", "diabetes"]
+    assert [n.distance for n in ranked] == pytest.approx([1.0, math.sqrt(2), 2.0])
+    similarity = [math.exp(-d) for d in (1.0, math.sqrt(2), 2.0)]
+    assert [n.weight for n in ranked] == pytest.approx([s / sum(similarity) for s in similarity])
+    wide = nearest(target, priors, k=3, bandwidth=10.0)  # a wider kernel: flatter weights
+    assert wide[0].weight - wide[2].weight < ranked[0].weight - ranked[2].weight
+    assert [n.task for n in nearest(target, priors, k=10)][-1] == "mnist_cnn"
+    with pytest.raises(ValueError, match="k must be"):
+        nearest(target, priors, k=0)
+
+
+def constructed_search(k: int, trials: int = 8):
+    """An `OptunaSimilar` whose meta-features are given (no probe runs), and its cell."""
+    from agents.evaluation.methods.optuna_similar import OptunaSimilar
+
+    configs = {
+        "wine": [{"lr_factor": 0.01}],  # the cell's own task
+        "breast_cancer": [{"lr_factor": 2.0}, {"lr_factor": 3.0}],
+        "digits": [{"lr_factor": 0.5}],
+        "diabetes": [{"lr_factor": 8.0}],
+        "mnist_cnn": [{"lr_factor": 20.0}],
+    }
+    method = OptunaSimilar(trials=trials, k=k, warm_configs=configs)
+    given = {
+        "wine": features("wine"),
+        "breast_cancer": features("breast_cancer", parameters=10_000),
+        "digits": features("digits", modality="image"),
+        "diabetes": features("diabetes", curve=(2.0,) * 4),
+        "mnist_cnn": features("mnist_cnn", parameters=1_000_000),
+    }
+    method._features.update({(task, 0): f for task, f in given.items()})
+    return method, RunSpec("wine", 0)
+
+
+def test_warm_start_enqueues_the_nearest_tasks_configs_by_weight():
+    from agents.evaluation.methods.optuna_similar import WEIGHTED_MEAN
+
+    method, spec = constructed_search(k=3)
+    enqueued, extra = method.warm_start(spec)
+    weights = [s["weight"] for s in extra["similar_tasks"]]
+    assert [s["task"] for s in extra["similar_tasks"]] == ["breast_cancer", "digits", "diabetes"]
+    # 4 slots (trials // 2): the weighted mean, then 3 shared by weight (0.49, 0.33, 0.18:
+    # largest remainders give one each).
+    assert extra["enqueued_from"] == [WEIGHTED_MEAN, "breast_cancer", "digits", "diabetes"]
+    assert [c["lr_factor"] for c in enqueued[1:]] == [2.0, 0.5, 8.0]
+    logs = [math.log(6.0) / 2, math.log(0.5), math.log(8.0)]  # each task's mean, in log space
+    mean = math.exp(sum(w * v for w, v in zip(weights, logs, strict=True)))
+    assert enqueued[0]["lr_factor"] == pytest.approx(mean)
+    assert extra["probe_samples"] == 10
+    assert extra["prior_probe_samples"] == 4 * 10  # every prior but the cell's own task
+
+
+def test_warm_start_from_one_task_fills_what_it_has():
+    method, spec = constructed_search(k=1)
+    enqueued, extra = method.warm_start(spec)
+    assert [s["weight"] for s in extra["similar_tasks"]] == [1.0]
+    assert [c["lr_factor"] for c in enqueued] == pytest.approx([math.sqrt(6.0), 2.0, 3.0])
+    assert "3 configs from the 1 most similar tasks (breast_cancer)" in extra["warm_start"]
+
+
+def test_warm_configs_come_from_this_report_and_earlier_ones(tmp_path: Path):
+    from agents.evaluation.cells import warm_configs_for
+    from agents.evaluation.methods.core import MethodResult
+    from agents.evaluation.records import RunStore, result_row
+
+    def store(folder: str, *runs: tuple[str, str, int, float]) -> RunStore:
+        result = RunStore(tmp_path / folder)
+        for method, task, seed, lr_factor in runs:
+            row = MethodResult(method, task, seed, 1.0, 0.5, 0.5, math.nan, 0.5, 10, 10, 1.0,
+                               False)  # fmt: skip
+            record = {"method": method, "task": task, "seed": seed, "start_lr_factor": 1.0,
+                      "extra": {"best_params": {"lr_factor": lr_factor}}}  # fmt: skip
+            result.append(result_row(row), record)
+        return result
+
+    prior = store(
+        "prior",
+        ("optuna", "digits", 0, 0.5),  # this report has digits seed 0 itself: its own wins
+        ("optuna", "digits", 1, 0.7),
+        ("optuna", "diabetes", 0, 4.0),
+        ("optuna", "wine", 0, 9.0),  # the cell's own task: never a prior
+        ("random", "breast_cancer", 0, 3.0),  # not optuna
+    )
+    own = store("own", ("optuna", "digits", 0, 0.6), ("optuna", "wine", 1, 9.0))
+    configs = warm_configs_for("wine", own, [prior])
+    assert configs == {
+        "diabetes": [{"lr_factor": 4.0}],
+        "digits": [{"lr_factor": 0.7}, {"lr_factor": 0.6}],
+    }
+    assert warm_configs_for("wine", own) == {"digits": [{"lr_factor": 0.6}]}
+
+
+def test_prior_results_must_be_reports_with_optuna_runs(tmp_path: Path):
+    from agents.evaluation import EvalConfig, evaluate
+
+    fidelity = ("digits:0.1:1",)
+    first = EvalConfig(tasks=("digits",), seeds=(0,), methods=("static",), fidelity=fidelity,
+                       out_dir=str(tmp_path / "static"))  # fmt: skip
+    evaluate(first, progress=False)
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "progress.csv").write_text("a,b\n")  # a meta-training run, say
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "runs.jsonl").write_text("")
+    (tmp_path / "old" / "results.csv").write_text("method,task,score\n")  # another version's
+    config = EvalConfig(tasks=("digits",), seeds=(0,), methods=("optuna_similar",),
+                        fidelity=fidelity, out_dir=str(tmp_path / "run"))  # fmt: skip
+    cases = [
+        ("meta", FileNotFoundError, r"no evaluation in \[.*meta'\] \(no runs\.jsonl\)"),
+        ("static", ValueError, r"no finished optuna runs \(it holds \['static'\]\)"),
+        ("old", ValueError, r"old: .* has columns \['method', 'task', 'score'\]"),
+    ]
+    for folder, error, message in cases:
+        bad = dataclasses.replace(config, prior_results=(str(tmp_path / folder),))
+        with pytest.raises(error, match=message):
+            evaluate(bad, progress=False)
+        assert not (tmp_path / "run").exists()  # refused before anything was written

@@ -23,6 +23,7 @@ from agents.evaluation.cells import (
 from agents.evaluation.config import (
     GRID,
     GRID_POINTS,
+    OPTUNA,
     OPTUNA_SIMILAR,
     POLICY,
     WARM_METHODS,
@@ -86,7 +87,8 @@ def evaluate(
     Raises:
         TrainingTaskError: A task is in the policy's training set (see
             ``include_training_tasks``).
-        ValueError: Unknown method names, or resuming with other decisions or fidelities.
+        ValueError: Unknown method names, resuming with other decisions or fidelities,
+            or a ``prior_results`` folder without finished ``optuna`` runs.
         FileNotFoundError: A ``prior_results`` folder holds no evaluation.
         FileExistsError: ``out_dir`` already holds results and ``resume`` is off.
         hpenv.tasks.DataNotFoundError: A task's data cannot be found.
@@ -103,6 +105,7 @@ def evaluate(
     if decisions is None:
         decisions = policy.metadata.decisions if policy else DEFAULT_DECISIONS
     overrides = config.fidelity_overrides()
+    priors = _prior_stores(config.prior_results)  # checked before anything is written
     out = _open_out_dir(config, decisions, overrides)
     store = RunStore(out)
     cells = plan_cells(names, config.tasks, config.start_lr_factors, config.seeds)
@@ -116,7 +119,7 @@ def evaluate(
         factories=factories,
         policy=policy,
         store=store,
-        priors=_prior_stores(config.prior_results),
+        priors=priors,
     )
     with (
         GracefulStop("stopping after the current run (signal again to abort)") as stop,
@@ -145,14 +148,34 @@ def evaluate(
 
 
 def _prior_stores(folders: Sequence[str]) -> list[RunStore]:
-    """The result files of ``--prior-results``; a folder without them is an error."""
+    """The result files of ``--prior-results``, each holding finished ``optuna`` runs.
+
+    Raises:
+        FileNotFoundError: A folder holds no evaluation (no ``runs.jsonl``).
+        ValueError: A folder's results are another version's, or hold no finished
+            ``optuna`` run (the priors are their best configurations).
+    """
     missing = [f for f in folders if not (Path(f) / "runs.jsonl").is_file()]
     if missing:
         raise FileNotFoundError(
             f"--prior-results: no evaluation in {missing} (no runs.jsonl); give report "
             "directories of scripts/evaluate.py"
         )
-    return [RunStore(Path(folder)) for folder in folders]
+    stores = []
+    for folder in folders:
+        try:
+            store = RunStore(Path(folder))
+        except ValueError as exc:
+            raise ValueError(f"--prior-results {folder}: {exc}") from None
+        if not any(key[0] == OPTUNA for key in store.finished()):
+            ran = sorted({key[0] for key in store.finished()}) or "no finished runs"
+            raise ValueError(
+                f"--prior-results {folder}: no finished {OPTUNA} runs (it holds {ran}); the "
+                f"priors are {OPTUNA}'s best configurations: give a report of "
+                f"scripts/evaluate.py --methods {OPTUNA}"
+            )
+        stores.append(store)
+    return stores
 
 
 def _interrupted(out: Path) -> JobInterrupted:
