@@ -45,8 +45,9 @@ def spec() -> RunSpec:
 
 
 OPTIONAL = {"prodigy": "prodigyopt", "schedulefree": "schedulefree"}
-#: Search baselines with their own tests (tests/test_search_baselines.py): Optuna and Ray.
-ELSEWHERE = {"optuna", "optuna_warm", "pbt"}
+#: Search baselines with their own tests (tests/test_search_baselines.py,
+#: tests/test_similar_search.py): Optuna and Ray.
+ELSEWHERE = {"optuna", "optuna_warm", "optuna_similar", "pbt"}
 LOCAL = [name for name in METHODS if name not in ELSEWHERE]
 
 

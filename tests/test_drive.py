@@ -106,7 +106,7 @@ def test_batch_size_decisions_are_applied_within_the_sample_budget(tmp_path: Pat
 
 
 def test_drive_task_decides_as_the_harness_does(tmp_path: Path):
-    """`drive_task` and the harness's policy method run one plan with one `PolicyStep`."""
+    """`drive_task` and the harness's policy method run one plan with one `TrainingRunDriver`."""
     from agents.evaluation.methods.core import RunSpec
     from agents.evaluation.methods.policy import PolicyMethod
     from hpenv.plan import Fidelity
@@ -122,3 +122,5 @@ def test_drive_task_decides_as_the_harness_does(tmp_path: Path):
             [p[name] for p in cell.trajectory[2:]], rel=1e-12
         )
     assert job["val_loss"] == pytest.approx(cell.val_loss, rel=1e-9)
+    assert [p["batch_size"] for p in cell.trajectory[1:]] == [32, 64, 128, 256, 512]
+    assert cell.samples == job["samples"] == 1438  # the harness's budget is samples too

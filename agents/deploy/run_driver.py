@@ -17,7 +17,7 @@ the controller and the harness) chooses the next interval's hyperparameters.
 
 Example::
 
-    policy = load_pretrained("hpenv-lr-bs-v1")
+    policy = load_pretrained("logs/meta-lr-bs/best_policy.pt")  # --tuned lr,batch_size
     plan = plan_for(policy, budget=20_000, task_val_size=get_task("digits").val_size)
     run = TrainingRun("digits", seed=0, device="cpu", val_size=plan.val_size)
     driver = TrainingRunDriver(policy, run, plan)
@@ -37,7 +37,7 @@ from agents.policy.step import PolicyStep
 from hpenv.hyperparams import HParams
 from hpenv.observation import IntervalMetrics
 from hpenv.plan import EpisodePlan, plan_episode
-from hpenv.training import IntervalStats, TrainingRun
+from hpenv.training import EvalStats, IntervalStats, TrainingRun
 
 
 def plan_for(
@@ -104,9 +104,10 @@ class TrainingRunDriver:
         """The budget is spent or the run diverged."""
         return self.run.samples_done >= self.budget or self.run.diverged
 
-    def start(self) -> None:
-        """Score the untrained model and begin the policy's episode."""
-        first = self.run.evaluate()
+    def start(self, initial: EvalStats | None = None) -> None:
+        """Begin the policy's episode from the untrained model's scores (``initial``, if the
+        caller has them, else evaluated now)."""
+        first = self.run.evaluate() if initial is None else initial
         self.step_policy.start(first.loss, first.accuracy, self.run.hparams)
         self.started = True
         self._record(None, val_loss=first.loss, val_accuracy=first.accuracy)
@@ -115,10 +116,12 @@ class TrainingRunDriver:
         """Samples of the next interval (the last one completes the budget)."""
         return min(self.interval, self.budget - self.run.samples_done)
 
-    def after_interval(self, stats: IntervalStats) -> HParams:
+    def after_interval(self, stats: IntervalStats, evaluation: EvalStats | None = None) -> HParams:
         """Decide after an interval (not after the last one); returns the hyperparameters now.
 
-        A diverged run makes no more decisions (`TrainingRun` trains no further).
+        ``evaluation``: the run's scores after the interval, if the caller has them
+        (else evaluated now). A diverged run makes no more decisions (`TrainingRun`
+        trains no further).
         """
         if not self.started:
             raise RuntimeError("call start() before training: the policy needs the initial metrics")
@@ -129,7 +132,8 @@ class TrainingRunDriver:
             return self.run.hparams
         if self.run.samples_done >= self.budget:
             return self.run.hparams
-        evaluation = self.run.evaluate()
+        if evaluation is None:
+            evaluation = self.run.evaluate()
         progress = self.run.samples_done / self.budget
         metrics = IntervalMetrics.from_stats(progress, stats, evaluation, self.run.hparams)
         self.run.apply_hparams(self.step_policy.decide(metrics))

@@ -51,10 +51,11 @@ What is and is not supported: the callback changes the learning rate, momentum
 (Adam's beta1) and weight decay in the optimizer's parameter groups, nothing
 else. **The batch size cannot be changed** here: the Trainer builds and owns the
 data loader (``per_device_train_batch_size``), so a policy that tunes batch
-size (``hpenv-lr-bs-v1``) or dropout is refused when the callback is built, with
-`agents.policy.IncompatiblePolicyError`. Use an lr-only policy (``hpenv-lr-v2``,
-the default), or train with `hpenv.training.TrainingRun` /
-``scripts/run_policy.py``, which apply batch-size decisions.
+size (meta-trained with ``--tuned lr,batch_size``) or dropout is refused when
+the callback is built, with `agents.policy.IncompatiblePolicyError`. Use an
+lr-only policy (``hpenv-lr-v2``, the default), or train with
+`hpenv.training.TrainingRun` / ``scripts/run_policy.py``, which apply
+batch-size decisions.
 
 Gradient norms are read after the Trainer's clipping (``max_grad_norm``).
 Resuming from a checkpoint starts a fresh controller. After training,

@@ -41,8 +41,8 @@ How it plugs in:
 What is and is not supported: the callback changes the learning rate, momentum
 (or beta1) and weight decay in the optimizer's parameter groups, nothing else.
 **The batch size cannot be changed** here: your ``DataLoader`` (and Lightning's
-loop over it) fixes it, so a policy that tunes batch size (``hpenv-lr-bs-v1``)
-or dropout is refused when the callback is built, with
+loop over it) fixes it, so a policy that tunes batch size (meta-trained with
+``--tuned lr,batch_size``) or dropout is refused when the callback is built, with
 `agents.policy.IncompatiblePolicyError`. Use an lr-only policy (``hpenv-lr-v2``,
 the default), or train with `hpenv.training.TrainingRun` /
 ``scripts/run_policy.py``, which apply batch-size decisions.

@@ -148,6 +148,7 @@ class IntervalReport:
         history: Every point so far (see `MethodResult.trajectory`), the initial
             evaluation first.
         initial: Validation metrics of the untrained model.
+        plan: The run's plan (budget, intervals, validation size).
     """
 
     progress: float
@@ -156,6 +157,7 @@ class IntervalReport:
     evaluation: EvalStats
     history: list[dict[str, float]]
     initial: EvalStats
+    plan: EpisodePlan
 
 
 #: Called at the end of every interval but the last; returns hyperparameter
@@ -211,7 +213,8 @@ def run_intervals(
             trajectory_point(progress, run.samples_done, run, evaluation.loss, evaluation.accuracy)
         )
         if adjust is not None and run.samples_done < budget:
-            changes = adjust(IntervalReport(progress, run, stats, evaluation, history, first))
+            report = IntervalReport(progress, run, stats, evaluation, history, first, plan)
+            changes = adjust(report)
             if changes:
                 run.set_hparams(**changes)
     last = history[-1]

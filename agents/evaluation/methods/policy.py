@@ -1,9 +1,13 @@
 """The frozen policy as a method of the evaluation harness.
 
-It runs on the same `run_intervals` cells as every baseline: after each
-interval `agents.policy.step.PolicyStep` (the one policy-in-the-loop step,
-shared with `HyperController`) observes, asks the policy and applies its
-action, exactly as in `HPTuneEnv`.
+It runs on the same `run_intervals` cells as every baseline, driven by
+`agents.deploy.run_driver.TrainingRunDriver`, the driver of
+``scripts/run_policy.py``: after each interval the driver's
+`agents.policy.step.PolicyStep` (the one policy-in-the-loop step, shared with
+`HyperController`) observes, asks the policy and applies its decisions to the
+run, batch size and dropout included, exactly as in `HPTuneEnv`. The budget is
+the cell's, in samples, so batch-size decisions change the optimizer steps, not
+the samples trained.
 """
 
 from __future__ import annotations
@@ -11,30 +15,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agents.deploy.run_driver import TrainingRunDriver
 from agents.evaluation.methods.core import IntervalReport, MethodResult, RunSpec, run_intervals
 from agents.policy.artifact import FrozenPolicy
-from agents.policy.step import PolicyStep
-from hpenv.observation import IntervalMetrics
 
 
 @dataclass
 class PolicyMethod:
-    """Let ``policy`` adjust the run after every interval."""
+    """Let ``policy`` adjust the run after every interval (through a `TrainingRunDriver`)."""
 
     policy: FrozenPolicy
     name: str = "policy"
 
     def run(self, spec: RunSpec) -> MethodResult:
-        step = PolicyStep(self.policy)
-        tuned = self.policy.metadata.tuned
+        driver: TrainingRunDriver | None = None
 
         def adjust(report: IntervalReport) -> dict[str, Any]:
-            if len(report.history) == 2:  # first boundary: start from the untrained metrics
-                step.start(report.initial.loss, report.initial.accuracy, report.run.hparams)
-            metrics = IntervalMetrics.from_stats(
-                report.progress, report.stats, report.evaluation, report.run.hparams
-            )
-            new = step.decide(metrics)
-            return {name: getattr(new, name) for name in tuned}
+            nonlocal driver
+            if driver is None:  # first boundary: start from the untrained metrics
+                driver = TrainingRunDriver(self.policy, report.run, report.plan)
+                driver.start(report.initial)
+            driver.after_interval(report.stats, report.evaluation)
+            return {}  # the driver has applied the decisions to the run
 
         return run_intervals(spec, adjust, method=self.name)
