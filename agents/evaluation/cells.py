@@ -27,22 +27,9 @@ def plan_cells(
     cell so that they can be warm-started from the finished ``optuna`` runs of
     the other tasks.
     """
-    first = [
-        (m, t, s, float(f))
-        for t in tasks
-        for f in start_lr_factors
-        for s in seeds
-        for m in methods
-        if m not in WARM_METHODS
-    ]
-    warm = [
-        (m, t, s, float(f))
-        for m in WARM_METHODS
-        if m in methods
-        for t in tasks
-        for f in start_lr_factors
-        for s in seeds
-    ]
+    grid = [(t, s, float(f)) for t in tasks for f in start_lr_factors for s in seeds]
+    first = [(m, t, s, f) for t, s, f in grid for m in methods if m not in WARM_METHODS]
+    warm = [(m, t, s, f) for m in WARM_METHODS if m in methods for t, s, f in grid]
     return first + warm
 
 
