@@ -8,7 +8,7 @@ specs drawn from a seed stream that training never uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ from hpenv.env import Around, HPTuneEnv
 from hpenv.hyperparams import ActionMode
 from hpenv.plan import FIDELITY, Fidelity
 from hpenv.rewards import RewardName
-from hpenv.tasks import DataNotFoundError, SyntheticFamily, Task, get_task
+from hpenv.tasks import DataNotFoundError, SyntheticFamily, Task, TaskData, get_task
 
 #: Offline default training suite (MNIST and IMDB join when their data is found).
 DEFAULT_TRAIN_TASKS: tuple[str, ...] = ("synthetic", "digits", "mnist", "imdb")
@@ -81,12 +81,14 @@ def make_env(
     device: str = "cpu",
     data_dir: str | None = None,
     fidelity: dict[str, Fidelity] | None = None,
+    data_fn: Callable[[Task], TaskData] | None = None,
 ) -> HPTuneEnv:
     """An `HPTuneEnv` over a suite, at CPU fidelity, with the rescue-sized lr start range.
 
     The initial learning rate is drawn from [default / lr_below, default * lr_above]
     so that meta-training covers runs started 100x too low or 30x too high.
-    ``budget`` (samples) replaces every task's fidelity when given.
+    ``budget`` (samples) replaces every task's fidelity when given. ``data_fn``
+    replaces data loading (`HPTuneEnv`'s; e.g. data shared through Ray's object store).
     """
     if budget is not None:
         fidelity = {}
@@ -101,4 +103,5 @@ def make_env(
         fidelity=FIDELITY if fidelity is None else fidelity,
         device=device,
         data_dir=data_dir,
+        data_fn=data_fn,
     )

@@ -5,12 +5,29 @@ torch thread each, SIGINT/SIGTERM left to the main process; ``dummy``: all
 in this process; ``population``: ``n_envs`` members of one architecture
 trained as one batched step in this process (`PopulationVecEnv`; each new
 population comes from one suite task, chosen uniformly; models a population
-cannot batch, such as IMDB's LSTM, are left out of the suite with a message).
+cannot batch, such as IMDB's LSTM, are left out of the suite with a message);
+``ray``: one Ray actor per `HPTuneEnv` (or per group of
+``ray_members_per_actor`` population members) on the nodes of a Ray cluster
+(`agents.metatrain.ray_vec.RayVecEnv`; `vec_env_runtime` connects to it).
+
+Data on Ray: this process resolves the data directory (``data_dir``, else
+``HPENV_DATA_DIR``) once. With ``ray_data="object_store"`` (the default) it
+loads each suite task's data once and puts it in Ray's object store; the
+actors get references and fetch the data from the nearest copy (one
+transfer per node, no download or file access on the workers:
+`agents.metatrain.ray_vec.SharedTaskData`). With ``ray_data="data_dir"``
+every actor loads the data itself from the resolved directory, which must
+then be a path every node sees (a shared filesystem), or each node's own copy
+at that path. Generated tasks (``synthetic``) are generated where they run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -38,7 +55,8 @@ from agents.stopping import ignore_stop_signals
 from hpenv.episode import Around
 from hpenv.plan import FIDELITY, Fidelity
 from hpenv.population import supports
-from hpenv.tasks import get_task
+from hpenv.tasks import Task, TaskData, get_task
+from hpenv.tasks.data.loader import data_dir_setting
 
 
 def env_kwargs(config: MetaTrainConfig, tasks: list[str]) -> dict[str, Any]:
@@ -78,7 +96,11 @@ def batchable(tasks: list[str]) -> tuple[list[str], dict[str, str]]:
     return kept, skipped
 
 
-def build_population(config: MetaTrainConfig, tasks: list[str]) -> PopulationVecEnv:
+def build_population(
+    config: MetaTrainConfig,
+    tasks: list[str],
+    data_fn: Callable[[Task], TaskData] | None = None,
+) -> PopulationVecEnv:
     """``n_envs`` population members over the suite (see `PopulationVecEnv`)."""
     fidelity = FIDELITY if config.budget is None else {}
     sources: dict[str, PopulationTasks] = {}
@@ -87,7 +109,9 @@ def build_population(config: MetaTrainConfig, tasks: list[str]) -> PopulationVec
             sources[name] = SyntheticPopulation()
         else:
             subset = fidelity.get(name, Fidelity()).subset
-            sources[name] = TaskPopulation(name, subset=subset, data_dir=config.data_dir)
+            sources[name] = TaskPopulation(
+                name, subset=subset, data_dir=config.data_dir, data_fn=data_fn
+            )
     return PopulationVecEnv(
         SuitePopulation(sources),
         num_envs=config.n_envs,
@@ -104,21 +128,88 @@ def build_population(config: MetaTrainConfig, tasks: list[str]) -> PopulationVec
 
 
 def build_vec_env(config: MetaTrainConfig, tasks: list[str]) -> VecEnv:
-    """The (unnormalised) vectorised training environments."""
+    """The (unnormalised) vectorised training environments.
+
+    ``ray`` needs a Ray connection: build it inside `vec_env_runtime`.
+    """
+    venv: VecEnv
     if config.vec_env == "population":
-        venv: VecEnv = VecMonitor(build_population(config, tasks))
-        return VecFrameStack(venv, config.frame_stack) if config.frame_stack > 1 else venv
-    factory: Callable[[], gym.Env[Any, Any]] = functools.partial(
-        _worker_env, env_kwargs(config, tasks)
-    )
-    fns = [factory] * config.n_envs
-    if config.vec_env == "subprocess" and config.n_envs > 1:
-        venv = SubprocVecEnv(fns, start_method="forkserver")
+        venv = VecMonitor(build_population(config, tasks))
+    elif config.vec_env == "ray":
+        venv = build_ray(config, tasks)
     else:
-        venv = DummyVecEnv(fns)
+        factory: Callable[[], gym.Env[Any, Any]] = functools.partial(
+            _worker_env, env_kwargs(config, tasks)
+        )
+        fns = [factory] * config.n_envs
+        if config.vec_env == "subprocess" and config.n_envs > 1:
+            venv = SubprocVecEnv(fns, start_method="forkserver")
+        else:
+            venv = DummyVecEnv(fns)
     if config.frame_stack > 1:
         venv = VecFrameStack(venv, config.frame_stack)
     return venv
+
+
+def vec_env_runtime(config: MetaTrainConfig) -> contextlib.AbstractContextManager[Any]:
+    """What the environments need around them: for ``ray``, a Ray connection (else nothing).
+
+    A local Ray instance (no ``ray_address``) gets at least the CPUs its actors
+    ask for, so that all of them start (oversubscribing the cores as
+    ``subprocess`` does). Enter it outside `agents.stopping.GracefulStop`
+    (`agents.cluster.ray_session`).
+    """
+    if config.vec_env != "ray":
+        return contextlib.nullcontext()
+    from agents.cluster import ray_session
+
+    actors = config.n_envs // config.ray_members_per_actor
+    needed = math.ceil(actors * config.ray_cpus_per_env)
+    return ray_session(config.ray_address, num_cpus=max(os.cpu_count() or 1, needed))
+
+
+def build_ray(config: MetaTrainConfig, tasks: list[str]) -> VecEnv:
+    """`RayVecEnv` of the suite: ``n_envs`` HPTuneEnvs, or groups of population members."""
+    from agents.metatrain.ray_vec import RayVecEnv, SharedTaskData
+
+    root = data_dir_setting(config.data_dir)  # resolved here: workers may not have the variable
+    data_dir = None if root is None else str(root)
+    data_fn = None
+    if config.ray_data == "object_store":
+        data_fn = SharedTaskData(put_task_data(tasks, data_dir), data_dir, config.env_device)
+    k = config.ray_members_per_actor
+    factory: Callable[[], Any]
+    if k == 1:
+        kwargs = {**env_kwargs(config, tasks), "data_dir": data_dir, "data_fn": data_fn}
+        factory = functools.partial(_worker_env, kwargs)
+    else:
+        group = dataclasses.replace(config, n_envs=k, data_dir=data_dir)
+        factory = functools.partial(_population_group, group, tasks, data_fn)
+    return RayVecEnv(
+        [factory] * (config.n_envs // k),
+        num_cpus=config.ray_cpus_per_env,
+        num_gpus=config.ray_gpus_per_env,
+    )
+
+
+def put_task_data(tasks: list[str], data_dir: str | None) -> dict[str, Any]:
+    """Each registered task's data, loaded once here and put in Ray's object store."""
+    import ray
+
+    refs = {}
+    for name in tasks:
+        if name.startswith("synthetic"):
+            continue
+        task = get_task(name)
+        refs[task.name] = ray.put(task.load_data(data_dir=data_dir))
+    return refs
+
+
+def _population_group(
+    config: MetaTrainConfig, tasks: list[str], data_fn: Callable[[Task], TaskData] | None
+) -> VecEnv:
+    """Runs in a Ray actor: ``config.n_envs`` population members as one `VecEnv`."""
+    return VecMonitor(build_population(config, tasks, data_fn))
 
 
 def terminate_workers(venv: VecEnv) -> None:
