@@ -21,6 +21,8 @@ STATIC = "static"
 GRID = "grid"
 OPTUNA = "optuna"
 OPTUNA_WARM = "optuna_warm"
+#: Options that say where the cells run, not what they compute (not carried over by a resume).
+PLACEMENT_OPTIONS = ("ray_address", "ray_cpus_per_cell", "ray_gpus_per_cell", "ray_retries")
 #: Offline tasks held out from the shipped policy's training suite (synthetic, digits).
 DEFAULT_TASKS: tuple[str, ...] = ("mnist", "breast_cancer", "wine")
 
@@ -71,6 +73,19 @@ class EvalConfig:
     include_training_tasks: bool = option(
         "allow tasks the policy was trained on (refused otherwise)", default=False
     )
+    ray_address: str | None = option(
+        "run the cells as Ray tasks on this cluster (HOST:6379; 'local': a Ray instance "
+        "started on this machine; 'auto': Ray's own detection; default: in this process)",
+        default=None,
+    )
+    ray_cpus_per_cell: float = option("--ray-address: CPUs each cell asks Ray for", default=1.0)
+    ray_gpus_per_cell: float = option(
+        "--ray-address: GPUs each cell asks Ray for (a fraction shares a GPU; with --device cuda)",
+        default=0.0,
+    )
+    ray_retries: int = option(
+        "--ray-address: times a cell lost with its worker or node is run again", default=3
+    )
 
     def __post_init__(self) -> None:
         for name in ("tasks", "seeds", "start_lr_factors"):
@@ -91,6 +106,10 @@ class EvalConfig:
             raise ValueError(f"decisions must be >= 1, got {self.decisions}")
         if self.resume and self.out_dir is None:
             raise ValueError("resume needs out_dir: the report directory to continue")
+        if not (self.ray_cpus_per_cell >= 0 and self.ray_gpus_per_cell >= 0):
+            raise ValueError("ray_cpus_per_cell and ray_gpus_per_cell must be >= 0")
+        if self.ray_retries < 0:
+            raise ValueError(f"ray_retries must be >= 0, got {self.ray_retries}")
         self.fidelity_overrides()
 
     def fidelity_overrides(self) -> dict[str, Fidelity]:
@@ -106,12 +125,15 @@ def resume_eval_config(out_dir: str | Path, overrides: dict[str, Any]) -> EvalCo
 
     Options not given come from its ``config.json``. Given ones replace them:
     more seeds, tasks, methods or start factors add cells; the runner refuses
-    other decisions or fidelities for tasks already run.
+    other decisions or fidelities for tasks already run. Where the cells run
+    (`PLACEMENT_OPTIONS`: ``--ray-address`` and the Ray resources) is not
+    carried over: give it again.
     """
     path = Path(out_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"--resume: {path} not found; is {out_dir} an evaluation?")
     saved = json.loads(path.read_text())["config"]
+    saved = {k: v for k, v in saved.items() if k not in PLACEMENT_OPTIONS}
     values = {**saved, **overrides, "out_dir": str(out_dir), "resume": True}
     converted: dict[str, Any] = {
         k: tuple(v) if isinstance(v, list) else v for k, v in values.items()

@@ -1,0 +1,168 @@
+"""Throughput of meta-training on Ray actors (`RayVecEnv`) against the subprocess default.
+
+Measures PPO agent steps/s (decisions per second, PPO updates included) of
+``model.learn(total_steps)`` over the training environments that
+`agents.metatrain.vec_env.build_vec_env` builds, normalised by `VecNormalize`
+and learned by `agents.metatrain.model.make_model`, exactly as meta-training
+does (same tasks, same PPO settings, environments seeded by the repeat):
+
+1. ``overhead``: ``--vec-env ray`` (a local Ray instance started for each run,
+   outside the timing, with as many CPUs as actors) against
+   ``--vec-env subprocess`` (`SubprocVecEnv`, forkserver) at ``--n-envs``
+   workers; repeats interleaved (the order alternates), ratio Ray/subprocess
+   per repeat, reported as median [min, max].
+2. ``scaling``: on a local two-node cluster (`ray.cluster_utils.Cluster`, each
+   node declaring ``max(--workers) / 2`` CPUs, actors spread over both), the
+   throughput at each ``--workers`` count, repeats interleaved.
+
+Start-up (Ray, actors, worker processes) is not timed: only ``learn``.
+
+Usage:
+    python scripts/benchmark_ray.py --repeats 3
+    python scripts/benchmark_ray.py --sections scaling --workers 1,2,4,8
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.vec_env import VecNormalize
+
+from agents.cli import option, parse_config
+from agents.cluster import ray_session
+from agents.metatrain import MetaTrainConfig
+from agents.metatrain.model import make_model
+from agents.metatrain.suite import available
+from agents.metatrain.vec_env import build_vec_env, vec_env_runtime
+from hpenv.io import atomic_write_json
+
+
+@dataclass(frozen=True)
+class RayBenchmarkConfig:
+    """What to measure (every field is a flag)."""
+
+    sections: tuple[str, ...] = option(
+        "overhead (Ray vs subprocess), scaling (workers on a two-node local cluster)",
+        default=("overhead", "scaling"),
+        choices=("overhead", "scaling"),
+    )
+    train_tasks: tuple[str, ...] = option(
+        "tasks of the environments", default=("synthetic", "digits")
+    )
+    n_envs: int = option("workers (environments) of the overhead comparison", default=4)
+    workers: tuple[int, ...] = option("worker counts of the scaling curve", default=(1, 2, 4, 8))
+    total_steps: int = option("agent steps learned per timed run", default=1_024)
+    n_steps: int = option("PPO rollout length per environment", default=64)
+    repeats: int = option("timed repeats per measurement", default=3)
+    data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
+    out: str = option("JSON file of the results", default="logs/benchmarks/ray.json")
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1 or self.total_steps < 1 or not self.workers:
+            raise ValueError("repeats, total_steps must be >= 1 and workers non-empty")
+
+
+def agent_steps_per_second(config: MetaTrainConfig, tasks: list[str]) -> float:
+    """PPO agent steps/s of ``learn(config.total_steps)`` (construction not timed)."""
+    venv = VecNormalize(
+        build_vec_env(config, tasks), norm_obs=True, norm_reward=False, gamma=config.gamma
+    )
+    try:
+        model = make_model(config, venv)
+        venv.seed(config.seed)
+        start = time.perf_counter()
+        model.learn(config.total_steps)
+        elapsed = time.perf_counter() - start
+        return int(model.num_timesteps) / elapsed  # learn() completes its last rollout
+    finally:
+        venv.close()
+
+
+def summary(values: list[float]) -> str:
+    return f"{statistics.median(values):7.2f} [{min(values):.2f}, {max(values):.2f}]"
+
+
+def overhead(args: RayBenchmarkConfig, base: MetaTrainConfig, tasks: list[str]) -> dict[str, Any]:
+    rates: dict[str, list[float]] = {"subprocess": [], "ray": []}
+    for repeat in range(args.repeats):
+        order = ["subprocess", "ray"] if repeat % 2 == 0 else ["ray", "subprocess"]
+        for name in order:
+            config = dataclasses.replace(base, vec_env=name, seed=repeat)  # type: ignore[arg-type]
+            with vec_env_runtime(config):  # a local Ray for this run only (nothing for subprocess)
+                rates[name].append(agent_steps_per_second(config, tasks))
+        print(f"  repeat {repeat}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in rates.items()))
+    ratios = [r / s for r, s in zip(rates["ray"], rates["subprocess"], strict=True)]
+    print(f"  subprocess x{base.n_envs}: {summary(rates['subprocess'])} agent steps/s")
+    print(f"  ray        x{base.n_envs}: {summary(rates['ray'])} agent steps/s")
+    cost = 100 * (1 - statistics.median(ratios))
+    print(f"  ray / subprocess: {summary(ratios)} (overhead {cost:.1f}%)")
+    return {"rates": rates, "ratios": ratios}
+
+
+def scaling(args: RayBenchmarkConfig, base: MetaTrainConfig, tasks: list[str]) -> dict[str, Any]:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    per_node = max(1, (max(args.workers) + 1) // 2)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": per_node})
+    rates: dict[int, list[float]] = {n: [] for n in args.workers}
+    try:
+        cluster.add_node(num_cpus=per_node)
+        with ray_session(cluster.address):
+            print(f"  cluster: 2 nodes x {per_node} CPUs ({ray.cluster_resources().get('CPU')})")
+            for repeat in range(args.repeats):
+                for n in args.workers:
+                    config = dataclasses.replace(base, vec_env="ray", n_envs=n, seed=repeat)
+                    rates[n].append(agent_steps_per_second(config, tasks))
+                print(
+                    f"  repeat {repeat}: " + ", ".join(f"{n} {v[-1]:.2f}" for n, v in rates.items())
+                )
+    finally:
+        cluster.shutdown()
+    for n, values in rates.items():
+        print(f"  {n} workers: {summary(values)} agent steps/s")
+    return {"rates": {str(n): v for n, v in rates.items()}, "cpus_per_node": per_node}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_config(RayBenchmarkConfig, __doc__, argv)
+    torch.set_num_threads(1)  # the learner, as scripts/train_agent.py
+    tasks, skipped = available(args.train_tasks, args.data_dir)
+    base = MetaTrainConfig(
+        train_tasks=tuple(tasks), total_steps=args.total_steps, n_envs=args.n_envs,
+        n_steps=args.n_steps, eval_every=0, data_dir=args.data_dir,
+    )  # fmt: skip
+    results: dict[str, Any] = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "cuda": torch.cuda.is_available(),
+        },
+        "config": asdict(args),
+        "tasks": tasks,
+        "skipped": skipped,
+    }
+    print(f"{os.cpu_count()} CPUs, CUDA {torch.cuda.is_available()}, tasks {tasks}")
+    if "overhead" in args.sections:
+        print(f"\n1. agent steps/s, {args.n_envs} workers, {args.total_steps} steps per run")
+        results["overhead"] = overhead(args, base, tasks)
+    if "scaling" in args.sections:
+        print(f"\n2. agent steps/s on a two-node local cluster, workers {args.workers}")
+        results["scaling"] = scaling(args, base, tasks)
+    atomic_write_json(results, Path(args.out))
+    print(f"wrote {args.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
