@@ -47,8 +47,14 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
 
     Ray's own logging is set to ERROR, no dashboard is started and worker
     output is not forwarded (errors still reach the driver as exceptions).
+
+    Raises:
+        ImportError: Ray is not installed (the message says how to install it).
     """
-    import ray
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError(f"{exc}: Ray is needed here; pip install -e '.[ray]'") from None
 
     if ray.is_initialized():  # the caller's connection: use it, leave it open
         yield False
