@@ -50,6 +50,10 @@ def _parser_for(hint: Any) -> tuple[Any, dict[str, Any]]:
         return _parser_for(inner[0])
     if origin is tuple:
         item = args[0]
+        if typing.get_origin(item) is typing.Literal:  # tuple[Literal[...], ...]: checked items
+            names = typing.get_args(item)
+            split = lambda text: tuple(v for v in text.split(",") if v.strip())  # noqa: E731
+            return _checked_items(split, names), {"action": _ExtendTuple}
         split = lambda text: tuple(item(v) for v in text.split(",") if v.strip())  # noqa: E731
         return split, {"action": _ExtendTuple}
     if origin is typing.Literal:

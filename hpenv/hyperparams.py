@@ -18,6 +18,8 @@ from gymnasium import spaces
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
 OPTIMIZERS: tuple[OptimizerName, ...] = typing.get_args(OptimizerName)
+#: A usual starting learning rate of each optimizer (SGD with momentum 0.9, the Adam family).
+DEFAULT_LR: dict[str, float] = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 #: How actions change hyperparameters: a Box(-1, 1) entry each, or 0/1/2 (down/keep/up).
 ActionMode = Literal["continuous", "discrete"]
 ACTION_MODES: tuple[ActionMode, ...] = typing.get_args(ActionMode)

@@ -1,9 +1,9 @@
 """Meta-train the PPO agent across tasks (the product's main job; `make train`).
 
 With no arguments it trains on the offline default suite (the synthetic task
-family, scikit-learn digits, and the shared MNIST and IMDB samples when
-HPENV_DATA_DIR points at them), writes TensorBoard logs, checkpoints and the
-frozen policy under logs/, and prints where they are.
+family and scikit-learn digits; --train-tasks adds real datasets), writes
+TensorBoard logs, checkpoints and the frozen policy under logs/, and prints
+where they are.
 
 Examples:
     python scripts/train_agent.py

@@ -302,3 +302,26 @@ def test_schedulefree_scores_the_averaged_weights_under_inference_mode() -> None
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(back, y, strict=True))
     assert not any(p.is_inference() for p in run.model.parameters())
     assert not run.train(64).diverged
+
+
+def test_a_cell_can_train_with_another_optimizer():
+    spec = RunSpec("digits", 0, optimizer="sgd", start_lr_factor=0.1)
+    start = spec.start_hparams()
+    assert start.optimizer == "sgd"
+    assert start.lr == pytest.approx(0.005)  # SGD's usual 0.05, x0.1
+    assert start.momentum == 0.9
+    assert RunSpec("digits", 0).start_hparams().optimizer == "adam"
+
+
+def test_synthetic_family_can_draw_optimizers():
+    import numpy as np
+
+    from hpenv.tasks import SyntheticFamily
+
+    rng = np.random.default_rng(0)
+    default = SyntheticFamily().sample(np.random.default_rng(0))
+    mixed = [SyntheticFamily(optimizers=("sgd", "adam")).sample(rng) for _ in range(20)]
+    assert {s.optimizer for s in mixed} == {"sgd", "adam"}
+    assert dataclasses.replace(mixed[0], optimizer="adam") == default  # same other draws
+    sgd = next(s for s in mixed if s.optimizer == "sgd").task()
+    assert (sgd.defaults.optimizer, sgd.defaults.lr) == ("sgd", 0.05)

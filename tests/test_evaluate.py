@@ -474,3 +474,29 @@ def test_rliable_aggregate_on_fixed_scores():
     assert "| policy | " in text
     assert "2.50 [" in text  # mean gain: (1 + 2 + 3 + 4) / 4 points
     assert "τ=0.8" in text
+
+
+def test_ablation_table_over_meta_seeds(tmp_path: Path):
+    from agents.evaluation.ablation import ablation_markdown
+    from agents.evaluation.records import RAW_COLUMNS
+
+    def write(directory: Path, policy_acc: float) -> Path:
+        directory.mkdir()
+        with open(directory / "results.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=RAW_COLUMNS)
+            writer.writeheader()
+            for task, base in (("a", 0.5), ("b", 0.8)):
+                for seed in range(3):
+                    for method, acc in (("static", base), ("policy", base + policy_acc)):
+                        row = dict.fromkeys(RAW_COLUMNS, "")
+                        row.update(method=method, task=task, seed=seed, start_lr_factor=1.0,
+                                   val_accuracy=acc + 0.001 * seed, diverged=False)  # fmt: skip
+                        writer.writerow(row)
+        return directory
+
+    recipes = {"r": [write(tmp_path / "s0", 0.01), write(tmp_path / "s1", 0.03)]}
+    text = ablation_markdown(recipes, baselines=("static",))
+    assert "| r | 2 | 67.10 ± 1.41 | 0.10 |" in text
+    assert "| static (baseline) | - | 65.10 | - |" in text
+    assert "| a | 52.10 | 50.10 |" in text
+    assert "## Aggregate over tasks (rliable)" in text

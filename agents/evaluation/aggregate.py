@@ -61,33 +61,52 @@ def rliable_section(
     scores: Mapping[tuple[str, str, float, int], float], methods: Sequence[str], seed: int = 0
 ) -> list[str]:
     """Markdown lines: IQM and mean with CIs, and the performance profile (see module docstring)."""
+    matrices, cells, seeds = score_matrices(scores, methods)
+    if not cells or len(seeds) < 2:
+        return ["## Aggregate over tasks (rliable)", "", "Too few complete cells.", ""]
+    gains: dict[str, np.ndarray] = {}
+    if STATIC in matrices:
+        gains = {m: 100.0 * (x - matrices[STATIC]) for m, x in matrices.items() if m != STATIC}
+    note = f"{len(cells)} cells (task x start factor) x {len(seeds)} seeds per method"
+    return rliable_lines(matrices, gains, note, seed)
+
+
+def rliable_lines(
+    matrices: Mapping[str, np.ndarray],
+    gains: Mapping[str, np.ndarray],
+    note: str,
+    seed: int = 0,
+) -> list[str]:
+    """IQM/mean tables with CIs and the performance profile of (runs x cells) score matrices.
+
+    Args:
+        matrices: Method -> scores, one row per run, one column per cell (the
+            same cells for every method; the number of runs may differ).
+        gains: Method -> gains over the static default in points (same shapes),
+            or empty.
+        note: What the rows and columns are (printed first).
+        seed: Seed of the bootstrap.
+    """
     try:
         from rliable import library as rly
         from rliable import metrics
     except ImportError as exc:
         return ["## Aggregate over tasks (rliable)", "", f"Not computed: {exc}.", ""]
-    matrices, cells, seeds = score_matrices(scores, methods)
-    if not cells or len(seeds) < 2:
-        return ["## Aggregate over tasks (rliable)", "", "Too few complete cells.", ""]
     lines = [
         "## Aggregate over tasks (rliable)",
         "",
-        f"{len(cells)} cells (task x start factor) x {len(seeds)} seeds per method; 95% "
-        f"stratified bootstrap confidence intervals ({BOOTSTRAP_REPS} resamples, cells as "
-        "strata). IQM = interquartile mean.",
+        f"{note}; 95% stratified bootstrap confidence intervals ({BOOTSTRAP_REPS} resamples, "
+        "cells as strata). IQM = interquartile mean.",
         "",
     ]
 
     def aggregate(x: np.ndarray) -> np.ndarray:
         return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)])
 
-    gains: dict[str, np.ndarray] = {}
-    if STATIC in matrices:
-        gains = {m: 100.0 * (x - matrices[STATIC]) for m, x in matrices.items() if m != STATIC}
-    rows = []
     estimates = _estimates(rly, matrices, aggregate, seed)
     gain_estimates = _estimates(rly, gains, aggregate, seed) if gains else {}
-    for method in methods:
+    rows = []
+    for method in matrices:
         point, interval = estimates[method]
         row = [method, _ci(point[0], interval[:, 0]), _ci(point[1], interval[:, 1])]
         if gain_estimates:
@@ -101,11 +120,11 @@ def rliable_section(
     if gain_estimates:
         header += ["IQM gain over static (points)", "mean gain over static (points)"]
     lines += _table(header, rows)
-    profile = rly.create_performance_profile(matrices, np.array(PROFILE_TAUS))[0]
+    profile = rly.create_performance_profile(dict(matrices), np.array(PROFILE_TAUS))[0]
     lines += ["Performance profile: fraction of runs with final val acc > τ.", ""]
     lines += _table(
         ["method", *[f"τ={t:g}" for t in PROFILE_TAUS]],
-        [[m, *[f"{v:.2f}" for v in profile[m]]] for m in methods],
+        [[m, *[f"{v:.2f}" for v in profile[m]]] for m in matrices],
     )
     return lines
 

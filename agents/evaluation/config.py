@@ -13,8 +13,10 @@ from typing import Any
 from agents.cli import option
 from agents.evaluation.methods import METHODS
 from agents.evaluation.methods.core import RunSpec
+from hpenv.hyperparams import OptimizerName
 from hpenv.plan import Fidelity
 from hpenv.tasks import get_task, list_tasks
+from hpenv.tasks.registry import HELDOUT_TASKS
 
 POLICY = "policy"
 STATIC = "static"
@@ -23,8 +25,8 @@ OPTUNA = "optuna"
 OPTUNA_WARM = "optuna_warm"
 #: Options that say where the cells run, not what they compute (not carried over by a resume).
 PLACEMENT_OPTIONS = ("ray_address", "ray_cpus_per_cell", "ray_gpus_per_cell", "ray_retries")
-#: Offline tasks held out from the shipped policy's training suite (synthetic, digits).
-DEFAULT_TASKS: tuple[str, ...] = ("mnist", "breast_cancer", "wine")
+#: The held-out suite (`hpenv.tasks.registry.HELDOUT_TASKS`): no meta-training suite has them.
+DEFAULT_TASKS: tuple[str, ...] = HELDOUT_TASKS
 
 
 class TrainingTaskError(ValueError):
@@ -63,6 +65,11 @@ class EvalConfig:
     )
     target_fraction: float = option(
         "samples-to-target threshold = this x static's mean final val accuracy", default=0.95
+    )
+    optimizer: OptimizerName | None = option(
+        "every cell trains with this optimizer (sgd, adam, adamw) at its usual rate instead of "
+        "the task's (default: the task's)",
+        default=None,
     )
     device: str = option("training device", default="cpu")
     data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)

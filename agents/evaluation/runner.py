@@ -292,6 +292,7 @@ class _CellRunner:
             start_lr_factor=start,
             device=self.config.device,
             data_dir=self.config.data_dir,
+            optimizer=self.config.optimizer,
             data=self.data[task],
         )
 
@@ -335,7 +336,7 @@ class _CellRunner:
 def _write_config(
     out: Path, config: EvalConfig, decisions: int, overrides: Mapping[str, Fidelity]
 ) -> None:
-    """Write ``config.json``; refuse to resume with other decisions or fidelities."""
+    """Write ``config.json``; refuse to resume with other decisions, optimizer or fidelities."""
     path = out / "config.json"
     fidelity = {t: _fidelity_text(t, overrides) for t in config.tasks}
     if path.is_file():
@@ -344,6 +345,12 @@ def _write_config(
             raise ValueError(
                 f"{out} was run with decisions={old.get('decisions')}, not {decisions}: "
                 "its runs would not be comparable; use another out_dir"
+            )
+        ran_with = old.get("config", {}).get("optimizer")
+        if ran_with != config.optimizer:
+            raise ValueError(
+                f"{out} was run with optimizer={ran_with}, not {config.optimizer}: "
+                "use another out_dir"
             )
         for task, text in old.get("fidelity", {}).items():
             if task in fidelity and fidelity[task] != text:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from agents.cli import option
 from agents.metatrain.suite import DEFAULT_EVAL_TASKS, DEFAULT_TRAIN_TASKS
 from agents.policy.artifact import AlgorithmName
-from hpenv.hyperparams import ActionMode
+from hpenv.hyperparams import ActionMode, OptimizerName
 from hpenv.rewards import RewardName
 
 #: How the training environments are stepped (see `agents.metatrain.vec_env`).
@@ -80,6 +80,10 @@ class MetaTrainConfig:
         "episode budget in samples for every task (default: per-task CPU fidelity)", default=None
     )
     reward: RewardName = option("reward (see hpenv.rewards)", default="log_val_loss")
+    synthetic_optimizers: tuple[OptimizerName, ...] = option(
+        "optimizers of the synthetic family's tasks (each task draws one; sgd, adam, adamw)",
+        default=("adam",),
+    )
     lr_below: float = option("initial lr drawn down to task default / this", default=100.0)
     lr_above: float = option("initial lr drawn up to task default * this", default=30.0)
     algorithm: AlgorithmName = option(

@@ -14,13 +14,15 @@ from typing import Any
 import numpy as np
 
 from hpenv.env import Around, HPTuneEnv
-from hpenv.hyperparams import ActionMode
+from hpenv.hyperparams import ActionMode, OptimizerName
 from hpenv.plan import FIDELITY, Fidelity
 from hpenv.rewards import RewardName
 from hpenv.tasks import DataNotFoundError, SyntheticFamily, Task, TaskData, get_task
 
-#: Offline default training suite (MNIST and IMDB join when their data is found).
-DEFAULT_TRAIN_TASKS: tuple[str, ...] = ("synthetic", "digits", "mnist", "imdb")
+#: Default training suite: offline, and disjoint from the held-out evaluation suite
+#: (`hpenv.tasks.registry.HELDOUT_TASKS` uses MNIST and IMDB data: training on
+#: ``mnist`` or ``imdb`` too, with ``--train-tasks``, makes those variants no longer held out).
+DEFAULT_TRAIN_TASKS: tuple[str, ...] = ("synthetic", "digits")
 #: Held-out tasks for periodic evaluation during meta-training (model selection).
 DEFAULT_EVAL_TASKS: tuple[str, ...] = ("synthetic-heldout",)
 
@@ -40,12 +42,17 @@ def heldout_synthetic_tasks(count: int = HELDOUT_SYNTHETIC_COUNT) -> list[Task]:
     return tasks
 
 
-def resolve_tasks(names: Sequence[str]) -> list[Any]:
-    """Suite names to `HPTuneEnv` task arguments (validates every name)."""
+def resolve_tasks(
+    names: Sequence[str], synthetic_optimizers: Sequence[OptimizerName] = ("adam",)
+) -> list[Any]:
+    """Suite names to `HPTuneEnv` task arguments (validates every name).
+
+    ``synthetic`` is the family whose tasks default to one of ``synthetic_optimizers``.
+    """
     resolved: list[Any] = []
     for name in names:
         if name == "synthetic":
-            resolved.append(SyntheticFamily())
+            resolved.append(SyntheticFamily(optimizers=tuple(synthetic_optimizers)))
         elif name == "synthetic-heldout":
             resolved.extend(heldout_synthetic_tasks())
         else:
@@ -81,19 +88,22 @@ def make_env(
     device: str = "cpu",
     data_dir: str | None = None,
     fidelity: dict[str, Fidelity] | None = None,
+    synthetic_optimizers: Sequence[OptimizerName] = ("adam",),
     data_fn: Callable[[Task], TaskData] | None = None,
 ) -> HPTuneEnv:
     """An `HPTuneEnv` over a suite, at CPU fidelity, with the rescue-sized lr start range.
 
     The initial learning rate is drawn from [default / lr_below, default * lr_above]
     so that meta-training covers runs started 100x too low or 30x too high.
-    ``budget`` (samples) replaces every task's fidelity when given. ``data_fn``
-    replaces data loading (`HPTuneEnv`'s; e.g. data shared through Ray's object store).
+    ``budget`` (samples) replaces every task's fidelity when given;
+    ``synthetic_optimizers``: the optimizers the synthetic family's tasks use;
+    ``data_fn`` replaces data loading (`HPTuneEnv`'s; e.g. data shared through
+    Ray's object store).
     """
     if budget is not None:
         fidelity = {}
     return HPTuneEnv(
-        resolve_tasks(tasks),
+        resolve_tasks(tasks, synthetic_optimizers),
         tuned=tuple(tuned),
         action_mode=action_mode,
         decisions=decisions,

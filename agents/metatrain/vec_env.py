@@ -50,12 +50,12 @@ from agents.metatrain.population_tasks import (
     TaskPopulation,
 )
 from agents.metatrain.population_vec import PopulationVecEnv
-from agents.metatrain.suite import make_env
+from agents.metatrain.suite import make_env, resolve_tasks
 from agents.stopping import ignore_stop_signals
 from hpenv.episode import Around
 from hpenv.plan import FIDELITY, Fidelity
 from hpenv.population import supports
-from hpenv.tasks import Task, TaskData, get_task
+from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.tasks.data.loader import data_dir_setting
 
 
@@ -71,6 +71,7 @@ def env_kwargs(config: MetaTrainConfig, tasks: list[str]) -> dict[str, Any]:
         "lr_above": config.lr_above,
         "device": config.env_device,
         "data_dir": config.data_dir,
+        "synthetic_optimizers": config.synthetic_optimizers,
     }
 
 
@@ -106,7 +107,8 @@ def build_population(
     sources: dict[str, PopulationTasks] = {}
     for name in tasks:
         if name == "synthetic":
-            sources[name] = SyntheticPopulation()
+            family = SyntheticFamily(optimizers=config.synthetic_optimizers)
+            sources[name] = SyntheticPopulation(family)
         else:
             subset = fidelity.get(name, Fidelity()).subset
             sources[name] = TaskPopulation(
@@ -193,15 +195,17 @@ def build_ray(config: MetaTrainConfig, tasks: list[str]) -> VecEnv:
 
 
 def put_task_data(tasks: list[str], data_dir: str | None) -> dict[str, Any]:
-    """Each registered task's data, loaded once here and put in Ray's object store."""
+    """Each dataset task's data, loaded once here and put in Ray's object store.
+
+    Generated tasks (the synthetic family, ``synthetic_deep``) are left out:
+    they are generated where they run.
+    """
     import ray
 
     refs = {}
-    for name in tasks:
-        if name.startswith("synthetic"):
-            continue
-        task = get_task(name)
-        refs[task.name] = ray.put(task.load_data(data_dir=data_dir))
+    for task in resolve_tasks(tasks):
+        if isinstance(task, Task) and task.generate is None:
+            refs[task.name] = ray.put(task.load_data(data_dir=data_dir))
     return refs
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hpenv.hyperparams import HParams
+from hpenv.hyperparams import DEFAULT_LR, HParams, OptimizerName
 from hpenv.tasks.data import TaskData
 from hpenv.tasks.models import ModelInput, mlp
 from hpenv.tasks.spec import Task
@@ -48,6 +48,8 @@ class SyntheticSpec:
         batch_size: The task's default batch size.
         seed: Seed of the data-generating process.
         steps: Budget in optimizer steps (converted to epochs, 1 to 40).
+        optimizer: The task's default optimizer (its default learning rate is
+            `hpenv.hyperparams.DEFAULT_LR`'s).
     """
 
     input_dim: int = 32
@@ -61,6 +63,7 @@ class SyntheticSpec:
     batch_size: int = 64
     seed: int = 0
     steps: int = 1_200
+    optimizer: OptimizerName = "adam"
 
     def __post_init__(self) -> None:
         if self.input_dim < 1 or self.num_classes < 2 or self.num_samples < 10:
@@ -115,7 +118,11 @@ class SyntheticSpec:
             description=f"generated classification {self}",
             models={"mlp": self.build_model},
             model="mlp",
-            defaults=HParams(optimizer="adam", lr=1e-3, batch_size=self.batch_size),
+            defaults=HParams(
+                optimizer=self.optimizer,
+                lr=DEFAULT_LR[self.optimizer],
+                batch_size=self.batch_size,
+            ),
             budget_epochs=self.budget_epochs,
             generate=functools.partial(SyntheticSpec.generate, self),
         )
@@ -142,10 +149,19 @@ class SyntheticFamily:
     conditioning: tuple[float, float] = (0.0, 1.5)
     batch_sizes: tuple[int, ...] = (16, 32, 64, 128)
     steps: tuple[int, int] = (150, 1_500)
+    #: Optimizers drawn uniformly (after every other draw, so the default's stream is unchanged).
+    optimizers: tuple[OptimizerName, ...] = ("adam",)
+
+    def __post_init__(self) -> None:
+        unknown = [o for o in self.optimizers if o not in DEFAULT_LR]
+        if not self.optimizers or unknown:
+            raise ValueError(
+                f"optimizers must name some of {sorted(DEFAULT_LR)}, got {self.optimizers}"
+            )
 
     def sample(self, rng: np.random.Generator) -> SyntheticSpec:
         """Draw one task spec; the spec's data seed is drawn from ``rng`` too."""
-        return SyntheticSpec(
+        spec = SyntheticSpec(
             input_dim=_log_int(rng, *self.input_dim),
             num_classes=int(rng.integers(self.num_classes[0], self.num_classes[1] + 1)),
             noise=float(rng.uniform(*self.noise)),
@@ -158,6 +174,10 @@ class SyntheticFamily:
             seed=int(rng.integers(2**31 - 1)),
             steps=_log_int(rng, *self.steps),
         )
+        if len(self.optimizers) > 1:
+            optimizer = self.optimizers[int(rng.integers(len(self.optimizers)))]
+            spec = dataclasses.replace(spec, optimizer=optimizer)
+        return spec
 
     def sample_like(self, rng: np.random.Generator, like: SyntheticSpec) -> SyntheticSpec:
         """Draw a task of ``like``'s shape: same sizes, model, batch size and budget.

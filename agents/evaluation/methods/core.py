@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from hpenv.hyperparams import HParams
+from hpenv.hyperparams import DEFAULT_LR, HParams, OptimizerName
 from hpenv.plan import EpisodePlan, Fidelity, budget_samples, fidelity_for, plan_episode
 from hpenv.tasks import Task, TaskData, get_task
 from hpenv.training import EvalStats, IntervalStats, TrainingRun
@@ -35,6 +35,8 @@ class RunSpec:
         device: Training device.
         data_dir: Local data directory.
         val_size: Validation samples scored per interval (None: as HPTuneEnv).
+        optimizer: Train with this optimizer instead of the task's (at its usual
+            rate, `hpenv.hyperparams.DEFAULT_LR`, momentum 0.9); None keeps the task's.
         data: Pre-loaded data (tests); loaded from the task when None.
     """
 
@@ -46,6 +48,7 @@ class RunSpec:
     device: str = "cpu"
     data_dir: str | None = None
     val_size: int | None = None
+    optimizer: OptimizerName | None = None
     data: TaskData | None = field(default=None, compare=False, repr=False)
 
     def resolved_task(self) -> Task:
@@ -75,9 +78,16 @@ class RunSpec:
             task_val_size=self.resolved_task().val_size,
         )
 
+    def defaults(self) -> HParams:
+        """The task's default hyperparameters, with ``optimizer`` (and its usual rate) if set."""
+        base = self.resolved_task().defaults
+        if self.optimizer is None or self.optimizer == base.optimizer:
+            return base
+        return base.replace(optimizer=self.optimizer, lr=DEFAULT_LR[self.optimizer], momentum=0.9)
+
     def start_hparams(self) -> HParams:
-        task = self.resolved_task()
-        return task.defaults.replace(lr=task.defaults.lr * self.start_lr_factor)
+        defaults = self.defaults()
+        return defaults.replace(lr=defaults.lr * self.start_lr_factor)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from hpenv.hyperparams import HParams
 
 
 def _adamw_hparams(spec: RunSpec, lr: float, beta1: float) -> HParams:
-    return spec.resolved_task().defaults.replace(optimizer="adamw", lr=lr, momentum=beta1)
+    return spec.defaults().replace(optimizer="adamw", lr=lr, momentum=beta1)
 
 
 @dataclass

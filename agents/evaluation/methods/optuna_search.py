@@ -132,7 +132,7 @@ class OptunaTPE:
         data = spec.load_data()
         spec_with_data = dataclasses.replace(spec, data=data)  # one load for all trials
         budget = spec.budget(data)
-        base = spec.resolved_task().defaults
+        base = spec.defaults()
         startup = (
             self.startup_trials if self.startup_trials is not None else max(2, self.trials // 3)
         )

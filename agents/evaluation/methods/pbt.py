@@ -146,7 +146,7 @@ class PBT:
             raise ValueError("PBT on CUDA needs gpus_per_member > 0 (e.g. 1 / population)")
         data = spec.load_data()
         plan = spec.plan(data)
-        base = spec.resolved_task().defaults
+        base = spec.defaults()
         lr_range = tuple(base.lr * 10.0**d for d in self.lr_decades)
         rng = random.Random(spec.seed)
         initial_lrs = [
@@ -389,7 +389,7 @@ def member_run(spec: RunSpec, data: TaskData) -> TrainingRun:
     val_size = spec.plan(data).val_size
     return TrainingRun(
         task,
-        hparams=spec.resolved_task().defaults,
+        hparams=spec.defaults(),
         seed=spec.seed,
         device=spec.device,
         data=data,

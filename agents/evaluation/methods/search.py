@@ -100,7 +100,7 @@ class GridSearch:
         return [float(default_lr * 10.0**e) for e in exponents]
 
     def run(self, spec: RunSpec) -> MethodResult:
-        defaults = spec.resolved_task().defaults
+        defaults = spec.defaults()
         lrs = self.lrs(defaults.lr)
         row, trials, chosen = _search(spec, self.name, [defaults.replace(lr=lr) for lr in lrs])
         row.extra = {
@@ -177,7 +177,7 @@ class RandomSearch:
         return configs
 
     def run(self, spec: RunSpec) -> MethodResult:
-        defaults = spec.resolved_task().defaults
+        defaults = spec.defaults()
         configs = self.sample(defaults, spec.seed)
         row, trials, chosen = _search(spec, self.name, configs)
         row.extra = {

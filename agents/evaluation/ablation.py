@@ -1,0 +1,131 @@
+"""Compare policy recipes across harness directories: the ablation table.
+
+Each recipe is meta-trained with several seeds; each seed's policy is
+evaluated by the harness into its own directory on the same cells. This reads
+those ``results.csv`` files and reports, per recipe:
+
+- the final validation accuracy (diverged = 0) averaged over the held-out
+  cells, as mean ± std *across meta-training seeds* (the spread a user sees
+  between two runs of the same recipe) and the mean spread across evaluation
+  seeds;
+- per task, the recipe's mean against the baselines recorded in the same
+  directories;
+- the rliable aggregate (IQM and mean with stratified bootstrap intervals) of
+  all its runs, with the baselines as methods of their own.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from agents.evaluation.aggregate import rliable_lines
+from agents.evaluation.stats import final_score
+from agents.evaluation.tables import _table
+
+POLICY = "policy"
+Scores = dict[tuple[str, str, float, int], float]
+
+
+def read_scores(directory: Path) -> Scores:
+    """``(method, task, start_lr_factor, seed) -> score`` of a harness directory's finished runs."""
+    scores: Scores = {}
+    with open(directory / "results.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("error"):
+                continue
+            diverged = row["diverged"].strip().lower() in ("true", "1")
+            accuracy = float(row["val_accuracy"]) if row["val_accuracy"] else math.nan
+            key = (row["method"], row["task"], float(row["start_lr_factor"]), int(row["seed"]))
+            scores[key] = final_score(accuracy, diverged)
+    return scores
+
+
+def ablation_markdown(
+    recipes: Mapping[str, Sequence[Path]], baselines: Sequence[str] = ("static",)
+) -> str:
+    """The ablation report (see the module docstring) as Markdown.
+
+    Args:
+        recipes: Recipe name -> the harness directories of its meta-training seeds.
+        baselines: Methods to show beside the recipes (read from the first directory).
+    """
+    per_recipe: dict[str, list[Scores]] = {
+        name: [read_scores(Path(d)) for d in dirs] for name, dirs in recipes.items()
+    }
+    reference = next(iter(per_recipe.values()))[0]
+    tasks = sorted({t for (_, t, _, _) in reference})
+    lines = ["| recipe | meta-seeds | mean val acc (± std over meta-seeds) | eval-seed std |",
+             "|---|---|---|---|"]  # fmt: skip
+    for name, seeds in per_recipe.items():
+        means, spreads = [], []
+        for scores in seeds:
+            mine = {key: v for key, v in scores.items() if key[0] == POLICY}
+            means.append(float(np.mean(list(mine.values()))) if mine else math.nan)
+            by_cell: dict[tuple[str, float], list[float]] = defaultdict(list)
+            for (_, task, start, _), value in mine.items():
+                by_cell[(task, start)].append(value)
+            stds = [np.std(v, ddof=1) for v in by_cell.values() if len(v) > 1]
+            spreads.append(float(np.mean(stds)) if stds else math.nan)
+        spread = np.std(means, ddof=1) if len(means) > 1 else math.nan
+        lines.append(
+            f"| {name} | {len(seeds)} | {100 * np.mean(means):.2f} ± {100 * spread:.2f} | "
+            f"{100 * np.mean(spreads):.2f} |"
+        )
+    for method in baselines:
+        values = [v for key, v in reference.items() if key[0] == method]
+        if values:
+            lines.append(f"| {method} (baseline) | - | {100 * np.mean(values):.2f} | - |")
+    lines.append("")
+    lines += ["Per task (mean val acc in %, recipes averaged over their meta-seeds):", ""]
+    header = ["task", *per_recipe, *baselines]
+    rows = []
+    for task in tasks:
+        row = [task]
+        for seeds in per_recipe.values():
+            values = [
+                v for s in seeds for key, v in s.items() if key[0] == POLICY and key[1] == task
+            ]
+            row.append(f"{100 * np.mean(values):.2f}" if values else "n/a")
+        for method in baselines:
+            values = [v for key, v in reference.items() if key[0] == method and key[1] == task]
+            row.append(f"{100 * np.mean(values):.2f}" if values else "n/a")
+        rows.append(row)
+    lines += _table(header, rows)
+    lines += _recipe_aggregate(per_recipe, reference, baselines)
+    return "\n".join(lines)
+
+
+def _recipe_aggregate(
+    per_recipe: Mapping[str, list[Scores]], reference: Scores, baselines: Sequence[str]
+) -> list[str]:
+    """rliable over (meta-seed, eval seed) runs x cells; baselines over their eval seeds."""
+    cells = sorted({(t, f) for (m, t, f, _) in reference if m == POLICY})
+    eval_seeds = sorted({s for (m, _, _, s) in reference if m == POLICY})
+
+    def rows(scores: Scores, method: str) -> list[list[float]]:
+        return [[scores.get((method, t, f, s), math.nan) for t, f in cells] for s in eval_seeds]
+
+    matrices: dict[str, np.ndarray] = {}
+    for name, seeds in per_recipe.items():
+        matrices[name] = np.array([row for scores in seeds for row in rows(scores, POLICY)])
+    for method in baselines:
+        matrices[method] = np.array(rows(reference, method))
+    matrices = {m: x for m, x in matrices.items() if x.size and not np.isnan(x).any()}
+    gains: dict[str, np.ndarray] = {}
+    if "static" in matrices:
+        static = matrices["static"]
+        for name, x in matrices.items():
+            if name != "static":
+                repeats = x.shape[0] // static.shape[0]
+                gains[name] = 100.0 * (x - np.tile(static, (repeats, 1)))
+    note = (
+        f"{len(cells)} cells x (meta-seeds x {len(eval_seeds)} evaluation seeds) runs per recipe, "
+        f"{len(eval_seeds)} runs per baseline"
+    )
+    return rliable_lines(matrices, gains, note)
