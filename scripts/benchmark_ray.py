@@ -18,11 +18,14 @@ does (same tasks, same PPO settings, environments seeded by the repeat):
    node declaring ``max(--workers) / 2`` CPUs, actors spread over both), the
    throughput at each ``--workers`` count, repeats interleaved.
 
-Start-up (Ray, actors, worker processes) is not timed: only ``learn``.
+Start-up (Ray, actors, worker processes) and a warm-up (a reset and two steps)
+are not timed: only ``learn``, which resets the environments with the repeat's
+seed. The defaults take about 7 minutes on 2 cores; the total wall time is
+printed last.
 
 Usage:
-    python scripts/benchmark_ray.py --repeats 3
-    python scripts/benchmark_ray.py --sections scaling --workers 1,2,4,8
+    python scripts/benchmark_ray.py
+    python scripts/benchmark_ray.py --sections scaling --workers 1,2,4,8 --repeats 5
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv, VecNormalize
 
@@ -45,7 +49,7 @@ from agents.cluster import ray_session
 from agents.metatrain import MetaTrainConfig
 from agents.metatrain.model import make_model
 from agents.metatrain.suite import available
-from agents.metatrain.vec_env import _worker_env, build_vec_env, env_kwargs, vec_env_runtime
+from agents.metatrain.vec_env import build_vec_env, env_kwargs, vec_env_runtime, worker_env
 from hpenv.io import atomic_write_json
 
 
@@ -62,9 +66,12 @@ class RayBenchmarkConfig:
         "tasks of the environments", default=("synthetic", "digits")
     )
     n_envs: int = option("workers (environments) of the overhead comparison", default=4)
-    workers: tuple[int, ...] = option("worker counts of the scaling curve", default=(1, 2, 4, 8))
-    total_steps: int = option("agent steps learned per timed run", default=1_024)
-    n_steps: int = option("PPO rollout length per environment", default=64)
+    workers: tuple[int, ...] = option("worker counts of the scaling curve", default=(1, 2, 4))
+    total_steps: int = option(
+        "agent steps learned per timed run (a multiple of n_steps x workers)", default=384
+    )
+    n_steps: int = option("PPO rollout length per environment", default=32)
+    batch_size: int = option("PPO minibatch size", default=64)
     repeats: int = option("timed repeats per measurement", default=3)
     data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
     out: str = option("JSON file of the results", default="logs/benchmarks/ray.json")
@@ -78,26 +85,29 @@ class RayBenchmarkConfig:
 RAY_WORKER_NICENESS = 15
 
 
-def _niced_worker(kwargs: dict[str, Any]) -> Any:
-    """`agents.metatrain.vec_env._worker_env`, at Ray's worker niceness."""
-    os.nice(RAY_WORKER_NICENESS)
-    return _worker_env(kwargs)
-
-
 def build(config: MetaTrainConfig, tasks: list[str], nice: bool = False) -> VecEnv:
     """The training environments as meta-training builds them (or niced subprocesses)."""
     if not nice:
         return build_vec_env(config, tasks)
-    factory = functools.partial(_niced_worker, env_kwargs(config, tasks))
+    factory = functools.partial(worker_env, env_kwargs(config, tasks), RAY_WORKER_NICENESS)
     return SubprocVecEnv([factory] * config.n_envs, start_method="forkserver")
 
 
+def warm_up(venv: VecEnv, steps: int = 2) -> None:
+    """A reset and a few steps, so that first-call costs (imports, torch's first kernels in
+    each fresh worker) stay out of the timing."""
+    venv.reset()
+    actions = np.zeros((venv.num_envs, *(venv.action_space.shape or ())), np.float32)
+    for _ in range(steps):
+        venv.step(actions)
+
+
 def agent_steps_per_second(config: MetaTrainConfig, tasks: list[str], nice: bool = False) -> float:
-    """PPO agent steps/s of ``learn(config.total_steps)`` (construction not timed)."""
-    venv = VecNormalize(
-        build(config, tasks, nice), norm_obs=True, norm_reward=False, gamma=config.gamma
-    )
+    """PPO agent steps/s of ``learn(config.total_steps)`` (construction and warm-up not timed)."""
+    raw = build(config, tasks, nice)
+    venv = VecNormalize(raw, norm_obs=True, norm_reward=False, gamma=config.gamma)
     try:
+        warm_up(raw)
         model = make_model(config, venv)
         venv.seed(config.seed)
         start = time.perf_counter()
@@ -138,6 +148,8 @@ def scaling(args: RayBenchmarkConfig, base: MetaTrainConfig, tasks: list[str]) -
     import ray
     from ray.cluster_utils import Cluster
 
+    if ray.is_initialized():
+        raise RuntimeError("scaling starts its own two-node cluster: disconnect from Ray first")
     per_node = max(1, (max(args.workers) + 1) // 2)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": per_node})
     rates: dict[int, list[float]] = {n: [] for n in args.workers}
@@ -161,11 +173,12 @@ def scaling(args: RayBenchmarkConfig, base: MetaTrainConfig, tasks: list[str]) -
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_config(RayBenchmarkConfig, __doc__, argv)
+    begin = time.perf_counter()
     torch.set_num_threads(1)  # the learner, as scripts/train_agent.py
     tasks, skipped = available(args.train_tasks, args.data_dir)
     base = MetaTrainConfig(
         train_tasks=tuple(tasks), total_steps=args.total_steps, n_envs=args.n_envs,
-        n_steps=args.n_steps, eval_every=0, data_dir=args.data_dir,
+        n_steps=args.n_steps, batch_size=args.batch_size, eval_every=0, data_dir=args.data_dir,
     )  # fmt: skip
     results: dict[str, Any] = {
         "machine": {
@@ -186,8 +199,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "scaling" in args.sections:
         print(f"\n2. agent steps/s on a two-node local cluster, workers {args.workers}")
         results["scaling"] = scaling(args, base, tasks)
+    results["wall_time"] = time.perf_counter() - begin
     atomic_write_json(results, Path(args.out))
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} ({results['wall_time']:.0f} s in all)")
     return results
 
 

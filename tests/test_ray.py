@@ -13,6 +13,8 @@ import csv
 import dataclasses
 import math
 import os
+import shutil
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ import numpy as np
 import pytest
 import torch
 from policies import make_policy
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_meta_train import TINY
 
 from agents.evaluation import EvalConfig, evaluate
@@ -32,6 +35,9 @@ from agents.metatrain import load_checkpoint, meta_train
 from agents.metatrain.callbacks import ACTOR_RESTARTED
 from agents.metatrain.suite import make_env
 from agents.metatrain.vec_env import build_population, build_vec_env
+from agents.stopping import JobInterrupted
+from hpenv.tasks import DataNotFoundError
+from scripts import load_script
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -157,13 +163,72 @@ def test_lost_actor_restarts_its_episode(nodes: Nodes):
     venv.close()
 
 
+def _synthetic_env() -> Any:
+    return make_env(["synthetic"], decisions=2, budget=96)
+
+
+def test_actors_ask_for_their_cpus(nodes: Nodes):
+    # Two CPUs each on 2-CPU nodes: one actor per node, even where Ray would pack them.
+    venv = RayVecEnv([_synthetic_env] * 2, num_cpus=2, scheduling_strategy="DEFAULT")
+    assert len(set(venv.node_ids())) == 2
+    with pytest.raises(TimeoutError, match="asks for 2 CPU") as stuck:  # a third finds no room
+        RayVecEnv([_synthetic_env], num_cpus=2, start_timeout=2)
+    venv.close()
+    # The third left nothing queued, though its traceback (kept here) still holds it.
+    venv = RayVecEnv([_synthetic_env] * 2, num_cpus=2, start_timeout=30)
+    assert stuck.value.__traceback__ is not None
+    venv.close()
+
+
+def test_actors_share_a_gpu_by_fractions(nodes: Nodes):
+    gpu_node = nodes.cluster.add_node(num_cpus=0, num_gpus=1)  # Ray's own count: no real GPU
+    try:
+        venv = RayVecEnv([_synthetic_env] * 2, num_cpus=0, num_gpus=0.5)
+        assert venv.node_ids() == [gpu_node.node_id] * 2  # both halves of the one GPU
+        with pytest.raises(TimeoutError, match=r"0\.5 GPU"):  # no third half
+            RayVecEnv([_synthetic_env], num_cpus=0, num_gpus=0.5, start_timeout=2)
+        venv.seed(0)
+        venv.reset()
+        venv.step(np.zeros((2, 1), np.float32))
+        venv.close()
+    finally:
+        nodes.cluster.remove_node(gpu_node)
+
+
+def test_object_store_data_needs_no_data_dir_on_the_workers(nodes: Nodes, tmp_path: Path):
+    images = np.random.default_rng(0).integers(0, 255, (100, 28, 28), dtype=np.uint8)
+    np.savez(tmp_path / "mnist.npz", images=images, labels=np.arange(100) % 10)
+    config = dataclasses.replace(RAY, train_tasks=("mnist",), data_dir=str(tmp_path))
+    shared = build_vec_env(config, ["mnist"])  # loaded here once, then in the object store
+    on_disk = build_vec_env(dataclasses.replace(config, ray_data="data_dir"), ["mnist"])
+    (tmp_path / "mnist.npz").unlink()  # no worker can read it now
+    assert len(_obs_steps(shared, 5)) == 6  # crosses an episode end
+    with pytest.raises(DataNotFoundError, match="mnist"):
+        on_disk.reset()
+    on_disk.close()
+
+
 def _progress(out: Path) -> list[dict[str, str]]:
     with open(out / "progress.csv", newline="") as fh:
         return list(csv.DictReader(fh))
 
 
-def test_meta_training_on_ray_equals_in_process(nodes: Nodes, tmp_path: Path):
-    meta_train(dataclasses.replace(RAY, out_dir=str(tmp_path / "ray")))
+@pytest.fixture(scope="module")
+def clean_run(nodes: Nodes, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny meta-training through `RayVecEnv` that loses no node."""
+    out = tmp_path_factory.mktemp("clean") / "ray"
+    meta_train(dataclasses.replace(RAY, out_dir=str(out)))
+    return out
+
+
+def _files(out: Path) -> tuple[list[str], int]:
+    """The run directory's files (event files, named by time and host, only counted)."""
+    paths = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    return [p for p in paths if "tfevents" not in p], sum("tfevents" in p for p in paths)
+
+
+def test_meta_training_on_ray_equals_in_process(clean_run: Path, tmp_path: Path):
+    shutil.copytree(clean_run, tmp_path / "ray")
     meta_train(dataclasses.replace(RAY, vec_env="dummy", out_dir=str(tmp_path / "dummy")))
     ray_run = load_checkpoint(tmp_path / "ray" / "checkpoints" / "latest.pt")
     dummy_run = load_checkpoint(tmp_path / "dummy" / "checkpoints" / "latest.pt")
@@ -177,7 +242,7 @@ def test_meta_training_on_ray_equals_in_process(nodes: Nodes, tmp_path: Path):
 
 
 def test_meta_training_survives_a_lost_node_and_resumes(
-    nodes: Nodes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    nodes: Nodes, clean_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     sent = {"steps": 0}
     original = RayVecEnv.step_async
@@ -199,12 +264,21 @@ def test_meta_training_survives_a_lost_node_and_resumes(
     steps = [int(r["time/total_timesteps"]) for r in rows]
     assert steps == [32, 64, 96]
     assert rows[-1]["hpenv/ray_actor_restarts"] == "1"
+    assert _files(out) == _files(clean_run)  # the files of a run that lost nothing
+    clean = load_checkpoint(clean_run / "checkpoints" / "latest.pt")
+    assert checkpoint["episodes"] >= clean["episodes"] - 2  # at most both episodes cut short
 
     meta_train(dataclasses.replace(config, total_steps=128, resume=True))
     resumed = load_checkpoint(out / "checkpoints" / "latest.pt")
     assert resumed["num_timesteps"] == 128
     assert resumed["ray_actor_restarts"] == 1
     assert [int(r["time/total_timesteps"]) for r in _progress(out)] == [32, 64, 96, 128]
+    events = EventAccumulator(str(out))
+    events.Reload()
+    for tag in events.Tags()["scalars"]:  # every scalar once per step, across the resume
+        logged = [event.step for event in events.Scalars(tag)]
+        assert len(logged) == len(set(logged)), tag
+    assert events.Scalars("hpenv/ray_actor_restarts")[-1].value == 1
 
 
 def _rows(out: Path) -> dict[tuple[str, str, str], dict[str, str]]:
@@ -234,6 +308,53 @@ def test_evaluation_on_ray_equals_in_process(nodes: Nodes, tmp_path: Path):
     assert expected.keys() == got.keys()
     for key, row in expected.items():
         assert {**got[key], "wall_time": ""} == {**row, "wall_time": ""}, key
+
+
+def test_the_scripts_connect_to_the_cluster_and_disconnect(
+    nodes: Nodes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    address = nodes.cluster.address
+    handler = signal.getsignal(signal.SIGTERM)
+    connected: list[str | None] = []
+    init = ray.init
+
+    def record_init(*args: Any, **kwargs: Any) -> Any:
+        connected.append(kwargs.get("address"))
+        return init(*args, **kwargs)
+
+    monkeypatch.setattr(ray, "init", record_init)
+    ray.shutdown()  # the scripts connect themselves
+    try:
+        train = load_script("train_agent").main
+        argv = [
+            "--vec-env", "ray", "--ray-address", address, "--train-tasks", "synthetic",
+            "--total-steps", "32", "--n-envs", "2", "--decisions", "4", "--budget", "160",
+            "--n-steps", "16", "--batch-size", "16", "--n-epochs", "1", "--net-arch", "16",
+            "--eval-every", "0", "--out-dir", str(tmp_path / "meta"),
+        ]  # fmt: skip
+        assert train(argv) == 0
+        assert not ray.is_initialized()  # the connection it opened is closed again
+        assert signal.getsignal(signal.SIGTERM) == handler  # and ray.init's handler is gone
+        assert [r["time/total_timesteps"] for r in _progress(tmp_path / "meta")] == ["32"]
+        assert (tmp_path / "meta" / "policy.pt").is_file()
+        # a resume takes the address again (without it, a Ray is started here)
+        assert train(["--out-dir", str(tmp_path / "meta"), "--resume", "--total-steps", "64",
+                      "--ray-address", address]) == 0  # fmt: skip
+        assert [r["time/total_timesteps"] for r in _progress(tmp_path / "meta")] == ["32", "64"]
+        assert connected == [address, address]
+
+        evaluate_main = load_script("evaluate").main
+        argv = [
+            "--ray-address", address, "--policy", str(tmp_path / "meta" / "policy.pt"),
+            "--tasks", "digits", "--seeds", "0", "--methods", "static", "--fidelity",
+            EVAL_TINY[0], "--out-dir", str(tmp_path / "eval"),
+        ]  # fmt: skip
+        assert evaluate_main(argv) == 0
+        assert not ray.is_initialized()
+        assert connected == [address] * 3
+        assert list(_rows(tmp_path / "eval")) == [("static", "digits", "0")]
+    finally:
+        init(address=address, log_to_driver=False, include_dashboard=False)
 
 
 @dataclass
@@ -343,3 +464,28 @@ def test_a_cell_whose_worker_keeps_crashing_is_run_again(nodes: Nodes, tmp_path:
     assert _rows(tmp_path / "once")[("linear", "digits", "0")]["error"].startswith("Worker")
     report = evaluate(dataclasses.replace(config, resume=True), methods, progress=False)
     assert (report.runs, report.errors) == (1, 0)
+
+
+def test_evaluation_on_ray_stops_and_resumes(
+    nodes: Nodes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    marks = str(tmp_path / "marks")
+    os.makedirs(marks)
+    original = RunStore.append
+
+    def append(self: RunStore, row: dict[str, Any], record: dict[str, Any]) -> None:
+        original(self, row, record)
+        if len(self.rows) == 1:  # Ctrl-C once the first cell is in, the others running
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(RunStore, "append", append)
+    methods = {"static": lambda: Stub("static", marks, sleep=3.0)}
+    config = _stub_config(tmp_path, "stop", tasks=("digits",), seeds=(0, 1, 2), methods=("static",))
+    with pytest.raises(JobInterrupted, match="--resume"):
+        evaluate(config, methods, progress=False)
+    assert list(_rows(tmp_path / "stop")) == [("static", "digits", "0")]  # seed 0 is quickest
+    monkeypatch.setattr(RunStore, "append", original)
+    report = evaluate(dataclasses.replace(config, resume=True), methods, progress=False)
+    assert (report.runs, report.errors) == (3, 0)
+    assert len(_rows(tmp_path / "stop")) == 3  # each cell once
+    assert len(RunStore(tmp_path / "stop").records) == 3

@@ -157,7 +157,8 @@ class RayVecEnv(VecEnv):
     its environments start a new episode at the next step, as above. More
     than ``max_restarts`` replacements in total raise `RuntimeError`; an actor
     that cannot start within ``start_timeout`` seconds (no node has the
-    resources it asks for) raises `TimeoutError`.
+    resources it asks for) raises `TimeoutError`; the actors already made are
+    killed, so none stays queued on the cluster.
 
     ## Seeding
 
@@ -201,6 +202,7 @@ class RayVecEnv(VecEnv):
                 "(or call ray.init) first"
             )
         self._fns = list(env_fns)
+        self._closed = False
         self.resources = {"num_cpus": num_cpus, "num_gpus": num_gpus}
         self._actor_options: dict[str, Any] = {
             **self.resources,
@@ -217,8 +219,11 @@ class RayVecEnv(VecEnv):
         self._needs_episode: set[int] = set()
         self._steps: dict[Any, int] = {}
         self._seed_base: int | None = None
-        self._closed = False
-        specs = self._settle({j: lambda a: a.spaces.remote() for j in range(len(self._fns))})
+        try:
+            specs = self._settle({j: lambda a: a.spaces.remote() for j in range(len(self._fns))})
+        except BaseException:  # e.g. no room on the cluster: leave no actor queued behind
+            self.close()
+            raise
         sizes = [specs[j][0] for j in range(len(self._fns))]
         starts = np.cumsum([0, *sizes])
         self._slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(starts)]

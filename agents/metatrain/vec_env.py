@@ -75,11 +75,16 @@ def env_kwargs(config: MetaTrainConfig, tasks: list[str]) -> dict[str, Any]:
     }
 
 
-def _worker_env(kwargs: dict[str, Any]) -> Monitor:
-    """Runs in each environment process: one torch thread, so workers do not oversubscribe.
+def worker_env(kwargs: dict[str, Any], niceness: int = 0) -> Monitor:
+    """Runs in each environment process (or Ray actor): one torch thread, so workers do not
+    oversubscribe.
 
     Workers leave SIGINT and SIGTERM to the main process, which stops them cleanly.
+    ``niceness`` is added to the process's (`scripts/benchmark_ray.py` gives
+    subprocesses the niceness of Ray's workers).
     """
+    if niceness:
+        os.nice(niceness)
     torch.set_num_threads(1)
     ignore_stop_signals()
     return Monitor(make_env(**kwargs))
@@ -141,7 +146,7 @@ def build_vec_env(config: MetaTrainConfig, tasks: list[str]) -> VecEnv:
         venv = build_ray(config, tasks)
     else:
         factory: Callable[[], gym.Env[Any, Any]] = functools.partial(
-            _worker_env, env_kwargs(config, tasks)
+            worker_env, env_kwargs(config, tasks)
         )
         fns = [factory] * config.n_envs
         if config.vec_env == "subprocess" and config.n_envs > 1:
@@ -183,7 +188,7 @@ def build_ray(config: MetaTrainConfig, tasks: list[str]) -> VecEnv:
     factory: Callable[[], Any]
     if k == 1:
         kwargs = {**env_kwargs(config, tasks), "data_dir": data_dir, "data_fn": data_fn}
-        factory = functools.partial(_worker_env, kwargs)
+        factory = functools.partial(worker_env, kwargs)
     else:
         group = dataclasses.replace(config, n_envs=k, data_dir=data_dir)
         factory = functools.partial(_population_group, group, tasks, data_fn)
