@@ -10,7 +10,8 @@ Laid out by audience:
 | `agents.evaluation` | judging a policy | the harness; `methods/`: every baseline |
 
 Shared by the command-line scripts: `agents.cli` (flags from config
-dataclasses) and `agents.stopping` (clean stops on SIGINT/SIGTERM).
+dataclasses), `agents.stopping` (clean stops on SIGINT/SIGTERM) and
+`agents.cluster` (connecting to Ray: a cluster, or a local instance).
 
 The names users need most are importable from here directly (loaded on first use)::
 

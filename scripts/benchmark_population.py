@@ -131,7 +131,7 @@ def subprocess_venv(family: SyntheticFamily) -> Any:
 
 
 def _family_worker(family: SyntheticFamily) -> Any:
-    """`agents.metatrain.vec_env._worker_env` of ``make_env(["synthetic"])``, over ``family``."""
+    """`agents.metatrain.vec_env.worker_env` of ``make_env(["synthetic"])``, over ``family``."""
     from stable_baselines3.common.monitor import Monitor
 
     torch.set_num_threads(1)

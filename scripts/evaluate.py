@@ -8,6 +8,8 @@ loss), learning-curve and learning-rate plots, and TensorBoard runs (tb/).
 --policy defaults to the shipped policy. Ctrl-C or SIGTERM stops after the
 current run (status 130); --out-dir DIR --resume continues, reading the
 evaluation's options from DIR (options given again extend or replace them).
+--ray-address runs the cells as Ray tasks on a cluster ('local': a Ray
+started here); results still land in the same files as each cell finishes.
 
 Examples:
     HPENV_DATA_DIR=../shared/datasets python scripts/evaluate.py
@@ -15,6 +17,7 @@ Examples:
         --seeds 0,1 --methods policy,static,cosine --start-lr-factors 1,0.01,30 \\
         --include-training-tasks
     python scripts/evaluate.py --out-dir logs/eval-x --resume
+    python scripts/evaluate.py --ray-address HEAD:6379 --tasks mnist,wine   # cells on Ray
 """
 
 from __future__ import annotations

@@ -10,12 +10,16 @@ Examples:
     python scripts/train_agent.py --train-tasks synthetic,digits --total-steps 20000
     python scripts/train_agent.py --out-dir logs/meta-run --resume
     python scripts/train_agent.py --out-dir logs/meta-run --resume --total-steps 16000
+    python scripts/train_agent.py --vec-env ray --ray-address HEAD:6379 --n-envs 32
     tensorboard --logdir logs
 
 --resume takes the run's configuration from its directory: options given again
 must match it (or are refused, naming the option and both values), and
 --total-steps extends the run. Ctrl-C or SIGTERM stops at the next agent step
 with a checkpoint (exit status 130); a second signal aborts at once.
+--vec-env ray runs the environments as Ray actors on the cluster at
+--ray-address (default: a Ray instance started here); see the README's
+"On a Ray cluster".
 """
 
 from __future__ import annotations

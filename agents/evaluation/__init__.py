@@ -18,6 +18,10 @@ starting hyperparameters for every method) and writes a report directory:
 - ``tb/<method>/``: TensorBoard scalars per task (final validation accuracy
   per seed at step = seed; the mean learning curve at step = percent progress).
 
+With ``ray_address`` (``--ray-address``) the cells run as Ray tasks on a
+cluster, the rows still appended here as each cell finishes
+(`agents.evaluation.ray_cells`).
+
 ``resume`` reads both files and skips every finished cell (a cell is finished
 when ``results.csv`` has its row without an error and ``runs.jsonl`` has its
 record; a cell that failed is run again; the last row of a cell wins). The

@@ -28,6 +28,8 @@ OPTUNA_WARM = "optuna_warm"
 OPTUNA_SIMILAR = "optuna_similar"
 #: Methods warm-started from the finished ``optuna`` runs of other tasks: they run last.
 WARM_METHODS: tuple[str, ...] = (OPTUNA_WARM, OPTUNA_SIMILAR)
+#: Options that say where the cells run, not what they compute (not carried over by a resume).
+PLACEMENT_OPTIONS = ("ray_address", "ray_cpus_per_cell", "ray_gpus_per_cell", "ray_retries")
 #: The held-out suite (`hpenv.tasks.registry.HELDOUT_TASKS`): no meta-training suite has them.
 DEFAULT_TASKS: tuple[str, ...] = HELDOUT_TASKS
 
@@ -92,6 +94,19 @@ class EvalConfig:
         "warm-start priors of optuna_warm and optuna_similar (besides this one's)",
         default=(),
     )
+    ray_address: str | None = option(
+        "run the cells as Ray tasks on this cluster (HOST:6379; 'local': a Ray instance "
+        "started on this machine; 'auto': Ray's own detection; default: in this process)",
+        default=None,
+    )
+    ray_cpus_per_cell: float = option("--ray-address: CPUs each cell asks Ray for", default=1.0)
+    ray_gpus_per_cell: float = option(
+        "--ray-address: GPUs each cell asks Ray for (a fraction shares a GPU; with --device cuda)",
+        default=0.0,
+    )
+    ray_retries: int = option(
+        "--ray-address: times a cell lost with its worker or node is run again", default=3
+    )
 
     def __post_init__(self) -> None:
         for name in ("tasks", "seeds", "start_lr_factors"):
@@ -114,6 +129,10 @@ class EvalConfig:
             raise ValueError("resume needs out_dir: the report directory to continue")
         if self.grid_points < 1:
             raise ValueError(f"grid_points must be >= 1, got {self.grid_points}")
+        if not (self.ray_cpus_per_cell >= 0 and self.ray_gpus_per_cell >= 0):
+            raise ValueError("ray_cpus_per_cell and ray_gpus_per_cell must be >= 0")
+        if self.ray_retries < 0:
+            raise ValueError(f"ray_retries must be >= 0, got {self.ray_retries}")
         self.fidelity_overrides()
 
     def fidelity_overrides(self) -> dict[str, Fidelity]:
@@ -129,12 +148,15 @@ def resume_eval_config(out_dir: str | Path, overrides: dict[str, Any]) -> EvalCo
 
     Options not given come from its ``config.json``. Given ones replace them:
     more seeds, tasks, methods or start factors add cells; the runner refuses
-    other decisions or fidelities for tasks already run.
+    other decisions or fidelities for tasks already run. Where the cells run
+    (`PLACEMENT_OPTIONS`: ``--ray-address`` and the Ray resources) is not
+    carried over: give it again.
     """
     path = Path(out_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"--resume: {path} not found; is {out_dir} an evaluation?")
     saved = json.loads(path.read_text())["config"]
+    saved = {k: v for k, v in saved.items() if k not in PLACEMENT_OPTIONS}
     values = {**saved, **overrides, "out_dir": str(out_dir), "resume": True}
     converted: dict[str, Any] = {
         k: tuple(v) if isinstance(v, list) else v for k, v in values.items()

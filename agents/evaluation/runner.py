@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -49,6 +51,65 @@ def _failed_result(key: Key, wall_time: float) -> MethodResult:
     return MethodResult(method, task, seed, start, nan, nan, nan, nan, 0, 0, wall_time, False)
 
 
+@dataclass
+class CellOutcome:
+    """What one cell produced: its ``results.csv`` row and ``runs.jsonl`` record, or a skip.
+
+    Attributes:
+        key: The cell.
+        row: Its row (`result_row`); None when the method is skipped.
+        record: Its record (trajectory, extra, error details); None when skipped.
+        skipped: Why the method cannot run here (an optional package is missing).
+    """
+
+    key: Key
+    row: dict[str, Any] | None = None
+    record: dict[str, Any] | None = None
+    skipped: str = ""
+
+
+def run_cell(method: Method, spec: RunSpec, key: Key) -> CellOutcome:
+    """Run one cell with its method, in this process or a Ray worker (nothing is written).
+
+    A missing optional package (`ImportError`) skips the method; any other
+    exception becomes the cell's error row (its metrics NaN).
+    """
+    begin = time.perf_counter()
+    try:
+        result = method.run(spec)
+    except ImportError as exc:
+        return skipped_outcome(key, exc)
+    except Exception as exc:
+        return failed_outcome(key, exc, time.perf_counter() - begin, traceback.format_exc())
+    return _outcome(key, result, "", "")
+
+
+def skipped_outcome(key: Key, exc: BaseException) -> CellOutcome:
+    return CellOutcome(key, skipped=f"{type(exc).__name__}: {exc}")
+
+
+def failed_outcome(key: Key, exc: BaseException, wall_time: float, details: str) -> CellOutcome:
+    """The error row of a cell that raised ``exc`` (the traceback goes in its record)."""
+    error = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return _outcome(key, _failed_result(key, wall_time), error, details)
+
+
+def _outcome(key: Key, result: MethodResult, error: str, details: str) -> CellOutcome:
+    name, task, seed, start = key
+    result.method, result.task = name, task  # the registry name labels the row
+    result.seed, result.start_lr_factor = seed, start
+    record = {
+        "method": name,
+        "task": task,
+        "seed": seed,
+        "start_lr_factor": start,
+        "trajectory": result.trajectory,
+        "extra": result.extra,
+        "error": details,
+    }
+    return CellOutcome(key, result_row(result, error), record)
+
+
 def default_out_dir() -> Path:
     return Path("logs") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -75,6 +136,10 @@ def evaluate(
 
     SIGINT and SIGTERM stop after the current run: the finished runs stay in
     ``results.csv`` and `JobInterrupted` says how to continue (``--resume``).
+
+    With ``config.ray_address`` the cells run as Ray tasks on that cluster
+    (`agents.evaluation.ray_cells`): the same cell code (`run_cell`), its rows
+    appended here as each finishes; a stop cancels the cells still running.
 
     Args:
         config: What to run.
@@ -122,17 +187,17 @@ def evaluate(
         priors=priors,
     )
     with (
+        _cell_runtime(config),  # Ray first: ray.init sets a SIGTERM handler of its own
         GracefulStop("stopping after the current run (signal again to abort)") as stop,
         tqdm(
             total=len(cells), initial=len(cells) - len(todo), unit="run", desc="evaluate",
             disable=not progress, dynamic_ncols=True,
         ) as bar,
     ):  # fmt: skip
+        cells_done = _stream(runner, todo)
         try:
-            for key in todo:
-                name, task, seed, start = key
+            for name, task, seed, start in cells_done:
                 bar.set_postfix_str(f"{name} {task} seed {seed} lr x{start:g}")
-                runner.run(key)
                 bar.update()
                 if stop.requested:
                     raise _interrupted(out)
@@ -140,6 +205,8 @@ def evaluate(
             raise
         except KeyboardInterrupt:
             raise _interrupted(out) from None
+        finally:
+            cells_done.close()  # on Ray: cancels the cells still running
     summary = summarize(
         out, config, decisions, overrides, skipped=runner.skipped, argv=argv, policy=policy
     )
@@ -176,6 +243,24 @@ def _prior_stores(folders: Sequence[str]) -> list[RunStore]:
             )
         stores.append(store)
     return stores
+
+
+def _cell_runtime(config: EvalConfig) -> contextlib.AbstractContextManager[Any]:
+    """A Ray connection when the cells run on Ray (``ray_address``), else nothing."""
+    if config.ray_address is None:
+        return contextlib.nullcontext()
+    from agents.cluster import ray_session
+
+    return ray_session(config.ray_address)
+
+
+def _stream(runner: _CellRunner, todo: Sequence[Key]) -> Generator[Key, None, None]:
+    """The cells of ``todo`` as they are recorded: here in order, or as Ray tasks finish."""
+    if runner.config.ray_address is None:
+        return runner.stream(todo)
+    from agents.evaluation.ray_cells import stream_on_ray
+
+    return stream_on_ray(runner, todo)
 
 
 def _interrupted(out: Path) -> JobInterrupted:
@@ -242,8 +327,9 @@ class _CellRunner:
                 self._instances[slot] = self.factories[name]()
         return self._instances[slot]
 
-    def spec(self, task: str, seed: int, start: float = 1.0) -> RunSpec:
-        """The cell of ``task`` and ``seed`` in this evaluation (its data if loaded)."""
+    def spec(self, key: Key) -> RunSpec:
+        """The cell's `RunSpec` (with its task's data, if loaded)."""
+        _, task, seed, start = key
         return RunSpec(
             task=task,
             seed=seed,
@@ -258,37 +344,43 @@ class _CellRunner:
 
     def specs(self, tasks: Iterable[str]) -> dict[str, RunSpec]:
         """A cell of each task (seed 0), for describing prior tasks (`optuna_similar`)."""
-        return {task: self.spec(task, 0) for task in tasks}
+        return {task: self.spec((OPTUNA, task, 0, 1.0)) for task in tasks}
+
+    def prepare(self, key: Key) -> tuple[Method, RunSpec] | CellOutcome:
+        """The cell's method and spec; or its outcome, when the method cannot be built."""
+        name, task, _, _ = key
+        begin = time.perf_counter()
+        try:
+            return self.method(name, task), self.spec(key)
+        except ImportError as exc:  # a lazy factory's optional package is missing
+            return skipped_outcome(key, exc)
+        except Exception as exc:
+            return failed_outcome(key, exc, time.perf_counter() - begin, traceback.format_exc())
+
+    def record(self, outcome: CellOutcome) -> None:
+        """Append a cell's row and record (this process is the only writer).
+
+        A skipped method is noted (its later cells are neither run nor recorded).
+        """
+        name = outcome.key[0]
+        if outcome.skipped:
+            self.skipped.setdefault(name, outcome.skipped)
+        elif name not in self.skipped and outcome.row is not None:
+            assert outcome.record is not None
+            self.store.append(outcome.row, outcome.record)
 
     def run(self, key: Key) -> None:
-        """Run one cell; a failure is recorded, a missing optional package skips the method."""
-        name, task, seed, start = key
-        if name in self.skipped:
+        """Run one cell here and record it (`prepare`, `run_cell`, `record`)."""
+        if key[0] in self.skipped:
             return
-        spec = self.spec(task, seed, start)
-        begin = time.perf_counter()
-        error, details = "", ""
-        try:
-            result = self.method(name, task).run(spec)
-        except ImportError as exc:  # an optional package is missing: skip the method
-            self.skipped[name] = f"{type(exc).__name__}: {exc}"
-            return
-        except Exception as exc:
-            error = " ".join(f"{type(exc).__name__}: {exc}".split())
-            details = traceback.format_exc()
-            result = _failed_result(key, time.perf_counter() - begin)
-        result.method, result.task = name, task  # the registry name labels the row
-        result.seed, result.start_lr_factor = seed, start
-        record = {
-            "method": name,
-            "task": task,
-            "seed": seed,
-            "start_lr_factor": start,
-            "trajectory": result.trajectory,
-            "extra": result.extra,
-            "error": details,
-        }
-        self.store.append(result_row(result, error), record)
+        prepared = self.prepare(key)
+        self.record(prepared if isinstance(prepared, CellOutcome) else run_cell(*prepared, key))
+
+    def stream(self, todo: Sequence[Key]) -> Generator[Key, None, None]:
+        """Run and record ``todo`` in this process, in order; yields each cell when recorded."""
+        for key in todo:
+            self.run(key)
+            yield key
 
 
 def _write_config(

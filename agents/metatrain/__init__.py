@@ -7,8 +7,9 @@
 | `adapt` | `adapt_policy`: few-shot adaptation of a frozen policy to one new task |
 | `adapt_config` | `AdaptConfig` (the flags of `scripts/adapt_policy.py`), episode size |
 | `suite` | task suites (training, held-out) and building their environments |
-| `vec_env` | the vectorised environments (subprocess, in-process) |
+| `vec_env` | the vectorised environments (subprocess, in-process, population, Ray) |
 | `population_vec` | `PopulationVecEnv`: N population members as one batched vectorised env |
+| `ray_vec` | `RayVecEnv`: environments in Ray actors on a cluster (imports Ray) |
 | `population_tasks` | where a population's member tasks come from (synthetic, one real task) |
 | `model` | the PPO / RecurrentPPO model from a configuration |
 | `checkpoints` | checkpoint files (tensors and plain values only) |

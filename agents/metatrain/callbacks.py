@@ -11,6 +11,7 @@ Project metrics are logged under ``hpenv/`` (SB3's own stay under ``train/``,
 | ``hpenv/<task>/divergence_rate`` | fraction of episodes that diverged |
 | ``hpenv/<task>/episode_wall_time`` | mean seconds per episode |
 | ``hpenv/episodes`` | episodes finished so far |
+| ``hpenv/ray_actor_restarts`` | episodes cut short by a lost Ray actor (``--vec-env ray``) |
 | ``hpenv/lr_trajectories`` | figure: learning rate over progress, recent episodes per task |
 | ``hpenv/config`` | text: the run's configuration |
 
@@ -32,6 +33,10 @@ from tqdm import tqdm
 
 from agents.stopping import GracefulStop
 
+#: ``infos[i]`` key of a step at which a Ray actor was replaced (set by
+#: `agents.metatrain.ray_vec.RayVecEnv`, which imports Ray; defined here so this module does not).
+ACTOR_RESTARTED = "ray_actor_restarted"
+
 
 def task_family(task: str) -> str:
     """``"synthetic/mlp"`` -> ``"synthetic"``, ``"mnist/cnn"`` -> ``"mnist"``."""
@@ -46,15 +51,26 @@ class TaskMetricsCallback(BaseCallback):
         keep: Trajectories kept per task for the figure.
         config_text: Markdown of the run's configuration, written once.
         episodes: Episodes finished before this run (when resuming).
+        restarts: Episodes cut short by lost Ray actors before this run.
+
+    A step whose info has `agents.metatrain.ray_vec.ACTOR_RESTARTED` ends an
+    episode that did not finish (its actor was lost): it is counted in
+    ``hpenv/ray_actor_restarts`` and left out of every episode metric.
     """
 
     def __init__(
-        self, figure_every: int = 50, keep: int = 4, config_text: str = "", episodes: int = 0
+        self,
+        figure_every: int = 50,
+        keep: int = 4,
+        config_text: str = "",
+        episodes: int = 0,
+        restarts: int = 0,
     ) -> None:
         super().__init__()
         self.figure_every = figure_every
         self.config_text = config_text
         self.episodes = episodes
+        self.restarts = restarts
         self._returns: np.ndarray | None = None
         self._lrs: list[list[tuple[float, float]]] = []
         self._recent: dict[str, deque[list[tuple[float, float]]]] = defaultdict(
@@ -89,6 +105,11 @@ class TaskMetricsCallback(BaseCallback):
                 self._lrs[i].append((info["samples"] / info["budget"], info["hparams"]["lr"]))
             if not done:
                 continue
+            if info.get(ACTOR_RESTARTED):  # a half episode: count it, record nothing else
+                self._lrs[i], self._returns[i] = [], 0.0
+                self.restarts += 1
+                self.logger.record("hpenv/ray_actor_restarts", self.restarts)
+                continue
             task = task_family(info.get("task", "unknown"))
             prefix = f"hpenv/{task}"
             diverged = bool(info.get("diverged", False))
@@ -107,6 +128,10 @@ class TaskMetricsCallback(BaseCallback):
             if self.figure_every and self.episodes % self.figure_every == 0:
                 self._record_figure()
         return True
+
+    def _on_rollout_end(self) -> None:
+        if self.restarts:  # from the first lost actor on, in every row
+            self.logger.record("hpenv/ray_actor_restarts", self.restarts)
 
     def _record_figure(self) -> None:
         try:

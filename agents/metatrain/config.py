@@ -16,7 +16,11 @@ from hpenv.hyperparams import ActionMode, OptimizerName
 from hpenv.rewards import RewardName
 
 #: How the training environments are stepped (see `agents.metatrain.vec_env`).
-VecEnvName = Literal["subprocess", "dummy", "population"]
+VecEnvName = Literal["subprocess", "dummy", "population", "ray"]
+#: Where the environments on Ray actors get their tasks' data (see `agents.metatrain.vec_env`).
+RayDataName = Literal["object_store", "data_dir"]
+#: Options that say where a run executes, not what it computes: a resume may change them.
+PLACEMENT_OPTIONS = ("ray_address", "ray_cpus_per_env", "ray_gpus_per_env", "ray_data")
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,34 @@ class MetaTrainConfig:
         default=4,
     )
     vec_env: VecEnvName = option(
-        "'subprocess' (one process per env, 1 torch thread each), 'dummy' (in-process) or "
-        "'population' (n-envs members of one architecture as one batched step; e.g. 64)",
+        "'subprocess' (one process per env, 1 torch thread each), 'dummy' (in-process), "
+        "'population' (n-envs members of one architecture as one batched step; e.g. 64) or "
+        "'ray' (one Ray actor per env, on a cluster: see --ray-address)",
         default="subprocess",
+    )
+    ray_address: str | None = option(
+        "--vec-env ray: the cluster's head, HOST:6379 ('auto': the one `ray start` began on "
+        "this machine, or RAY_ADDRESS; default: a Ray instance started on this machine)",
+        default=None,
+    )
+    ray_cpus_per_env: float = option(
+        "--vec-env ray: CPUs each environment actor asks Ray for", default=1.0
+    )
+    ray_gpus_per_env: float = option(
+        "--vec-env ray: GPUs each environment actor asks Ray for (a fraction shares a GPU, "
+        "e.g. 0.25 with --env-device auto)",
+        default=0.0,
+    )
+    ray_members_per_actor: int = option(
+        "--vec-env ray: 1 = each actor is one HPTuneEnv; k > 1 = each actor trains k population "
+        "members as one batched step (n-envs must be a multiple of k)",
+        default=1,
+    )
+    ray_data: RayDataName = option(
+        "--vec-env ray: 'object_store' (this process loads each task's data once and shares it "
+        "through Ray's object store) or 'data_dir' (every actor loads it from --data-dir / "
+        "HPENV_DATA_DIR, a path every node must see, e.g. a shared filesystem)",
+        default="object_store",
     )
     tuned: tuple[str, ...] = option("hyperparameters the agent controls", default=("lr",))
     action_mode: ActionMode = option("action space", default="continuous")
@@ -105,11 +134,30 @@ class MetaTrainConfig:
             raise ValueError("resume needs out_dir: the run directory to continue")
         if self.algorithm == "recurrent_ppo" and self.frame_stack > 1:
             raise ValueError("use frame_stack or recurrent_ppo, not both")
-        if self.vec_env == "population" and "batch_size" in self.tuned:
+        batched = self.vec_env == "population" or (
+            self.vec_env == "ray" and self.ray_members_per_actor > 1
+        )
+        if batched and "batch_size" in self.tuned:
             raise ValueError(
                 "the population engine trains its members at one shared batch size, so it "
-                "cannot tune batch_size: use --vec-env subprocess (or dummy) with --tuned "
-                f"{','.join(self.tuned)}"
+                "cannot tune batch_size: use --vec-env subprocess (or dummy, or ray with one "
+                f"member per actor) with --tuned {','.join(self.tuned)}"
+            )
+        self._check_ray()
+
+    def _check_ray(self) -> None:
+        if self.vec_env != "ray":
+            if self.ray_address is not None:
+                raise ValueError("--ray-address needs --vec-env ray")
+            return
+        if not self.ray_cpus_per_env >= 0 or not self.ray_gpus_per_env >= 0:
+            raise ValueError("ray_cpus_per_env and ray_gpus_per_env must be >= 0")
+        if self.ray_cpus_per_env == 0 and self.ray_gpus_per_env == 0:
+            raise ValueError("an actor must ask for some resource: ray_cpus_per_env > 0")
+        k = self.ray_members_per_actor
+        if k < 1 or self.n_envs % k:
+            raise ValueError(
+                f"n_envs ({self.n_envs}) must be a multiple of ray_members_per_actor ({k} >= 1)"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,12 +175,15 @@ def check_resumable(config: MetaTrainConfig, saved: dict[str, Any]) -> None:
     Raises:
         ValueError: Naming every differing option with the run's and the given value.
     """
-    exempt = ("resume", "total_steps", "out_dir")
+    exempt = ("resume", "total_steps", "out_dir", *PLACEMENT_OPTIONS)
     given = json.loads(json.dumps(config.to_dict()))
+    # An option the run's config.json lacks is newer than the run: the run had its default.
+    defaults = json.loads(json.dumps(_defaults()))
     changed = [
-        f"--{k.replace('_', '-')}: the run has {saved.get(k)!r}, this command gives {v!r}"
+        f"--{k.replace('_', '-')}: the run has {saved.get(k, defaults[k])!r}, "
+        f"this command gives {v!r}"
         for k, v in given.items()
-        if k not in exempt and v != saved.get(k)
+        if k not in exempt and v != saved.get(k, defaults[k])
     ]
     if changed:
         raise ValueError(
@@ -141,16 +192,26 @@ def check_resumable(config: MetaTrainConfig, saved: dict[str, Any]) -> None:
         )
 
 
+def _defaults() -> dict[str, Any]:
+    return {
+        f.name: f.default
+        for f in dataclasses.fields(MetaTrainConfig)
+        if f.default is not dataclasses.MISSING
+    }
+
+
 def resume_config(out_dir: str | Path, overrides: dict[str, Any]) -> MetaTrainConfig:
     """The configuration of the run in ``out_dir``, with ``overrides`` (given flags) checked.
 
     Options not given come from the run's ``config.json``; a given option must
-    equal the run's, except ``total_steps`` (extend the run explicitly).
+    equal the run's, except ``total_steps`` (extend the run explicitly) and
+    the placement options (`PLACEMENT_OPTIONS`: where the run executes, e.g.
+    ``--ray-address``), which are not carried over: give them again.
     """
     path = Path(out_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"--resume: {path} not found; is {out_dir} a meta-training run?")
-    saved = json.loads(path.read_text())
+    saved = {k: v for k, v in json.loads(path.read_text()).items() if k not in PLACEMENT_OPTIONS}
     config = config_from_dict({**saved, **overrides, "out_dir": str(out_dir), "resume": True})
     check_resumable(config, saved)
     return config

@@ -45,7 +45,13 @@ from agents.metatrain.model import make_model
 from agents.metatrain.rollout import run_episode
 from agents.metatrain.run_log import make_logger
 from agents.metatrain.suite import available, make_env, resolve_tasks
-from agents.metatrain.vec_env import batchable, build_vec_env, env_kwargs, terminate_workers
+from agents.metatrain.vec_env import (
+    batchable,
+    build_vec_env,
+    env_kwargs,
+    terminate_workers,
+    vec_env_runtime,
+)
 from agents.policy.artifact import FrozenPolicy, PolicyActor
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_write_json
@@ -88,7 +94,7 @@ def meta_train(config: MetaTrainConfig) -> Path:
     elif checkpoint_path.exists():
         raise ValueError(f"{out} already holds a run; pass --resume or choose another --out-dir")
     tasks, skipped = available(config.train_tasks, config.data_dir)
-    if config.vec_env == "population":
+    if config.vec_env == "population" or config.ray_members_per_actor > 1:
         tasks, unbatchable = batchable(tasks)
         skipped.update(unbatchable)
     for name, why in skipped.items():
@@ -101,7 +107,8 @@ def meta_train(config: MetaTrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(config.to_dict(), out / "config.json")
 
-    with GracefulStop() as stop:
+    # Ray (--vec-env ray) is connected outside GracefulStop: ray.init sets a SIGTERM handler.
+    with vec_env_runtime(config), GracefulStop() as stop:
         venv = VecNormalize(
             build_vec_env(config, tasks),
             norm_obs=True,
@@ -175,19 +182,22 @@ class _Session:
 
     def start(self, checkpoint: dict[str, Any] | None, config_text: str) -> None:
         """Restore a checkpoint (or seed a fresh run), set up logging and the callbacks."""
-        episodes, best = 0, -math.inf
+        episodes, best, restarts = 0, -math.inf, 0
         if checkpoint is None:
             self.venv.seed(self.config.seed)
         else:
             restore_checkpoint(checkpoint, self.model, self.venv)
             episodes, best = checkpoint["episodes"], checkpoint["best_return"]
+            restarts = int(checkpoint.get("ray_actor_restarts", 0))
             best_file = self.out / "best_policy.json"
             if best_file.is_file():  # a best policy written after the checkpoint stays best
                 best = max(best, json.loads(best_file.read_text())["mean_return"])
             # Fresh episodes after a resume: seed the environments from the step count.
             self.venv.seed(self.config.seed + self.steps)
         self.model.set_logger(make_logger(self.out, None if checkpoint is None else self.steps))
-        self.metrics = TaskMetricsCallback(config_text=config_text, episodes=episodes)
+        self.metrics = TaskMetricsCallback(
+            config_text=config_text, episodes=episodes, restarts=restarts
+        )
         if checkpoint is not None:
             self.metrics.load_state_dict(checkpoint.get("trajectories", {}))
         self.evaluation = HeldOutEvaluation(
@@ -231,6 +241,7 @@ class _Session:
     def snapshot(self) -> dict[str, Any]:
         counters = {
             "episodes": self.metrics.episodes,
+            "ray_actor_restarts": self.metrics.restarts,
             "best_return": self.evaluation.best,
             "trajectories": self.metrics.state_dict(),
         }

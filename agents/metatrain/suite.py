@@ -8,7 +8,7 @@ specs drawn from a seed stream that training never uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ from hpenv.env import Around, HPTuneEnv
 from hpenv.hyperparams import ActionMode, OptimizerName
 from hpenv.plan import FIDELITY, Fidelity
 from hpenv.rewards import RewardName
-from hpenv.tasks import DataNotFoundError, SyntheticFamily, Task, get_task
+from hpenv.tasks import DataNotFoundError, SyntheticFamily, Task, TaskData, get_task
 
 #: Default training suite: offline, and disjoint from the held-out evaluation suite
 #: (`hpenv.tasks.registry.HELDOUT_TASKS` uses MNIST and IMDB data: training on
@@ -91,6 +91,7 @@ def make_env(
     data_dir: str | None = None,
     fidelity: dict[str, Fidelity] | None = None,
     synthetic_optimizers: Sequence[OptimizerName] = ("adam",),
+    data_fn: Callable[[Task], TaskData] | None = None,
 ) -> HPTuneEnv:
     """An `HPTuneEnv` over a suite, at CPU fidelity, with the rescue-sized lr start range.
 
@@ -99,7 +100,8 @@ def make_env(
     ``budget`` (samples) replaces every task's fidelity when given;
     ``synthetic_optimizers``: the optimizers the synthetic family's tasks use.
     ``tasks`` are suite names or `Task` objects (such as adaptation's task with a
-    validation split held back from its training split).
+    validation split held back from its training split). ``data_fn`` replaces
+    data loading (`HPTuneEnv`'s; e.g. data shared through Ray's object store).
     """
     if budget is not None:
         fidelity = {}
@@ -114,4 +116,5 @@ def make_env(
         fidelity=FIDELITY if fidelity is None else fidelity,
         device=device,
         data_dir=data_dir,
+        data_fn=data_fn,
     )

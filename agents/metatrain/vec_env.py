@@ -5,12 +5,29 @@ torch thread each, SIGINT/SIGTERM left to the main process; ``dummy``: all
 in this process; ``population``: ``n_envs`` members of one architecture
 trained as one batched step in this process (`PopulationVecEnv`; each new
 population comes from one suite task, chosen uniformly; models a population
-cannot batch, such as IMDB's LSTM, are left out of the suite with a message).
+cannot batch, such as IMDB's LSTM, are left out of the suite with a message);
+``ray``: one Ray actor per `HPTuneEnv` (or per group of
+``ray_members_per_actor`` population members) on the nodes of a Ray cluster
+(`agents.metatrain.ray_vec.RayVecEnv`; `vec_env_runtime` connects to it).
+
+Data on Ray: this process resolves the data directory (``data_dir``, else
+``HPENV_DATA_DIR``) once. With ``ray_data="object_store"`` (the default) it
+loads each suite task's data once and puts it in Ray's object store; the
+actors get references and fetch the data from the nearest copy (one
+transfer per node, no download or file access on the workers:
+`agents.metatrain.ray_vec.SharedTaskData`). With ``ray_data="data_dir"``
+every actor loads the data itself from the resolved directory, which must
+then be a path every node sees (a shared filesystem), or each node's own copy
+at that path. Generated tasks (``synthetic``) are generated where they run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,12 +50,13 @@ from agents.metatrain.population_tasks import (
     TaskPopulation,
 )
 from agents.metatrain.population_vec import PopulationVecEnv
-from agents.metatrain.suite import make_env
+from agents.metatrain.suite import make_env, resolve_tasks
 from agents.stopping import ignore_stop_signals
 from hpenv.episode import Around
 from hpenv.plan import FIDELITY, Fidelity
 from hpenv.population import supports
-from hpenv.tasks import SyntheticFamily, Task, get_task
+from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
+from hpenv.tasks.data.loader import data_dir_setting
 
 
 def env_kwargs(
@@ -66,11 +84,16 @@ def env_kwargs(
     }
 
 
-def _worker_env(kwargs: dict[str, Any]) -> Monitor:
-    """Runs in each environment process: one torch thread, so workers do not oversubscribe.
+def worker_env(kwargs: dict[str, Any], niceness: int = 0) -> Monitor:
+    """Runs in each environment process (or Ray actor): one torch thread, so workers do not
+    oversubscribe.
 
     Workers leave SIGINT and SIGTERM to the main process, which stops them cleanly.
+    ``niceness`` is added to the process's (`scripts/benchmark_ray.py` gives
+    subprocesses the niceness of Ray's workers).
     """
+    if niceness:
+        os.nice(niceness)
     torch.set_num_threads(1)
     ignore_stop_signals()
     return Monitor(make_env(**kwargs))
@@ -88,7 +111,11 @@ def batchable(tasks: list[str]) -> tuple[list[str], dict[str, str]]:
     return kept, skipped
 
 
-def build_population(config: MetaTrainConfig, tasks: list[str]) -> PopulationVecEnv:
+def build_population(
+    config: MetaTrainConfig,
+    tasks: list[str],
+    data_fn: Callable[[Task], TaskData] | None = None,
+) -> PopulationVecEnv:
     """``n_envs`` population members over the suite (see `PopulationVecEnv`)."""
     fidelity = FIDELITY if config.budget is None else {}
     sources: dict[str, PopulationTasks] = {}
@@ -98,7 +125,9 @@ def build_population(config: MetaTrainConfig, tasks: list[str]) -> PopulationVec
             sources[name] = SyntheticPopulation(family)
         else:
             subset = fidelity.get(name, Fidelity()).subset
-            sources[name] = TaskPopulation(name, subset=subset, data_dir=config.data_dir)
+            sources[name] = TaskPopulation(
+                name, subset=subset, data_dir=config.data_dir, data_fn=data_fn
+            )
     return PopulationVecEnv(
         SuitePopulation(sources),
         num_envs=config.n_envs,
@@ -120,26 +149,98 @@ def build_vec_env(
     fidelity: dict[str, Fidelity] | None = None,
 ) -> VecEnv:
     """The (unnormalised) vectorised training environments (``fidelity``, ``tasks``: see
-    `env_kwargs`)."""
-    if config.vec_env == "population":
+    `env_kwargs`; per-task fidelities and `Task` objects are for `HPTuneEnv` workers in
+    this machine's processes).
+
+    ``ray`` needs a Ray connection: build it inside `vec_env_runtime`.
+    """
+    venv: VecEnv
+    if config.vec_env in ("population", "ray"):
         names = [t for t in tasks if isinstance(t, str)]
         if fidelity is not None or len(names) < len(tasks):
             raise ValueError(
-                "per-task fidelities and Task objects are for HPTuneEnv workers, not a population"
+                "per-task fidelities and Task objects are for HPTuneEnv workers (--vec-env "
+                f"subprocess or dummy), not --vec-env {config.vec_env}"
             )
-        venv: VecEnv = VecMonitor(build_population(config, names))
-        return VecFrameStack(venv, config.frame_stack) if config.frame_stack > 1 else venv
-    factory: Callable[[], gym.Env[Any, Any]] = functools.partial(
-        _worker_env, env_kwargs(config, tasks, fidelity)
-    )
-    fns = [factory] * config.n_envs
-    if config.vec_env == "subprocess" and config.n_envs > 1:
-        venv = SubprocVecEnv(fns, start_method="forkserver")
+        if config.vec_env == "population":
+            venv = VecMonitor(build_population(config, names))
+        else:
+            venv = build_ray(config, names)
     else:
-        venv = DummyVecEnv(fns)
+        factory: Callable[[], gym.Env[Any, Any]] = functools.partial(
+            worker_env, env_kwargs(config, tasks, fidelity)
+        )
+        fns = [factory] * config.n_envs
+        if config.vec_env == "subprocess" and config.n_envs > 1:
+            venv = SubprocVecEnv(fns, start_method="forkserver")
+        else:
+            venv = DummyVecEnv(fns)
     if config.frame_stack > 1:
         venv = VecFrameStack(venv, config.frame_stack)
     return venv
+
+
+def vec_env_runtime(config: MetaTrainConfig) -> contextlib.AbstractContextManager[Any]:
+    """What the environments need around them: for ``ray``, a Ray connection (else nothing).
+
+    A local Ray instance (no ``ray_address``) gets at least the CPUs its actors
+    ask for, so that all of them start (oversubscribing the cores as
+    ``subprocess`` does). Enter it outside `agents.stopping.GracefulStop`
+    (`agents.cluster.ray_session`).
+    """
+    if config.vec_env != "ray":
+        return contextlib.nullcontext()
+    from agents.cluster import ray_session
+
+    actors = config.n_envs // config.ray_members_per_actor
+    needed = math.ceil(actors * config.ray_cpus_per_env)
+    return ray_session(config.ray_address, num_cpus=max(os.cpu_count() or 1, needed))
+
+
+def build_ray(config: MetaTrainConfig, tasks: list[str]) -> VecEnv:
+    """`RayVecEnv` of the suite: ``n_envs`` HPTuneEnvs, or groups of population members."""
+    from agents.metatrain.ray_vec import RayVecEnv, SharedTaskData
+
+    root = data_dir_setting(config.data_dir)  # resolved here: workers may not have the variable
+    data_dir = None if root is None else str(root)
+    data_fn = None
+    if config.ray_data == "object_store":
+        data_fn = SharedTaskData(put_task_data(tasks, data_dir), data_dir, config.env_device)
+    k = config.ray_members_per_actor
+    factory: Callable[[], Any]
+    if k == 1:
+        kwargs = {**env_kwargs(config, tasks), "data_dir": data_dir, "data_fn": data_fn}
+        factory = functools.partial(worker_env, kwargs)
+    else:
+        group = dataclasses.replace(config, n_envs=k, data_dir=data_dir)
+        factory = functools.partial(_population_group, group, tasks, data_fn)
+    return RayVecEnv(
+        [factory] * (config.n_envs // k),
+        num_cpus=config.ray_cpus_per_env,
+        num_gpus=config.ray_gpus_per_env,
+    )
+
+
+def put_task_data(tasks: list[str], data_dir: str | None) -> dict[str, Any]:
+    """Each dataset task's data, loaded once here and put in Ray's object store.
+
+    Generated tasks (the synthetic family, ``synthetic_deep``) are left out:
+    they are generated where they run.
+    """
+    import ray
+
+    refs = {}
+    for task in resolve_tasks(tasks):
+        if isinstance(task, Task) and task.generate is None:
+            refs[task.name] = ray.put(task.load_data(data_dir=data_dir))
+    return refs
+
+
+def _population_group(
+    config: MetaTrainConfig, tasks: list[str], data_fn: Callable[[Task], TaskData] | None
+) -> VecEnv:
+    """Runs in a Ray actor: ``config.n_envs`` population members as one `VecEnv`."""
+    return VecMonitor(build_population(config, tasks, data_fn))
 
 
 def terminate_workers(venv: VecEnv) -> None:

@@ -45,8 +45,8 @@ report, and Ray's explore step draws from Python's global RNG in the driver.
 All members share the cell's seed (weights, data order): they differ in
 hyperparameters only, like the trials of the other search methods.
 
-Ray runs locally (``ray.init(num_cpus=...)``, no dashboard, worker logs not
-forwarded, Ray's own logging at ERROR) unless the caller has initialised it
+Ray runs locally (`agents.cluster.ray_session`: ``num_cpus``, no dashboard,
+worker logs not forwarded, Ray's own logging at ERROR) unless the caller has initialised it
 already (then it is reused and not shut down: a harness running many cells
 should ``ray.init`` once to pay the start-up once). Members get one CPU each
 and ``torch.set_num_threads(1)``; Tune's storage is a temporary directory,
@@ -62,7 +62,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import logging
 import math
 import os
 import random
@@ -243,49 +242,39 @@ class PBT:
         Returns:
             The final metrics of every member that finished, and the timings.
         """
-        import ray
         from ray import tune
 
-        started_ray = not ray.is_initialized()
+        from agents.cluster import LOCAL, ray_session
+
         storage = tempfile.mkdtemp(prefix="hpenv-pbt-")
         ray_start = time.perf_counter()
         try:
-            if started_ray:
-                ray.init(
-                    num_cpus=self.num_cpus,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    ignore_reinit_error=True,
-                    configure_logging=True,
-                    logging_level=logging.ERROR,
+            with ray_session(LOCAL, num_cpus=self.num_cpus):  # reused if already connected
+                ray_init_time = time.perf_counter() - ray_start
+                tuner = tune.Tuner(
+                    trainable,
+                    param_space=param_space,
+                    tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=True),
+                    run_config=tune.RunConfig(
+                        name="pbt",
+                        storage_path=storage,
+                        stop=_finished,
+                        verbose=0,
+                        callbacks=[collector],
+                        checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+                        failure_config=tune.FailureConfig(max_failures=0, fail_fast=True),
+                    ),
                 )
-            ray_init_time = time.perf_counter() - ray_start
-            tuner = tune.Tuner(
-                trainable,
-                param_space=param_space,
-                tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=True),
-                run_config=tune.RunConfig(
-                    name="pbt",
-                    storage_path=storage,
-                    stop=_finished,
-                    verbose=0,
-                    callbacks=[collector],
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
-                    failure_config=tune.FailureConfig(max_failures=0, fail_fast=True),
-                ),
-            )
-            fit_start = time.perf_counter()
-            with contextlib.redirect_stdout(io.StringIO()):  # Tune's banner ignores verbose=0
-                grid = tuner.fit()
-            fit_time = time.perf_counter() - fit_start
-            results = [grid[i] for i in range(len(grid))]
-            errors = [str(r.error) for r in results if r.error is not None]
-            if errors:
-                raise RuntimeError(f"PBT member failed: {errors[0]}")
-            finals = [r.metrics for r in results if r.metrics and r.metrics.get("finished")]
+                fit_start = time.perf_counter()
+                with contextlib.redirect_stdout(io.StringIO()):  # Tune's banner ignores verbose=0
+                    grid = tuner.fit()
+                fit_time = time.perf_counter() - fit_start
+                results = [grid[i] for i in range(len(grid))]
+                errors = [str(r.error) for r in results if r.error is not None]
+                if errors:
+                    raise RuntimeError(f"PBT member failed: {errors[0]}")
+                finals = [r.metrics for r in results if r.metrics and r.metrics.get("finished")]
         finally:
-            if started_ray:
-                ray.shutdown()
             shutil.rmtree(storage, ignore_errors=True)
         if not finals:
             raise RuntimeError("PBT: no member finished")
