@@ -13,15 +13,17 @@ Example:
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from agents.cli import option, parse_config
-from agents.evaluation.config import STATIC
-from agents.evaluation.records import RunStore
+from agents.evaluation.records import RunStore, row_key
+from agents.evaluation.runs import _Run, derive_columns, finished_runs
 
 
 @dataclass(frozen=True)
@@ -31,23 +33,22 @@ class TimeToTargetConfig:
     out_dir: str = option("harness report directory (holding results.csv and runs.jsonl)")
 
 
-def fractions(store: RunStore) -> dict[str, list[float]]:
-    """Per method, each run's fraction of its budget spent before reaching static's final."""
-    finals: dict[tuple[str, float], list[float]] = defaultdict(list)
-    for (method, task, _, start), record in store.records.items():
-        if method == STATIC and record["trajectory"]:
-            finals[(task, start)].append(record["trajectory"][-1]["val_accuracy"])
-    targets = {cell: statistics.mean(values) for cell, values in finals.items()}
+def fractions(runs: Sequence[_Run]) -> dict[str, list[float]]:
+    """Per method, each run's fraction of its budget spent before reaching static's final.
+
+    The target and the samples to it are the harness's own (`derive_columns` at a
+    target fraction of 1: the mean final score of ``static`` on the run's task and
+    start factor); a run that never reaches it counts as 1.
+    """
+    targets = derive_columns(runs, target_fraction=1.0)
     out: dict[str, list[float]] = defaultdict(list)
-    for (method, task, _, start), record in store.records.items():
-        trajectory = record["trajectory"]
-        if not trajectory or (task, start) not in targets:
+    for run in runs:
+        method, task, _, start = row_key(run.row)
+        if not run.trajectory or math.isnan(targets.get((task, start), math.nan)):
             continue
-        budget = trajectory[-1]["samples"]
-        reached = (
-            p["samples"] / budget for p in trajectory if p["val_accuracy"] >= targets[(task, start)]
-        )
-        out[method].append(next(reached, 1.0))
+        reached = run.row["samples_to_target"]
+        budget = run.trajectory[-1]["samples"]
+        out[method].append(1.0 if math.isnan(reached) else reached / budget)
     return dict(out)
 
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{path}: no runs.jsonl; give a report directory of scripts/evaluate.py")
     print("| method | runs | median fraction | mean fraction | reached before the end |")
     print("|---|---|---|---|---|")
-    for method, values in sorted(fractions(RunStore(path)).items()):
+    for method, values in sorted(fractions(finished_runs(RunStore(path))).items()):
         early = sum(v < 1 for v in values)
         print(
             f"| {method} | {len(values)} | {statistics.median(values):.2f} | "

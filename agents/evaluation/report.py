@@ -15,7 +15,7 @@ from agents.evaluation.aggregate import rliable_section
 from agents.evaluation.config import POLICY, EvalConfig, _fidelity_text
 from agents.evaluation.plots import write_plots, write_tensorboard
 from agents.evaluation.records import RunStore
-from agents.evaluation.runs import _group, _ordered, _Run, _trajectory, derive_columns
+from agents.evaluation.runs import _group, _ordered, _Run, derive_columns, finished_runs
 from agents.evaluation.stats import TIE_TOLERANCE, mean_std, paired_comparison
 from agents.evaluation.tables import (
     _comparison_cells,
@@ -41,11 +41,7 @@ def summarize(
 ) -> Path:
     """Derived columns, ``summary.md``, plots and TensorBoard runs for every run in ``out``."""
     store = RunStore(out)
-    runs: list[_Run] = []
-    for key, row in store.rows.items():
-        if not row["error"] and key in store.records:
-            record = store.records[key]
-            runs.append(_Run(row, _trajectory(record), dict(record.get("extra") or {})))
+    runs = finished_runs(store)
     targets = derive_columns(runs, config.target_fraction)
     store.rewrite()
 

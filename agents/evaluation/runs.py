@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from agents.evaluation.config import GRID, POLICY, STATIC
-from agents.evaluation.records import row_key
+from agents.evaluation.records import RunStore, row_key
 from agents.evaluation.stats import _float, final_score, lr_log10_distance, samples_to_target
 
 
@@ -34,6 +34,16 @@ class _Run:
 def _trajectory(record: Mapping[str, Any]) -> list[dict[str, float]]:
     points = record.get("trajectory") or []
     return [{k: _float(v) for k, v in p.items()} for p in points if isinstance(p, Mapping)]
+
+
+def finished_runs(store: RunStore) -> list[_Run]:
+    """The runs of a report's result files that finished without an error."""
+    runs = []
+    for key, row in store.rows.items():
+        if not row["error"] and key in store.records:
+            record = store.records[key]
+            runs.append(_Run(row, _trajectory(record), dict(record.get("extra") or {})))
+    return runs
 
 
 def derive_columns(runs: Sequence[_Run], target_fraction: float) -> dict[tuple[str, float], float]:
