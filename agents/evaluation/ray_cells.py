@@ -40,7 +40,7 @@ from agents.cluster import describe, lost_errors
 from agents.evaluation.config import OPTUNA, WARM_METHODS
 from agents.evaluation.methods.core import Method, RunSpec
 from agents.evaluation.records import Key
-from agents.evaluation.runner import CellOutcome, failed_outcome, run_cell
+from agents.evaluation.runner import CellOutcome, failed_outcome, method_slot, run_cell
 from hpenv.tasks import TaskData
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def stream_on_ray(runner: _CellRunner, todo: Sequence[Key]) -> Generator[Key, No
         if isinstance(prepared, CellOutcome):
             return prepared
         method, spec = prepared
-        slot = (name, task if name in WARM_METHODS else "")
+        slot = method_slot(name, task)
         if slot not in methods:
             methods[slot] = ray.put(method)
         light = dataclasses.replace(spec, data=None)

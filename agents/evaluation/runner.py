@@ -293,6 +293,11 @@ def _open_out_dir(config: EvalConfig, decisions: int, overrides: Mapping[str, Fi
     return out
 
 
+def method_slot(name: str, task: str) -> tuple[str, str]:
+    """Which method instance a cell uses: one per method, one per task for warm-started ones."""
+    return (name, task if name in WARM_METHODS else "")
+
+
 @dataclass
 class _CellRunner:
     """Runs one cell of the grid with its method and records the result."""
@@ -310,7 +315,7 @@ class _CellRunner:
 
     def method(self, name: str, task: str) -> Method:
         """One instance per method (per task for the warm-started Optuna methods)."""
-        slot = (name, task if name in WARM_METHODS else "")
+        slot = method_slot(name, task)
         if slot not in self._instances:
             if name == POLICY:
                 assert self.policy is not None
