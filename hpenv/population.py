@@ -77,8 +77,11 @@ SUPPORTED_LAYERS: tuple[type[nn.Module], ...] = (
     nn.ReLU,
     nn.MaxPool2d,
     nn.Flatten,
+    nn.Unflatten,
     Dropout,
 )
+#: Hyperparameters every member of a population shares (lock-step), so not set per member.
+SHARED_HPARAMS: tuple[str, ...] = ("batch_size",)
 #: Activations (elements, all members) of one evaluation chunk: about 4 MiB per layer.
 EVAL_CHUNK_ELEMENTS = 2**20
 #: Largest size (bytes) of the dropout masks and crop draws held at once.
@@ -313,6 +316,11 @@ class Population:
             assert shift is not None
             self._scale[index].copy_(scale)
             self._shift[index].copy_(shift)
+
+    def member(self, index: int) -> MemberRun:
+        """A `TrainingRun`-like view of member ``index`` (see `MemberRun`)."""
+        self._check_index([index])
+        return MemberRun(self, index)
 
     def parameters(self, index: int) -> dict[str, torch.Tensor]:
         """Copies of member ``index``'s weights, keyed like its model's ``state_dict``."""
@@ -753,6 +761,65 @@ class Population:
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
 
+class MemberRun:
+    """One member of a `Population`, seen through the `TrainingRun` interface its callers use.
+
+    Reading and setting hyperparameters (``hparams``, `set_hparams`,
+    `apply_hparams`) and the counters act on the member alone. `train` and
+    `evaluate` train or score this member only (a subset of the population, at
+    a cost proportional to one member); code that drives many members trains
+    the whole population at once instead and hands each member's statistics to
+    whatever drives it (`agents.evaluation.methods.core.train_runs`).
+
+    Args:
+        population: The population.
+        index: The member.
+    """
+
+    def __init__(self, population: Population, index: int) -> None:
+        self.population, self.index = population, index
+
+    @property
+    def task(self) -> Task:
+        return self.population.task(self.index)
+
+    @property
+    def hparams(self) -> HParams:
+        return self.population.hparams[self.index]
+
+    @property
+    def samples_done(self) -> int:
+        return self.population.samples_done[self.index]
+
+    @property
+    def steps_done(self) -> int:
+        return self.population.steps_done[self.index]
+
+    @property
+    def diverged(self) -> bool:
+        return self.population.diverged[self.index]
+
+    @property
+    def max_loss(self) -> float:
+        return self.population.max_loss[self.index]
+
+    def set_hparams(self, **changes: Any) -> None:
+        """Change this member's hyperparameters for the next interval (state is kept)."""
+        self.population.set_hparams(self.index, **changes)
+
+    def apply_hparams(self, hparams: HParams) -> None:
+        """Make ``hparams`` this member's hyperparameters."""
+        self.population.apply_hparams(self.index, hparams)
+
+    def train(self, num_samples: int) -> IntervalStats:
+        """Train this member alone on ``num_samples`` samples."""
+        return self.population.train(num_samples, members=[self.index])[0]
+
+    def evaluate(self, split: str = "val") -> EvalStats:
+        """Score this member alone (validation subset, or a whole other split)."""
+        return self.population.evaluate(split, members=[self.index])[0]
+
+
 def supports(task: Task) -> str | None:
     """None if a population can train ``task``'s model; else why not (one line)."""
     from hpenv.testing import tiny_task_data
@@ -762,6 +829,52 @@ def supports(task: Task) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
+
+
+#: Largest image (height x width) a CPU population convolves faster than one run at a time.
+CPU_CONV_AREA = 64
+
+
+def batching_pays(task: Task, data: TaskData, device: str | torch.device = "cpu") -> str | None:
+    """None if a population of ``task``'s runs on ``data`` trains faster than the runs one
+    at a time on ``device``; else why not (one line).
+
+    On CUDA a population always pays. On a CPU, convolutions batched over members
+    (grouped convolutions with per-member weights) ran 2-5x slower per member-step
+    than one `TrainingRun` on 28x28 images (MNIST's CNN) while the 8x8 digits CNN
+    still gained 1.7x (docs/benchmarks.md): a model that convolves images larger
+    than `CPU_CONV_AREA` pixels runs one at a time there.
+    """
+    if resolve_device(device).type == "cuda":
+        return None
+    model = build_model(task, data, 0.0)
+    areas: list[int] = []
+
+    def record(module: nn.Module, args: Any) -> None:
+        areas.append(math.prod(args[0].shape[-2:]))
+
+    hooks = [
+        m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, nn.Conv2d)
+    ]
+    try:
+        with torch.no_grad():
+            model(_example_input(data))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if areas and max(areas) > CPU_CONV_AREA:
+        side = math.isqrt(max(areas))
+        return (
+            f"on a CPU a population's convolutions over {side}x{side} images train slower than "
+            "one run at a time; they batch on CUDA, or with engine 'population'"
+        )
+    return None
+
+
+def _example_input(data: TaskData) -> torch.Tensor:
+    """A model input of ``data`` (images normalised to floats as a run feeds them)."""
+    x = data.train_x[:2].cpu()
+    return x.float() if data.kind == "image" else x
 
 
 def _check_supported(model: nn.Module, task: Task) -> None:

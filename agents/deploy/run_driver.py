@@ -29,7 +29,7 @@ Example::
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.deploy.decision_log import DecisionLog
 from agents.policy.artifact import FrozenPolicy
@@ -38,6 +38,9 @@ from hpenv.hyperparams import HParams
 from hpenv.observation import IntervalMetrics
 from hpenv.plan import EpisodePlan, plan_episode
 from hpenv.training import EvalStats, IntervalStats, TrainingRun
+
+if TYPE_CHECKING:
+    from hpenv.population import MemberRun
 
 
 def plan_for(
@@ -65,8 +68,10 @@ class TrainingRunDriver:
 
     Args:
         policy: The frozen policy; it may tune any `hpenv.hyperparams.TUNABLES` entry.
-        run: The run to drive (its current hyperparameters are the start). Build
-            it with ``val_size=plan.val_size`` to score what `HPTuneEnv` scores.
+        run: The run to drive (its current hyperparameters are the start): a
+            `TrainingRun`, or one member of a population (`hpenv.population.MemberRun`,
+            as the evaluation harness batches cells). Build it with
+            ``val_size=plan.val_size`` to score what `HPTuneEnv` scores.
         plan: The run's plan (`plan_for`, or `hpenv.plan.plan_episode`).
         log_dir: TensorBoard directory (``controller/...`` tags, as the controller writes).
     """
@@ -74,7 +79,7 @@ class TrainingRunDriver:
     def __init__(
         self,
         policy: FrozenPolicy,
-        run: TrainingRun,
+        run: TrainingRun | MemberRun,
         plan: EpisodePlan,
         *,
         log_dir: str | os.PathLike[str] | None = None,

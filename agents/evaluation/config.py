@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agents.cli import option
 from agents.evaluation.methods import METHODS
@@ -30,6 +30,8 @@ OPTUNA_SIMILAR = "optuna_similar"
 WARM_METHODS: tuple[str, ...] = (OPTUNA_WARM, OPTUNA_SIMILAR)
 #: Options that say where the cells run, not what they compute (not carried over by a resume).
 PLACEMENT_OPTIONS = ("ray_address", "ray_cpus_per_cell", "ray_gpus_per_cell", "ray_retries")
+#: How the harness trains its cells (see `EvalConfig.engine`, `agents.evaluation.batched`).
+EngineName = Literal["auto", "population", "sequential"]
 #: The held-out suite (`hpenv.tasks.registry.HELDOUT_TASKS`): no meta-training suite has them.
 DEFAULT_TASKS: tuple[str, ...] = HELDOUT_TASKS
 
@@ -77,6 +79,14 @@ class EvalConfig:
         default=None,
     )
     device: str = option("training device", default="cpu")
+    engine: EngineName = option(
+        "how cells train: 'auto' (the default) trains each task's batchable cells (the policy, "
+        "the schedules, the grid and random search) as members of one population where that is "
+        "faster on this device (CUDA; on a CPU, models without convolutions over images), the "
+        "others one at a time; 'population' batches wherever the population can; 'sequential' "
+        "trains one run at a time. Cells on Ray (--ray-address) train one at a time",
+        default="auto",
+    )
     data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
     out_dir: str | None = option("report directory (default logs/eval-<time>)", default=None)
     resume: bool = option(

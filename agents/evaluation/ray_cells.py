@@ -5,7 +5,7 @@ is set (``--ray-address HOST:6379``, or ``local``):
 
 - Each cell is one Ray task asking for ``ray_cpus_per_cell`` CPUs and
   ``ray_gpus_per_cell`` GPUs, spread over the cluster's nodes. It runs
-  `agents.evaluation.runner.run_cell`, the code the in-process path runs, and
+  `agents.evaluation.outcomes.run_cell`, the code the in-process path runs, and
   returns the `CellOutcome` (row and record); this process, the only writer,
   appends it to ``results.csv`` and ``runs.jsonl`` as it arrives
   (`_CellRunner.record`), so the report directory stays resumable.
@@ -31,23 +31,33 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
-from collections.abc import Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any, Protocol
 
 import torch
 
 from agents.cluster import describe, lost_errors
-from agents.evaluation.config import OPTUNA, WARM_METHODS
+from agents.evaluation.config import OPTUNA, WARM_METHODS, EvalConfig
 from agents.evaluation.methods.core import Method, RunSpec
+from agents.evaluation.outcomes import CellOutcome, failed_outcome, method_slot, run_cell
 from agents.evaluation.records import Key
-from agents.evaluation.runner import CellOutcome, failed_outcome, method_slot, run_cell
 from hpenv.tasks import TaskData
 
-if TYPE_CHECKING:
-    from agents.evaluation.runner import _CellRunner
+
+class _Runner(Protocol):
+    """What `stream_on_ray` uses of `agents.evaluation.runner._CellRunner` (which imports this
+    module, never the other way round)."""
+
+    config: EvalConfig
+    data: Mapping[str, TaskData]
+    skipped: dict[str, str]
+
+    def prepare(self, key: Key) -> tuple[Method, RunSpec] | CellOutcome: ...
+
+    def record(self, outcome: CellOutcome) -> None: ...
 
 
-def stream_on_ray(runner: _CellRunner, todo: Sequence[Key]) -> Generator[Key, None, None]:
+def stream_on_ray(runner: _Runner, todo: Sequence[Key]) -> Generator[Key, None, None]:
     """Run ``todo`` as Ray tasks (Ray connected); yields each cell once it is recorded.
 
     Closing the generator (a stop) cancels the cells still running.

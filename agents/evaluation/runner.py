@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import time
 import traceback
 from collections.abc import Generator, Iterable, Mapping, Sequence
@@ -14,6 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from agents.evaluation.batched import stream_batched
 from agents.evaluation.cells import (
     MethodFactory,
     construct,
@@ -33,9 +33,16 @@ from agents.evaluation.config import (
     _fidelity_text,
     check_training_tasks,
 )
-from agents.evaluation.methods.core import Method, MethodResult, RunSpec
+from agents.evaluation.methods.core import Method, RunSpec
 from agents.evaluation.methods.policy import PolicyMethod
-from agents.evaluation.records import Key, RunStore, result_row
+from agents.evaluation.outcomes import (
+    CellOutcome,
+    failed_outcome,
+    method_slot,
+    run_cell,
+    skipped_outcome,
+)
+from agents.evaluation.records import Key, RunStore
 from agents.evaluation.report import summarize
 from agents.policy.artifact import FrozenPolicy
 from agents.policy.hub import load_pretrained
@@ -43,71 +50,6 @@ from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_write_json
 from hpenv.plan import DEFAULT_DECISIONS, Fidelity
 from hpenv.tasks import DataNotFoundError, TaskData
-
-
-def _failed_result(key: Key, wall_time: float) -> MethodResult:
-    method, task, seed, start = key
-    nan = math.nan
-    return MethodResult(method, task, seed, start, nan, nan, nan, nan, 0, 0, wall_time, False)
-
-
-@dataclass
-class CellOutcome:
-    """What one cell produced: its ``results.csv`` row and ``runs.jsonl`` record, or a skip.
-
-    Attributes:
-        key: The cell.
-        row: Its row (`result_row`); None when the method is skipped.
-        record: Its record (trajectory, extra, error details); None when skipped.
-        skipped: Why the method cannot run here (an optional package is missing).
-    """
-
-    key: Key
-    row: dict[str, Any] | None = None
-    record: dict[str, Any] | None = None
-    skipped: str = ""
-
-
-def run_cell(method: Method, spec: RunSpec, key: Key) -> CellOutcome:
-    """Run one cell with its method, in this process or a Ray worker (nothing is written).
-
-    A missing optional package (`ImportError`) skips the method; any other
-    exception becomes the cell's error row (its metrics NaN).
-    """
-    begin = time.perf_counter()
-    try:
-        result = method.run(spec)
-    except ImportError as exc:
-        return skipped_outcome(key, exc)
-    except Exception as exc:
-        return failed_outcome(key, exc, time.perf_counter() - begin, traceback.format_exc())
-    return _outcome(key, result, "", "")
-
-
-def skipped_outcome(key: Key, exc: BaseException) -> CellOutcome:
-    return CellOutcome(key, skipped=f"{type(exc).__name__}: {exc}")
-
-
-def failed_outcome(key: Key, exc: BaseException, wall_time: float, details: str) -> CellOutcome:
-    """The error row of a cell that raised ``exc`` (the traceback goes in its record)."""
-    error = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return _outcome(key, _failed_result(key, wall_time), error, details)
-
-
-def _outcome(key: Key, result: MethodResult, error: str, details: str) -> CellOutcome:
-    name, task, seed, start = key
-    result.method, result.task = name, task  # the registry name labels the row
-    result.seed, result.start_lr_factor = seed, start
-    record = {
-        "method": name,
-        "task": task,
-        "seed": seed,
-        "start_lr_factor": start,
-        "trajectory": result.trajectory,
-        "extra": result.extra,
-        "error": details,
-    }
-    return CellOutcome(key, result_row(result, error), record)
 
 
 def default_out_dir() -> Path:
@@ -293,11 +235,6 @@ def _open_out_dir(config: EvalConfig, decisions: int, overrides: Mapping[str, Fi
     return out
 
 
-def method_slot(name: str, task: str) -> tuple[str, str]:
-    """Which method instance a cell uses: one per method, one per task for warm-started ones."""
-    return (name, task if name in WARM_METHODS else "")
-
-
 @dataclass
 class _CellRunner:
     """Runs one cell of the grid with its method and records the result."""
@@ -382,7 +319,21 @@ class _CellRunner:
         self.record(prepared if isinstance(prepared, CellOutcome) else run_cell(*prepared, key))
 
     def stream(self, todo: Sequence[Key]) -> Generator[Key, None, None]:
-        """Run and record ``todo`` in this process, in order; yields each cell when recorded."""
+        """Run and record ``todo`` in this process; yields each cell when recorded.
+
+        With ``engine`` ``sequential``: one cell after another, in order. Otherwise
+        each task's batchable cells train together as one population
+        (`agents.evaluation.batched.stream_batched`), the others one at a time.
+        """
+        if self.config.engine != "sequential":
+            yield from stream_batched(
+                self,
+                todo,
+                data_for=lambda task: self.spec((POLICY, task, 0, 1.0)).load_data(),
+                engine=self.config.engine,
+                device=self.config.device,
+            )
+            return
         for key in todo:
             self.run(key)
             yield key

@@ -55,7 +55,7 @@ from hpenv.hyperparams import (
 )
 from hpenv.observation import FeatureTracker
 from hpenv.plan import EpisodePlan, Fidelity, budget_samples, plan_episode
-from hpenv.population import Member, Population
+from hpenv.population import SHARED_HPARAMS, Member, Population
 from hpenv.rewards import Reward, RewardName, make_reward
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.training import resolve_device
@@ -63,8 +63,6 @@ from hpenv.training import resolve_device
 #: Meta-training's starting range (`agents.metatrain.suite.make_env`): runs started up to 100x
 #: too low or 30x too high.
 META_INITIAL: Mapping[str, InitialValue] = {"lr": Around(100.0, 30.0)}
-#: Hyperparameters shared by a whole population (lock-step), so not tunable per member.
-SHARED_HPARAMS = ("batch_size",)
 
 
 class PopulationVecEnv(VecEnv):

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from hpenv.hyperparams import DEFAULT_LR, HParams, OptimizerName
 from hpenv.plan import EpisodePlan, Fidelity, budget_samples, fidelity_for, plan_episode
 from hpenv.tasks import Task, TaskData, get_task
 from hpenv.training import EvalStats, IntervalStats, TrainingRun
+
+if TYPE_CHECKING:
+    from hpenv.population import MemberRun
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,8 @@ class IntervalReport:
 
     Attributes:
         progress: Fraction of the budget used.
-        run: The training run (its ``hparams`` are the current values).
+        run: The training run (its ``hparams`` are the current values): a `TrainingRun`,
+            or a `hpenv.population.MemberRun` when the cell trains in a population.
         stats: The interval's training statistics.
         evaluation: Validation metrics after the interval.
         history: Every point so far (see `MethodResult.trajectory`), the initial
@@ -152,7 +156,7 @@ class IntervalReport:
     """
 
     progress: float
-    run: TrainingRun
+    run: TrainingRun | MemberRun
     stats: IntervalStats
     evaluation: EvalStats
     history: list[dict[str, float]]
@@ -163,6 +167,54 @@ class IntervalReport:
 #: Called at the end of every interval but the last; returns hyperparameter
 #: changes for the next interval (empty: keep).
 Adjust = Callable[[IntervalReport], dict[str, Any]]
+
+
+#: How `train_runs` trains several runs of one cell group: one `TrainingRun` after
+#: another, or all of them as members of one `hpenv.population.Population`.
+Engine = Literal["sequential", "population"]
+
+
+@dataclass
+class CellRun:
+    """One training run a method asks for on a cell (a search asks for several).
+
+    Attributes:
+        spec: The cell (its task, seed, budget and decisions make the run's plan).
+        hparams: Starting hyperparameters.
+        adjust: Hyperparameter changes at each interval boundary (None: static).
+            It may keep state (a policy's driver), so a `CellRun` trains once: ask
+            the method for new runs to train a cell again.
+        optimizer_factory: Passed to `TrainingRun` (hyperparameter-free
+            optimizers); a run with one cannot join a population.
+        method: Name for the result row.
+    """
+
+    spec: RunSpec
+    hparams: HParams
+    adjust: Adjust | None = None
+    optimizer_factory: Any = None
+    method: str = ""
+
+
+class BatchableMethod(Method, Protocol):
+    """A method whose cell is a fixed set of `CellRun`s, combined into one row.
+
+    Such a method's runs can train as members of one population together with
+    other cells of the same task (`train_runs` with ``engine="population"``);
+    ``run(spec)`` is ``result(spec, train_runs(runs(spec)))``.
+    """
+
+    def runs(self, spec: RunSpec) -> list[CellRun]:
+        """The cell's runs (raises `NotBatchable` when they cannot join a population)."""
+        ...
+
+    def result(self, spec: RunSpec, results: list[MethodResult]) -> MethodResult:
+        """The cell's row, from its runs' rows (in the order of `runs`)."""
+        ...
+
+
+class NotBatchable(ValueError):
+    """A method's runs cannot train as population members (``str()`` says why)."""
 
 
 def run_intervals(
@@ -182,61 +234,194 @@ def run_intervals(
         optimizer_factory: Passed to `TrainingRun` (hyperparameter-free optimizers).
         method: Name for the result row.
     """
-    start = time.perf_counter()
-    data = spec.load_data()
-    plan = spec.plan(data)
-    budget, interval = plan.budget, plan.interval
-    task = spec.resolved_task()
-    run_kwargs: dict[str, Any] = {}
-    if optimizer_factory is not None:
-        run_kwargs["optimizer_factory"] = optimizer_factory
-    run = TrainingRun(
-        task,
-        hparams=hparams or spec.start_hparams(),
-        seed=spec.seed,
-        device=spec.device,
-        data=data,
-        val_size=plan.val_size,
-        **run_kwargs,
-    )
-    history: list[dict[str, float]] = []
-    first = run.evaluate()
-    history.append(trajectory_point(0.0, 0, run, first.loss, first.accuracy))
-    while run.samples_done < budget and not run.diverged:
-        stats = run.train(min(interval, budget - run.samples_done))
-        if stats.diverged:
-            history.append(trajectory_point(1.0, run.samples_done, run, math.nan, math.nan))
-            break
-        evaluation = run.evaluate()
-        progress = run.samples_done / budget
-        history.append(
-            trajectory_point(progress, run.samples_done, run, evaluation.loss, evaluation.accuracy)
+    run = CellRun(spec, hparams or spec.start_hparams(), adjust, optimizer_factory, method)
+    return train_runs([run])[0]
+
+
+def train_runs(runs: Sequence[CellRun], engine: Engine = "sequential") -> list[MethodResult]:
+    """Train every run in ``decisions + 1`` intervals, calling its ``adjust`` between them.
+
+    ``sequential``: one `TrainingRun` after another. ``population``: all runs as
+    members of one `hpenv.population.Population` (one batched step per
+    optimizer step), each member adjusted by its own ``adjust`` at every
+    boundary, exactly as it would be alone: the rows equal the sequential ones
+    to float tolerance. Population runs must share the plan (task, fidelity,
+    decisions), the data, the optimizer kind and the batch size, and have no
+    ``optimizer_factory``; a run's ``wall_time`` is its share of the whole.
+
+    Raises:
+        NotBatchable: ``population`` with runs that cannot share one population.
+    """
+    if engine == "sequential":
+        return [_train_group(_SingleRun, [run])[0] for run in runs]
+    return _train_group(_PopulationRuns, runs) if runs else []
+
+
+class _RunGroup(Protocol):
+    """The training backend of `_train_group`: one `TrainingRun`, or a population's members."""
+
+    data: TaskData
+    plan: EpisodePlan
+
+    def views(self) -> Sequence[Any]:
+        """Per run, the object ``adjust`` sees as ``IntervalReport.run``."""
+        ...
+
+    def train(self, num_samples: int) -> list[IntervalStats]:
+        """Train every run (diverged ones stay as they are) on ``num_samples`` samples."""
+        ...
+
+    def evaluate(self, split: str, members: Sequence[int]) -> dict[int, EvalStats]:
+        """Scores of ``members`` on ``split`` (the fixed validation subset for ``val``)."""
+        ...
+
+
+class _SingleRun:
+    """One run on its own `TrainingRun` (what `run_intervals` has always trained)."""
+
+    def __init__(self, runs: Sequence[CellRun]) -> None:
+        (run,) = runs
+        spec = run.spec
+        self.data = spec.load_data()
+        self.plan = spec.plan(self.data)
+        extra = (
+            {} if run.optimizer_factory is None else {"optimizer_factory": run.optimizer_factory}
         )
-        if adjust is not None and run.samples_done < budget:
-            report = IntervalReport(progress, run, stats, evaluation, history, first, plan)
-            changes = adjust(report)
-            if changes:
-                run.set_hparams(**changes)
-    last = history[-1]
-    finite = [h["val_accuracy"] for h in history if math.isfinite(h["val_accuracy"])]
-    test = math.nan
-    if run.data.test_x is not None and not run.diverged:
-        test = run.evaluate("test").accuracy
-    return MethodResult(
-        method=method,
-        task=spec.task,
-        seed=spec.seed,
-        start_lr_factor=spec.start_lr_factor,
-        val_loss=last["val_loss"],
-        val_accuracy=last["val_accuracy"],
-        test_accuracy=test,
-        best_val_accuracy=max(finite) if finite else math.nan,
-        samples=run.samples_done,
-        compute_samples=run.samples_done,
-        wall_time=time.perf_counter() - start,
-        diverged=run.diverged,
-        trajectory=history,
-    )
+        self.run = TrainingRun(
+            spec.resolved_task(),
+            hparams=run.hparams,
+            seed=spec.seed,
+            device=spec.device,
+            data=self.data,
+            val_size=self.plan.val_size,
+            **extra,
+        )
+
+    def views(self) -> list[TrainingRun]:
+        return [self.run]
+
+    def train(self, num_samples: int) -> list[IntervalStats]:
+        return [self.run.train(num_samples)]
+
+    def evaluate(self, split: str, members: Sequence[int]) -> dict[int, EvalStats]:
+        return {0: self.run.evaluate(split)} if members else {}
+
+
+class _PopulationRuns:
+    """Every run as a member of one population (see `train_runs`)."""
+
+    def __init__(self, runs: Sequence[CellRun]) -> None:
+        from hpenv.population import Member, Population
+
+        first = runs[0].spec
+        self.data = first.load_data()
+        self.plan = first.plan(self.data)
+        for run in runs:
+            why = _population_mismatch(run, first, self.plan)
+            if why:
+                raise NotBatchable(why)
+        members = [Member(r.spec.resolved_task(), r.spec.seed, r.hparams, self.data) for r in runs]
+        try:
+            self.population = Population(members, device=first.device, val_size=self.plan.val_size)
+        except ValueError as exc:  # architecture, optimizer or batch size not shared
+            raise NotBatchable(str(exc)) from None
+        self._views = [self.population.member(i) for i in range(len(runs))]
+
+    def views(self) -> list[Any]:
+        return self._views
+
+    def train(self, num_samples: int) -> list[IntervalStats]:
+        return self.population.train(num_samples)
+
+    def evaluate(self, split: str, members: Sequence[int]) -> dict[int, EvalStats]:
+        if not members:
+            return {}
+        scores = self.population.evaluate(split)  # all at once: cheaper than a subset copy
+        return {i: scores[i] for i in members}
+
+
+def _population_mismatch(run: CellRun, first: RunSpec, plan: EpisodePlan) -> str:
+    """Why ``run`` cannot join a population of ``first``'s cells ('' if it can)."""
+    spec = run.spec
+    if run.optimizer_factory is not None:
+        return f"{run.method or 'the method'} trains with an optimizer of its own"
+    if (spec.task, spec.device, spec.decisions) != (first.task, first.device, first.decisions):
+        return "a population's runs share the task, device and decisions"
+    if spec.fidelity_or_default() != first.fidelity_or_default():
+        return "a population's runs share the fidelity"
+    if spec.val_size != first.val_size:
+        return "a population's runs share the validation size"
+    return ""
+
+
+def _train_group(
+    backend: Callable[[Sequence[CellRun]], _RunGroup], runs: Sequence[CellRun]
+) -> list[MethodResult]:
+    """The interval loop of `train_runs`, for every run at once on ``backend(runs)``."""
+    start = time.perf_counter()  # the runs' wall time counts loading data and building models
+    group = backend(runs)
+    plan, views = group.plan, group.views()
+    budget, n = plan.budget, len(runs)
+    everyone = range(n)
+    first = group.evaluate("val", everyone)
+    histories = [
+        [trajectory_point(0.0, 0, views[i], first[i].loss, first[i].accuracy)] for i in everyone
+    ]
+    live = [not views[i].diverged for i in everyone]
+    while any(live):
+        samples = {budget - views[i].samples_done for i in everyone if live[i]}
+        if len(samples) != 1:  # cannot happen: every run follows the same plan
+            raise RuntimeError(f"runs out of step: {sorted(samples)} samples left")
+        stats = group.train(min(plan.interval, samples.pop()))
+        for i in everyone:
+            if live[i] and stats[i].diverged:
+                done = views[i].samples_done
+                histories[i].append(trajectory_point(1.0, done, views[i], math.nan, math.nan))
+                live[i] = False
+        evaluations = group.evaluate("val", [i for i in everyone if live[i]])
+        for i, evaluation in evaluations.items():
+            view, history = views[i], histories[i]
+            progress = view.samples_done / budget
+            history.append(
+                trajectory_point(
+                    progress, view.samples_done, view, evaluation.loss, evaluation.accuracy
+                )
+            )
+            if view.samples_done >= budget:
+                live[i] = False
+            elif runs[i].adjust is not None:
+                report = IntervalReport(
+                    progress, view, stats[i], evaluation, history, first[i], plan
+                )
+                changes = runs[i].adjust(report)  # type: ignore[misc]
+                if changes:
+                    view.set_hparams(**changes)
+    tested = [i for i in everyone if not views[i].diverged] if group.data.test_x is not None else []
+    tests = group.evaluate("test", tested)
+    share = (time.perf_counter() - start) / n
+    results = []
+    for i in everyone:
+        history, view = histories[i], views[i]
+        finite = [h["val_accuracy"] for h in history if math.isfinite(h["val_accuracy"])]
+        spec = runs[i].spec
+        results.append(
+            MethodResult(
+                method=runs[i].method,
+                task=spec.task,
+                seed=spec.seed,
+                start_lr_factor=spec.start_lr_factor,
+                val_loss=history[-1]["val_loss"],
+                val_accuracy=history[-1]["val_accuracy"],
+                test_accuracy=tests[i].accuracy if i in tests else math.nan,
+                best_val_accuracy=max(finite) if finite else math.nan,
+                samples=view.samples_done,
+                compute_samples=view.samples_done,
+                wall_time=share,
+                diverged=view.diverged,
+                trajectory=history,
+            )
+        )
+    return results
 
 
 def trajectory_point(

@@ -24,6 +24,7 @@ import torch
 from agents.evaluation.methods.core import IntervalReport, MethodResult, RunSpec, run_intervals
 from agents.evaluation.methods.schedules import cosine_factor
 from hpenv.hyperparams import HParams
+from hpenv.training import TrainingRun
 
 
 def _adamw_hparams(spec: RunSpec, lr: float, beta1: float) -> HParams:
@@ -71,6 +72,7 @@ class Prodigy:
         effective: list[float] = []
 
         def adjust(report: IntervalReport) -> dict[str, Any]:
+            assert isinstance(report.run, TrainingRun)  # its own optimizer: never batched
             d_values.append(float(report.run.optimizer.param_groups[0]["d"]))
             lr = cosine_factor(report.progress) if self.schedule else 1.0
             effective.append(d_values[-1] * lr)

@@ -16,8 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.deploy.run_driver import TrainingRunDriver
-from agents.evaluation.methods.core import IntervalReport, MethodResult, RunSpec, run_intervals
+from agents.evaluation.methods.core import (
+    CellRun,
+    IntervalReport,
+    MethodResult,
+    NotBatchable,
+    RunSpec,
+    train_runs,
+)
 from agents.policy.artifact import FrozenPolicy
+from hpenv.population import SHARED_HPARAMS
 
 
 @dataclass
@@ -27,7 +35,26 @@ class PolicyMethod:
     policy: FrozenPolicy
     name: str = "policy"
 
+    def runs(self, spec: RunSpec) -> list[CellRun]:
+        """The cell's one run, its decisions taken by a fresh driver at every boundary.
+
+        Raises:
+            NotBatchable: The policy tunes a hyperparameter a population's members
+                share (the batch size); `run` still trains it on its own.
+        """
+        shared = [name for name in self.policy.metadata.tuned if name in SHARED_HPARAMS]
+        if shared:
+            raise NotBatchable(f"the policy tunes {shared}, which a population's members share")
+        return [self._run(spec)]
+
+    def result(self, spec: RunSpec, results: list[MethodResult]) -> MethodResult:
+        (result,) = results
+        return result
+
     def run(self, spec: RunSpec) -> MethodResult:
+        return train_runs([self._run(spec)])[0]
+
+    def _run(self, spec: RunSpec) -> CellRun:
         driver: TrainingRunDriver | None = None
 
         def adjust(report: IntervalReport) -> dict[str, Any]:
@@ -38,4 +65,4 @@ class PolicyMethod:
             driver.after_interval(report.stats, report.evaluation)
             return {}  # the driver has applied the decisions to the run
 
-        return run_intervals(spec, adjust, method=self.name)
+        return CellRun(spec, spec.start_hparams(), adjust, method=self.name)

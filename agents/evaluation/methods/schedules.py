@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from agents.evaluation.methods.core import MethodResult, RunSpec, run_intervals
+from agents.evaluation.methods.core import CellRun, MethodResult, RunSpec, train_runs
 from hpenv.hyperparams import HParams
 
 #: ``(progress, val_loss) -> changes`` for the interval that starts at ``progress``.
@@ -33,25 +33,17 @@ from hpenv.hyperparams import HParams
 Controller = Callable[[float, float | None], dict[str, Any]]
 
 
-def run_controlled(
-    spec: RunSpec,
-    name: str,
-    controller: Controller,
-    *,
-    hparams: HParams | None = None,
-    extra: dict[str, Any] | None = None,
-    **kwargs: Any,
-) -> MethodResult:
-    """Run ``spec`` with ``controller`` setting the hyperparameters of every interval.
+def controlled_run(
+    spec: RunSpec, name: str, controller: Controller, *, hparams: HParams | None = None
+) -> CellRun:
+    """The run of ``spec`` whose hyperparameters ``controller`` sets at every interval.
 
     Args:
         spec: The cell.
         name: Method name for the row.
-        controller: See `Controller`.
+        controller: See `Controller` (a new one for every run).
         hparams: Starting hyperparameters before the controller's first call
             (default ``spec.start_hparams()``).
-        extra: Added to the row's ``extra``.
-        **kwargs: Passed to `run_intervals` (``optimizer_factory``).
     """
     start = hparams or spec.start_hparams()
     start = start.replace(**controller(0.0, None))
@@ -59,9 +51,36 @@ def run_controlled(
     def adjust(report: Any) -> dict[str, Any]:
         return controller(report.progress, report.evaluation.loss)
 
-    result = run_intervals(spec, adjust, hparams=start, method=name, **kwargs)
-    result.extra.update(extra or {})
-    return result
+    return CellRun(spec, start, adjust, method=name)
+
+
+class ScheduleMethod:
+    """A method that is one `controlled_run` from ``spec.start_hparams()``: every class here.
+
+    Subclasses give `controller` (and may change `details`); the cell is one run,
+    so it can train as a population member beside other cells (`BatchableMethod`).
+    """
+
+    name: str
+
+    def controller(self, start: HParams) -> Controller:
+        raise NotImplementedError
+
+    def details(self, start: HParams) -> dict[str, Any]:
+        """The row's ``extra``: the starting rate and the method's settings."""
+        return {"start_lr": start.lr, "config": _config(self)}
+
+    def runs(self, spec: RunSpec) -> list[CellRun]:
+        start = spec.start_hparams()
+        return [controlled_run(spec, self.name, self.controller(start), hparams=start)]
+
+    def result(self, spec: RunSpec, results: list[MethodResult]) -> MethodResult:
+        (result,) = results
+        result.extra.update(self.details(spec.start_hparams()))
+        return result
+
+    def run(self, spec: RunSpec) -> MethodResult:
+        return self.result(spec, train_runs(self.runs(spec)))
 
 
 def _config(method: Any) -> dict[str, Any]:
@@ -79,7 +98,7 @@ def _annealing_cos(start: float, end: float, pct: float) -> float:
 
 
 @dataclass
-class Static:
+class Static(ScheduleMethod):
     """The task defaults (learning rate x ``spec.start_lr_factor``), never changed."""
 
     name: str = "static"
@@ -87,13 +106,12 @@ class Static:
     def controller(self, start: HParams) -> Controller:
         return lambda progress, val_loss: {}
 
-    def run(self, spec: RunSpec) -> MethodResult:
-        start = spec.start_hparams()
-        return run_controlled(spec, self.name, self.controller(start), extra={"lr": start.lr})
+    def details(self, start: HParams) -> dict[str, Any]:
+        return {"lr": start.lr}
 
 
 @dataclass
-class Cosine:
+class Cosine(ScheduleMethod):
     """Cosine annealing: ``lr = lr0 * (m + (1 - m) * (1 + cos(pi * progress)) / 2)``.
 
     ``m = min_factor`` (default 0: torch's ``CosineAnnealingLR`` with
@@ -107,14 +125,9 @@ class Cosine:
         lr0 = start.lr
         return lambda progress, val_loss: {"lr": lr0 * cosine_factor(progress, self.min_factor)}
 
-    def run(self, spec: RunSpec) -> MethodResult:
-        start = spec.start_hparams()
-        extra = {"start_lr": start.lr, "config": _config(self)}
-        return run_controlled(spec, self.name, self.controller(start), extra=extra)
-
 
 @dataclass
-class LinearDecay:
+class LinearDecay(ScheduleMethod):
     """Linear decay: ``lr = lr0 * (1 - (1 - end_factor) * progress)``.
 
     Default ``end_factor`` 0: to zero at the end of the budget, no warm-up (as
@@ -128,14 +141,9 @@ class LinearDecay:
         lr0 = start.lr
         return lambda progress, val_loss: {"lr": lr0 * (1.0 - (1.0 - self.end_factor) * progress)}
 
-    def run(self, spec: RunSpec) -> MethodResult:
-        start = spec.start_hparams()
-        extra = {"start_lr": start.lr, "config": _config(self)}
-        return run_controlled(spec, self.name, self.controller(start), extra=extra)
-
 
 @dataclass
-class OneCycle:
+class OneCycle(ScheduleMethod):
     """One-cycle (Smith & Topin 2019) with torch's ``OneCycleLR`` defaults, over progress.
 
     With ``max_lr = lr0 * max_factor``, ``initial = max_lr / div_factor`` and
@@ -187,14 +195,9 @@ class OneCycle:
         lr0 = start.lr
         return lambda progress, val_loss: self.values(lr0, progress)
 
-    def run(self, spec: RunSpec) -> MethodResult:
-        start = spec.start_hparams()
-        extra = {"start_lr": start.lr, "config": _config(self)}
-        return run_controlled(spec, self.name, self.controller(start), extra=extra)
-
 
 @dataclass
-class Plateau:
+class Plateau(ScheduleMethod):
     """``torch.optim.lr_scheduler.ReduceLROnPlateau`` on the validation loss at each boundary.
 
     torch's own class runs on a dummy optimizer holding the learning rate; it is
@@ -242,14 +245,9 @@ class Plateau:
 
         return control
 
-    def run(self, spec: RunSpec) -> MethodResult:
-        start = spec.start_hparams()
-        extra = {"start_lr": start.lr, "config": _config(self)}
-        return run_controlled(spec, self.name, self.controller(start), extra=extra)
-
 
 @dataclass
-class DAC4SGDRule:
+class DAC4SGDRule(ScheduleMethod):
     """The rule that won the DAC4SGD track of the DAC4AutoML competition (AutoML-Conf 2022).
 
     Source: the winners' published solution, github.com/thetourney/DAC4SGD
@@ -288,8 +286,3 @@ class DAC4SGDRule:
             return {"lr": lr0 * (1.0 - progress) * state["reduction"]}
 
         return control
-
-    def run(self, spec: RunSpec) -> MethodResult:
-        start = spec.start_hparams()
-        extra = {"start_lr": start.lr, "config": _config(self)}
-        return run_controlled(spec, self.name, self.controller(start), extra=extra)

@@ -12,21 +12,20 @@ broken by the lower final validation loss, then by trial order; diverged runs
 rank last. The reported row is the chosen trial's row, so its validation
 metrics are optimistically biased by the selection (as in practice); its test
 accuracy, where the task has a test split, is not. ``compute_samples`` is the
-sum of the training samples of all trials and ``wall_time`` the whole search.
+sum of the training samples of all trials and ``wall_time`` the sum of theirs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from agents.evaluation.methods.core import MethodResult, RunSpec, run_intervals
+from agents.evaluation.methods.core import CellRun, MethodResult, RunSpec, train_runs
 from hpenv.hyperparams import TUNABLES, HParams
 
 
@@ -43,21 +42,25 @@ def best_index(results: Sequence[MethodResult]) -> int:
     return max(range(len(results)), key=lambda i: rank_key(results[i]))
 
 
-def _search(
-    spec: RunSpec, name: str, configs: Sequence[HParams]
-) -> tuple[MethodResult, list[MethodResult], int]:
-    """Run every configuration; return the reported row, all trial rows, the chosen index."""
-    start = time.perf_counter()
-    spec = dataclasses.replace(spec, data=spec.load_data())  # load once for all trials
-    trials = [run_intervals(spec, None, hparams=hp, method=name) for hp in configs]
+def search_runs(spec: RunSpec, name: str, configs: Sequence[HParams]) -> list[CellRun]:
+    """One static run of ``spec`` per configuration (the data loaded once for all)."""
+    spec = dataclasses.replace(spec, data=spec.load_data())
+    return [CellRun(spec, hp, None, method=name) for hp in configs]
+
+
+def select(trials: Sequence[MethodResult]) -> tuple[MethodResult, int]:
+    """The reported row of a search and the chosen trial's index (see the module docstring).
+
+    ``compute_samples`` and ``wall_time`` are the sums over all trials.
+    """
     chosen = best_index(trials)
     row = dataclasses.replace(
         trials[chosen],
         compute_samples=sum(t.samples for t in trials),
-        wall_time=time.perf_counter() - start,
+        wall_time=sum(t.wall_time for t in trials),
         extra={},
     )
-    return row, trials, chosen
+    return row, chosen
 
 
 def _summary(result: MethodResult) -> dict[str, Any]:
@@ -99,10 +102,15 @@ class GridSearch:
         exponents = np.linspace(self.low_decades, self.high_decades, self.points)
         return [float(default_lr * 10.0**e) for e in exponents]
 
-    def run(self, spec: RunSpec) -> MethodResult:
+    def runs(self, spec: RunSpec) -> list[CellRun]:
         defaults = spec.defaults()
-        lrs = self.lrs(defaults.lr)
-        row, trials, chosen = _search(spec, self.name, [defaults.replace(lr=lr) for lr in lrs])
+        return search_runs(
+            spec, self.name, [defaults.replace(lr=lr) for lr in self.lrs(defaults.lr)]
+        )
+
+    def result(self, spec: RunSpec, trials: list[MethodResult]) -> MethodResult:
+        lrs = self.lrs(spec.defaults().lr)
+        row, chosen = select(trials)
         row.extra = {
             "grid_lrs": lrs,
             "chosen_lr": lrs[chosen],
@@ -114,6 +122,9 @@ class GridSearch:
             "grid_samples": [t.samples for t in trials],
         }
         return row
+
+    def run(self, spec: RunSpec) -> MethodResult:
+        return self.result(spec, train_runs(self.runs(spec)))
 
 
 #: Default random-search ranges: (low, high) per hyperparameter, on its `TUNABLES`
@@ -176,10 +187,12 @@ class RandomSearch:
             configs.append(defaults.replace(**values))
         return configs
 
-    def run(self, spec: RunSpec) -> MethodResult:
-        defaults = spec.defaults()
-        configs = self.sample(defaults, spec.seed)
-        row, trials, chosen = _search(spec, self.name, configs)
+    def runs(self, spec: RunSpec) -> list[CellRun]:
+        return search_runs(spec, self.name, self.sample(spec.defaults(), spec.seed))
+
+    def result(self, spec: RunSpec, trials: list[MethodResult]) -> MethodResult:
+        configs = self.sample(spec.defaults(), spec.seed)
+        row, chosen = select(trials)
         row.extra = {
             "trials": [
                 {**{n: getattr(hp, n) for n in self.tuned}, **_summary(t)}
@@ -190,3 +203,6 @@ class RandomSearch:
             "chosen_index": chosen,
         }
         return row
+
+    def run(self, spec: RunSpec) -> MethodResult:
+        return self.result(spec, train_runs(self.runs(spec)))
