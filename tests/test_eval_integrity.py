@@ -4,9 +4,45 @@ two processes writing one folder, third-party warnings on the user's terminal.""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import math
 import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from agents.evaluation import COLUMNS, EvalConfig, evaluate
+from agents.evaluation.methods.core import MethodResult, RunSpec
+
+TINY = ("digits:0.1:2",)
+
+
+@dataclass
+class Constant:
+    """No training: the same result for every cell (counts its runs)."""
+
+    name: str
+    calls: Counter[str]
+
+    def run(self, spec: RunSpec) -> MethodResult:
+        self.calls[self.name] += 1
+        trajectory = [{"progress": 1.0, "samples": 100, "lr": 1e-3, "val_accuracy": 0.5}]
+        return MethodResult(
+            self.name, spec.task, spec.seed, spec.start_lr_factor, 1.0, 0.5, math.nan, 0.5,
+            100, 100, 0.01, False, trajectory,
+        )  # fmt: skip
+
+
+def _static(calls: Counter[str]) -> dict[str, object]:
+    return {"static": lambda: Constant("static", calls)}
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "results.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
 def _scores() -> dict[tuple[str, str, float, int], float]:
@@ -45,3 +81,26 @@ def test_rliable_section_raises_no_third_party_warnings():
         warnings.simplefilter("error")  # whatever pytest's configuration filters
         lines = rliable_section(_scores(), ["policy", "static"])
     assert any(line.startswith("| policy |") for line in lines)
+
+
+# ------------------------------------------------------------------ torn results.csv header
+
+
+def test_a_torn_results_header_is_repaired_on_resume(tmp_path: Path):
+    calls: Counter[str] = Counter()
+    out = tmp_path / "report"
+    config = EvalConfig(
+        tasks=("digits",), seeds=(0, 1), methods=("static",), fidelity=TINY, out_dir=str(out)
+    )
+    evaluate(config, _static(calls), progress=False)
+    # a crash during the first write: runs.jsonl holds the record, results.csv a torn header
+    first = (out / "runs.jsonl").read_text().splitlines()[0]
+    (out / "runs.jsonl").write_text(first + "\n")
+    (out / "results.csv").write_text("method,task,se")
+    calls.clear()
+    report = evaluate(dataclasses.replace(config, resume=True), _static(calls), progress=False)
+    assert calls == Counter({"static": 2})  # no row survived: both cells ran again
+    assert report.runs == 2
+    rows = _rows(out)
+    assert list(rows[0]) == list(COLUMNS)
+    assert sorted(r["seed"] for r in rows) == ["0", "1"]
