@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 import warnings
 from collections import Counter
@@ -13,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
+from policies import make_policy
 
 from agents.evaluation import COLUMNS, EvalConfig, evaluate
 from agents.evaluation.methods.core import MethodResult, RunSpec
+from scripts import load_script
 
 TINY = ("digits:0.1:2",)
 
@@ -104,3 +108,61 @@ def test_a_torn_results_header_is_repaired_on_resume(tmp_path: Path):
     rows = _rows(out)
     assert list(rows[0]) == list(COLUMNS)
     assert sorted(r["seed"] for r in rows) == ["0", "1"]
+
+
+# ------------------------------------------------------------------ the policy of a resume
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A policy as a file and, the same policy, as a hub-layout folder; another policy."""
+    folder = tmp_path_factory.mktemp("policies")
+    policy = make_policy(decisions=3)
+    return {
+        "file": policy.save(folder / "a.pt"),
+        "folder": policy.save(folder / "a-copy" / "policy.pt").parent,
+        "other": make_policy(seed=1, decisions=3).save(folder / "b.pt"),
+    }
+
+
+def _cli_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """The one error line of ``scripts/evaluate.py ARGV``, which must exit with status 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        load_script("evaluate").main(argv)
+    assert exit_info.value.code == 2
+    errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("evaluate.py:")]
+    assert len(errors) == 1
+    return errors[0]
+
+
+def test_resume_refuses_another_policy_by_content(
+    policies: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    out = tmp_path / "report"
+    config = EvalConfig(
+        policy=str(policies["file"]), tasks=("digits",), seeds=(0,), methods=("policy",),
+        fidelity=TINY, out_dir=str(out),
+    )  # fmt: skip
+    evaluate(config, {}, progress=False)
+    assert len(json.loads((out / "config.json").read_text())["policy_sha256"]) == 64
+    # the same policy from another place: the same policy; nothing runs again
+    same = dataclasses.replace(config, policy=str(policies["folder"]), resume=True)
+    assert evaluate(same, {}, progress=False).runs == 1
+
+    results = (out / "results.csv").read_text()
+    other = dataclasses.replace(config, policy=str(policies["other"]), resume=True)
+    with pytest.raises(ValueError, match=r"b\.pt.*sha256"):
+        evaluate(other, {}, progress=False)
+    line = _cli_error(capsys, ["--out-dir", str(out), "--resume", "--policy", str(other.policy)])
+    assert "b.pt" in line
+    assert "another out_dir" in line
+    assert (out / "results.csv").read_text() == results
+
+    # a folder written before fingerprints were recorded: compared by the policy option
+    saved = json.loads((out / "config.json").read_text())
+    del saved["policy_sha256"]
+    (out / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="by name only"):
+        evaluate(other, {}, progress=False)
+    assert evaluate(same, {}, progress=False).runs == 1  # the same option: resumed
+    assert "policy_sha256" in json.loads((out / "config.json").read_text())

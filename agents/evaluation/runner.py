@@ -110,6 +110,10 @@ def _outcome(key: Key, result: MethodResult, error: str, details: str) -> CellOu
     return CellOutcome(key, result_row(result, error), record)
 
 
+#: The ``config.json`` entry of the evaluated policy's `FrozenPolicy.fingerprint`.
+POLICY_SHA256 = "policy_sha256"
+
+
 def default_out_dir() -> Path:
     return Path("logs") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -152,8 +156,9 @@ def evaluate(
     Raises:
         TrainingTaskError: A task is in the policy's training set (see
             ``include_training_tasks``).
-        ValueError: Unknown method names, resuming with other decisions or fidelities,
-            or a ``prior_results`` folder without finished ``optuna`` runs.
+        ValueError: Unknown method names, resuming with another policy (by content),
+            other decisions or fidelities, or a ``prior_results`` folder without
+            finished ``optuna`` runs.
         FileNotFoundError: A ``prior_results`` folder holds no evaluation.
         FileExistsError: ``out_dir`` already holds results and ``resume`` is off.
         hpenv.tasks.DataNotFoundError: A task's data cannot be found.
@@ -171,7 +176,7 @@ def evaluate(
         decisions = policy.metadata.decisions if policy else DEFAULT_DECISIONS
     overrides = config.fidelity_overrides()
     priors = _prior_stores(config.prior_results)  # checked before anything is written
-    out = _open_out_dir(config, decisions, overrides)
+    out = _open_out_dir(config, decisions, overrides, policy)
     store = RunStore(out)
     cells = plan_cells(names, config.tasks, config.start_lr_factors, config.seeds)
     finished = store.finished()
@@ -279,7 +284,12 @@ def _load_policy(config: EvalConfig, names: Sequence[str]) -> FrozenPolicy | Non
     return policy
 
 
-def _open_out_dir(config: EvalConfig, decisions: int, overrides: Mapping[str, Fidelity]) -> Path:
+def _open_out_dir(
+    config: EvalConfig,
+    decisions: int,
+    overrides: Mapping[str, Fidelity],
+    policy: FrozenPolicy | None,
+) -> Path:
     """The report directory, created; refuses one holding results unless resuming."""
     out = Path(config.out_dir) if config.out_dir else default_out_dir()
     store_exists = (out / "results.csv").is_file() or (out / "runs.jsonl").is_file()
@@ -289,7 +299,7 @@ def _open_out_dir(config: EvalConfig, decisions: int, overrides: Mapping[str, Fi
             "or pick another out_dir"
         )
     out.mkdir(parents=True, exist_ok=True)
-    _write_config(out, config, decisions, overrides)
+    _write_config(out, config, decisions, overrides, policy)
     return out
 
 
@@ -389,13 +399,22 @@ class _CellRunner:
 
 
 def _write_config(
-    out: Path, config: EvalConfig, decisions: int, overrides: Mapping[str, Fidelity]
+    out: Path,
+    config: EvalConfig,
+    decisions: int,
+    overrides: Mapping[str, Fidelity],
+    policy: FrozenPolicy | None,
 ) -> None:
-    """Write ``config.json``; refuse to resume with other decisions, optimizer or fidelities."""
+    """Write ``config.json``; refuse a resume with another policy, decisions, optimizer,
+    grid or fidelities (the runs already there would not be comparable with the new ones).
+    """
     path = out / "config.json"
     fidelity = {t: _fidelity_text(t, overrides) for t in config.tasks}
+    fingerprint = policy.fingerprint() if policy is not None else None
     if path.is_file():
         old = json.loads(path.read_text())
+        _check_same_policy(out, old, config, fingerprint)
+        fingerprint = fingerprint or old.get(POLICY_SHA256)
         if old.get("decisions") != decisions:
             raise ValueError(
                 f"{out} was run with decisions={old.get('decisions')}, not {decisions}: "
@@ -419,9 +438,44 @@ def _write_config(
                     f"{out} ran {task} at {text}, not {fidelity[task]}: use another out_dir"
                 )
             fidelity.setdefault(task, text)
-    atomic_write_json(
-        {"config": config.to_dict(), "decisions": decisions, "fidelity": fidelity}, path
+    written = {"config": config.to_dict(), "decisions": decisions, "fidelity": fidelity}
+    if fingerprint is not None:
+        written[POLICY_SHA256] = fingerprint
+    atomic_write_json(written, path)
+
+
+def _check_same_policy(
+    out: Path, old: Mapping[str, Any], config: EvalConfig, fingerprint: str | None
+) -> None:
+    """Refuse to resume ``out`` with a policy other than the one it evaluated.
+
+    Policies compare by content (`FrozenPolicy.fingerprint`), so a shipped name and
+    its file, or a copy, are the same policy. A folder written before fingerprints
+    were recorded compares by the ``policy`` option it was run with, and only when
+    it holds rows of the policy; resumed with the same option, it records the
+    fingerprint from then on.
+    """
+    if fingerprint is None:
+        return  # no policy now: nothing is run under its name
+    ran_with = old.get("config", {}).get("policy")
+    recorded = old.get(POLICY_SHA256)
+    if recorded is not None:
+        if recorded == fingerprint:
+            return
+        why = f"sha256 {recorded[:12]}, not {fingerprint[:12]}"
+    elif ran_with == config.policy or not _has_policy_rows(out):
+        return
+    else:
+        why = "its policy was recorded by name only"
+    raise ValueError(
+        f"{out} evaluated the policy {ran_with or '(the shipped default)'}, not "
+        f"{config.policy or '(the shipped default)'} ({why}): its rows would be reported "
+        "under the new policy; resume with the same policy, or use another out_dir"
     )
+
+
+def _has_policy_rows(out: Path) -> bool:
+    return any(key[0] == POLICY for key in RunStore(out).rows)
 
 
 def _load_data(
