@@ -8,6 +8,11 @@ import csv
 import dataclasses
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -166,3 +171,78 @@ def test_resume_refuses_another_policy_by_content(
         evaluate(other, {}, progress=False)
     assert evaluate(same, {}, progress=False).runs == 1  # the same option: resumed
     assert "policy_sha256" in json.loads((out / "config.json").read_text())
+
+
+# ------------------------------------------------------------------ one writer per folder
+
+#: A first evaluation (its own process) whose only cell waits until ``release`` exists.
+HOLDER = """
+import math, sys, time
+from pathlib import Path
+from agents.evaluation import EvalConfig, evaluate
+from agents.evaluation.methods.core import MethodResult
+
+out, started, release = map(Path, sys.argv[1:])
+
+class Waiting:
+    name = "static"
+
+    def run(self, spec):
+        started.touch()
+        deadline = time.monotonic() + 120
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        point = {"progress": 1.0, "samples": 100, "lr": 1e-3, "val_accuracy": 0.5}
+        return MethodResult("static", spec.task, spec.seed, spec.start_lr_factor, 1.0, 0.5,
+                            math.nan, 0.5, 100, 100, 0.01, False, [point])
+
+config = EvalConfig(tasks=("digits",), seeds=(0,), methods=("static",),
+                    fidelity=("digits:0.1:2",), out_dir=str(out))
+evaluate(config, {"static": Waiting}, progress=False)
+"""
+
+
+def test_a_second_process_on_a_folder_is_refused_until_the_first_dies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    out, started, release = tmp_path / "report", tmp_path / "started", tmp_path / "release"
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": "1"}
+    args = [str(out), str(started), str(release)]
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, *args], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists():
+            assert holder.poll() is None, "the first evaluation ended before its cell ran"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        calls: Counter[str] = Counter()
+        config = EvalConfig(
+            tasks=("digits",), seeds=(0, 1), methods=("static",), fidelity=TINY,
+            out_dir=str(out), resume=True,
+        )  # fmt: skip
+        with pytest.raises(FileExistsError, match=f"in use by another evaluation.*{holder.pid}"):
+            evaluate(config, _static(calls), progress=False)
+        line = _cli_error(capsys, ["--out-dir", str(out), "--resume", "--seeds", "0,1"])
+        assert "in use by another evaluation" in line
+        assert calls == Counter()
+        assert json.loads((out / "config.json").read_text())["config"]["seeds"] == [0]
+    finally:
+        holder.send_signal(signal.SIGKILL)  # dies holding the lock: no clean-up runs
+        holder.wait(timeout=60)
+    assert (out / ".evaluate.lock").is_file()  # left behind, naming a dead process
+    report = evaluate(config, _static(calls), progress=False)
+    assert (report.runs, calls) == (2, Counter({"static": 2}))
+    assert not (out / ".evaluate.lock").exists()
+
+
+def test_a_lock_file_naming_a_dead_process_is_taken_over(tmp_path: Path):
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / ".evaluate.lock").write_text("pid 99999999 on elsewhere since 2020-01-01 00:00:00")
+    calls: Counter[str] = Counter()
+    config = EvalConfig(
+        tasks=("digits",), seeds=(0,), methods=("static",), fidelity=TINY, out_dir=str(out)
+    )
+    assert evaluate(config, _static(calls), progress=False).runs == 1
+    assert not (out / ".evaluate.lock").exists()

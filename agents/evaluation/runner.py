@@ -7,7 +7,7 @@ import json
 import math
 import time
 import traceback
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from agents.evaluation.report import summarize
 from agents.policy.artifact import FrozenPolicy
 from agents.policy.hub import load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
-from hpenv.io import atomic_write_json
+from hpenv.io import atomic_write_json, exclusive_lock
 from hpenv.plan import DEFAULT_DECISIONS, Fidelity
 from hpenv.tasks import DataNotFoundError, TaskData
 
@@ -110,6 +110,8 @@ def _outcome(key: Key, result: MethodResult, error: str, details: str) -> CellOu
     return CellOutcome(key, result_row(result, error), record)
 
 
+#: The lock file of a report directory, held by the one process writing it.
+LOCK_FILE = ".evaluate.lock"
 #: The ``config.json`` entry of the evaluated policy's `FrozenPolicy.fingerprint`.
 POLICY_SHA256 = "policy_sha256"
 
@@ -140,6 +142,8 @@ def evaluate(
 
     SIGINT and SIGTERM stop after the current run: the finished runs stay in
     ``results.csv`` and `JobInterrupted` says how to continue (``--resume``).
+    One process at a time writes a report directory: it holds the directory's
+    lock file (`LOCK_FILE`) until the report is written.
 
     With ``config.ray_address`` the cells run as Ray tasks on that cluster
     (`agents.evaluation.ray_cells`): the same cell code (`run_cell`), its rows
@@ -160,7 +164,8 @@ def evaluate(
             other decisions or fidelities, or a ``prior_results`` folder without
             finished ``optuna`` runs.
         FileNotFoundError: A ``prior_results`` folder holds no evaluation.
-        FileExistsError: ``out_dir`` already holds results and ``resume`` is off.
+        FileExistsError: ``out_dir`` already holds results and ``resume`` is off, or
+            another process is writing it (`hpenv.io.LockedError`).
         hpenv.tasks.DataNotFoundError: A task's data cannot be found.
         JobInterrupted: Stopped by a signal (see above).
     """
@@ -176,26 +181,42 @@ def evaluate(
         decisions = policy.metadata.decisions if policy else DEFAULT_DECISIONS
     overrides = config.fidelity_overrides()
     priors = _prior_stores(config.prior_results)  # checked before anything is written
-    out = _open_out_dir(config, decisions, overrides, policy)
-    store = RunStore(out)
-    cells = plan_cells(names, config.tasks, config.start_lr_factors, config.seeds)
-    finished = store.finished()
-    todo = [c for c in cells if c not in finished]
-    runner = _CellRunner(
-        config=config,
-        decisions=decisions,
-        overrides=overrides,
-        data=_load_data(sorted({c[1] for c in todo}), overrides, config.data_dir),
-        factories=factories,
-        policy=policy,
-        store=store,
-        priors=priors,
-    )
+    with _open_out_dir(config, decisions, overrides, policy) as out:  # locked until done
+        store = RunStore(out)
+        cells = plan_cells(names, config.tasks, config.start_lr_factors, config.seeds)
+        finished = store.finished()
+        todo = [c for c in cells if c not in finished]
+        runner = _CellRunner(
+            config=config,
+            decisions=decisions,
+            overrides=overrides,
+            data=_load_data(sorted({c[1] for c in todo}), overrides, config.data_dir),
+            factories=factories,
+            policy=policy,
+            store=store,
+            priors=priors,
+        )
+        _run_cells(runner, len(cells), todo, out, progress)
+        summary = summarize(
+            out, config, decisions, overrides, skipped=runner.skipped, argv=argv, policy=policy
+        )
+    errors = sum(1 for row in store.rows.values() if row["error"])
+    return Report(out, summary, len(store.rows), errors, runner.skipped)
+
+
+def _run_cells(
+    runner: _CellRunner, total: int, todo: Sequence[Key], out: Path, progress: bool
+) -> None:
+    """Run and record ``todo`` (of ``total`` cells) here or on Ray, under a progress bar.
+
+    Raises:
+        JobInterrupted: SIGINT or SIGTERM: stopped after the current run.
+    """
     with (
-        _cell_runtime(config),  # Ray first: ray.init sets a SIGTERM handler of its own
+        _cell_runtime(runner.config),  # Ray first: ray.init sets a SIGTERM handler of its own
         GracefulStop("stopping after the current run (signal again to abort)") as stop,
         tqdm(
-            total=len(cells), initial=len(cells) - len(todo), unit="run", desc="evaluate",
+            total=total, initial=total - len(todo), unit="run", desc="evaluate",
             disable=not progress, dynamic_ncols=True,
         ) as bar,
     ):  # fmt: skip
@@ -212,11 +233,6 @@ def evaluate(
             raise _interrupted(out) from None
         finally:
             cells_done.close()  # on Ray: cancels the cells still running
-    summary = summarize(
-        out, config, decisions, overrides, skipped=runner.skipped, argv=argv, policy=policy
-    )
-    errors = sum(1 for row in store.rows.values() if row["error"])
-    return Report(out, summary, len(store.rows), errors, runner.skipped)
 
 
 def _prior_stores(folders: Sequence[str]) -> list[RunStore]:
@@ -284,23 +300,31 @@ def _load_policy(config: EvalConfig, names: Sequence[str]) -> FrozenPolicy | Non
     return policy
 
 
+@contextlib.contextmanager
 def _open_out_dir(
     config: EvalConfig,
     decisions: int,
     overrides: Mapping[str, Fidelity],
     policy: FrozenPolicy | None,
-) -> Path:
-    """The report directory, created; refuses one holding results unless resuming."""
+) -> Iterator[Path]:
+    """The report directory, created, and this process's alone until the block ends.
+
+    Refuses a directory another process is writing (`LockedError`, a
+    `FileExistsError`), one holding results unless resuming, and a resume that
+    changes what its runs mean (`_write_config`).
+    """
     out = Path(config.out_dir) if config.out_dir else default_out_dir()
-    store_exists = (out / "results.csv").is_file() or (out / "runs.jsonl").is_file()
-    if store_exists and not config.resume:
-        raise FileExistsError(
-            f"{out} already holds an evaluation: continue it with --resume (resume=True) "
-            "or pick another out_dir"
-        )
     out.mkdir(parents=True, exist_ok=True)
-    _write_config(out, config, decisions, overrides, policy)
-    return out
+    busy = f"{out} is in use by another evaluation; wait until it ends or use another out_dir"
+    with exclusive_lock(out / LOCK_FILE, busy):
+        store_exists = (out / "results.csv").is_file() or (out / "runs.jsonl").is_file()
+        if store_exists and not config.resume:
+            raise FileExistsError(
+                f"{out} already holds an evaluation: continue it with --resume (resume=True) "
+                "or pick another out_dir"
+            )
+        _write_config(out, config, decisions, overrides, policy)
+        yield out
 
 
 def method_slot(name: str, task: str) -> tuple[str, str]:
