@@ -246,3 +246,24 @@ def test_a_lock_file_naming_a_dead_process_is_taken_over(tmp_path: Path):
     )
     assert evaluate(config, _static(calls), progress=False).runs == 1
     assert not (out / ".evaluate.lock").exists()
+
+
+def test_an_interrupted_evaluation_releases_its_folder(tmp_path: Path):
+    from agents.stopping import JobInterrupted
+
+    class Interrupting:
+        name = "static"
+
+        def run(self, spec: RunSpec) -> MethodResult:
+            raise KeyboardInterrupt  # Ctrl-C pressed twice: stop now
+
+    out = tmp_path / "report"
+    config = EvalConfig(
+        tasks=("digits",), seeds=(0,), methods=("static",), fidelity=TINY, out_dir=str(out)
+    )
+    with pytest.raises(JobInterrupted, match="--resume"):
+        evaluate(config, {"static": Interrupting}, progress=False)
+    assert not (out / ".evaluate.lock").exists()
+    calls: Counter[str] = Counter()
+    resumed = dataclasses.replace(config, resume=True)
+    assert evaluate(resumed, _static(calls), progress=False).runs == 1
