@@ -149,7 +149,9 @@ def test_resume_refuses_another_policy_by_content(
         fidelity=TINY, out_dir=str(out),
     )  # fmt: skip
     evaluate(config, {}, progress=False)
-    assert len(json.loads((out / "config.json").read_text())["policy_sha256"]) == 64
+    fingerprint = json.loads((out / "config.json").read_text())["policy_sha256"]
+    assert len(fingerprint) == 64
+    assert f"(sha256 {fingerprint[:12]}; trained on" in (out / "summary.md").read_text()
     # the same policy from another place: the same policy; nothing runs again
     same = dataclasses.replace(config, policy=str(policies["folder"]), resume=True)
     assert evaluate(same, {}, progress=False).runs == 1
