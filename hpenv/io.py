@@ -7,6 +7,9 @@ directory, are flushed to disk, then renamed over the target in one step.
 Every ``torch`` file the project reads goes through `safe_torch_load`: tensors
 and plain containers only (``weights_only=True``), so a crafted checkpoint or
 policy file cannot execute code when it is loaded.
+
+A directory that one process at a time may write (an evaluation's report
+directory) is held with `exclusive_lock`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import contextlib
 import json
 import os
 import pickle
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -108,3 +113,57 @@ def atomic_write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     with atomic_open(path, "w") as fh:
         json.dump(obj, fh, indent=2, sort_keys=True)
         fh.write("\n")
+
+
+class LockedError(FileExistsError):
+    """Another live process holds the lock file; the message names it."""
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike[str], what: str) -> Iterator[None]:
+    """Hold the lock file ``path`` for the body, or refuse at once if another process does.
+
+    The lock is the kernel's (``fcntl.flock``, POSIX), so a process that dies, even
+    by SIGKILL, holds nothing: a lock file it left behind is simply taken over. The
+    file names its holder (PID, host, start time) for the message of whoever is
+    refused, and is removed when the body ends.
+
+    Args:
+        path: The lock file (created if needed).
+        what: The refusal's message; the holder is added in brackets.
+
+    Raises:
+        LockedError: Another process holds the lock.
+    """
+    import fcntl
+
+    target = Path(path)
+    while True:
+        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "a process"
+            os.close(fd)
+            raise LockedError(f"{what} ({holder})") from None
+        if _same_file(fd, target):
+            break
+        os.close(fd)  # its holder removed the file we opened: lock the one there now
+    try:
+        since = time.strftime("%Y-%m-%d %H:%M:%S")
+        holder = f"pid {os.getpid()} on {socket.gethostname()} since {since}"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)  # while still locked: a waiting opener sees another inode
+        os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)

@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             report = evaluate(config, argv=command)
         except (ValueError, FileNotFoundError, FileExistsError) as exc:
-            # training tasks refused, unknown methods, another run's settings in out_dir,
-            # an unreadable policy, missing data
+            # training tasks refused, unknown methods, another run's settings or policy in
+            # out_dir, out_dir in use by another evaluation, an unreadable policy, missing data
             print(f"evaluate.py: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         _print(report)

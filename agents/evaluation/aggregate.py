@@ -17,7 +17,9 @@ rliable is optional (the ``baselines`` extra); without it the section says so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -120,7 +122,8 @@ def rliable_lines(
     if gain_estimates:
         header += ["IQM gain over static (points)", "mean gain over static (points)"]
     lines += _table(header, rows)
-    profile = rly.create_performance_profile(dict(matrices), np.array(PROFILE_TAUS))[0]
+    # the profile's point estimates (rly.create_performance_profile would also bootstrap them)
+    profile = {m: rly.score_distributions(x, np.array(PROFILE_TAUS)) for m, x in matrices.items()}
     lines += ["Performance profile: fraction of runs with final val acc > τ.", ""]
     lines += _table(
         ["method", *[f"τ={t:g}" for t in PROFILE_TAUS]],
@@ -132,10 +135,42 @@ def rliable_lines(
 def _estimates(
     rly: Any, matrices: Mapping[str, np.ndarray], aggregate: Any, seed: int
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    points, intervals = rly.get_interval_estimates(
-        dict(matrices), aggregate, reps=BOOTSTRAP_REPS, random_state=np.random.RandomState(seed)
-    )
-    return {m: (points[m], intervals[m]) for m in matrices}
+    """Point estimates and CIs; each method's resamples drawn from ``seed`` alone.
+
+    rliable's `StratifiedBootstrap` draws its resamples from numpy's global generator
+    (a ``random_state`` passed to it is ignored), so the global state is seeded for each
+    method and restored afterwards: the same scores give the same intervals, whatever
+    ran before and whichever other methods are aggregated.
+    """
+    estimates = {}
+    for method, matrix in matrices.items():
+        with _quiet_third_party(), _global_numpy_seed(seed):
+            points, intervals = rly.get_interval_estimates(
+                {method: matrix}, aggregate, reps=BOOTSTRAP_REPS
+            )
+        estimates[method] = (points[method], intervals[method])
+    return estimates
+
+
+@contextlib.contextmanager
+def _global_numpy_seed(seed: int) -> Iterator[None]:
+    """Seed numpy's global generator for the body; put its previous state back after."""
+    # rliable draws from the legacy global generator: nothing else can seed it
+    state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
+@contextlib.contextmanager
+def _quiet_third_party() -> Iterator[None]:
+    """Hide rliable's and arch's deprecation notices (about their own code, not the user's)."""
+    with warnings.catch_warnings():
+        for category in (FutureWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"(arch|rliable)(\.|$)")
+        yield
 
 
 def _ci(point: float, interval: np.ndarray, digits: int = 4) -> str:

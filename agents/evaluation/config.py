@@ -158,9 +158,9 @@ def resume_eval_config(out_dir: str | Path, overrides: dict[str, Any]) -> EvalCo
 
     Options not given come from its ``config.json``. Given ones replace them:
     more seeds, tasks, methods or start factors add cells; the runner refuses
-    other decisions or fidelities for tasks already run. Where the cells run
-    (`PLACEMENT_OPTIONS`: ``--ray-address`` and the Ray resources) is not
-    carried over: give it again.
+    another policy (by content), other decisions or fidelities for tasks already
+    run. Where the cells run (`PLACEMENT_OPTIONS`: ``--ray-address`` and the Ray
+    resources) is not carried over: give it again.
     """
     path = Path(out_dir) / "config.json"
     if not path.is_file():

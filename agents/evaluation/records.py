@@ -1,8 +1,8 @@
 """``results.csv`` and ``runs.jsonl`` of a report directory: append, read back, resume.
 
 Each finished run is appended (and fsynced) to both files at once; `RunStore`
-reads them back (the last entry of a cell wins, torn lines are skipped) and
-rewrites them atomically.
+reads them back (the last entry of a cell wins, torn lines are skipped, and a
+torn header is written anew) and rewrites them atomically.
 """
 
 from __future__ import annotations
@@ -135,11 +135,13 @@ class RunStore:
         self.runs_path = out / "runs.jsonl"
         self.rows: dict[Key, dict[str, Any]] = {}
         self.records: dict[Key, dict[str, Any]] = {}
+        self._needs_header = True  # results.csv needs its header written before a row
         self.load()
 
     def load(self) -> None:
         self.rows, self.records = {}, {}
-        if self.results_path.is_file():
+        self._needs_header = not self.results_path.is_file() or self._torn_header()
+        if not self._needs_header:
             with open(self.results_path, newline="", encoding="utf-8") as fh:
                 reader = csv.DictReader(fh)
                 if reader.fieldnames is not None and tuple(reader.fieldnames) != COLUMNS:
@@ -160,6 +162,16 @@ class RunStore:
                     except (ValueError, KeyError, TypeError):
                         continue  # a torn last line
 
+    def _torn_header(self) -> bool:
+        """Whether ``results.csv`` is empty or holds only the start of its header line.
+
+        A crash during the first append can leave that (its record is in ``runs.jsonl``);
+        like a torn row, it holds no finished run, and the next append writes it anew.
+        """
+        with open(self.results_path, "rb") as fh:
+            first = fh.readline()
+        return not first.endswith(b"\n") and _csv_line(COLUMNS).encode().startswith(first)
+
     def finished(self) -> set[Key]:
         """Cells with an error-free row and a record."""
         return {k for k, row in self.rows.items() if not row["error"] and k in self.records}
@@ -168,8 +180,10 @@ class RunStore:
         """Record one run: its JSON record first, then its CSV row (each fsynced)."""
         key = row_key(row)
         _append_line(self.runs_path, json.dumps(_jsonable(record), sort_keys=True) + "\n")
-        if not self.results_path.is_file() or self.results_path.stat().st_size == 0:
-            _append_line(self.results_path, _csv_line(COLUMNS))
+        if self._needs_header:  # no file, an empty one, or a torn header
+            with atomic_open(self.results_path, "w") as fh:
+                fh.write(_csv_line(COLUMNS))
+            self._needs_header = False
         _append_line(self.results_path, _csv_line([_cell(row.get(c, "")) for c in COLUMNS]))
         self.rows[key], self.records[key] = row, record
 
@@ -179,6 +193,7 @@ class RunStore:
             fh.write(_csv_line(COLUMNS))
             for row in self.rows.values():
                 fh.write(_csv_line([_cell(row.get(c, "")) for c in COLUMNS]))
+        self._needs_header = False
         with atomic_open(self.runs_path, "w") as fh:
             for key, record in self.records.items():
                 if key in self.rows:

@@ -117,7 +117,8 @@ class _Report:
             meta = self.policy.metadata
             lines += [
                 f"Policy: `{self.config.policy or 'the shipped policy'}` "
-                f"(trained on {', '.join(meta.tasks) or 'unknown tasks'}, "
+                f"(sha256 {self.policy.fingerprint()[:12]}; "
+                f"trained on {', '.join(meta.tasks) or 'unknown tasks'}, "
                 f"{meta.agent_steps} agent steps, tunes {', '.join(meta.tuned)})",
                 "",
             ]

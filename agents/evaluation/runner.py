@@ -6,7 +6,7 @@ import contextlib
 import json
 import time
 import traceback
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,9 +47,14 @@ from agents.evaluation.report import summarize
 from agents.policy.artifact import FrozenPolicy
 from agents.policy.hub import load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
-from hpenv.io import atomic_write_json
+from hpenv.io import atomic_write_json, exclusive_lock
 from hpenv.plan import DEFAULT_DECISIONS, Fidelity
 from hpenv.tasks import DataNotFoundError, TaskData
+
+#: The lock file of a report directory, held by the one process writing it.
+LOCK_FILE = ".evaluate.lock"
+#: The ``config.json`` entry of the evaluated policy's `FrozenPolicy.fingerprint`.
+POLICY_SHA256 = "policy_sha256"
 
 
 def default_out_dir() -> Path:
@@ -78,6 +83,8 @@ def evaluate(
 
     SIGINT and SIGTERM stop after the current run: the finished runs stay in
     ``results.csv`` and `JobInterrupted` says how to continue (``--resume``).
+    One process at a time writes a report directory: it holds the directory's
+    lock file (`LOCK_FILE`) until the report is written.
 
     With ``config.ray_address`` the cells run as Ray tasks on that cluster
     (`agents.evaluation.ray_cells`): the same cell code (`run_cell`), its rows
@@ -94,10 +101,12 @@ def evaluate(
     Raises:
         TrainingTaskError: A task is in the policy's training set (see
             ``include_training_tasks``).
-        ValueError: Unknown method names, resuming with other decisions or fidelities,
-            or a ``prior_results`` folder without finished ``optuna`` runs.
+        ValueError: Unknown method names, resuming with another policy (by content),
+            other decisions or fidelities, or a ``prior_results`` folder without
+            finished ``optuna`` runs.
         FileNotFoundError: A ``prior_results`` folder holds no evaluation.
-        FileExistsError: ``out_dir`` already holds results and ``resume`` is off.
+        FileExistsError: ``out_dir`` already holds results and ``resume`` is off, or
+            another process is writing it (`hpenv.io.LockedError`).
         hpenv.tasks.DataNotFoundError: A task's data cannot be found.
         JobInterrupted: Stopped by a signal (see above).
     """
@@ -113,26 +122,42 @@ def evaluate(
         decisions = policy.metadata.decisions if policy else DEFAULT_DECISIONS
     overrides = config.fidelity_overrides()
     priors = _prior_stores(config.prior_results)  # checked before anything is written
-    out = _open_out_dir(config, decisions, overrides)
-    store = RunStore(out)
-    cells = plan_cells(names, config.tasks, config.start_lr_factors, config.seeds)
-    finished = store.finished()
-    todo = [c for c in cells if c not in finished]
-    runner = _CellRunner(
-        config=config,
-        decisions=decisions,
-        overrides=overrides,
-        data=_load_data(sorted({c[1] for c in todo}), overrides, config.data_dir),
-        factories=factories,
-        policy=policy,
-        store=store,
-        priors=priors,
-    )
+    with _open_out_dir(config, decisions, overrides, policy) as out:  # locked until done
+        store = RunStore(out)
+        cells = plan_cells(names, config.tasks, config.start_lr_factors, config.seeds)
+        finished = store.finished()
+        todo = [c for c in cells if c not in finished]
+        runner = _CellRunner(
+            config=config,
+            decisions=decisions,
+            overrides=overrides,
+            data=_load_data(sorted({c[1] for c in todo}), overrides, config.data_dir),
+            factories=factories,
+            policy=policy,
+            store=store,
+            priors=priors,
+        )
+        _run_cells(runner, len(cells), todo, out, progress)
+        summary = summarize(
+            out, config, decisions, overrides, skipped=runner.skipped, argv=argv, policy=policy
+        )
+    errors = sum(1 for row in store.rows.values() if row["error"])
+    return Report(out, summary, len(store.rows), errors, runner.skipped)
+
+
+def _run_cells(
+    runner: _CellRunner, total: int, todo: Sequence[Key], out: Path, progress: bool
+) -> None:
+    """Run and record ``todo`` (of ``total`` cells) here or on Ray, under a progress bar.
+
+    Raises:
+        JobInterrupted: SIGINT or SIGTERM: stopped after the current run.
+    """
     with (
-        _cell_runtime(config),  # Ray first: ray.init sets a SIGTERM handler of its own
+        _cell_runtime(runner.config),  # Ray first: ray.init sets a SIGTERM handler of its own
         GracefulStop("stopping after the current run (signal again to abort)") as stop,
         tqdm(
-            total=len(cells), initial=len(cells) - len(todo), unit="run", desc="evaluate",
+            total=total, initial=total - len(todo), unit="run", desc="evaluate",
             disable=not progress, dynamic_ncols=True,
         ) as bar,
     ):  # fmt: skip
@@ -149,11 +174,6 @@ def evaluate(
             raise _interrupted(out) from None
         finally:
             cells_done.close()  # on Ray: cancels the cells still running
-    summary = summarize(
-        out, config, decisions, overrides, skipped=runner.skipped, argv=argv, policy=policy
-    )
-    errors = sum(1 for row in store.rows.values() if row["error"])
-    return Report(out, summary, len(store.rows), errors, runner.skipped)
 
 
 def _prior_stores(folders: Sequence[str]) -> list[RunStore]:
@@ -221,18 +241,31 @@ def _load_policy(config: EvalConfig, names: Sequence[str]) -> FrozenPolicy | Non
     return policy
 
 
-def _open_out_dir(config: EvalConfig, decisions: int, overrides: Mapping[str, Fidelity]) -> Path:
-    """The report directory, created; refuses one holding results unless resuming."""
+@contextlib.contextmanager
+def _open_out_dir(
+    config: EvalConfig,
+    decisions: int,
+    overrides: Mapping[str, Fidelity],
+    policy: FrozenPolicy | None,
+) -> Iterator[Path]:
+    """The report directory, created, and this process's alone until the block ends.
+
+    Refuses a directory another process is writing (`LockedError`, a
+    `FileExistsError`), one holding results unless resuming, and a resume that
+    changes what its runs mean (`_write_config`).
+    """
     out = Path(config.out_dir) if config.out_dir else default_out_dir()
-    store_exists = (out / "results.csv").is_file() or (out / "runs.jsonl").is_file()
-    if store_exists and not config.resume:
-        raise FileExistsError(
-            f"{out} already holds an evaluation: continue it with --resume (resume=True) "
-            "or pick another out_dir"
-        )
     out.mkdir(parents=True, exist_ok=True)
-    _write_config(out, config, decisions, overrides)
-    return out
+    busy = f"{out} is in use by another evaluation; wait until it ends or use another out_dir"
+    with exclusive_lock(out / LOCK_FILE, busy):
+        store_exists = (out / "results.csv").is_file() or (out / "runs.jsonl").is_file()
+        if store_exists and not config.resume:
+            raise FileExistsError(
+                f"{out} already holds an evaluation: continue it with --resume (resume=True) "
+                "or pick another out_dir"
+            )
+        _write_config(out, config, decisions, overrides, policy)
+        yield out
 
 
 @dataclass
@@ -340,13 +373,22 @@ class _CellRunner:
 
 
 def _write_config(
-    out: Path, config: EvalConfig, decisions: int, overrides: Mapping[str, Fidelity]
+    out: Path,
+    config: EvalConfig,
+    decisions: int,
+    overrides: Mapping[str, Fidelity],
+    policy: FrozenPolicy | None,
 ) -> None:
-    """Write ``config.json``; refuse to resume with other decisions, optimizer or fidelities."""
+    """Write ``config.json``; refuse a resume with another policy, decisions, optimizer,
+    grid or fidelities (the runs already there would not be comparable with the new ones).
+    """
     path = out / "config.json"
     fidelity = {t: _fidelity_text(t, overrides) for t in config.tasks}
+    fingerprint = policy.fingerprint() if policy is not None else None
     if path.is_file():
         old = json.loads(path.read_text())
+        _check_same_policy(out, old, config, fingerprint)
+        fingerprint = fingerprint or old.get(POLICY_SHA256)
         if old.get("decisions") != decisions:
             raise ValueError(
                 f"{out} was run with decisions={old.get('decisions')}, not {decisions}: "
@@ -370,9 +412,44 @@ def _write_config(
                     f"{out} ran {task} at {text}, not {fidelity[task]}: use another out_dir"
                 )
             fidelity.setdefault(task, text)
-    atomic_write_json(
-        {"config": config.to_dict(), "decisions": decisions, "fidelity": fidelity}, path
+    written = {"config": config.to_dict(), "decisions": decisions, "fidelity": fidelity}
+    if fingerprint is not None:
+        written[POLICY_SHA256] = fingerprint
+    atomic_write_json(written, path)
+
+
+def _check_same_policy(
+    out: Path, old: Mapping[str, Any], config: EvalConfig, fingerprint: str | None
+) -> None:
+    """Refuse to resume ``out`` with a policy other than the one it evaluated.
+
+    Policies compare by content (`FrozenPolicy.fingerprint`), so a shipped name and
+    its file, or a copy, are the same policy. A folder written before fingerprints
+    were recorded compares by the ``policy`` option it was run with, and only when
+    it holds rows of the policy; resumed with the same option, it records the
+    fingerprint from then on.
+    """
+    if fingerprint is None:
+        return  # no policy now: nothing is run under its name
+    ran_with = old.get("config", {}).get("policy")
+    recorded = old.get(POLICY_SHA256)
+    if recorded is not None:
+        if recorded == fingerprint:
+            return
+        why = f"sha256 {recorded[:12]}, not {fingerprint[:12]}"
+    elif ran_with == config.policy or not _has_policy_rows(out):
+        return
+    else:
+        why = "its policy was recorded by name only"
+    raise ValueError(
+        f"{out} evaluated the policy {ran_with or '(the shipped default)'}, not "
+        f"{config.policy or '(the shipped default)'} ({why}): its rows would be reported "
+        "under the new policy; resume with the same policy, or use another out_dir"
     )
+
+
+def _has_policy_rows(out: Path) -> bool:
+    return any(key[0] == POLICY for key in RunStore(out).rows)
 
 
 def _load_data(

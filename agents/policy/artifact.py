@@ -21,6 +21,8 @@ artifact format, or a damaged file, with a message that says what to do.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import platform
 import time
@@ -190,6 +192,29 @@ class FrozenPolicy:
                 return action, new_state
             action, _ = self.policy.predict(normalised, deterministic=deterministic)
         return action, None
+
+    def fingerprint(self) -> str:
+        """sha256 (hex) of what decides the actions: weights, normalisation, action layout.
+
+        The same policy has the same fingerprint whichever file, folder, shipped name or
+        copy it was loaded from; its training record (tasks, dates, versions, notes) is
+        left out.
+        """
+        meta = self.metadata
+        layout = {
+            "obs": [meta.obs_version, meta.obs_size, meta.frame_stack],
+            "actions": [list(meta.tuned), meta.ranges, meta.action_mode],
+            "network": [meta.algorithm, meta.policy_kwargs],
+            "normalisation": [self.clip_obs, self.epsilon],
+        }
+        digest = hashlib.sha256(json.dumps(layout, sort_keys=True, default=str).encode())
+        for name, tensor in sorted(self.policy.state_dict().items()):
+            value = tensor.detach().cpu().contiguous()
+            digest.update(f"{name} {value.dtype} {tuple(value.shape)}".encode())
+            digest.update(value.numpy().tobytes())
+        for stats in (self.obs_mean, self.obs_var):
+            digest.update(np.ascontiguousarray(stats, dtype=np.float64).tobytes())
+        return digest.hexdigest()
 
     # ------------------------------------------------------------------- files
 
