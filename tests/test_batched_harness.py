@@ -75,7 +75,8 @@ def test_population_runs_equal_sequential_runs_for_every_batchable_method():
     batched = train_runs(runs(), engine="population")
     sequential = train_runs(runs())
     _same_rows(batched, sequential)
-    assert any(r.diverged for r in batched) and not all(r.diverged for r in batched)
+    assert any(r.diverged for r in batched)
+    assert not all(r.diverged for r in batched)
     # the policy moved its rate (a frozen member would also agree with itself)
     policy_lrs = {p["lr"] for p in batched[0].trajectory}
     assert len(policy_lrs) > 2
@@ -124,7 +125,8 @@ def test_harness_engines_agree_cell_by_cell(tmp_path):
     evaluate(EvalConfig(**common, out_dir=str(batched_dir)), progress=False)
     evaluate(EvalConfig(**common, engine="sequential", out_dir=str(sequential_dir)), progress=False)
     batched, sequential = _rows(batched_dir), _rows(sequential_dir)
-    assert set(batched) == set(sequential) and len(batched) == 2 * 5
+    assert set(batched) == set(sequential)
+    assert len(batched) == 2 * 5
     assert not any(r["error"] for r in batched.values())
     for key, row in batched.items():
         other = sequential[key]
@@ -163,6 +165,8 @@ def test_a_task_the_population_refuses_runs_one_at_a_time_with_one_line():
     todo = [(m, "imdb_conv", s, 1.0) for s in (0, 1) for m in ("policy", "static")]
     data = tiny_task_data(get_task("imdb_conv"))
     done = list(stream_batched(runner, todo, data_for=lambda task: data, note=notes.append))
-    assert done == todo and runner.alone == todo
-    assert len(notes) == 1 and notes[0].startswith("imdb_conv: cells run one at a time")
+    assert done == todo
+    assert runner.alone == todo
+    assert len(notes) == 1
+    assert notes[0].startswith("imdb_conv: cells run one at a time")
     assert "does not support" in notes[0]

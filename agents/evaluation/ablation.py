@@ -8,10 +8,16 @@ those ``results.csv`` files and reports, per recipe:
   cells, as mean ± std *across meta-training seeds* (the spread a user sees
   between two runs of the same recipe) and the mean spread across evaluation
   seeds;
-- per task, the recipe's mean against the baselines recorded in the same
-  directories;
+- per task, the recipe's mean against the baselines (recorded in the same
+  directories, or in one directory of their own);
+- against a reference recipe: the mean difference, a Wilcoxon signed-rank
+  test and win/tie/loss over the (task, start factor, evaluation seed) cells,
+  each cell averaged over the recipe's meta-training seeds;
 - the rliable aggregate (IQM and mean with stratified bootstrap intervals) of
   all its runs, with the baselines as methods of their own.
+
+`agents.evaluation.recipes` runs a whole comparison (meta-training, evaluation,
+this table) from a recipes file.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.evaluation.aggregate import rliable_lines
-from agents.evaluation.stats import final_score
+from agents.evaluation.stats import final_score, paired_comparison
 from agents.evaluation.tables import _table
 
 POLICY = "policy"
@@ -47,19 +53,31 @@ def read_scores(directory: Path) -> Scores:
 
 
 def ablation_markdown(
-    recipes: Mapping[str, Sequence[Path]], baselines: Sequence[str] = ("static",)
+    recipes: Mapping[str, Sequence[Path]],
+    baselines: Sequence[str] = ("static",),
+    *,
+    baseline_dir: Path | None = None,
+    reference_recipe: str | None = None,
 ) -> str:
     """The ablation report (see the module docstring) as Markdown.
 
     Args:
         recipes: Recipe name -> the harness directories of its meta-training seeds.
-        baselines: Methods to show beside the recipes (read from the first directory).
+        baselines: Methods to show beside the recipes.
+        baseline_dir: The harness directory holding the baselines' runs (default:
+            the first recipe's first directory).
+        reference_recipe: Each other recipe is compared with this one (a
+            Wilcoxon signed-rank test over the cells, each averaged over
+            meta-training seeds); None: no test.
     """
     per_recipe: dict[str, list[Scores]] = {
         name: [read_scores(Path(d)) for d in dirs] for name, dirs in recipes.items()
     }
-    reference = next(iter(per_recipe.values()))[0]
-    tasks = sorted({t for (_, t, _, _) in reference})
+    if reference_recipe is not None and reference_recipe not in per_recipe:
+        raise ValueError(f"reference recipe {reference_recipe!r} is not among {list(per_recipe)}")
+    first = next(iter(per_recipe.values()))[0]
+    reference = read_scores(baseline_dir) if baseline_dir is not None else first
+    tasks = sorted({t for (m, t, _, _) in (*first, *reference) if m == POLICY or m in baselines})
     lines = ["| recipe | meta-seeds | mean val acc (± std over meta-seeds) | eval-seed std |",
              "|---|---|---|---|"]  # fmt: skip
     for name, seeds in per_recipe.items():
@@ -97,16 +115,61 @@ def ablation_markdown(
             row.append(f"{100 * np.mean(values):.2f}" if values else "n/a")
         rows.append(row)
     lines += _table(header, rows)
-    lines += _recipe_aggregate(per_recipe, reference, baselines)
+    if reference_recipe is not None and len(per_recipe) > 1:
+        lines += _against_reference(per_recipe, reference_recipe)
+    lines += _recipe_aggregate(per_recipe, first, reference, baselines)
     return "\n".join(lines)
 
 
+def cell_means(seeds: Sequence[Scores]) -> dict[tuple[str, float, int], float]:
+    """The policy's score per (task, start factor, evaluation seed), averaged over the
+    meta-training seeds that ran it."""
+    values: dict[tuple[str, float, int], list[float]] = defaultdict(list)
+    for scores in seeds:
+        for (method, task, start, seed), value in scores.items():
+            if method == POLICY:
+                values[(task, start, seed)].append(value)
+    return {cell: float(np.mean(v)) for cell, v in values.items()}
+
+
+def _against_reference(per_recipe: Mapping[str, list[Scores]], reference: str) -> list[str]:
+    """Each recipe against ``reference`` on the (task, start, eval seed) cells both ran."""
+    base = cell_means(per_recipe[reference])
+    lines = [
+        "",
+        f"Against `{reference}` (paired over the (task, start factor, evaluation seed) cells, "
+        "each averaged over meta-training seeds; Wilcoxon signed-rank, two-sided):",
+        "",
+    ]
+    rows = []
+    for name, seeds in per_recipe.items():
+        if name == reference:
+            continue
+        mine = cell_means(seeds)
+        cells = sorted(set(mine) & set(base))
+        result = paired_comparison([mine[c] for c in cells], [base[c] for c in cells])
+        rows.append(
+            [
+                name,
+                str(result.n),
+                f"{100 * result.mean_difference:+.2f}",
+                f"{result.wilcoxon_statistic:.1f}",
+                f"{result.wilcoxon_pvalue:.3g}",
+                f"{result.wins}/{result.ties}/{result.losses}",
+            ]
+        )
+    return lines + _table(["recipe", "cells", "mean diff (points)", "W", "p", "win/tie/loss"], rows)
+
+
 def _recipe_aggregate(
-    per_recipe: Mapping[str, list[Scores]], reference: Scores, baselines: Sequence[str]
+    per_recipe: Mapping[str, list[Scores]],
+    first: Scores,
+    reference: Scores,
+    baselines: Sequence[str],
 ) -> list[str]:
     """rliable over (meta-seed, eval seed) runs x cells; baselines over their eval seeds."""
-    cells = sorted({(t, f) for (m, t, f, _) in reference if m == POLICY})
-    eval_seeds = sorted({s for (m, _, _, s) in reference if m == POLICY})
+    cells = sorted({(t, f) for (m, t, f, _) in first if m == POLICY})
+    eval_seeds = sorted({s for (m, _, _, s) in first if m == POLICY})
 
     def rows(scores: Scores, method: str) -> list[list[float]]:
         return [[scores.get((method, t, f, s), math.nan) for t, f in cells] for s in eval_seeds]

@@ -1,0 +1,450 @@
+"""A whole recipe comparison from one resumable command: meta-train, evaluate, tabulate.
+
+A recipes file names sets of ``scripts/train_agent.py`` flags (TOML or JSON)::
+
+    reference = "make-train"          # optional: the recipe the others are tested against
+
+    [recipes.make-train]
+    flags = []                        # train_agent.py's defaults (`make train`)
+
+    [recipes.population]
+    flags = ["--vec-env", "population", "--n-envs", "64", "--n-steps", "4"]
+
+`compare_recipes` then, in ``out_dir``:
+
+1. keeps a copy of the file (``recipes.toml`` / ``recipes.json``) and the
+   comparison's options (``comparison.json``); running the same command again
+   continues the comparison, and a changed recipes file or option is refused;
+2. evaluates the baselines once, shared by all recipes (``eval/baselines``);
+3. for each meta-training seed, for each recipe: meta-trains
+   (``meta/<recipe>/s<seed>``, `agents.metatrain.meta_train`, resumed from its
+   checkpoint when it was stopped) and evaluates its policy on the held-out
+   suite (``eval/<recipe>/s<seed>``, `agents.evaluation.evaluate`, resumed too);
+4. writes the ablation table (``ablation.md``, `ablation_markdown`) after
+   every evaluation, so a comparison that spans sessions always has its table
+   so far.
+
+Finished meta-training runs and evaluation cells are never redone. A progress
+bar counts the jobs and estimates the time left from the jobs measured so far
+(kept in ``comparison.json``, so the estimate survives a stop). SIGINT or
+SIGTERM stops the job in progress at its next safe point (its own checkpoint);
+`JobInterrupted` says to run the same command again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, NoReturn
+
+from tqdm import tqdm
+
+from agents.cli import build_parser, from_args, option
+from agents.evaluation.ablation import ablation_markdown
+from agents.evaluation.config import DEFAULT_TASKS, EngineName, EvalConfig
+from agents.evaluation.records import RunStore
+from agents.stopping import GracefulStop, JobInterrupted
+from hpenv.io import atomic_open, atomic_write_json
+
+#: Flags a recipe may not set: the comparison sets them for every run.
+MANAGED_FLAGS = ("--seed", "--out-dir", "--resume")
+#: What a recipe name may contain (it names folders).
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: Which policy of a meta-training run is evaluated.
+PolicyChoice = Literal["best", "final"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One recipe: a name and its ``train_agent.py`` flags."""
+
+    name: str
+    flags: tuple[str, ...]
+
+
+def read_recipes(path: str | Path) -> tuple[list[Recipe], str | None]:
+    """The recipes of a TOML or JSON file, and its ``reference`` (None if it names none).
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Not TOML/JSON of the documented shape, a bad recipe name,
+            flags that are not strings, a managed flag (`MANAGED_FLAGS`), or
+            flags ``train_agent.py`` refuses (named with the recipe).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipes file {path} not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import tomllib  # Python 3.11+ (a JSON file works on 3.10)
+
+            data = tomllib.loads(text)
+    except ValueError as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        kind = "JSON" if path.suffix == ".json" else "TOML"
+        raise ValueError(f"recipes file {path}: not valid {kind}: {exc}") from None
+    table = data.get("recipes") if isinstance(data, dict) else None
+    if not isinstance(table, dict) or not table:
+        raise ValueError(
+            f"recipes file {path}: expected a [recipes.NAME] table with flags = [...] per recipe"
+        )
+    recipes = []
+    for name, entry in table.items():
+        flags = entry.get("flags") if isinstance(entry, dict) else None
+        if not NAME.match(str(name)):
+            raise ValueError(f"recipe name {name!r}: use letters, digits, '.', '_' and '-'")
+        if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+            raise ValueError(f"recipe {name!r}: flags must be a list of strings")
+        managed = [f for f in flags if f.split("=", 1)[0] in MANAGED_FLAGS]
+        if managed:
+            raise ValueError(f"recipe {name!r}: {managed} are set by the comparison; drop them")
+        recipe = Recipe(str(name), tuple(flags))
+        recipe_config(recipe, seed=0, out_dir="unused")  # train_agent.py's own checks
+        recipes.append(recipe)
+    reference = data.get("reference")
+    if reference is not None and reference not in table:
+        raise ValueError(f"recipes file {path}: reference {reference!r} is not a recipe")
+    return recipes, reference
+
+
+def recipe_config(recipe: Recipe, seed: int, out_dir: str, **extra: Any) -> Any:
+    """The `MetaTrainConfig` of ``recipe`` for one meta-training seed.
+
+    Raises:
+        ValueError: The flags are refused, naming the recipe.
+    """
+    from agents.metatrain import MetaTrainConfig
+
+    parser = build_parser(MetaTrainConfig, None)
+
+    def refuse(message: str) -> NoReturn:
+        raise ValueError(message)
+
+    parser.error = refuse  # type: ignore[method-assign]  # a ValueError, not an exit
+    try:
+        args = parser.parse_args([*recipe.flags, "--seed", str(seed), "--out-dir", out_dir])
+        config = from_args(MetaTrainConfig, args)
+    except ValueError as exc:  # argparse's complaint, or MetaTrainConfig's checks
+        raise ValueError(f"recipe {recipe.name!r}: {exc}") from None
+    return dataclasses.replace(config, **extra) if extra else config
+
+
+@dataclass(frozen=True)
+class ComparisonConfig:
+    """A recipe comparison (every field is a CLI flag of ``scripts/compare_recipes.py``)."""
+
+    recipes_file: str | None = option(
+        "TOML or JSON file naming the recipes (sets of train_agent.py flags)", default=None
+    )
+    out_dir: str | None = option("the comparison's folder (run again to continue)", default=None)
+    meta_seeds: tuple[int, ...] = option(
+        "meta-training seeds of every recipe", default=(0, 1, 2, 3, 4)
+    )
+    eval_seeds: tuple[int, ...] = option(
+        "evaluation seeds of every held-out cell", default=(0, 1, 2, 3, 4)
+    )
+    tasks: tuple[str, ...] = option("held-out tasks", default=DEFAULT_TASKS)
+    baselines: tuple[str, ...] = option(
+        "baseline methods, evaluated once for all recipes",
+        default=("static", "cosine", "prodigy", "schedulefree", "grid"),
+    )
+    reference: str | None = option(
+        "the recipe every other one is tested against (default: the file's 'reference', "
+        "else its first recipe)",
+        default=None,
+    )
+    policy: PolicyChoice = option(
+        "which policy of a run is evaluated: 'best' (selected on its held-out synthetic tasks, "
+        "the final one when there was no selection) or 'final'",
+        default="best",
+    )
+    fidelity: tuple[str, ...] = option(
+        "per-task run size overrides TASK:SUBSET:EPOCHS of the evaluation", default=()
+    )
+    decisions: int | None = option(
+        "decision points per evaluation run (default: the policy's)", default=None
+    )
+    engine: EngineName = option("how evaluation cells train (see evaluate.py)", default="auto")
+    data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
+    dirs: tuple[str, ...] = option(
+        "table only, no runs: NAME=DIR+DIR+... names existing harness folders of a recipe's "
+        "meta-training seeds (comma-separate recipes or repeat the flag)",
+        default=(),
+    )
+
+    def __post_init__(self) -> None:
+        if self.dirs:
+            if self.recipes_file is not None:
+                raise ValueError("give --recipes-file (run a comparison) or --dirs (table only)")
+            if any("=" not in d for d in self.dirs):
+                raise ValueError(f"--dirs must be NAME=DIR+DIR+..., got {self.dirs}")
+            return
+        if self.recipes_file is None or self.out_dir is None:
+            raise ValueError(
+                "give --recipes-file FILE --out-dir DIR (or --dirs NAME=DIR+... for a table of "
+                "existing harness folders)"
+            )
+        for name in ("meta_seeds", "eval_seeds", "tasks"):
+            values = getattr(self, name)
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"{name} must list distinct values, got {values}")
+
+    def options(self) -> dict[str, Any]:
+        """What must not change when the comparison continues (everything but placement)."""
+        values = dataclasses.asdict(self)
+        for placement in ("recipes_file", "out_dir", "data_dir", "engine", "dirs"):
+            values.pop(placement)
+        return json.loads(json.dumps(values))
+
+
+@dataclass
+class _Job:
+    kind: Literal["baselines", "meta", "eval"]
+    recipe: str = ""
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        return (
+            "baselines" if self.kind == "baselines" else f"{self.kind} {self.recipe} s{self.seed}"
+        )
+
+    @property
+    def clock(self) -> str:
+        """The key its measured durations are kept under (estimates the ones to come)."""
+        return self.kind if self.kind != "meta" else f"meta:{self.recipe}"
+
+
+class Comparison:
+    """A recipe comparison in its folder (see the module docstring)."""
+
+    def __init__(self, config: ComparisonConfig, argv: Sequence[str] | None = None) -> None:
+        assert config.recipes_file is not None
+        assert config.out_dir is not None
+        self.config = config
+        self.recipes, file_reference = read_recipes(config.recipes_file)
+        names = [r.name for r in self.recipes]
+        self.reference = config.reference or file_reference or names[0]
+        if self.reference not in names:
+            raise ValueError(f"--reference {self.reference!r} is not a recipe ({names})")
+        self.out = Path(config.out_dir)
+        self.command = " ".join(argv) if argv else "the same command"
+        self.state = self._open()
+
+    # ------------------------------------------------------------------ folder
+
+    def _open(self) -> dict[str, Any]:
+        """Create or continue the folder; refuse a changed recipes file or option."""
+        source = Path(self.config.recipes_file or "")
+        kept = self.out / f"recipes{source.suffix or '.toml'}"
+        state_path = self.out / "comparison.json"
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        if state_path.is_file():
+            state = json.loads(state_path.read_text())
+            if state.get("recipes_sha256") != digest:
+                raise ValueError(
+                    f"{source} differs from the recipes this comparison ran ({kept}): a "
+                    "comparison's recipes cannot change; use another --out-dir, or put the "
+                    "kept file back"
+                )
+            changed = [
+                f"--{k.replace('_', '-')}: the comparison has {state['options'].get(k)!r}, "
+                f"this command gives {v!r}"
+                for k, v in self.config.options().items()
+                if state["options"].get(k) != v
+            ]
+            if changed:
+                raise ValueError("cannot continue with changed options: " + "; ".join(changed))
+            return dict(state)
+        if (self.out / "meta").exists() or (self.out / "eval").exists():
+            raise ValueError(f"{self.out} holds runs but no comparison.json: use another --out-dir")
+        self.out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, kept)
+        state = {"recipes_sha256": digest, "options": self.config.options(), "durations": {}}
+        atomic_write_json(state, state_path)
+        return state
+
+    def _save(self) -> None:
+        atomic_write_json(self.state, self.out / "comparison.json")
+
+    # -------------------------------------------------------------------- jobs
+
+    def jobs(self) -> list[_Job]:
+        """Every job in run order: the baselines, then per meta-seed each recipe's two."""
+        jobs = [_Job("baselines")] if self.config.baselines else []
+        for seed in self.config.meta_seeds:
+            for recipe in self.recipes:
+                jobs += [_Job("meta", recipe.name, seed), _Job("eval", recipe.name, seed)]
+        return jobs
+
+    def run_dir(self, job: _Job) -> Path:
+        if job.kind == "baselines":
+            return self.out / "eval" / "baselines"
+        return self.out / job.kind / job.recipe / f"s{job.seed}"
+
+    def done(self, job: _Job) -> bool:
+        folder = self.run_dir(job)
+        if job.kind == "meta":
+            return (folder / "policy.pt").is_file()
+        if not (folder / "results.csv").is_file():
+            return False
+        methods = ("policy",) if job.kind == "eval" else self.config.baselines
+        expected = len(methods) * len(self.config.tasks) * len(self.config.eval_seeds)
+        return len(RunStore(folder).finished()) >= expected
+
+    def run(self, job: _Job) -> None:
+        """Run (or continue) one job."""
+        if job.kind == "meta":
+            self._meta_train(job)
+        else:
+            self._evaluate(job)
+
+    def _meta_train(self, job: _Job) -> None:
+        from agents.metatrain import meta_train
+
+        recipe = next(r for r in self.recipes if r.name == job.recipe)
+        folder = self.run_dir(job)
+        resume = (folder / "checkpoints" / "latest.pt").is_file()
+        if folder.exists() and not resume:
+            shutil.rmtree(folder)  # stopped before its first checkpoint: nothing to continue
+        meta_train(recipe_config(recipe, job.seed, str(folder), resume=resume))
+
+    def _evaluate(self, job: _Job) -> None:
+        from agents.evaluation.runner import evaluate
+
+        folder = self.run_dir(job)
+        config = self.config
+        common: dict[str, Any] = {
+            "tasks": config.tasks,
+            "seeds": config.eval_seeds,
+            "fidelity": config.fidelity,
+            "decisions": config.decisions,
+            "engine": config.engine,
+            "data_dir": config.data_dir,
+            "out_dir": str(folder),
+            "resume": folder.exists(),
+        }
+        if job.kind == "baselines":
+            evaluate(EvalConfig(methods=config.baselines, **common), progress=False)
+        else:
+            evaluate(EvalConfig(methods=("policy",), policy=self.policy(job), **common),
+                     progress=False)  # fmt: skip
+        self.write_table()
+
+    def policy(self, job: _Job) -> str:
+        """The policy file of a meta-training seed that its evaluation uses."""
+        folder = self.run_dir(_Job("meta", job.recipe, job.seed))
+        best = folder / "best_policy.pt"
+        return str(
+            best if self.config.policy == "best" and best.is_file() else folder / "policy.pt"
+        )
+
+    # ------------------------------------------------------------------- table
+
+    def write_table(self) -> Path | None:
+        """``ablation.md`` from every finished evaluation so far (None before there is one)."""
+        dirs = {
+            recipe.name: [
+                self.run_dir(_Job("eval", recipe.name, s))
+                for s in self.config.meta_seeds
+                if self.done(_Job("eval", recipe.name, s))
+            ]
+            for recipe in self.recipes
+        }
+        dirs = {name: found for name, found in dirs.items() if found}
+        if not dirs:
+            return None
+        baselines = self.run_dir(_Job("baselines"))
+        reference = self.reference if self.reference in dirs else None
+        text = ablation_markdown(
+            dirs,
+            self.config.baselines,
+            baseline_dir=baselines if (baselines / "results.csv").is_file() else None,
+            reference_recipe=reference,
+        )
+        seeds = {name: len(found) for name, found in dirs.items()}
+        header = (
+            f"# Recipe comparison: {self.out}\n\nRecipes: `{self.out / 'recipes'}*`; "
+            f"meta-training seeds finished per recipe: {seeds}; reference: `{self.reference}`."
+            f"\n\nWritten {time.strftime('%Y-%m-%d %H:%M:%S')} by: `{self.command}`\n\n"
+        )
+        path = self.out / "ablation.md"
+        with atomic_open(path, "w") as fh:
+            fh.write(header + text + "\n")
+        return path
+
+    # ------------------------------------------------------------------ driver
+
+    def estimate(self, jobs: Sequence[_Job]) -> float:
+        """Seconds the ``jobs`` will take, from the durations measured so far (NaN: unknown)."""
+        durations: dict[str, list[float]] = self.state["durations"]
+        meta = [d for key, values in durations.items() if key.startswith("meta") for d in values]
+        total = 0.0
+        for job in jobs:
+            seen = durations.get(job.clock) or (meta if job.kind == "meta" else [])
+            if not seen:
+                return math.nan
+            total += sum(seen) / len(seen)
+        return total
+
+    def execute(self, progress: bool = True) -> Path:
+        """Run every job not yet done, in order; returns the table's path.
+
+        Raises:
+            JobInterrupted: A signal stopped the comparison (run it again to continue).
+        """
+        jobs = self.jobs()
+        todo = [job for job in jobs if not self.done(job)]
+        with (
+            GracefulStop("stopping after the current job (signal again to abort)") as stop,
+            tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="job", desc="compare",
+                 disable=not progress, dynamic_ncols=True) as bar,
+        ):  # fmt: skip
+            for index, job in enumerate(todo):
+                left = self.estimate(todo[index:])
+                eta = "time left unknown" if math.isnan(left) else f"~{_duration(left)} left"
+                bar.set_postfix_str(f"{job.label}; {eta}")
+                begin = time.perf_counter()
+                try:
+                    self.run(job)
+                except JobInterrupted:
+                    raise self._interrupted() from None
+                self.state["durations"].setdefault(job.clock, []).append(
+                    time.perf_counter() - begin
+                )
+                self._save()
+                bar.update()
+                if stop.requested:
+                    raise self._interrupted()
+        path = self.write_table()
+        assert path is not None
+        return path
+
+    def _interrupted(self) -> JobInterrupted:
+        self.write_table()
+        return JobInterrupted(
+            f"comparison stopped; finished runs are kept in {self.out}; continue with: "
+            f"{self.command}"
+        )
+
+
+def compare_recipes(
+    config: ComparisonConfig, argv: Sequence[str] | None = None, progress: bool = True
+) -> Path:
+    """Run (or continue) the comparison of ``config``; returns the path of ``ablation.md``."""
+    return Comparison(config, argv).execute(progress=progress)
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"

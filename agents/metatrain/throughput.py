@@ -1,0 +1,97 @@
+"""Meta-training throughput: agent steps per second of a configuration, as `meta_train` runs it.
+
+`agent_rate` builds the training environments exactly as `agents.metatrain.loop.meta_train`
+does (`build_vec_env`, `VecNormalize`, `make_model` from a `MetaTrainConfig`) and
+times PPO's ``learn``: rollouts and updates together, the quantity a user waits
+for. Start-up (worker processes, the first population, Ray actors) is left out:
+the rate counts the agent steps between the end of the first rollout and the
+end of the last one, over the time between them.
+
+Used by ``scripts/benchmark_metatrain.py`` (the options on the default suite)
+and ``scripts/gpu_check.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecNormalize
+
+from agents.metatrain.config import MetaTrainConfig
+from agents.metatrain.model import make_model
+from agents.metatrain.suite import available
+from agents.metatrain.vec_env import batchable, build_vec_env, vec_env_runtime
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A measured throughput.
+
+    Attributes:
+        steps: Agent steps timed (after the first rollout).
+        seconds: Wall time of those steps (rollouts and PPO updates).
+        rollout: Agent steps per rollout (``n_envs * n_steps``).
+    """
+
+    steps: int
+    seconds: float
+    rollout: int
+
+    @property
+    def per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else float("nan")
+
+
+class _RolloutClock(BaseCallback):
+    """Records (agent steps, time) at the end of every rollout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: list[tuple[int, float]] = []
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.marks.append((self.num_timesteps, time.perf_counter()))
+
+
+def agent_rate(config: MetaTrainConfig, rollouts: int = 4) -> Rate:
+    """Agent steps/s of ``config``'s meta-training over ``rollouts`` timed rollouts.
+
+    Trains ``rollouts + 1`` rollouts (the first one untimed) of ``config``'s suite
+    (tasks without data, and for a population the models it cannot batch, are
+    left out as `meta_train` leaves them out). Nothing is written.
+
+    Raises:
+        ValueError: ``rollouts`` < 1, or no training task has data.
+    """
+    if rollouts < 1:
+        raise ValueError(f"rollouts must be >= 1, got {rollouts}")
+    tasks, _ = available(config.train_tasks, config.data_dir)
+    if config.vec_env == "population" or config.ray_members_per_actor > 1:
+        tasks, _ = batchable(tasks)
+    if not tasks:
+        raise ValueError("none of the training tasks has data")
+    rollout = config.n_envs * config.n_steps
+    config = dataclasses.replace(config, total_steps=rollout * (rollouts + 1))
+    with vec_env_runtime(config):
+        venv = VecNormalize(
+            build_vec_env(config, tasks),
+            norm_obs=True,
+            norm_reward=False,
+            clip_obs=config.clip_obs,
+            gamma=config.gamma,
+        )
+        try:
+            model: Any = make_model(config, venv)
+            clock = _RolloutClock()
+            model.learn(config.total_steps, callback=clock)
+        finally:
+            venv.close()
+    (first_steps, first_time), (last_steps, last_time) = clock.marks[0], clock.marks[-1]
+    return Rate(last_steps - first_steps, last_time - first_time, rollout)

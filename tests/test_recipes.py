@@ -1,0 +1,118 @@
+"""The resumable recipe comparison: meta-train, evaluate, tabulate; stop and continue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.evaluation.recipes import Comparison, ComparisonConfig, read_recipes
+from agents.stopping import JobInterrupted
+from scripts import load_script
+
+TINY_META = [
+    "--train-tasks", "synthetic", "--eval-tasks", "synthetic-heldout", "--vec-env", "dummy",
+    "--n-envs", "2", "--n-steps", "8", "--batch-size", "8", "--total-steps", "16",
+    "--decisions", "4", "--budget", "200", "--eval-every", "0", "--checkpoint-every", "16",
+    "--net-arch", "8",
+]  # fmt: skip
+
+
+def _recipes(path: Path, second: list[str]) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "reference": "base",
+                "recipes": {"base": {"flags": TINY_META}, "wide": {"flags": TINY_META + second}},
+            }
+        )
+    )
+    return path
+
+
+def _config(tmp_path: Path, **changes) -> ComparisonConfig:
+    values = {
+        "recipes_file": str(_recipes(tmp_path / "recipes.json", ["--net-arch", "16"])),
+        "out_dir": str(tmp_path / "cmp"),
+        "meta_seeds": (0, 1),
+        "eval_seeds": (0, 1),
+        "tasks": ("digits_cnn",),
+        "baselines": ("static",),
+        "fidelity": ("digits_cnn:0.1:1",),
+        "decisions": 4,
+        **changes,
+    }
+    return ComparisonConfig(**values)
+
+
+def test_a_stopped_comparison_continues_without_redoing_finished_jobs(tmp_path, monkeypatch):
+    config = _config(tmp_path)
+    ran: list[str] = []
+    original = Comparison.run
+
+    stop_at = [2]
+
+    def counted(self, job):
+        if len(ran) == stop_at[0]:  # a signal during the third job: it stops at its checkpoint
+            raise JobInterrupted("meta-training interrupted")
+        ran.append(job.label)
+        original(self, job)
+
+    monkeypatch.setattr(Comparison, "run", counted)
+    with pytest.raises(JobInterrupted, match="continue with: cmd"):
+        Comparison(config, ["cmd"]).execute(progress=False)
+    assert ran == ["baselines", "meta base s0"]
+    stop_at[0] = -1
+    ran.clear()
+    table = Comparison(config, ["cmd"]).execute(progress=False)
+    assert "baselines" not in ran
+    assert "meta base s0" not in ran
+    assert ran[0] == "eval base s0"
+    assert len(ran) == 9 - 2
+    text = table.read_text()
+    assert "| base | 2 |" in text
+    assert "| wide | 2 |" in text
+    assert "Against `base`" in text
+    assert "| wide | 2 |" in text
+    assert "static (baseline)" in text
+    state = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert set(state["durations"]) >= {"baselines", "meta:base", "meta:wide", "eval"}
+    ran.clear()
+    Comparison(config, ["cmd"]).execute(progress=False)  # everything done: nothing runs
+    assert ran == []
+
+
+def test_a_changed_recipes_file_or_option_is_refused(tmp_path):
+    config = _config(tmp_path)
+    Comparison(config)  # creates the folder
+    _recipes(tmp_path / "recipes.json", ["--net-arch", "32"])
+    with pytest.raises(ValueError, match="recipes cannot change"):
+        Comparison(config)
+    _recipes(tmp_path / "recipes.json", ["--net-arch", "16"])
+    with pytest.raises(ValueError, match="--eval-seeds: the comparison has"):
+        Comparison(_config(tmp_path, eval_seeds=(0, 1, 2)))
+
+
+def test_bad_recipes_are_refused_before_anything_runs(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"recipes": {"x": {"flags": ["--total-steps", "0"]}}}))
+    with pytest.raises(ValueError, match="recipe 'x': total_steps must be >= 1"):
+        read_recipes(bad)
+    bad.write_text(json.dumps({"recipes": {"x": {"flags": ["--vec-env", "nope"]}}}))
+    with pytest.raises(ValueError, match="recipe 'x': argument --vec-env: invalid choice"):
+        read_recipes(bad)
+    bad.write_text(json.dumps({"recipes": {"x": {"flags": ["--seed", "3"]}}}))
+    with pytest.raises(ValueError, match="set by the comparison"):
+        read_recipes(bad)
+    toml = tmp_path / "r.toml"
+    toml.write_text('reference = "a"\n[recipes.a]\nflags = ["--n-envs", "2"]\n')
+    recipes, reference = read_recipes(toml)
+    assert reference == "a"
+    assert recipes[0].flags == ("--n-envs", "2")
+    script = load_script("compare_recipes")
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit) as stopped:
+        script.main(["--recipes-file", str(bad), "--out-dir", str(out)])
+    assert stopped.value.code == 2
+    assert not out.exists()
