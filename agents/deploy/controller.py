@@ -178,7 +178,6 @@ class HyperController:
         self._grad_sum: torch.Tensor | None = None
         self._grad_count = 0
         self._before: list[torch.Tensor] = []
-        self._update_ratio = math.nan
         self._validation: tuple[float, float] | None = None
         self._decisions = DecisionLog(log_dir)
         self._params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -487,13 +486,16 @@ class HyperController:
     # ------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue a resumed run identically."""
-        if (self._losses or self._grad_count) and self.steps < self.total_steps:
-            warnings.warn(
-                "state_dict() mid-interval: the interval's partial loss statistics are kept",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        """Everything needed to continue a resumed run identically, at any step.
+
+        Save it with the model's and the optimizer's state (``torch.save``; it
+        holds plain values and tensors only, so ``torch.load(..., weights_only=True)``
+        reads it). Mid-interval it keeps the interval's losses and gradient-norm
+        sum, a validation reported for the coming decision, and the weights
+        snapshot of the update ratio, so the next decisions are those of the
+        uninterrupted run.
+        """
+        grad_sum = None if self._grad_sum is None else self._grad_sum.detach().clone()
         return {
             "steps": self.steps,
             "interval_start": self._interval_start,
@@ -504,10 +506,16 @@ class HyperController:
             "batch_size_known": self._batch_size_known,
             "history": list(self.history),
             "losses": [float(loss) for loss in self._losses],
+            "grad_sum": grad_sum,
+            "grad_count": self._grad_count,
+            "before": [p.clone() for p in self._before],
+            "validation": None if self._validation is None else list(self._validation),
+            "ratios": [dict(r) for r in self._ratios],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore `state_dict` (the optimizer's own state is restored by the caller)."""
+        device = self._params[0].device if self._params else torch.device("cpu")
         self.steps = state["steps"]
         self._interval_start = state["interval_start"]
         self.hparams = HParams(**state["hparams"])
@@ -516,5 +524,15 @@ class HyperController:
         self._started = state["started"]
         self._batch_size_known = state.get("batch_size_known", True)
         self._decisions.history = list(state["history"])
-        self._losses = [torch.tensor(v) for v in state["losses"]]
+        self._losses = [torch.tensor(v, device=device) for v in state["losses"]]
+        grad_sum = state.get("grad_sum")
+        self._grad_sum = None if grad_sum is None else grad_sum.to(device)
+        self._grad_count = state.get("grad_count", 0)
+        before = state.get("before") or []  # empty, or one tensor per parameter
+        params = self._params if before else []
+        self._before = [b.to(p.device) for b, p in zip(before, params, strict=True)]
+        validation = state.get("validation")
+        self._validation = None if validation is None else (validation[0], validation[1])
+        if "ratios" in state:
+            self._ratios = [dict(r) for r in state["ratios"]]
         self._write_hparams(self.hparams)
