@@ -262,3 +262,22 @@ def test_state_dict_mid_interval_continues_identically(saved_at: int, tmp_path: 
         assert [h.get(key, math.nan) for h in resumed.history] == pytest.approx(
             [h.get(key, math.nan) for h in full.history], rel=0, abs=0, nan_ok=True
         ), key
+
+
+def test_start_entry_has_the_loops_batch_size(tmp_path: Path):
+    """Learned from the first per-sample losses, the batch size is the start entry's too,
+    in the history and in TensorBoard; ``decisions_made`` leaves the start entry out."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    controller = HyperController(make_policy(), optimizer, total_steps=20, decisions=3,
+                                 evaluate=lambda: (0.7, 0.5), log_dir=tmp_path)  # fmt: skip
+    _tiny_loop(controller, optimizer, model, per_sample=True, steps=20)
+    controller.detach()
+    assert [h["batch_size"] for h in controller.history] == [32] * 4
+    assert controller.decisions_made == 3 == len(controller.history) - 1
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    points = events.Scalars("controller/hparams/batch_size")
+    assert [(p.step, p.value) for p in points] == [(0, 32.0), (5, 32.0), (10, 32.0), (15, 32.0)]

@@ -237,6 +237,7 @@ class HyperController:
                 if not self._batch_size_known:  # per-sample losses: their count is the batch
                     self.hparams = self.hparams.replace(batch_size=value.numel())
                     self._batch_size_known = True
+                    self._decisions.release(batch_size=value.numel())  # the start entry
                 value = value.mean()
         elif isinstance(loss, int | float) and not isinstance(loss, bool):
             value = torch.tensor(float(loss))
@@ -322,6 +323,7 @@ class HyperController:
                 RuntimeWarning,
                 stacklevel=4,
             )
+            self._decisions.release()  # the start entry, at the assumed batch size
         try:
             metrics = self._interval_metrics()
         finally:
@@ -398,6 +400,10 @@ class HyperController:
     def _start(self, val_loss: float, val_accuracy: float) -> None:
         self.step_policy.start(val_loss, val_accuracy, self.hparams)
         self._started = True
+        # Until the batch size is known (from the first per-sample losses), the start
+        # entry stays out of TensorBoard; `report_loss` corrects and writes it.
+        if not self._batch_size_known:
+            self._decisions.hold_next()
         self._log(None, val_loss=val_loss, val_accuracy=val_accuracy)
 
     def _take_validation(self) -> tuple[float, float]:
@@ -477,8 +483,17 @@ class HyperController:
 
     @property
     def history(self) -> list[dict[str, Any]]:
-        """One entry per decision (and one at the start): step, hyperparameters, metrics."""
+        """The start entry, then one entry per decision: step, hyperparameters, metrics.
+
+        The start entry holds the hyperparameters before training (its batch size
+        is the loop's once known: given, or read from the first per-sample losses).
+        """
         return self._decisions.history
+
+    @property
+    def decisions_made(self) -> int:
+        """Decisions applied so far: the entries of `history` after the start entry."""
+        return max(len(self.history) - 1, 0)
 
     def _log(self, metrics: IntervalMetrics | None, **extra: float) -> None:
         self._decisions.record(self.steps, self.hparams, metrics, **extra)
@@ -523,7 +538,7 @@ class HyperController:
         self.diverged = state["diverged"]
         self._started = state["started"]
         self._batch_size_known = state.get("batch_size_known", True)
-        self._decisions.history = list(state["history"])
+        self._decisions.restore(state["history"])
         self._losses = [torch.tensor(v, device=device) for v in state["losses"]]
         grad_sum = state.get("grad_sum")
         self._grad_sum = None if grad_sum is None else grad_sum.to(device)
