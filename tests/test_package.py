@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
+import pytest
+import torch
+from policies import make_policy
+
 import agents
+from agents.deploy.controller import HyperController
 
 
 def test_dir_lists_the_lazily_exported_names():
@@ -11,3 +18,89 @@ def test_dir_lists_the_lazily_exported_names():
     assert "HyperController" in names
     assert "__getattr__" in names  # the module's own names stay
     assert names == sorted(names)
+
+
+def _recorded(run) -> list[warnings.WarningMessage]:
+    """The warnings that reach the user while ``run()`` runs (Python's default filters)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        run()
+    return list(caught)
+
+
+def test_controller_warnings_name_the_users_line_even_under_a_scheduler():
+    """A decision skipped inside ``optimizer.step()`` (wrapped by an LR scheduler, as in
+    every framework) is reported at the user's ``optimizer.step()`` line, not in torch."""
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    torch.optim.lr_scheduler.StepLR(optimizer, step_size=100)  # wraps optimizer.step
+
+    calls: list[int] = []
+
+    def evaluate() -> tuple[float, float]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("validation data went away")
+        return 0.7, 0.5
+
+    controller = HyperController(make_policy(), optimizer, total_steps=20, decisions=3,
+                                 batch_size=8, evaluate=evaluate)  # fmt: skip
+    x, y = torch.randn(8, 4), torch.randint(0, 2, (8,))
+
+    def train() -> None:
+        for _ in range(20):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            controller.report_loss(loss)
+            optimizer.step()
+
+    caught = _recorded(train)
+    assert any("skipped" in str(w.message) for w in caught)
+    assert all(w.filename == __file__ for w in caught), [(w.filename, w.lineno) for w in caught]
+
+
+def test_lightning_callback_warnings_name_the_users_line():
+    """The callback's own warning names the user's ``trainer.fit`` line, and Lightning's
+    internal FutureWarning about torch's pytree API does not reach the user."""
+    pl = pytest.importorskip("lightning.pytorch")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from agents.deploy.integrations.lightning import HyperControllerCallback
+
+    class Module(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Linear(4, 2)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return torch.nn.functional.cross_entropy(self.net(x), y)
+
+        def configure_optimizers(self):
+            optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+            cycle = torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.2, total_steps=100)
+            schedule = {"scheduler": cycle, "interval": "step"}
+            return {"optimizer": optimizer, "lr_scheduler": schedule}
+
+    data = DataLoader(TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,))), batch_size=8)
+    callback = HyperControllerCallback(make_policy(decisions=2), evaluate=lambda: (0.7, 0.5))
+    trainer = pl.Trainer(max_steps=8, callbacks=[callback], accelerator="cpu", logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False)  # fmt: skip
+    caught = _recorded(lambda: trainer.fit(Module(), data))
+    assert any("OneCycleLR is not re-anchored" in str(w.message) for w in caught)
+    assert all(w.filename == __file__ for w in caught), [(w.filename, w.lineno) for w in caught]
+
+
+def test_onnx_export_keeps_the_exporters_internal_notices_off_the_terminal(
+    tmp_path, capfd: pytest.CaptureFixture[str]
+):
+    pytest.importorskip("onnxscript")
+    from agents.policy.export import export_onnx
+
+    export_onnx(make_policy(), tmp_path / "policy.onnx")
+    err = capfd.readouterr().err
+    assert "operator set version" not in err
+    assert "version converter" not in err

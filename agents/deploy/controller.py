@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ from agents.deploy.decision_log import DecisionLog
 from agents.policy.artifact import FrozenPolicy, IncompatiblePolicyError, load_policy
 from agents.policy.hub import load_pretrained
 from agents.policy.step import PolicyStep
+from agents.warn import warn
 from hpenv.hyperparams import HParams, OptimizerName
 from hpenv.observation import IntervalMetrics
 from hpenv.plan import split_budget
@@ -316,12 +316,10 @@ class HyperController:
             )
         if not self._batch_size_known:
             self._batch_size_known = True  # warn once
-            warnings.warn(
+            warn(
                 f"the controller does not know the batch size and assumes {ASSUMED_BATCH_SIZE} "
                 "(a policy feature): pass batch_size= or report per-sample losses "
                 "(report_loss(loss_fn(outputs, targets, reduction='none')))",
-                RuntimeWarning,
-                stacklevel=4,
             )
             self._decisions.release()  # the start entry, at the assumed batch size
         try:
@@ -363,12 +361,10 @@ class HyperController:
             except InvalidMetricsError:
                 raise
             except Exception as exc:
-                warnings.warn(
+                warn(
                     f"evaluate() raised {type(exc).__name__}: {exc}; the decision at step "
                     f"{self.steps} is skipped (hyperparameters unchanged) and the next one comes "
                     f"at step {self.steps + self.interval}",
-                    RuntimeWarning,
-                    stacklevel=5,
                 )
                 return None
         if not (math.isfinite(mean) and math.isfinite(val_loss)):
@@ -389,12 +385,10 @@ class HyperController:
     def _mark_diverged(self, train_loss: float, val_loss: float) -> None:
         self.diverged = True
         self.step_policy.mark_diverged()
-        warnings.warn(
+        warn(
             f"training diverged at step {self.steps} (train loss {train_loss}, val loss "
             f"{val_loss}); the controller keeps the last finite hyperparameters "
             f"({self.hparams.to_dict()}) and makes no further changes",
-            RuntimeWarning,
-            stacklevel=3,
         )
 
     def _start(self, val_loss: float, val_accuracy: float) -> None:

@@ -24,6 +24,7 @@ Example::
 import contextlib
 import copy
 import json
+import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,6 +166,26 @@ def _quiet_jit() -> Iterator[None]:
         yield
 
 
+#: Loggers of the ONNX exporter that report its own internals (an opset converted down).
+ONNX_LOGGERS = ("torch.onnx", "onnxscript")
+
+
+@contextlib.contextmanager
+def _quiet_onnx() -> Iterator[None]:
+    """Keep the exporter's internal notices (opset 18 built, then converted to ``opset``) off
+    the user's terminal: they are about how torch and onnxscript work, not about the policy.
+    Errors still show."""
+    loggers = [logging.getLogger(name) for name in ONNX_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def _example(policy: FrozenPolicy) -> torch.Tensor:
     dim = policy.metadata.obs_size * policy.metadata.frame_stack
     return torch.zeros(2, dim, dtype=torch.float32)
@@ -211,17 +232,18 @@ def export_onnx(policy: FrozenPolicy, path: str | Path, opset: int = 17) -> Path
     target.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch")
     # The dynamo exporter builds opset >= 18 and converts down to older opsets (it logs so).
-    program = torch.onnx.export(
-        module,
-        (_example(policy),),
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        opset_version=opset,
-        dynamic_shapes={"obs": {0: batch}},
-        dynamo=True,
-        external_data=False,
-        verbose=False,
-    )
+    with _quiet_onnx():
+        program = torch.onnx.export(
+            module,
+            (_example(policy),),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=opset,
+            dynamic_shapes={"obs": {0: batch}},
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
     if program is None:  # pragma: no cover - only the legacy exporter returns None
         raise RuntimeError("torch.onnx.export returned no program")
     model = program.model_proto
