@@ -83,7 +83,8 @@ def _validate_only(cls: type, doc: str | None, argv: list[str] | None, **_: Any)
 def _check_script(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     name = Path(argv[0]).stem
     module = load_script(name)
-    monkeypatch.setattr(module, "parse_config", _validate_only)
+    command = sys.modules[module.main.__module__]  # a script may be a wrapper of agents.commands
+    monkeypatch.setattr(command, "parse_config", _validate_only)
     try:
         module.main(argv[1:])
     except _Parsed:
