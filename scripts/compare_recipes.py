@@ -6,9 +6,9 @@ same cells, with the baselines in them. Prints Markdown (per recipe: mean over
 the held-out cells with its spread across meta-training seeds, per task, and
 the rliable aggregate).
 
-Example:
-    python scripts/compare_recipes.py --recipes "v2=logs/exp15/eval-v2" \\
-        --recipes "population=logs/exp15/eval-pop-s0+logs/exp15/eval-pop-s1"
+Example (each DIR a report of scripts/evaluate.py --policy <that seed's policy>):
+    python scripts/compare_recipes.py --recipes "default=logs/eval-default" \\
+        --recipes "population=logs/eval-pop-s0+logs/eval-pop-s1"
 """
 
 from __future__ import annotations

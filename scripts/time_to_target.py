@@ -1,4 +1,4 @@
-"""Time to the static default's final accuracy, as a fraction of the budget (issue 15, bar 5).
+"""Time to the static default's final accuracy, as a fraction of the budget.
 
 For each run of a harness directory (scripts/evaluate.py --out-dir), the
 fraction of its training samples at the first evaluation whose validation
@@ -8,7 +8,8 @@ budget). Prints, per method, the median and mean fraction and how many runs
 reached the target before their last evaluation.
 
 Example:
-    python scripts/time_to_target.py --out-dir logs/exp15/eval-v2
+    python scripts/evaluate.py --out-dir logs/eval --methods policy,static,cosine
+    python scripts/time_to_target.py --out-dir logs/eval
 """
 
 from __future__ import annotations

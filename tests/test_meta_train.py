@@ -240,3 +240,19 @@ def test_rounded_budget_is_announced_and_no_selection_claims_no_best_policy(
     assert not (tmp_path / "best_policy.pt").exists()
     assert "best on held-out" not in out
     assert "no best policy: no held-out selection (--eval-every 0)" in out
+
+
+def test_a_data_directory_that_does_not_exist_is_an_error(tmp_path: Path):
+    """A task whose data is missing is skipped with a message, but not silently because the
+    data directory named (say ``../shared/datasets`` in another clone) does not exist."""
+    from agents.metatrain.suite import available
+
+    with pytest.raises(FileNotFoundError, match=r"nowhere \(--data-dir\) does not exist.*mnist"):
+        available(["synthetic", "digits", "mnist"], str(tmp_path / "nowhere"))
+    ok, missing = available(["synthetic", "digits", "mnist"], str(tmp_path))  # exists, empty
+    assert ok == ["synthetic", "digits"]
+    assert list(missing) == ["mnist"]
+    assert available(["synthetic", "digits"], str(tmp_path / "nowhere"))[0] == [
+        "synthetic",
+        "digits",
+    ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +13,9 @@ from policies import make_policy
 
 import agents
 from agents.deploy.controller import HyperController
+from scripts import load_script
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_dir_lists_the_lazily_exported_names():
@@ -104,3 +110,22 @@ def test_onnx_export_keeps_the_exporters_internal_notices_off_the_terminal(
     err = capfd.readouterr().err
     assert "operator set version" not in err
     assert "version converter" not in err
+
+
+SCRIPTS = sorted(p.stem for p in (ROOT / "scripts").glob("*.py"))
+#: What a help text must not cite: our run folders, issue labels, paths outside the clone.
+INTERNAL = re.compile(r"logs/exp\d|\bissue \d|\bbar \d|\.\./shared")
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_help_cites_nothing_internal(name: str, capsys: pytest.CaptureFixture[str]):
+    module = load_script(name)
+    if "argv" in inspect.signature(module.main).parameters:
+        with pytest.raises(SystemExit) as exit_:
+            module.main(["--help"])
+        assert exit_.value.code == 0
+        text = capsys.readouterr().out
+    else:  # parses sys.argv itself: its help is its docstring
+        text = module.__doc__ or ""
+    assert text.strip()
+    assert not INTERNAL.search(text), INTERNAL.search(text)

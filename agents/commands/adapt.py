@@ -11,19 +11,21 @@ computed on --holdout of the training split, held back. Writes
 runs, seconds, settings), adaptation.json, TensorBoard logs, and
 <out-dir>/k<K>/ for each --snapshots count. The adapted policy lists the task
 among its training tasks: evaluate it there with
-scripts/evaluate.py --include-training-tasks.
+hpenv-evaluate --include-training-tasks.
 
 Examples:
-    python scripts/adapt_policy.py --task digits_cnn --episodes 30
-    python scripts/adapt_policy.py --task mnist_cnn --episodes 100 --snapshots 10,30 \\
+    hpenv-adapt --task digits_cnn --episodes 30
+    hpenv-adapt --task mnist_cnn --episodes 100 --snapshots 10,30 \\
         --out-dir logs/adapt-mnist_cnn   # also logs/adapt-mnist_cnn/k10, k30
-    python scripts/adapt_policy.py --policy logs/meta-.../best_policy.pt --task diabetes \\
+    hpenv-adapt --policy logs/meta-.../best_policy.pt --task diabetes \\
         --episodes 100 --normalisation update --out-dir logs/adapt-diabetes
-    python scripts/evaluate.py --policy logs/adapt-diabetes/policy.pt --tasks diabetes \\
+    hpenv-evaluate --policy logs/adapt-diabetes/policy.pt --tasks diabetes \\
         --methods policy,static --include-training-tasks
 
 Ctrl-C or SIGTERM stops at the next agent step without saving the adapted policy
 (snapshots already written stay; exit status 130).
+
+From a clone without installing, ``python scripts/adapt_policy.py`` is the same command.
 """
 
 from __future__ import annotations

@@ -12,12 +12,14 @@ evaluation's options from DIR (options given again extend or replace them).
 started here); results still land in the same files as each cell finishes.
 
 Examples:
-    HPENV_DATA_DIR=../shared/datasets python scripts/evaluate.py
-    python scripts/evaluate.py --policy logs/meta-.../best_policy.pt --tasks digits \\
+    HPENV_DATA_DIR=~/data hpenv-evaluate   # ~/data holds mnist.npz, imdb/, ... (README: Data)
+    hpenv-evaluate --policy logs/meta-.../best_policy.pt --tasks digits \\
         --seeds 0,1 --methods policy,static,cosine --start-lr-factors 1,0.01,30 \\
         --include-training-tasks
-    python scripts/evaluate.py --out-dir logs/eval-x --resume
-    python scripts/evaluate.py --ray-address HEAD:6379 --tasks mnist,wine   # cells on Ray
+    hpenv-evaluate --out-dir logs/eval-x --resume
+    hpenv-evaluate --ray-address HEAD:6379 --tasks mnist,wine   # cells on Ray
+
+From a clone without installing, ``python scripts/evaluate.py`` is the same command.
 """
 
 from __future__ import annotations

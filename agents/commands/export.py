@@ -7,9 +7,11 @@ agents/policy/export.py. ONNX needs the ``export`` extra (pip install -e '.[expo
 --policy defaults to the shipped policy.
 
 Example:
-    python scripts/export_policy.py --out exported/
-    python scripts/export_policy.py --policy logs/meta-.../best_policy.pt --format onnx \\
+    hpenv-export --out exported/
+    hpenv-export --policy logs/meta-.../best_policy.pt --format onnx \\
         --out exported/
+
+From a clone without installing, ``python scripts/export_policy.py`` is the same command.
 """
 
 from __future__ import annotations

@@ -9,13 +9,15 @@ final metrics (wall time, optimizer steps) as JSON (printed and written to
 result.json).
 
 Examples:
-    python scripts/run_policy.py --task mnist --data-dir ../shared/datasets
-    python scripts/run_policy.py --task cifar10 --device cuda --policy logs/meta-.../best_policy.pt
-    python scripts/run_policy.py --out-dir logs/job --resume
+    hpenv-run --task mnist --data-dir ~/data   # a folder holding mnist.npz or MNIST/raw/
+    hpenv-run --task cifar10 --device cuda --policy logs/meta-.../best_policy.pt
+    hpenv-run --out-dir logs/job --resume
 
 --policy defaults to the shipped policy (agents/policy/pretrained/). --resume takes the
 job's options from its directory (options given again must match). Ctrl-C or
 SIGTERM stops after the current interval with a checkpoint (exit status 130).
+
+From a clone without installing, ``python scripts/run_policy.py`` is the same command.
 """
 
 from __future__ import annotations

@@ -6,11 +6,11 @@ TensorBoard logs, checkpoints and the frozen policy under logs/, and prints
 where they are.
 
 Examples:
-    python scripts/train_agent.py
-    python scripts/train_agent.py --train-tasks synthetic,digits --total-steps 20000
-    python scripts/train_agent.py --out-dir logs/meta-run --resume
-    python scripts/train_agent.py --out-dir logs/meta-run --resume --total-steps 16000
-    python scripts/train_agent.py --vec-env ray --ray-address HEAD:6379 --n-envs 32
+    hpenv-train
+    hpenv-train --train-tasks synthetic,digits --total-steps 20000
+    hpenv-train --out-dir logs/meta-run --resume
+    hpenv-train --out-dir logs/meta-run --resume --total-steps 16000
+    hpenv-train --vec-env ray --ray-address HEAD:6379 --n-envs 32
     tensorboard --logdir logs
 
 --resume takes the run's configuration from its directory: options given again
@@ -20,6 +20,8 @@ with a checkpoint (exit status 130); a second signal aborts at once.
 --vec-env ray runs the environments as Ray actors on the cluster at
 --ray-address (default: a Ray instance started here); see the README's
 "On a Ray cluster".
+
+From a clone without installing, ``python scripts/train_agent.py`` is the same command.
 """
 
 from __future__ import annotations

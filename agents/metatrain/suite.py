@@ -18,6 +18,7 @@ from hpenv.hyperparams import ActionMode, OptimizerName
 from hpenv.plan import FIDELITY, Fidelity
 from hpenv.rewards import RewardName
 from hpenv.tasks import DataNotFoundError, SyntheticFamily, Task, TaskData, get_task
+from hpenv.tasks.data.loader import data_dir_setting
 
 #: Default training suite: offline, and disjoint from the held-out evaluation suite
 #: (`hpenv.tasks.registry.HELDOUT_TASKS` uses MNIST and IMDB data: training on
@@ -63,7 +64,13 @@ def resolve_tasks(
 
 
 def available(names: Sequence[str], data_dir: str | None) -> tuple[list[str], dict[str, str]]:
-    """The names whose data can be loaded now, and why each other one cannot."""
+    """The names whose data can be loaded now, and why each other one cannot.
+
+    Raises:
+        FileNotFoundError: A task has no data and the data directory given
+            (``data_dir``, else ``HPENV_DATA_DIR``) does not exist: a mistyped or
+            machine-specific path would otherwise leave the task out with one line.
+    """
     ok, missing = [], {}
     for name in names:
         if name.startswith("synthetic"):
@@ -74,6 +81,14 @@ def available(names: Sequence[str], data_dir: str | None) -> tuple[list[str], di
             ok.append(name)
         except DataNotFoundError as exc:
             missing[name] = exc.summary
+    root = data_dir_setting(data_dir)
+    if missing and root is not None and not root.is_dir():
+        setting = "--data-dir" if data_dir is not None else "HPENV_DATA_DIR"
+        raise FileNotFoundError(
+            f"the data directory {root} ({setting}) does not exist, so {', '.join(missing)} "
+            "would have no data: point it at a folder holding the datasets (README: Data), "
+            "or leave those tasks out"
+        )
     return ok, missing
 
 
