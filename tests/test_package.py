@@ -129,3 +129,46 @@ def test_help_cites_nothing_internal(name: str, capsys: pytest.CaptureFixture[st
         text = module.__doc__ or ""
     assert text.strip()
     assert not INTERNAL.search(text), INTERNAL.search(text)
+
+
+def test_wheel_installs_the_documented_commands(tmp_path, capsys: pytest.CaptureFixture[str]):
+    """The wheel's entry points are the five main commands; each target imports, prints its
+    help, and is documented in the README."""
+    import importlib
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    import tomllib
+
+    pytest.importorskip("setuptools")
+    root = ROOT
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("agents", "hpenv"):
+        shutil.copytree(root / name, source / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(source)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (wheel,) = (tmp_path / "dist").glob("hpenv-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (entry_points,) = [n for n in archive.namelist() if n.endswith("entry_points.txt")]
+        text = archive.read(entry_points).decode()
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    expected = ("hpenv-train", "hpenv-evaluate", "hpenv-run", "hpenv-export", "hpenv-adapt")
+    assert sorted(scripts) == sorted(expected)
+    readme = (root / "README.md").read_text()
+    for command, target in scripts.items():
+        assert f"{command} = {target}" in text
+        module, function = target.split(":")
+        main = getattr(importlib.import_module(module), function)
+        with pytest.raises(SystemExit) as exit_:
+            main(["--help"])
+        assert exit_.value.code == 0
+        assert capsys.readouterr().out.startswith("usage:")
+        assert f"`{command}`" in readme, f"the README does not document {command}"
