@@ -166,3 +166,10 @@ def test_the_layout_lists_every_script():
     layout = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
     missing = [p.name for p in (ROOT / "scripts").glob("*.py") if p.name not in layout]
     assert not missing, f"the README's layout does not list {missing}"
+
+
+def test_the_install_section_says_how_to_avoid_the_cuda_libraries():
+    installing = README.split("### Installing", 1)[1].split("\n## ", 1)[0]
+    assert re.search(r"\d(\.\d)? GB", installing), "say how large the CUDA build is"
+    cpu = ["pip", "install", "torch", "torchvision", "--index-url"]
+    assert any(argv[:5] == cpu and argv[5].endswith("/whl/cpu") for argv in SHELL_COMMANDS)
