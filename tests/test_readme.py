@@ -49,9 +49,8 @@ def commands(block: str) -> list[list[str]]:
 
 
 SHELL_COMMANDS = [argv for block in SHELL for argv in commands(block)]
-CONSOLE_SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-    "scripts"
-]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+CONSOLE_SCRIPTS: dict[str, str] = PROJECT.get("scripts", {})
 
 
 def test_the_readme_has_blocks_of_both_kinds():
