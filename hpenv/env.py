@@ -25,7 +25,7 @@ from hpenv.hyperparams import (
     OptimizerName,
     action_space,
     apply_action,
-    tunable,
+    check_tuned,
 )
 from hpenv.observation import OBS_HIGH, OBS_LOW, FeatureTracker
 from hpenv.plan import Fidelity, budget_samples, plan_episode, split_budget
@@ -209,11 +209,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         render_mode: str | None = None,
     ) -> None:
         self.tuned = (tuned,) if isinstance(tuned, str) else tuple(tuned)
-        if not self.tuned:
-            raise ValueError("tuned must name at least one hyperparameter")
-        if len(set(self.tuned)) != len(self.tuned):
-            raise ValueError(f"tuned lists a hyperparameter twice: {self.tuned}")
-        self._tunables = [tunable(name) for name in self.tuned]
+        self._tunables = list(check_tuned(self.tuned))
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, not {action_mode!r}")
         self.action_mode = action_mode

@@ -22,6 +22,8 @@ from typing import IO, Any
 
 import torch
 
+from hpenv.errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
@@ -63,7 +65,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
         torch.save(obj, fh)
 
 
-class UnsafeFileError(ValueError):
+class UnsafeFileError(InputError):
     """A file could not be read as tensors and plain values (damaged, foreign or crafted)."""
 
 
@@ -108,3 +110,28 @@ def atomic_write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     with atomic_open(path, "w") as fh:
         json.dump(obj, fh, indent=2, sort_keys=True)
         fh.write("\n")
+
+
+def read_json_object(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """The JSON object in ``path`` (a run's ``config.json``, say), checked.
+
+    Args:
+        path: The file.
+        what: What the file should be (for the message), e.g. ``"meta-training run config"``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        InputError: The file is not valid JSON, or holds something other than an
+            object; the message names the file.
+    """
+    target = Path(path)
+    if not target.is_file():
+        raise FileNotFoundError(f"no {what} at {target}")
+    try:
+        value = json.loads(target.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{target} is not valid JSON ({exc}); it should hold the {what}") from None
+    if not isinstance(value, dict):
+        kind = type(value).__name__
+        raise InputError(f"{target} holds a JSON {kind}, not an object: it should hold the {what}")
+    return value

@@ -14,12 +14,11 @@ Example:
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from agents.cli import option, parse_config
+from agents.cli import option, parse_config, run_job
 from agents.policy import DEFAULT_POLICY_NAME, load_pretrained
 from agents.policy.export import export_onnx, export_torchscript
 
@@ -39,19 +38,18 @@ class ExportConfig:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(ExportConfig, __doc__, argv)
+    return run_job(lambda: export(config), input_errors=(NotImplementedError, ImportError))
+
+
+def export(config: ExportConfig) -> None:
+    """Write the asked formats."""
     policy = load_pretrained(config.policy)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = Path(config.policy).stem if config.policy.endswith(".pt") else "policy"
-    try:
-        if config.format in ("torchscript", "both"):
-            print(export_torchscript(policy, out / f"{stem}.ts"))
-        if config.format in ("onnx", "both"):
-            print(export_onnx(policy, out / f"{stem}.onnx", opset=config.opset))
-    except (NotImplementedError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    if config.format in ("torchscript", "both"):
+        print(export_torchscript(policy, out / f"{stem}.ts"))
+    if config.format in ("onnx", "both"):
+        print(export_onnx(policy, out / f"{stem}.onnx", opset=config.opset))
 
 
 if __name__ == "__main__":

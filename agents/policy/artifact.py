@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hpenv.errors import InputError
 from hpenv.hyperparams import TUNABLES, ActionMode, action_space
 from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
 from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE, OBS_VERSION
@@ -44,11 +45,11 @@ AlgorithmName = Literal["ppo", "recurrent_ppo"]
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"Tanh": nn.Tanh, "ReLU": nn.ReLU, "ELU": nn.ELU}
 
 
-class PolicyLoadError(ValueError):
+class PolicyLoadError(InputError):
     """The file is not a readable policy artifact."""
 
 
-class IncompatiblePolicyError(ValueError):
+class IncompatiblePolicyError(InputError):
     """The artifact cannot serve this version of hpenv or this request."""
 
 
