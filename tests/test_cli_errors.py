@@ -9,11 +9,13 @@ was. None of these inputs reaches training: they are refused before it.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from policies import make_policy
 
 from agents.cli import parse_config
 from agents.evaluation import EvalConfig
@@ -140,6 +142,31 @@ def test_bad_input_is_one_line_and_writes_nothing(case: str, tmp_path: Path, mon
     assert _tree(tmp_path) == before
     if "config" in case:
         assert "config.json" in line  # names the file
+
+
+def test_onnx_opset_is_the_one_asked_for_or_refused(tmp_path: Path, monkeypatch, capsys, caplog):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    artifact = make_policy(("lr",)).save(tmp_path / "p.pt")
+    out = tmp_path / "out"
+    before = _tree(tmp_path)
+    line = _refused(
+        "export_policy",
+        ["--policy", str(artifact), "--format", "both", "--opset", "9", "--out", str(out)],
+        monkeypatch,
+        capsys,
+    )
+    assert "opset 9" in line
+    assert _tree(tmp_path) == before  # not even the TorchScript file
+    caplog.set_level(logging.WARNING)
+    cli = load_script("export_policy")
+    for opset in (17, 14):
+        argv = ["--policy", str(artifact), "--format", "onnx", "--opset", str(opset), "--out",
+                str(out / str(opset))]  # fmt: skip
+        assert cli.main(argv) == 0
+        model = onnx.load(str(out / str(opset) / "p.onnx"))
+        assert {o.domain: o.version for o in model.opset_import}[""] == opset
+    assert "Setting ONNX exporter" not in caplog.text + capsys.readouterr().err
 
 
 def test_comma_separated_flags_ignore_spaces():
