@@ -223,8 +223,8 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             split_budget(max(decisions + 1, 2), decisions, interval)  # validates the numbers
         self.decisions, self.interval = decisions, interval
         self._reward = make_reward(reward, divergence_penalty)
+        check_initial(DEFAULT_INITIAL if initial is None else initial)
         self.initial = dict(DEFAULT_INITIAL if initial is None else initial)
-        check_initial(self.initial)
         if optimizer is not None:
             HParams(optimizer=optimizer)  # validates the name
         self.optimizer = optimizer
@@ -262,7 +262,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         if "model" in options:
             task = task.with_model(options["model"])
         overrides = options.get("hparams", {})
-        check_initial(overrides)
+        check_initial(overrides, "options['hparams']")
         hparams = self._initial_hparams(task, rng, overrides)
         fidelity = self.fidelity.get(task.name, Fidelity()).over(self._fidelity)
         data = self._data(task, fidelity.subset)

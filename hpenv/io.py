@@ -65,6 +65,11 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
         torch.save(obj, fh)
 
 
+#: The first bytes of a ``torch.save`` file: a zip archive (since torch 1.6) or a pickle.
+_ZIP_MAGIC = b"PK\x03\x04"
+_TORCH_MAGIC = (_ZIP_MAGIC, b"\x80")
+
+
 class UnsafeFileError(InputError):
     """A file could not be read as tensors and plain values (damaged, foreign or crafted)."""
 
@@ -81,14 +86,21 @@ def safe_torch_load(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        UnsafeFileError: The file is truncated, not a torch file, or holds objects
-            other than tensors and plain values. The message says so in its own
-            words: torch's advice to load with ``weights_only=False`` (which would
-            run any code in the file) is never passed on.
+        UnsafeFileError: The file is empty, not a torch file at all (another kind
+            of file: nothing to repair), truncated, or holds objects other than
+            tensors and plain values. The message says so in its own words:
+            torch's advice to load with ``weights_only=False`` (which would run
+            any code in the file) is never passed on.
     """
     target = Path(path)
     if not target.is_file():
         raise FileNotFoundError(f"no {what} at {target}")
+    with target.open("rb") as fh:
+        head = fh.read(len(_ZIP_MAGIC))
+    if not head:
+        raise UnsafeFileError(f"{target} is empty, not a {what}")
+    if not head.startswith(_TORCH_MAGIC):
+        raise UnsafeFileError(f"{target} is not a {what}: it is not a torch file at all")
     try:
         return torch.load(target, weights_only=True, map_location=map_location)
     except Exception as exc:

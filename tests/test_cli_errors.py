@@ -13,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from policies import make_policy
@@ -20,7 +21,7 @@ from policies import make_policy
 from agents.cli import parse_config
 from agents.evaluation import EvalConfig
 from agents.metatrain import MetaTrainConfig
-from agents.policy import DEFAULT_POLICY
+from agents.policy import DEFAULT_POLICY, PolicyLoadError, load_policy, load_pretrained
 from scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,3 +174,38 @@ def test_comma_separated_flags_ignore_spaces():
     config = parse_config(EvalConfig, None, ["--methods", "policy, static", "--seeds", "0, 1"])
     assert config.methods == ("policy", "static")
     assert config.seeds == (0, 1)
+
+
+def test_reset_with_hparams_that_are_not_a_mapping_says_so():
+    from hpenv.env import HPTuneEnv
+    from hpenv.tasks import SyntheticSpec
+
+    env = HPTuneEnv(SyntheticSpec().task(), device="cpu")
+    with pytest.raises(ValueError, match=r"options\['hparams'\] must map hyperparameter names"):
+        env.reset(seed=0, options={"hparams": "lr"})
+
+
+def test_report_loss_takes_numpy_numbers():
+    from agents.deploy.controller import HyperController
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    controller = HyperController(make_policy(), optimizer, total_steps=40, decisions=3,
+                                 batch_size=8)  # fmt: skip
+    controller.report_loss(np.float32(0.5))
+    controller.report_loss(np.float64(0.5))
+    controller.report_loss(np.int64(1))
+    with pytest.raises(TypeError):
+        controller.report_loss(np.bool_(True))  # type: ignore[arg-type]
+
+
+def test_a_file_that_is_not_a_policy_is_not_called_damaged():
+    with pytest.raises(PolicyLoadError) as info:
+        load_pretrained(REPO / "README.md")
+    assert "not a torch file" in str(info.value)
+    assert "damaged" not in str(info.value)
+
+
+def test_load_policy_of_a_shipped_name_points_to_load_pretrained():
+    with pytest.raises(FileNotFoundError, match="load_pretrained"):
+        load_policy("hpenv-lr-v2")
