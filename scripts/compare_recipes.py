@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.cli import option, parse_config
+from agents.cli import option, parse_config, run_job
 from agents.evaluation.ablation import ablation_markdown
 
 
@@ -38,15 +38,25 @@ class CompareConfig:
         if any("=" not in r for r in self.recipes):
             raise ValueError(f"recipes must be NAME=DIR+DIR+..., got {self.recipes}")
 
+    def directories(self) -> dict[str, list[Path]]:
+        """Recipe name -> its harness directories."""
+        pairs = (item.split("=", 1) for item in self.recipes)
+        return {name: [Path(d) for d in dirs.split("+")] for name, dirs in pairs}
+
+
+def _check(config: CompareConfig) -> None:
+    for name, dirs in config.directories().items():
+        for folder in dirs:
+            if not (folder / "results.csv").is_file():
+                raise FileNotFoundError(
+                    f"recipe {name}: {folder} holds no results.csv; give report directories "
+                    "of scripts/evaluate.py"
+                )
+
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_config(CompareConfig, __doc__, argv)
-    recipes = {}
-    for item in config.recipes:
-        name, dirs = item.split("=", 1)
-        recipes[name] = [Path(d) for d in dirs.split("+")]
-    print(ablation_markdown(recipes, config.baselines))
-    return 0
+    config = parse_config(CompareConfig, __doc__, argv, check=_check)
+    return run_job(lambda: print(ablation_markdown(config.directories(), config.baselines)))
 
 
 if __name__ == "__main__":

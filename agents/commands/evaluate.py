@@ -37,17 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, out_dir=str(default_out_dir()))
     command = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
 
-    def job() -> None:
-        try:
-            report = evaluate(config, argv=command)
-        except (ValueError, FileNotFoundError, FileExistsError) as exc:
-            # training tasks refused, unknown methods, another run's settings or policy in
-            # out_dir, out_dir in use by another evaluation, an unreadable policy, missing data
-            print(f"evaluate.py: error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
-        _print(report)
-
-    return run_job(job)
+    # The runner refuses unknown methods and another run's settings in out_dir with a
+    # ValueError too: for this job every ValueError is about its input.
+    return run_job(lambda: _print(evaluate(config, argv=command)), input_errors=(ValueError,))
 
 
 def _print(report: Report) -> None:

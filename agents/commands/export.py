@@ -16,14 +16,13 @@ From a clone without installing, ``python scripts/export_policy.py`` is the same
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from agents.cli import option, parse_config
+from agents.cli import option, parse_config, run_job
 from agents.policy import DEFAULT_POLICY_NAME, load_pretrained
-from agents.policy.export import export_onnx, export_torchscript
+from agents.policy.export import export_torchscript, onnx_model, save_onnx
 
 
 @dataclass(frozen=True)
@@ -36,24 +35,27 @@ class ExportConfig:
         default=DEFAULT_POLICY_NAME,
     )
     format: Literal["torchscript", "onnx", "both"] = option("what to write", default="both")
-    opset: int = option("ONNX opset", default=17)
+    opset: int = option(
+        "ONNX opset of the file written (exactly this one, or an error)", default=17
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(ExportConfig, __doc__, argv)
+    return run_job(lambda: export(config), input_errors=(NotImplementedError, ImportError))
+
+
+def export(config: ExportConfig) -> None:
+    """Write the asked formats; anything refused (policy, opset, missing extra) writes nothing."""
     policy = load_pretrained(config.policy)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = Path(config.policy).stem if config.policy.endswith(".pt") else "policy"
-    try:
-        if config.format in ("torchscript", "both"):
-            print(export_torchscript(policy, out / f"{stem}.ts"))
-        if config.format in ("onnx", "both"):
-            print(export_onnx(policy, out / f"{stem}.onnx", opset=config.opset))
-    except (NotImplementedError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    # The ONNX model is built (and its opset checked) before any file is written.
+    model = onnx_model(policy, config.opset) if config.format in ("onnx", "both") else None
+    if config.format in ("torchscript", "both"):
+        print(export_torchscript(policy, out / f"{stem}.ts"))
+    if model is not None:
+        print(save_onnx(model, out / f"{stem}.onnx"))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from agents.deploy.decision_log import DecisionLog
@@ -219,7 +220,7 @@ class HyperController:
         """Record this step's training loss (a tensor stays on its device: no host sync).
 
         Args:
-            loss: The batch's mean loss (a scalar tensor or a number), or the
+            loss: The batch's mean loss (a scalar tensor or a Python or NumPy number), or the
                 per-sample losses of the batch (a 1-D tensor, averaged here).
 
         Raises:
@@ -239,8 +240,10 @@ class HyperController:
                     self._batch_size_known = True
                     self._decisions.release(batch_size=value.numel())  # the start entry
                 value = value.mean()
-        elif isinstance(loss, int | float) and not isinstance(loss, bool):
-            value = torch.tensor(float(loss))
+        elif isinstance(loss, int | float | np.integer | np.floating) and not isinstance(
+            loss, bool
+        ):
+            value = torch.tensor(float(loss))  # a Python or NumPy number
         else:
             raise TypeError(
                 f"report_loss takes the batch's loss as a tensor or a number, got {type(loss)!r}"

@@ -13,6 +13,7 @@ from typing import Any
 from agents.cli import option
 from agents.evaluation.methods import METHODS
 from agents.evaluation.methods.core import RunSpec
+from hpenv.errors import InputError
 from hpenv.hyperparams import OptimizerName
 from hpenv.plan import Fidelity
 from hpenv.tasks import get_task, list_tasks
@@ -34,7 +35,7 @@ PLACEMENT_OPTIONS = ("ray_address", "ray_cpus_per_cell", "ray_gpus_per_cell", "r
 DEFAULT_TASKS: tuple[str, ...] = HELDOUT_TASKS
 
 
-class TrainingTaskError(ValueError):
+class TrainingTaskError(InputError):
     """An evaluation task is one the policy was trained on."""
 
 

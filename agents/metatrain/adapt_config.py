@@ -23,6 +23,7 @@ from agents.cli import option
 from agents.metatrain.config import MetaTrainConfig
 from agents.policy.artifact import PolicyMetadata
 from agents.policy.hub import DEFAULT_POLICY_NAME
+from hpenv.errors import InputError
 from hpenv.plan import Fidelity, fidelity_for
 from hpenv.tasks import Task, TaskData, get_task, list_tasks
 
@@ -164,14 +165,14 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
     """The meta-training configuration that rebuilds the parent's model and environments.
 
     Raises:
-        ValueError: The parent's network cannot be rebuilt by `make_model`.
+        InputError: The parent's network cannot be rebuilt by `make_model`.
     """
     kwargs = meta.policy_kwargs
     arch = kwargs.get("net_arch", [64, 64])
     if not (isinstance(arch, list | tuple) and all(isinstance(n, int) for n in arch)):
-        raise ValueError(f"cannot adapt a policy with net_arch {arch!r} (a list of layer sizes)")
+        raise InputError(f"cannot adapt a policy with net_arch {arch!r} (a list of layer sizes)")
     if kwargs.get("activation_fn", "Tanh") != "Tanh":
-        raise ValueError(
+        raise InputError(
             f"cannot adapt a policy with activation {kwargs['activation_fn']}: "
             "meta-training's model (agents.metatrain.model) uses Tanh"
         )

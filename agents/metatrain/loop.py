@@ -46,7 +46,12 @@ from agents.metatrain.checkpoints import (
     restore_checkpoint,
     save_checkpoint,
 )
-from agents.metatrain.config import MetaTrainConfig, check_resumable, default_out_dir
+from agents.metatrain.config import (
+    MetaTrainConfig,
+    check_resumable,
+    default_out_dir,
+    read_run_config,
+)
 from agents.metatrain.model import make_model
 from agents.metatrain.rollout import run_episode
 from agents.metatrain.run_log import make_logger
@@ -60,6 +65,7 @@ from agents.metatrain.vec_env import (
 )
 from agents.policy.artifact import FrozenPolicy, PolicyActor
 from agents.stopping import GracefulStop, JobInterrupted
+from hpenv.errors import InputError
 from hpenv.io import atomic_write_json
 
 
@@ -117,7 +123,9 @@ def meta_train(config: MetaTrainConfig) -> Path:
     checkpoint stays).
 
     Raises:
-        ValueError: No training task has data, or resuming with another config.
+        InputError: ``out_dir`` already holds a run (without ``resume``), its
+            checkpoint or ``config.json`` is unreadable, resuming with another
+            config, or no training task has data. Nothing is written.
         FileNotFoundError: ``resume`` without a checkpoint in ``out_dir``.
         JobInterrupted: Stopped by a signal (see above).
     """
@@ -125,17 +133,20 @@ def meta_train(config: MetaTrainConfig) -> Path:
     checkpoint_path = out / "checkpoints" / "latest.pt"
     checkpoint = load_checkpoint(checkpoint_path) if config.resume else None
     if checkpoint is not None:
-        check_resumable(config, json.loads((out / "config.json").read_text()))
+        check_resumable(config, read_run_config(out))
     elif checkpoint_path.exists():
-        raise ValueError(f"{out} already holds a run; pass --resume or choose another --out-dir")
+        raise InputError(f"{out} already holds a run; pass --resume or choose another --out-dir")
     tasks, skipped = available(config.train_tasks, config.data_dir)
     if config.vec_env == "population" or config.ray_members_per_actor > 1:
         tasks, unbatchable = batchable(tasks)
         skipped.update(unbatchable)
+    if not tasks:
+        raise InputError(
+            "none of the training tasks has data: "
+            + "; ".join(f"{name}: {why}" for name, why in skipped.items())
+        )
     for name, why in skipped.items():
         print(f"skipping training task {name}: {why}")
-    if not tasks:
-        raise ValueError("none of the training tasks has data; see the messages above")
     eval_tasks, eval_skipped = available(config.eval_tasks, config.data_dir)
     for name, why in eval_skipped.items():
         print(f"skipping evaluation task {name}: {why}")

@@ -17,7 +17,14 @@ from hpenv.env import Around, HPTuneEnv
 from hpenv.hyperparams import ActionMode, OptimizerName
 from hpenv.plan import FIDELITY, Fidelity
 from hpenv.rewards import RewardName
-from hpenv.tasks import DataNotFoundError, SyntheticFamily, Task, TaskData, get_task
+from hpenv.tasks import (
+    DataNotFoundError,
+    SyntheticFamily,
+    Task,
+    TaskData,
+    UnknownTaskError,
+    get_task,
+)
 from hpenv.tasks.data.loader import data_dir_setting
 
 #: Default training suite: offline, and disjoint from the held-out evaluation suite
@@ -26,6 +33,9 @@ from hpenv.tasks.data.loader import data_dir_setting
 DEFAULT_TRAIN_TASKS: tuple[str, ...] = ("synthetic", "digits")
 #: Held-out tasks for periodic evaluation during meta-training (model selection).
 DEFAULT_EVAL_TASKS: tuple[str, ...] = ("synthetic-heldout",)
+
+#: Suite names that are not registered tasks' names alone: the family and its held-out specs.
+SUITE_FAMILIES: tuple[str, ...] = ("synthetic", "synthetic-heldout")
 
 #: Seed stream of the held-out synthetic specs (training draws from episode seeds).
 HELDOUT_SYNTHETIC_SEED = 987_654
@@ -41,6 +51,21 @@ def heldout_synthetic_tasks(count: int = HELDOUT_SYNTHETIC_COUNT) -> list[Task]:
         task = family.sample(rng).task()
         tasks.append(task.__class__(**{**task.__dict__, "name": f"synthetic-heldout-{i}"}))
     return tasks
+
+
+def check_suite(names: Sequence[str], option: str) -> None:
+    """Refuse a suite naming an unknown task (before anything is built or written).
+
+    Raises:
+        UnknownTaskError: Naming ``option`` and the known tasks.
+    """
+    for name in names:
+        if name in SUITE_FAMILIES:
+            continue
+        try:
+            get_task(name)
+        except UnknownTaskError as exc:
+            raise UnknownTaskError(f"{option}: {exc}, synthetic-heldout") from None
 
 
 def resolve_tasks(
