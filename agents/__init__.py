@@ -9,9 +9,11 @@ Laid out by audience:
 | `agents.deploy` | using a policy | `HyperController`, the job driver, HF / Lightning callbacks |
 | `agents.evaluation` | judging a policy | the harness; `methods/`: every baseline |
 
-Shared by the command-line scripts: `agents.cli` (flags from config
-dataclasses), `agents.stopping` (clean stops on SIGINT/SIGTERM) and
-`agents.cluster` (connecting to Ray: a cluster, or a local instance).
+The command-line programs live in `agents.commands` (installed as ``hpenv-train``,
+``hpenv-evaluate``, ``hpenv-run``, ``hpenv-export``, ``hpenv-adapt``). Shared by
+them: `agents.cli` (flags from config dataclasses), `agents.stopping` (clean
+stops on SIGINT/SIGTERM) and `agents.cluster` (connecting to Ray: a cluster, or
+a local instance); `agents.warn` attributes hpenv's warnings to the user's line.
 
 The names users need most are importable from here directly (loaded on first use)::
 
@@ -41,6 +43,11 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
+
+
+def __dir__() -> list[str]:
+    """The module's own names and the lazily loaded ones (for ``dir()`` and tab completion)."""
+    return sorted({*globals(), *_EXPORTS})
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The scripts' shared command line: flags generated from a config dataclass, clean stops.
+"""The scripts' shared command line: flags generated from a config dataclass, one error path.
 
 Every script under ``scripts/`` is a config dataclass (one ``--flag`` per
 field, its help from `option`) and a function of it::
@@ -6,11 +6,18 @@ field, its help from `option`) and a function of it::
     config = parse_config(MetaTrainConfig, __doc__, argv, resume=resume_config)
     return run_job(lambda: meta_train(config))
 
-`parse_config` turns a bad value into argparse's usage error (exit status 2)
-and, for configs with ``resume`` and ``out_dir``, lets ``--resume`` read the
-run's own options (`given_options` are the flags typed again). `run_job`
-prints the one-line message of a job stopped by SIGINT/SIGTERM and returns
-status 130.
+Errors the user causes are reported one way by every script: one line on
+stderr, ``<script>: error: <message>``, and ``SystemExit`` with status 2 (no
+usage block, no traceback), before anything is written. `parse_config`
+reports so a bad command line (unknown flag, bad value), a config whose
+``__post_init__`` refuses it, and what its ``check`` or ``resume`` raise
+(``ValueError``, ``FileNotFoundError``, ``FileExistsError``): checks that need
+no work. `run_job` reports so what the job raises about its input
+(`INPUT_ERRORS`: `hpenv.errors.InputError`, such as an unreadable policy file,
+and a missing or existing path); every other exception is a bug and keeps its
+traceback. A job stopped by SIGINT/SIGTERM prints its one-line message and
+returns status 130. For configs with ``resume`` and ``out_dir``, ``--resume``
+reads the run's own options (`given_options` are the flags typed again).
 """
 
 from __future__ import annotations
@@ -18,15 +25,42 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import os
 import sys
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from agents.stopping import EXIT_INTERRUPTED, JobInterrupted
+from hpenv.errors import InputError
 
 T = TypeVar("T")
+
+#: Exit status of a command refused for its input (argparse's own status for usage errors).
+EXIT_INPUT_ERROR = 2
+#: What a job raises when the user's input is wrong: reported as one line by `run_job`.
+INPUT_ERRORS: tuple[type[Exception], ...] = (InputError, FileNotFoundError, FileExistsError)
+
+
+def error_message(error: BaseException | str) -> str:
+    """An error as one line: its ``summary`` if it has one (`DataNotFoundError`), else its text."""
+    text = error if isinstance(error, str) else getattr(error, "summary", "") or str(error)
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def report_error(error: BaseException | str) -> int:
+    """Print ``<script>: error: <one line>`` to stderr; returns `EXIT_INPUT_ERROR`."""
+    prog = os.path.basename(sys.argv[0])  # what argparse calls the script too
+    print(f"{prog}: error: {error_message(error)}", file=sys.stderr)
+    return EXIT_INPUT_ERROR
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (`report_error`), without the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise SystemExit(report_error(f"{message} (--help lists the options)"))
 
 
 class _ExtendTuple(argparse.Action):
@@ -52,9 +86,9 @@ def _parser_for(hint: Any) -> tuple[Any, dict[str, Any]]:
         item = args[0]
         if typing.get_origin(item) is typing.Literal:  # tuple[Literal[...], ...]: checked items
             names = typing.get_args(item)
-            split = lambda text: tuple(v for v in text.split(",") if v.strip())  # noqa: E731
+            split = lambda text: tuple(v.strip() for v in text.split(",") if v.strip())  # noqa: E731
             return _checked_items(split, names), {"action": _ExtendTuple}
-        split = lambda text: tuple(item(v) for v in text.split(",") if v.strip())  # noqa: E731
+        split = lambda text: tuple(item(v.strip()) for v in text.split(",") if v.strip())  # noqa: E731
         return split, {"action": _ExtendTuple}
     if origin is typing.Literal:
         return str, {"choices": list(args)}
@@ -76,6 +110,35 @@ def _checked_items(split: Any, choices: typing.Sequence[str]) -> Any:
         return tuple(items)
 
     return parse
+
+
+#: Torch threads of each training process of a long-running job, unless ``--threads`` says
+#: otherwise: one (measured, docs/benchmarks.md "CPU threads": two threads on two cores
+#: gain little on an idle machine and lose several times over beside another busy process).
+DEFAULT_THREADS = 1
+
+
+def threads_option() -> Any:
+    """The ``--threads`` field of a long-running job's config (see `use_threads`)."""
+    return option(
+        "torch threads of each process that trains models (0: torch's own default, one per "
+        "core); one is faster on a shared machine: see docs/benchmarks.md, CPU threads",
+        default=DEFAULT_THREADS,
+    )
+
+
+def check_threads(threads: int) -> None:
+    """Refuse a negative ``--threads``."""
+    if threads < 0:
+        raise ValueError(f"threads must be >= 0 (0: torch's default), got {threads}")
+
+
+def use_threads(threads: int) -> None:
+    """Give this process ``threads`` torch threads (0: one per core, torch's default)."""
+    import torch
+
+    check_threads(threads)
+    torch.set_num_threads(threads if threads > 0 else os.cpu_count() or 1)
 
 
 def option(text: str, *, choices: typing.Sequence[str] | None = None, **kwargs: Any) -> Any:
@@ -135,9 +198,7 @@ def from_args(cls: type[T], args: argparse.Namespace) -> T:
 
 def build_parser(cls: type, doc: str | None) -> argparse.ArgumentParser:
     """An argument parser with ``doc`` as its description and one flag per field of ``cls``."""
-    parser = argparse.ArgumentParser(
-        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser, cls)
     return parser
 
@@ -150,7 +211,7 @@ def parse_config(
     resume: Callable[[str, dict[str, Any]], T] | None = None,
     check: Callable[[T], object] | None = None,
 ) -> T:
-    """Parse ``argv`` into a ``cls``; errors exit with argparse's usage message (status 2).
+    """Parse ``argv`` into a ``cls``; an error exits with its one line (status 2).
 
     Args:
         cls: The config dataclass.
@@ -158,8 +219,9 @@ def parse_config(
         argv: The arguments (default ``sys.argv[1:]``).
         resume: With ``--resume``: builds the config from the run directory
             (``--out-dir``) and the flags given again.
-        check: Called with the config; its ``ValueError`` or ``FileNotFoundError``
-            is a usage error too (e.g. a ``--policy`` that names no policy).
+        check: Called with the config; its ``ValueError``, ``FileNotFoundError`` or
+            ``FileExistsError`` is refused the same way (e.g. a ``--policy`` that
+            names no policy): checks that need no work, before anything is written.
     """
     parser = build_parser(cls, doc)
     args = parser.parse_args(argv)
@@ -173,15 +235,28 @@ def parse_config(
         if check is not None:
             check(config)
         return config
-    except (ValueError, FileNotFoundError) as exc:
-        parser.error(str(exc))
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        raise SystemExit(report_error(exc)) from None
 
 
-def run_job(job: Callable[[], object]) -> int:
-    """Run ``job``: 0 when it finishes; 130, after its one-line message, when stopped."""
+def run_job(job: Callable[[], object], *, input_errors: tuple[type[Exception], ...] = ()) -> int:
+    """Run ``job``: 0 when it finishes; 130, after its one-line message, when stopped.
+
+    Args:
+        job: The script's work.
+        input_errors: Exception types that also mean bad input for this job (besides
+            `INPUT_ERRORS`), e.g. ``NotImplementedError`` for a policy that cannot be exported.
+
+    Raises:
+        SystemExit: Status `EXIT_INPUT_ERROR`, after ``<script>: error: <message>``, when
+            the job raised one of `INPUT_ERRORS` or ``input_errors`` (as `parse_config`
+            does for a bad command line). Any other exception propagates with its traceback.
+    """
     try:
         job()
     except JobInterrupted as stopped:
         print(stopped, file=sys.stderr)
         return EXIT_INTERRUPTED
+    except (*INPUT_ERRORS, *input_errors) as exc:
+        raise SystemExit(report_error(exc)) from None
     return 0

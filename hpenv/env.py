@@ -25,7 +25,7 @@ from hpenv.hyperparams import (
     OptimizerName,
     action_space,
     apply_action,
-    tunable,
+    check_tuned,
 )
 from hpenv.observation import OBS_HIGH, OBS_LOW, FeatureTracker
 from hpenv.plan import Fidelity, budget_samples, plan_episode, split_budget
@@ -209,11 +209,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         render_mode: str | None = None,
     ) -> None:
         self.tuned = (tuned,) if isinstance(tuned, str) else tuple(tuned)
-        if not self.tuned:
-            raise ValueError("tuned must name at least one hyperparameter")
-        if len(set(self.tuned)) != len(self.tuned):
-            raise ValueError(f"tuned lists a hyperparameter twice: {self.tuned}")
-        self._tunables = [tunable(name) for name in self.tuned]
+        self._tunables = list(check_tuned(self.tuned))
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, not {action_mode!r}")
         self.action_mode = action_mode
@@ -227,8 +223,8 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             split_budget(max(decisions + 1, 2), decisions, interval)  # validates the numbers
         self.decisions, self.interval = decisions, interval
         self._reward = make_reward(reward, divergence_penalty)
+        check_initial(DEFAULT_INITIAL if initial is None else initial)
         self.initial = dict(DEFAULT_INITIAL if initial is None else initial)
-        check_initial(self.initial)
         if optimizer is not None:
             HParams(optimizer=optimizer)  # validates the name
         self.optimizer = optimizer
@@ -266,7 +262,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         if "model" in options:
             task = task.with_model(options["model"])
         overrides = options.get("hparams", {})
-        check_initial(overrides)
+        check_initial(overrides, "options['hparams']")
         hparams = self._initial_hparams(task, rng, overrides)
         fidelity = self.fidelity.get(task.name, Fidelity()).over(self._fidelity)
         data = self._data(task, fidelity.subset)

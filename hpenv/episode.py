@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from hpenv.errors import InputError
 from hpenv.hyperparams import HParams, Tunable, tunable
 from hpenv.observation import FeatureTracker, IntervalMetrics
 from hpenv.plan import EpisodePlan
@@ -57,8 +58,17 @@ InitialValue = float | tuple[float, float] | Around
 DEFAULT_INITIAL: Mapping[str, InitialValue] = {"lr": Around(10.0, 10.0)}
 
 
-def check_initial(initial: Mapping[str, InitialValue]) -> None:
-    """Known names; fixed values and ranges inside the hyperparameter's range (no silent clip)."""
+def check_initial(initial: Mapping[str, InitialValue], what: str = "initial") -> None:
+    """Known names; fixed values and ranges inside the hyperparameter's range (no silent clip).
+
+    Raises:
+        InputError: ``initial`` is not a mapping, or names or values are wrong
+            (``what`` names the argument in the message).
+    """
+    if not isinstance(initial, Mapping):
+        raise InputError(
+            f"{what} must map hyperparameter names to values, e.g. {{'lr': 0.01}}; got {initial!r}"
+        )
     for name, spec in initial.items():
         t = tunable(name)
         if isinstance(spec, Around):

@@ -16,6 +16,8 @@ from typing import Any, Literal
 import numpy as np
 from gymnasium import spaces
 
+from hpenv.errors import InputError
+
 OptimizerName = Literal["sgd", "adam", "adamw"]
 OPTIMIZERS: tuple[OptimizerName, ...] = typing.get_args(OptimizerName)
 #: A usual starting learning rate of each optimizer (SGD with momentum 0.9, the Adam family).
@@ -183,9 +185,22 @@ def tunable(name: str) -> Tunable:
     try:
         return TUNABLES[name]
     except KeyError:
-        raise ValueError(
+        raise InputError(
             f"cannot tune {name!r}; tunable hyperparameters: {', '.join(TUNABLES)}"
         ) from None
+
+
+def check_tuned(names: Sequence[str]) -> tuple[Tunable, ...]:
+    """The `Tunable` of each name in ``names``: at least one, none twice, every one known.
+
+    Raises:
+        InputError: Naming what is wrong (an unknown name lists the known ones).
+    """
+    if not names:
+        raise InputError("tuned must name at least one hyperparameter")
+    if len(set(names)) != len(names):
+        raise InputError(f"tuned lists a hyperparameter twice: {tuple(names)}")
+    return tuple(tunable(name) for name in names)
 
 
 def action_space(size: int, action_mode: ActionMode) -> spaces.Box | spaces.MultiDiscrete:

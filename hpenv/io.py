@@ -27,6 +27,8 @@ from typing import IO, Any
 
 import torch
 
+from hpenv.errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
@@ -68,7 +70,12 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
         torch.save(obj, fh)
 
 
-class UnsafeFileError(ValueError):
+#: The first bytes of a ``torch.save`` file: a zip archive (since torch 1.6) or a pickle.
+_ZIP_MAGIC = b"PK\x03\x04"
+_TORCH_MAGIC = (_ZIP_MAGIC, b"\x80")
+
+
+class UnsafeFileError(InputError):
     """A file could not be read as tensors and plain values (damaged, foreign or crafted)."""
 
 
@@ -84,14 +91,21 @@ def safe_torch_load(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        UnsafeFileError: The file is truncated, not a torch file, or holds objects
-            other than tensors and plain values. The message says so in its own
-            words: torch's advice to load with ``weights_only=False`` (which would
-            run any code in the file) is never passed on.
+        UnsafeFileError: The file is empty, not a torch file at all (another kind
+            of file: nothing to repair), truncated, or holds objects other than
+            tensors and plain values. The message says so in its own words:
+            torch's advice to load with ``weights_only=False`` (which would run
+            any code in the file) is never passed on.
     """
     target = Path(path)
     if not target.is_file():
         raise FileNotFoundError(f"no {what} at {target}")
+    with target.open("rb") as fh:
+        head = fh.read(len(_ZIP_MAGIC))
+    if not head:
+        raise UnsafeFileError(f"{target} is empty, not a {what}")
+    if not head.startswith(_TORCH_MAGIC):
+        raise UnsafeFileError(f"{target} is not a {what}: it is not a torch file at all")
     try:
         return torch.load(target, weights_only=True, map_location=map_location)
     except Exception as exc:
@@ -167,3 +181,28 @@ def _same_file(fd: int, path: Path) -> bool:
     except FileNotFoundError:
         return False
     return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def read_json_object(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """The JSON object in ``path`` (a run's ``config.json``, say), checked.
+
+    Args:
+        path: The file.
+        what: What the file should be (for the message), e.g. ``"meta-training run config"``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        InputError: The file is not valid JSON, or holds something other than an
+            object; the message names the file.
+    """
+    target = Path(path)
+    if not target.is_file():
+        raise FileNotFoundError(f"no {what} at {target}")
+    try:
+        value = json.loads(target.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{target} is not valid JSON ({exc}); it should hold the {what}") from None
+    if not isinstance(value, dict):
+        kind = type(value).__name__
+        raise InputError(f"{target} holds a JSON {kind}, not an object: it should hold the {what}")
+    return value

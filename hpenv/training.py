@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hpenv.errors import InputError
 from hpenv.hyperparams import HParams
 from hpenv.tasks import Task, TaskData, get_task
 from hpenv.tasks.augment import crop_flip
@@ -42,12 +43,19 @@ VAL_SUBSET_SEED = 1_234
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` is CUDA when available, else CPU; anything else is passed to torch."""
+    """``"auto"`` is CUDA when available, else CPU; anything else is passed to torch.
+
+    Raises:
+        InputError: ``device`` is not a device name, or names CUDA on a machine without it.
+    """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise InputError(f"device {device!r} is not a device: {exc}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; use 'cpu'")
+        raise InputError(f"device {device!r} requested but CUDA is not available; use 'cpu'")
     return resolved
 
 

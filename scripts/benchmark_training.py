@@ -1,7 +1,7 @@
 """Throughput of `TrainingRun` against the loops users would otherwise write.
 
-Measures, for the MNIST MLP at batch 128 (on the shared 10k MNIST sample, or
-any MNIST found through ``--data-dir`` / ``HPENV_DATA_DIR``) and the CIFAR-10
+Measures, for the MNIST MLP at batch 128 (on the MNIST found through
+``--data-dir`` / ``HPENV_DATA_DIR``, e.g. a 10k-image ``mnist10k.npz`` sample) and the CIFAR-10
 CNN at batch 128 (synthetic CIFAR-shaped data):
 
 1. ``TrainingRun`` vs a plain PyTorch loop doing the same updates on the same
@@ -19,7 +19,7 @@ median samples/s with its min-max spread, ratios as the median of per-repeat
 (side-by-side) ratios, and writes everything to ``--out`` as JSON.
 
 Usage:
-    python scripts/benchmark_training.py --data-dir ../shared/datasets
+    python scripts/benchmark_training.py --data-dir ~/data   # holding mnist.npz or MNIST/raw/
 """
 
 from __future__ import annotations

@@ -17,46 +17,45 @@ averaged over meta-training seeds), and the rliable aggregate. Stopped at any
 point (Ctrl-C, SIGTERM, the end of a session), the same command continues
 where it stopped: finished seeds and cells are not redone; a changed recipes
 file or option is refused. --dirs NAME=DIR+DIR only tabulates existing
-harness folders.
+harness folders (reports of scripts/evaluate.py, one per meta-training seed).
 
 Examples:
     python scripts/compare_recipes.py --recipes-file recipes.toml --out-dir logs/cmp-1
     python scripts/compare_recipes.py --recipes-file recipes.toml --out-dir logs/cmp-1 \\
         --meta-seeds 0,1,2 --baselines static,grid
-    python scripts/compare_recipes.py --dirs "v2=logs/eval-v2" --dirs "pop=logs/e-s0+logs/e-s1"
+    python scripts/compare_recipes.py --dirs "default=logs/eval-default" \\
+        --dirs "population=logs/eval-pop-s0+logs/eval-pop-s1"
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from agents.cli import parse_config, run_job
+from agents.cli import parse_config, run_job, use_threads
 from agents.evaluation.ablation import ablation_markdown
-from agents.evaluation.recipes import ComparisonConfig, compare_recipes
+from agents.evaluation.recipes import ComparisonConfig, check_dirs, compare_recipes
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_config(ComparisonConfig, __doc__, argv)
+    config = parse_config(ComparisonConfig, __doc__, argv, check=check_dirs)
+    use_threads(config.threads)
     if config.dirs:
-        recipes = {}
-        for item in config.dirs:
-            name, dirs = item.split("=", 1)
-            recipes[name] = [Path(d) for d in dirs.split("+")]
-        print(ablation_markdown(recipes, config.baselines, reference_recipe=config.reference))
-        return 0
+        return run_job(
+            lambda: print(
+                ablation_markdown(
+                    config.directories(), config.baselines, reference_recipe=config.reference
+                )
+            )
+        )
     command = ["python", "scripts/compare_recipes.py", *(sys.argv[1:] if argv is None else argv)]
 
     def job() -> None:
-        try:
-            table = compare_recipes(config, command)
-        except (ValueError, FileNotFoundError) as exc:
-            print(f"compare_recipes.py: error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+        table = compare_recipes(config, command)
         print(table.read_text())
         print(f"table: {table}")
 
-    return run_job(job)
+    # A recipes file refused (its flags, a change since the comparison began) is a ValueError.
+    return run_job(job, input_errors=(ValueError,))
 
 
 if __name__ == "__main__":

@@ -1,60 +1,13 @@
-"""Evaluate a frozen policy against every registered baseline (agents/evaluation/).
+"""Evaluate a frozen policy against every registered baseline.
 
-Runs task x start factor x seed x method on the same cells (same budget,
-seed and starting hyperparameters for every method), appends each finished
-run to <out-dir>/results.csv and runs.jsonl, and writes summary.md (tables,
-paired t-test and Wilcoxon signed-rank test against each baseline, win/tie/
-loss), learning-curve and learning-rate plots, and TensorBoard runs (tb/).
---policy defaults to the shipped policy. Ctrl-C or SIGTERM stops after the
-current run (status 130); --out-dir DIR --resume continues, reading the
-evaluation's options from DIR (options given again extend or replace them).
---ray-address runs the cells as Ray tasks on a cluster ('local': a Ray
-started here); results still land in the same files as each cell finishes.
-
-Examples:
-    HPENV_DATA_DIR=../shared/datasets python scripts/evaluate.py
-    python scripts/evaluate.py --policy logs/meta-.../best_policy.pt --tasks digits \\
-        --seeds 0,1 --methods policy,static,cosine --start-lr-factors 1,0.01,30 \\
-        --include-training-tasks
-    python scripts/evaluate.py --out-dir logs/eval-x --resume
-    python scripts/evaluate.py --ray-address HEAD:6379 --tasks mnist,wine   # cells on Ray
+Runs `agents.commands.evaluate` (installed as ``hpenv-evaluate``); see its ``--help``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
-from agents.cli import parse_config, run_job
-from agents.evaluation import EvalConfig, Report, default_out_dir, evaluate, resume_eval_config
-
-
-def main(argv: list[str] | None = None) -> int:
-    config = parse_config(EvalConfig, __doc__, argv, resume=resume_eval_config)
-    if config.out_dir is None:  # fixed now, so that an interrupted run can name it
-        config = dataclasses.replace(config, out_dir=str(default_out_dir()))
-    command = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
-
-    def job() -> None:
-        try:
-            report = evaluate(config, argv=command)
-        except (ValueError, FileNotFoundError, FileExistsError) as exc:
-            # training tasks refused, unknown methods, another run's settings or policy in
-            # out_dir, out_dir in use by another evaluation, an unreadable policy, missing data
-            print(f"evaluate.py: error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
-        _print(report)
-
-    return run_job(job)
-
-
-def _print(report: Report) -> None:
-    print(f"report: {report.summary}")
-    print(f"runs: {report.runs} in {report.out_dir / 'results.csv'} ({report.errors} failed)")
-    for name, why in report.skipped.items():
-        print(f"skipped {name}: {why}")
-    print(f"TensorBoard: tensorboard --logdir {report.out_dir / 'tb'}")
-
+from agents.commands.evaluate import main
 
 if __name__ == "__main__":
     sys.exit(main())

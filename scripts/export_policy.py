@@ -1,58 +1,13 @@
 """Export a frozen policy artifact as TorchScript and/or ONNX.
 
-The exported module maps a float32 batch of RAW observations (N, obs_dim) to
-the policy's deterministic actions (N, k): observation normalisation, actor
-network and action clipping (or per-hyperparameter argmax) in one graph; see
-agents/policy/export.py. ONNX needs the ``export`` extra (pip install -e '.[export]').
---policy defaults to the shipped policy.
-
-Example:
-    python scripts/export_policy.py --out exported/
-    python scripts/export_policy.py --policy logs/meta-.../best_policy.pt --format onnx \\
-        --out exported/
+Runs `agents.commands.export` (installed as ``hpenv-export``); see its ``--help``.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
-from agents.cli import option, parse_config
-from agents.policy import DEFAULT_POLICY_NAME, load_pretrained
-from agents.policy.export import export_onnx, export_torchscript
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """What to export where (every field is a flag)."""
-
-    out: str = option("output directory (created if missing)", default="exported")
-    policy: str = option(
-        "policy: artifact file, hub-layout folder, shipped name or Hub repo id",
-        default=DEFAULT_POLICY_NAME,
-    )
-    format: Literal["torchscript", "onnx", "both"] = option("what to write", default="both")
-    opset: int = option("ONNX opset", default=17)
-
-
-def main(argv: list[str] | None = None) -> int:
-    config = parse_config(ExportConfig, __doc__, argv)
-    policy = load_pretrained(config.policy)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = Path(config.policy).stem if config.policy.endswith(".pt") else "policy"
-    try:
-        if config.format in ("torchscript", "both"):
-            print(export_torchscript(policy, out / f"{stem}.ts"))
-        if config.format in ("onnx", "both"):
-            print(export_onnx(policy, out / f"{stem}.onnx", opset=config.opset))
-    except (NotImplementedError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
+from agents.commands.export import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -1,35 +1,13 @@
 """Let a frozen policy drive a new full training job of any registered task.
 
-Trains the task with its real budget (or --epochs) on any device while the
-policy sets the learning rate (and whatever else it was trained to tune, batch
-size and dropout included) at each decision; the budget is counted in training
-samples, so batch-size decisions change the optimizer steps, not the samples.
-Progress bar, TensorBoard logs, a checkpoint per decision, --resume, and the
-final metrics (wall time, optimizer steps) as JSON (printed and written to
-result.json).
-
-Examples:
-    python scripts/run_policy.py --task mnist --data-dir ../shared/datasets
-    python scripts/run_policy.py --task cifar10 --device cuda --policy logs/meta-.../best_policy.pt
-    python scripts/run_policy.py --out-dir logs/job --resume
-
---policy defaults to the shipped policy (agents/policy/pretrained/). --resume takes the
-job's options from its directory (options given again must match). Ctrl-C or
-SIGTERM stops after the current interval with a checkpoint (exit status 130).
+Runs `agents.commands.run` (installed as ``hpenv-run``); see its ``--help``.
 """
 
 from __future__ import annotations
 
 import sys
 
-from agents.cli import parse_config, run_job
-from agents.deploy.drive import DriveConfig, drive_task, resume_drive_config
-
-
-def main(argv: list[str] | None = None) -> int:
-    config = parse_config(DriveConfig, __doc__, argv, resume=resume_drive_config)
-    return run_job(lambda: drive_task(config))
-
+from agents.commands.run import main
 
 if __name__ == "__main__":
     sys.exit(main())

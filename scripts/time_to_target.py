@@ -1,4 +1,4 @@
-"""Time to the static default's final accuracy, as a fraction of the budget (issue 15, bar 5).
+"""Time to the static default's final accuracy, as a fraction of the budget.
 
 For each run of a harness directory (scripts/evaluate.py --out-dir), the
 fraction of its training samples at the first evaluation whose validation
@@ -8,7 +8,8 @@ budget). Prints, per method, the median and mean fraction and how many runs
 reached the target before their last evaluation.
 
 Example:
-    python scripts/time_to_target.py --out-dir logs/exp15/eval-v2
+    python scripts/evaluate.py --out-dir logs/eval --methods policy,static,cosine
+    python scripts/time_to_target.py --out-dir logs/eval
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.cli import option, parse_config
+from agents.cli import option, parse_config, run_job
 from agents.evaluation.records import RunStore, row_key
 from agents.evaluation.runs import _Run, derive_columns, finished_runs
 
@@ -52,11 +53,19 @@ def fractions(runs: Sequence[_Run]) -> dict[str, list[float]]:
     return dict(out)
 
 
+def _check(config: TimeToTargetConfig) -> None:
+    if not (Path(config.out_dir) / "runs.jsonl").is_file():
+        raise FileNotFoundError(
+            f"{config.out_dir}: no runs.jsonl; give a report directory of scripts/evaluate.py"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
-    config = parse_config(TimeToTargetConfig, __doc__, argv)
-    path = Path(config.out_dir)
-    if not (path / "runs.jsonl").is_file():
-        raise SystemExit(f"{path}: no runs.jsonl; give a report directory of scripts/evaluate.py")
+    config = parse_config(TimeToTargetConfig, __doc__, argv, check=_check)
+    return run_job(lambda: _print(Path(config.out_dir)))
+
+
+def _print(path: Path) -> None:
     print("| method | runs | median fraction | mean fraction | reached before the end |")
     print("|---|---|---|---|---|")
     for method, values in sorted(fractions(finished_runs(RunStore(path))).items()):
@@ -65,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
             f"| {method} | {len(values)} | {statistics.median(values):.2f} | "
             f"{statistics.mean(values):.2f} | {early}/{len(values)} |"
         )
-    return 0
 
 
 if __name__ == "__main__":

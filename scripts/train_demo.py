@@ -2,12 +2,12 @@
 
 Trains one task with its default hyperparameters through `TrainingRun`, with a
 progress bar, TensorBoard logs and a final JSON summary: the run a policy-driven
-job (scripts/run_policy.py) is compared against. Offline by default
+job (hpenv-run, scripts/run_policy.py) is compared against. Offline by default
 (scikit-learn's digits); any registered task works given its data.
 
 Usage:
     python scripts/train_demo.py                 # digits, offline
-    python scripts/train_demo.py --task mnist --data-dir ../shared/datasets
+    python scripts/train_demo.py --task mnist --data-dir ~/data   # README: Data
     tensorboard --logdir logs
 """
 

@@ -207,3 +207,77 @@ def test_an_unknown_batch_size_is_assumed_with_one_warning():
         _tiny_loop(controller, optimizer, model, per_sample=False, steps=20)
     assert sum("batch size" in str(w.message) for w in caught) == 1
     assert controller.hparams.batch_size == 128
+
+
+def _loop(controller, optimizer, model, data, val, steps: range):
+    """The plain loop with per-sample losses; validation is reported by hand after the step
+    before each decision step (so it waits, pending, for one step)."""
+    x, y = data
+    for step in steps:
+        index = torch.arange(step * 8, step * 8 + 8) % x.shape[0]
+        optimizer.zero_grad()
+        losses = torch.nn.functional.cross_entropy(model(x[index]), y[index], reduction="none")
+        losses.mean().backward()
+        controller.report_loss(losses)
+        optimizer.step()
+        if (step + 2) % controller.interval == 0:
+            controller.report_validation(*evaluator(model, val)())
+
+
+@pytest.mark.parametrize("saved_at", [13, 17, 19])
+def test_state_dict_mid_interval_continues_identically(saved_at: int, tmp_path: Path):
+    """Saved mid-interval (gradient norms summed, losses kept, a validation reported but not
+    yet used at step 19) with the model and optimizer, and restored into fresh objects, the
+    controller decides every later rate exactly as the uninterrupted run does."""
+    from agents.policy.hub import load_pretrained
+
+    policy = load_pretrained(None)  # the shipped policy
+    kwargs = {"total_steps": 50, "decisions": 4, "stats_every": 3}
+
+    def fresh():
+        model, optimizer, train, val = plain_setup(momentum=0.9)
+        controller = HyperController(policy, optimizer, **kwargs)
+        controller.report_validation(*evaluator(model, val)())
+        return model, optimizer, train, val, controller
+
+    model, optimizer, train, val, full = fresh()
+    _loop(full, optimizer, model, train, val, range(50))
+    assert len(full.history) == 5
+
+    model, optimizer, train, val, first = fresh()
+    _loop(first, optimizer, model, train, val, range(saved_at))
+    state = {"controller": first.state_dict(), "optimizer": optimizer.state_dict(),
+             "model": model.state_dict()}  # fmt: skip
+    first.detach()
+    torch.save(state, tmp_path / "checkpoint.pt")
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+
+    model, optimizer, train, val = plain_setup(momentum=0.9)
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    resumed = HyperController(policy, optimizer, **kwargs)
+    resumed.load_state_dict(saved["controller"])
+    _loop(resumed, optimizer, model, train, val, range(saved_at, 50))
+    for key in ("lr", "grad_norm", "train_loss", "val_loss", "update_ratio"):
+        assert [h.get(key, math.nan) for h in resumed.history] == pytest.approx(
+            [h.get(key, math.nan) for h in full.history], rel=0, abs=0, nan_ok=True
+        ), key
+
+
+def test_start_entry_has_the_loops_batch_size(tmp_path: Path):
+    """Learned from the first per-sample losses, the batch size is the start entry's too,
+    in the history and in TensorBoard; ``decisions_made`` leaves the start entry out."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    controller = HyperController(make_policy(), optimizer, total_steps=20, decisions=3,
+                                 evaluate=lambda: (0.7, 0.5), log_dir=tmp_path)  # fmt: skip
+    _tiny_loop(controller, optimizer, model, per_sample=True, steps=20)
+    controller.detach()
+    assert [h["batch_size"] for h in controller.history] == [32] * 4
+    assert controller.decisions_made == 3 == len(controller.history) - 1
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    points = events.Scalars("controller/hparams/batch_size")
+    assert [(p.step, p.value) for p in points] == [(0, 32.0), (5, 32.0), (10, 32.0), (15, 32.0)]

@@ -135,8 +135,15 @@ def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _cli_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     """The one error line of ``scripts/evaluate.py ARGV``, which must exit with status 2."""
-    with pytest.raises(SystemExit) as exit_info:
-        load_script("evaluate").main(argv)
+    import sys
+
+    real = sys.argv
+    sys.argv = ["evaluate.py"]  # the name the error line gives, as when run as a script
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            load_script("evaluate").main(argv)
+    finally:
+        sys.argv = real
     assert exit_info.value.code == 2
     errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("evaluate.py:")]
     assert len(errors) == 1

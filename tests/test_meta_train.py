@@ -219,3 +219,40 @@ def test_population_leaves_out_tasks_it_cannot_batch():
 def test_the_population_engine_refuses_to_tune_batch_size():
     with pytest.raises(ValueError, match="cannot tune batch_size: use --vec-env subprocess"):
         dataclasses.replace(TINY, vec_env="population", tuned=("lr", "batch_size"))
+
+
+def test_rounded_budget_is_announced_and_no_selection_claims_no_best_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """PPO collects whole rollouts (n_steps x n_envs): a budget that is not a multiple is
+    rounded up with one line saying so; without held-out evaluation (eval_every 0) there is
+    no best policy, and the run does not claim one."""
+    config = dataclasses.replace(
+        TINY, vec_env="population", n_envs=4, n_steps=8, total_steps=40, eval_every=0,
+        out_dir=str(tmp_path),
+    )  # fmt: skip
+    meta_train(config)
+    out = capsys.readouterr().out
+    assert "agent steps: 64 instead of --total-steps 40" in out
+    assert "n_steps x n_envs = 8 x 4 = 32" in out
+    assert load_checkpoint(tmp_path / "checkpoints" / "latest.pt")["num_timesteps"] == 64
+    assert (tmp_path / "policy.pt").is_file()
+    assert not (tmp_path / "best_policy.pt").exists()
+    assert "best on held-out" not in out
+    assert "no best policy: no held-out selection (--eval-every 0)" in out
+
+
+def test_a_data_directory_that_does_not_exist_is_an_error(tmp_path: Path):
+    """A task whose data is missing is skipped with a message, but not silently because the
+    data directory named (say ``../shared/datasets`` in another clone) does not exist."""
+    from agents.metatrain.suite import available
+
+    with pytest.raises(FileNotFoundError, match=r"nowhere \(--data-dir\) does not exist.*mnist"):
+        available(["synthetic", "digits", "mnist"], str(tmp_path / "nowhere"))
+    ok, missing = available(["synthetic", "digits", "mnist"], str(tmp_path))  # exists, empty
+    assert ok == ["synthetic", "digits"]
+    assert list(missing) == ["mnist"]
+    assert available(["synthetic", "digits"], str(tmp_path / "nowhere"))[0] == [
+        "synthetic",
+        "digits",
+    ]

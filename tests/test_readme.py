@@ -6,11 +6,14 @@ working directory, so nothing lands in the checkout). Every command of the
 scripts/X.py ...`` must parse and validate with the script's own config
 dataclass (``--help`` must print its help), ``make X`` must be a Makefile
 target, ``pip install -e '.[extra]'`` must name declared extras, and the other
-programs must be installed.
+programs must be installed (the console scripts of ``[project.scripts]`` are
+checked like their ``scripts/`` counterparts, installed or not). The README
+also points at nothing outside the repository and lists every task and script.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shlex
@@ -46,6 +49,8 @@ def commands(block: str) -> list[list[str]]:
 
 
 SHELL_COMMANDS = [argv for block in SHELL for argv in commands(block)]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+CONSOLE_SCRIPTS: dict[str, str] = PROJECT.get("scripts", {})
 
 
 def test_the_readme_has_blocks_of_both_kinds():
@@ -81,11 +86,19 @@ def _validate_only(cls: type, doc: str | None, argv: list[str] | None, **_: Any)
 
 
 def _check_script(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    name = Path(argv[0]).stem
-    module = load_script(name)
-    monkeypatch.setattr(module, "parse_config", _validate_only)
+    _check_main(load_script(Path(argv[0]).stem).main, argv, monkeypatch)
+
+
+def _check_console_script(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    module, function = CONSOLE_SCRIPTS[argv[0]].split(":")
+    _check_main(getattr(importlib.import_module(module), function), argv, monkeypatch)
+
+
+def _check_main(main: Any, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    command = sys.modules[main.__module__]  # a script may be a wrapper of agents.commands
+    monkeypatch.setattr(command, "parse_config", _validate_only)
     try:
-        module.main(argv[1:])
+        main(argv[1:])
     except _Parsed:
         return
     except SystemExit as exit_:  # --help prints and exits 0
@@ -117,6 +130,8 @@ def test_shell_command_is_valid(argv: list[str], monkeypatch: pytest.MonkeyPatch
     program = argv[0]
     if program == "python" and argv[1].startswith("scripts/"):
         _check_script(argv[1:], monkeypatch)
+    elif program in CONSOLE_SCRIPTS:  # installed by pip from [project.scripts]
+        _check_console_script(argv, monkeypatch)
     elif program == "python" and argv[1:3] == ["-m", "pip"]:
         assert argv[3] in ("wheel", "install")
     elif program == "make":
@@ -128,3 +143,32 @@ def test_shell_command_is_valid(argv: list[str], monkeypatch: pytest.MonkeyPatch
     else:
         bin_dir = Path(sys.executable).parent
         assert (bin_dir / program).exists() or shutil.which(program), f"{program} not installed"
+
+
+def test_the_readme_points_at_nothing_outside_the_repository():
+    assert not re.findall(r"(?<!\.)\.\./[\w./-]+", README)  # not logs/meta-.../x
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", README):  # relative links
+        assert (ROOT / target).exists(), f"the README links {target}, which is not in the repo"
+    assert "(docs/architecture.md)" in README
+
+
+def test_the_task_tables_list_every_registered_task():
+    from hpenv.tasks import list_tasks
+    from hpenv.tasks.registry import HELDOUT_TASKS
+
+    rows = set(re.findall(r"^\| `(\w+)` \|", README, flags=re.M))
+    assert set(list_tasks()) <= rows, sorted(set(list_tasks()) - rows)
+    assert set(HELDOUT_TASKS) <= rows
+
+
+def test_the_layout_lists_every_script():
+    layout = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    missing = [p.name for p in (ROOT / "scripts").glob("*.py") if p.name not in layout]
+    assert not missing, f"the README's layout does not list {missing}"
+
+
+def test_the_install_section_says_how_to_avoid_the_cuda_libraries():
+    installing = README.split("### Installing", 1)[1].split("\n## ", 1)[0]
+    assert re.search(r"\d(\.\d)? GB", installing), "say how large the CUDA build is"
+    cpu = ["pip", "install", "torch", "torchvision", "--index-url"]
+    assert any(argv[:5] == cpu and argv[5].endswith("/whl/cpu") for argv in SHELL_COMMANDS)

@@ -39,6 +39,8 @@ def test_fraction_is_first_evaluation_at_statics_final_and_misses_count_as_whole
     assert out["static"] == [1.0, 0.5]
 
 
-def test_refuses_a_folder_without_runs(tmp_path: Path):
-    with pytest.raises(SystemExit, match=r"no runs\.jsonl"):
+def test_refuses_a_folder_without_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exit_:
         _script().main(["--out-dir", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "no runs.jsonl" in capsys.readouterr().err

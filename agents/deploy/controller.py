@@ -38,17 +38,18 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from agents.deploy.decision_log import DecisionLog
 from agents.policy.artifact import FrozenPolicy, IncompatiblePolicyError, load_policy
 from agents.policy.hub import load_pretrained
 from agents.policy.step import PolicyStep
+from agents.warn import warn
 from hpenv.hyperparams import HParams, OptimizerName
 from hpenv.observation import IntervalMetrics
 from hpenv.plan import split_budget
@@ -178,7 +179,6 @@ class HyperController:
         self._grad_sum: torch.Tensor | None = None
         self._grad_count = 0
         self._before: list[torch.Tensor] = []
-        self._update_ratio = math.nan
         self._validation: tuple[float, float] | None = None
         self._decisions = DecisionLog(log_dir)
         self._params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -220,7 +220,7 @@ class HyperController:
         """Record this step's training loss (a tensor stays on its device: no host sync).
 
         Args:
-            loss: The batch's mean loss (a scalar tensor or a number), or the
+            loss: The batch's mean loss (a scalar tensor or a Python or NumPy number), or the
                 per-sample losses of the batch (a 1-D tensor, averaged here).
 
         Raises:
@@ -238,9 +238,12 @@ class HyperController:
                 if not self._batch_size_known:  # per-sample losses: their count is the batch
                     self.hparams = self.hparams.replace(batch_size=value.numel())
                     self._batch_size_known = True
+                    self._decisions.release(batch_size=value.numel())  # the start entry
                 value = value.mean()
-        elif isinstance(loss, int | float) and not isinstance(loss, bool):
-            value = torch.tensor(float(loss))
+        elif isinstance(loss, int | float | np.integer | np.floating) and not isinstance(
+            loss, bool
+        ):
+            value = torch.tensor(float(loss))  # a Python or NumPy number
         else:
             raise TypeError(
                 f"report_loss takes the batch's loss as a tensor or a number, got {type(loss)!r}"
@@ -316,13 +319,12 @@ class HyperController:
             )
         if not self._batch_size_known:
             self._batch_size_known = True  # warn once
-            warnings.warn(
+            warn(
                 f"the controller does not know the batch size and assumes {ASSUMED_BATCH_SIZE} "
                 "(a policy feature): pass batch_size= or report per-sample losses "
                 "(report_loss(loss_fn(outputs, targets, reduction='none')))",
-                RuntimeWarning,
-                stacklevel=4,
             )
+            self._decisions.release()  # the start entry, at the assumed batch size
         try:
             metrics = self._interval_metrics()
         finally:
@@ -362,12 +364,10 @@ class HyperController:
             except InvalidMetricsError:
                 raise
             except Exception as exc:
-                warnings.warn(
+                warn(
                     f"evaluate() raised {type(exc).__name__}: {exc}; the decision at step "
                     f"{self.steps} is skipped (hyperparameters unchanged) and the next one comes "
                     f"at step {self.steps + self.interval}",
-                    RuntimeWarning,
-                    stacklevel=5,
                 )
                 return None
         if not (math.isfinite(mean) and math.isfinite(val_loss)):
@@ -388,17 +388,19 @@ class HyperController:
     def _mark_diverged(self, train_loss: float, val_loss: float) -> None:
         self.diverged = True
         self.step_policy.mark_diverged()
-        warnings.warn(
+        warn(
             f"training diverged at step {self.steps} (train loss {train_loss}, val loss "
             f"{val_loss}); the controller keeps the last finite hyperparameters "
             f"({self.hparams.to_dict()}) and makes no further changes",
-            RuntimeWarning,
-            stacklevel=3,
         )
 
     def _start(self, val_loss: float, val_accuracy: float) -> None:
         self.step_policy.start(val_loss, val_accuracy, self.hparams)
         self._started = True
+        # Until the batch size is known (from the first per-sample losses), the start
+        # entry stays out of TensorBoard; `report_loss` corrects and writes it.
+        if not self._batch_size_known:
+            self._decisions.hold_next()
         self._log(None, val_loss=val_loss, val_accuracy=val_accuracy)
 
     def _take_validation(self) -> tuple[float, float]:
@@ -478,8 +480,17 @@ class HyperController:
 
     @property
     def history(self) -> list[dict[str, Any]]:
-        """One entry per decision (and one at the start): step, hyperparameters, metrics."""
+        """The start entry, then one entry per decision: step, hyperparameters, metrics.
+
+        The start entry holds the hyperparameters before training (its batch size
+        is the loop's once known: given, or read from the first per-sample losses).
+        """
         return self._decisions.history
+
+    @property
+    def decisions_made(self) -> int:
+        """Decisions applied so far: the entries of `history` after the start entry."""
+        return max(len(self.history) - 1, 0)
 
     def _log(self, metrics: IntervalMetrics | None, **extra: float) -> None:
         self._decisions.record(self.steps, self.hparams, metrics, **extra)
@@ -487,13 +498,16 @@ class HyperController:
     # ------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue a resumed run identically."""
-        if (self._losses or self._grad_count) and self.steps < self.total_steps:
-            warnings.warn(
-                "state_dict() mid-interval: the interval's partial loss statistics are kept",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        """Everything needed to continue a resumed run identically, at any step.
+
+        Save it with the model's and the optimizer's state (``torch.save``; it
+        holds plain values and tensors only, so ``torch.load(..., weights_only=True)``
+        reads it). Mid-interval it keeps the interval's losses and gradient-norm
+        sum, a validation reported for the coming decision, and the weights
+        snapshot of the update ratio, so the next decisions are those of the
+        uninterrupted run.
+        """
+        grad_sum = None if self._grad_sum is None else self._grad_sum.detach().clone()
         return {
             "steps": self.steps,
             "interval_start": self._interval_start,
@@ -504,10 +518,16 @@ class HyperController:
             "batch_size_known": self._batch_size_known,
             "history": list(self.history),
             "losses": [float(loss) for loss in self._losses],
+            "grad_sum": grad_sum,
+            "grad_count": self._grad_count,
+            "before": [p.clone() for p in self._before],
+            "validation": None if self._validation is None else list(self._validation),
+            "ratios": [dict(r) for r in self._ratios],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore `state_dict` (the optimizer's own state is restored by the caller)."""
+        device = self._params[0].device if self._params else torch.device("cpu")
         self.steps = state["steps"]
         self._interval_start = state["interval_start"]
         self.hparams = HParams(**state["hparams"])
@@ -515,6 +535,16 @@ class HyperController:
         self.diverged = state["diverged"]
         self._started = state["started"]
         self._batch_size_known = state.get("batch_size_known", True)
-        self._decisions.history = list(state["history"])
-        self._losses = [torch.tensor(v) for v in state["losses"]]
+        self._decisions.restore(state["history"])
+        self._losses = [torch.tensor(v, device=device) for v in state["losses"]]
+        grad_sum = state.get("grad_sum")
+        self._grad_sum = None if grad_sum is None else grad_sum.to(device)
+        self._grad_count = state.get("grad_count", 0)
+        before = state.get("before") or []  # empty, or one tensor per parameter
+        params = self._params if before else []
+        self._before = [b.to(p.device) for b, p in zip(before, params, strict=True)]
+        validation = state.get("validation")
+        self._validation = None if validation is None else (validation[0], validation[1])
+        if "ratios" in state:
+            self._ratios = [dict(r) for r in state["ratios"]]
         self._write_hparams(self.hparams)

@@ -27,6 +27,8 @@ class DecisionLog:
 
     def __init__(self, log_dir: str | os.PathLike[str] | None = None) -> None:
         self.history: list[dict[str, Any]] = []
+        self._held: dict[str, Any] | None = None
+        self._hold_next = False
         self._writer: Any = None
         if log_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
@@ -61,9 +63,30 @@ class DecisionLog:
                 update_ratio=metrics.update_ratio,
             )
         self.history.append(entry)
-        if self._writer is not None:
+        if self._hold_next:
+            self._hold_next, self._held = False, entry
+        elif self._writer is not None:
             self._write(entry, step)
         return entry
+
+    def hold_next(self) -> None:
+        """Keep the next point out of TensorBoard until `release` (a value is not known yet)."""
+        self.release()
+        self._hold_next = True
+
+    def release(self, **updates: Any) -> None:
+        """Write the point held back by `hold_next`, with ``updates`` applied first."""
+        entry, self._held = self._held, None
+        if entry is None:
+            return
+        entry.update(updates)
+        if self._writer is not None:
+            self._write(entry, entry["step"])
+
+    def restore(self, history: list[dict[str, Any]]) -> None:
+        """Replace the history with a saved one (its points are already in TensorBoard)."""
+        self.history = [dict(entry) for entry in history]
+        self._held, self._hold_next = None, False
 
     def _write(self, entry: dict[str, Any], step: int) -> None:
         for key, value in entry.items():
@@ -77,6 +100,7 @@ class DecisionLog:
             self._writer.add_scalar("controller/lr_vs_start", entry["lr"] / start_lr, step)
 
     def flush(self) -> None:
-        """Write pending TensorBoard events to disk."""
+        """Write pending TensorBoard events (and a held point) to disk."""
+        self.release()
         if self._writer is not None:
             self._writer.flush()

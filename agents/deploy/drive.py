@@ -24,15 +24,16 @@ from typing import Any
 
 from tqdm import tqdm
 
-from agents.cli import option
+from agents.cli import check_threads, option, threads_option
 from agents.deploy.run_driver import TrainingRunDriver, plan_for
 from agents.policy.artifact import FrozenPolicy
 from agents.policy.hub import DEFAULT_POLICY_NAME, load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
-from hpenv.io import atomic_torch_save, atomic_write_json, safe_torch_load
+from hpenv.errors import InputError
+from hpenv.io import atomic_torch_save, atomic_write_json, read_json_object, safe_torch_load
 from hpenv.plan import Fidelity, budget_samples
 from hpenv.tasks import get_task, list_tasks
-from hpenv.training import TrainingRun
+from hpenv.training import TrainingRun, resolve_device
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,20 @@ class DriveConfig:
     subset: float | None = option("train on this fraction of the train split", default=None)
     seed: int = option("seed of the run", default=0)
     device: str = option("training device: auto, cpu, cuda, ...", default="auto")
+    threads: int = threads_option()
     data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
     resume: bool = option("continue the job in --out-dir (its options are reused)", default=False)
 
     def __post_init__(self) -> None:
+        check_threads(self.threads)
         if not self.task:
             raise ValueError("--task is required (or --resume with --out-dir)")
-        get_task(self.task)  # an unknown name lists the known ones
+        task = get_task(self.task)  # an unknown name lists the known ones
         if self.epochs is not None and not self.epochs > 0:
             raise ValueError(f"epochs must be > 0, got {self.epochs}")
+        if self.lr is not None:
+            task.defaults.replace(lr=self.lr)  # the run's own check of the value
+        Fidelity(subset=self.subset)  # a fraction in (0, 1]
         if self.resume and self.out_dir is None:
             raise ValueError("resume needs out_dir: the job directory to continue")
 
@@ -82,19 +88,23 @@ def resume_drive_config(out_dir: str | Path, overrides: dict[str, Any]) -> Drive
 
     Raises:
         FileNotFoundError: ``out_dir`` holds no job.
-        ValueError: A given option differs from the job's (naming it and both values).
+        InputError: Its ``config.json`` is unreadable, or a given option differs from
+            the job's (naming it and both values).
     """
     path = Path(out_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"--resume: no job to continue in {out_dir} ({path} not found)")
-    saved = json.loads(path.read_text())
+    saved = read_json_object(path, "job's options")
+    unknown = set(saved) - set(DriveConfig.__dataclass_fields__)
+    if unknown:
+        raise InputError(f"{path}: unknown job options {sorted(unknown)}")
     changed = [
         f"--{k.replace('_', '-')}: the job has {saved.get(k)!r}, this command gives {v!r}"
         for k, v in overrides.items()
         if k not in ("resume", "out_dir") and v != saved.get(k)
     ]
     if changed:
-        raise ValueError("cannot resume with different options: " + "; ".join(changed))
+        raise InputError("cannot resume with different options: " + "; ".join(changed))
     return DriveConfig(**saved, out_dir=str(out_dir), resume=True)
 
 
@@ -110,8 +120,11 @@ def drive_task(config: DriveConfig, policy: FrozenPolicy | None = None) -> dict[
         policy: A loaded policy; default: load ``config.policy``.
 
     Raises:
-        FileNotFoundError: ``resume`` without a checkpoint.
-        ValueError: A new job in a directory that holds one, or resuming with other options.
+        FileNotFoundError: ``resume`` without a checkpoint, or the task's data or the
+            policy is missing.
+        InputError: A new job in a directory that holds one, an unreadable
+            checkpoint or policy, a device this machine lacks, or resuming with other
+            options. Nothing is written.
         JobInterrupted: Stopped by a signal (see above).
     """
     job = _Job(config, policy)
@@ -126,6 +139,7 @@ class _Job:
         self.config = config
         self.out = config.resolved_out_dir()
         self.checkpoint_path = self.out / "checkpoint.pt"
+        resolve_device(config.device)  # a device this machine has, before any loading
         checkpoint = self._checkpoint()
         task = get_task(config.task, model=config.model)
         self.name = f"{task.name}/{task.model}"
@@ -162,16 +176,18 @@ class _Job:
         if self.config.resume and not self.checkpoint_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {self.checkpoint_path}")
         if not self.config.resume and self.checkpoint_path.exists():
-            raise ValueError(
+            raise InputError(
                 f"{self.out} already holds a job; pass --resume or choose another --out-dir"
             )
         if not self.config.resume:
             return None
-        checkpoint: dict[str, Any] = safe_torch_load(self.checkpoint_path, "job checkpoint")
+        checkpoint: Any = safe_torch_load(self.checkpoint_path, "job checkpoint")
+        if not isinstance(checkpoint, dict) or not {"config", "run"} <= set(checkpoint):
+            raise InputError(f"{self.checkpoint_path} is not a job checkpoint of run_policy.py")
         if checkpoint["config"] != self.config.saved():
-            raise ValueError("--resume with different options than the checkpointed job")
+            raise InputError("--resume with different options than the checkpointed job")
         if "driver" not in checkpoint:
-            raise ValueError(
+            raise InputError(
                 f"{self.checkpoint_path} was written by an older hpenv (its policy state is a "
                 "HyperController's, counted in optimizer steps); start the job again in a new "
                 "--out-dir"

@@ -175,4 +175,4 @@ class TrainingRunDriver:
         self.step_policy.load_state_dict(state)
         self.diverged = state["diverged"]
         self.started = state["started"]
-        self._decisions.history = list(state["history"])
+        self._decisions.restore(state["history"])

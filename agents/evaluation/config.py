@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from agents.cli import option
+from agents.cli import check_threads, option, threads_option
 from agents.evaluation.methods import METHODS
 from agents.evaluation.methods.core import RunSpec
+from hpenv.errors import InputError
 from hpenv.hyperparams import OptimizerName
 from hpenv.plan import Fidelity
 from hpenv.tasks import get_task, list_tasks
@@ -36,7 +37,7 @@ EngineName = Literal["auto", "population", "sequential"]
 DEFAULT_TASKS: tuple[str, ...] = HELDOUT_TASKS
 
 
-class TrainingTaskError(ValueError):
+class TrainingTaskError(InputError):
     """An evaluation task is one the policy was trained on."""
 
 
@@ -79,6 +80,7 @@ class EvalConfig:
         default=None,
     )
     device: str = option("training device", default="cpu")
+    threads: int = threads_option()
     engine: EngineName = option(
         "how cells train: 'auto' (the default) trains each task's batchable cells (the policy, "
         "the schedules, the grid and random search) as members of one population where that is "
@@ -119,6 +121,7 @@ class EvalConfig:
     )
 
     def __post_init__(self) -> None:
+        check_threads(self.threads)
         for name in ("tasks", "seeds", "start_lr_factors"):
             values = getattr(self, name)
             if not values:

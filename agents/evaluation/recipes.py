@@ -47,7 +47,7 @@ from typing import Any, Literal, NoReturn
 
 from tqdm import tqdm
 
-from agents.cli import build_parser, from_args, option
+from agents.cli import build_parser, check_threads, from_args, option, threads_option
 from agents.evaluation.ablation import ablation_markdown
 from agents.evaluation.config import DEFAULT_TASKS, EngineName, EvalConfig
 from agents.evaluation.records import RunStore
@@ -175,6 +175,7 @@ class ComparisonConfig:
         "decision points per evaluation run (default: the policy's)", default=None
     )
     engine: EngineName = option("how evaluation cells train (see evaluate.py)", default="auto")
+    threads: int = threads_option()
     data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
     dirs: tuple[str, ...] = option(
         "table only, no runs: NAME=DIR+DIR+... names existing harness folders of a recipe's "
@@ -183,6 +184,7 @@ class ComparisonConfig:
     )
 
     def __post_init__(self) -> None:
+        check_threads(self.threads)
         if self.dirs:
             if self.recipes_file is not None:
                 raise ValueError("give --recipes-file (run a comparison) or --dirs (table only)")
@@ -199,12 +201,32 @@ class ComparisonConfig:
             if not values or len(set(values)) != len(values):
                 raise ValueError(f"{name} must list distinct values, got {values}")
 
+    def directories(self) -> dict[str, list[Path]]:
+        """``--dirs``: recipe name -> its harness directories."""
+        pairs = (item.split("=", 1) for item in self.dirs)
+        return {name: [Path(d) for d in dirs.split("+")] for name, dirs in pairs}
+
     def options(self) -> dict[str, Any]:
         """What must not change when the comparison continues (everything but placement)."""
         values = dataclasses.asdict(self)
-        for placement in ("recipes_file", "out_dir", "data_dir", "engine", "dirs"):
+        for placement in ("recipes_file", "out_dir", "data_dir", "engine", "threads", "dirs"):
             values.pop(placement)
         return json.loads(json.dumps(values))
+
+
+def check_dirs(config: ComparisonConfig) -> None:
+    """``--dirs`` must name report directories of ``scripts/evaluate.py``.
+
+    Raises:
+        FileNotFoundError: A directory holds no ``results.csv``.
+    """
+    for name, dirs in config.directories().items():
+        for folder in dirs:
+            if not (folder / "results.csv").is_file():
+                raise FileNotFoundError(
+                    f"recipe {name}: {folder} holds no results.csv; give report directories "
+                    "of scripts/evaluate.py"
+                )
 
 
 @dataclass

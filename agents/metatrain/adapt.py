@@ -67,6 +67,7 @@ from agents.metatrain.vec_env import build_vec_env, terminate_workers
 from agents.policy.artifact import FrozenPolicy, PolicyMetadata
 from agents.policy.hub import load_pretrained, resolve_policy_file
 from agents.stopping import GracefulStop, JobInterrupted
+from hpenv.errors import InputError
 from hpenv.io import atomic_write_json
 from hpenv.plan import Fidelity
 
@@ -109,18 +110,20 @@ def adapt_policy(config: AdaptConfig, policy: FrozenPolicy | None = None) -> Pat
 
     Raises:
         PolicyNotFoundError: ``config.policy`` names no policy (the message says what was tried).
-        ValueError: The run directory already holds an adapted policy, the task
-            has no data, or the parent's network cannot be rebuilt.
+        PolicyLoadError: The policy file is unreadable (`IncompatiblePolicyError`:
+            written for another hpenv).
+        InputError: The run directory already holds an adapted policy, the task
+            has no data, or the parent's network cannot be rebuilt. Nothing is written.
         JobInterrupted: Stopped by a signal.
     """
     out = config.resolved_out_dir()
     if (out / "policy.pt").exists():
-        raise ValueError(f"{out} already holds an adapted policy; choose another --out-dir")
+        raise InputError(f"{out} already holds an adapted policy; choose another --out-dir")
     file = str(resolve_policy_file(config.policy)) if policy is None else "(loaded in memory)"
     parent = policy if policy is not None else load_pretrained(file)
     _, missing = available([config.task], config.data_dir)
     if missing:
-        raise ValueError(f"cannot adapt to {config.task}: {missing[config.task]}")
+        raise InputError(f"cannot adapt to {config.task}: {missing[config.task]}")
     session = session_config(config, parent.metadata, parent.clip_obs)
     fidelity = adaptation_fidelity(config)
     run_samples = harness_run_samples(config.task, config.data_dir)

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from agents.cli import option
+from agents.cli import check_threads, option, threads_option
 from agents.metatrain.config import MetaTrainConfig
 from agents.policy.artifact import PolicyMetadata
 from agents.policy.hub import DEFAULT_POLICY_NAME
+from hpenv.errors import InputError
 from hpenv.plan import Fidelity, fidelity_for
 from hpenv.tasks import Task, TaskData, get_task, list_tasks
 
@@ -87,10 +88,12 @@ class AdaptConfig:
     ent_coef: float = option("entropy bonus", default=0.0)
     device: str = option("device of the agent's networks", default="cpu")
     env_device: str = option("device the environments train on", default="cpu")
+    threads: int = threads_option()
     data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
     seed: int = option("seed of the agent and the environments", default=0)
 
     def __post_init__(self) -> None:
+        check_threads(self.threads)
         if not self.task:
             raise ValueError("--task is required")
         get_task(self.task)  # an unknown name lists the known ones
@@ -164,14 +167,14 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
     """The meta-training configuration that rebuilds the parent's model and environments.
 
     Raises:
-        ValueError: The parent's network cannot be rebuilt by `make_model`.
+        InputError: The parent's network cannot be rebuilt by `make_model`.
     """
     kwargs = meta.policy_kwargs
     arch = kwargs.get("net_arch", [64, 64])
     if not (isinstance(arch, list | tuple) and all(isinstance(n, int) for n in arch)):
-        raise ValueError(f"cannot adapt a policy with net_arch {arch!r} (a list of layer sizes)")
+        raise InputError(f"cannot adapt a policy with net_arch {arch!r} (a list of layer sizes)")
     if kwargs.get("activation_fn", "Tanh") != "Tanh":
-        raise ValueError(
+        raise InputError(
             f"cannot adapt a policy with activation {kwargs['activation_fn']}: "
             "meta-training's model (agents.metatrain.model) uses Tanh"
         )

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections import defaultdict, deque
 from typing import Any
 
@@ -32,6 +31,7 @@ from stable_baselines3.common.logger import Figure, TensorBoardOutputFormat
 from tqdm import tqdm
 
 from agents.stopping import GracefulStop
+from agents.warn import warn
 
 #: ``infos[i]`` key of a step at which a Ray actor was replaced (set by
 #: `agents.metatrain.ray_vec.RayVecEnv`, which imports Ray; defined here so this module does not).
@@ -138,11 +138,9 @@ class TaskMetricsCallback(BaseCallback):
             from matplotlib.figure import Figure as MplFigure
         except ImportError:  # the `render` extra is not installed: no figure, say so once
             if self.figure_every > 0:
-                warnings.warn(
+                warn(
                     "matplotlib is not installed (pip install -e '.[render]'): "
                     "no hpenv/lr_trajectories figures",
-                    RuntimeWarning,
-                    stacklevel=2,
                 )
                 self.figure_every = 0
             return

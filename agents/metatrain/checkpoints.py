@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env import VecNormalize
 
+from hpenv.errors import InputError
 from hpenv.io import atomic_torch_save, safe_torch_load
 
 CHECKPOINT_FORMAT = 2
@@ -85,11 +86,16 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint (tensors and plain values only: a crafted file cannot run code)."""
+    """Read a checkpoint (tensors and plain values only: a crafted file cannot run code).
+
+    Raises:
+        FileNotFoundError: No file at ``path``.
+        InputError: The file is empty, truncated, not a checkpoint, or of another format.
+    """
     checkpoint = safe_torch_load(path, "meta-training checkpoint")
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         found = checkpoint.get("format") if isinstance(checkpoint, dict) else None
-        raise ValueError(
+        raise InputError(
             f"{path}: checkpoint format {found} is not the format {CHECKPOINT_FORMAT} this "
             "hpenv writes; resume it with the hpenv version that wrote it, or start a new run"
         )

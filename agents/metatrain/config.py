@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from agents.cli import option
-from agents.metatrain.suite import DEFAULT_EVAL_TASKS, DEFAULT_TRAIN_TASKS
+from agents.cli import check_threads, option, threads_option
+from agents.metatrain.suite import DEFAULT_EVAL_TASKS, DEFAULT_TRAIN_TASKS, check_suite
 from agents.policy.artifact import AlgorithmName
-from hpenv.hyperparams import ActionMode, OptimizerName
+from hpenv.errors import InputError
+from hpenv.hyperparams import ActionMode, OptimizerName, check_tuned
+from hpenv.io import read_json_object
+from hpenv.plan import split_budget
 from hpenv.rewards import RewardName
 
 #: How the training environments are stepped (see `agents.metatrain.vec_env`).
@@ -106,6 +109,7 @@ class MetaTrainConfig:
     eval_seeds: tuple[int, ...] = option("seeds of each held-out evaluation", default=(0, 1))
     checkpoint_every: int = option("agent steps between checkpoints", default=1_000)
     device: str = option("device of the agent's networks", default="cpu")
+    threads: int = threads_option()
     env_device: str = option(
         "device the environments train on ('auto' = CUDA if any)", default="cpu"
     )
@@ -115,6 +119,7 @@ class MetaTrainConfig:
     resume: bool = option("continue the run in out_dir from its latest checkpoint", default=False)
 
     def __post_init__(self) -> None:
+        check_threads(self.threads)
         positive = ("total_steps", "n_envs", "decisions", "n_steps", "batch_size", "n_epochs")
         for name in positive:
             if getattr(self, name) < 1:
@@ -123,6 +128,11 @@ class MetaTrainConfig:
             raise ValueError(f"frame_stack must be >= 1, got {self.frame_stack}")
         if not self.train_tasks:
             raise ValueError("train_tasks is empty")
+        check_suite(self.train_tasks, "train_tasks")
+        check_suite(self.eval_tasks, "eval_tasks")
+        check_tuned(self.tuned)
+        if self.budget is not None:
+            split_budget(self.budget, self.decisions)  # the environments' own check, now
         overlap = set(self.train_tasks) & set(self.eval_tasks)
         if overlap:
             raise ValueError(f"eval_tasks must be held out from train_tasks; both list {overlap}")
@@ -173,7 +183,7 @@ def check_resumable(config: MetaTrainConfig, saved: dict[str, Any]) -> None:
     """Refuse to resume with options that differ from the run's (``total_steps`` may grow).
 
     Raises:
-        ValueError: Naming every differing option with the run's and the given value.
+        InputError: Naming every differing option with the run's and the given value.
     """
     exempt = ("resume", "total_steps", "out_dir", *PLACEMENT_OPTIONS)
     given = json.loads(json.dumps(config.to_dict()))
@@ -186,7 +196,7 @@ def check_resumable(config: MetaTrainConfig, saved: dict[str, Any]) -> None:
         if k not in exempt and v != saved.get(k, defaults[k])
     ]
     if changed:
-        raise ValueError(
+        raise InputError(
             "cannot resume with a changed configuration (drop these options, or start a new "
             "run): " + "; ".join(changed)
         )
@@ -208,13 +218,23 @@ def resume_config(out_dir: str | Path, overrides: dict[str, Any]) -> MetaTrainCo
     the placement options (`PLACEMENT_OPTIONS`: where the run executes, e.g.
     ``--ray-address``), which are not carried over: give them again.
     """
-    path = Path(out_dir) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"--resume: {path} not found; is {out_dir} a meta-training run?")
-    saved = {k: v for k, v in json.loads(path.read_text()).items() if k not in PLACEMENT_OPTIONS}
+    saved = {k: v for k, v in read_run_config(out_dir).items() if k not in PLACEMENT_OPTIONS}
     config = config_from_dict({**saved, **overrides, "out_dir": str(out_dir), "resume": True})
     check_resumable(config, saved)
     return config
+
+
+def read_run_config(out_dir: str | Path) -> dict[str, Any]:
+    """The options in the ``config.json`` of the run in ``out_dir``, as JSON values.
+
+    Raises:
+        FileNotFoundError: ``out_dir`` holds no ``config.json``.
+        InputError: It is not valid JSON or not an object (naming the file).
+    """
+    path = Path(out_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: {path} not found; is {out_dir} a meta-training run?")
+    return read_json_object(path, "meta-training run's options")
 
 
 def config_from_dict(values: dict[str, Any]) -> MetaTrainConfig:
@@ -222,7 +242,7 @@ def config_from_dict(values: dict[str, Any]) -> MetaTrainConfig:
     fields = {f.name: f for f in dataclasses.fields(MetaTrainConfig)}
     unknown = set(values) - set(fields)
     if unknown:
-        raise ValueError(f"unknown meta-training options {sorted(unknown)}")
+        raise InputError(f"unknown meta-training options {sorted(unknown)}")
     converted: dict[str, Any] = {
         k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
     }

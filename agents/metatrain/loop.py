@@ -10,10 +10,16 @@ A run directory holds:
   (loadable without unpickling objects), written atomically at the start of
   the run, at rollout boundaries at least ``checkpoint_every`` steps apart,
   when stopped by SIGINT/SIGTERM and at the end; ``--resume`` continues from it;
-- ``best_policy.pt`` (and ``best_policy.json``, its score): the frozen policy
-  that scored best on the held-out evaluation tasks so far; ``policy.pt``: the
-  final frozen policy;
+- ``policy.pt``: the final frozen policy;
+- ``best_policy.pt`` (and ``best_policy.json``, its score and agent step): the
+  frozen policy that scored best on the held-out evaluation tasks, only when
+  there was a selection (``eval_every > 0`` and some evaluation task has data);
 - ``config.json``: the configuration (``--resume`` reads it).
+
+PPO collects whole rollouts of ``n_steps x n_envs`` agent steps, so a run ends
+at the first rollout boundary at or past ``total_steps``; when that is not
+``total_steps`` itself, the run says so in one line (`rounded_steps`) and
+records it in the ``hpenv/config`` text.
 """
 
 from __future__ import annotations
@@ -40,7 +46,12 @@ from agents.metatrain.checkpoints import (
     restore_checkpoint,
     save_checkpoint,
 )
-from agents.metatrain.config import MetaTrainConfig, check_resumable, default_out_dir
+from agents.metatrain.config import (
+    MetaTrainConfig,
+    check_resumable,
+    default_out_dir,
+    read_run_config,
+)
 from agents.metatrain.model import make_model
 from agents.metatrain.rollout import run_episode
 from agents.metatrain.run_log import make_logger
@@ -54,12 +65,42 @@ from agents.metatrain.vec_env import (
 )
 from agents.policy.artifact import FrozenPolicy, PolicyActor
 from agents.stopping import GracefulStop, JobInterrupted
+from hpenv.errors import InputError
 from hpenv.io import atomic_write_json
 
 
-def _config_markdown(config: MetaTrainConfig, tasks: list[str], skipped: dict[str, str]) -> str:
+def rounded_steps(total_steps: int, done: int, rollout: int) -> int:
+    """The agent step a run ends at: the first whole rollout at or past ``total_steps``.
+
+    Args:
+        total_steps: The steps asked for.
+        done: Steps already trained (a resumed run's; a multiple of ``rollout``).
+        rollout: Agent steps per PPO rollout (``n_steps x n_envs``).
+
+    >>> rounded_steps(1_024, 0, 64 * 64)
+    4096
+    >>> rounded_steps(8_000, 4_096, 256)
+    8192
+    """
+    remaining = max(total_steps - done, 0)
+    return done + -(-remaining // rollout) * rollout
+
+
+def _rounding_note(config: MetaTrainConfig, planned: int, n_envs: int) -> str:
+    rollout = config.n_steps * n_envs
+    return (
+        f"agent steps: {planned:,} instead of --total-steps {config.total_steps:,}: PPO "
+        f"collects whole rollouts of n_steps x n_envs = {config.n_steps} x {n_envs} = "
+        f"{rollout:,} steps (a smaller --n-steps rounds less)"
+    )
+
+
+def _config_markdown(
+    config: MetaTrainConfig, tasks: list[str], skipped: dict[str, str], planned: int
+) -> str:
     lines = ["| option | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in config.to_dict().items()]
+    lines.append(f"| agent steps (whole rollouts) | {planned} |")
     lines.append(f"| tasks used | {', '.join(tasks)} |")
     lines += [f"| skipped {name} | {why} |" for name, why in skipped.items()]
     return "\n".join(lines)
@@ -82,7 +123,9 @@ def meta_train(config: MetaTrainConfig) -> Path:
     checkpoint stays).
 
     Raises:
-        ValueError: No training task has data, or resuming with another config.
+        InputError: ``out_dir`` already holds a run (without ``resume``), its
+            checkpoint or ``config.json`` is unreadable, resuming with another
+            config, or no training task has data. Nothing is written.
         FileNotFoundError: ``resume`` without a checkpoint in ``out_dir``.
         JobInterrupted: Stopped by a signal (see above).
     """
@@ -90,17 +133,20 @@ def meta_train(config: MetaTrainConfig) -> Path:
     checkpoint_path = out / "checkpoints" / "latest.pt"
     checkpoint = load_checkpoint(checkpoint_path) if config.resume else None
     if checkpoint is not None:
-        check_resumable(config, json.loads((out / "config.json").read_text()))
+        check_resumable(config, read_run_config(out))
     elif checkpoint_path.exists():
-        raise ValueError(f"{out} already holds a run; pass --resume or choose another --out-dir")
+        raise InputError(f"{out} already holds a run; pass --resume or choose another --out-dir")
     tasks, skipped = available(config.train_tasks, config.data_dir)
     if config.vec_env == "population" or config.ray_members_per_actor > 1:
         tasks, unbatchable = batchable(tasks)
         skipped.update(unbatchable)
+    if not tasks:
+        raise InputError(
+            "none of the training tasks has data: "
+            + "; ".join(f"{name}: {why}" for name, why in skipped.items())
+        )
     for name, why in skipped.items():
         print(f"skipping training task {name}: {why}")
-    if not tasks:
-        raise ValueError("none of the training tasks has data; see the messages above")
     eval_tasks, eval_skipped = available(config.eval_tasks, config.data_dir)
     for name, why in eval_skipped.items():
         print(f"skipping evaluation task {name}: {why}")
@@ -145,11 +191,15 @@ def _train(
     stop: GracefulStop,
 ) -> Path:
     session = _Session(config, out, venv, tasks, eval_tasks, stop)
-    session.start(checkpoint, _config_markdown(config, tasks, skipped))
-    remaining = config.total_steps - int(session.model.num_timesteps)
+    done = 0 if checkpoint is None else int(checkpoint["num_timesteps"])
+    session.planned = rounded_steps(config.total_steps, done, config.n_steps * venv.num_envs)
+    session.start(checkpoint, _config_markdown(config, tasks, skipped, session.planned))
+    remaining = config.total_steps - session.steps
     if remaining <= 0:
         print(f"the run is complete ({session.steps} agent steps); --total-steps extends it")
         return out / "policy.pt"
+    if session.planned != config.total_steps:
+        print(_rounding_note(config, session.planned, venv.num_envs))
     session.model.learn(
         remaining,
         callback=session.callbacks(),
@@ -175,6 +225,7 @@ class _Session:
         self.tasks, self.eval_tasks, self.stop = tasks, eval_tasks, stop
         self.checkpoint_path = out / "checkpoints" / "latest.pt"
         self.model = make_model(config, venv)
+        self.planned = config.total_steps  # where the run ends: whole rollouts (`rounded_steps`)
 
     @property
     def steps(self) -> int:
@@ -215,7 +266,7 @@ class _Session:
         callbacks: list[BaseCallback] = [self.metrics, self.checkpoints]
         if self.eval_tasks and self.config.eval_every:
             callbacks.append(held_out_every(self.config.eval_every, self.evaluation, self.steps))
-        callbacks.append(MetaTrainProgressBar(self.config.total_steps, self.metrics))
+        callbacks.append(MetaTrainProgressBar(self.planned, self.metrics))
         return CallbackList(callbacks)
 
     def freeze(self) -> FrozenPolicy:
@@ -267,11 +318,26 @@ class _Session:
             self.model.logger.record("time/total_timesteps", self.steps)
             self.model.logger.dump(self.steps)
         final = self.freeze().save(self.out / "policy.pt")
-        if not (self.out / "best_policy.pt").exists():
-            self.freeze().save(self.out / "best_policy.pt")
-        print(f"frozen policy: {final} (best on held-out tasks: {self.out / 'best_policy.pt'})")
+        print(f"frozen policy: {final} ({self._selection()})")
         print(f"TensorBoard: tensorboard --logdir {self.out}")
         return final
+
+    def _selection(self) -> str:
+        """What ``best_policy.pt`` is, or why there is none."""
+        best = self.out / "best_policy.json"
+        if best.is_file() and (self.out / "best_policy.pt").is_file():
+            record = json.loads(best.read_text())
+            return (
+                f"best on held-out tasks: {self.out / 'best_policy.pt'}, mean return "
+                f"{record['mean_return']:.3f} at agent step {record['agent_steps']:,}"
+            )
+        if not self.config.eval_every:
+            why = "--eval-every 0"
+        elif not self.eval_tasks:
+            why = "no held-out evaluation task has data"
+        else:
+            why = "no held-out evaluation scored"
+        return f"no best policy: no held-out selection ({why})"
 
 
 def evaluate_policy(

@@ -17,7 +17,15 @@ from hpenv.env import Around, HPTuneEnv
 from hpenv.hyperparams import ActionMode, OptimizerName
 from hpenv.plan import FIDELITY, Fidelity
 from hpenv.rewards import RewardName
-from hpenv.tasks import DataNotFoundError, SyntheticFamily, Task, TaskData, get_task
+from hpenv.tasks import (
+    DataNotFoundError,
+    SyntheticFamily,
+    Task,
+    TaskData,
+    UnknownTaskError,
+    get_task,
+)
+from hpenv.tasks.data.loader import data_dir_setting
 
 #: Default training suite: offline, and disjoint from the held-out evaluation suite
 #: (`hpenv.tasks.registry.HELDOUT_TASKS` uses MNIST and IMDB data: training on
@@ -25,6 +33,9 @@ from hpenv.tasks import DataNotFoundError, SyntheticFamily, Task, TaskData, get_
 DEFAULT_TRAIN_TASKS: tuple[str, ...] = ("synthetic", "digits")
 #: Held-out tasks for periodic evaluation during meta-training (model selection).
 DEFAULT_EVAL_TASKS: tuple[str, ...] = ("synthetic-heldout",)
+
+#: Suite names that are not registered tasks' names alone: the family and its held-out specs.
+SUITE_FAMILIES: tuple[str, ...] = ("synthetic", "synthetic-heldout")
 
 #: Seed stream of the held-out synthetic specs (training draws from episode seeds).
 HELDOUT_SYNTHETIC_SEED = 987_654
@@ -40,6 +51,21 @@ def heldout_synthetic_tasks(count: int = HELDOUT_SYNTHETIC_COUNT) -> list[Task]:
         task = family.sample(rng).task()
         tasks.append(task.__class__(**{**task.__dict__, "name": f"synthetic-heldout-{i}"}))
     return tasks
+
+
+def check_suite(names: Sequence[str], option: str) -> None:
+    """Refuse a suite naming an unknown task (before anything is built or written).
+
+    Raises:
+        UnknownTaskError: Naming ``option`` and the known tasks.
+    """
+    for name in names:
+        if name in SUITE_FAMILIES:
+            continue
+        try:
+            get_task(name)
+        except UnknownTaskError as exc:
+            raise UnknownTaskError(f"{option}: {exc}, synthetic-heldout") from None
 
 
 def resolve_tasks(
@@ -63,7 +89,13 @@ def resolve_tasks(
 
 
 def available(names: Sequence[str], data_dir: str | None) -> tuple[list[str], dict[str, str]]:
-    """The names whose data can be loaded now, and why each other one cannot."""
+    """The names whose data can be loaded now, and why each other one cannot.
+
+    Raises:
+        FileNotFoundError: A task has no data and the data directory given
+            (``data_dir``, else ``HPENV_DATA_DIR``) does not exist: a mistyped or
+            machine-specific path would otherwise leave the task out with one line.
+    """
     ok, missing = [], {}
     for name in names:
         if name.startswith("synthetic"):
@@ -74,6 +106,14 @@ def available(names: Sequence[str], data_dir: str | None) -> tuple[list[str], di
             ok.append(name)
         except DataNotFoundError as exc:
             missing[name] = exc.summary
+    root = data_dir_setting(data_dir)
+    if missing and root is not None and not root.is_dir():
+        setting = "--data-dir" if data_dir is not None else "HPENV_DATA_DIR"
+        raise FileNotFoundError(
+            f"the data directory {root} ({setting}) does not exist, so {', '.join(missing)} "
+            "would have no data: point it at a folder holding the datasets (README: Data), "
+            "or leave those tasks out"
+        )
     return ok, missing
 
 

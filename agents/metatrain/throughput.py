@@ -47,25 +47,30 @@ class Rate:
 
 
 class _RolloutClock(BaseCallback):
-    """Records (agent steps, time) at the end of every rollout."""
+    """Records (agent steps, time) at the end of every rollout; stops learning once
+    ``seconds`` have passed since the first mark (None: never)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float | None) -> None:
         super().__init__()
+        self.seconds = seconds
         self.marks: list[tuple[int, float]] = []
 
     def _on_step(self) -> bool:
-        return True
+        if self.seconds is None or len(self.marks) < 2:
+            return True
+        return self.marks[-1][1] - self.marks[0][1] < self.seconds
 
     def _on_rollout_end(self) -> None:
         self.marks.append((self.num_timesteps, time.perf_counter()))
 
 
-def agent_rate(config: MetaTrainConfig, rollouts: int = 4) -> Rate:
+def agent_rate(config: MetaTrainConfig, rollouts: int = 4, seconds: float | None = None) -> Rate:
     """Agent steps/s of ``config``'s meta-training over ``rollouts`` timed rollouts.
 
     Trains ``rollouts + 1`` rollouts (the first one untimed) of ``config``'s suite
     (tasks without data, and for a population the models it cannot batch, are
-    left out as `meta_train` leaves them out). Nothing is written.
+    left out as `meta_train` leaves them out), or fewer when ``seconds`` have
+    passed since the first rollout (at least one is timed). Nothing is written.
 
     Raises:
         ValueError: ``rollouts`` < 1, or no training task has data.
@@ -89,7 +94,7 @@ def agent_rate(config: MetaTrainConfig, rollouts: int = 4) -> Rate:
         )
         try:
             model: Any = make_model(config, venv)
-            clock = _RolloutClock()
+            clock = _RolloutClock(seconds)
             model.learn(config.total_steps, callback=clock)
         finally:
             venv.close()

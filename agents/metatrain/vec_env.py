@@ -32,7 +32,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
-import torch
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import (
     DummyVecEnv,
@@ -42,6 +41,7 @@ from stable_baselines3.common.vec_env import (
     VecMonitor,
 )
 
+from agents.cli import use_threads
 from agents.metatrain.config import MetaTrainConfig
 from agents.metatrain.population_tasks import (
     PopulationTasks,
@@ -84,9 +84,9 @@ def env_kwargs(
     }
 
 
-def worker_env(kwargs: dict[str, Any], niceness: int = 0) -> Monitor:
-    """Runs in each environment process (or Ray actor): one torch thread, so workers do not
-    oversubscribe.
+def worker_env(kwargs: dict[str, Any], niceness: int = 0, threads: int = 1) -> Monitor:
+    """Runs in each environment process (or Ray actor): ``threads`` torch threads (one by
+    default, so that workers do not oversubscribe the cores; ``--threads``).
 
     Workers leave SIGINT and SIGTERM to the main process, which stops them cleanly.
     ``niceness`` is added to the process's (`scripts/benchmark_ray.py` gives
@@ -94,7 +94,7 @@ def worker_env(kwargs: dict[str, Any], niceness: int = 0) -> Monitor:
     """
     if niceness:
         os.nice(niceness)
-    torch.set_num_threads(1)
+    use_threads(threads)
     ignore_stop_signals()
     return Monitor(make_env(**kwargs))
 
@@ -168,7 +168,7 @@ def build_vec_env(
             venv = build_ray(config, names)
     else:
         factory: Callable[[], gym.Env[Any, Any]] = functools.partial(
-            worker_env, env_kwargs(config, tasks, fidelity)
+            worker_env, env_kwargs(config, tasks, fidelity), threads=config.threads
         )
         fns = [factory] * config.n_envs
         if config.vec_env == "subprocess" and config.n_envs > 1:

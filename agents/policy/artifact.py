@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hpenv.errors import InputError
 from hpenv.hyperparams import TUNABLES, ActionMode, action_space
 from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
 from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE, OBS_VERSION
@@ -46,11 +47,11 @@ AlgorithmName = Literal["ppo", "recurrent_ppo"]
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"Tanh": nn.Tanh, "ReLU": nn.ReLU, "ELU": nn.ELU}
 
 
-class PolicyLoadError(ValueError):
+class PolicyLoadError(InputError):
     """The file is not a readable policy artifact."""
 
 
-class IncompatiblePolicyError(ValueError):
+class IncompatiblePolicyError(InputError):
     """The artifact cannot serve this version of hpenv or this request."""
 
 
@@ -300,21 +301,29 @@ def load_policy(path: str | Path) -> FrozenPolicy:
     """Load a frozen policy artifact.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        PolicyLoadError: The file is damaged or not a policy artifact.
+        FileNotFoundError: ``path`` does not exist (a shipped name or a Hub repo id
+            loads with `agents.policy.hub.load_pretrained`).
+        PolicyLoadError: The file is empty, damaged or not a policy artifact.
         IncompatiblePolicyError: It was written for another observation layout
             or artifact format.
     """
     target = Path(path)
     if not target.is_file():
-        raise FileNotFoundError(f"no policy artifact at {target}")
+        raise FileNotFoundError(
+            f"no policy artifact at {target} (load_policy reads an artifact file; "
+            "agents.policy.load_pretrained also takes a shipped name such as 'hpenv-lr-v2', "
+            "a folder in the hub layout or a Hugging Face Hub repo id)"
+        )
     try:
-        blob = safe_torch_load(target, "hpenv policy artifact")
+        blob = safe_torch_load(target, "policy artifact")
     except UnsafeFileError as exc:
         raise PolicyLoadError(str(exc)) from None
+    if not isinstance(blob, dict) or "metadata" not in blob:
+        raise PolicyLoadError(
+            f"{target} is a torch file but not an hpenv policy artifact (it has no policy "
+            "metadata); give a run's policy.pt or best_policy.pt"
+        )
     try:
-        if not isinstance(blob, dict) or "metadata" not in blob:
-            raise ValueError("not a policy artifact (no metadata)")
         meta = PolicyMetadata.from_dict(blob["metadata"])
     except Exception as exc:
         raise PolicyLoadError(

@@ -24,6 +24,7 @@ Example::
 import contextlib
 import copy
 import json
+import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,12 +35,16 @@ import torch
 from torch import nn
 
 from agents.policy.artifact import FrozenPolicy
+from hpenv.errors import InputError
 
 METADATA_FILE = "metadata.json"
 """Name of the metadata entry: a TorchScript extra file, an ONNX ``metadata_props`` key."""
 INPUT_NAME = "obs"
 OUTPUT_NAME = "action"
 EXPORT_FORMAT = 1
+#: The oldest ONNX opset torch's exporter builds (``torch.onnx``'s ``TORCHLIB_OPSET``); an
+#: older one is converted down with onnx's version converter (`onnx_model`).
+NATIVE_OPSET = 18
 
 
 class ExportedPolicy(nn.Module):
@@ -165,6 +170,26 @@ def _quiet_jit() -> Iterator[None]:
         yield
 
 
+#: Loggers of the ONNX exporter that report its own internals (an opset converted down).
+ONNX_LOGGERS = ("torch.onnx", "onnxscript")
+
+
+@contextlib.contextmanager
+def _quiet_onnx() -> Iterator[None]:
+    """Keep the exporter's internal notices (opset 18 built, then converted to ``opset``) off
+    the user's terminal: they are about how torch and onnxscript work, not about the policy.
+    Errors still show."""
+    loggers = [logging.getLogger(name) for name in ONNX_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def _example(policy: FrozenPolicy) -> torch.Tensor:
     dim = policy.metadata.obs_size * policy.metadata.frame_stack
     return torch.zeros(2, dim, dtype=torch.float32)
@@ -189,13 +214,21 @@ def export_torchscript(policy: FrozenPolicy, path: str | Path) -> Path:
     return target
 
 
-def export_onnx(policy: FrozenPolicy, path: str | Path, opset: int = 17) -> Path:
-    """Write `ExportedPolicy` as one ONNX file (dynamic batch axis) to ``path``.
+def onnx_model(policy: FrozenPolicy, opset: int = 17) -> Any:
+    """`ExportedPolicy` as an in-memory ONNX ``ModelProto`` of exactly ``opset``.
 
     Input ``obs``, output ``action``; the metadata (`export_metadata`) is the
     ``metadata_props`` entry ``metadata.json``, plus ``obs_version``,
-    ``action_mode`` and ``tuned`` as their own entries. Needs ``onnx`` and
-    ``onnxscript`` (``pip install -e '.[export]'``).
+    ``action_mode`` and ``tuned`` as their own entries. torch's exporter builds
+    opset `NATIVE_OPSET` or later; an older ``opset`` is converted down with
+    onnx's version converter, and refused if the graph has no form there.
+    Needs ``onnx`` and ``onnxscript`` (``pip install -e '.[export]'``).
+
+    Raises:
+        ImportError: ``onnx`` or ``onnxscript`` is not installed.
+        NotImplementedError: A recurrent policy (see `ExportedPolicy`).
+        InputError: ``opset`` is outside onnx's range, or the policy's graph cannot
+            be written at it (the message names the lowest opset that works).
     """
     try:
         import onnx
@@ -206,25 +239,26 @@ def export_onnx(policy: FrozenPolicy, path: str | Path, opset: int = 17) -> Path
             "install them with: pip install -e '.[export]'"
         ) from exc
 
+    newest = onnx.defs.onnx_opset_version()
+    if not 1 <= opset <= newest:
+        raise InputError(f"ONNX opset {opset} does not exist: onnx knows 1 to {newest}")
     module = ExportedPolicy(policy)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch")
-    # The dynamo exporter builds opset >= 18 and converts down to older opsets (it logs so).
-    program = torch.onnx.export(
-        module,
-        (_example(policy),),
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        opset_version=opset,
-        dynamic_shapes={"obs": {0: batch}},
-        dynamo=True,
-        external_data=False,
-        verbose=False,
-    )
+    with _quiet_onnx():
+        program = torch.onnx.export(
+            module,
+            (_example(policy),),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=max(opset, NATIVE_OPSET),  # below it torch warns and converts itself
+            dynamic_shapes={"obs": {0: batch}},
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
     if program is None:  # pragma: no cover - only the legacy exporter returns None
         raise RuntimeError("torch.onnx.export returned no program")
-    model = program.model_proto
+    model = _at_opset(program.model_proto, opset)
     meta = policy.metadata
     props = {
         METADATA_FILE: _metadata_json(policy),
@@ -238,6 +272,51 @@ def export_onnx(policy: FrozenPolicy, path: str | Path, opset: int = 17) -> Path
         entry.key, entry.value = key, value
     model.doc_string = (ExportedPolicy.__doc__ or "").strip()
     onnx.checker.check_model(model)
+    return model
+
+
+def _opset(model: Any) -> int:
+    """The version of the default (``ai.onnx``) operator set a model imports."""
+    return int({o.domain: o.version for o in model.opset_import}.get("", 0))
+
+
+def _at_opset(model: Any, opset: int) -> Any:
+    """``model`` converted to ``opset`` by onnx's version converter, or `InputError`."""
+    from onnx.version_converter import convert_version
+
+    def converted(version: int) -> Any:
+        try:
+            result = convert_version(model, version)
+        except Exception:  # onnx's converter raises RuntimeError from its C++ asserts
+            return None
+        return result if _opset(result) == version else None
+
+    result = model if _opset(model) == opset else converted(opset)
+    if result is not None:
+        return result
+    works = next((v for v in range(opset + 1, _opset(model) + 1) if converted(v) is not None), None)
+    hint = f"; use --opset {works} or later" if works is not None else ""
+    raise InputError(
+        f"this policy's graph cannot be written as ONNX opset {opset} (torch exports opset "
+        f"{_opset(model)}; onnx's converter has no form of it at {opset}){hint}"
+    )
+
+
+def export_onnx(policy: FrozenPolicy, path: str | Path, opset: int = 17) -> Path:
+    """Write `onnx_model` (exactly ``opset``) as one ONNX file to ``path``, atomically.
+
+    Raises:
+        The errors of `onnx_model`, before anything is written.
+    """
+    return save_onnx(onnx_model(policy, opset), path)
+
+
+def save_onnx(model: Any, path: str | Path) -> Path:
+    """Write an `onnx_model` to ``path`` atomically; returns the path."""
+    import onnx
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     onnx.save(model, str(tmp))
     tmp.replace(target)

@@ -43,7 +43,7 @@ _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")
 
 
 class PolicyNotFoundError(FileNotFoundError):
-    """No policy could be found under that name; the message lists every place tried."""
+    """No policy could be found under that name; the message (one line) lists every place tried."""
 
 
 def shipped_policies() -> list[str]:
@@ -110,12 +110,10 @@ def _download(repo: str, tried: list[str]) -> Path:
 
 
 def _not_found(name: str, tried: list[str]) -> str:
-    lines = [f"no policy {name!r}; tried:"] + [f"  - {place}" for place in tried]
-    lines.append(
-        "Give an artifact file, a folder holding policy.pt, a shipped name, or a Hub repo id "
-        "(owner/name) with network access."
+    return (
+        f"no policy {name!r}; tried: {'; '.join(tried)}. Give an artifact file, a folder "
+        "holding policy.pt, a shipped name, or a Hub repo id (owner/name) with network access."
     )
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------- sharing

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+from hpenv.errors import InputError
 from hpenv.hyperparams import HParams
 from hpenv.tasks import variants
 from hpenv.tasks.data import catalog
@@ -204,7 +205,7 @@ HELDOUT_TASKS: tuple[str, ...] = (
 )
 
 
-class UnknownTaskError(ValueError):
+class UnknownTaskError(InputError):
     """A task name that is not registered."""
 
 

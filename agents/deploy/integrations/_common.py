@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ from torch import nn
 from agents.deploy.controller import HyperController, check_servable
 from agents.policy.artifact import FrozenPolicy
 from agents.policy.hub import load_pretrained
+from agents.warn import warn
 
 PolicyLike = FrozenPolicy | str | os.PathLike[str]
 Evaluate = Callable[[], "tuple[float, float] | dict[str, float]"]
@@ -155,12 +155,10 @@ class SchedulerSync:
             if not isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR) and (
                 name not in self.CHAINABLE
             ):
-                warnings.warn(
+                warn(
                     f"{name} is not re-anchored on the controller's decisions: it may "
                     "overwrite the learning rate between them (use a constant or LambdaLR "
                     "schedule)",
-                    RuntimeWarning,
-                    stacklevel=3,
                 )
         self._decisions = len(controller.history)
         self._targets: list[float] | None = None

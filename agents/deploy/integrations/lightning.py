@@ -47,6 +47,11 @@ loop over it) fixes it, so a policy that tunes batch size (meta-trained with
 the default), or train with `hpenv.training.TrainingRun` /
 ``scripts/run_policy.py``, which apply batch-size decisions.
 
+Lightning 2.x on torch 2.10 or later calls a pytree API that torch deprecates
+(a ``FutureWarning`` about ``LeafSpec``, from Lightning's own file): the callback
+filters exactly that warning when the trainer sets up, since only Lightning can act
+on it. Its own warnings name the line of your code that called ``trainer.fit``.
+
 Only automatic optimisation with one optimizer is supported (manual
 optimisation works when ``manual_backward`` is called once per step). Gradient
 norms are read after Lightning's ``gradient_clip_val`` clipping. Resuming from a
@@ -58,6 +63,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -85,6 +91,16 @@ from agents.deploy.integrations._common import (
 __all__ = ["HyperControllerCallback"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def quiet_lightning_internals() -> None:
+    """Filter Lightning's use of torch's deprecated ``LeafSpec`` (not the user's business)."""
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+        module=r"(lightning\.pytorch|pytorch_lightning)\.utilities\._pytree",
+    )
 
 
 class HyperControllerCallback(pl.Callback):
@@ -138,6 +154,9 @@ class HyperControllerCallback(pl.Callback):
         self._losses: list[torch.Tensor] = []
 
     # --------------------------------------------------------------- Lightning hooks
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        quiet_lightning_internals()  # before Lightning sets up its data loaders
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._release()

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hpenv.errors import InputError
 from hpenv.network import hub_offline
 from hpenv.tasks.data import cache, formats, text
 from hpenv.tasks.data.spec import DatasetInfo, RawSplits, TaskData, TextConfig
@@ -48,7 +49,7 @@ class DataNotFoundError(FileNotFoundError):
         self.summary = summary or message.splitlines()[0]
 
 
-class DataFormatError(ValueError):
+class DataFormatError(InputError):
     """A dataset was found but cannot be used: a damaged file, wrong layout or bad labels."""
 
 
