@@ -14,12 +14,15 @@ Three measurements, each printed as it finishes and written to --out (JSON):
 3. The batched harness (`scripts/evaluate.py`'s `evaluate`) on the held-out
    tasks whose data is here (--data-dir: MNIST and IMDB samples; digits,
    diabetes and the synthetic task need none): the policy, static, cosine and
-   the 8-point grid, engine ``population`` over --seeds against engine
-   ``sequential`` over the first seed, seconds per cell side by side, and the
-   two engines' mean final accuracy on the cells both ran.
+   the 8-point grid, the default engine (``auto``: every batchable cell as a
+   population member on a GPU) over 5 seeds against engine ``sequential`` over
+   the first seed, seconds per cell side by side, and the two engines' mean
+   final accuracy on the cells both ran.
 
---dry-run runs tiny sizes on the CPU (what the tests run). Each part runs on
-its own: one that fails prints its traceback and the others still run.
+--dry-run runs tiny sizes on the CPU (what the tests run); --device cpu runs
+the full sizes on the CPU (the same measurements on a machine without a GPU).
+Each part runs on its own: one that fails prints its traceback and the others
+still run.
 
 Usage (on the GPU machine):
     python scripts/gpu_check.py --data-dir .gpu/datasets --out $OUT/gpu_check.json
@@ -99,7 +102,7 @@ DRY = Sizes(
 def meta_training(sizes: Sizes, report: Callable[[str], None]) -> dict[str, Any]:
     """Part 1: agent steps/s of population meta-training on the device against the CPU default."""
     results: dict[str, Any] = {}
-    small = {} if sizes is FULL else {"budget": 256, "decisions": 4, "eval_every": 0}
+    small = {"budget": 256, "decisions": 4, "eval_every": 0} if sizes.seconds < 5 else {}
     base = MetaTrainConfig(n_envs=sizes.subprocess_envs, **small)
     torch.set_num_threads(1)
     rate = agent_rate(base, rollouts=3, seconds=sizes.seconds)
@@ -165,12 +168,12 @@ def harness(sizes: Sizes, data_dir: str | None, report: Callable[[str], None]) -
         "device": sizes.device,
         "data_dir": data_dir,
     }
-    if sizes is DRY:
+    if sizes.fidelity:  # the tiny sizes
         common["decisions"] = 4
     results: dict[str, Any] = {"tasks": list(tasks)}
     with tempfile.TemporaryDirectory() as tmp:
         stores = {}
-        for engine, seeds in (("population", sizes.harness_seeds), ("sequential", (0,))):
+        for engine, seeds in (("auto", sizes.harness_seeds), ("sequential", (0,))):
             out = Path(tmp) / engine
             start = time.perf_counter()
             config = EvalConfig(engine=engine, seeds=seeds, out_dir=str(out), **common)
@@ -181,14 +184,14 @@ def harness(sizes: Sizes, data_dir: str | None, report: Callable[[str], None]) -
             results[engine] = {"cells": cells, "seconds": seconds, "per_cell": seconds / cells}
             report(f"  harness {engine:10s}: {cells} cells in {seconds:6.1f} s "
                    f"({seconds / cells:.2f} s per cell)")  # fmt: skip
-        shared = set(stores["sequential"].finished()) & set(stores["population"].finished())
+        shared = set(stores["sequential"].finished()) & set(stores["auto"].finished())
         for engine, store in stores.items():
             scores = [store.rows[key]["val_accuracy"] for key in shared]
             results[engine]["mean_accuracy_shared"] = sum(scores) / max(len(scores), 1)
-    ratio = results["sequential"]["per_cell"] / results["population"]["per_cell"]
+    ratio = results["sequential"]["per_cell"] / results["auto"]["per_cell"]
     results["ratio_per_cell"] = ratio
     report(f"  harness: x{ratio:.1f} per cell; mean val accuracy on the {len(shared)} shared "
-           f"cells: population {results['population']['mean_accuracy_shared']:.4f}, sequential "
+           f"cells: batched {results['auto']['mean_accuracy_shared']:.4f}, sequential "
            f"{results['sequential']['mean_accuracy_shared']:.4f}")  # fmt: skip
     return results
 
@@ -200,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         epilog="\n".join((__doc__ or "").splitlines()[1:]),
     )
     parser.add_argument("--dry-run", action="store_true", help="tiny sizes on the CPU")
+    parser.add_argument(
+        "--device", default=None, help="run the full sizes on this device (default: cuda)"
+    )
     parser.add_argument("--data-dir", default=None, help="the MNIST and IMDB samples' folder")
     parser.add_argument(
         "--parts", nargs="+", default=["meta", "cnn", "harness"], choices=("meta", "cnn", "harness")
@@ -207,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     sizes = DRY if args.dry_run else FULL
+    if args.device is not None:
+        sizes = dataclasses.replace(sizes, device=args.device)
     if sizes.device == "cuda" and not torch.cuda.is_available():
         print("gpu_check.py: error: no CUDA device here; use --dry-run on a CPU", file=sys.stderr)
         return 2

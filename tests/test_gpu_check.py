@@ -19,7 +19,7 @@ def test_gpu_check_dry_run_measures_every_part(tmp_path):
     assert meta["population_8"]["ratio_to_subprocess"] > 0
     assert cnn["population"] > 0
     assert cnn["sequential"] > 0
-    assert harness["population"]["cells"] == 2 * 4  # 2 seeds x (policy, static, cosine, grid)
+    assert harness["auto"]["cells"] == 2 * 4  # 2 seeds x (policy, static, cosine, grid)
     assert harness["sequential"]["cells"] == 4
-    engines = harness["population"], harness["sequential"]
+    engines = harness["auto"], harness["sequential"]
     assert engines[0]["mean_accuracy_shared"] == pytest.approx(engines[1]["mean_accuracy_shared"])

@@ -81,6 +81,19 @@ def test_a_stopped_comparison_continues_without_redoing_finished_jobs(tmp_path, 
     ran.clear()
     Comparison(config, ["cmd"]).execute(progress=False)  # everything done: nothing runs
     assert ran == []
+    # another comparison shares these baselines instead of running them again
+    shared = tmp_path / "cmp" / "eval" / "baselines"
+    other = _config(tmp_path, out_dir=str(tmp_path / "cmp2"), meta_seeds=(0,),
+                    baselines_from=str(shared))  # fmt: skip
+    assert [job.label for job in Comparison(other).jobs()] == [
+        "meta base s0",
+        "eval base s0",
+        "meta wide s0",
+        "eval wide s0",
+    ]
+    with pytest.raises(ValueError, match="lacks 2 finished baseline cells"):
+        Comparison(_config(tmp_path, out_dir=str(tmp_path / "cmp3"), eval_seeds=(0, 1, 2, 3),
+                           baselines_from=str(shared)))  # fmt: skip
 
 
 def test_a_changed_recipes_file_or_option_is_refused(tmp_path):

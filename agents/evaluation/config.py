@@ -221,7 +221,7 @@ def check_training_tasks(
         )
 
 
-def _fidelity_text(task: str, overrides: Mapping[str, Fidelity]) -> str:
+def fidelity_text(task: str, overrides: Mapping[str, Fidelity]) -> str:
     """``"subset 0.5, 6 epochs"``: the run size of ``task`` (override, suite default or task's)."""
     fidelity = RunSpec(task, 0, fidelity=overrides.get(task)).fidelity_or_default()
     subset = "whole split" if fidelity.subset is None else f"subset {fidelity.subset:g}"

@@ -15,7 +15,9 @@ A recipes file names sets of ``scripts/train_agent.py`` flags (TOML or JSON)::
 1. keeps a copy of the file (``recipes.toml`` / ``recipes.json``) and the
    comparison's options (``comparison.json``); running the same command again
    continues the comparison, and a changed recipes file or option is refused;
-2. evaluates the baselines once, shared by all recipes (``eval/baselines``);
+2. evaluates the baselines once, shared by all recipes (``eval/baselines``;
+   or takes them from an earlier comparison's or evaluation's folder,
+   ``--baselines-from``, which must hold the same cells);
 3. for each meta-training seed, for each recipe: meta-trains
    (``meta/<recipe>/s<seed>``, `agents.metatrain.meta_train`, resumed from its
    checkpoint when it was stopped) and evaluates its policy on the held-out
@@ -49,7 +51,7 @@ from tqdm import tqdm
 
 from agents.cli import build_parser, check_threads, from_args, option, threads_option
 from agents.evaluation.ablation import ablation_markdown
-from agents.evaluation.config import DEFAULT_TASKS, EngineName, EvalConfig
+from agents.evaluation.config import DEFAULT_TASKS, EngineName, EvalConfig, fidelity_text
 from agents.evaluation.records import RunStore
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_open, atomic_write_json
@@ -158,6 +160,12 @@ class ComparisonConfig:
         "baseline methods, evaluated once for all recipes",
         default=("static", "cosine", "prodigy", "schedulefree", "grid"),
     )
+    baselines_from: str | None = option(
+        "take the baselines' runs from this report folder of an earlier comparison "
+        "(<its out-dir>/eval/baselines) or evaluation instead of running them; it must have "
+        "run every baseline on these tasks, seeds and fidelities",
+        default=None,
+    )
     reference: str | None = option(
         "the recipe every other one is tested against (default: the file's 'reference', "
         "else its first recipe)",
@@ -209,7 +217,9 @@ class ComparisonConfig:
     def options(self) -> dict[str, Any]:
         """What must not change when the comparison continues (everything but placement)."""
         values = dataclasses.asdict(self)
-        for placement in ("recipes_file", "out_dir", "data_dir", "engine", "threads", "dirs"):
+        for placement in (
+            "recipes_file", "out_dir", "data_dir", "engine", "threads", "dirs", "baselines_from"
+        ):  # fmt: skip
             values.pop(placement)
         return json.loads(json.dumps(values))
 
@@ -260,6 +270,8 @@ class Comparison:
         if self.reference not in names:
             raise ValueError(f"--reference {self.reference!r} is not a recipe ({names})")
         self.out = Path(config.out_dir)
+        if config.baselines_from is not None:
+            self._check_shared_baselines(Path(config.baselines_from))
         self.command = " ".join(argv) if argv else "the same command"
         self.state = self._open()
 
@@ -296,6 +308,41 @@ class Comparison:
         atomic_write_json(state, state_path)
         return state
 
+    def _check_shared_baselines(self, folder: Path) -> None:
+        """``--baselines-from`` must hold every baseline cell of this comparison, finished.
+
+        Raises:
+            FileNotFoundError: No evaluation there.
+            ValueError: Cells missing, or run at other fidelities or decisions.
+        """
+        if not (folder / "config.json").is_file() or not (folder / "results.csv").is_file():
+            raise FileNotFoundError(f"--baselines-from {folder}: no evaluation there")
+        saved = json.loads((folder / "config.json").read_text())
+        mine = EvalConfig(tasks=self.config.tasks, fidelity=self.config.fidelity)
+        fidelities = {t: fidelity_text(t, mine.fidelity_overrides()) for t in self.config.tasks}
+        theirs = saved.get("fidelity", {})
+        other = [t for t, text in fidelities.items() if theirs.get(t) != text]
+        if other:
+            raise ValueError(f"--baselines-from {folder} ran {other} at other fidelities")
+        if self.config.decisions is not None and saved.get("decisions") != self.config.decisions:
+            raise ValueError(
+                f"--baselines-from {folder} ran {saved.get('decisions')} decisions, not "
+                f"{self.config.decisions}"
+            )
+        finished = RunStore(folder).finished()
+        missing = [
+            (m, t, s)
+            for m in self.config.baselines
+            for t in self.config.tasks
+            for s in self.config.eval_seeds
+            if (m, t, s, 1.0) not in finished
+        ]
+        if missing:
+            raise ValueError(
+                f"--baselines-from {folder} lacks {len(missing)} finished baseline cells, e.g. "
+                f"{missing[:3]}: run them there first, or leave --baselines-from out"
+            )
+
     def _save(self) -> None:
         atomic_write_json(self.state, self.out / "comparison.json")
 
@@ -303,7 +350,8 @@ class Comparison:
 
     def jobs(self) -> list[_Job]:
         """Every job in run order: the baselines, then per meta-seed each recipe's two."""
-        jobs = [_Job("baselines")] if self.config.baselines else []
+        own = self.config.baselines and self.config.baselines_from is None
+        jobs = [_Job("baselines")] if own else []
         for seed in self.config.meta_seeds:
             for recipe in self.recipes:
                 jobs += [_Job("meta", recipe.name, seed), _Job("eval", recipe.name, seed)]
@@ -311,7 +359,8 @@ class Comparison:
 
     def run_dir(self, job: _Job) -> Path:
         if job.kind == "baselines":
-            return self.out / "eval" / "baselines"
+            shared = self.config.baselines_from
+            return Path(shared) if shared is not None else self.out / "eval" / "baselines"
         return self.out / job.kind / job.recipe / f"s{job.seed}"
 
     def done(self, job: _Job) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.evaluation.aggregate import rliable_section
-from agents.evaluation.config import POLICY, EvalConfig, _fidelity_text
+from agents.evaluation.config import POLICY, EvalConfig, fidelity_text
 from agents.evaluation.plots import write_plots, write_tensorboard
 from agents.evaluation.records import RunStore
 from agents.evaluation.runs import _group, _ordered, _Run, derive_columns, finished_runs
@@ -129,7 +129,7 @@ class _Report:
                     f"it is evaluated with {self.decisions}.",
                     "",
                 ]
-        fidelity = ", ".join(f"{t}: {_fidelity_text(t, self.overrides)}" for t in self.tasks)
+        fidelity = ", ".join(f"{t}: {fidelity_text(t, self.overrides)}" for t in self.tasks)
         lines += [
             f"Decisions per run: {self.decisions}. Fidelity: {fidelity or 'n/a'}. "
             f"Target fraction: {self.config.target_fraction:g}.",

@@ -30,8 +30,8 @@ from agents.evaluation.config import (
     POLICY,
     WARM_METHODS,
     EvalConfig,
-    _fidelity_text,
     check_training_tasks,
+    fidelity_text,
 )
 from agents.evaluation.methods.core import Method, RunSpec
 from agents.evaluation.methods.policy import PolicyMethod
@@ -383,7 +383,7 @@ def _write_config(
     grid or fidelities (the runs already there would not be comparable with the new ones).
     """
     path = out / "config.json"
-    fidelity = {t: _fidelity_text(t, overrides) for t in config.tasks}
+    fidelity = {t: fidelity_text(t, overrides) for t in config.tasks}
     fingerprint = policy.fingerprint() if policy is not None else None
     if path.is_file():
         old = json.loads(path.read_text())
