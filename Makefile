@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hpenv-installed
 
-.PHONY: install test train lint typecheck benchmark clean
+.PHONY: install test test-slow train lint typecheck benchmark clean
 
 install: $(STAMP)
 
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 
 test: install
 	$(PY) -m pytest
+
+# The tests marked slow (Ray clusters, Ray Tune): CI runs them after `make test`.
+test-slow: install
+	$(PY) -m pytest -m slow
 
 train: install
 	$(PY) scripts/train_agent.py

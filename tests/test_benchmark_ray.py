@@ -12,6 +12,7 @@ from agents.metatrain import MetaTrainConfig
 from scripts import load_script
 
 pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # a Ray instance and four meta-training runs: `make test-slow`
 
 
 def test_benchmark_ray_measures_both_sections(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

@@ -42,6 +42,9 @@ from scripts import load_script
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
+#: A two-node cluster per module and minutes of Ray start-up: run by `make test-slow` (CI).
+pytestmark = pytest.mark.slow
+
 from agents.metatrain.ray_vec import RayVecEnv  # noqa: E402
 
 RAY = dataclasses.replace(TINY, vec_env="ray", eval_every=0)

@@ -262,6 +262,7 @@ def test_pbt_member_checkpoints_restore_exactly(monkeypatch: pytest.MonkeyPatch,
     assert own.reports[-1]["history"] == final["history"]
 
 
+@pytest.mark.slow  # Ray Tune starts a Ray instance: `make test-slow`
 def test_pbt_on_ray_gives_a_valid_row():
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.tune")
