@@ -317,6 +317,54 @@ class Population:
             self._scale[index].copy_(scale)
             self._shift[index].copy_(shift)
 
+    def weights_state(self, members: Sequence[int]) -> dict[str, Any]:
+        """Copies of members' weights and optimizer state (step counts included): what a
+        probe rolls back (`load_weights_state`); data order and counters are not in it."""
+        index = self._check_index(members)
+        state = self._snapshot(index)
+        state["index"] = index
+        state["step_count"] = self.optimizer.step_count[index].copy()
+        state["has_buf"] = self.optimizer.has_buf[index].copy()
+        return state
+
+    def load_weights_state(self, state: dict[str, Any], members: Sequence[int]) -> None:
+        """Put back ``members`` (some of those in ``state``) from a `weights_state`; they are
+        not diverged after it (their weights are the ones saved)."""
+        saved: list[int] = state["index"]
+        rows = [saved.index(i) for i in members]
+        at = torch.as_tensor(rows, device=self.device)
+        index = self._check_index(members)
+        self._restore(
+            index,
+            {
+                "params": {k: v[at] for k, v in state["params"].items()},
+                "optimizer": {
+                    group: {k: v[at] for k, v in tensors.items()}
+                    for group, tensors in state["optimizer"].items()
+                },
+            },
+        )
+        self.optimizer.step_count[index] = state["step_count"][rows]
+        self.optimizer.has_buf[index] = state["has_buf"][rows]
+        for i in index:
+            self._members[i].diverged = False
+
+    def batch_size_for_step(self) -> int:
+        """Samples of one optimizer step: the batch size, or the whole training split if
+        smaller (as `TrainingRun` batches)."""
+        return min(self.batch_size, self._data["train_x"].shape[1])
+
+    def pause(self, index: int) -> None:
+        """Stop training member ``index`` (it is frozen, as a diverged member is) until its
+        `load_weights_state`: a probe whose sweep ended before the others'."""
+        self._members[index].diverged = True
+
+    def spend(self, index: int, samples: int) -> None:
+        """Count ``samples`` against member ``index``'s budget without training on them."""
+        if samples < 0:
+            raise ValueError(f"samples must be >= 0, got {samples}")
+        self._members[index].samples_done += samples
+
     def member(self, index: int) -> MemberRun:
         """A `TrainingRun`-like view of member ``index`` (see `MemberRun`)."""
         self._check_index([index])
@@ -352,8 +400,7 @@ class Population:
                 self._absorb(index, subset)
                 return stats
         start = time.perf_counter()
-        n_train = self._data["train_x"].shape[1]
-        batch = min(self.batch_size, n_train)
+        batch = self.batch_size_for_step()
         sizes = [batch] * (num_samples // batch)
         if num_samples % batch:
             sizes.append(num_samples % batch)

@@ -435,6 +435,30 @@ class TrainingRun:
             "diverged": self.diverged,
         }
 
+    def weights_state(self) -> dict[str, Any]:
+        """Copies of the weights (and buffers) and the optimizer state only: what a probe
+        rolls back (`load_weights_state`); the data order and counters are not in it."""
+        return {
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+        }
+
+    def load_weights_state(self, state: dict[str, Any]) -> None:
+        """Put back a `weights_state`: the run is not diverged after it (its weights are the
+        ones saved); hyperparameters, data order and counters stay as they are."""
+        hparams = self.hparams
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        self.apply_hparams(hparams)  # the optimizer's groups carry the current values again
+        self.diverged = False
+
+    def spend(self, samples: int) -> None:
+        """Count ``samples`` training samples against the budget without training on them
+        (the part of a probe's reserved batches its sweep did not use)."""
+        if samples < 0:
+            raise ValueError(f"samples must be >= 0, got {samples}")
+        self.samples_done += samples
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a `state_dict` of a run of the same task and model."""
         if state.get("version") != STATE_VERSION:

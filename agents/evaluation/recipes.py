@@ -47,9 +47,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
+import torch
 from tqdm import tqdm
 
-from agents.cli import build_parser, check_threads, from_args, option, threads_option
+from agents.cli import (
+    build_parser,
+    check_threads,
+    from_args,
+    option,
+    threads_option,
+    use_threads,
+)
 from agents.evaluation.ablation import ablation_markdown
 from agents.evaluation.config import DEFAULT_TASKS, EngineName, EvalConfig, fidelity_text
 from agents.evaluation.records import RunStore
@@ -388,7 +396,13 @@ class Comparison:
         resume = (folder / "checkpoints" / "latest.pt").is_file()
         if folder.exists() and not resume:
             shutil.rmtree(folder)  # stopped before its first checkpoint: nothing to continue
-        meta_train(recipe_config(recipe, job.seed, str(folder), resume=resume))
+        config = recipe_config(recipe, job.seed, str(folder), resume=resume)
+        threads = torch.get_num_threads()
+        use_threads(config.threads)  # a population trains in this process: the recipe's threads
+        try:
+            meta_train(config)
+        finally:
+            torch.set_num_threads(threads)
 
     def _evaluate(self, job: _Job) -> None:
         from agents.evaluation.runner import evaluate

@@ -1,0 +1,142 @@
+"""The probe: the sweep's logic, rolling a run back, budget accounting, population parity."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from hpenv.hyperparams import HParams
+from hpenv.population import Member, Population
+from hpenv.probe import ProbeConfig, ProbeResult, Sweep, probe_population, probe_run
+from hpenv.tasks import SyntheticSpec, get_task
+from hpenv.training import TrainingRun
+
+SHORT = ProbeConfig(min_steps=4, max_steps=16, smoothing=0.0)
+
+
+def test_steps_for_a_budget():
+    config = ProbeConfig()
+    assert config.steps_for(79) == 0  # shorter than 4 x 20 steps: no probe
+    assert config.steps_for(80) == 20
+    assert config.steps_for(250) == 25  # a tenth of the run
+    assert config.steps_for(10_000) == 60
+    assert list(config.lrs(7)) == pytest.approx([1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    with pytest.raises(ValueError, match="lr_min < lr_max"):
+        ProbeConfig(lr_min=1.0, lr_max=0.1)
+
+
+def test_sweep_keeps_the_best_and_stops_on_divergence():
+    sweep = Sweep(ProbeConfig(smoothing=0.0, diverge_factor=4.0), steps=7)
+    improved = [sweep.record(loss) for loss in (2.0, 1.5, 1.0, 1.2, 4.1)]
+    assert improved == [True, True, True, False, False]
+    assert sweep.done  # 4.1 > 4 x 1.0
+    result = sweep.result()
+    assert (result.best, result.stopped, result.kept, result.thrown_away) == (2, 4, 3, 4)
+    assert result.best_lr == pytest.approx(1e-4)
+    assert result.divergence_lr == pytest.approx(1e-2)
+    assert result.suggestion("min/10") == pytest.approx(1e-5)
+    assert result.cost(100) == pytest.approx(0.04)
+    assert ProbeResult.from_dict(result.to_dict()) == result
+    with pytest.raises(RuntimeError, match="over"):
+        sweep.record(1.0)
+
+
+def test_sweep_smooths_with_bias_correction_and_stops_on_nan():
+    sweep = Sweep(ProbeConfig(smoothing=0.5), steps=5)
+    sweep.record(2.0)
+    sweep.record(1.0)
+    assert sweep.smoothed == pytest.approx([2.0, (0.5 * 1.0 + 0.5 * 1.0) / 0.75])
+    assert not sweep.record(math.nan)
+    assert sweep.done
+    assert sweep.result().stopped == 2
+
+
+def _run(seed: int = 0, **hparams) -> TrainingRun:
+    task = get_task("digits")
+    return TrainingRun(task, seed=seed, device="cpu", hparams=task.defaults.replace(**hparams))
+
+
+def _weights(run: TrainingRun) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in run.model.parameters()]
+
+
+def test_probe_run_rolls_back_to_its_best_state_and_spends_its_steps():
+    run = _run()
+    batch = run.hparams.batch_size
+    result = probe_run(run, SHORT, steps=16)
+    assert result.found
+    assert run.samples_done == 16 * batch  # the reserved steps, used or not
+    assert not run.diverged
+    assert run.hparams.lr == pytest.approx(1e-3)  # the run's own rate again
+    assert run.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert math.isfinite(run.evaluate().loss)
+    # the kept state is the one right after the best step: replaying the sweep to it agrees
+    replay = _run()
+    for lr in result.lrs[: result.kept]:
+        replay.set_hparams(lr=lr)
+        replay.train(batch)
+    for a, b in zip(_weights(run), _weights(replay), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_a_diverging_probe_never_damages_the_model():
+    run = _run(optimizer="sgd", momentum=0.9)
+    start = _weights(run)
+    config = ProbeConfig(lr_min=1e-3, lr_max=1e3, min_steps=4, max_steps=30, rollback="start")
+    result = probe_run(run, config, steps=30)
+    assert result.stopped is not None  # it diverged on the way up
+    assert not run.diverged
+    for a, b in zip(_weights(run), start, strict=True):
+        torch.testing.assert_close(a, b)
+    stats = run.train(run.hparams.batch_size * 2)  # and trains on normally
+    assert math.isfinite(stats.loss_mean)
+
+
+def test_a_nan_loss_during_the_probe_is_rolled_back(monkeypatch: pytest.MonkeyPatch):
+    run = _run()
+    calls = {"n": 0}
+    real = run._loss
+
+    def poisoned(outputs, targets, reduction="mean"):
+        calls["n"] += 1
+        loss = real(outputs, targets, reduction)
+        return loss * math.nan if calls["n"] == 6 else loss
+
+    monkeypatch.setattr(run, "_loss", poisoned)
+    result = probe_run(run, SHORT, steps=16)
+    monkeypatch.undo()
+    assert result.stopped == 5
+    assert math.isnan(result.losses[5])
+    assert not run.diverged
+    assert all(torch.isfinite(p).all() for p in run.model.parameters())
+    assert math.isfinite(run.evaluate().loss)
+
+
+SHAPE = {"input_dim": 6, "num_classes": 3, "num_samples": 400, "width": 16, "depth": 2}
+
+
+def test_population_probe_matches_probe_run_member_by_member():
+    specs = [SyntheticSpec(**SHAPE, seed=s) for s in (1, 2, 3)]
+    hparams = [HParams(batch_size=16, lr=3e-3), HParams(batch_size=16), HParams(batch_size=16)]
+    config = ProbeConfig(min_steps=4, max_steps=20, lr_max=1.0, diverge_factor=2.0)
+    pairs = enumerate(zip(specs, hparams, strict=True))
+    population = Population(
+        [Member(s.task(), seed=i, hparams=h) for i, (s, h) in pairs], device="cpu"
+    )
+    results = probe_population(population, config, steps=20)
+    for i, (spec, hp) in enumerate(zip(specs, hparams, strict=True)):
+        run = TrainingRun(spec.task(), seed=i, hparams=hp, device="cpu")
+        expected = probe_run(run, config, steps=20)
+        assert results[i].losses == pytest.approx(expected.losses, rel=1e-4, abs=1e-6)
+        assert (results[i].best, results[i].stopped) == (expected.best, expected.stopped)
+        assert population.samples_done[i] == run.samples_done
+        assert population.hparams[i].lr == pytest.approx(hp.lr)
+        assert not population.diverged[i]
+        weights = population.parameters(i)
+        for name, value in run.model.named_parameters():
+            torch.testing.assert_close(weights[name], value.detach(), rtol=1e-4, atol=1e-5)
+        # and both go on training alike
+        after = population.train(64, members=[i])[0]
+        assert after.loss_mean == pytest.approx(run.train(64).loss_mean, rel=1e-4)
