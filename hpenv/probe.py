@@ -258,6 +258,25 @@ class ProbeResult:
         divisor = 10.0 if rule == "min/10" else 30.0
         return max(self.best_lr / divisor, self.lr_min)
 
+    def doubt(self) -> str | None:
+        """Why the curve suggests nothing useful (one sentence), or None when it does.
+
+        No finite loss; a minimum in the sweep's first tenth (the rate was already
+        too high at the window's bottom); or a minimum less than 2% below the
+        starting loss (the curve is flat or noise: no rate made the loss fall).
+        """
+        if not self.found:
+            return "the loss was never finite: the model or the data is broken"
+        if self.best < max(1, len(self.lrs) // 10):
+            return (
+                "the loss was lowest at the bottom of the window: every rate in it was too high; "
+                "lower lr_min"
+            )
+        start = next((v for v in self.smoothed if math.isfinite(v)), math.nan)
+        if not self.smoothed[self.best] < 0.98 * start:
+            return "the loss hardly fell at any rate: the curve is too flat or noisy to suggest one"
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -379,3 +398,173 @@ def probe_population(
         population.apply_hparams(i, hp)
         population.spend(i, done_before + steps * batch - population.samples_done[i])
     return [sweep.result() for sweep in sweeps]
+
+
+class OptimizerProbe:
+    """The probe inside any PyTorch loop: an optimizer's next ``steps`` steps sweep the rate.
+
+    Attached to a ``torch.optim.Optimizer`` through its step hooks: before each
+    step it sets every parameter group's rate to the sweep's (keeping the groups'
+    ratios to the first group), after each step it reads the loss given to
+    `report_loss` (one host sync per probe step) and keeps a copy of the weights
+    (reached through the optimizer's parameter groups; with ``model``, its buffers
+    too, e.g. BatchNorm statistics) and of the optimizer state whenever the
+    smoothed loss reaches a new minimum. When the sweep is over it puts back the
+    best copy (or the start), the groups' own rates, and detaches itself; the
+    loop's data order goes on. `result` is then the `ProbeResult`.
+
+    A step the loop skips (``GradScaler`` skips steps with inf gradients) is not a
+    sweep step: the sweep waits for the next real step.
+
+    Args:
+        optimizer: The optimizer of the loop.
+        config: The probe's settings.
+        steps: Steps of the sweep.
+        model: Optional; its buffers roll back with the weights.
+    """
+
+    def __init__(
+        self,
+        optimizer: Any,
+        config: ProbeConfig,
+        steps: int,
+        model: Any = None,
+    ) -> None:
+        self.optimizer = optimizer
+        self.config = config
+        self.model = model
+        self.sweep = Sweep(config, steps)
+        groups = optimizer.param_groups
+        self._rates = [float(g["lr"]) for g in groups]
+        base = self._rates[0] or 1.0
+        self._ratios = [rate / base for rate in self._rates]
+        self._params = [p for g in groups for p in g["params"]]
+        self._loss: Any = None
+        self._start = self._state()
+        self._best: dict[str, Any] | None = None
+        self.result: ProbeResult | None = None
+        self._hooks = [
+            optimizer.register_step_pre_hook(self._pre_step),
+            optimizer.register_step_post_hook(self._post_step),
+        ]
+
+    @property
+    def done(self) -> bool:
+        """The sweep is over and the rollback done."""
+        return self.result is not None
+
+    def report_loss(self, loss: Any) -> None:
+        """This step's training loss (a tensor or a number), before ``optimizer.step()``."""
+        self._loss = loss
+
+    def finish(self) -> ProbeResult:
+        """End the sweep now (rolling back as at its end); returns the result."""
+        if self.result is None:
+            self._rollback()
+        assert self.result is not None
+        return self.result
+
+    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        rate = self.sweep.lr()
+        for group, ratio in zip(optimizer.param_groups, self._ratios, strict=True):
+            group["lr"] = rate * ratio
+
+    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self._loss is None:
+            raise RuntimeError(
+                "the probe needs each step's loss: call report_loss(loss) before optimizer.step()"
+            )
+        loss, self._loss = self._loss, None
+        value = float(loss.detach().float().mean()) if hasattr(loss, "detach") else float(loss)
+        if self.sweep.record(value):
+            self._best = self._state()
+        if self.sweep.done:
+            self._rollback()
+
+    def _state(self) -> dict[str, Any]:
+        import copy
+
+        import torch
+
+        with torch.no_grad():
+            state = {
+                "params": [p.detach().clone() for p in self._params],
+                "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            }
+            if self.model is not None:
+                state["buffers"] = {k: b.detach().clone() for k, b in self.model.named_buffers()}
+        return state
+
+    def _rollback(self) -> None:
+        import copy
+
+        import torch
+
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+        use_best = self.config.rollback == "best" and self._best is not None
+        state = self._best if use_best and self._best is not None else self._start
+        with torch.no_grad():
+            for param, saved in zip(self._params, state["params"], strict=True):
+                param.copy_(saved)
+            if self.model is not None:
+                buffers = dict(self.model.named_buffers())
+                for name, saved in state.get("buffers", {}).items():
+                    buffers[name].copy_(saved)
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        for group, rate in zip(self.optimizer.param_groups, self._rates, strict=True):
+            group["lr"] = rate
+        self.result = self.sweep.result()
+        self._start = self._best = {}
+
+
+def find_lr(
+    model: Any,
+    optimizer: Any,
+    loss_fn: Any,
+    batches: Any,
+    steps: int = 100,
+    config: ProbeConfig | None = None,
+) -> ProbeResult:
+    """A range test on your own model, like Lightning's ``lr_find``: one call, model restored.
+
+    Trains ``model`` with ``optimizer`` on up to ``steps`` batches of ``batches``
+    (an iterable of ``(inputs, targets)``; it is cycled if shorter), the rate
+    swept from ``config.lr_min`` to ``config.lr_max``; then the model and the
+    optimizer are put back as they were (``rollback="start"`` unless the config
+    says otherwise) and the curve is returned::
+
+        result = find_lr(model, optimizer, torch.nn.functional.cross_entropy, loader)
+        print(result.suggestion())          # the rate at the lowest loss / 10
+        result.plot("lr_find.png")
+
+    Args:
+        model: The model (its buffers roll back too).
+        optimizer: Its optimizer (any ``torch.optim`` optimizer).
+        loss_fn: ``loss_fn(model(inputs), targets)`` -> a scalar loss.
+        batches: ``(inputs, targets)`` pairs.
+        steps: Steps of the sweep.
+        config: The window and stopping rule (default: 1e-6 to 1, rolled back to
+            the start).
+    """
+    import itertools
+
+    config = config or ProbeConfig(rollback="start", min_steps=2, max_steps=max(steps, 2))
+    probe = OptimizerProbe(optimizer, config, steps, model=model)
+    was_training = bool(getattr(model, "training", True))
+    model.train()
+    try:
+        for inputs, targets in itertools.islice(itertools.cycle(batches), steps):
+            optimizer.zero_grad()
+            loss = loss_fn(model(inputs), targets)
+            loss.backward()
+            probe.report_loss(loss)
+            optimizer.step()
+            if probe.done:
+                break
+    finally:
+        result = probe.finish()
+        optimizer.zero_grad()
+        model.train(was_training)
+    return result

@@ -9,7 +9,14 @@ import torch
 
 from hpenv.hyperparams import HParams
 from hpenv.population import Member, Population
-from hpenv.probe import ProbeConfig, ProbeResult, Sweep, probe_population, probe_run
+from hpenv.probe import (
+    ProbeConfig,
+    ProbeResult,
+    Sweep,
+    find_lr,
+    probe_population,
+    probe_run,
+)
 from hpenv.tasks import SyntheticSpec, get_task
 from hpenv.training import TrainingRun
 
@@ -140,3 +147,58 @@ def test_population_probe_matches_probe_run_member_by_member():
         # and both go on training alike
         after = population.train(64, members=[i])[0]
         assert after.loss_mean == pytest.approx(run.train(64).loss_mean, rel=1e-4)
+
+
+def _loop_data():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 10, generator=gen)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    return [(x[i : i + 32], y[i : i + 32]) for i in range(0, 512, 32)]
+
+
+@pytest.mark.parametrize(("kind", "lr_max"), [("adam", 1.0), ("sgd", 1e4)])
+def test_find_lr_in_a_users_loop_restores_model_and_optimizer(kind: str, lr_max: float):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(10, 32), torch.nn.BatchNorm1d(32), torch.nn.ReLU(), torch.nn.Linear(32, 3)
+    )
+    if kind == "adam":
+        optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    before = {k: v.clone() for k, v in model.state_dict().items()}  # BatchNorm buffers too
+    config = ProbeConfig(lr_max=lr_max, min_steps=2, max_steps=60, rollback="start")
+    result = find_lr(model, optimizer, torch.nn.functional.cross_entropy, _loop_data(), 60, config)
+    assert result.found
+    if kind == "sgd":
+        assert result.stopped is not None  # it diverged, inside the optimizer's hook
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[name])
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 if kind == "adam" else 0.1)
+    assert not optimizer.state  # fresh, as it was
+    assert not optimizer._optimizer_step_pre_hooks
+    assert not optimizer._optimizer_step_post_hooks
+
+
+def test_the_probe_says_when_its_curve_suggests_nothing():
+    flat = ProbeResult(
+        lrs=[1e-6, 1e-5, 1e-4, 1e-3], losses=[1.0] * 4, smoothed=[1.0, 0.999, 0.995, 0.999],
+        best=2, stopped=None, steps=4, kept=3, lr_min=1e-6, lr_max=1e-3,
+    )  # fmt: skip
+    assert "flat or noisy" in (flat.doubt() or "")
+    early = ProbeResult(
+        lrs=[1e-3, 1e-2, 1e-1, 1.0], losses=[1.0, 2.0, 5.0, 9.0], smoothed=[1.0, 2.0, 5.0, 9.0],
+        best=0, stopped=3, steps=4, kept=1, lr_min=1e-3, lr_max=1.0,
+    )  # fmt: skip
+    assert "lower lr_min" in (early.doubt() or "")
+
+
+def test_find_lr_script_prints_a_suggestion_and_writes_the_curve(tmp_path, capsys):
+    from scripts import load_script
+
+    png = tmp_path / "curve.png"
+    script = load_script("find_lr")
+    assert script.main(["--task", "digits", "--steps", "80", "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "suggested learning rate:" in out
+    assert png.stat().st_size > 0
