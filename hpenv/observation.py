@@ -52,6 +52,7 @@ import numpy as np
 from hpenv.hyperparams import TUNABLES, HParams
 
 if TYPE_CHECKING:
+    from hpenv.probe import ProbeResult
     from hpenv.training import EvalStats, IntervalStats
 
 OBS_VERSION = 1
@@ -87,6 +88,42 @@ OBS_LOW = np.array([f.low for f in FEATURES], dtype=np.float32)
 OBS_HIGH = np.array([f.high for f in FEATURES], dtype=np.float32)
 INDEX = {f.name: i for i, f in enumerate(FEATURES)}
 
+#: Rates at which layout 2 reads the probe's curve (one feature each).
+CURVE_RATES: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+#: Layout 2's features after layout 1's (see `probe_features`).
+PROBE_FEATURES: tuple[Feature, ...] = (
+    Feature("probe_found", 0.0, 1.0),
+    *(Feature(f"curve_{rate:g}", -5.0, 2.0) for rate in CURVE_RATES),
+    Feature("probe_depth", -5.0, 0.0),
+    Feature("lr_vs_probe_best", -1.0, 1.0),
+    Feature("lr_vs_probe_divergence", -1.0, 1.0),
+    Feature("lr_vs_probe_steepest", -1.0, 1.0),
+    Feature("lr_vs_base", -1.0, 1.0),
+    Feature("base_decay", 0.0, 1.0),
+)
+#: Every observation layout by version: 1 (the run's metrics and hyperparameters) and
+#: 2 (layout 1, then the probe's curve and the rate's place against it and the base).
+LAYOUTS: dict[int, tuple[Feature, ...]] = {1: FEATURES, 2: FEATURES + PROBE_FEATURES}
+
+
+def layout_bounds(version: int) -> tuple[np.ndarray, np.ndarray]:
+    """The low and high bounds of observation layout ``version``.
+
+    Raises:
+        ValueError: An unknown version.
+    """
+    features = layout(version)
+    low = np.array([f.low for f in features], dtype=np.float32)
+    high = np.array([f.high for f in features], dtype=np.float32)
+    return low, high
+
+
+def layout(version: int) -> tuple[Feature, ...]:
+    """The features of observation layout ``version`` (1 or 2)."""
+    if version not in LAYOUTS:
+        raise ValueError(f"unknown observation layout {version}; this hpenv has {sorted(LAYOUTS)}")
+    return LAYOUTS[version]
+
 
 @dataclass(frozen=True)
 class IntervalMetrics:
@@ -101,6 +138,8 @@ class IntervalMetrics:
         val_loss: Validation loss after the interval.
         val_accuracy: Validation accuracy after the interval.
         hparams: Hyperparameters in effect for the next interval.
+        base_lr: The base schedule's rate for the next interval, where the rate is
+            steered around a base (layout 2); None otherwise.
     """
 
     progress: float
@@ -111,10 +150,16 @@ class IntervalMetrics:
     val_loss: float
     val_accuracy: float
     hparams: HParams
+    base_lr: float | None = None
 
     @classmethod
     def from_stats(
-        cls, progress: float, stats: IntervalStats, evaluation: EvalStats, hparams: HParams
+        cls,
+        progress: float,
+        stats: IntervalStats,
+        evaluation: EvalStats,
+        hparams: HParams,
+        base_lr: float | None = None,
     ) -> IntervalMetrics:
         """The metrics of one `hpenv.training.TrainingRun` interval and its evaluation."""
         return cls(
@@ -126,7 +171,58 @@ class IntervalMetrics:
             val_loss=evaluation.loss,
             val_accuracy=evaluation.accuracy,
             hparams=hparams,
+            base_lr=base_lr,
         )
+
+
+#: Decades of the probe's default window: log10 distances to its rates are divided by this.
+WINDOW_DECADES = 6.0
+#: ln of the largest steer away from the base that layout 2 tells apart (x1000).
+OFFSET_SPAN = math.log(1000.0)
+
+
+def probe_features(
+    probe: ProbeResult | None, lr: float, base_lr: float | None, anchor: float | None
+) -> dict[str, float]:
+    """Layout 2's features (`PROBE_FEATURES`), unclipped.
+
+    Args:
+        probe: The run's probe (None: the run had none; every probe feature is 0).
+        lr: The rate of the next interval.
+        base_lr: The base schedule's rate of the next interval (None: no base).
+        anchor: The base's starting rate (its value before any decay).
+
+    The curve features are ln(smoothed loss / the sweep's first smoothed loss) at
+    `CURVE_RATES`, interpolated over ln(rate); 0 below the sweep's window, and
+    beyond where the sweep stopped (or ended), its last value.
+    """
+    values = {f.name: 0.0 for f in PROBE_FEATURES}
+    values["base_decay"] = 1.0
+    if base_lr is not None and base_lr > 0 and lr > 0:
+        values["lr_vs_base"] = math.log(lr / base_lr) / OFFSET_SPAN
+        if anchor is not None and anchor > 0:
+            values["base_decay"] = base_lr / anchor
+    if probe is None or not probe.found or lr <= 0:
+        return values
+    curve = zip(probe.lrs, probe.smoothed, strict=True)
+    points = [(math.log(r), v) for r, v in curve if math.isfinite(v)]
+    start = points[0][1]
+    xs = np.array([x for x, _ in points])
+    ys = np.array([math.log(max(v, 1e-12) / start) for _, v in points])
+    for rate in CURVE_RATES:
+        x = math.log(rate)
+        values[f"curve_{rate:g}"] = 0.0 if x < xs[0] else float(np.interp(x, xs, ys))
+    values["probe_found"] = 1.0
+    values["probe_depth"] = math.log(max(probe.smoothed[probe.best], 1e-12) / start)
+
+    def decades(reference: float) -> float:
+        return math.log10(lr / reference) / WINDOW_DECADES
+
+    values["lr_vs_probe_best"] = decades(probe.best_lr)
+    values["lr_vs_probe_divergence"] = decades(probe.divergence_lr)
+    steepest = probe.steepest()
+    values["lr_vs_probe_steepest"] = decades(probe.lrs[steepest]) if steepest >= 0 else 0.0
+    return values
 
 
 def _log_ratio(a: float, b: float) -> float:
@@ -168,12 +264,32 @@ class FeatureTracker:
     learning rate.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, version: int = OBS_VERSION) -> None:
+        self.version = version
+        self.features = layout(version)
+        self._low, self._high = layout_bounds(version)
         self._state: TrackerState | None = None
-        self._last = np.zeros(OBS_SIZE, dtype=np.float32)
+        self._last = np.zeros(len(self.features), dtype=np.float32)
+        self.probe: ProbeResult | None = None
+        self.anchor: float | None = None
 
-    def reset(self, val_loss: float, val_accuracy: float, hparams: HParams) -> np.ndarray:
-        """Start a run from its initial (untrained) validation metrics."""
+    def reset(
+        self,
+        val_loss: float,
+        val_accuracy: float,
+        hparams: HParams,
+        probe: ProbeResult | None = None,
+        anchor: float | None = None,
+    ) -> np.ndarray:
+        """Start a run from its initial (untrained) validation metrics.
+
+        Args:
+            val_loss / val_accuracy: The untrained model's validation metrics.
+            hparams: The starting hyperparameters.
+            probe: Layout 2: the run's probe (None: it had none).
+            anchor: Layout 2: the base schedule's starting rate (None: no base).
+        """
+        self.probe, self.anchor = probe, anchor
         self._state = TrackerState(
             val_loss0=val_loss,
             prev_train=val_loss,
@@ -185,6 +301,7 @@ class FeatureTracker:
         values = dict.fromkeys(INDEX, 0.0)
         values["val_accuracy"] = val_accuracy
         values.update(self._hparam_features(hparams))
+        values.update(probe_features(probe, hparams.lr, anchor, anchor))
         return self._emit(values)
 
     def update(self, m: IntervalMetrics) -> np.ndarray:
@@ -212,6 +329,7 @@ class FeatureTracker:
             "val_above_best": _log_ratio(m.val_loss, s.best_val),
             "diverged": float(s.diverged),
             **self._hparam_features(m.hparams),
+            **probe_features(self.probe, m.hparams.lr, m.base_lr, self.anchor),
         }
         s.prev_train, s.prev_val, s.prev_acc = m.train_loss, m.val_loss, m.val_accuracy
         return self._emit(values)
@@ -221,19 +339,25 @@ class FeatureTracker:
         if self._state is not None:
             self._state.diverged = True
         obs = self._last.copy()
-        obs[INDEX["diverged"]] = 1.0
+        obs[INDEX["diverged"]] = 1.0  # layout 1's indices are the same in every layout
         self._last = obs
         return obs.copy()
 
     def state_dict(self) -> dict[str, Any]:
         """Plain values (JSON- and ``weights_only``-safe) to resume with."""
         state = None if self._state is None else dataclasses.asdict(self._state)
-        return {"state": state, "last": self._last.tolist()}
+        probe = None if self.probe is None else self.probe.to_dict()
+        return {"state": state, "last": self._last.tolist(), "probe": probe, "anchor": self.anchor}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        from hpenv.probe import ProbeResult
+
         saved = state["state"]
         self._state = None if not saved else TrackerState(**saved)
         self._last = np.asarray(state["last"], dtype=np.float32)
+        probe = state.get("probe")
+        self.probe = None if probe is None else ProbeResult.from_dict(probe)
+        self.anchor = state.get("anchor")
 
     def _hparam_features(self, hparams: HParams) -> dict[str, float]:
         values = {name: t.normalise(getattr(hparams, name)) for name, t in TUNABLES.items()}
@@ -245,8 +369,8 @@ class FeatureTracker:
         return values
 
     def _emit(self, values: dict[str, float]) -> np.ndarray:
-        raw = np.array([values[f.name] for f in FEATURES], dtype=np.float64)
+        raw = np.array([values[f.name] for f in self.features], dtype=np.float64)
         raw = np.nan_to_num(raw, nan=0.0, posinf=np.inf, neginf=-np.inf)
-        obs = np.clip(raw, OBS_LOW, OBS_HIGH).astype(np.float32)
+        obs = np.clip(raw, self._low, self._high).astype(np.float32)
         self._last = obs
         return obs.copy()

@@ -118,3 +118,57 @@ def test_rewards_telescope_and_divergence_cancels():
         make_reward("nope")
     with pytest.raises(ValueError, match="divergence_penalty"):
         make_reward("log_val_loss", divergence_penalty=-1.0)
+
+
+def _probe_result():
+    from hpenv.probe import ProbeResult
+
+    lrs = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
+    smoothed = [2.0, 2.0, 1.8, 1.0, 0.5, 8.0]
+    return ProbeResult(
+        lrs=lrs, losses=smoothed, smoothed=smoothed, best=4, stopped=5, steps=8, kept=5,
+        lr_min=1e-6, lr_max=1.0,
+    )  # fmt: skip
+
+
+def test_layout_2_appends_the_probe_features():
+    import math
+
+    from hpenv.observation import LAYOUTS, PROBE_FEATURES, layout_bounds, probe_features
+
+    assert len(LAYOUTS[1]) == 20
+    assert len(LAYOUTS[2]) == 20 + len(PROBE_FEATURES) == 33
+    low, high = layout_bounds(2)
+    assert low.shape == high.shape == (33,)
+    values = probe_features(_probe_result(), lr=1e-3, base_lr=2e-3, anchor=4e-3)
+    assert values["probe_found"] == 1.0
+    assert values["curve_0.001"] == pytest.approx(math.log(0.5))  # 1.0 / 2.0
+    assert values["curve_0.1"] == pytest.approx(math.log(4.0))  # where the sweep stopped
+    assert values["curve_1"] == pytest.approx(math.log(4.0))  # beyond it: its last value
+    assert values["probe_depth"] == pytest.approx(math.log(0.25))
+    assert values["lr_vs_probe_best"] == pytest.approx(-1 / 6)  # 1e-3 vs 1e-2: a decade
+    assert values["lr_vs_probe_divergence"] == pytest.approx(-2 / 6)
+    assert values["lr_vs_base"] == pytest.approx(math.log(0.5) / math.log(1000))
+    assert values["base_decay"] == pytest.approx(0.5)
+    nothing = probe_features(None, lr=1e-3, base_lr=None, anchor=None)
+    assert nothing["probe_found"] == 0.0
+    assert nothing["base_decay"] == 1.0
+
+
+def test_layout_2_tracker_keeps_its_probe_across_a_resume():
+    from hpenv.observation import FeatureTracker, IntervalMetrics, layout_bounds
+
+    tracker = FeatureTracker(version=2)
+    hparams = HParams(lr=1e-3)
+    first = tracker.reset(2.3, 0.1, hparams, probe=_probe_result(), anchor=1e-3)
+    assert first.shape == (33,)
+    metrics = IntervalMetrics(0.1, 2.0, 0.1, 1.0, 1e-3, 2.1, 0.3, hparams, base_lr=1e-3)
+    resumed = FeatureTracker(version=2)
+    resumed.load_state_dict(tracker.state_dict())
+    low, high = layout_bounds(2)
+    obs = tracker.update(metrics)
+    assert np.array_equal(obs, resumed.update(metrics))
+    assert (obs >= low).all()
+    assert (obs <= high).all()
+    with pytest.raises(ValueError, match="unknown observation layout 3"):
+        FeatureTracker(version=3)
