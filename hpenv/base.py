@@ -1,0 +1,103 @@
+"""The base schedule a layout-2 policy steers around, and its residual rate action.
+
+After the probe (`hpenv.probe`), a run's base schedule is a fixed reading of the
+probe's curve, decayed over the rest of the budget:
+
+    base(p) = anchor * (1 + cos(pi * (p - p0) / (1 - p0))) / 2     (decay "cosine")
+    base(p) = anchor                                               (decay "constant")
+
+with ``p`` the progress at the start of an interval (the piecewise-constant,
+left-point convention of every schedule in the harness), ``p0`` the progress
+when the probe ended, and ``anchor`` the probe's suggestion by ``rule``
+(`hpenv.probe.ProbeResult.suggestion`; the run's own starting rate when the
+probe found nothing). The base alone is the harness method ``probe_cosine``.
+
+A policy's rate action is residual over it (`ResidualRate`): the action moves
+an offset ``o`` (``o += a * ln 3`` per decision, at most x3 either way, as
+layout 1's rate action; kept within x1000 of the base), and the rate of the
+next interval is ``base(p) * exp(o)``, clipped to the tunable range. The
+neutral action (0) keeps ``o = 0``: the run follows the base exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from hpenv.hyperparams import TUNABLES
+from hpenv.probe import ProbeResult, SuggestionRule
+
+Decay = Literal["cosine", "constant"]
+#: Largest offset from the base, either way (ln of x1000).
+MAX_OFFSET = math.log(1000.0)
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    """How the base schedule is read off the probe.
+
+    Attributes:
+        rule: The probe's suggestion the base starts from.
+        decay: ``cosine`` (to 0 at the end of the budget) or ``constant``.
+    """
+
+    rule: SuggestionRule = "min/10"
+    decay: Decay = "cosine"
+
+    def __post_init__(self) -> None:
+        if self.rule not in ("min/10", "min/30", "steepest"):
+            raise ValueError(f"rule must be min/10, min/30 or steepest, got {self.rule!r}")
+        if self.decay not in ("cosine", "constant"):
+            raise ValueError(f"decay must be cosine or constant, got {self.decay!r}")
+
+    def schedule(self, probe: ProbeResult | None, start_lr: float, p0: float) -> BaseSchedule:
+        """The base of a run whose probe (None: none) ended at progress ``p0``.
+
+        The anchor is the probe's suggestion, or ``start_lr`` when the probe found
+        nothing usable (no probe, no finite loss, or `ProbeResult.doubt`).
+        """
+        anchor = start_lr
+        if probe is not None and probe.doubt() is None:
+            suggested = probe.suggestion(self.rule)
+            if math.isfinite(suggested) and suggested > 0:
+                anchor = suggested
+        return BaseSchedule(TUNABLES["lr"].clip(anchor), p0, self.decay)
+
+
+@dataclass(frozen=True)
+class BaseSchedule:
+    """One run's base: the rate at each progress (see the module docstring)."""
+
+    anchor: float
+    p0: float
+    decay: Decay = "cosine"
+
+    def lr(self, progress: float) -> float:
+        """The base rate of the interval that starts at ``progress``."""
+        if self.decay == "constant" or progress <= self.p0:
+            return self.anchor
+        t = min((progress - self.p0) / max(1.0 - self.p0, 1e-12), 1.0)
+        return self.anchor * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+class ResidualRate:
+    """A policy's rate action as an offset from the base (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def reset(self) -> None:
+        self.offset = 0.0
+
+    def step(self, action: float, base_lr: float) -> float:
+        """Move the offset by ``action`` in [-1, 1]; the rate ``base_lr * exp(offset)``."""
+        if not math.isfinite(action):
+            raise ValueError(f"actions must be finite, got {action}")
+        move = max(-1.0, min(1.0, action)) * TUNABLES["lr"].max_step
+        self.offset = max(-MAX_OFFSET, min(MAX_OFFSET, self.offset + move))
+        return self.rate(base_lr)
+
+    def rate(self, base_lr: float) -> float:
+        """The rate at the current offset over ``base_lr``, clipped to the tunable range."""
+        return float(TUNABLES["lr"].clip(base_lr * math.exp(self.offset)))

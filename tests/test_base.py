@@ -1,0 +1,47 @@
+"""The base schedule anchored at the probe, and the residual rate action over it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hpenv.base import MAX_OFFSET, BaseConfig, BaseSchedule, ResidualRate
+from hpenv.probe import ProbeResult
+
+
+def _probe(best_lr: float = 1e-2) -> ProbeResult:
+    lrs = [1e-6, 1e-5, 1e-4, 1e-3, best_lr, 1e-1]
+    smoothed = [2.0, 2.0, 1.8, 1.2, 0.5, 8.0]
+    return ProbeResult(lrs, smoothed, smoothed, 4, 5, 8, 5, 1e-6, 1.0)
+
+
+def test_base_is_the_probes_reading_decayed_after_the_probe():
+    base = BaseConfig().schedule(_probe(), start_lr=1e-3, p0=0.1)
+    assert base.anchor == pytest.approx(1e-3)  # the lowest-loss rate / 10
+    assert base.lr(0.0) == base.lr(0.1) == pytest.approx(1e-3)
+    assert base.lr(0.55) == pytest.approx(0.5e-3)  # halfway through the rest
+    assert base.lr(1.0) == pytest.approx(0.0, abs=1e-12)
+    constant = BaseConfig(rule="min/30", decay="constant").schedule(_probe(), 1e-3, 0.1)
+    assert constant.lr(0.9) == pytest.approx(1e-2 / 30)
+
+
+def test_base_falls_back_to_the_start_when_the_probe_says_nothing():
+    flat = ProbeResult([1e-6, 1e-5, 1e-4], [1.0] * 3, [1.0] * 3, 1, None, 3, 2, 1e-6, 1e-4)
+    assert BaseConfig().schedule(flat, start_lr=3e-4, p0=0.05).anchor == pytest.approx(3e-4)
+    assert BaseConfig().schedule(None, start_lr=3e-4, p0=0.0).anchor == pytest.approx(3e-4)
+
+
+def test_neutral_actions_follow_the_base_exactly_and_others_steer_around_it():
+    base = BaseSchedule(1e-3, 0.1)
+    residual = ResidualRate()
+    for p in (0.1, 0.3, 0.6, 0.9):
+        assert residual.step(0.0, base.lr(p)) == base.lr(p)
+    assert residual.step(1.0, 1e-3) == pytest.approx(3e-3)  # x3 at most per decision
+    assert residual.step(-0.5, 1e-3) == pytest.approx(1e-3 * math.sqrt(3))
+    for _ in range(20):
+        residual.step(1.0, 1e-3)
+    assert residual.offset == pytest.approx(MAX_OFFSET)
+    assert residual.rate(1e-3) == pytest.approx(1.0)  # x1000, and the range's top
+    with pytest.raises(ValueError, match="finite"):
+        residual.step(math.nan, 1e-3)
