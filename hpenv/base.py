@@ -22,10 +22,11 @@ neutral action (0) keeps ``o = 0``: the run follows the base exactly.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from hpenv.hyperparams import TUNABLES
+from hpenv.hyperparams import TUNABLES, ActionMode, HParams, apply_action, decode_action
 from hpenv.probe import ProbeResult, SuggestionRule
 
 Decay = Literal["cosine", "constant"]
@@ -101,3 +102,24 @@ class ResidualRate:
     def rate(self, base_lr: float) -> float:
         """The rate at the current offset over ``base_lr``, clipped to the tunable range."""
         return float(TUNABLES["lr"].clip(base_lr * math.exp(self.offset)))
+
+
+def apply_residual(
+    tuned: Sequence[str],
+    action_mode: ActionMode,
+    action: Any,
+    hparams: HParams,
+    residual: ResidualRate,
+    base_lr: float,
+) -> HParams:
+    """The hyperparameters after one action of a layout-2 policy.
+
+    The rate is ``base_lr`` moved by the residual's offset (`ResidualRate.step`);
+    every other tuned hyperparameter moves as in `hpenv.hyperparams.apply_action`.
+    """
+    values = decode_action(tuned, action_mode, action)
+    others = [(n, v) for n, v in zip(tuned, values, strict=True) if n != "lr"]
+    new = apply_action([n for n, _ in others], "continuous", [v for _, v in others], hparams)
+    if "lr" in tuned:
+        new = new.replace(lr=residual.step(float(values[list(tuned).index("lr")]), base_lr))
+    return new

@@ -212,17 +212,11 @@ def action_space(size: int, action_mode: ActionMode) -> spaces.Box | spaces.Mult
     return spaces.MultiDiscrete([3] * size)
 
 
-def apply_action(
-    tuned: Sequence[str], action_mode: ActionMode, action: Any, hparams: HParams
-) -> HParams:
-    """The hyperparameters after one agent action (the environment and controller share this).
+def decode_action(tuned: Sequence[str], action_mode: ActionMode, action: Any) -> np.ndarray:
+    """One agent action as values in [-1, 1] per tuned hyperparameter (checked).
 
-    Args:
-        tuned: Names of the tuned hyperparameters, in action order.
-        action_mode: ``"continuous"`` (values in [-1, 1], clipped) or ``"discrete"``
-            (0 decrease, 1 keep, 2 increase, each by the maximum step).
-        action: One value per tuned hyperparameter.
-        hparams: Current values.
+    ``continuous`` values are clipped by each `Tunable.step`; ``discrete`` 0/1/2
+    become -1/0/+1.
 
     Raises:
         ValueError: Wrong length, NaN, or an invalid discrete choice.
@@ -238,6 +232,28 @@ def apply_action(
                 f"discrete actions are 0 (decrease), 1 (keep), 2 (increase); got {action!r}"
             )
         values = values - 1.0
+    return values
+
+
+def apply_action(
+    tuned: Sequence[str], action_mode: ActionMode, action: Any, hparams: HParams
+) -> HParams:
+    """The hyperparameters after one agent action (the environment and controller share this).
+
+    Each tuned hyperparameter moves from its current value (`Tunable.step`); a
+    layout-2 policy's rate moves around its base instead (`hpenv.base.apply_residual`).
+
+    Args:
+        tuned: Names of the tuned hyperparameters, in action order.
+        action_mode: ``"continuous"`` (values in [-1, 1], clipped) or ``"discrete"``
+            (0 decrease, 1 keep, 2 increase, each by the maximum step).
+        action: One value per tuned hyperparameter.
+        hparams: Current values.
+
+    Raises:
+        ValueError: Wrong length, NaN, or an invalid discrete choice.
+    """
+    values = decode_action(tuned, action_mode, action)
     changes = {
         name: tunable(name).step(getattr(hparams, name), float(a))
         for name, a in zip(tuned, values, strict=True)

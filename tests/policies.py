@@ -7,15 +7,18 @@ import torch
 from stable_baselines3 import PPO
 
 from agents.policy import FrozenPolicy
-from hpenv.observation import OBS_SIZE
 
 
-def make_policy(tuned=("lr",), seed: int = 0, decisions: int = 4) -> FrozenPolicy:
+def make_policy(
+    tuned=("lr",), seed: int = 0, decisions: int = 4, obs_version: int = 1
+) -> FrozenPolicy:
     """An untrained but non-trivial frozen policy (random weights, wide action noise)."""
     from gymnasium import spaces
     from stable_baselines3.common.running_mean_std import RunningMeanStd
 
-    from hpenv.observation import OBS_HIGH, OBS_LOW
+    from hpenv.observation import layout_bounds
+
+    OBS_LOW, OBS_HIGH = layout_bounds(obs_version)
 
     class Dummy:
         observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
@@ -37,8 +40,8 @@ def make_policy(tuned=("lr",), seed: int = 0, decisions: int = 4) -> FrozenPolic
     with torch.no_grad():  # make actions large enough to move the learning rate visibly
         for p in model.policy.action_net.parameters():
             p.mul_(20.0)
-    rms = RunningMeanStd(shape=(OBS_SIZE,))
+    rms = RunningMeanStd(shape=(OBS_LOW.shape[0],))
     return FrozenPolicy.from_model(
         model, rms, 10.0, 1e-8, tuned=tuned, action_mode="continuous",
-        env_config={"decisions": decisions},
+        env_config={"decisions": decisions}, obs_version=obs_version,
     )  # fmt: skip

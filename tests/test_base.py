@@ -45,3 +45,31 @@ def test_neutral_actions_follow_the_base_exactly_and_others_steer_around_it():
     assert residual.rate(1e-3) == pytest.approx(1.0)  # x1000, and the range's top
     with pytest.raises(ValueError, match="finite"):
         residual.step(math.nan, 1e-3)
+
+
+def test_a_layout_2_policy_steers_around_the_base_and_is_saved_with_its_layout(tmp_path):
+    import numpy as np
+    from policies import make_policy
+
+    from agents.policy import load_policy
+    from agents.policy.artifact import IncompatiblePolicyError, PolicyActor
+    from agents.policy.step import PolicyStep
+    from hpenv.hyperparams import HParams
+    from hpenv.observation import IntervalMetrics
+
+    policy = make_policy(obs_version=2)
+    assert policy.metadata.obs_size == 33
+    assert policy.metadata.action_kind == "residual"
+    loaded = load_policy(policy.save(tmp_path / "v2.pt"))
+    assert (loaded.metadata.obs_version, loaded.metadata.action_kind) == (2, "residual")
+    step = PolicyStep(loaded)
+    assert step.needs_probe
+    hparams = HParams(lr=1e-3)
+    step.start(2.3, 0.1, hparams, probe=_probe(), anchor=1e-3)
+    metrics = IntervalMetrics(0.2, 2.0, 0.1, 1.0, 1e-3, 2.1, 0.3, hparams, base_lr=8e-4)
+    chosen = step.decide(metrics)
+    assert chosen.lr == pytest.approx(8e-4 * math.exp(step.residual.offset))
+    with pytest.raises(ValueError, match="base"):
+        step.decide(IntervalMetrics(0.3, 2.0, 0.1, 1.0, 1e-3, 2.1, 0.3, hparams))
+    with pytest.raises(IncompatiblePolicyError, match="layout v2"):
+        PolicyActor(loaded)(np.zeros(20, dtype=np.float32))  # a layout-1 run's observation

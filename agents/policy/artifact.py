@@ -38,12 +38,18 @@ from torch import nn
 from hpenv.errors import InputError
 from hpenv.hyperparams import TUNABLES, ActionMode, action_space
 from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
-from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE, OBS_VERSION
+from hpenv.observation import LAYOUTS, OBS_VERSION, layout_bounds
 from hpenv.plan import DEFAULT_DECISIONS
 
 ARTIFACT_FORMAT = 1
 #: The SB3 algorithms a policy can come from (sb3-contrib's RecurrentPPO for the LSTM policy).
 AlgorithmName = Literal["ppo", "recurrent_ppo"]
+#: How a policy's rate action is applied: ``multiplicative`` (layout 1: x3 at most per
+#: decision from the current rate) or ``residual`` (layout 2: an offset from the base
+#: schedule anchored at the probe, `hpenv.base`).
+ActionKind = Literal["multiplicative", "residual"]
+#: The action kind each observation layout is trained with.
+ACTION_KINDS: dict[int, ActionKind] = {1: "multiplicative", 2: "residual"}
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"Tanh": nn.Tanh, "ReLU": nn.ReLU, "ELU": nn.ELU}
 
 
@@ -60,6 +66,9 @@ class PolicyMetadata:
     """What a frozen policy was trained on and how to rebuild it.
 
     Attributes:
+        obs_version / obs_size: The observation layout it reads (`hpenv.observation.LAYOUTS`).
+        action_kind: How its rate action is applied (`ActionKind`; layout 1's policies,
+            written before it existed, are ``multiplicative``).
         tasks: Every task the policy was trained on (an adapted policy adds its
             adaptation task to its parent's).
         agent_steps: Agent steps of all its training (an adapted policy: its
@@ -89,6 +98,7 @@ class PolicyMetadata:
     notes: str = ""
     parent: dict[str, Any] = field(default_factory=dict)
     adaptation: dict[str, Any] = field(default_factory=dict)
+    action_kind: ActionKind = "multiplicative"
 
     @property
     def decisions(self) -> int:
@@ -127,7 +137,8 @@ def package_versions() -> dict[str, str]:
 
 def spaces_for(meta: PolicyMetadata) -> tuple[gym.spaces.Box, gym.spaces.Space[Any]]:
     """Observation and action spaces of an artifact (stacked observations if framed)."""
-    low, high = np.tile(OBS_LOW, meta.frame_stack), np.tile(OBS_HIGH, meta.frame_stack)
+    low, high = layout_bounds(meta.obs_version)
+    low, high = np.tile(low, meta.frame_stack), np.tile(high, meta.frame_stack)
     obs_space = gym.spaces.Box(low, high, dtype=np.float32)
     return obs_space, action_space(len(meta.tuned), meta.action_mode)
 
@@ -249,8 +260,13 @@ class FrozenPolicy:
         env_config: dict[str, Any] | None = None,
         tasks: tuple[str, ...] = (),
         notes: str = "",
+        obs_version: int = OBS_VERSION,
     ) -> FrozenPolicy:
-        """Freeze an SB3 model and its ``VecNormalize`` statistics (copied, not shared)."""
+        """Freeze an SB3 model and its ``VecNormalize`` statistics (copied, not shared).
+
+        ``obs_version`` is the observation layout it was trained on; its action kind
+        follows from it (`ACTION_KINDS`).
+        """
         algorithm: AlgorithmName = (
             "recurrent_ppo" if type(model).__name__ == "RecurrentPPO" else "ppo"
         )
@@ -264,8 +280,9 @@ class FrozenPolicy:
         if "net_arch" in kwargs and isinstance(kwargs["net_arch"], tuple):
             kwargs["net_arch"] = list(kwargs["net_arch"])
         meta = PolicyMetadata(
-            obs_version=OBS_VERSION,
-            obs_size=OBS_SIZE,
+            obs_version=obs_version,
+            obs_size=len(LAYOUTS[obs_version]),
+            action_kind=ACTION_KINDS[obs_version],
             tuned=tuple(tuned),
             ranges={n: asdict(TUNABLES[n]) for n in tuned},
             action_mode=action_mode,
@@ -337,13 +354,19 @@ def load_policy(path: str | Path) -> FrozenPolicy:
             f"{ARTIFACT_FORMAT}; use the hpenv version that wrote it "
             f"({meta.versions.get('hpenv', 'unknown')}) or retrain."
         )
-    if meta.obs_version != OBS_VERSION or meta.obs_size != OBS_SIZE:
+    known = LAYOUTS.get(meta.obs_version)
+    if known is None or meta.obs_size != len(known):
+        layouts = ", ".join(f"v{v} ({len(f)} features)" for v, f in LAYOUTS.items())
         raise IncompatiblePolicyError(
             f"{target} was trained on observation layout v{meta.obs_version} "
-            f"({meta.obs_size} features); this hpenv produces v{OBS_VERSION} "
-            f"({OBS_SIZE} features). "
+            f"({meta.obs_size} features); this hpenv produces {layouts}. "
             f"Retrain the policy with this version (scripts/train_agent.py) or install hpenv "
             f"{meta.versions.get('hpenv', '(the version that wrote it)')}."
+        )
+    if meta.action_kind != ACTION_KINDS[meta.obs_version]:
+        raise IncompatiblePolicyError(
+            f"{target} says its actions are {meta.action_kind!r}, but layout "
+            f"v{meta.obs_version} policies act {ACTION_KINDS[meta.obs_version]!r}: it is damaged"
         )
     unknown = [name for name in meta.tuned if name not in TUNABLES]
     if unknown:
@@ -361,7 +384,7 @@ def load_policy(path: str | Path) -> FrozenPolicy:
         raise PolicyLoadError(
             f"{target}: policy weights do not match its metadata ({exc})"
         ) from exc
-    mean, var, clip_obs, epsilon = _normalisation(target, blob, OBS_SIZE * meta.frame_stack)
+    mean, var, clip_obs, epsilon = _normalisation(target, blob, meta.obs_size * meta.frame_stack)
     return FrozenPolicy(policy, mean, var, clip_obs, epsilon, meta)
 
 
@@ -409,13 +432,21 @@ class PolicyActor:
         self.reset()
 
     def reset(self) -> None:
-        self._stack = np.zeros(OBS_SIZE * self.policy.metadata.frame_stack, dtype=np.float32)
+        meta = self.policy.metadata
+        self._size = meta.obs_size
+        self._stack = np.zeros(meta.obs_size * meta.frame_stack, dtype=np.float32)
         self._state: tuple[np.ndarray, ...] | None = None
         self._start = True
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        self._stack = np.roll(self._stack, -OBS_SIZE)
-        self._stack[-OBS_SIZE:] = obs
+        if np.shape(obs) != (self._size,):
+            raise IncompatiblePolicyError(
+                f"this policy reads observation layout v{self.policy.metadata.obs_version} "
+                f"({self._size} features), the run produced {np.shape(obs)}: drive it with a "
+                f"run of its layout (layout 2 needs the probe: HPTune-*-v1 environments)"
+            )
+        self._stack = np.roll(self._stack, -self._size)
+        self._stack[-self._size :] = obs
         action, self._state = self.policy.predict(
             self._stack[None],
             state=self._state,

@@ -14,8 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from agents.policy.artifact import FrozenPolicy, PolicyActor
+from hpenv.base import ResidualRate, apply_residual
 from hpenv.hyperparams import HParams, apply_action
 from hpenv.observation import FeatureTracker, IntervalMetrics
+from hpenv.probe import ProbeResult
 
 
 class PolicyStep:
@@ -31,19 +33,52 @@ class PolicyStep:
 
     def __init__(self, policy: FrozenPolicy, deterministic: bool = True) -> None:
         self.policy = policy
-        self.features = FeatureTracker()
+        meta = policy.metadata
+        self.features = FeatureTracker(meta.obs_version)
         self.actor = PolicyActor(policy, deterministic=deterministic)
+        self.residual = ResidualRate() if meta.action_kind == "residual" else None
 
-    def start(self, val_loss: float, val_accuracy: float, hparams: HParams) -> None:
-        """Begin a run (resets the features, frame stack and recurrent state)."""
-        self.features.reset(val_loss, val_accuracy, hparams)
+    @property
+    def needs_probe(self) -> bool:
+        """The policy reads the probe and steers around a base (layout 2)."""
+        return self.residual is not None
+
+    def start(
+        self,
+        val_loss: float,
+        val_accuracy: float,
+        hparams: HParams,
+        probe: ProbeResult | None = None,
+        anchor: float | None = None,
+    ) -> None:
+        """Begin a run (resets the features, frame stack, recurrent state and offset).
+
+        ``probe`` and ``anchor`` (the base's starting rate) are a layout-2 policy's.
+        """
+        self.features.reset(val_loss, val_accuracy, hparams, probe=probe, anchor=anchor)
         self.actor.reset()
+        if self.residual is not None:
+            self.residual.reset()
 
     def decide(self, metrics: IntervalMetrics) -> HParams:
-        """The hyperparameters for the next interval, from the interval just trained."""
+        """The hyperparameters for the next interval, from the interval just trained.
+
+        Raises:
+            ValueError: A layout-2 policy without the base's rate in ``metrics``.
+        """
         obs = self.features.update(metrics)
         meta = self.policy.metadata
-        return apply_action(meta.tuned, meta.action_mode, self.actor(obs), metrics.hparams)
+        action = self.actor(obs)
+        if self.residual is None:
+            return apply_action(meta.tuned, meta.action_mode, action, metrics.hparams)
+        if metrics.base_lr is None:
+            raise ValueError(
+                "this policy steers the rate around a base schedule anchored at the probe "
+                "(layout 2): the run must probe first and give the base's rate"
+            )
+        return apply_residual(
+            meta.tuned, meta.action_mode, action, metrics.hparams, self.residual, metrics.base_lr
+        )
 
     def mark_diverged(self) -> None:
         """The run diverged: the features say so from now on."""
@@ -51,8 +86,15 @@ class PolicyStep:
 
     def state_dict(self) -> dict[str, Any]:
         """Plain values to resume a run's decisions with."""
-        return {"features": self.features.state_dict(), "actor": self.actor.state_dict()}
+        offset = None if self.residual is None else self.residual.offset
+        return {
+            "features": self.features.state_dict(),
+            "actor": self.actor.state_dict(),
+            "offset": offset,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.features.load_state_dict(state["features"])
         self.actor.load_state_dict(state["actor"])
+        if self.residual is not None:
+            self.residual.offset = float(state.get("offset") or 0.0)
