@@ -6,7 +6,9 @@ all call it, so "an episode of this task" means the same run everywhere.
 
 A run is split into ``decisions + 1`` intervals: a warm-up interval at the
 starting hyperparameters (so that the first decision sees how training goes),
-then one interval per decision. The budget is counted in training samples (or,
+then one interval per decision. A run that probes its learning rate first
+(`hpenv.probe`) reserves ``probe`` samples at the start of its budget; its
+intervals split the rest. The budget is counted in training samples (or,
 for a deployed optimizer, in optimizer steps), so changing the batch size
 cannot buy compute.
 
@@ -20,6 +22,8 @@ Example:
     >>> plan = plan_episode(budget=1_000, decisions=4, task_val_size=2_000)
     >>> plan.interval, plan.val_size, plan.intervals
     (200, 256, 5)
+    >>> plan_episode(budget=1_100, decisions=4, task_val_size=2_000, probe=100).intervals
+    5
 """
 
 from __future__ import annotations
@@ -169,42 +173,48 @@ class EpisodePlan:
         interval: Training samples per interval (the last may be shorter).
         decisions: Decision points (one after each interval but the last).
         val_size: Validation samples scored after each interval.
+        probe: Training samples reserved for the probe before the warm-up (0: none).
     """
 
     budget: int
     interval: int
     decisions: int
     val_size: int
+    probe: int = 0
 
     @property
     def intervals(self) -> int:
-        """Intervals in the run: the warm-up plus one per decision (``ceil(budget/interval)``)."""
-        return -(-self.budget // self.interval)
+        """Intervals in the run after its probe: the warm-up plus one per decision."""
+        return -(-(self.budget - self.probe) // self.interval)
 
     def rejoin(self, intervals_done: int) -> EpisodePlan:
         """The plan of a run that starts after this one trained ``intervals_done`` intervals.
 
-        The new run trains its own warm-up interval at once, then follows this
-        run's remaining intervals and ends with it: same interval length and
-        validation size, a budget of one interval plus what remains of this one.
-        (A population member restarted mid-run, see `agents.metatrain.population_vec`.)
+        The new run makes its own probe (if this run has one) and warm-up interval
+        at once, then follows this run's remaining intervals and ends with it: same
+        interval length, validation size and probe, a budget of the probe, one
+        interval and what remains of this one. (A population member restarted
+        mid-run, see `agents.metatrain.population_vec`.)
 
         >>> EpisodePlan(budget=1_000, interval=200, decisions=4, val_size=256).rejoin(2)
-        EpisodePlan(budget=800, interval=200, decisions=3, val_size=256)
+        EpisodePlan(budget=800, interval=200, decisions=3, val_size=256, probe=0)
+        >>> EpisodePlan(budget=1_100, interval=200, decisions=4, val_size=256, probe=100).rejoin(2)
+        EpisodePlan(budget=900, interval=200, decisions=3, val_size=256, probe=100)
 
         Raises:
             ValueError: Nothing of this run remains after ``intervals_done`` intervals.
         """
-        remaining = self.budget - intervals_done * self.interval
+        remaining = self.budget - self.probe - intervals_done * self.interval
         if intervals_done < 1 or remaining < 1:
             raise ValueError(
                 f"cannot rejoin a run of {self.intervals} intervals after {intervals_done}"
             )
         return EpisodePlan(
-            budget=self.interval + remaining,
+            budget=self.probe + self.interval + remaining,
             interval=self.interval,
             decisions=-(-remaining // self.interval),
             val_size=self.val_size,
+            probe=self.probe,
         )
 
 
@@ -215,6 +225,7 @@ def plan_episode(
     interval: int | None = None,
     val_size: int | None = None,
     task_val_size: int,
+    probe: int = 0,
 ) -> EpisodePlan:
     """The plan of a run of ``budget`` samples.
 
@@ -226,8 +237,18 @@ def plan_episode(
             ``min(task_val_size, max(interval, MIN_VAL_SIZE))``, so short
             intervals are not dominated by their evaluation.
         task_val_size: The task's own default validation size.
+        probe: Samples reserved for the probe (`hpenv.probe.ProbeConfig.samples_for`);
+            the intervals split ``budget - probe``.
+
+    Raises:
+        ValueError: A probe that leaves less than two samples, or the errors of
+            `split_budget`.
     """
-    size = split_budget(budget, decisions, interval)
+    if not 0 <= probe <= budget - 2:
+        raise ValueError(f"a probe of {probe} samples does not fit a budget of {budget}")
+    size = split_budget(budget - probe, decisions, interval)
     if val_size is None:
         val_size = min(task_val_size, max(size, MIN_VAL_SIZE))
-    return EpisodePlan(budget=budget, interval=size, decisions=decisions, val_size=val_size)
+    return EpisodePlan(
+        budget=budget, interval=size, decisions=decisions, val_size=val_size, probe=probe
+    )

@@ -105,6 +105,11 @@ class ProbeConfig:
         steps = round(self.fraction * budget_steps)
         return max(self.min_steps, min(self.max_steps, steps, budget_steps // 4))
 
+    def samples_for(self, budget: int, batch_size: int) -> int:
+        """Training samples a run of ``budget`` samples reserves for its probe at
+        ``batch_size`` (`steps_for` its optimizer steps, whole batches; 0: no probe)."""
+        return self.steps_for(budget // max(batch_size, 1)) * batch_size
+
     def lrs(self, steps: int) -> np.ndarray:
         """The sweep's ``steps`` learning rates, log-spaced from ``lr_min`` to ``lr_max``."""
         return np.geomspace(self.lr_min, self.lr_max, steps)
