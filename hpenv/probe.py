@@ -463,18 +463,40 @@ class OptimizerProbe:
         self._loss = loss
 
     def finish(self) -> ProbeResult:
-        """End the sweep now (rolling back as at its end); returns the result."""
+        """End the sweep now (rolling back as at its end) and detach; returns the result.
+
+        Call it outside the optimizer's step (torch forbids removing a step hook while
+        the hooks run: the hook that ends the sweep leaves itself in place, a no-op,
+        for this or `release` to remove).
+        """
         if self.result is None:
             self._rollback()
+        self.release()
         assert self.result is not None
         return self.result
 
+    def release(self) -> None:
+        """Remove the hooks still attached (no-ops once the sweep is over)."""
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+    def cancel(self) -> None:
+        """Detach without rolling anything back (a resumed run: its state is loaded)."""
+        self.release()
+        self._start = self._best = {}
+        self.result = self.sweep.result()
+
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self.result is not None:
+            return
         rate = self.sweep.lr()
         for group, ratio in zip(optimizer.param_groups, self._ratios, strict=True):
             group["lr"] = rate * ratio
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self.result is not None:
+            return
         if self._loss is None:
             raise RuntimeError(
                 "the probe needs each step's loss: call report_loss(loss) before optimizer.step()"
@@ -484,7 +506,7 @@ class OptimizerProbe:
         if self.sweep.record(value):
             self._best = self._state()
         if self.sweep.done:
-            self._rollback()
+            self._rollback(in_hook=True)
 
     def _state(self) -> dict[str, Any]:
         import copy
@@ -500,14 +522,16 @@ class OptimizerProbe:
                 state["buffers"] = {k: b.detach().clone() for k, b in self.model.named_buffers()}
         return state
 
-    def _rollback(self) -> None:
+    def _rollback(self, in_hook: bool = False) -> None:
         import copy
 
         import torch
 
-        for hook in self._hooks:
-            hook.remove()
-        self._hooks = []
+        if in_hook:  # the step's post-hooks are running: only the pre-hook can go now
+            self._hooks[0].remove()
+            self._hooks = self._hooks[1:]
+        else:
+            self.release()
         use_best = self.config.rollback == "best" and self._best is not None
         state = self._best if use_best and self._best is not None else self._start
         with torch.no_grad():

@@ -281,3 +281,55 @@ def test_start_entry_has_the_loops_batch_size(tmp_path: Path):
     events.Reload()
     points = events.Scalars("controller/hparams/batch_size")
     assert [(p.step, p.value) for p in points] == [(0, 32.0), (5, 32.0), (10, 32.0), (15, 32.0)]
+
+
+def test_a_layout_2_policy_probes_first_then_steers_around_the_base(tmp_path: Path):
+    from hpenv.probe import ProbeConfig
+
+    model, optimizer, train, val = plain_setup(torch.optim.Adam)
+    start = [p.detach().clone() for p in model.parameters()]
+    probe = ProbeConfig(min_steps=8, max_steps=8, rollback="start")
+    controller = HyperController(
+        make_policy(decisions=4, obs_version=2), optimizer, total_steps=200, batch_size=8,
+        evaluate=evaluator(model, val), probe=probe, model=model, log_dir=tmp_path,
+    )  # fmt: skip
+    assert controller.probe_steps == 8
+    assert controller.interval == 39  # the 192 steps after the probe, in 5 intervals
+    train_plain(controller, optimizer, model, train, 8)
+    assert controller.probe_result is not None
+    assert len(controller.probe_result.lrs) <= 8
+    for a, b in zip(model.parameters(), start, strict=True):
+        torch.testing.assert_close(a.detach(), b)  # rolled back to the start
+    assert controller.base is not None
+    base_rate = controller.base.lr(8 / 200)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(base_rate)
+    assert optimizer.param_groups[1]["lr"] == pytest.approx(base_rate / 10)  # ratio kept
+    assert controller.history[0]["lr"] == pytest.approx(base_rate)
+    saved = controller.state_dict()
+    assert saved["probe"] is not None
+    train_plain(controller, optimizer, model, train, 192)
+    assert controller.decisions_made == 4
+    # resumed after the probe: no second probe, the same base
+    model2, optimizer2, _, _ = plain_setup(torch.optim.Adam)
+    resumed = HyperController(
+        make_policy(decisions=4, obs_version=2), optimizer2, total_steps=200, batch_size=8,
+        evaluate=evaluator(model2, val), probe=probe, model=model2,
+    )  # fmt: skip
+    resumed.load_state_dict(saved)
+    assert not resumed.probing
+    assert resumed.base == controller.base
+
+
+def test_the_probe_is_off_on_request_and_refused_for_a_layout_1_policy():
+    model, optimizer, train, val = plain_setup(torch.optim.Adam)
+    with pytest.raises(ValueError, match="layout 1"):
+        HyperController(make_policy(decisions=4), optimizer, total_steps=200, probe=True)
+    controller = HyperController(
+        make_policy(decisions=4, obs_version=2), optimizer, total_steps=200, batch_size=8,
+        evaluate=evaluator(model, val), probe=False,
+    )  # fmt: skip
+    assert controller.probe_steps == 0
+    assert controller.base is not None
+    assert controller.base.anchor == pytest.approx(0.01)  # the loop's own rate
+    train_plain(controller, optimizer, model, train, 200)
+    assert controller.decisions_made == 4

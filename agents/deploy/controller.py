@@ -36,6 +36,7 @@ accuracy outside [0, 1] or NaN, a negative loss) raise `InvalidMetricsError`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable
@@ -50,9 +51,11 @@ from agents.policy.artifact import FrozenPolicy, IncompatiblePolicyError, load_p
 from agents.policy.hub import load_pretrained
 from agents.policy.step import PolicyStep
 from agents.warn import warn
+from hpenv.base import BaseConfig, BaseSchedule
 from hpenv.hyperparams import HParams, OptimizerName
 from hpenv.observation import IntervalMetrics
 from hpenv.plan import split_budget
+from hpenv.probe import OptimizerProbe, ProbeConfig, ProbeResult
 from hpenv.training import global_norm
 
 #: Batch size assumed when neither given nor inferable (TrainingRun's default).
@@ -108,6 +111,24 @@ def check_servable(policy: FrozenPolicy, where: str = "a HyperController") -> No
         )
 
 
+def _probe_config(probe: ProbeConfig | bool | None, needs_probe: bool) -> ProbeConfig | None:
+    """The controller's probe settings from its ``probe`` argument (see `HyperController`).
+
+    Raises:
+        ValueError: A probe for a layout-1 policy, which could not use it.
+    """
+    if probe is None:
+        probe = needs_probe
+    if probe is False:
+        return None
+    if not needs_probe:
+        raise ValueError(
+            "this policy reads observation layout 1, which has no probe features: it would "
+            "ignore the probe (leave probe=None, or use a layout-2 policy)"
+        )
+    return ProbeConfig() if probe is True else probe
+
+
 class HyperController:
     """Drive an optimizer's hyperparameters with a frozen policy.
 
@@ -128,6 +149,18 @@ class HyperController:
         log_dir: TensorBoard directory for the hyperparameter trajectory and metrics.
         stats_every: Measure the gradient norm every this many steps (and on the
             last step of each interval), as `hpenv.training.TrainingRun` does.
+        probe: The probe before the first decision (`hpenv.probe`): a
+            `ProbeConfig` (e.g. a narrower window for fine-tuning), True (the
+            defaults), False (none) or None (the default: a layout-2 policy probes,
+            a layout-1 policy does not). The probe's steps are the loop's first
+            `probe_steps` steps, counted in ``total_steps``; the rate is swept over
+            them (the groups keep their ratios to the first), then the weights
+            (reached through the optimizer's groups) and the optimizer state roll
+            back; the loop's data order goes on. Without a probe a layout-2 policy
+            steers around a base anchored at the loop's own starting rate.
+        model: The model, whose buffers (BatchNorm statistics) roll back with the
+            weights after the probe.
+        base: How a layout-2 policy's base is read off the probe (`hpenv.base`).
 
     Raises:
         IncompatiblePolicyError: The policy tunes batch size or dropout (an
@@ -147,6 +180,9 @@ class HyperController:
         dropout: float = 0.0,
         log_dir: str | os.PathLike[str] | None = None,
         stats_every: int = 4,
+        probe: ProbeConfig | bool | None = None,
+        model: torch.nn.Module | None = None,
+        base: BaseConfig | None = None,
     ) -> None:
         check_servable(policy)
         if decisions is None:
@@ -165,10 +201,26 @@ class HyperController:
         self.optimizer = optimizer
         self.total_steps = total_steps
         self.decisions = decisions
-        self.interval = split_budget(total_steps, decisions)  # the plan HPTuneEnv uses
         self.evaluate = evaluate
         self.stats_every = stats_every
         self.step_policy = PolicyStep(policy)
+        config = _probe_config(probe, self.step_policy.needs_probe)
+        #: Optimizer steps of the probe (0: none), the first of the loop.
+        self.probe_steps = 0 if config is None else config.steps_for(total_steps)
+        if config is not None and self.probe_steps == 0:
+            warn(
+                f"a run of {total_steps} steps is too short for the probe (at least "
+                f"{4 * config.min_steps}); the base starts at the loop's own rate"
+            )
+        # the plan HPTuneEnv uses: the probe, then decisions + 1 intervals over the rest
+        self.interval = split_budget(total_steps - self.probe_steps, decisions)
+        self.base_config = base or BaseConfig()
+        #: The base schedule a layout-2 policy steers around (set once the probe is done).
+        self.base: BaseSchedule | None = None
+        self.probe_result: ProbeResult | None = None
+        self._probe: OptimizerProbe | None = None
+        if config is not None and self.probe_steps:
+            self._probe = OptimizerProbe(optimizer, config, self.probe_steps, model=model)
         self.steps = 0
         self.diverged = False
         self._ratios = self._group_ratios()
@@ -187,7 +239,11 @@ class HyperController:
             optimizer.register_step_post_hook(self._post_step),
         ]
         self._started = False
+        self._initial: tuple[float, float] | None = None
         self._closure_step = False
+        self._interval_start = self.probe_steps
+        if self._probe is None and self.step_policy.needs_probe:
+            self._set_base()
         if evaluate is not None:
             self._start(*self._call_evaluate())
 
@@ -248,7 +304,16 @@ class HyperController:
             raise TypeError(
                 f"report_loss takes the batch's loss as a tensor or a number, got {type(loss)!r}"
             )
+        if self.probing:
+            assert self._probe is not None
+            self._probe.report_loss(value)
+            return
         self._losses.append(value.reshape(()))
+
+    @property
+    def probing(self) -> bool:
+        """The probe is still sweeping the rate."""
+        return self._probe is not None and not self._probe.done
 
     def report_validation(self, val_loss: float, val_accuracy: float) -> None:
         """Validation metrics for the coming decision (when no ``evaluate`` was given).
@@ -259,7 +324,7 @@ class HyperController:
             InvalidMetricsError: ``val_accuracy`` outside [0, 1] (or NaN), or a negative loss.
         """
         metrics = check_metrics(float(val_loss), float(val_accuracy))
-        if not self._started:
+        if self._initial is None:
             self._start(*metrics)
         else:
             self._validation = metrics
@@ -274,6 +339,10 @@ class HyperController:
     # ---------------------------------------------------------------- optimizer hooks
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self.probing:
+            return  # the probe's steps are not an interval's
+        if self._probe is not None:
+            self._probe.release()  # its last hook, a no-op since the probe ended
         # With ``step(closure)`` (LBFGS, Lightning) the closure computes this step's
         # gradients inside step(), after this hook: measure them in the post-step hook.
         self._closure_step = kwargs.get("closure", args[0] if args else None) is not None
@@ -283,6 +352,17 @@ class HyperController:
             self._before = [p.detach().clone() for p in self._params]
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self._probe is not None and self.probe_result is None:
+            self.steps += 1
+            if self._probe.done:  # its hook rolled back after this step: the base starts
+                result = self._probe.result  # (its hook cannot be removed inside the step)
+                assert result is not None
+                self.probe_result = result
+                self._set_base()
+                self._decisions.probe(result)
+                if self._initial is not None:
+                    self._start(*self._initial)
+            return
         if self._closure_step:
             self._measure_grad()
         self.steps += 1
@@ -374,7 +454,11 @@ class HyperController:
             self._mark_diverged(mean, val_loss)
             return None
         ratio = update[0] / update[1] if update and update[1] > 0 else math.nan
+        base_lr = None
+        if self.base is not None and self.step_policy.needs_probe:
+            base_lr = self.base.lr(self.steps / self.total_steps)
         return IntervalMetrics(
+            base_lr=base_lr,
             progress=self.steps / self.total_steps,
             train_loss=mean,
             train_loss_std=spread,
@@ -394,8 +478,22 @@ class HyperController:
             f"({self.hparams.to_dict()}) and makes no further changes",
         )
 
+    def _set_base(self) -> None:
+        """The base schedule (from the probe, or the loop's rate without one); the rate now."""
+        p0 = self.probe_steps / self.total_steps
+        self.base = self.base_config.schedule(self.probe_result, self.hparams.lr, p0)
+        if self.step_policy.needs_probe:
+            self.hparams = self.hparams.replace(lr=self.base.lr(p0))
+            self._write_hparams(self.hparams)
+
     def _start(self, val_loss: float, val_accuracy: float) -> None:
-        self.step_policy.start(val_loss, val_accuracy, self.hparams)
+        self._initial = (val_loss, val_accuracy)
+        if self.probing:
+            return  # a layout-2 policy starts once the probe has found its base
+        anchor = None if self.base is None else self.base.anchor
+        self.step_policy.start(
+            val_loss, val_accuracy, self.hparams, probe=self.probe_result, anchor=anchor
+        )
         self._started = True
         # Until the batch size is known (from the first per-sample losses), the start
         # entry stays out of TensorBoard; `report_loss` corrects and writes it.
@@ -507,8 +605,18 @@ class HyperController:
         snapshot of the update ratio, so the next decisions are those of the
         uninterrupted run.
         """
+        if self.probing:
+            raise RuntimeError(
+                f"the probe is sweeping the rate (its {self.probe_steps} steps): save the "
+                "controller's state after them"
+            )
         grad_sum = None if self._grad_sum is None else self._grad_sum.detach().clone()
+        base = None if self.base is None else dataclasses.asdict(self.base)
+        probe = None if self.probe_result is None else self.probe_result.to_dict()
         return {
+            "probe": probe,
+            "base": base,
+            "initial": None if self._initial is None else list(self._initial),
             "steps": self.steps,
             "interval_start": self._interval_start,
             "hparams": self.hparams.to_dict(),
@@ -547,4 +655,10 @@ class HyperController:
         self._validation = None if validation is None else (validation[0], validation[1])
         if "ratios" in state:
             self._ratios = [dict(r) for r in state["ratios"]]
+        probe, base, initial = state.get("probe"), state.get("base"), state.get("initial")
+        self.probe_result = None if probe is None else ProbeResult.from_dict(probe)
+        self.base = None if base is None else BaseSchedule(**base)
+        self._initial = None if initial is None else (initial[0], initial[1])
+        if self._probe is not None and (self.probe_result is not None or self.steps > 0):
+            self._probe.cancel()  # a resumed run does not probe again
         self._write_hparams(self.hparams)

@@ -16,6 +16,7 @@ import numpy as np
 
 from hpenv.hyperparams import HParams
 from hpenv.observation import IntervalMetrics
+from hpenv.probe import ProbeResult
 
 
 class DecisionLog:
@@ -27,6 +28,8 @@ class DecisionLog:
 
     def __init__(self, log_dir: str | os.PathLike[str] | None = None) -> None:
         self.history: list[dict[str, Any]] = []
+        #: The probe's curve (`hpenv.probe.ProbeResult.to_dict`), once there was one.
+        self.probe_record: dict[str, Any] | None = None
         self._held: dict[str, Any] | None = None
         self._hold_next = False
         self._writer: Any = None
@@ -68,6 +71,21 @@ class DecisionLog:
         elif self._writer is not None:
             self._write(entry, step)
         return entry
+
+    def probe(self, result: ProbeResult) -> None:
+        """Keep the probe's curve (`probe_record`) and write it to TensorBoard: the batch
+        and smoothed losses at each probe step, and the rate of that step."""
+        self.probe_record = result.to_dict()
+        if self._writer is None:
+            return
+        for step, (lr, loss, smooth) in enumerate(
+            zip(result.lrs, result.losses, result.smoothed, strict=True)
+        ):
+            self._writer.add_scalar("controller/probe/lr", lr, step)
+            if np.isfinite(loss):
+                self._writer.add_scalar("controller/probe/loss", loss, step)
+            if np.isfinite(smooth):
+                self._writer.add_scalar("controller/probe/smoothed_loss", smooth, step)
 
     def hold_next(self) -> None:
         """Keep the next point out of TensorBoard until `release` (a value is not known yet)."""
