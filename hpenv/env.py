@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from hpenv.episode import (
-    DEFAULT_INITIAL,
-    Around,
-    Episode,
-    InitialValue,
-    check_initial,
-    draw_initial_hparams,
-)
-from hpenv.hyperparams import (
-    ACTION_MODES,
-    TUNABLES,
-    ActionMode,
-    HParams,
-    OptimizerName,
-    action_space,
-    apply_action,
-    check_tuned,
-)
+from hpenv.episode import DEFAULT_INITIAL, Around, Episode, InitialValue, check_initial
+from hpenv.episode_config import EpisodeConfig
+from hpenv.hyperparams import TUNABLES, ActionMode, HParams, action_space, apply_action
 from hpenv.observation import OBS_HIGH, OBS_LOW, FeatureTracker
-from hpenv.plan import Fidelity, budget_samples, plan_episode, split_budget
-from hpenv.rewards import RewardName, make_reward
+from hpenv.plan import Fidelity
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.training import TrainingRun, resolve_device
 
@@ -125,13 +109,28 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
     ```python
     import gymnasium as gym
     import hpenv
+    from hpenv.env import EpisodeConfig
 
     env = gym.make("HPTune-MNIST-v0", tuned=("lr", "batch_size"), budget=20_000,
                    decisions=10, subset=0.2, device="cpu")
+    # the same episode settings as one object (shared by several environments):
+    config = EpisodeConfig(tuned=("lr", "batch_size"), budget=20_000, decisions=10, subset=0.2)
+    env = gym.make("HPTune-MNIST-v0", config=config, device="cpu")
     ```
 
     - ``task``: task name, `Task`, `SyntheticFamily` (a new sampled task each
       episode), or a sequence of these (one drawn uniformly per episode).
+    - ``config``: the episode's settings, an `EpisodeConfig`
+      (`hpenv.episode_config`); or give its fields as keywords (below), not both.
+      The same config given to `agents.metatrain.population_vec.PopulationVecEnv`
+      gives the same episodes.
+    - ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``...; ``data_dir``: local data directory.
+    - ``data_fn``: callable ``Task -> TaskData`` replacing data loading (tests).
+    - ``render_mode``: ``"ansi"`` or ``"rgb_array"``.
+
+    Episode settings (`EpisodeConfig`'s fields; the attributes ``config``,
+    ``tuned``, ``action_mode`` and ``decisions`` read them back):
+
     - ``tuned``: hyperparameters the agent controls (default ``("lr",)``).
     - ``action_mode``: ``"continuous"`` or ``"discrete"``.
     - ``budget`` / ``budget_epochs``: episode budget in training samples or in
@@ -142,16 +141,13 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
     - ``reward``, ``divergence_penalty``: see Rewards.
     - ``initial``: hyperparameter -> fixed value, ``(low, high)`` range (drawn
       on the hyperparameter's scale), or `Around` (range relative to the
-      task default). Default ``{"lr": Around(10, 10)}``.
+      task default). Default ``{"lr": Around(10, 10)}`` (`DEFAULT_INITIAL`).
     - ``optimizer``: override the task's optimizer (``sgd``, ``adam``, ``adamw``).
     - ``subset``: train on this fraction of the training split.
     - ``fidelity``: task name -> `Fidelity` (subset and budget for that task
       only), for multi-task episodes of different costs.
     - ``val_size``: validation samples scored per decision (default: the task's,
       at most the interval); a fixed subset.
-    - ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``...; ``data_dir``: local data directory.
-    - ``data_fn``: callable ``Task -> TaskData`` replacing data loading (tests).
-    - ``render_mode``: ``"ansi"`` or ``"rgb_array"``.
 
     ``reset(options=...)`` accepts ``task`` (name or `Task`), ``model`` (model
     variant) and ``hparams`` (mapping of initial values) for one episode.
@@ -190,47 +186,15 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         self,
         task: TaskArg = "digits",
         *,
-        tuned: Sequence[str] = ("lr",),
-        action_mode: ActionMode = "continuous",
-        budget: int | None = None,
-        budget_epochs: float | None = None,
-        decisions: int = 20,
-        interval: int | None = None,
-        reward: RewardName = "log_val_loss",
-        divergence_penalty: float | None = None,
-        initial: Mapping[str, InitialValue] | None = None,
-        optimizer: OptimizerName | None = None,
-        subset: float | None = None,
-        fidelity: Mapping[str, Fidelity] | None = None,
-        val_size: int | None = None,
+        config: EpisodeConfig | None = None,
         device: str = "auto",
         data_dir: str | None = None,
         data_fn: Callable[[Task], TaskData] | None = None,
         render_mode: str | None = None,
+        **settings: Any,
     ) -> None:
-        self.tuned = (tuned,) if isinstance(tuned, str) else tuple(tuned)
-        self._tunables = list(check_tuned(self.tuned))
-        if action_mode not in ACTION_MODES:
-            raise ValueError(f"action_mode must be one of {ACTION_MODES}, not {action_mode!r}")
-        self.action_mode = action_mode
-        # Environment-wide run size; a task's entry in ``fidelity`` takes precedence.
-        self._fidelity = Fidelity(
-            subset=subset, budget=budget, budget_epochs=budget_epochs, val_size=val_size
-        )
-        if budget is not None:  # a fixed budget is checked now; others at reset
-            split_budget(budget, decisions, interval)
-        else:
-            split_budget(max(decisions + 1, 2), decisions, interval)  # validates the numbers
-        self.decisions, self.interval = decisions, interval
-        self._reward = make_reward(reward, divergence_penalty)
-        check_initial(DEFAULT_INITIAL if initial is None else initial)
-        self.initial = dict(DEFAULT_INITIAL if initial is None else initial)
-        if optimizer is not None:
-            HParams(optimizer=optimizer)  # validates the name
-        self.optimizer = optimizer
-        self.fidelity = {
-            name: Fidelity.coerce(value, name) for name, value in (fidelity or {}).items()
-        }
+        self.config = EpisodeConfig.resolve(config, settings, owner="HPTuneEnv")
+        self._reward = self.config.make_reward()
         self.device = resolve_device(device)
         self.data_dir = data_dir
         self._data_fn = data_fn
@@ -240,7 +204,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         self.render_mode = render_mode
 
         self.observation_space = observation_space()
-        self.action_space: spaces.Space[np.ndarray] = action_space(len(self.tuned), action_mode)
+        self.action_space: spaces.Space[np.ndarray] = action_space(
+            len(self.tuned), self.action_mode
+        )
 
         self._data_cache: dict[str, TaskData] = {}
         self._features = FeatureTracker()
@@ -263,16 +229,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             task = task.with_model(options["model"])
         overrides = options.get("hparams", {})
         check_initial(overrides, "options['hparams']")
-        hparams = self._initial_hparams(task, rng, overrides)
-        fidelity = self.fidelity.get(task.name, Fidelity()).over(self._fidelity)
-        data = self._data(task, fidelity.subset)
-        plan = plan_episode(
-            budget=budget_samples(fidelity, data.train_x.shape[0], task.budget_epochs),
-            decisions=self.decisions,
-            interval=self.interval,
-            val_size=fidelity.val_size,
-            task_val_size=task.val_size,
-        )
+        hparams = self.config.initial_hparams(task, rng, overrides)
+        data = self._data(task, self.config.task_fidelity(task.name).subset)
+        plan = self.config.plan(task, data.train_x.shape[0])
         budget, interval, val_size = plan.budget, plan.interval, plan.val_size
         self.run = TrainingRun(
             task,
@@ -325,14 +284,23 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
 
     # ---------------------------------------------------------------- internals
 
+    @property
+    def tuned(self) -> tuple[str, ...]:
+        """The tuned hyperparameters, in action order (``config.tuned``)."""
+        return self.config.tuned
+
+    @property
+    def action_mode(self) -> ActionMode:
+        """``config.action_mode``."""
+        return self.config.action_mode
+
+    @property
+    def decisions(self) -> int:
+        """Decisions per episode (``config.decisions``)."""
+        return self.config.decisions
+
     def _apply_action(self, action: np.ndarray, hparams: HParams) -> HParams:
         return apply_action(self.tuned, self.action_mode, action, hparams)
-
-    def _initial_hparams(
-        self, task: Task, rng: np.random.Generator, overrides: Mapping[str, InitialValue]
-    ) -> HParams:
-        initial = {**self.initial, **overrides}
-        return draw_initial_hparams(task, rng, initial, self._tunables, self.optimizer)
 
     def _data(self, task: Task, subset: float | None) -> TaskData:
         if self._data_fn is not None:
@@ -369,10 +337,14 @@ def _task_sampler(task: TaskArg) -> Callable[[np.random.Generator], Task]:
     )
 
 
-__all__ = [  # Around, DEFAULT_INITIAL: see hpenv.episode; Fidelity: see hpenv.plan
+# Around, DEFAULT_INITIAL, InitialValue: see hpenv.episode; EpisodeConfig: hpenv.episode_config;
+# Fidelity: hpenv.plan
+__all__ = [
     "DEFAULT_INITIAL",
     "TUNABLES",
     "Around",
+    "EpisodeConfig",
     "Fidelity",
     "HPTuneEnv",
+    "InitialValue",
 ]

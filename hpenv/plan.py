@@ -139,10 +139,7 @@ def split_budget(budget: int, decisions: int, interval: int | None = None) -> in
     """
     if not (_is_int(budget) and budget >= 2):
         raise ValueError(f"the budget must be a whole number >= 2 (samples or steps), got {budget}")
-    if not (_is_int(decisions) and decisions >= 1):
-        raise ValueError(f"decisions must be a whole number >= 1, got {decisions!r}")
-    if interval is not None and not (_is_int(interval) and interval >= 1):
-        raise ValueError(f"interval must be a whole number >= 1, got {interval!r}")
+    check_schedule(decisions, interval)
     if interval is None and budget < decisions + 1:
         raise ValueError(
             f"a budget of {budget} cannot be split into {decisions} decisions plus the warm-up "
@@ -150,6 +147,19 @@ def split_budget(budget: int, decisions: int, interval: int | None = None) -> in
         )
     size = interval if interval is not None else -(-budget // (decisions + 1))
     return max(1, min(size, budget // 2))
+
+
+def check_schedule(decisions: int, interval: int | None = None) -> None:
+    """Refuse a number of decisions or an interval length that no budget can use.
+
+    Raises:
+        ValueError: ``decisions`` is not a whole number >= 1, or ``interval``
+            (when given) is not a whole number >= 1.
+    """
+    if not (_is_int(decisions) and decisions >= 1):
+        raise ValueError(f"decisions must be a whole number >= 1, got {decisions!r}")
+    if interval is not None and not (_is_int(interval) and interval >= 1):
+        raise ValueError(f"interval must be a whole number >= 1, got {interval!r}")
 
 
 def _is_int(value: Any) -> bool:

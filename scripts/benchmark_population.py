@@ -48,13 +48,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.metatrain.population_vec import META_INITIAL, PopulationVecEnv
-from hpenv.env import HPTuneEnv
-from hpenv.plan import FIDELITY
+from agents.metatrain.config import MetaTrainConfig, episode_config
+from agents.metatrain.population_vec import PopulationVecEnv
+from hpenv.env import EpisodeConfig, HPTuneEnv
 from hpenv.population import Member, Population
 from hpenv.tasks import SyntheticFamily, SyntheticSpec
 from hpenv.training import TrainingRun, resolve_device
 
+#: Every method's episodes: meta-training's default settings (CPU fidelity, lr start range).
+EPISODE = episode_config(MetaTrainConfig())
 #: The core benchmark's task: a mid-sized member of the synthetic family.
 CORE_SPEC = SyntheticSpec(input_dim=32, num_classes=4, num_samples=2_000, width=64, depth=2)
 PPO_KWARGS: dict[str, Any] = {
@@ -126,23 +128,20 @@ def ppo_rate(make_venv: Callable[[], Any], n_steps: int, total: int, seed: int) 
 def subprocess_venv(family: SyntheticFamily) -> Any:
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    factory = functools.partial(_family_worker, family)
+    factory = functools.partial(_family_worker, family, EPISODE)
     return SubprocVecEnv([factory] * 4, start_method="forkserver")
 
 
-def _family_worker(family: SyntheticFamily) -> Any:
+def _family_worker(family: SyntheticFamily, episode: EpisodeConfig) -> Any:
     """`agents.metatrain.vec_env.worker_env` of ``make_env(["synthetic"])``, over ``family``."""
     from stable_baselines3.common.monitor import Monitor
 
     torch.set_num_threads(1)
-    env = HPTuneEnv(family, initial=META_INITIAL, fidelity=FIDELITY, device="cpu")
-    return Monitor(env)
+    return Monitor(HPTuneEnv(family, config=episode, device="cpu"))
 
 
 def population_venv(family: SyntheticFamily, n: int, device: str, seed: int) -> Any:
-    return PopulationVecEnv(
-        family, n, initial=META_INITIAL, fidelity=FIDELITY, device=device, seed=seed
-    )
+    return PopulationVecEnv(family, n, config=EPISODE, device=device, seed=seed)
 
 
 # ------------------------------------------------------------------ (c) memory

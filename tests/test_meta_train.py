@@ -112,6 +112,7 @@ def test_frozen_artifact_predicts_like_the_live_model(tiny_run: Path, tmp_path: 
     from stable_baselines3.common.running_mean_std import RunningMeanStd
     from stable_baselines3.common.vec_env import DummyVecEnv
 
+    from agents.metatrain.config import episode_config
     from agents.metatrain.suite import make_env
 
     policy = load_policy(tiny_run / "policy.pt")
@@ -123,7 +124,7 @@ def test_frozen_artifact_predicts_like_the_live_model(tiny_run: Path, tmp_path: 
 
     # The checkpoint holds the live model as state dicts: rebuild it and compare.
     checkpoint = load_checkpoint(tiny_run / "checkpoints" / "latest.pt")
-    env = DummyVecEnv([lambda: make_env(["digits"], decisions=4, budget=160)])
+    env = DummyVecEnv([lambda: make_env(["digits"], episode_config(TINY))])
     model = PPO("MlpPolicy", env, policy_kwargs={"net_arch": [16]}, device="cpu")
     model.policy.load_state_dict(checkpoint["policy"])
     rms = RunningMeanStd(shape=(OBS_SIZE,))

@@ -33,9 +33,11 @@ from agents.evaluation.methods.core import MethodResult, RunSpec
 from agents.evaluation.records import RunStore
 from agents.metatrain import load_checkpoint, meta_train
 from agents.metatrain.callbacks import ACTOR_RESTARTED
+from agents.metatrain.config import episode_config
 from agents.metatrain.suite import make_env
 from agents.metatrain.vec_env import build_population, build_vec_env
 from agents.stopping import JobInterrupted
+from hpenv.episode_config import EpisodeConfig
 from hpenv.tasks import DataNotFoundError
 from scripts import load_script
 
@@ -159,7 +161,7 @@ def test_lost_actor_restarts_its_episode(nodes: Nodes):
     assert "episode" not in infos[lost]  # no half episode for SB3's statistics
     # the new episode's first observation, seeded from (seed, actor, restart count)
     seed = int(np.random.SeedSequence([0, lost, 1]).generate_state(1)[0])
-    first, _ = make_env(["synthetic", "digits"], decisions=4, budget=160).reset(seed=seed)
+    first, _ = make_env(["synthetic", "digits"], episode_config(RAY)).reset(seed=seed)
     np.testing.assert_array_equal(obs[lost], first)
     for _ in range(4):  # and stepping goes on
         venv.step(zeros)
@@ -167,7 +169,7 @@ def test_lost_actor_restarts_its_episode(nodes: Nodes):
 
 
 def _synthetic_env() -> Any:
-    return make_env(["synthetic"], decisions=2, budget=96)
+    return make_env(["synthetic"], EpisodeConfig(decisions=2, budget=96))
 
 
 def test_actors_ask_for_their_cpus(nodes: Nodes):

@@ -1,10 +1,16 @@
-"""`MetaTrainConfig`: every option of a meta-training run, and resuming a run's own options."""
+"""`MetaTrainConfig`: every option of a meta-training run, and resuming a run's own options.
+
+`episode_config` turns a run's options into the one `EpisodeConfig` that
+every training environment of the run gets (subprocess and in-process
+`HPTuneEnv` workers, a population, Ray actors).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -12,10 +18,12 @@ from typing import Any, Literal
 from agents.cli import check_threads, option, threads_option
 from agents.metatrain.suite import DEFAULT_EVAL_TASKS, DEFAULT_TRAIN_TASKS, check_suite
 from agents.policy.artifact import AlgorithmName
+from hpenv.episode import Around
+from hpenv.episode_config import EpisodeConfig
 from hpenv.errors import InputError
 from hpenv.hyperparams import ActionMode, OptimizerName, check_tuned
 from hpenv.io import read_json_object
-from hpenv.plan import split_budget
+from hpenv.plan import FIDELITY, Fidelity, split_budget
 from hpenv.rewards import RewardName
 
 #: How the training environments are stepped (see `agents.metatrain.vec_env`).
@@ -172,6 +180,46 @@ class MetaTrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def episode_config(
+    config: MetaTrainConfig, fidelity: Mapping[str, Fidelity] | None = None
+) -> EpisodeConfig:
+    """The episode settings of every training environment of the run ``config``.
+
+    The starting learning rate is drawn from [default / ``lr_below``, default *
+    ``lr_above``] (by default `agents.metatrain.population_vec.META_INITIAL`), so
+    that meta-training covers runs started 100x too low or 30x too high. Each
+    task runs at its CPU fidelity: ``fidelity`` (task name -> run size, e.g.
+    adaptation's cheaper episodes), default `hpenv.plan.FIDELITY`; a ``budget``
+    (samples) replaces every task's fidelity.
+    """
+    table = FIDELITY if fidelity is None else fidelity
+    return EpisodeConfig(
+        tuned=config.tuned,
+        action_mode=config.action_mode,
+        budget=config.budget,
+        decisions=config.decisions,
+        reward=config.reward,
+        initial={"lr": Around(config.lr_below, config.lr_above)},
+        fidelity={} if config.budget is not None else table,
+    )
+
+
+def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
+    """The episode options a frozen policy records (`PolicyMetadata.env_config`): plain
+    values, from which `agents.metatrain.adapt_config.session_config` rebuilds them."""
+    return {
+        "tuned": config.tuned,
+        "action_mode": config.action_mode,
+        "decisions": config.decisions,
+        "budget": config.budget,
+        "reward": config.reward,
+        "lr_below": config.lr_below,
+        "lr_above": config.lr_above,
+        "device": config.env_device,
+        "synthetic_optimizers": config.synthetic_optimizers,
+    }
 
 
 def default_out_dir(config: MetaTrainConfig) -> Path:

@@ -50,6 +50,7 @@ from agents.metatrain.config import (
     MetaTrainConfig,
     check_resumable,
     default_out_dir,
+    env_metadata,
     read_run_config,
 )
 from agents.metatrain.model import make_model
@@ -271,7 +272,6 @@ class _Session:
 
     def freeze(self) -> FrozenPolicy:
         """The current policy with its normalisation statistics, as an artifact."""
-        env_config = env_kwargs(self.config, self.tasks)
         return FrozenPolicy.from_model(
             self.model,
             self.venv.obs_rms,
@@ -280,7 +280,7 @@ class _Session:
             tuned=self.config.tuned,
             action_mode=self.config.action_mode,
             frame_stack=self.config.frame_stack,
-            env_config={k: v for k, v in env_config.items() if k not in ("tasks", "data_dir")},
+            env_config=env_metadata(self.config),
             tasks=tuple(self.tasks),
         )
 

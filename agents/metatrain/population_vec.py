@@ -43,26 +43,19 @@ from agents.metatrain.population_tasks import (
     TaskPopulation,
 )
 from hpenv.env import observation_space
-from hpenv.episode import Around, Episode, InitialValue, StepResult, draw_initial_hparams
-from hpenv.hyperparams import (
-    ACTION_MODES,
-    ActionMode,
-    HParams,
-    OptimizerName,
-    action_space,
-    apply_action,
-    tunable,
-)
+from hpenv.episode import Around, Episode, InitialValue, StepResult
+from hpenv.episode_config import EpisodeConfig, FrozenMap
+from hpenv.hyperparams import ActionMode, HParams, action_space, apply_action
 from hpenv.observation import FeatureTracker
-from hpenv.plan import EpisodePlan, Fidelity, budget_samples, plan_episode
+from hpenv.plan import EpisodePlan
 from hpenv.population import SHARED_HPARAMS, Member, Population
-from hpenv.rewards import Reward, RewardName, make_reward
+from hpenv.rewards import Reward
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.training import resolve_device
 
-#: Meta-training's starting range (`agents.metatrain.suite.make_env`): runs started up to 100x
-#: too low or 30x too high.
-META_INITIAL: Mapping[str, InitialValue] = {"lr": Around(100.0, 30.0)}
+#: Meta-training's starting range (`agents.metatrain.config.episode_config` by default): runs
+#: started up to 100x too low or 30x too high.
+META_INITIAL: Mapping[str, InitialValue] = FrozenMap({"lr": Around(100.0, 30.0)})
 
 
 class PopulationVecEnv(VecEnv):
@@ -118,12 +111,14 @@ class PopulationVecEnv(VecEnv):
       a ``subset`` fidelity, seeded subsets of it: `TaskPopulation`), or any
       `PopulationTasks`.
     - ``num_envs``: members per population.
-    - ``tuned``, ``action_mode``, ``budget``, ``budget_epochs``, ``decisions``,
-      ``interval``, ``reward``, ``divergence_penalty``, ``initial``,
-      ``optimizer``, ``subset``, ``fidelity``, ``val_size``, ``device``,
-      ``data_dir``, ``data_fn``: as `HPTuneEnv`, except that ``initial``
-      defaults to meta-training's range, `META_INITIAL` (lr in
-      [default / 100, default * 30]).
+    - ``config``: the episode's settings, an `hpenv.episode_config.EpisodeConfig`,
+      used as given (the same config given to `HPTuneEnv` gives the same
+      episodes); or give its fields as keywords (``tuned``, ``budget``,
+      ``decisions``, ``initial``...: as `HPTuneEnv`), not both. Built from
+      keywords, the config's ``initial`` defaults to meta-training's range,
+      `META_INITIAL` (lr in [default / 100, default * 30]), not `HPTuneEnv`'s.
+      Members share their batch size, so ``tuned`` and ``initial`` cannot name it.
+    - ``device``, ``data_dir``, ``data_fn``: as `HPTuneEnv`.
     - ``stats_every``: as `TrainingRun`.
     - ``render_mode``: None or ``"ansi"`` (``env_method("render")`` gives each
       member's line).
@@ -146,66 +141,35 @@ class PopulationVecEnv(VecEnv):
         tasks: str | Task | SyntheticFamily | PopulationTasks | None = None,
         num_envs: int = 16,
         *,
-        tuned: Sequence[str] = ("lr",),
-        action_mode: ActionMode = "continuous",
-        budget: int | None = None,
-        budget_epochs: float | None = None,
-        decisions: int = 20,
-        interval: int | None = None,
-        reward: RewardName = "log_val_loss",
-        divergence_penalty: float | None = None,
-        initial: Mapping[str, InitialValue] | None = None,
-        optimizer: OptimizerName | None = None,
-        subset: float | None = None,
-        fidelity: Mapping[str, Fidelity] | None = None,
-        val_size: int | None = None,
+        config: EpisodeConfig | None = None,
         device: str = "auto",
         data_dir: str | None = None,
         data_fn: Callable[[Task], TaskData] | None = None,
         stats_every: int = 4,
         seed: int | None = None,
         render_mode: str | None = None,
+        **settings: Any,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        self.tuned = tuple(tuned)
-        if not self.tuned or len(set(self.tuned)) != len(self.tuned):
-            raise ValueError(f"tuned must name distinct hyperparameters, got {self.tuned}")
-        self._tunables = [tunable(name) for name in self.tuned]
-        self.initial = dict(META_INITIAL if initial is None else initial)
-        for name in (*self.tuned, *self.initial):
-            tunable(name)
+        self.config = EpisodeConfig.resolve(
+            config, settings, owner="PopulationVecEnv", defaults={"initial": META_INITIAL}
+        )
+        for name in (*self.tuned, *self.config.initial):
             if name in SHARED_HPARAMS:
                 raise ValueError(
                     f"{name} is shared by a population's members (lock-step); it cannot be "
                     "tuned or drawn per member: use HPTuneEnv with SubprocVecEnv for that"
                 )
-        if action_mode not in ACTION_MODES:
-            raise ValueError(f"action_mode must be one of {ACTION_MODES}, not {action_mode!r}")
-        if decisions < 1:
-            raise ValueError(f"decisions must be >= 1, got {decisions}")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', not {render_mode!r}")
-        if optimizer is not None:
-            HParams(optimizer=optimizer)  # validates the name
-        self.action_mode: ActionMode = action_mode
-        self.decisions, self.interval = decisions, interval
-        self.reward_name, self.divergence_penalty = reward, divergence_penalty
-        make_reward(reward, divergence_penalty)  # validates
-        self.optimizer = optimizer
         self.stats_every = stats_every
         self.device = resolve_device(device)
-        self._fidelity = Fidelity(
-            subset=subset, budget=budget, budget_epochs=budget_epochs, val_size=val_size
-        )
-        self.fidelity = dict(fidelity or {})
         self.source = self._source(tasks, data_dir, data_fn)
         self.render_mode = render_mode
         self._views = [MemberView(self, i) for i in range(num_envs)]
         self._features = [FeatureTracker() for _ in range(num_envs)]
-        self._rewards: list[Reward] = [
-            make_reward(reward, divergence_penalty) for _ in range(num_envs)
-        ]
+        self._rewards: list[Reward] = [self.config.make_reward() for _ in range(num_envs)]
         self.population: Population | None = None
         self.plan: EpisodePlan | None = None
         self.episodes: list[Episode] = []
@@ -219,10 +183,25 @@ class PopulationVecEnv(VecEnv):
         super().__init__(
             num_envs,
             observation_space(),
-            action_space(len(self.tuned), action_mode),
+            action_space(len(self.tuned), self.action_mode),
         )
         if seed is not None:
             self.seed(seed)
+
+    @property
+    def tuned(self) -> tuple[str, ...]:
+        """The tuned hyperparameters, in action order (``config.tuned``)."""
+        return self.config.tuned
+
+    @property
+    def action_mode(self) -> ActionMode:
+        """``config.action_mode``."""
+        return self.config.action_mode
+
+    @property
+    def decisions(self) -> int:
+        """Decisions per episode (``config.decisions``)."""
+        return self.config.decisions
 
     # ------------------------------------------------------------------ VecEnv API
 
@@ -388,23 +367,12 @@ class PopulationVecEnv(VecEnv):
         rng, _ = seeding.np_random(self.episode_seeds[index])
         # The order of HPTuneEnv.reset: starting hyperparameters, then the run seed.
         task = member_task.task
-        hparams = draw_initial_hparams(task, rng, self.initial, self._tunables, self.optimizer)
+        hparams = self.config.initial_hparams(task, rng)
         self.run_seeds[index] = int(rng.integers(2**31 - 1))
         return Member(task, seed=self.run_seeds[index], hparams=hparams, data=member_task.data)
 
     def _plan(self, member_task: MemberTask) -> EpisodePlan:
-        task = member_task.task
-        fidelity = self._task_fidelity(task)
-        return plan_episode(
-            budget=budget_samples(fidelity, member_task.data.train_x.shape[0], task.budget_epochs),
-            decisions=self.decisions,
-            interval=self.interval,
-            val_size=fidelity.val_size,
-            task_val_size=task.val_size,
-        )
-
-    def _task_fidelity(self, task: Task) -> Fidelity:
-        return self.fidelity.get(task.name, Fidelity()).over(self._fidelity)
+        return self.config.plan(member_task.task, member_task.data.train_x.shape[0])
 
     def _source(
         self,
@@ -418,7 +386,7 @@ class PopulationVecEnv(VecEnv):
             return SyntheticPopulation(tasks)
         if isinstance(tasks, str | Task):
             task = get_task(tasks) if isinstance(tasks, str) else tasks
-            subset = self._task_fidelity(task).subset
+            subset = self.config.task_fidelity(task.name).subset
             return TaskPopulation(task, subset=subset, data_dir=data_dir, data_fn=data_fn)
         if hasattr(tasks, "draw") and hasattr(tasks, "redraw"):
             return tasks
@@ -433,7 +401,8 @@ class MemberView:
 
     Read-only views of member ``index``'s episode (``task``, ``hparams``,
     ``plan``, ``episode``, ``episode_seed``, ``run_seed``) and the vectorised
-    env's settings (``render_mode``, spaces, ``tuned``, ``action_mode``);
+    env's settings (``render_mode``, spaces, ``config``, ``tuned``,
+    ``action_mode``, ``decisions``: what an `HPTuneEnv` answers too);
     ``set_attr`` stores other attributes here.
     """
 
@@ -453,12 +422,20 @@ class MemberView:
         return self._venv.action_space
 
     @property
+    def config(self) -> EpisodeConfig:
+        return self._venv.config
+
+    @property
     def tuned(self) -> tuple[str, ...]:
         return self._venv.tuned
 
     @property
     def action_mode(self) -> str:
         return self._venv.action_mode
+
+    @property
+    def decisions(self) -> int:
+        return self._venv.decisions
 
     @property
     def episode(self) -> Episode:

@@ -9,7 +9,8 @@ Example (a local Ray instance; see `agents.cluster.ray_session`):
     >>> import functools
     >>> from agents.cluster import ray_session
     >>> from agents.metatrain.suite import make_env
-    >>> factory = functools.partial(make_env, ["synthetic"], decisions=2, budget=96)
+    >>> from hpenv.env import EpisodeConfig
+    >>> factory = functools.partial(make_env, ["synthetic"], EpisodeConfig(decisions=2, budget=96))
     >>> with ray_session(num_cpus=2):  # doctest: +SKIP
     ...     venv = RayVecEnv([factory, factory], num_cpus=1)
     ...     venv.seed(0)

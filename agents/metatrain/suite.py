@@ -13,10 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from hpenv.env import Around, HPTuneEnv
-from hpenv.hyperparams import ActionMode, OptimizerName
-from hpenv.plan import FIDELITY, Fidelity
-from hpenv.rewards import RewardName
+from hpenv.env import EpisodeConfig, HPTuneEnv
+from hpenv.hyperparams import OptimizerName
 from hpenv.tasks import (
     DataNotFoundError,
     SyntheticFamily,
@@ -119,41 +117,26 @@ def available(names: Sequence[str], data_dir: str | None) -> tuple[list[str], di
 
 def make_env(
     tasks: Sequence[str | Task],
+    episode: EpisodeConfig,
     *,
-    tuned: Sequence[str] = ("lr",),
-    action_mode: ActionMode = "continuous",
-    decisions: int = 20,
-    budget: int | None = None,
-    reward: RewardName = "log_val_loss",
-    lr_below: float = 100.0,
-    lr_above: float = 30.0,
     device: str = "cpu",
     data_dir: str | None = None,
-    fidelity: dict[str, Fidelity] | None = None,
     synthetic_optimizers: Sequence[OptimizerName] = ("adam",),
     data_fn: Callable[[Task], TaskData] | None = None,
 ) -> HPTuneEnv:
-    """An `HPTuneEnv` over a suite, at CPU fidelity, with the rescue-sized lr start range.
+    """An `HPTuneEnv` over a suite, with a run's episode settings.
 
-    The initial learning rate is drawn from [default / lr_below, default * lr_above]
-    so that meta-training covers runs started 100x too low or 30x too high.
-    ``budget`` (samples) replaces every task's fidelity when given;
-    ``synthetic_optimizers``: the optimizers the synthetic family's tasks use.
-    ``tasks`` are suite names or `Task` objects (such as adaptation's task with a
-    validation split held back from its training split). ``data_fn`` replaces
-    data loading (`HPTuneEnv`'s; e.g. data shared through Ray's object store).
+    ``episode``: the run's `EpisodeConfig` (`agents.metatrain.config.episode_config`
+    builds it from a `MetaTrainConfig`: CPU fidelity, the rescue-sized lr
+    start range). ``tasks`` are suite names or `Task` objects (such as
+    adaptation's task with a validation split held back from its training
+    split); ``synthetic_optimizers``: the optimizers the synthetic family's
+    tasks use. ``data_fn`` replaces data loading (`HPTuneEnv`'s; e.g. data
+    shared through Ray's object store).
     """
-    if budget is not None:
-        fidelity = {}
     return HPTuneEnv(
         resolve_tasks(tasks, synthetic_optimizers),
-        tuned=tuple(tuned),
-        action_mode=action_mode,
-        decisions=decisions,
-        budget=budget,
-        reward=reward,
-        initial={"lr": Around(lr_below, lr_above)},
-        fidelity=FIDELITY if fidelity is None else fidelity,
+        config=episode,
         device=device,
         data_dir=data_dir,
         data_fn=data_fn,

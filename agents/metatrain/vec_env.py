@@ -42,7 +42,7 @@ from stable_baselines3.common.vec_env import (
 )
 
 from agents.cli import use_threads
-from agents.metatrain.config import MetaTrainConfig
+from agents.metatrain.config import MetaTrainConfig, episode_config
 from agents.metatrain.population_tasks import (
     PopulationTasks,
     SuitePopulation,
@@ -52,8 +52,7 @@ from agents.metatrain.population_tasks import (
 from agents.metatrain.population_vec import PopulationVecEnv
 from agents.metatrain.suite import make_env, resolve_tasks
 from agents.stopping import ignore_stop_signals
-from hpenv.episode import Around
-from hpenv.plan import FIDELITY, Fidelity
+from hpenv.plan import Fidelity
 from hpenv.population import supports
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.tasks.data.loader import data_dir_setting
@@ -64,23 +63,16 @@ def env_kwargs(
     tasks: Sequence[str | Task],
     fidelity: dict[str, Fidelity] | None = None,
 ) -> dict[str, Any]:
-    """`agents.metatrain.suite.make_env` arguments of a run (``fidelity``: per-task run sizes
-    replacing `hpenv.plan.FIDELITY`, e.g. the cheaper episodes of `agents.metatrain.adapt`;
-    ``tasks``: suite names, or `Task` objects such as adaptation's)."""
-    extra: dict[str, Any] = {} if fidelity is None else {"fidelity": fidelity}
+    """`agents.metatrain.suite.make_env` arguments of a run: the run's `episode_config`
+    (``fidelity``: per-task run sizes replacing `hpenv.plan.FIDELITY`, e.g. the cheaper
+    episodes of `agents.metatrain.adapt`) and where the environment runs (``tasks``:
+    suite names, or `Task` objects such as adaptation's). Plain values: they pickle."""
     return {
         "tasks": tasks,
-        "tuned": config.tuned,
-        "action_mode": config.action_mode,
-        "decisions": config.decisions,
-        "budget": config.budget,
-        "reward": config.reward,
-        "lr_below": config.lr_below,
-        "lr_above": config.lr_above,
+        "episode": episode_config(config, fidelity),
         "device": config.env_device,
         "data_dir": config.data_dir,
         "synthetic_optimizers": config.synthetic_optimizers,
-        **extra,
     }
 
 
@@ -116,28 +108,23 @@ def build_population(
     tasks: list[str],
     data_fn: Callable[[Task], TaskData] | None = None,
 ) -> PopulationVecEnv:
-    """``n_envs`` population members over the suite (see `PopulationVecEnv`)."""
-    fidelity = FIDELITY if config.budget is None else {}
+    """``n_envs`` population members over the suite (see `PopulationVecEnv`), with the
+    run's `episode_config` (the settings its `HPTuneEnv` workers get)."""
+    episode = episode_config(config)
     sources: dict[str, PopulationTasks] = {}
     for name in tasks:
         if name == "synthetic":
             family = SyntheticFamily(optimizers=config.synthetic_optimizers)
             sources[name] = SyntheticPopulation(family)
         else:
-            subset = fidelity.get(name, Fidelity()).subset
+            subset = episode.task_fidelity(name).subset
             sources[name] = TaskPopulation(
                 name, subset=subset, data_dir=config.data_dir, data_fn=data_fn
             )
     return PopulationVecEnv(
         SuitePopulation(sources),
         num_envs=config.n_envs,
-        tuned=config.tuned,
-        action_mode=config.action_mode,
-        budget=config.budget,
-        decisions=config.decisions,
-        reward=config.reward,
-        initial={"lr": Around(config.lr_below, config.lr_above)},
-        fidelity=fidelity,
+        config=episode,
         device=config.env_device,
         data_dir=config.data_dir,
     )

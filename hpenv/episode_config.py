@@ -1,0 +1,292 @@
+"""`EpisodeConfig`: every setting of an episode, as one frozen object.
+
+`hpenv.env.HPTuneEnv` and `agents.metatrain.population_vec.PopulationVecEnv`
+both take one (``config=``), or build one from the same keywords
+(``**settings``, the names of its fields), so an episode means the same thing
+whichever of them runs it, and one object carries the settings of one
+meta-training run to every environment it starts (subprocesses, a population,
+Ray actors). All checks of the settings are here, made once when the object is
+built; the environments only read it.
+
+What an environment takes besides its config (the task source, ``device``,
+``data_dir``, ``data_fn``, ``render_mode``, seeding) is where and how it runs,
+not what an episode is, and stays a constructor argument.
+
+Mappings (``initial``, ``fidelity``) are stored as `FrozenMap`: immutable,
+hashable, and picklable (`types.MappingProxyType` is not), so a config crosses
+to `SubprocVecEnv` workers and Ray actors as it is.
+
+Example:
+    >>> config = EpisodeConfig(budget=600, decisions=3, initial={"lr": 0.01})
+    >>> config.initial
+    FrozenMap({'lr': 0.01})
+    >>> config.replace(decisions=5).decisions
+    5
+    >>> EpisodeConfig(decisions=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: decisions must be a whole number >= 1, got 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hpenv.episode import DEFAULT_INITIAL, InitialValue, check_initial, draw_initial_hparams
+from hpenv.errors import InputError
+from hpenv.hyperparams import (
+    ACTION_MODES,
+    OPTIMIZERS,
+    ActionMode,
+    HParams,
+    OptimizerName,
+    Tunable,
+    check_tuned,
+)
+from hpenv.plan import (
+    DEFAULT_DECISIONS,
+    EpisodePlan,
+    Fidelity,
+    budget_samples,
+    check_schedule,
+    plan_episode,
+    split_budget,
+)
+from hpenv.rewards import Reward, RewardName, make_reward
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from hpenv.tasks import Task
+
+V = TypeVar("V")
+
+
+class FrozenMap(Mapping[str, V]):
+    """An immutable mapping that hashes and pickles (a config's ``initial`` and ``fidelity``).
+
+    >>> import pickle
+    >>> frozen = FrozenMap({"lr": 0.01})
+    >>> pickle.loads(pickle.dumps(frozen)) == frozen == {"lr": 0.01}
+    True
+    """
+
+    def __init__(self, items: Mapping[str, V] | None = None) -> None:
+        self._items: dict[str, V] = dict(items or {})
+
+    def __getitem__(self, key: str) -> V:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._items == dict(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._items!r})"
+
+
+_NO_FIDELITY: FrozenMap[Fidelity] = FrozenMap()
+
+
+@dataclass(frozen=True)
+class EpisodeConfig:
+    """The settings of an episode (see `hpenv.env.HPTuneEnv`'s Arguments for their effect).
+
+    Attributes:
+        tuned: Hyperparameters the agent controls, in action order (a single
+            name is accepted for a one-element tuple).
+        action_mode: ``"continuous"`` or ``"discrete"``.
+        budget: Episode budget in training samples; default: the task's.
+        budget_epochs: Episode budget in passes over the (subset) training
+            split (give this or ``budget``).
+        decisions: Decisions per episode; the budget is split into
+            ``decisions + 1`` intervals (the warm-up, then one per decision).
+        interval: Interval in samples, overriding the split of the budget.
+        reward: Reward function (`hpenv.rewards`).
+        divergence_penalty: Extra penalty on divergence; None: the reward's default.
+        initial: Hyperparameter -> fixed value, ``(low, high)`` range or
+            `hpenv.episode.Around`; default `hpenv.episode.DEFAULT_INITIAL`
+            (`PopulationVecEnv` builds its config from settings with
+            meta-training's range instead, see there). None means the default.
+        optimizer: Replaces the task's optimizer kind.
+        subset: Train on this fraction of the training split.
+        fidelity: Task name -> `Fidelity` (or a mapping of its fields): the run
+            size of that task, taking precedence over ``subset``, ``budget``,
+            ``budget_epochs`` and ``val_size``. None means no entries.
+        val_size: Validation samples scored per decision; default: the task's,
+            at most the interval.
+
+    Planned (issue 23): the settings of the lr range test before the first
+    decision (the probe), of the base schedule anchored at it and of the reward
+    paired with the base schedule's run join this object with those features,
+    as fields here, not as new constructor keywords of the environments.
+
+    Raises:
+        ValueError: A setting is invalid (`hpenv.errors.InputError` for a name
+            or value the caller gave; the message says what to change).
+    """
+
+    tuned: tuple[str, ...] = ("lr",)
+    action_mode: ActionMode = "continuous"
+    budget: int | None = None
+    budget_epochs: float | None = None
+    decisions: int = DEFAULT_DECISIONS
+    interval: int | None = None
+    reward: RewardName = "log_val_loss"
+    divergence_penalty: float | None = None
+    initial: Mapping[str, InitialValue] = FrozenMap(DEFAULT_INITIAL)
+    optimizer: OptimizerName | None = None
+    subset: float | None = None
+    fidelity: Mapping[str, Fidelity] = _NO_FIDELITY
+    val_size: int | None = None
+
+    def __post_init__(self) -> None:
+        tuned = (self.tuned,) if isinstance(self.tuned, str) else tuple(self.tuned)
+        check_tuned(tuned)
+        object.__setattr__(self, "tuned", tuned)
+        if self.action_mode not in ACTION_MODES:
+            raise InputError(f"action_mode must be one of {ACTION_MODES}, not {self.action_mode!r}")
+        _ = self.run_size  # Fidelity checks subset, budget, budget_epochs and val_size
+        check_schedule(self.decisions, self.interval)
+        if self.budget is not None:  # a fixed budget is checked now; others at reset
+            split_budget(self.budget, self.decisions, self.interval)
+        self.make_reward()  # checks the name and the penalty
+        initial = DEFAULT_INITIAL if self.initial is None else self.initial
+        check_initial(initial)
+        object.__setattr__(self, "initial", FrozenMap(initial))
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise InputError(
+                f"optimizer must be one of {OPTIMIZERS} (or None: the task's), "
+                f"got {self.optimizer!r}"
+            )
+        object.__setattr__(self, "fidelity", _fidelity_table(self.fidelity))
+
+    @classmethod
+    def resolve(
+        cls,
+        config: EpisodeConfig | None,
+        settings: Mapping[str, Any],
+        *,
+        owner: str,
+        defaults: Mapping[str, Any] | None = None,
+    ) -> EpisodeConfig:
+        """An environment's config: ``config`` as given, or one built from ``settings``.
+
+        Args:
+            config: The config given to the environment (``config=``), if any.
+            settings: The episode keywords given to it (field names).
+            owner: The environment's name, for messages.
+            defaults: The environment's own defaults of fields that ``settings``
+                leave out or give as None (`PopulationVecEnv`'s ``initial``).
+
+        Raises:
+            InputError: Both ``config`` and ``settings`` were given, or
+                ``config`` is not an `EpisodeConfig`.
+            TypeError: ``settings`` holds a name that is not a field.
+        """
+        if config is not None:
+            if settings:
+                names = sorted(settings)
+                changes = ", ".join(f"{name}=..." for name in names)
+                raise InputError(
+                    f"{owner}: give config= or episode settings, not both (got config and "
+                    f"{', '.join(names)}); put them in the config: config=config.replace({changes})"
+                )
+            if not isinstance(config, EpisodeConfig):
+                raise InputError(
+                    f"{owner}: config must be an EpisodeConfig, got {type(config).__name__}; "
+                    "build one with EpisodeConfig(...) or give its fields as keywords"
+                )
+            return config
+        unknown = set(settings) - FIELDS
+        if unknown:
+            raise TypeError(
+                f"{owner} got unknown episode settings {sorted(unknown)}; "
+                f"known: {', '.join(sorted(FIELDS))}"
+            )
+        given = {k: v for k, v in settings.items() if v is not None or k not in (defaults or {})}
+        return cls(**{**(defaults or {}), **given})
+
+    def replace(self, **changes: Any) -> EpisodeConfig:
+        """A copy with ``changes`` (checked like a new config)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def tunables(self) -> tuple[Tunable, ...]:
+        """The `Tunable` of each tuned hyperparameter, in action order."""
+        return check_tuned(self.tuned)
+
+    @property
+    def run_size(self) -> Fidelity:
+        """The run size of every task (``subset``, budget, ``val_size``); see `task_fidelity`."""
+        return Fidelity(
+            subset=self.subset,
+            budget=self.budget,
+            budget_epochs=self.budget_epochs,
+            val_size=self.val_size,
+        )
+
+    def task_fidelity(self, task: str) -> Fidelity:
+        """The run size of an episode of task ``task``: its ``fidelity`` entry over `run_size`."""
+        return self.fidelity.get(task, Fidelity()).over(self.run_size)
+
+    def plan(self, task: Task, n_train: int) -> EpisodePlan:
+        """The plan of an episode of ``task`` with ``n_train`` training samples (after the subset).
+
+        Raises:
+            ValueError: The task's budget cannot be split into ``decisions``.
+        """
+        fidelity = self.task_fidelity(task.name)
+        return plan_episode(
+            budget=budget_samples(fidelity, n_train, task.budget_epochs),
+            decisions=self.decisions,
+            interval=self.interval,
+            val_size=fidelity.val_size,
+            task_val_size=task.val_size,
+        )
+
+    def initial_hparams(
+        self,
+        task: Task,
+        rng: np.random.Generator,
+        overrides: Mapping[str, InitialValue] | None = None,
+    ) -> HParams:
+        """An episode's starting hyperparameters (`hpenv.episode.draw_initial_hparams`).
+
+        ``overrides`` replace entries of ``initial`` for this episode (checked by the caller).
+        """
+        initial = {**self.initial, **(overrides or {})}
+        return draw_initial_hparams(task, rng, initial, self.tunables, self.optimizer)
+
+    def make_reward(self) -> Reward:
+        """A fresh reward function of this episode (one per running episode)."""
+        return make_reward(self.reward, self.divergence_penalty)
+
+
+#: The names of `EpisodeConfig`'s fields: the episode keywords of the environments.
+FIELDS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(EpisodeConfig))
+
+
+def _fidelity_table(table: Mapping[str, Any] | None) -> FrozenMap[Fidelity]:
+    """``fidelity`` frozen, each entry a `Fidelity` (mappings of its fields are converted)."""
+    if table is None:
+        return _NO_FIDELITY
+    if not isinstance(table, Mapping):
+        raise InputError(
+            "fidelity must map task names to Fidelity objects (or mappings of their fields), "
+            f"e.g. {{'digits': Fidelity(budget_epochs=4)}}; got {table!r}"
+        )
+    return FrozenMap({name: Fidelity.coerce(value, name) for name, value in table.items()})

@@ -1,0 +1,152 @@
+"""EpisodeConfig: one object of episode settings, checked once, the same for every environment."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agents.metatrain.config import MetaTrainConfig, episode_config
+from agents.metatrain.population_vec import META_INITIAL, PopulationVecEnv
+from agents.metatrain.suite import make_env
+from agents.metatrain.vec_env import build_population, build_vec_env, env_kwargs
+from hpenv.env import DEFAULT_INITIAL, Around, EpisodeConfig, Fidelity, HPTuneEnv
+from hpenv.errors import InputError
+from hpenv.plan import FIDELITY
+from hpenv.tasks import SyntheticSpec
+
+TASK = SyntheticSpec(
+    input_dim=6, num_classes=3, num_samples=120, width=16, depth=2, steps=30, batch_size=16, seed=4
+).task()
+
+
+def test_one_config_gives_both_environments_the_same_episode():
+    config = EpisodeConfig(budget=100, decisions=3, initial={"lr": Around(100.0, 30.0)})
+    venv = PopulationVecEnv(TASK, 1, config=config, device="cpu", seed=3)
+    obs = venv.reset()
+    env = HPTuneEnv(TASK, config=config, device="cpu")
+    first, info = env.reset(seed=venv.episode_seeds[0], options={"task": TASK})
+    assert env.config == venv.config == config
+    assert env.plan == venv.plan
+    np.testing.assert_allclose(first, obs[0], atol=1e-4)
+    assert info["hparams"] == venv.reset_infos[0]["hparams"]
+    for a in (0.5, -1.0):
+        step = venv.step(np.array([[a]], np.float32))
+        o, r, *_ = env.step(np.array([a], np.float32))
+        np.testing.assert_allclose(step[3][0].get("terminal_observation", step[0][0]), o, atol=1e-4)
+        assert step[1][0] == pytest.approx(r, abs=1e-4)
+
+
+def test_settings_build_the_config_with_each_environments_initial_default():
+    env = HPTuneEnv(TASK, device="cpu", budget=100, decisions=3)
+    assert env.config == EpisodeConfig(budget=100, decisions=3)
+    assert env.config.initial == DEFAULT_INITIAL
+    assert (env.tuned, env.action_mode, env.decisions) == (("lr",), "continuous", 3)
+    venv = PopulationVecEnv(TASK, 2, device="cpu", budget=100, decisions=3)
+    assert venv.config == EpisodeConfig(budget=100, decisions=3, initial=META_INITIAL)
+    assert PopulationVecEnv(TASK, 1, device="cpu", initial=None).config.initial == META_INITIAL
+    assert venv.get_attr("config") == [venv.config] * 2
+    assert venv.get_attr("decisions") == [3, 3]
+    given = EpisodeConfig()  # a given config is used as it is, its initial included
+    assert PopulationVecEnv(TASK, 1, config=given, device="cpu").config.initial == DEFAULT_INITIAL
+
+
+BAD: list[tuple[dict[str, Any], str]] = [
+    ({"tuned": ()}, "at least one"),
+    ({"tuned": ("lr", "lr")}, "twice"),
+    ({"tuned": ("learning_rate",)}, "cannot tune 'learning_rate'"),
+    ({"action_mode": "binary"}, "action_mode must be one of"),
+    ({"budget": 10, "budget_epochs": 1.0}, "not both"),
+    ({"budget": 100.5}, "budget must be a whole number"),
+    ({"budget_epochs": 0.0}, "budget_epochs must be > 0"),
+    ({"subset": 1.5}, r"subset must be in \(0, 1\]"),
+    ({"val_size": -1}, "val_size must be >= 0"),
+    ({"decisions": 0}, "decisions must be a whole number"),
+    ({"decisions": 2.5}, "decisions must be a whole number"),
+    ({"interval": 0}, "interval must be a whole number"),
+    ({"budget": 100, "decisions": 200}, "cannot be split into 200 decisions"),
+    ({"reward": "test_accuracy"}, "unknown reward"),
+    ({"divergence_penalty": -1.0}, "divergence_penalty must be > 0"),
+    ({"initial": {"lr": 1e3}}, "initial lr=1000.0 is outside its range"),
+    ({"initial": {"lr_max": 0.1}}, "cannot tune 'lr_max'"),
+    ({"initial": 0.01}, "initial must map"),
+    ({"optimizer": "lion"}, "optimizer must be one of"),
+    ({"fidelity": {"synthetic": {"epochs": 2}}}, "unknown fields"),
+    ({"fidelity": [("synthetic", 1)]}, "fidelity must map"),
+]
+
+
+@pytest.mark.parametrize(("settings", "match"), BAD)
+def test_a_bad_setting_is_refused_with_one_message_everywhere(settings: dict[str, Any], match: str):
+    with pytest.raises(ValueError, match=match) as direct:
+        EpisodeConfig(**settings)
+    with pytest.raises(ValueError, match=match) as env:
+        HPTuneEnv(TASK, device="cpu", **settings)
+    with pytest.raises(ValueError, match=match) as venv:
+        PopulationVecEnv(TASK, 1, device="cpu", **settings)
+    assert str(direct.value) == str(env.value) == str(venv.value)
+    assert type(direct.value) is type(env.value) is type(venv.value)
+
+
+@pytest.mark.parametrize("build", [HPTuneEnv, lambda t, **kw: PopulationVecEnv(t, 1, **kw)])
+def test_config_and_settings_are_not_given_together(build: Any):
+    with pytest.raises(InputError, match=r"not both .*config=config.replace\(budget=...\)"):
+        build(TASK, config=EpisodeConfig(), budget=100, device="cpu")
+    with pytest.raises(InputError, match="config must be an EpisodeConfig"):
+        build(TASK, config={"budget": 100}, device="cpu")
+    with pytest.raises(TypeError, match=r"unknown episode settings \['budgets'\]"):
+        build(TASK, budgets=100, device="cpu")
+
+
+def test_the_config_is_frozen_and_pickles():
+    initial = {"lr": Around(100.0, 30.0), "momentum": (0.8, 0.95)}
+    config = EpisodeConfig(
+        tuned=("lr", "momentum"), decisions=4, initial=initial, fidelity=FIDELITY
+    )
+    initial["lr"] = 0.5  # the config keeps its own copy
+    assert config.initial["lr"] == Around(100.0, 30.0)
+    copy = pickle.loads(pickle.dumps(config))
+    assert copy == config
+    assert hash(copy) == hash(config)
+    assert copy.fidelity["imdb"] == FIDELITY["imdb"]
+    with pytest.raises(TypeError):
+        config.initial["lr"] = 0.1  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.decisions = 5  # type: ignore[misc]
+    assert config.replace(decisions=5).decisions == 5
+    with pytest.raises(ValueError, match="decisions must be"):
+        config.replace(decisions=0)
+
+
+def test_conveniences_become_canonical_values():
+    config = EpisodeConfig(tuned="lr", fidelity={"digits": {"subset": 0.5}})  # type: ignore[arg-type]
+    assert config.tuned == ("lr",)
+    assert config.fidelity == {"digits": Fidelity(subset=0.5)}
+    assert config.task_fidelity("digits") == Fidelity(subset=0.5)
+    assert EpisodeConfig(subset=0.2).task_fidelity("mnist") == Fidelity(subset=0.2)
+
+
+@pytest.mark.parametrize("budget", [None, 160])
+def test_every_vec_env_of_one_run_gets_the_same_config(budget: int | None):
+    run = MetaTrainConfig(n_envs=2, decisions=4, budget=budget, lr_below=50.0)
+    tasks = ["synthetic", "digits"]
+    expected = episode_config(run)
+    assert expected.initial == {"lr": Around(50.0, 30.0)}
+    assert expected.fidelity == (FIDELITY if budget is None else {})
+    kwargs = pickle.loads(pickle.dumps(env_kwargs(run, tasks)))  # as SubprocVecEnv sends it
+    assert make_env(**kwargs).config == expected
+    assert build_population(run, tasks).config == expected
+    group = dataclasses.replace(run, n_envs=1, data_dir="/data")  # a Ray actor's population
+    assert build_population(group, tasks).config == expected
+
+
+def test_subprocess_workers_get_the_runs_config():
+    run = MetaTrainConfig(train_tasks=("synthetic",), n_envs=2, decisions=4, budget=160)
+    venv = build_vec_env(run, ["synthetic"])  # SubprocVecEnv, forkserver: the config is pickled
+    try:
+        assert venv.get_attr("config") == [episode_config(run)] * 2
+    finally:
+        venv.close()
