@@ -316,10 +316,9 @@ class TrainingRun:
         while remaining > 0:
             size = min(batch_size, remaining)
             last = size == remaining
-            index = self._next_batch(size)
-            inputs = self._prepare(self.data.train_x[index], train=True)
+            inputs, targets = self.next_batch(size)
             with self._autocast():
-                loss = self._loss(self.model(inputs), self.data.train_y[index])
+                loss = self._loss(self.model(inputs), targets)
             loss.backward()
             if clip is not None:
                 acc.grad_sum += nn.utils.clip_grad_norm_(self._params, clip, foreach=True)
@@ -339,6 +338,17 @@ class TrainingRun:
             acc.steps += 1
             acc.counts[-1] = steps
         return remaining
+
+    def next_batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next ``size`` training samples of the run's data order and their targets,
+        the inputs prepared as `train` prepares them (augmentation, normalisation, memory
+        format): what a step outside `train` (an LR range test) trains on.
+
+        The data order moves on (later batches are the ones after these), but nothing is
+        counted: a caller that trains on the batch counts its samples with `spend`.
+        """
+        index = self._next_batch(size)
+        return self._prepare(self.data.train_x[index], train=True), self.data.train_y[index]
 
     def _recover_from_oom(self) -> None:
         """Drop the failed step, free the cache, fall back to a batch size that fits."""

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 import torch
 
@@ -44,7 +45,12 @@ def spec() -> RunSpec:
     )
 
 
-OPTIONAL = {"prodigy": "prodigyopt", "schedulefree": "schedulefree"}
+OPTIONAL = {
+    "prodigy": "prodigyopt",
+    "schedulefree": "schedulefree",
+    "mechanic": "mechanic_pytorch",
+    "lrfind_cosine": "torch_lr_finder",
+}
 #: Search baselines with their own tests (tests/test_search_baselines.py,
 #: tests/test_similar_search.py): Optuna and Ray.
 ELSEWHERE = {"optuna", "optuna_warm", "optuna_similar", "pbt"}
@@ -104,8 +110,9 @@ def test_registry_is_lazy() -> None:
     code = (
         "import sys, agents.evaluation.methods as b; "
         "assert {'static','cosine','linear','onecycle','plateau','dac4sgd','grid','random',"
-        "'prodigy','schedulefree'} <= set(b.METHODS); "
-        "loaded = {'prodigyopt','schedulefree','agents.evaluation.methods.hyperfree'} "
+        "'prodigy','schedulefree','mechanic','lrfind_cosine'} <= set(b.METHODS); "
+        "loaded = {'prodigyopt','schedulefree','mechanic_pytorch','torch_lr_finder',"
+        "'agents.evaluation.methods.hyperfree','agents.evaluation.methods.lrfind'} "
         "& set(sys.modules); "
         "assert not loaded, loaded"
     )
@@ -143,6 +150,9 @@ def test_every_method_gives_a_valid_row(rows: Rows, name: str) -> None:
         ("onecycle", _onecycle_lr),
         ("prodigy", lambda p: 0.5 * (1 + math.cos(math.pi * p))),
         ("schedulefree", lambda p: 0.0025),
+        ("mechanic", lambda p: 1e-3),
+        # The tiny cell is too short for a range test: cosine from the default rate.
+        ("lrfind_cosine", lambda p: 1e-3 * 0.5 * (1 + math.cos(math.pi * p))),
     ],
 )
 def test_schedule_lr_at_every_boundary(
@@ -326,3 +336,159 @@ def test_synthetic_family_can_draw_optimizers():
     assert dataclasses.replace(mixed[0], optimizer="adam") == default  # same other draws
     sgd = next(s for s in mixed if s.optimizer == "sgd").task()
     assert (sgd.defaults.optimizer, sgd.defaults.lr) == ("sgd", 0.05)
+
+
+def test_mechanic_wraps_the_cells_optimizer_and_records_its_scale(rows: Rows) -> None:
+    extra = rows["mechanic"].extra
+    assert (extra["optimizer"], extra["lr"]) == ("adam", 1e-3)
+    assert len(extra["scale"]) == DECISIONS
+    assert all(s > 0 and math.isfinite(s) for s in extra["scale"])
+    assert extra["effective_lr"] == pytest.approx([s * 1e-3 for s in extra["scale"]])
+
+
+def test_mechanic_starts_from_the_cells_rate_with_its_optimizer(spec: RunSpec) -> None:
+    pytest.importorskip("mechanic_pytorch")
+    from agents.evaluation.methods.hyperfree import Mechanic
+
+    sgd = dataclasses.replace(spec, optimizer="sgd", start_lr_factor=0.1, decisions=1)
+    row = Mechanic().run(sgd)
+    assert (row.extra["optimizer"], row.extra["lr"]) == ("sgd", pytest.approx(0.005))
+    assert [p["lr"] for p in row.trajectory] == pytest.approx([0.005] * 3)
+    assert row.extra["scale"][0] > 0  # only a mechanized optimizer has a scale
+
+
+# ------------------------------------------------------- range test, then cosine
+
+LRFIND_BUDGET = 6_400  # 100 Adam steps at batch 64: the probe's 20-step range test fits
+
+
+@pytest.fixture(scope="module")
+def lrfind_spec(spec: RunSpec) -> RunSpec:
+    return dataclasses.replace(spec, fidelity=Fidelity(budget=LRFIND_BUDGET))
+
+
+@pytest.fixture(scope="module")
+def lrfind_row(lrfind_spec: RunSpec) -> MethodResult:
+    pytest.importorskip("torch_lr_finder")
+    torch.set_num_threads(1)
+    return METHODS["lrfind_cosine"]().run(lrfind_spec)
+
+
+def test_a_prepare_step_spends_its_samples_then_the_intervals_train_the_rest(
+    spec: RunSpec,
+) -> None:
+    from agents.evaluation.methods.core import CellRun, NotBatchable, run_intervals, train_runs
+
+    def spend(run: TrainingRun) -> dict[str, float]:
+        run.spend(70)
+        return {"lr": 0.01}
+
+    row = run_intervals(spec, prepare=spend)
+    assert [p["samples"] for p in row.trajectory] == [0, 130, 190, 250, 300]
+    assert [p["lr"] for p in row.trajectory] == [1e-3, 0.01, 0.01, 0.01, 0.01]
+    assert row.samples == row.compute_samples == BUDGET
+    with pytest.raises(NotBatchable, match="before the first interval"):
+        train_runs([CellRun(spec, spec.start_hparams(), prepare=spend)], engine="population")
+    with pytest.raises(ValueError, match="nothing is left to train"):
+        run_intervals(spec, prepare=lambda run: run.spend(BUDGET) or {})
+
+
+def test_lrfind_spends_the_probes_steps_and_anneals_from_the_suggestion(
+    lrfind_row: MethodResult,
+) -> None:
+    from hpenv.probe import ProbeConfig
+
+    row, extra = lrfind_row, lrfind_row.extra
+    steps = ProbeConfig().steps_for(LRFIND_BUDGET // 64)
+    assert extra["range_test_steps"] == extra["range_test_trained"] == steps == 20
+    assert extra["range_test_samples"] == steps * 64
+    assert row.samples == row.compute_samples == LRFIND_BUDGET
+    assert extra["fallback"] is None
+    lrs = extra["range_test_lrs"]
+    assert lrs[0] == pytest.approx(1e-6)
+    assert lrs[-1] == pytest.approx(1.0, rel=1e-3)
+    suggestion = extra["suggested_lr"]
+    assert 1e-6 < suggestion < 1
+    assert extra["lr"] == suggestion
+    start = steps * 64 / LRFIND_BUDGET
+    traj = row.trajectory
+    assert traj[0]["lr"] == 1e-3  # the untrained model: the cell's default
+    assert traj[1]["samples"] == steps * 64 + LRFIND_BUDGET // (DECISIONS + 1)
+    for before, used in itertools.pairwise(traj[1:]):
+        expected = suggestion * cosine_factor((before["progress"] - start) / (1 - start))
+        assert used["lr"] == pytest.approx(expected, rel=1e-9)
+    assert traj[1]["lr"] == pytest.approx(suggestion, rel=1e-12)  # the cosine's start
+
+
+def test_steepest_suggestion_is_torch_lr_finders() -> None:
+    torch_lr_finder = pytest.importorskip("torch_lr_finder")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agents.evaluation.methods.lrfind import steepest_suggestion
+
+    lrs = list(np.geomspace(1e-6, 1.0, 30))
+    losses = [2.0 - math.tanh(4 * (k / 30 - 0.5)) + 0.01 * math.sin(7 * k) for k in range(30)]
+    model = torch.nn.Linear(2, 2)
+    finder = torch_lr_finder.LRFinder(model, torch.optim.SGD(model.parameters()), None)
+    finder.history = {"lr": lrs, "loss": losses}
+    figure, axes = plt.subplots()
+    _, expected = finder.plot(ax=axes, suggest_lr=True)
+    plt.close(figure)
+    assert steepest_suggestion(lrs, losses) == (expected, None)
+    lr, why = steepest_suggestion(lrs[:16], losses[:16])
+    assert math.isnan(lr)
+    assert "needs 17" in (why or "")
+    lr, why = steepest_suggestion(lrs, [*losses[:12], math.nan, *losses[13:]])
+    assert math.isnan(lr)
+    assert "non-finite" in (why or "")
+
+
+@pytest.mark.parametrize(
+    ("task", "amp"), [("synthetic", False), ("digits_cnn", False), ("synthetic", True)]
+)
+def test_the_range_test_restores_the_run_and_uses_up_its_batches(task: str, amp: bool) -> None:
+    pytest.importorskip("torch_lr_finder")
+    from agents.evaluation.methods.lrfind import LRFindCosine
+
+    torch.set_num_threads(1)
+    data = tiny_task_data(get_task(task), n_train=128)
+    run, twin = (TrainingRun(task, seed=0, device="cpu", data=data, amp=amp) for _ in range(2))
+    start = run.weights_state()
+    test = LRFindCosine().range_test(run, steps=6)
+    batch = run.hparams.batch_size
+    assert (test.steps, test.samples, run.samples_done) == (6, 6 * batch, 6 * batch)
+    assert len(test.lrs) == len(test.losses) == 6
+    assert test.losses[0] != test.losses[-1]
+    for name, value in start["model"].items():
+        assert torch.equal(run.model.state_dict()[name], value), name
+    assert run.optimizer.state_dict() == start["optimizer"]
+    assert [g["lr"] for g in run.optimizer.param_groups] == [run.hparams.lr]
+    for _ in range(6):  # the twin draws the same batches without training on them
+        twin.next_batch(batch)
+    twin.spend(6 * batch)
+    run.train(2 * batch)
+    twin.train(2 * batch)
+    for a, b in zip(run.model.parameters(), twin.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_lrfind_falls_back_to_the_default_rate_when_nothing_is_suggested(
+    lrfind_spec: RunSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("torch_lr_finder")
+    from agents.evaluation.methods import lrfind
+
+    monkeypatch.setattr(lrfind, "steepest_suggestion", lambda *args: (math.nan, None))
+    short = dataclasses.replace(lrfind_spec, decisions=1)
+    row = lrfind.LRFindCosine().run(short)
+    extra = row.extra
+    assert math.isnan(extra["suggested_lr"])
+    assert extra["lr"] == 1e-3
+    assert "suggested no finite rate" in extra["fallback"]
+    assert row.samples == LRFIND_BUDGET
+    assert extra["range_test_samples"] == 20 * 64
+    assert row.trajectory[1]["lr"] == 1e-3
+    assert not hasattr(lrfind.LRFindCosine(), "runs")  # the batched engine runs it alone

@@ -14,11 +14,11 @@ pays) the runner hands each task's cells to `stream_batched`:
 - Each cell's row is its method's ``result`` of its runs' rows, recorded when
   the population is done; its ``wall_time`` is its runs' share of the
   population's, and ``extra["engine"]`` says ``population``.
-- Cells of other methods (Prodigy, Schedule-Free, Optuna, PBT, warm starts),
-  and every cell of a task the population cannot train (embeddings, recurrent
-  layers) or, with ``auto``, trains slower than one run at a time here
-  (`hpenv.population.batching_pays`), run one at a time as before, with one
-  line saying why for a whole task.
+- Cells of other methods (Prodigy, Schedule-Free, Mechanic, the LR range test,
+  Optuna, PBT, warm starts), and every cell of a task the population cannot
+  train (embeddings, recurrent layers) or, with ``auto``, trains slower than
+  one run at a time here (`hpenv.population.batching_pays`), run one at a time
+  as before, with one line saying why for a whole task.
 """
 
 from __future__ import annotations

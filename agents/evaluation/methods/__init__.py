@@ -38,6 +38,8 @@ METHODS: dict[str, Callable[[], Method]] = {
     "random": _lazy("search", "RandomSearch"),
     "prodigy": _lazy("hyperfree", "Prodigy"),
     "schedulefree": _lazy("hyperfree", "ScheduleFreeAdamW"),
+    "mechanic": _lazy("hyperfree", "Mechanic"),
+    "lrfind_cosine": _lazy("lrfind", "LRFindCosine"),
     "optuna": _lazy("optuna_search", "OptunaTPE"),
     "optuna_warm": _lazy("optuna_search", "OptunaWarmStart"),
     "optuna_similar": _lazy("optuna_similar", "OptunaSimilar"),

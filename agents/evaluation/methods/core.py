@@ -4,7 +4,9 @@ Every method, the frozen policy included, trains the same `TrainingRun` of the
 same task, seed and budget, in ``decisions + 1`` intervals (as `HPTuneEnv`
 does), and is scored on the same fixed validation subset after every
 interval. Search methods (grid, random, Optuna, PBT) spend a multiple of the
-budget and report it as ``compute_samples``.
+budget and report it as ``compute_samples``. A method that trains something of
+its own before the first interval (an LR range test) does so in its run's
+`Prepare` step, which counts those samples against the same budget.
 """
 
 from __future__ import annotations
@@ -169,6 +171,17 @@ class IntervalReport:
 Adjust = Callable[[IntervalReport], dict[str, Any]]
 
 
+#: Called once per run, after the untrained model's evaluation and before the first
+#: interval, with the run's `TrainingRun`; returns hyperparameter changes for the
+#: first interval (empty: keep). It may train outside the interval loop (an LR range
+#: test on `TrainingRun.next_batch`) if it counts every sample it reserved for that
+#: against the budget (`TrainingRun.spend`) and leaves the weights it wants trained;
+#: the intervals then train the rest of the budget, ``interval`` samples at a time
+#: (the last shorter), so the run has fewer boundaries when it spent more than one
+#: interval. Every point of the trajectory after the first counts those samples.
+Prepare = Callable[[TrainingRun], dict[str, Any]]
+
+
 #: How `train_runs` trains several runs of one cell group: one `TrainingRun` after
 #: another, or all of them as members of one `hpenv.population.Population`.
 Engine = Literal["sequential", "population"]
@@ -187,6 +200,8 @@ class CellRun:
         optimizer_factory: Passed to `TrainingRun` (hyperparameter-free
             optimizers); a run with one cannot join a population.
         method: Name for the result row.
+        prepare: Its own training before the first interval (see `Prepare`); a run
+            with one cannot join a population.
     """
 
     spec: RunSpec
@@ -194,6 +209,7 @@ class CellRun:
     adjust: Adjust | None = None
     optimizer_factory: Any = None
     method: str = ""
+    prepare: Prepare | None = None
 
 
 class BatchableMethod(Method, Protocol):
@@ -224,6 +240,7 @@ def run_intervals(
     hparams: HParams | None = None,
     optimizer_factory: Any = None,
     method: str = "",
+    prepare: Prepare | None = None,
 ) -> MethodResult:
     """Train one run of ``spec`` in ``decisions + 1`` intervals, calling ``adjust`` between them.
 
@@ -233,8 +250,9 @@ def run_intervals(
         hparams: Starting hyperparameters (default: ``spec.start_hparams()``).
         optimizer_factory: Passed to `TrainingRun` (hyperparameter-free optimizers).
         method: Name for the result row.
+        prepare: Training of the method's own before the first interval (see `Prepare`).
     """
-    run = CellRun(spec, hparams or spec.start_hparams(), adjust, optimizer_factory, method)
+    run = CellRun(spec, hparams or spec.start_hparams(), adjust, optimizer_factory, method, prepare)
     return train_runs([run])[0]
 
 
@@ -247,7 +265,7 @@ def train_runs(runs: Sequence[CellRun], engine: Engine = "sequential") -> list[M
     boundary, exactly as it would be alone: the rows equal the sequential ones
     to float tolerance. Population runs must share the plan (task, fidelity,
     decisions), the data, the optimizer kind and the batch size, and have no
-    ``optimizer_factory``; a run's ``wall_time`` is its share of the whole.
+    ``optimizer_factory`` or ``prepare``; a run's ``wall_time`` is its share of the whole.
 
     Raises:
         NotBatchable: ``population`` with runs that cannot share one population.
@@ -345,6 +363,8 @@ def _population_mismatch(run: CellRun, first: RunSpec, plan: EpisodePlan) -> str
     spec = run.spec
     if run.optimizer_factory is not None:
         return f"{run.method or 'the method'} trains with an optimizer of its own"
+    if run.prepare is not None:
+        return f"{run.method or 'the method'} trains a step of its own before the first interval"
     if (spec.task, spec.device, spec.decisions) != (first.task, first.device, first.decisions):
         return "a population's runs share the task, device and decisions"
     if spec.fidelity_or_default() != first.fidelity_or_default():
@@ -367,6 +387,8 @@ def _train_group(
     histories = [
         [trajectory_point(0.0, 0, views[i], first[i].loss, first[i].accuracy)] for i in everyone
     ]
+    for i in everyone:
+        _prepare(runs[i], views[i], budget)
     live = [not views[i].diverged for i in everyone]
     while any(live):
         samples = {budget - views[i].samples_done for i in everyone if live[i]}
@@ -422,6 +444,20 @@ def _train_group(
             )
         )
     return results
+
+
+def _prepare(run: CellRun, view: Any, budget: int) -> None:
+    """Run ``run``'s `Prepare` step (if any) on ``view``, its `TrainingRun`."""
+    if run.prepare is None:
+        return
+    changes = run.prepare(view)
+    if changes:
+        view.set_hparams(**changes)
+    if view.samples_done >= budget:
+        raise ValueError(
+            f"{run.method or 'the method'}'s step before the first interval spent "
+            f"{view.samples_done} of the {budget} samples: nothing is left to train"
+        )
 
 
 def trajectory_point(

@@ -1,13 +1,15 @@
-"""Learning-rate-free and schedule-free optimizers: the "no tuning at all" alternatives.
+"""Learning-rate-free, schedule-free and self-tuning optimizers: "no tuning at all" alternatives.
 
-Both replace the task's optimizer through ``TrainingRun``'s
+Each replaces the task's optimizer through ``TrainingRun``'s
 ``optimizer_factory``; the rest of the task defaults (batch size, dropout,
-weight decay, gradient clipping) stay. The run's ``HParams`` say ``adamw``
-(both are AdamW-style optimizers with decoupled weight decay) and carry the
-optimizer's own ``lr``, since `TrainingRun.apply_hparams` writes ``lr``,
-``weight_decay`` and beta1 (``momentum``) into the parameter groups. Neither
-uses ``spec.start_lr_factor``: not needing a starting learning rate is their
-point, so their rows are the same for every starting factor of a cell.
+weight decay, gradient clipping) stay. `TrainingRun.apply_hparams` writes
+``lr``, ``weight_decay`` and beta1 (``momentum``) into the parameter groups, so
+the run's ``HParams`` name an optimizer of the same family: ``adamw`` for
+Prodigy and Schedule-Free (AdamW-style, decoupled weight decay), the cell's own
+optimizer for Mechanic (which wraps it). Prodigy and Schedule-Free do not use
+``spec.start_lr_factor``: not needing a starting learning rate is their point,
+so their rows are the same for every starting factor of a cell; Mechanic starts
+from the cell's starting rate, since robustness to a wrong one is its claim.
 
 The packages are optional (``pip install -e '.[baselines]'``) and imported only
 when a run starts.
@@ -23,8 +25,15 @@ import torch
 
 from agents.evaluation.methods.core import IntervalReport, MethodResult, RunSpec, run_intervals
 from agents.evaluation.methods.schedules import cosine_factor
-from hpenv.hyperparams import HParams
+from hpenv.hyperparams import HParams, OptimizerName
 from hpenv.training import TrainingRun
+
+#: The torch optimizer class of each `OptimizerName` (what Mechanic wraps).
+OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+}
 
 
 def _adamw_hparams(spec: RunSpec, lr: float, beta1: float) -> HParams:
@@ -153,6 +162,76 @@ class ScheduleFreeAdamW:
                     "betas": list(self.betas),
                     "warmup_fraction": self.warmup_fraction,
                 },
+            }
+        )
+        return result
+
+
+@dataclass
+class Mechanic:
+    """Mechanic (Cutkosky, Defazio & Mehta, NeurIPS 2023; package ``mechanic-pytorch``).
+
+    ``mechanize(Base)(params, lr=<the cell's starting rate>, ...)`` with the
+    package's defaults (``s_decay=0.01``, ``betas=(0.9, ..., 0.999999)``,
+    ``s_init=1e-8``, ``store_delta=False``): Mechanic learns a scale ``s`` that
+    multiplies the base optimizer's updates (effective rate ``s * lr``). ``Base``
+    is the cell's optimizer (Adam for every task's default; SGD with momentum in
+    ``--optimizer sgd`` cells), or ``base`` if set, at its usual betas / momentum.
+
+    The rate: ``mechanize``'s docstring swaps ``SGD(params, lr=0.01)`` for
+    ``mechanize(SGD)(params, lr=0.01)`` (a drop-in at the usual rate), and its
+    README says any ``lr`` works ("very robust to heavily mis-specified values of
+    lr"; too small ones risk precision) and shows ``lr=1.0`` for SGD. Here it is
+    the cell's starting rate (the task default x ``spec.start_lr_factor``; the
+    default rate at factor 1), so rescue cells test that robustness; ``lr``
+    overrides it. No schedule: the README allows "any pytorch optimizer and
+    schedule" and recommends none (github.com/optimizedlearning/mechanic,
+    README.md).
+
+    ``extra["scale"]`` holds the learned ``s`` (summed over its betas, as the
+    package logs it) at each boundary and ``extra["effective_lr"]`` ``s * lr``.
+    """
+
+    name: str = "mechanic"
+    base: OptimizerName | None = None
+    lr: float | None = None
+
+    def run(self, spec: RunSpec) -> MethodResult:
+        from mechanic_pytorch import mechanize
+
+        cell = spec if self.base is None else dataclasses.replace(spec, optimizer=self.base)
+        start = cell.start_hparams()
+        hparams = start if self.lr is None else start.replace(lr=self.lr)
+        kind = hparams.optimizer
+        optimizer_class = mechanize(OPTIMIZER_CLASSES[kind])
+
+        def factory(params: list[torch.nn.Parameter], hp: HParams) -> torch.optim.Optimizer:
+            if hp.optimizer == "sgd":
+                return optimizer_class(
+                    params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
+                )
+            return optimizer_class(
+                params, lr=hp.lr, betas=(hp.momentum, 0.999), weight_decay=hp.weight_decay
+            )
+
+        scales: list[float] = []
+
+        def adjust(report: IntervalReport) -> dict[str, Any]:
+            assert isinstance(report.run, TrainingRun)  # its own optimizer: never batched
+            state: dict[Any, Any] = report.run.optimizer.state
+            scales.append(float(state["_mechanic"]["s"].sum()) if "_mechanic" in state else 0.0)
+            return {}
+
+        result = run_intervals(
+            spec, adjust, hparams=hparams, optimizer_factory=factory, method=self.name
+        )
+        result.extra.update(
+            {
+                "lr": hparams.lr,
+                "optimizer": kind,
+                "scale": scales,
+                "effective_lr": [scale * hparams.lr for scale in scales],
+                "config": {"base": self.base, "lr": self.lr},
             }
         )
         return result
