@@ -20,7 +20,7 @@ from agents.evaluation import EvalConfig, evaluate
 from agents.evaluation.batched import stream_batched
 from agents.evaluation.methods.core import CellRun, NotBatchable, RunSpec, train_runs
 from agents.evaluation.methods.policy import PolicyMethod
-from agents.evaluation.methods.schedules import Cosine, Static
+from agents.evaluation.methods.schedules import Cosine, ProbeCosine, Static
 from agents.evaluation.methods.search import GridSearch
 from hpenv.plan import Fidelity
 from hpenv.population import batching_pays, supports
@@ -31,23 +31,27 @@ from hpenv.testing import tiny_task_data
 SPEC = RunSpec("digits_cnn", 0, fidelity=Fidelity(subset=0.1, budget_epochs=1.0), decisions=4)
 
 
-def _close(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-4, abs=1e-5)
+def _close(a: float, b: float, rel: float = 1e-4) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=rel, abs=1e-5)
 
 
 def _same_rows(batched, sequential) -> None:
     assert len(batched) == len(sequential)
     for b, s in zip(batched, sequential, strict=True):
+        rel = 1e-4
         assert (b.method, b.task, b.seed) == (s.method, s.task, s.seed)
-        assert _close(b.val_loss, s.val_loss), (b.method, b.val_loss, s.val_loss)
-        assert _close(b.val_accuracy, s.val_accuracy)
-        assert _close(b.test_accuracy, s.test_accuracy)
+        assert _close(b.val_loss, s.val_loss, rel), (b.method, b.val_loss, s.val_loss)
+        assert _close(b.val_accuracy, s.val_accuracy, rel)
+        assert _close(b.test_accuracy, s.test_accuracy, rel)
         assert b.diverged == s.diverged
         assert b.samples == s.samples
         assert len(b.trajectory) == len(s.trajectory)
         for pb, ps in zip(b.trajectory, s.trajectory, strict=True):
-            assert pb["lr"] == pytest.approx(ps["lr"], rel=1e-4)
-            assert _close(pb["val_loss"], ps["val_loss"])
+            assert pb["lr"] == pytest.approx(ps["lr"], rel=rel)
+            assert _close(pb["val_loss"], ps["val_loss"], rel)
+        if "probe" in s.extra:
+            for key in ("steps", "kept", "best_lr", "divergence_lr"):
+                assert b.extra["probe"][key] == pytest.approx(s.extra["probe"][key])
 
 
 def test_digits_cnn_batches():
@@ -80,6 +84,32 @@ def test_population_runs_equal_sequential_runs_for_every_batchable_method():
     # the policy moved its rate (a frozen member would also agree with itself)
     policy_lrs = {p["lr"] for p in batched[0].trajectory}
     assert len(policy_lrs) > 2
+
+
+def test_probing_methods_batch_like_single_runs():
+    """The probe in a population (each member's own sweep, pause and rollback) and the base
+    after it: a layout-2 policy and probe_cosine, rows equal to one run at a time."""
+    fidelity = Fidelity(budget_epochs=6.0)  # diabetes: 111 optimizer steps, a 20-step probe
+    methods = [PolicyMethod(make_policy(decisions=4, obs_version=2)), ProbeCosine()]
+
+    def runs() -> list[CellRun]:
+        made: list[CellRun] = []
+        for seed in (0, 1):
+            for factor in (1.0, 1000.0):  # the probe's base makes the start irrelevant
+                spec = RunSpec("diabetes", seed, fidelity=fidelity, decisions=4,
+                               start_lr_factor=factor)  # fmt: skip
+                for method in methods:
+                    made += method.runs(spec)
+        return made
+
+    batched = train_runs(runs(), engine="population")
+    sequential = train_runs(runs())
+    _same_rows(batched, sequential)
+    assert all(r.extra["probe"]["steps"] == 20 for r in batched)
+    by_start = {(r.method, r.seed, r.start_lr_factor): r.val_loss for r in batched}
+    assert by_start[("policy", 0, 1.0)] == by_start[("policy", 0, 1000.0)]
+    with pytest.raises(NotBatchable, match="share the probe"):
+        train_runs(runs()[:1] + Static().runs(RunSpec("diabetes", 0, fidelity, 4)), "population")
 
 
 def test_population_refuses_runs_it_cannot_share():

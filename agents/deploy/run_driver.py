@@ -34,9 +34,11 @@ from typing import TYPE_CHECKING, Any
 from agents.deploy.decision_log import DecisionLog
 from agents.policy.artifact import FrozenPolicy
 from agents.policy.step import PolicyStep
+from hpenv.base import BaseSchedule
 from hpenv.hyperparams import HParams
 from hpenv.observation import IntervalMetrics
 from hpenv.plan import EpisodePlan, plan_episode
+from hpenv.probe import ProbeResult
 from hpenv.training import EvalStats, IntervalStats, TrainingRun
 
 if TYPE_CHECKING:
@@ -74,6 +76,8 @@ class TrainingRunDriver:
             ``val_size=plan.val_size`` to score what `HPTuneEnv` scores.
         plan: The run's plan (`plan_for`, or `hpenv.plan.plan_episode`).
         log_dir: TensorBoard directory (``controller/...`` tags, as the controller writes).
+        base: The base schedule a layout-2 policy steers around (`hpenv.base`); its
+            probe is given to `start`.
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class TrainingRunDriver:
         plan: EpisodePlan,
         *,
         log_dir: str | os.PathLike[str] | None = None,
+        base: BaseSchedule | None = None,
     ) -> None:
         self.policy = policy
         self.run = run
@@ -91,6 +96,12 @@ class TrainingRunDriver:
         self.decisions = plan.decisions
         self.interval = plan.interval
         self.step_policy = PolicyStep(policy)
+        self.base = base
+        if self.step_policy.needs_probe and base is None:
+            raise ValueError(
+                "this policy steers the rate around a base anchored at the probe (layout 2): "
+                "give the run's base= (hpenv.base.BaseConfig.schedule of its probe)"
+            )
         self.diverged = False
         self.started = False
         self._decisions = DecisionLog(log_dir)
@@ -109,11 +120,14 @@ class TrainingRunDriver:
         """The budget is spent or the run diverged."""
         return self.run.samples_done >= self.budget or self.run.diverged
 
-    def start(self, initial: EvalStats | None = None) -> None:
+    def start(self, initial: EvalStats | None = None, probe: ProbeResult | None = None) -> None:
         """Begin the policy's episode from the untrained model's scores (``initial``, if the
-        caller has them, else evaluated now)."""
+        caller has them, else evaluated now); ``probe``: what the run's probe found."""
         first = self.run.evaluate() if initial is None else initial
-        self.step_policy.start(first.loss, first.accuracy, self.run.hparams)
+        anchor = None if self.base is None else self.base.anchor
+        self.step_policy.start(
+            first.loss, first.accuracy, self.run.hparams, probe=probe, anchor=anchor
+        )
         self.started = True
         self._record(None, val_loss=first.loss, val_accuracy=first.accuracy)
 
@@ -140,7 +154,10 @@ class TrainingRunDriver:
         if evaluation is None:
             evaluation = self.run.evaluate()
         progress = self.run.samples_done / self.budget
-        metrics = IntervalMetrics.from_stats(progress, stats, evaluation, self.run.hparams)
+        base_lr = None if self.base is None else self.base.lr(progress)
+        metrics = IntervalMetrics.from_stats(
+            progress, stats, evaluation, self.run.hparams, base_lr=base_lr
+        )
         self.run.apply_hparams(self.step_policy.decide(metrics))
         self._record(metrics)
         return self.run.hparams

@@ -152,14 +152,14 @@ def _cell(runner: _Runner, key: Key) -> _Cell | CellOutcome | None:
 
 
 def _train(cells: Sequence[_Cell], say: Callable[[str], None]) -> None:
-    """Train every run of ``cells``: one population per optimizer kind and batch size."""
+    """Train every run of ``cells``: one population per optimizer kind, batch size and probe."""
     for cell in cells:
         cell.results = [None] * len(cell.runs)
     slots = [(cell, i) for cell in cells for i in range(len(cell.runs))]
 
-    def shared(slot: tuple[_Cell, int]) -> tuple[str, int]:
-        hparams = slot[0].runs[slot[1]].hparams
-        return (hparams.optimizer, hparams.batch_size)
+    def shared(slot: tuple[_Cell, int]) -> tuple[str, int, str]:
+        run = slot[0].runs[slot[1]]
+        return (run.hparams.optimizer, run.hparams.batch_size, repr(run.probe))
 
     for _, members in itertools.groupby(sorted(slots, key=shared), key=shared):
         group = list(members)

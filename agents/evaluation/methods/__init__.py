@@ -34,6 +34,7 @@ METHODS: dict[str, Callable[[], Method]] = {
     "onecycle": _lazy("schedules", "OneCycle"),
     "plateau": _lazy("schedules", "Plateau"),
     "dac4sgd": _lazy("schedules", "DAC4SGDRule"),
+    "probe_cosine": _lazy("schedules", "ProbeCosine"),
     "grid": _lazy("search", "GridSearch"),
     "random": _lazy("search", "RandomSearch"),
     "prodigy": _lazy("hyperfree", "Prodigy"),

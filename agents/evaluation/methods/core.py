@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from hpenv.hyperparams import DEFAULT_LR, HParams, OptimizerName
 from hpenv.plan import EpisodePlan, Fidelity, budget_samples, fidelity_for, plan_episode
+from hpenv.probe import ProbeConfig, ProbeResult, probe_population, probe_run
 from hpenv.tasks import Task, TaskData, get_task
 from hpenv.training import EvalStats, IntervalStats, TrainingRun
 
@@ -73,14 +74,20 @@ class RunSpec:
         fidelity = self.fidelity_or_default()
         return budget_samples(fidelity, data.train_x.shape[0], self.resolved_task().budget_epochs)
 
-    def plan(self, data: TaskData) -> EpisodePlan:
-        """The run's intervals and validation size (`hpenv.plan`, as `HPTuneEnv` plans them)."""
+    def plan(
+        self, data: TaskData, probe: ProbeConfig | None = None, batch_size: int = 0
+    ) -> EpisodePlan:
+        """The run's intervals and validation size (`hpenv.plan`, as `HPTuneEnv` plans them);
+        with ``probe``, the samples its probe reserves at ``batch_size`` come first."""
         fidelity = self.fidelity_or_default()
+        budget = self.budget(data)
+        reserved = 0 if probe is None else probe.samples_for(budget, batch_size)
         return plan_episode(
-            budget=self.budget(data),
+            budget=budget,
             decisions=self.decisions,
             val_size=self.val_size if self.val_size is not None else fidelity.val_size,
             task_val_size=self.resolved_task().val_size,
+            probe=reserved,
         )
 
     def defaults(self) -> HParams:
@@ -154,7 +161,8 @@ class IntervalReport:
         history: Every point so far (see `MethodResult.trajectory`), the initial
             evaluation first.
         initial: Validation metrics of the untrained model.
-        plan: The run's plan (budget, intervals, validation size).
+        plan: The run's plan (budget, probe, intervals, validation size).
+        probe: What the run's probe found (None: it had none).
     """
 
     progress: float
@@ -164,6 +172,7 @@ class IntervalReport:
     history: list[dict[str, float]]
     initial: EvalStats
     plan: EpisodePlan
+    probe: ProbeResult | None = None
 
 
 #: Called at the end of every interval but the last; returns hyperparameter
@@ -202,6 +211,11 @@ class CellRun:
         method: Name for the result row.
         prepare: Its own training before the first interval (see `Prepare`); a run
             with one cannot join a population.
+        probe: The probe before the first interval (`hpenv.probe`): the plan
+            reserves its samples, the sweep runs on the run (or on every member of
+            a population at once, the same sweep) and rolls back; None: no probe.
+        after_probe: Called with the `ProbeResult` and the run's plan; returns the
+            hyperparameter changes of the first interval (e.g. the base's rate).
     """
 
     spec: RunSpec
@@ -210,6 +224,8 @@ class CellRun:
     optimizer_factory: Any = None
     method: str = ""
     prepare: Prepare | None = None
+    probe: ProbeConfig | None = None
+    after_probe: Callable[[ProbeResult, EpisodePlan], dict[str, Any]] | None = None
 
 
 class BatchableMethod(Method, Protocol):
@@ -293,6 +309,10 @@ class _RunGroup(Protocol):
         """Scores of ``members`` on ``split`` (the fixed validation subset for ``val``)."""
         ...
 
+    def probe(self, config: ProbeConfig) -> list[ProbeResult]:
+        """The probe of every run, rolled back, its reserved samples spent."""
+        ...
+
 
 class _SingleRun:
     """One run on its own `TrainingRun` (what `run_intervals` has always trained)."""
@@ -301,7 +321,7 @@ class _SingleRun:
         (run,) = runs
         spec = run.spec
         self.data = spec.load_data()
-        self.plan = spec.plan(self.data)
+        self.plan = spec.plan(self.data, run.probe, run.hparams.batch_size)
         extra = (
             {} if run.optimizer_factory is None else {"optimizer_factory": run.optimizer_factory}
         )
@@ -324,6 +344,10 @@ class _SingleRun:
     def evaluate(self, split: str, members: Sequence[int]) -> dict[int, EvalStats]:
         return {0: self.run.evaluate(split)} if members else {}
 
+    def probe(self, config: ProbeConfig) -> list[ProbeResult]:
+        batch = min(self.run.hparams.batch_size, self.data.train_x.shape[0])
+        return [probe_run(self.run, config, self.plan.probe // batch)]
+
 
 class _PopulationRuns:
     """Every run as a member of one population (see `train_runs`)."""
@@ -333,9 +357,11 @@ class _PopulationRuns:
 
         first = runs[0].spec
         self.data = first.load_data()
-        self.plan = first.plan(self.data)
+        self.plan = first.plan(self.data, runs[0].probe, runs[0].hparams.batch_size)
         for run in runs:
             why = _population_mismatch(run, first, self.plan)
+            if not why and run.probe != runs[0].probe:
+                why = "a population's runs share the probe (or none of them probes)"
             if why:
                 raise NotBatchable(why)
         members = [Member(r.spec.resolved_task(), r.spec.seed, r.hparams, self.data) for r in runs]
@@ -356,6 +382,10 @@ class _PopulationRuns:
             return {}
         scores = self.population.evaluate(split)  # all at once: cheaper than a subset copy
         return {i: scores[i] for i in members}
+
+    def probe(self, config: ProbeConfig) -> list[ProbeResult]:
+        batch = self.population.batch_size_for_step()
+        return probe_population(self.population, config, self.plan.probe // batch)
 
 
 def _population_mismatch(run: CellRun, first: RunSpec, plan: EpisodePlan) -> str:
@@ -389,6 +419,14 @@ def _train_group(
     ]
     for i in everyone:
         _prepare(runs[i], views[i], budget)
+    probes: list[ProbeResult | None] = [None] * n
+    if runs[0].probe is not None and plan.probe:
+        probes = list(group.probe(runs[0].probe))
+        for i in everyone:
+            after, found = runs[i].after_probe, probes[i]
+            changes = after(found, plan) if after is not None and found is not None else {}
+            if changes:
+                views[i].set_hparams(**changes)
     live = [not views[i].diverged for i in everyone]
     while any(live):
         samples = {budget - views[i].samples_done for i in everyone if live[i]}
@@ -413,7 +451,7 @@ def _train_group(
                 live[i] = False
             elif runs[i].adjust is not None:
                 report = IntervalReport(
-                    progress, view, stats[i], evaluation, history, first[i], plan
+                    progress, view, stats[i], evaluation, history, first[i], plan, probes[i]
                 )
                 changes = runs[i].adjust(report)  # type: ignore[misc]
                 if changes:
@@ -426,6 +464,8 @@ def _train_group(
         history, view = histories[i], views[i]
         finite = [h["val_accuracy"] for h in history if math.isfinite(h["val_accuracy"])]
         spec = runs[i].spec
+        probe = probes[i]
+        extra = {} if probe is None else {"probe": probe_summary(probe, plan, view)}
         results.append(
             MethodResult(
                 method=runs[i].method,
@@ -441,9 +481,28 @@ def _train_group(
                 wall_time=share,
                 diverged=view.diverged,
                 trajectory=history,
+                extra=extra,
             )
         )
     return results
+
+
+def probe_summary(probe: ProbeResult, plan: EpisodePlan, run: Any) -> dict[str, Any]:
+    """A row's ``extra["probe"]``: the curve (rates and smoothed losses, 4 significant
+    digits), its readings, and its cost as a fraction of the run's optimizer steps."""
+    batch = max(plan.probe // max(probe.steps, 1), 1)
+    budget_steps = plan.budget // batch
+    return {
+        "lrs": [float(f"{v:.4g}") for v in probe.lrs],
+        "smoothed": [float(f"{v:.4g}") for v in probe.smoothed],
+        "best_lr": probe.best_lr,
+        "divergence_lr": probe.divergence_lr,
+        "steps": probe.steps,
+        "kept": probe.kept,
+        "cost": probe.cost(budget_steps),
+        "budget_steps": budget_steps,
+        "doubt": probe.doubt(),
+    }
 
 
 def _prepare(run: CellRun, view: Any, budget: int) -> None:

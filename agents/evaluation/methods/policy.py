@@ -25,7 +25,10 @@ from agents.evaluation.methods.core import (
     train_runs,
 )
 from agents.policy.artifact import FrozenPolicy
+from hpenv.base import BaseConfig, BaseSchedule
+from hpenv.plan import EpisodePlan
 from hpenv.population import SHARED_HPARAMS
+from hpenv.probe import ProbeConfig, ProbeResult
 
 
 @dataclass
@@ -55,14 +58,29 @@ class PolicyMethod:
         return train_runs([self._run(spec)])[0]
 
     def _run(self, spec: RunSpec) -> CellRun:
+        """One run; a layout-2 policy's probes first and steers around the probe's base."""
         driver: TrainingRunDriver | None = None
+        start = spec.start_hparams()
+        base: BaseSchedule | None = None
+        layout_2 = self.policy.metadata.obs_version == 2
+
+        def after_probe(probe: ProbeResult, plan: EpisodePlan) -> dict[str, Any]:
+            nonlocal base
+            base = BaseConfig().schedule(probe, start.lr, plan.probe / plan.budget)
+            return {"lr": base.lr(base.p0)}
 
         def adjust(report: IntervalReport) -> dict[str, Any]:
-            nonlocal driver
+            nonlocal driver, base
             if driver is None:  # first boundary: start from the untrained metrics
-                driver = TrainingRunDriver(self.policy, report.run, report.plan)
-                driver.start(report.initial)
+                if layout_2 and base is None:  # the run was too short for a probe
+                    base = BaseConfig().schedule(None, start.lr, 0.0)
+                driver = TrainingRunDriver(self.policy, report.run, report.plan, base=base)
+                driver.start(report.initial, probe=report.probe)
             driver.after_interval(report.stats, report.evaluation)
             return {}  # the driver has applied the decisions to the run
 
-        return CellRun(spec, spec.start_hparams(), adjust, method=self.name)
+        if not layout_2:
+            return CellRun(spec, start, adjust, method=self.name)
+        return CellRun(
+            spec, start, adjust, method=self.name, probe=ProbeConfig(), after_probe=after_probe
+        )

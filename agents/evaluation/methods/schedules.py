@@ -24,7 +24,10 @@ from typing import Any
 import torch
 
 from agents.evaluation.methods.core import CellRun, MethodResult, RunSpec, train_runs
+from hpenv.base import BaseConfig, BaseSchedule, Decay
 from hpenv.hyperparams import HParams
+from hpenv.plan import EpisodePlan
+from hpenv.probe import ProbeConfig, ProbeResult, SuggestionRule
 
 #: ``(progress, val_loss) -> changes`` for the interval that starts at ``progress``.
 #: Called once with ``(0.0, None)`` before training (the first interval's values),
@@ -286,3 +289,52 @@ class DAC4SGDRule(ScheduleMethod):
             return {"lr": lr0 * (1.0 - progress) * state["reduction"]}
 
         return control
+
+
+@dataclass
+class ProbeCosine:
+    """The base a layout-2 policy steers around, alone: the probe, then its reading, decayed.
+
+    The run probes its rate first (`hpenv.probe`, its samples out of the budget,
+    rolled back to its best state), then trains at the base schedule of
+    `hpenv.base`: the probe's ``rule`` reading (the lowest smoothed loss's rate /
+    10 by default), cosine-decayed over the rest of the budget, set at interval
+    boundaries like every schedule here. A run too short for a probe, or whose
+    probe suggests nothing, uses its starting rate (task default x
+    ``spec.start_lr_factor``) as the anchor. Every report shows what a policy adds
+    over this.
+
+    ``extra``: the anchor (``base_lr``), and the probe's curve and cost under ``probe``.
+    """
+
+    name: str = "probe_cosine"
+    rule: SuggestionRule = "min/10"
+    decay: Decay = "cosine"
+
+    def runs(self, spec: RunSpec) -> list[CellRun]:
+        start = spec.start_hparams()
+        config = BaseConfig(rule=self.rule, decay=self.decay)
+        holder: dict[str, BaseSchedule] = {}
+
+        def after_probe(probe: ProbeResult, plan: EpisodePlan) -> dict[str, Any]:
+            holder["base"] = config.schedule(probe, start.lr, plan.probe / plan.budget)
+            return {"lr": holder["base"].lr(holder["base"].p0)}
+
+        def adjust(report: Any) -> dict[str, Any]:
+            base = holder.setdefault("base", config.schedule(None, start.lr, 0.0))
+            return {"lr": base.lr(report.progress)}
+
+        return [
+            CellRun(
+                spec, start, adjust, method=self.name, probe=ProbeConfig(), after_probe=after_probe
+            )
+        ]
+
+    def result(self, spec: RunSpec, results: list[MethodResult]) -> MethodResult:
+        (result,) = results
+        first = result.trajectory[1] if len(result.trajectory) > 1 else result.trajectory[0]
+        result.extra.update({"config": _config(self), "base_lr": first["lr"]})
+        return result
+
+    def run(self, spec: RunSpec) -> MethodResult:
+        return self.result(spec, train_runs(self.runs(spec)))
