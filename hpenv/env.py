@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, SupportsFloat
 
@@ -9,18 +10,21 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from hpenv.base import BaseSchedule, ResidualRate, apply_residual
 from hpenv.episode import DEFAULT_INITIAL, Around, Episode, InitialValue, check_initial
-from hpenv.episode_config import EpisodeConfig
-from hpenv.hyperparams import TUNABLES, ActionMode, HParams, action_space, apply_action
-from hpenv.observation import OBS_HIGH, OBS_LOW, FeatureTracker
-from hpenv.plan import Fidelity
+from hpenv.episode_config import EpisodeConfig, EpisodeSettings
+from hpenv.hyperparams import TUNABLES, HParams, action_space, apply_action
+from hpenv.observation import OBS_VERSION, FeatureTracker, layout_bounds
+from hpenv.plan import EpisodePlan, Fidelity
+from hpenv.probe import ProbeResult, probe_run
+from hpenv.rewards import PAIRED_REWARDS
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.training import TrainingRun, resolve_device
 
 TaskArg = str | Task | SyntheticFamily | Sequence[str | Task | SyntheticFamily]
 
 
-class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
+class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
     """Tune a neural network's hyperparameters while it trains.
 
     ## Description
@@ -72,6 +76,19 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
     | 13 | divergence flag | 0 | 1 |
     | 14-18 | lr, momentum, weight decay, batch size, dropout: position in range | 0 | 1 |
     | 19 | ln(lr / initial lr) / ln(lr range) | -1 | 1 |
+
+    With a base schedule (``base=``; the ``-v1`` ids) the observation is layout
+    2, ``Box(low, high, (33,), float32)``: the 20 features above, then 13 read
+    off the probe (`hpenv.observation.PROBE_FEATURES`):
+
+    | idx | feature | min | max |
+    |---|---|---|---|
+    | 20 | the probe found a minimum | 0 | 1 |
+    | 21-26 | ln(smoothed probe loss / its start) at rates 1e-5 ... 1 | -5 | 2 |
+    | 27 | ln(lowest smoothed loss / start) | -5 | 0 |
+    | 28-30 | log10(lr / the probe's lowest-loss, divergence, steepest rate) / 6 | -1 | 1 |
+    | 31 | ln(lr / base rate) / ln(1000) | -1 | 1 |
+    | 32 | base rate / its anchor (where in its decay) | 0 | 1 |
 
     ## Rewards
 
@@ -178,6 +195,14 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
       reward (losses floored at `hpenv.rewards.LOSS_FLOOR`), and an interval
       that runs out of device memory reverts the batch size with a penalty
       (``info["oom"]``) instead of raising.
+    - v1: observation layout 2. A learning-rate probe (`hpenv.probe`) before the
+      warm-up, its samples reserved at the start of the budget and its sweep
+      rolled back; the rate action is residual over the base schedule read off
+      the probe (`hpenv.base`: the neutral action follows it; the run's start
+      no longer matters); the reward is ``paired_log_val_loss``, the margin over
+      the base schedule's run on the same seed, initialisation and data order,
+      which the environment trains beside the episode's (``info`` adds
+      ``reference_val_loss``; ``reset``'s info ``base_lr`` and ``probe``).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012
@@ -203,13 +228,16 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
 
-        self.observation_space = observation_space()
+        self.observation_space = observation_space(self.config.layout)
         self.action_space: spaces.Space[np.ndarray] = action_space(
             len(self.tuned), self.action_mode
         )
 
         self._data_cache: dict[str, TaskData] = {}
-        self._features = FeatureTracker()
+        self._features = FeatureTracker(self.config.layout)
+        self._residual = ResidualRate()
+        #: The base schedule's run beside the episode's, for a paired reward (else None).
+        self.reference: TrainingRun | None = None
         self.run: TrainingRun | None = None
         self.episode: Episode | None = None
 
@@ -231,9 +259,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         check_initial(overrides, "options['hparams']")
         hparams = self.config.initial_hparams(task, rng, overrides)
         data = self._data(task, self.config.task_fidelity(task.name).subset)
-        plan = self.config.plan(task, data.train_x.shape[0])
+        plan = self.config.plan(task, data.train_x.shape[0], hparams.batch_size)
         budget, interval, val_size = plan.budget, plan.interval, plan.val_size
-        self.run = TrainingRun(
+        self.run = run = TrainingRun(
             task,
             hparams=hparams,
             seed=int(rng.integers(2**31 - 1)),
@@ -243,14 +271,39 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         )
         self.plan = plan
         self.task, self.episode_budget, self.episode_interval = task, budget, interval
+        initial = run.evaluate()
+        probe, base = self._probe_and_base(run, plan, hparams)
+        self._residual.reset()
         self.episode = Episode(
-            task, plan, self._features, self._reward, hparams, self.run.evaluate()
+            task, plan, self._features, self._reward, run.hparams, initial, probe, base
         )
-        # Warm-up: the first interval trains at the initial hyperparameters, so the
-        # first decision sees how training goes instead of acting blind.
-        stats = self.run.train(self.episode.next_samples(self.run.samples_done))
-        evaluation = None if stats.diverged else self.run.evaluate()
-        return self.episode.warmup(stats, evaluation, self.run.hparams)
+        # Warm-up: the first interval trains at the initial hyperparameters (with a
+        # base: the base's), so the first decision sees how training goes.
+        stats = run.train(self.episode.next_samples(run.samples_done))
+        evaluation = None if stats.diverged else run.evaluate()
+        self.reference = None
+        if self.config.reward in PAIRED_REWARDS and not stats.diverged:
+            self.reference = _twin(run, plan.val_size)  # the base's run from here: same state
+        obs, info = self.episode.warmup(stats, evaluation, run.hparams)
+        if base is not None:
+            info["base_lr"] = base.anchor
+        if probe is not None:
+            info["probe"] = {"best_lr": probe.best_lr, "steps": probe.steps, "kept": probe.kept}
+        return obs, info
+
+    def _probe_and_base(
+        self, run: TrainingRun, plan: EpisodePlan, hparams: HParams
+    ) -> tuple[ProbeResult | None, BaseSchedule | None]:
+        """The run's probe (if the plan reserves one) and base (layout 2); the rate after."""
+        probe = None
+        if self.config.probe is not None and plan.probe:
+            batch = min(hparams.batch_size, run.data.train_x.shape[0])
+            probe = probe_run(run, self.config.probe, plan.probe // batch)
+        if self.config.base is None:
+            return probe, None
+        base = self.config.base.schedule(probe, hparams.lr, plan.probe / plan.budget)
+        run.set_hparams(lr=base.lr(base.p0))
+        return probe, base
 
     def step(
         self, action: np.ndarray
@@ -261,10 +314,21 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         new_hparams = self._apply_action(action, run.hparams)
         if episode.warmup_diverged:  # nothing the agent did: end without a penalty
             return episode.end_without_training()
+        samples = episode.next_samples(run.samples_done)
+        base_lr = episode.base_lr(run.samples_done)
         run.apply_hparams(new_hparams)
-        stats = run.train(episode.next_samples(run.samples_done))
+        stats = run.train(samples)
         evaluation = None if stats.diverged else run.evaluate()
-        return episode.step(stats, evaluation, run.hparams, run.max_loss)
+        reference = None
+        if self.reference is not None:  # the base's run: the neutral action, same interval
+            assert base_lr is not None
+            self.reference.set_hparams(lr=base_lr)
+            ref_stats = self.reference.train(samples)
+            reference = math.nan if ref_stats.diverged else self.reference.evaluate().loss
+        result = episode.step(stats, evaluation, run.hparams, run.max_loss, reference)
+        if reference is not None:
+            result[4]["reference_val_loss"] = reference
+        return result
 
     # --------------------------------------------------------------- rendering
 
@@ -284,23 +348,15 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
 
     # ---------------------------------------------------------------- internals
 
-    @property
-    def tuned(self) -> tuple[str, ...]:
-        """The tuned hyperparameters, in action order (``config.tuned``)."""
-        return self.config.tuned
-
-    @property
-    def action_mode(self) -> ActionMode:
-        """``config.action_mode``."""
-        return self.config.action_mode
-
-    @property
-    def decisions(self) -> int:
-        """Decisions per episode (``config.decisions``)."""
-        return self.config.decisions
-
     def _apply_action(self, action: np.ndarray, hparams: HParams) -> HParams:
-        return apply_action(self.tuned, self.action_mode, action, hparams)
+        episode = self.episode
+        if episode is None or episode.base is None or self.run is None:
+            return apply_action(self.tuned, self.action_mode, action, hparams)
+        base_lr = episode.base_lr(self.run.samples_done)
+        assert base_lr is not None
+        return apply_residual(
+            self.tuned, self.action_mode, action, hparams, self._residual, base_lr
+        )
 
     def _data(self, task: Task, subset: float | None) -> TaskData:
         if self._data_fn is not None:
@@ -314,9 +370,20 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._data_cache[key]
 
 
-def observation_space() -> spaces.Box:
-    """The observation space of every task (layout `hpenv.observation.OBS_VERSION`)."""
-    return spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
+def observation_space(layout: int = OBS_VERSION) -> spaces.Box:
+    """The observation space of every task, of observation ``layout`` (1 or 2)."""
+    low, high = layout_bounds(layout)
+    return spaces.Box(low, high, dtype=np.float32)
+
+
+def _twin(run: TrainingRun, val_size: int) -> TrainingRun:
+    """A second run in ``run``'s exact state (weights, optimizer, data order, counters)."""
+    twin = TrainingRun(
+        run.task, hparams=run.hparams, seed=0, device=run.device, data=run.data,
+        val_size=val_size,
+    )  # fmt: skip
+    twin.load_state_dict(run.state_dict())
+    return twin
 
 
 def _task_sampler(task: TaskArg) -> Callable[[np.random.Generator], Task]:

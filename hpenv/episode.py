@@ -27,10 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from hpenv.base import BaseSchedule
 from hpenv.errors import InputError
 from hpenv.hyperparams import HParams, Tunable, tunable
 from hpenv.observation import FeatureTracker, IntervalMetrics
 from hpenv.plan import EpisodePlan
+from hpenv.probe import ProbeResult
 from hpenv.rewards import OOM_PENALTY, Reward
 from hpenv.tasks import Task
 from hpenv.training import EvalStats, IntervalStats
@@ -124,8 +126,11 @@ class Episode:
         plan: The run's plan (budget, interval).
         features: The observation tracker (reset here).
         reward: The reward function (reset at the warm-up).
-        hparams: The starting hyperparameters.
+        hparams: The starting hyperparameters (for a run with a base: the base's, after
+            the probe).
         initial: The untrained model's validation metrics.
+        probe: What the run's probe found (layout 2; None: it had none).
+        base: The base schedule the rate is steered around (layout 2; None: layout 1).
     """
 
     def __init__(
@@ -136,13 +141,17 @@ class Episode:
         reward: Reward,
         hparams: HParams,
         initial: EvalStats,
+        probe: ProbeResult | None = None,
+        base: BaseSchedule | None = None,
     ) -> None:
         self.task, self.plan = task, plan
         self.features, self.reward = features, reward
         self.initial = initial
+        self.probe, self.base = probe, base
         self.timer = {"start": time.perf_counter() - initial.wall_time, "train": 0.0}
         self.timer["eval"] = initial.wall_time
-        features.reset(initial.loss, initial.accuracy, hparams)
+        anchor = None if base is None else base.anchor
+        features.reset(initial.loss, initial.accuracy, hparams, probe=probe, anchor=anchor)
         self.history: list[dict[str, Any]] = [
             {"progress": 0.0, "train_loss": math.nan, "val_loss": initial.loss,
              "val_accuracy": initial.accuracy, "hparams": hparams.to_dict()}
@@ -186,12 +195,17 @@ class Episode:
         self.last_reward = 0.0
         return self.features.mark_diverged(), 0.0, True, False, info
 
+    def base_lr(self, samples_done: int) -> float | None:
+        """The base's rate for the interval that starts after ``samples_done`` (None: no base)."""
+        return None if self.base is None else self.base.lr(samples_done / self.plan.budget)
+
     def step(
         self,
         stats: IntervalStats,
         evaluation: EvalStats | None,
         hparams: HParams,
         max_loss: float,
+        reference: float | None = None,
     ) -> StepResult:
         """One decision's result, from the interval trained after it.
 
@@ -200,6 +214,8 @@ class Episode:
             evaluation: Validation metrics after it (None when training diverged).
             hparams: The hyperparameters the interval trained with.
             max_loss: The run's divergence threshold (the worst loss of the reward).
+            reference: The reference run's validation loss after the same interval
+                (a paired reward; NaN if the reference diverged).
         """
         info = self._record(stats, evaluation, hparams)
         diverged = info["diverged"]
@@ -210,7 +226,9 @@ class Episode:
         else:
             assert evaluation is not None
             obs = self._observe(stats, evaluation, hparams)
-            reward = self.reward.step(evaluation.loss, evaluation.accuracy, last=truncated)
+            reward = self.reward.step(
+                evaluation.loss, evaluation.accuracy, last=truncated, reference=reference
+            )
         if stats.oom:  # the batch size the agent chose did not fit: reverted, and penalised
             reward -= OOM_PENALTY
         self.done = diverged or truncated
@@ -277,6 +295,7 @@ class Episode:
 
     def _observe(self, stats: IntervalStats, evaluation: EvalStats, hparams: HParams) -> np.ndarray:
         progress = stats.samples_done / self.plan.budget
+        base_lr = self.base_lr(stats.samples_done)
         return self.features.update(
-            IntervalMetrics.from_stats(progress, stats, evaluation, hparams)
+            IntervalMetrics.from_stats(progress, stats, evaluation, hparams, base_lr=base_lr)
         )

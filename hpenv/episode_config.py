@@ -35,6 +35,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hpenv.base import BaseConfig
 from hpenv.episode import DEFAULT_INITIAL, InitialValue, check_initial, draw_initial_hparams
 from hpenv.errors import InputError
 from hpenv.hyperparams import (
@@ -55,7 +56,8 @@ from hpenv.plan import (
     plan_episode,
     split_budget,
 )
-from hpenv.rewards import Reward, RewardName, make_reward
+from hpenv.probe import ProbeConfig
+from hpenv.rewards import PAIRED_REWARDS, Reward, RewardName, make_reward
 
 if TYPE_CHECKING:
     import numpy as np
@@ -129,10 +131,13 @@ class EpisodeConfig:
         val_size: Validation samples scored per decision; default: the task's,
             at most the interval.
 
-    Planned (issue 23): the settings of the lr range test before the first
-    decision (the probe), of the base schedule anchored at it and of the reward
-    paired with the base schedule's run join this object with those features,
-    as fields here, not as new constructor keywords of the environments.
+        probe: The learning-rate range test before the warm-up (`hpenv.probe`): its
+            samples are reserved at the start of the budget, the sweep rolls back.
+            None: no probe.
+        base: The base schedule read off the probe (`hpenv.base`). Given, the
+            episode is of observation layout 2 (layout 1's features and the
+            probe's) and the rate action is residual over the base (the neutral
+            action follows it); None: layout 1, multiplicative actions.
 
     Raises:
         ValueError: A setting is invalid (`hpenv.errors.InputError` for a name
@@ -152,6 +157,8 @@ class EpisodeConfig:
     subset: float | None = None
     fidelity: Mapping[str, Fidelity] = _NO_FIDELITY
     val_size: int | None = None
+    probe: ProbeConfig | None = None
+    base: BaseConfig | None = None
 
     def __post_init__(self) -> None:
         tuned = (self.tuned,) if isinstance(self.tuned, str) else tuple(self.tuned)
@@ -173,6 +180,22 @@ class EpisodeConfig:
                 f"got {self.optimizer!r}"
             )
         object.__setattr__(self, "fidelity", _fidelity_table(self.fidelity))
+        if self.probe is not None and not isinstance(self.probe, ProbeConfig):
+            raise InputError(f"probe must be a ProbeConfig (or None), got {self.probe!r}")
+        if self.base is not None and not isinstance(self.base, BaseConfig):
+            raise InputError(f"base must be a BaseConfig (or None), got {self.base!r}")
+        if self.base is not None and "lr" not in tuned:
+            raise InputError("a base schedule steers the rate: tuned must include 'lr'")
+        if self.reward in PAIRED_REWARDS and self.base is None:
+            raise InputError(
+                f"the {self.reward!r} reward compares the run with its base schedule's run: "
+                "give base=BaseConfig() (and a probe)"
+            )
+
+    @property
+    def layout(self) -> int:
+        """The observation layout of the episode: 2 with a base schedule, else 1."""
+        return 2 if self.base is not None else 1
 
     @classmethod
     def resolve(
@@ -243,19 +266,25 @@ class EpisodeConfig:
         """The run size of an episode of task ``task``: its ``fidelity`` entry over `run_size`."""
         return self.fidelity.get(task, Fidelity()).over(self.run_size)
 
-    def plan(self, task: Task, n_train: int) -> EpisodePlan:
-        """The plan of an episode of ``task`` with ``n_train`` training samples (after the subset).
+    def plan(self, task: Task, n_train: int, batch_size: int = 0) -> EpisodePlan:
+        """The plan of an episode of ``task`` with ``n_train`` training samples (after the
+        subset); with a probe, the samples it reserves at ``batch_size`` come first.
 
         Raises:
             ValueError: The task's budget cannot be split into ``decisions``.
         """
         fidelity = self.task_fidelity(task.name)
+        budget = budget_samples(fidelity, n_train, task.budget_epochs)
+        probe = 0
+        if self.probe is not None:
+            probe = self.probe.samples_for(budget, min(batch_size, n_train))
         return plan_episode(
-            budget=budget_samples(fidelity, n_train, task.budget_epochs),
+            budget=budget,
             decisions=self.decisions,
             interval=self.interval,
             val_size=fidelity.val_size,
             task_val_size=task.val_size,
+            probe=probe,
         )
 
     def initial_hparams(
@@ -274,6 +303,27 @@ class EpisodeConfig:
     def make_reward(self) -> Reward:
         """A fresh reward function of this episode (one per running episode)."""
         return make_reward(self.reward, self.divergence_penalty)
+
+
+class EpisodeSettings:
+    """What an environment built on an `EpisodeConfig` shows of it as attributes."""
+
+    config: EpisodeConfig
+
+    @property
+    def tuned(self) -> tuple[str, ...]:
+        """The tuned hyperparameters, in action order (``config.tuned``)."""
+        return self.config.tuned
+
+    @property
+    def action_mode(self) -> ActionMode:
+        """``config.action_mode``."""
+        return self.config.action_mode
+
+    @property
+    def decisions(self) -> int:
+        """Decisions per episode (``config.decisions``)."""
+        return self.config.decisions
 
 
 #: The names of `EpisodeConfig`'s fields: the episode keywords of the environments.

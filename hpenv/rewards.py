@@ -42,7 +42,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 #: Names of the reward functions (the ``reward=`` argument of `hpenv.env.HPTuneEnv`).
-RewardName = Literal["log_val_loss", "val_accuracy", "final_accuracy"]
+RewardName = Literal["log_val_loss", "val_accuracy", "final_accuracy", "paired_log_val_loss"]
+#: Rewards that compare the run with a reference run of the base schedule.
+PAIRED_REWARDS: tuple[str, ...] = ("paired_log_val_loss",)
+#: The largest margin (in ln of the loss ratio) a paired reward counts, either way.
+MAX_MARGIN = 5.0
 
 #: Subtracted from a step's reward when its interval ran out of device memory.
 OOM_PENALTY = 0.1
@@ -71,8 +75,12 @@ class Reward:
         self.episode_return = 0.0
         self._start(val_loss, val_accuracy)
 
-    def step(self, val_loss: float, val_accuracy: float, last: bool) -> float:
-        reward = self._reward(val_loss, val_accuracy, last)
+    def step(
+        self, val_loss: float, val_accuracy: float, last: bool, reference: float | None = None
+    ) -> float:
+        """The reward of one decision, from the run's validation metrics after its interval
+        (and, for a paired reward, the reference run's validation loss at the same point)."""
+        reward = self._reward(val_loss, val_accuracy, last, reference)
         self.episode_return += reward
         return reward
 
@@ -88,7 +96,9 @@ class Reward:
     def _start(self, val_loss: float, val_accuracy: float) -> None:
         raise NotImplementedError
 
-    def _reward(self, val_loss: float, val_accuracy: float, last: bool) -> float:
+    def _reward(
+        self, val_loss: float, val_accuracy: float, last: bool, reference: float | None
+    ) -> float:
         raise NotImplementedError
 
 
@@ -99,7 +109,9 @@ class LogValLoss(Reward):
     def _start(self, val_loss: float, val_accuracy: float) -> None:
         self._previous = log_loss(val_loss)
 
-    def _reward(self, val_loss: float, val_accuracy: float, last: bool) -> float:
+    def _reward(
+        self, val_loss: float, val_accuracy: float, last: bool, reference: float | None
+    ) -> float:
         current = log_loss(val_loss)
         reward, self._previous = self._previous - current, current
         return reward
@@ -116,7 +128,9 @@ class ValAccuracy(Reward):
     def _start(self, val_loss: float, val_accuracy: float) -> None:
         self._previous = val_accuracy
 
-    def _reward(self, val_loss: float, val_accuracy: float, last: bool) -> float:
+    def _reward(
+        self, val_loss: float, val_accuracy: float, last: bool, reference: float | None
+    ) -> float:
         reward, self._previous = val_accuracy - self._previous, val_accuracy
         return reward
 
@@ -132,14 +146,54 @@ class FinalAccuracy(Reward):
     def _start(self, val_loss: float, val_accuracy: float) -> None:
         pass
 
-    def _reward(self, val_loss: float, val_accuracy: float, last: bool) -> float:
+    def _reward(
+        self, val_loss: float, val_accuracy: float, last: bool, reference: float | None
+    ) -> float:
         return val_accuracy if last else 0.0
 
     def _fall(self, worst_loss: float) -> float:
         return 0.0
 
 
-REWARDS: dict[str, type[Reward]] = {r.name: r for r in (LogValLoss, ValAccuracy, FinalAccuracy)}
+@dataclass
+class PairedLogValLoss(Reward):
+    """ln(reference val loss) - ln(val loss), as an increment per decision.
+
+    The reference is the base schedule's run on the same seed, initialisation and
+    data order (`hpenv.base`; the environment trains it beside the run), so the
+    return, the final margin ln(reference / run) over the base, says what the
+    policy's steering did, the same on an easy task and a hard one. Both runs are
+    the same when the rewards start (after the warm-up at the base's rate): the
+    margin starts at 0. A margin is counted within +-`MAX_MARGIN`; a reference that
+    diverged while the run did not gives the largest margin. The run's own
+    divergence is the worst outcome: the margin falls as if the run's loss rose to
+    its divergence threshold, minus the penalty.
+    """
+
+    name = "paired_log_val_loss"
+
+    def _start(self, val_loss: float, val_accuracy: float) -> None:
+        self._margin = 0.0
+        self._reference = log_loss(val_loss)
+
+    def _reward(
+        self, val_loss: float, val_accuracy: float, last: bool, reference: float | None
+    ) -> float:
+        if reference is None:
+            raise ValueError("the paired reward needs the reference run's validation loss")
+        self._reference = log_loss(reference) if math.isfinite(reference) else math.inf
+        margin = max(-MAX_MARGIN, min(MAX_MARGIN, self._reference - log_loss(val_loss)))
+        reward, self._margin = margin - self._margin, margin
+        return reward
+
+    def _fall(self, worst_loss: float) -> float:
+        margin = max(-MAX_MARGIN, min(MAX_MARGIN, self._reference - log_loss(worst_loss)))
+        return max(self._margin - margin, 0.0)
+
+
+REWARDS: dict[str, type[Reward]] = {
+    r.name: r for r in (LogValLoss, ValAccuracy, FinalAccuracy, PairedLogValLoss)
+}
 assert set(REWARDS) == set(typing.get_args(RewardName))
 
 

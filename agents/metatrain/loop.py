@@ -137,15 +137,7 @@ def meta_train(config: MetaTrainConfig) -> Path:
         check_resumable(config, read_run_config(out))
     elif checkpoint_path.exists():
         raise InputError(f"{out} already holds a run; pass --resume or choose another --out-dir")
-    tasks, skipped = available(config.train_tasks, config.data_dir)
-    if config.vec_env == "population" or config.ray_members_per_actor > 1:
-        tasks, unbatchable = batchable(tasks)
-        skipped.update(unbatchable)
-    if not tasks:
-        raise InputError(
-            "none of the training tasks has data: "
-            + "; ".join(f"{name}: {why}" for name, why in skipped.items())
-        )
+    tasks, skipped = training_tasks(config)
     for name, why in skipped.items():
         print(f"skipping training task {name}: {why}")
     eval_tasks, eval_skipped = available(config.eval_tasks, config.data_dir)
@@ -156,13 +148,7 @@ def meta_train(config: MetaTrainConfig) -> Path:
 
     # Ray (--vec-env ray) is connected outside GracefulStop: ray.init sets a SIGTERM handler.
     with vec_env_runtime(config), GracefulStop() as stop:
-        venv = VecNormalize(
-            build_vec_env(config, tasks),
-            norm_obs=True,
-            norm_reward=False,
-            clip_obs=config.clip_obs,
-            gamma=config.gamma,
-        )
+        venv = training_env(config, tasks)
         try:
             return _train(config, out, checkpoint, venv, tasks, skipped, eval_tasks, stop)
         except JobInterrupted:
@@ -179,6 +165,37 @@ def meta_train(config: MetaTrainConfig) -> Path:
             ) from None
         finally:
             venv.close()
+
+
+def training_tasks(config: MetaTrainConfig) -> tuple[list[str], dict[str, str]]:
+    """The suite tasks a run trains on, and why each other one is left out (no data; for a
+    population, a model it cannot batch).
+
+    Raises:
+        InputError: No task is left.
+    """
+    tasks, skipped = available(config.train_tasks, config.data_dir)
+    if config.vec_env == "population" or config.ray_members_per_actor > 1:
+        tasks, unbatchable = batchable(tasks)
+        skipped.update(unbatchable)
+    if not tasks:
+        raise InputError(
+            "none of the training tasks has data: "
+            + "; ".join(f"{name}: {why}" for name, why in skipped.items())
+        )
+    return tasks, skipped
+
+
+def training_env(config: MetaTrainConfig, tasks: list[str]) -> VecNormalize:
+    """The run's vectorised environments, observations normalised as the policy will see
+    them (the statistics are frozen into the artifact). Build it inside `vec_env_runtime`."""
+    return VecNormalize(
+        build_vec_env(config, tasks),
+        norm_obs=True,
+        norm_reward=False,
+        clip_obs=config.clip_obs,
+        gamma=config.gamma,
+    )
 
 
 def _train(

@@ -44,8 +44,9 @@ from agents.metatrain.population_tasks import (
 )
 from hpenv.env import observation_space
 from hpenv.episode import Around, Episode, InitialValue, StepResult
-from hpenv.episode_config import EpisodeConfig, FrozenMap
-from hpenv.hyperparams import ActionMode, HParams, action_space, apply_action
+from hpenv.episode_config import EpisodeConfig, EpisodeSettings, FrozenMap
+from hpenv.errors import InputError
+from hpenv.hyperparams import HParams, action_space, apply_action
 from hpenv.observation import FeatureTracker
 from hpenv.plan import EpisodePlan
 from hpenv.population import SHARED_HPARAMS, Member, Population
@@ -58,7 +59,7 @@ from hpenv.training import resolve_device
 META_INITIAL: Mapping[str, InitialValue] = FrozenMap({"lr": Around(100.0, 30.0)})
 
 
-class PopulationVecEnv(VecEnv):
+class PopulationVecEnv(VecEnv, EpisodeSettings):
     """N `HPTuneEnv`-equivalent episodes, one per population member, stepped as one batch.
 
     ## Description
@@ -168,6 +169,11 @@ class PopulationVecEnv(VecEnv):
         self.source = self._source(tasks, data_dir, data_fn)
         self.render_mode = render_mode
         self._views = [MemberView(self, i) for i in range(num_envs)]
+        if self.config.layout != 1 or self.config.probe is not None:
+            raise InputError(
+                "PopulationVecEnv runs observation layout 1 episodes only for now (no probe, no "
+                "base schedule, no paired reward): use HPTuneEnv (-v1 ids) for layout 2"
+            )
         self._features = [FeatureTracker() for _ in range(num_envs)]
         self._rewards: list[Reward] = [self.config.make_reward() for _ in range(num_envs)]
         self.population: Population | None = None
@@ -187,21 +193,6 @@ class PopulationVecEnv(VecEnv):
         )
         if seed is not None:
             self.seed(seed)
-
-    @property
-    def tuned(self) -> tuple[str, ...]:
-        """The tuned hyperparameters, in action order (``config.tuned``)."""
-        return self.config.tuned
-
-    @property
-    def action_mode(self) -> ActionMode:
-        """``config.action_mode``."""
-        return self.config.action_mode
-
-    @property
-    def decisions(self) -> int:
-        """Decisions per episode (``config.decisions``)."""
-        return self.config.decisions
 
     # ------------------------------------------------------------------ VecEnv API
 

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.metatrain.config import MetaTrainConfig
+from agents.metatrain.loop import training_env, training_tasks
 from agents.metatrain.model import make_model
-from agents.metatrain.suite import available
-from agents.metatrain.vec_env import batchable, build_vec_env, vec_env_runtime
+from agents.metatrain.vec_env import vec_env_runtime
 
 
 @dataclass(frozen=True)
@@ -77,21 +76,11 @@ def agent_rate(config: MetaTrainConfig, rollouts: int = 4, seconds: float | None
     """
     if rollouts < 1:
         raise ValueError(f"rollouts must be >= 1, got {rollouts}")
-    tasks, _ = available(config.train_tasks, config.data_dir)
-    if config.vec_env == "population" or config.ray_members_per_actor > 1:
-        tasks, _ = batchable(tasks)
-    if not tasks:
-        raise ValueError("none of the training tasks has data")
+    tasks, _ = training_tasks(config)
     rollout = config.n_envs * config.n_steps
     config = dataclasses.replace(config, total_steps=rollout * (rollouts + 1))
     with vec_env_runtime(config):
-        venv = VecNormalize(
-            build_vec_env(config, tasks),
-            norm_obs=True,
-            norm_reward=False,
-            clip_obs=config.clip_obs,
-            gamma=config.gamma,
-        )
+        venv = training_env(config, tasks)
         try:
             model: Any = make_model(config, venv)
             clock = _RolloutClock(seconds)
