@@ -878,44 +878,56 @@ def supports(task: Task) -> str | None:
     return None
 
 
-#: Largest image (height x width) a CPU population convolves faster than one run at a time.
-CPU_CONV_AREA = 64
+#: Most multiply-adds per sample (linear and convolution layers) of a model whose runs a CPU
+#: population trains faster than one at a time (measured, docs/benchmarks.md section 7).
+CPU_BATCH_MACS = 500_000
 
 
 def batching_pays(task: Task, data: TaskData, device: str | torch.device = "cpu") -> str | None:
     """None if a population of ``task``'s runs on ``data`` trains faster than the runs one
     at a time on ``device``; else why not (one line).
 
-    On CUDA a population always pays. On a CPU, convolutions batched over members
-    (grouped convolutions with per-member weights) ran 2-5x slower per member-step
-    than one `TrainingRun` on 28x28 images (MNIST's CNN) while the 8x8 digits CNN
-    still gained 1.7x (docs/benchmarks.md): a model that convolves images larger
-    than `CPU_CONV_AREA` pixels runs one at a time there.
+    On CUDA a population always pays. On a CPU it saves the per-step overhead it
+    shares among members (the optimizer, the Python around each step), which
+    matters for small models only: a member-step of a population (one thread)
+    against one `TrainingRun`'s was 6.5x as fast for diabetes' MLP (5 thousand
+    multiply-adds per sample), 2.1x for the deep synthetic MLP (0.34 million),
+    1.7x for the digits CNN (0.34 million), 0.92x for MNIST's MLP (0.67 million)
+    and 0.2x for MNIST's CNN (4.2 million, where batched convolutions are slow):
+    a model of more than `CPU_BATCH_MACS` multiply-adds per sample runs one at a
+    time there.
     """
     if resolve_device(device).type == "cuda":
         return None
-    model = build_model(task, data, 0.0)
-    areas: list[int] = []
+    macs = multiply_adds(build_model(task, data, 0.0), _example_input(data))
+    if macs > CPU_BATCH_MACS:
+        return (
+            f"on a CPU a population of a model of {macs / 1e6:.2f} million multiply-adds per "
+            "sample trains no faster than one run at a time; it batches on CUDA, or with "
+            "engine 'population'"
+        )
+    return None
 
-    def record(module: nn.Module, args: Any) -> None:
-        areas.append(math.prod(args[0].shape[-2:]))
 
-    hooks = [
-        m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, nn.Conv2d)
-    ]
+def multiply_adds(model: nn.Module, example: torch.Tensor) -> int:
+    """Multiply-adds of ``model``'s linear and convolution layers for one sample of ``example``."""
+    total = [0]
+
+    def count(module: nn.Module, args: Any, output: torch.Tensor) -> None:
+        if isinstance(module, nn.Linear):
+            total[0] += module.in_features * module.out_features
+        elif isinstance(module, nn.Conv2d):
+            per_output = module.in_channels // module.groups * math.prod(module.kernel_size)
+            total[0] += math.prod(output.shape[1:]) * per_output
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()]
     try:
         with torch.no_grad():
-            model(_example_input(data))
+            model(example[:1])
     finally:
         for hook in hooks:
             hook.remove()
-    if areas and max(areas) > CPU_CONV_AREA:
-        side = math.isqrt(max(areas))
-        return (
-            f"on a CPU a population's convolutions over {side}x{side} images train slower than "
-            "one run at a time; they batch on CUDA, or with engine 'population'"
-        )
-    return None
+    return total[0]
 
 
 def _example_input(data: TaskData) -> torch.Tensor:

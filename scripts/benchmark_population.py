@@ -94,6 +94,35 @@ def core_rates(n: int, steps: int, device: torch.device) -> dict[str, float]:
     return {"population": pop_rate, "sequential": seq_rate}
 
 
+def task_core_rates(
+    name: str, n: int, steps: int, device: torch.device, data_dir: str | None
+) -> dict[str, float]:
+    """Member-steps/s of a population of ``n`` runs of registered task ``name`` (its harness
+    fidelity's subset) and of ``n`` sequential TrainingRuns of it."""
+    from hpenv.plan import fidelity_for
+    from hpenv.tasks import get_task
+
+    task = get_task(name)
+    data = task.load_data(data_dir=data_dir, subset=fidelity_for(name).subset)
+    batch = task.defaults.batch_size
+    population = Population([Member(task, seed=i, data=data) for i in range(n)], device=device)
+    population.train(batch * 2)  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    population.train(batch * steps)
+    _sync(device)
+    pop_rate = n * steps / (time.perf_counter() - start)
+    runs = [TrainingRun(task, seed=i, data=data, device=device) for i in range(n)]
+    for run in runs:
+        run.train(batch * 2)
+    _sync(device)
+    start = time.perf_counter()
+    for run in runs:
+        run.train(batch * steps)
+    _sync(device)
+    return {"population": pop_rate, "sequential": n * steps / (time.perf_counter() - start)}
+
+
 # ------------------------------------------------------------------ (b) PPO
 
 
@@ -222,6 +251,11 @@ def main() -> None:
         help="torch threads of this process, for PPO and the population (0: torch's default; "
         "more than 1 is much slower when other processes share the cores)",
     )
+    parser.add_argument(
+        "--core-tasks", default="", help="also (a) on these registered tasks, comma-separated "
+        "(e.g. the held-out suite's: mnist_rotated,digits_cnn,diabetes,synthetic_deep)",
+    )  # fmt: skip
+    parser.add_argument("--data-dir", default=None, help="data directory of --core-tasks")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -245,6 +279,18 @@ def main() -> None:
             print(f"  N={n:4d} population {summary(rates['population'])}  sequential "
                   f"{summary(rates['sequential'])}  ratio {summary(ratios)}")  # fmt: skip
         results["core"] = core
+        tasks = [t for t in args.core_tasks.split(",") if t.strip()]
+        for name in tasks:
+            rates: dict[str, list[float]] = {"population": [], "sequential": []}
+            for _ in range(args.repeats):
+                for key, value in task_core_rates(
+                    name, args.sizes[0], args.core_steps, device, args.data_dir
+                ).items():
+                    rates[key].append(value)
+            ratios = [p / s for p, s in zip(rates["population"], rates["sequential"], strict=True)]
+            line = f"  {name:16s} N={args.sizes[0]:4d} population {summary(rates['population'])}"
+            print(f"{line}  sequential {summary(rates['sequential'])}  ratio {summary(ratios)}")
+            results.setdefault("core_tasks", {})[name] = rates
 
     if "ppo" not in args.skip:
         total = args.total_steps

@@ -23,9 +23,10 @@ from agents.evaluation.methods.policy import PolicyMethod
 from agents.evaluation.methods.schedules import Cosine, ProbeCosine, Static
 from agents.evaluation.methods.search import GridSearch
 from hpenv.plan import Fidelity
-from hpenv.population import batching_pays, supports
+from hpenv.population import batching_pays, multiply_adds, supports
 from hpenv.tasks import get_task
 from hpenv.testing import tiny_task_data
+from hpenv.training import build_model
 
 #: digits_cnn (Unflatten + convolutions) at a tenth of its data, one epoch: 4 decisions.
 SPEC = RunSpec("digits_cnn", 0, fidelity=Fidelity(subset=0.1, budget_epochs=1.0), decisions=4)
@@ -57,7 +58,13 @@ def _same_rows(batched, sequential) -> None:
 def test_digits_cnn_batches():
     assert supports(get_task("digits_cnn")) is None  # Unflatten is supported
     data = SPEC.load_data()
-    assert batching_pays(get_task("digits_cnn"), data, "cpu") is None
+    assert batching_pays(get_task("digits_cnn"), data, "cpu") is None  # 0.34 M multiply-adds
+    mnist = tiny_task_data(get_task("mnist_cnn"), n_train=4)  # 8x8 stand-ins: a small model
+    assert batching_pays(get_task("mnist_cnn"), mnist, "cpu") is None
+    mlp = tiny_task_data(get_task("mnist"), n_train=4)  # 28x28 into MLP 512-512: 0.67 M
+    assert "0.67 million multiply-adds" in (batching_pays(get_task("mnist"), mlp, "cpu") or "")
+    model = build_model(get_task("mnist"), mlp, 0.0)
+    assert multiply_adds(model, mlp.train_x.float()) == 784 * 512 + 512 * 512 + 512 * 10
 
 
 def test_population_runs_equal_sequential_runs_for_every_batchable_method():

@@ -39,8 +39,9 @@ def test_1_rewards_are_finite_at_zero_loss():
     for name in REWARDS:
         reward = make_reward(name)
         reward.reset(0.0, 1.0)
-        assert math.isfinite(reward.step(0.0, 1.0, last=False))
-        assert math.isfinite(reward.step(0.5, 0.8, last=True))
+        # a paired reward also gets the reference run's loss (others ignore it)
+        assert math.isfinite(reward.step(0.0, 1.0, last=False, reference=0.0))
+        assert math.isfinite(reward.step(0.5, 0.8, last=True, reference=math.nan))
         assert math.isfinite(reward.diverged(worst_loss=100.0))
 
 

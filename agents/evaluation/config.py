@@ -84,9 +84,9 @@ class EvalConfig:
     engine: EngineName = option(
         "how cells train: 'auto' (the default) trains each task's batchable cells (the policy, "
         "the schedules, the grid and random search) as members of one population where that is "
-        "faster on this device (CUDA; on a CPU, models without convolutions over images), the "
-        "others one at a time; 'population' batches wherever the population can; 'sequential' "
-        "trains one run at a time. Cells on Ray (--ray-address) train one at a time",
+        "faster on this device (CUDA; on a CPU, models of at most 0.5 million multiply-adds per "
+        "sample), the others one at a time; 'population' batches wherever the population can; "
+        "'sequential' trains one run at a time. Cells on Ray (--ray-address) train one at a time",
         default="auto",
     )
     data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
