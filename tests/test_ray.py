@@ -300,7 +300,11 @@ def test_evaluation_on_ray_equals_in_process(nodes: Nodes, tmp_path: Path):
         policy=str(policy), tasks=("digits",), seeds=(0, 1), methods=("policy", "linear"),
         fidelity=EVAL_TINY,
     )  # fmt: skip
-    here = evaluate(dataclasses.replace(config, out_dir=str(tmp_path / "here")), progress=False)
+    # Ray cells train one run at a time: compare with the sequential engine here
+    here = evaluate(
+        dataclasses.replace(config, out_dir=str(tmp_path / "here"), engine="sequential"),
+        progress=False,
+    )
     there = evaluate(
         dataclasses.replace(
             config, out_dir=str(tmp_path / "ray"), ray_address=nodes.cluster.address
