@@ -889,13 +889,15 @@ def batching_pays(task: Task, data: TaskData, device: str | torch.device = "cpu"
 
     On CUDA a population always pays. On a CPU it saves the per-step overhead it
     shares among members (the optimizer, the Python around each step), which
-    matters for small models only: a member-step of a population (one thread)
-    against one `TrainingRun`'s was 6.5x as fast for diabetes' MLP (5 thousand
-    multiply-adds per sample), 2.1x for the deep synthetic MLP (0.34 million),
-    1.7x for the digits CNN (0.34 million), 0.92x for MNIST's MLP (0.67 million)
-    and 0.2x for MNIST's CNN (4.2 million, where batched convolutions are slow):
-    a model of more than `CPU_BATCH_MACS` multiply-adds per sample runs one at a
-    time there.
+    matters for small models only. Member-steps/s of a population of 16 against
+    16 `TrainingRun`s, one thread (``scripts/benchmark_population.py
+    --core-tasks``, docs/benchmarks.md section 7): diabetes' MLP (5 thousand
+    multiply-adds per sample) 5.0x, the digits CNN (0.34 million) 1.6x, the deep
+    synthetic MLP (0.34 million) 1.3x, MNIST's MLP (0.67 million) 1.1x, MNIST's
+    CNN (4.2 million; batched convolutions are slow there) 0.4x; and the whole
+    harness batching MNIST's MLPs too ran 0.9x as fast per cell as one run at a
+    time. A model of more than `CPU_BATCH_MACS` multiply-adds per sample runs one
+    at a time there.
     """
     if resolve_device(device).type == "cuda":
         return None
