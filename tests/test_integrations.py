@@ -305,3 +305,50 @@ def test_lightning_grad_norm_is_this_steps():
     # intervals of 4 steps: the norm is sampled on each interval's first and last step
     expected = [np.mean([norms[0], norms[3]]), np.mean([norms[4], norms[7]])]
     assert [h["grad_norm"] for h in history[1:]] == pytest.approx(expected, rel=1e-6)
+
+
+# ---------------------------------------------------------------- the probe (layout 2)
+
+
+def check_probe_then_decisions(controller: Any, lrs: dict[int, float]) -> None:
+    """A 4-step probe, then the base's rate and the policy's decisions over 26 steps."""
+    assert controller.probe_result is not None
+    assert controller.probe_steps == 4
+    history = controller.history
+    assert [h["step"] for h in history] == [4, 10, 16, 22, 28]
+    assert controller.base is not None
+    assert history[0]["lr"] == pytest.approx(controller.base.lr(4 / STEPS))
+    for step, lr in lrs.items():
+        if step >= 4:  # from the probe's end the optimizer runs at the controller's rates
+            assert lr == pytest.approx(lr_in_force(history, step), rel=1e-9), step
+
+
+def test_hf_trainer_probes_first_with_a_layout_2_policy(tmp_path: Path):
+    from agents.deploy.integrations.hf import HyperControllerCallback
+    from hpenv.probe import ProbeConfig
+
+    transformers, model, args, train, val = hf_setup(tmp_path)
+    callback = HyperControllerCallback(
+        make_policy(decisions=DECISIONS, obs_version=2), eval_dataset=val, eval_batch_size=10,
+        probe=ProbeConfig(min_steps=4, max_steps=4),
+    )  # fmt: skip
+    lrs: dict[int, float] = {}
+    callbacks = [callback, hf_lr_recorder(transformers, lrs)]
+    transformers.Trainer(model=model, args=args, train_dataset=train, callbacks=callbacks).train()
+    assert callback.controller is not None
+    check_probe_then_decisions(callback.controller, lrs)
+
+
+def test_lightning_probes_first_with_a_layout_2_policy():
+    from agents.deploy.integrations.lightning import HyperControllerCallback
+    from hpenv.probe import ProbeConfig
+
+    pl, module, train, val, kwargs = lightning_setup(scheduler="constant")
+    callback = HyperControllerCallback(
+        make_policy(decisions=DECISIONS, obs_version=2), probe=ProbeConfig(min_steps=4, max_steps=4)
+    )
+    lrs: dict[int, float] = {}
+    trainer = pl.Trainer(callbacks=[callback, lightning_lr_recorder(pl, lrs)], **kwargs)
+    trainer.fit(module, train, val)
+    assert callback.controller is not None
+    check_probe_then_decisions(callback.controller, lrs)

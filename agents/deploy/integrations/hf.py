@@ -85,6 +85,7 @@ from agents.deploy.integrations._common import (
     resolve_policy,
     unwrap_optimizer,
 )
+from hpenv.probe import ProbeConfig
 
 __all__ = ["HyperControllerCallback"]
 
@@ -105,6 +106,10 @@ class HyperControllerCallback(TrainerCallback):
         batch_size: The batch-size feature (default: the Trainer's total batch).
         dropout: The dropout feature (default: the model's largest dropout rate).
         stats_every: Gradient-norm sampling period (see `HyperController`).
+        probe: The probe before the first decision (see `HyperController`; default:
+            a layout-2 policy probes, a layout-1 policy does not). Its steps are the
+            first of the training; the framework's scheduler is held at the probe's
+            rates meanwhile and re-anchored on the base schedule's rate after it.
 
     Raises:
         ValueError: Neither or both of ``evaluate`` and ``eval_dataset``.
@@ -125,6 +130,7 @@ class HyperControllerCallback(TrainerCallback):
         batch_size: int | None = None,
         dropout: float | None = None,
         stats_every: int = 4,
+        probe: ProbeConfig | bool | None = None,
     ) -> None:
         if (evaluate is None) == (eval_dataset is None):
             raise ValueError("pass exactly one of evaluate= or eval_dataset=")
@@ -138,6 +144,7 @@ class HyperControllerCallback(TrainerCallback):
         self.batch_size = batch_size
         self.dropout = dropout
         self.stats_every = stats_every
+        self.probe = probe
         self.controller: HyperController | None = None
         self._model: nn.Module | None = None
         self._eval_loader: Iterable[Any] | None = None
@@ -183,6 +190,8 @@ class HyperControllerCallback(TrainerCallback):
             dropout=model_dropout(model) if self.dropout is None else self.dropout,
             log_dir=self.log_dir,
             stats_every=self.stats_every,
+            probe=self.probe,
+            model=model,
         )
         self._sync = SchedulerSync(self.controller, [lr_scheduler])
         self._hooks = [

@@ -87,6 +87,7 @@ from agents.deploy.integrations._common import (
     require_learning_rates,
     resolve_policy,
 )
+from hpenv.probe import ProbeConfig
 
 __all__ = ["HyperControllerCallback"]
 
@@ -119,6 +120,10 @@ class HyperControllerCallback(pl.Callback):
         batch_size: The batch-size feature (default: from the train loader).
         dropout: The dropout feature (default: the module's largest dropout rate).
         stats_every: Gradient-norm sampling period (see `HyperController`).
+        probe: The probe before the first decision (see `HyperController`; default:
+            a layout-2 policy probes, a layout-1 policy does not). Its steps are the
+            first of the training; the framework's scheduler is held at the probe's
+            rates meanwhile and re-anchored on the base schedule's rate after it.
 
     Raises:
         IncompatiblePolicyError: The policy tunes batch size or dropout (the
@@ -137,6 +142,7 @@ class HyperControllerCallback(pl.Callback):
         batch_size: int | None = None,
         dropout: float | None = None,
         stats_every: int = 4,
+        probe: ProbeConfig | bool | None = None,
     ) -> None:
         self.policy = resolve_policy(policy, "the Lightning callback")
         self.evaluate = evaluate
@@ -147,6 +153,7 @@ class HyperControllerCallback(pl.Callback):
         self.batch_size = batch_size
         self.dropout = dropout
         self.stats_every = stats_every
+        self.probe = probe
         self.controller: HyperController | None = None
         self._module: pl.LightningModule | None = None
         self._loader: Iterable[Any] | None = None
@@ -188,6 +195,8 @@ class HyperControllerCallback(pl.Callback):
             dropout=model_dropout(pl_module) if self.dropout is None else self.dropout,
             log_dir=self.log_dir,
             stats_every=self.stats_every,
+            probe=self.probe,
+            model=pl_module,
         )
         schedulers = [
             config.scheduler
