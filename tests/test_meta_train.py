@@ -257,3 +257,19 @@ def test_a_data_directory_that_does_not_exist_is_an_error(tmp_path: Path):
         "synthetic",
         "digits",
     ]
+
+
+def test_layout_2_meta_training_freezes_a_layout_2_policy(tmp_path: Path):
+    """--layout 2: probe, base, residual actions, the paired reward; the artifact says so."""
+    from agents.metatrain.config import episode_config
+    from agents.policy import load_policy
+
+    config = dataclasses.replace(
+        TINY, layout=2, reward="paired_log_val_loss", out_dir=str(tmp_path / "run")
+    )
+    episode = episode_config(config)
+    assert episode.layout == 2
+    assert episode.probe is not None
+    policy = load_policy(meta_train(config))
+    assert (policy.metadata.obs_version, policy.metadata.action_kind) == (2, "residual")
+    assert policy.metadata.env_config["layout"] == 2

@@ -18,12 +18,14 @@ from typing import Any, Literal
 from agents.cli import check_threads, option, threads_option
 from agents.metatrain.suite import DEFAULT_EVAL_TASKS, DEFAULT_TRAIN_TASKS, check_suite
 from agents.policy.artifact import AlgorithmName
+from hpenv.base import BaseConfig
 from hpenv.episode import Around
 from hpenv.episode_config import EpisodeConfig
 from hpenv.errors import InputError
 from hpenv.hyperparams import ActionMode, OptimizerName, check_tuned
 from hpenv.io import read_json_object
 from hpenv.plan import FIDELITY, Fidelity, split_budget
+from hpenv.probe import ProbeConfig
 from hpenv.rewards import RewardName
 
 #: How the training environments are stepped (see `agents.metatrain.vec_env`).
@@ -91,6 +93,12 @@ class MetaTrainConfig:
         "episode budget in samples for every task (default: per-task CPU fidelity)", default=None
     )
     reward: RewardName = option("reward (see hpenv.rewards)", default="log_val_loss")
+    layout: int = option(
+        "observation layout: 1, or 2 (a probe before the warm-up, the rate steered around "
+        "the base schedule read off it: hpenv.probe, hpenv.base; pair it with --reward "
+        "paired_log_val_loss)",
+        default=1,
+    )
     synthetic_optimizers: tuple[OptimizerName, ...] = option(
         "optimizers of the synthetic family's tasks (each task draws one; sgd, adam, adamw)",
         default=("adam",),
@@ -128,6 +136,8 @@ class MetaTrainConfig:
 
     def __post_init__(self) -> None:
         check_threads(self.threads)
+        if self.layout not in (1, 2):
+            raise InputError(f"layout must be 1 or 2, got {self.layout}")
         positive = ("total_steps", "n_envs", "decisions", "n_steps", "batch_size", "n_epochs")
         for name in positive:
             if getattr(self, name) < 1:
@@ -203,6 +213,8 @@ def episode_config(
         reward=config.reward,
         initial={"lr": Around(config.lr_below, config.lr_above)},
         fidelity={} if config.budget is not None else table,
+        probe=ProbeConfig() if config.layout == 2 else None,
+        base=BaseConfig() if config.layout == 2 else None,
     )
 
 
@@ -219,6 +231,7 @@ def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
         "lr_above": config.lr_above,
         "device": config.env_device,
         "synthetic_optimizers": config.synthetic_optimizers,
+        "layout": config.layout,
     }
 
 

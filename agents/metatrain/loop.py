@@ -299,6 +299,7 @@ class _Session:
             frame_stack=self.config.frame_stack,
             env_config=env_metadata(self.config),
             tasks=tuple(self.tasks),
+            obs_version=self.config.layout,
         )
 
     def on_best(self, score: float) -> None:
