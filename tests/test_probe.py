@@ -202,3 +202,19 @@ def test_find_lr_script_prints_a_suggestion_and_writes_the_curve(tmp_path, capsy
     out = capsys.readouterr().out
     assert "suggested learning rate:" in out
     assert png.stat().st_size > 0
+
+
+def test_choose_base_measures_every_candidate_on_training_tasks(tmp_path, capsys):
+    import json
+
+    from scripts import load_script
+
+    out = tmp_path / "bases.json"
+    script = load_script("choose_base")
+    argv = ["--tasks", "wine", "--seeds", "0", "--start-lr-factors", "1", "--out", str(out)]
+    assert script.main(argv) == 0
+    table = capsys.readouterr().out
+    rows = json.loads(out.read_text())["rows"]
+    for name in script.CANDIDATES:
+        assert f"| {name} |" in table
+        assert sum(r["candidate"] == name for r in rows) == 1
