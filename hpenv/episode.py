@@ -29,7 +29,7 @@ import numpy as np
 
 from hpenv.base import BaseSchedule
 from hpenv.errors import InputError
-from hpenv.hyperparams import HParams, Tunable, tunable
+from hpenv.hyperparams import HParams, Tunable, tunable, with_optimizer
 from hpenv.observation import FeatureTracker, IntervalMetrics
 from hpenv.plan import EpisodePlan
 from hpenv.probe import ProbeResult
@@ -98,11 +98,11 @@ def draw_initial_hparams(
         rng: The episode's generator (draws in the order of ``initial``).
         initial: Hyperparameter -> fixed value, ``(low, high)`` range or `Around`.
         tuned: The tuned hyperparameters; their values are clipped into range.
-        optimizer: Replaces the task's optimizer kind when given.
+        optimizer: Replaces the task's optimizer kind when given (at its usual rate and
+            momentum 0.9, `hpenv.hyperparams.with_optimizer`: the defaults the ranges of
+            ``initial`` are relative to).
     """
-    hparams = task.defaults
-    if optimizer is not None:
-        hparams = hparams.replace(optimizer=optimizer)
+    hparams = with_optimizer(task.defaults, optimizer)  # type: ignore[arg-type]
     values: dict[str, Any] = {}
     for name, spec in initial.items():
         t = tunable(name)

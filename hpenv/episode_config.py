@@ -123,7 +123,10 @@ class EpisodeConfig:
             `hpenv.episode.Around`; default `hpenv.episode.DEFAULT_INITIAL`
             (`PopulationVecEnv` builds its config from settings with
             meta-training's range instead, see there). None means the default.
-        optimizer: Replaces the task's optimizer kind.
+        optimizer: Replaces the task's optimizer kind (at its usual rate,
+            `hpenv.hyperparams.with_optimizer`).
+        optimizers: Each episode draws its optimizer from these (uniformly, first of
+            its draws) instead; give this or ``optimizer``.
         subset: Train on this fraction of the training split.
         fidelity: Task name -> `Fidelity` (or a mapping of its fields): the run
             size of that task, taking precedence over ``subset``, ``budget``,
@@ -154,6 +157,7 @@ class EpisodeConfig:
     divergence_penalty: float | None = None
     initial: Mapping[str, InitialValue] = FrozenMap(DEFAULT_INITIAL)
     optimizer: OptimizerName | None = None
+    optimizers: tuple[OptimizerName, ...] = ()
     subset: float | None = None
     fidelity: Mapping[str, Fidelity] = _NO_FIDELITY
     val_size: int | None = None
@@ -179,6 +183,12 @@ class EpisodeConfig:
                 f"optimizer must be one of {OPTIMIZERS} (or None: the task's), "
                 f"got {self.optimizer!r}"
             )
+        object.__setattr__(self, "optimizers", tuple(self.optimizers))
+        unknown = [o for o in self.optimizers if o not in OPTIMIZERS]
+        if unknown:
+            raise InputError(f"optimizers must name some of {OPTIMIZERS}, got {unknown}")
+        if self.optimizers and self.optimizer is not None:
+            raise InputError("give optimizer (one for every episode) or optimizers, not both")
         object.__setattr__(self, "fidelity", _fidelity_table(self.fidelity))
         if self.probe is not None and not isinstance(self.probe, ProbeConfig):
             raise InputError(f"probe must be a ProbeConfig (or None), got {self.probe!r}")
@@ -298,7 +308,10 @@ class EpisodeConfig:
         ``overrides`` replace entries of ``initial`` for this episode (checked by the caller).
         """
         initial = {**self.initial, **(overrides or {})}
-        return draw_initial_hparams(task, rng, initial, self.tunables, self.optimizer)
+        optimizer = self.optimizer
+        if self.optimizers:
+            optimizer = self.optimizers[int(rng.integers(len(self.optimizers)))]
+        return draw_initial_hparams(task, rng, initial, self.tunables, optimizer)
 
     def make_reward(self) -> Reward:
         """A fresh reward function of this episode (one per running episode)."""

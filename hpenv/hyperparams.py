@@ -85,6 +85,14 @@ class HParams:
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(HParams))
 
 
+def with_optimizer(defaults: HParams, optimizer: OptimizerName | None) -> HParams:
+    """A task's ``defaults`` trained with ``optimizer`` instead (None: unchanged): at that
+    optimizer's usual rate (`DEFAULT_LR`) and momentum 0.9, unless it is the task's own."""
+    if optimizer is None or optimizer == defaults.optimizer:
+        return defaults
+    return defaults.replace(optimizer=optimizer, lr=DEFAULT_LR[optimizer], momentum=0.9)
+
+
 def _check(ok: bool, name: str, value: object, expected: str) -> None:
     if not ok:
         raise ValueError(f"hyperparameter {name} must be {expected}, got {value!r}")

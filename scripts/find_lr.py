@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.cli import check_threads, option, parse_config, run_job, threads_option, use_threads
-from hpenv.hyperparams import DEFAULT_LR, OptimizerName
+from hpenv.hyperparams import OptimizerName, with_optimizer
 from hpenv.probe import ProbeConfig, ProbeResult, probe_run
 from hpenv.tasks import get_task, list_tasks
 from hpenv.training import TrainingRun
@@ -69,11 +69,7 @@ def find_lr(config: FindLrConfig) -> ProbeResult:
     task = get_task(config.task)
     if config.model is not None:
         task = task.with_model(config.model)
-    hparams = task.defaults
-    if config.optimizer is not None and config.optimizer != hparams.optimizer:
-        hparams = hparams.replace(
-            optimizer=config.optimizer, lr=DEFAULT_LR[config.optimizer], momentum=0.9
-        )
+    hparams = with_optimizer(task.defaults, config.optimizer)
     run = TrainingRun(
         task,
         hparams=hparams,

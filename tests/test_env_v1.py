@@ -8,7 +8,7 @@ import pytest
 
 import hpenv  # noqa: F401  (registers the ids)
 from hpenv.base import BaseConfig
-from hpenv.env import HPTuneEnv
+from hpenv.env import Around, HPTuneEnv
 from hpenv.probe import ProbeConfig
 
 #: digits at 4 epochs: 180 optimizer steps at batch 32, a 20-step probe, 4 decisions.
@@ -75,3 +75,18 @@ def test_layout_2_needs_lr_tuned_and_a_base_for_the_paired_reward():
         HPTuneEnv("digits", tuned=("momentum",), base=BaseConfig())
     with pytest.raises(ValueError, match="base=BaseConfig"):
         HPTuneEnv("digits", reward="paired_log_val_loss")
+
+
+def test_episodes_draw_the_users_optimizer_at_its_usual_rate():
+    env = HPTuneEnv("digits", budget=600, decisions=2, device="cpu",
+                    optimizers=("adam", "sgd"), initial={"lr": Around(1.0, 1.0)})  # fmt: skip
+    drawn = {}
+    for seed in range(8):
+        env.reset(seed=seed)
+        drawn[env.run.hparams.optimizer] = env.run.hparams
+    assert set(drawn) == {"adam", "sgd"}
+    assert drawn["sgd"].lr == pytest.approx(0.05)  # SGD's usual rate, not Adam's default
+    assert drawn["sgd"].momentum == pytest.approx(0.9)
+    assert drawn["adam"].lr == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="not both"):
+        HPTuneEnv("digits", optimizer="sgd", optimizers=("adam",))

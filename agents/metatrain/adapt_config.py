@@ -195,6 +195,7 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         lr_below=float(env.get("lr_below", 100.0)),
         lr_above=float(env.get("lr_above", 30.0)),
         layout=int(env.get("layout", 1)),  # a layout-2 policy adapts on layout-2 episodes
+        optimizers=tuple(env.get("optimizers", ())),
         algorithm=meta.algorithm,
         frame_stack=meta.frame_stack,
         n_steps=config.n_steps or meta.decisions,

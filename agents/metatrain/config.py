@@ -93,6 +93,12 @@ class MetaTrainConfig:
         "episode budget in samples for every task (default: per-task CPU fidelity)", default=None
     )
     reward: RewardName = option("reward (see hpenv.rewards)", default="log_val_loss")
+    optimizers: tuple[OptimizerName, ...] = option(
+        "each episode of a registered task draws the user's optimizer from these (at its "
+        "usual rate; sgd with momentum 0.9) instead of the task's (default: the task's); the "
+        "synthetic family's are --synthetic-optimizers",
+        default=(),
+    )
     layout: int = option(
         "observation layout: 1, or 2 (a probe before the warm-up, the rate steered around "
         "the base schedule read off it: hpenv.probe, hpenv.base; pair it with --reward "
@@ -213,6 +219,7 @@ def episode_config(
         reward=config.reward,
         initial={"lr": Around(config.lr_below, config.lr_above)},
         fidelity={} if config.budget is not None else table,
+        optimizers=config.optimizers,
         probe=ProbeConfig() if config.layout == 2 else None,
         base=BaseConfig() if config.layout == 2 else None,
     )
@@ -232,6 +239,7 @@ def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
         "device": config.env_device,
         "synthetic_optimizers": config.synthetic_optimizers,
         "layout": config.layout,
+        "optimizers": config.optimizers,
     }
 
 

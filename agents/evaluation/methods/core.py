@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from hpenv.hyperparams import DEFAULT_LR, HParams, OptimizerName
+from hpenv.hyperparams import HParams, OptimizerName, with_optimizer
 from hpenv.plan import EpisodePlan, Fidelity, budget_samples, fidelity_for, plan_episode
 from hpenv.probe import ProbeConfig, ProbeResult, probe_population, probe_run
 from hpenv.tasks import Task, TaskData, get_task
@@ -92,10 +92,7 @@ class RunSpec:
 
     def defaults(self) -> HParams:
         """The task's default hyperparameters, with ``optimizer`` (and its usual rate) if set."""
-        base = self.resolved_task().defaults
-        if self.optimizer is None or self.optimizer == base.optimizer:
-            return base
-        return base.replace(optimizer=self.optimizer, lr=DEFAULT_LR[self.optimizer], momentum=0.9)
+        return with_optimizer(self.resolved_task().defaults, self.optimizer)
 
     def start_hparams(self) -> HParams:
         defaults = self.defaults()
