@@ -284,12 +284,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
         self.reference = None
         if self.config.reward in PAIRED_REWARDS and not stats.diverged:
             self.reference = _twin(run, plan.val_size)  # the base's run from here: same state
-        obs, info = self.episode.warmup(stats, evaluation, run.hparams)
-        if base is not None:
-            info["base_lr"] = base.anchor
-        if probe is not None:
-            info["probe"] = {"best_lr": probe.best_lr, "steps": probe.steps, "kept": probe.kept}
-        return obs, info
+        return self.episode.warmup(stats, evaluation, run.hparams)
 
     def _probe_and_base(
         self, run: TrainingRun, plan: EpisodePlan, hparams: HParams
@@ -299,10 +294,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
         if self.config.probe is not None and plan.probe:
             batch = min(hparams.batch_size, run.data.train_x.shape[0])
             probe = probe_run(run, self.config.probe, plan.probe // batch)
-        if self.config.base is None:
-            return probe, None
-        base = self.config.base.schedule(probe, hparams.lr, plan.probe / plan.budget)
-        run.set_hparams(lr=base.lr(base.p0))
+        base = self.config.base_schedule(probe, hparams.lr, plan)
+        if base is not None:
+            run.set_hparams(lr=base.lr(base.p0))
         return probe, base
 
     def step(

@@ -173,7 +173,8 @@ class Episode:
     def warmup(
         self, stats: IntervalStats, evaluation: EvalStats | None, hparams: HParams
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """The first observation and info, from the warm-up interval (``reset``'s return)."""
+        """The first observation and info, from the warm-up interval (``reset``'s return;
+        with a base its ``base_lr``, with a probe what it found)."""
         info = self._record(stats, evaluation, hparams)
         self.warmup_diverged = info["diverged"]
         if self.warmup_diverged:
@@ -185,6 +186,11 @@ class Episode:
             self.reward.reset(evaluation.loss, evaluation.accuracy)
         info["initial_val_loss"] = self.initial.loss
         info["initial_val_accuracy"] = self.initial.accuracy
+        if self.base is not None:
+            info["base_lr"] = self.base.anchor
+        if self.probe is not None:
+            probe = self.probe
+            info["probe"] = {"best_lr": probe.best_lr, "steps": probe.steps, "kept": probe.kept}
         self.last_reward = 0.0
         return obs, info
 

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hpenv.base import BaseConfig
+from hpenv.base import BaseConfig, BaseSchedule
 from hpenv.episode import DEFAULT_INITIAL, InitialValue, check_initial, draw_initial_hparams
 from hpenv.errors import InputError
 from hpenv.hyperparams import (
@@ -56,7 +56,7 @@ from hpenv.plan import (
     plan_episode,
     split_budget,
 )
-from hpenv.probe import ProbeConfig
+from hpenv.probe import ProbeConfig, ProbeResult
 from hpenv.rewards import PAIRED_REWARDS, Reward, RewardName, make_reward
 
 if TYPE_CHECKING:
@@ -296,6 +296,15 @@ class EpisodeConfig:
             task_val_size=task.val_size,
             probe=probe,
         )
+
+    def base_schedule(
+        self, probe: ProbeResult | None, start_lr: float, plan: EpisodePlan
+    ) -> BaseSchedule | None:
+        """The base of a run of ``plan`` that started at ``start_lr`` and whose probe found
+        ``probe`` (None: it had none); None without a base (layout 1)."""
+        if self.base is None:
+            return None
+        return self.base.schedule(probe, start_lr, plan.probe / plan.budget)
 
     def initial_hparams(
         self,

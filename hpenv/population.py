@@ -21,7 +21,8 @@ momentum, weight decay, dropout and gradient clipping. A member that diverges
 is frozen: its weights and optimizer state stop changing, it reports
 `TrainingRun`'s diverged statistics, and the others train on unaffected (every
 reduction is per member, so NaNs cannot leak). `Population.reinit` starts a
-member afresh in place (a vectorised environment's auto-reset).
+member afresh in place (a vectorised environment's auto-reset), `Population.add`
+appends one.
 
 Example:
     >>> import torch
@@ -293,20 +294,58 @@ class Population:
         optimizer and batch size. Its weights, optimizer state, data order and
         counters are those of a new `TrainingRun`.
         """
+        data, stacked, model = self._load_member(member, "reinit")
+        self._write_member(index, member, data, stacked, model)
+
+    def add(self, member: Member) -> int:
+        """Append ``member`` as a new last member, as `reinit` starts one; its index.
+
+        Every stacked tensor (weights, optimizer state, data) is copied one row
+        longer: the cost of a rare event (a vectorised environment that needs
+        one more run mid-population).
+        """
+        data, stacked, model = self._load_member(member, "add")
+        index = self.size
+        with torch.no_grad():  # a placeholder row, overwritten below
+            self.params = {k: torch.cat([v, v[-1:]]) for k, v in self.params.items()}
+            self._data = {k: torch.cat([v, v[-1:]]) for k, v in self._data.items()}
+            if self._scale is not None and self._shift is not None:
+                self._scale = torch.cat([self._scale, self._scale[-1:]])
+                self._shift = torch.cat([self._shift, self._shift[-1:]])
+        self.optimizer.grow(self.params)
+        self._members.append(self._members[-1])
+        self._write_member(index, member, data, stacked, model)
+        return index
+
+    def _load_member(
+        self, member: Member, action: str
+    ) -> tuple[TaskData, dict[str, torch.Tensor], nn.Module]:
+        """A new member's data (also stacked, on the device) and initial model, checked
+        against the population's hyperparameters, data shapes and architecture."""
         self._check_shared(member.resolved_hparams())
         data = member.load()
-        new = _stack_data([data], self.device)
-        for key, tensor in new.items():
+        stacked = _stack_data([data], self.device)
+        for key, tensor in stacked.items():
             if tensor.shape[1:] != self._data[key].shape[1:]:
                 raise ValueError(
-                    f"reinit: member data {key} has shape {tuple(tensor.shape[1:])}, "
+                    f"{action}: member data {key} has shape {tuple(tensor.shape[1:])}, "
                     f"the population's is {tuple(self._data[key].shape[1:])}"
                 )
-        model = self._init_model(member, data)
+        return data, stacked, self._init_model(member, data)
+
+    def _write_member(
+        self,
+        index: int,
+        member: Member,
+        data: TaskData,
+        stacked: dict[str, torch.Tensor],
+        model: nn.Module,
+    ) -> None:
+        """Make row ``index`` a new `TrainingRun`'s state (see `_load_member`)."""
         with torch.no_grad():
             for name, param in model.named_parameters():
                 self.params[name][index].copy_(param.detach())
-            for key, tensor in new.items():
+            for key, tensor in stacked.items():
                 self._data[key][index].copy_(tensor[0])
         self.optimizer.reset_member(index)
         self._members[index] = self._new_state(member, data)

@@ -78,6 +78,20 @@ class StackedOptimizer:
         self.has_buf[index] = False
         self.step_count[index] = 0
 
+    def grow(self, params: Tensors) -> None:
+        """Add a last member, with fresh state, to match ``params`` (grown by one row)."""
+        if next(iter(params.values())).shape[0] != self.size + 1:
+            raise ValueError("grow: the parameters must have grown by one member first")
+        for group in self.state.values():
+            for name, tensor in group.items():
+                group[name] = torch.cat([tensor, torch.zeros_like(tensor[:1])])
+        self.has_buf = np.append(self.has_buf, False)
+        self.step_count = np.append(self.step_count, 0)
+        self._use_buf = np.append(self._use_buf, False)
+        self._active = np.append(self._active, False)
+        self.size += 1
+        self._plan, self._buffers = {}, {}
+
     def snapshot(self, index: Sequence[int]) -> dict[str, Tensors]:
         """Copies of the state of members ``index`` (to restore frozen members)."""
         idx = torch.as_tensor(list(index), device=self.device)

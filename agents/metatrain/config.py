@@ -26,7 +26,7 @@ from hpenv.hyperparams import ActionMode, OptimizerName, check_tuned
 from hpenv.io import read_json_object
 from hpenv.plan import FIDELITY, Fidelity, split_budget
 from hpenv.probe import ProbeConfig
-from hpenv.rewards import RewardName
+from hpenv.rewards import PAIRED_REWARDS, RewardName
 
 #: How the training environments are stepped (see `agents.metatrain.vec_env`).
 VecEnvName = Literal["subprocess", "dummy", "population", "ray"]
@@ -105,6 +105,13 @@ class MetaTrainConfig:
         "paired_log_val_loss)",
         default=1,
     )
+    reference_group: int = option(
+        "--reward paired_log_val_loss with the population engine: policy members per hidden "
+        "reference member (the base schedule's run they are paired with); members of a group "
+        "share task, seed and start, so a population of N members trains N + N/k runs "
+        "(--n-envs, or --ray-members-per-actor on Ray, must be a multiple of it)",
+        default=4,
+    )
     synthetic_optimizers: tuple[OptimizerName, ...] = option(
         "optimizers of the synthetic family's tasks (each task draws one; sgd, adam, adamw)",
         default=("adam",),
@@ -144,7 +151,10 @@ class MetaTrainConfig:
         check_threads(self.threads)
         if self.layout not in (1, 2):
             raise InputError(f"layout must be 1 or 2, got {self.layout}")
-        positive = ("total_steps", "n_envs", "decisions", "n_steps", "batch_size", "n_epochs")
+        positive = (
+            "total_steps", "n_envs", "decisions", "n_steps", "batch_size", "n_epochs",
+            "reference_group",
+        )  # fmt: skip
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -176,6 +186,12 @@ class MetaTrainConfig:
                 "the population engine trains its members at one shared batch size, so it "
                 "cannot tune batch_size: use --vec-env subprocess (or dummy, or ray with one "
                 f"member per actor) with --tuned {','.join(self.tuned)}"
+            )
+        members = self.n_envs if self.vec_env == "population" else self.ray_members_per_actor
+        if batched and self.reward in PAIRED_REWARDS and members % self.reference_group:
+            raise ValueError(
+                f"the population's {members} members (--n-envs, or --ray-members-per-actor on "
+                f"Ray) must be a multiple of --reference-group ({self.reference_group})"
             )
         self._check_ray()
 

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ from agents.metatrain.population_tasks import (
     SyntheticPopulation,
     TaskPopulation,
 )
+from hpenv.base import ResidualRate, apply_residual
 from hpenv.env import observation_space
 from hpenv.episode import Around, Episode, InitialValue, StepResult
 from hpenv.episode_config import EpisodeConfig, EpisodeSettings, FrozenMap
@@ -50,13 +52,17 @@ from hpenv.hyperparams import HParams, action_space, apply_action
 from hpenv.observation import FeatureTracker
 from hpenv.plan import EpisodePlan
 from hpenv.population import SHARED_HPARAMS, Member, Population
-from hpenv.rewards import Reward
+from hpenv.probe import ProbeResult, probe_population
+from hpenv.rewards import PAIRED_REWARDS, Reward
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.training import resolve_device
 
 #: Meta-training's starting range (`agents.metatrain.config.episode_config` by default): runs
 #: started up to 100x too low or 30x too high.
 META_INITIAL: Mapping[str, InitialValue] = FrozenMap({"lr": Around(100.0, 30.0)})
+#: With a paired reward: members per hidden reference member, unless given (a population of
+#: N + N/4 members).
+DEFAULT_GROUP_SIZE = 4
 
 
 class PopulationVecEnv(VecEnv, EpisodeSettings):
@@ -65,24 +71,54 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
     ## Description
 
     Environment ``i`` is member ``i`` of a `Population`: a training run whose
-    episode is exactly an `HPTuneEnv` episode (same plan, warm-up, observation,
-    reward, info). All members train one interval per `step_wait`, in one
-    batched computation. A population shares its architecture, batch size,
-    optimizer kind, budget and interval schedule; members differ in data, run
-    seed and hyperparameters.
+    episode is exactly an `HPTuneEnv` episode (same plan, probe, base, warm-up,
+    observation, reward, info). All members train one interval per
+    `step_wait`, in one batched computation. A population shares its
+    architecture, batch size, optimizer kind, budget and interval schedule;
+    members differ in data, run seed and hyperparameters.
 
     ## Spaces
 
-    As `HPTuneEnv`: the observation is ``Box((20,), float32)``
-    (`hpenv.observation`), the action ``Box(-1, 1, (k,))`` or
-    ``MultiDiscrete([3] * k)`` for the ``k`` tuned hyperparameters. The batch
-    size is shared by the population and cannot be tuned.
+    As `HPTuneEnv` with the same config: the observation is of layout
+    ``config.layout`` (`hpenv.observation`): ``Box((20,), float32)``, or
+    ``Box((33,), float32)`` with a base schedule (``config.base``, layout 2: the
+    `-v1` ids' episodes); the action ``Box(-1, 1, (k,))`` or
+    ``MultiDiscrete([3] * k)`` for the ``k`` tuned hyperparameters, the rate's
+    residual over the base in layout 2 (`hpenv.base`: each member has its own
+    `ResidualRate`, reset per episode). The batch size is shared by the
+    population and cannot be tuned.
 
     ## Rewards, Starting State
 
     As `HPTuneEnv` (`hpenv.rewards`, `hpenv.episode.draw_initial_hparams`): a
-    member's episode starts with the untrained model's validation metrics and a
-    warm-up interval at its drawn starting hyperparameters.
+    member's episode starts with the untrained model's validation metrics,
+    then (with ``config.probe``) the probe, run for every starting member at
+    once (`hpenv.probe.probe_population`), the base read off each member's own
+    probe (``config.base``; the rate set to it), and a warm-up interval.
+
+    Paired rewards (``paired_log_val_loss``) need the base schedule's run beside
+    each episode: **reference members**. The N environments come in groups of
+    ``group_size`` (k) consecutive members that share their task, data, episode
+    seed, run seed and starting hyperparameters; each group has one hidden
+    reference member (a population member that is not an environment) with
+    the same task, seed and hyperparameters. Group members and their
+    reference are started in the same batched calls (evaluation, probe,
+    warm-up), so they are in exactly the same state when the first action is
+    taken (tested bitwise: they share initial weights, data order and probe);
+    each step the reference trains the same interval at the group's base rate,
+    ``base.lr(progress)`` (the neutral action), and each member's reward is its
+    margin over it (``info["reference_val_loss"]``; NaN once the reference
+    diverged). Members of a group differ only by what the policy does, so a
+    neutral member's rewards are exactly 0.
+
+    Cost: a population of N + N/k members (the first N are the environments)
+    when it starts. A member restarted mid-population (see below) is on a new
+    task and seed, so it cannot share its group's reference: it starts a group
+    of one with a reference of its own, started with it, in the slot of a
+    reference no running episode uses any more (the whole group restarted) or,
+    if none is free, in a slot added to the population (`Population.add`).
+    So each restart can add one member until the population ends (at most N
+    references in all); the next population starts at N + N/k again.
 
     ## Episode End and Auto-reset
 
@@ -96,11 +132,12 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
 
     A member that ends early (divergence: termination, as in `HPTuneEnv`)
     restarts at once on a fresh task of the same shape (``tasks.redraw``): it
-    is re-initialised in place, scored untrained, trains its own warm-up
-    interval (a batched step of the restarting members only), and then steps
-    with the others. Its episode's plan is `EpisodePlan.rejoin` of the
-    population's: the same interval and validation size, a budget of its
-    warm-up plus the population's remaining intervals, so it ends with the
+    is re-initialised in place, scored untrained, probes (if the config has a
+    probe), trains its own warm-up interval (batched steps of the restarting
+    members and their references only), and then steps with the others. Its
+    episode's plan is `EpisodePlan.rejoin` of the population's: the same
+    interval, validation size and probe reservation, a budget of the probe,
+    its warm-up plus the population's remaining intervals, so it ends with the
     others. Every episode SB3 sees is thus a real, complete episode with its own
     warm-up (restarted ones are shorter), and no member ever idles. If fewer
     than one interval would remain, all members are finished anyway.
@@ -111,14 +148,20 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
       `SyntheticPopulation`), a task name or `Task` (members are seeds and, with
       a ``subset`` fidelity, seeded subsets of it: `TaskPopulation`), or any
       `PopulationTasks`.
-    - ``num_envs``: members per population.
+    - ``num_envs``: members per population (environments).
     - ``config``: the episode's settings, an `hpenv.episode_config.EpisodeConfig`,
       used as given (the same config given to `HPTuneEnv` gives the same
       episodes); or give its fields as keywords (``tuned``, ``budget``,
-      ``decisions``, ``initial``...: as `HPTuneEnv`), not both. Built from
-      keywords, the config's ``initial`` defaults to meta-training's range,
-      `META_INITIAL` (lr in [default / 100, default * 30]), not `HPTuneEnv`'s.
-      Members share their batch size, so ``tuned`` and ``initial`` cannot name it.
+      ``decisions``, ``initial``, ``probe``, ``base``...: as `HPTuneEnv`), not
+      both. Built from keywords, the config's ``initial`` defaults to
+      meta-training's range, `META_INITIAL` (lr in [default / 100, default *
+      30]), not `HPTuneEnv`'s. Members share their batch size, so ``tuned`` and
+      ``initial`` cannot name it.
+    - ``group_size``: with a paired reward, members per reference member
+      (``num_envs`` must be a multiple of it; default `DEFAULT_GROUP_SIZE`; 1:
+      every member its own reference, a population of 2N). Other rewards have
+      no reference members: every member is drawn on its own and this is
+      unused.
     - ``device``, ``data_dir``, ``data_fn``: as `HPTuneEnv`.
     - ``stats_every``: as `TrainingRun`.
     - ``render_mode``: None or ``"ansi"`` (``env_method("render")`` gives each
@@ -126,15 +169,17 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
 
     Seeding: ``seed(s)`` (or the constructor's ``seed``) seeds the population's
     own generator at the next ``reset()``; every draw (tasks, episode seeds,
-    starting hyperparameters, run seeds) comes from it. No global RNG.
+    starting hyperparameters, run seeds) comes from it, one draw per group with
+    a paired reward. No global RNG.
 
     ## Info
 
     Each step's ``infos[i]`` has `HPTuneEnv.step`'s keys (task, hparams,
     samples, budget, train_loss, train_loss_std, grad_norm, update_ratio,
-    val_loss, val_accuracy, diverged; wall_time, train_time and eval_time at an
-    episode's end, measured on the whole population's calls). ``reset_infos[i]``
-    has `HPTuneEnv.reset`'s.
+    val_loss, val_accuracy, diverged, oom; reference_val_loss with a paired
+    reward; wall_time, train_time and eval_time at an episode's end, measured
+    on the whole population's calls). ``reset_infos[i]`` has
+    `HPTuneEnv.reset`'s (with a base ``base_lr``, with a probe ``probe``).
     """
 
     def __init__(
@@ -143,6 +188,7 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         num_envs: int = 16,
         *,
         config: EpisodeConfig | None = None,
+        group_size: int = DEFAULT_GROUP_SIZE,
         device: str = "auto",
         data_dir: str | None = None,
         data_fn: Callable[[Task], TaskData] | None = None,
@@ -164,18 +210,22 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
                 )
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', not {render_mode!r}")
+        #: Whether members are paired with reference members (a paired reward).
+        self.paired = self.config.reward in PAIRED_REWARDS
+        if group_size < 1 or (self.paired and num_envs % group_size):
+            raise InputError(
+                f"group_size must be >= 1 and divide num_envs ({num_envs}) with the "
+                f"{self.config.reward!r} reward, got {group_size}; e.g. group_size=1"
+            )
+        self.group_size = group_size
         self.stats_every = stats_every
         self.device = resolve_device(device)
         self.source = self._source(tasks, data_dir, data_fn)
         self.render_mode = render_mode
         self._views = [MemberView(self, i) for i in range(num_envs)]
-        if self.config.layout != 1 or self.config.probe is not None:
-            raise InputError(
-                "PopulationVecEnv runs observation layout 1 episodes only for now (no probe, no "
-                "base schedule, no paired reward): use HPTuneEnv (-v1 ids) for layout 2"
-            )
-        self._features = [FeatureTracker() for _ in range(num_envs)]
+        self._features = [FeatureTracker(self.config.layout) for _ in range(num_envs)]
         self._rewards: list[Reward] = [self.config.make_reward() for _ in range(num_envs)]
+        self._residuals = [ResidualRate() for _ in range(num_envs)]
         self.population: Population | None = None
         self.plan: EpisodePlan | None = None
         self.episodes: list[Episode] = []
@@ -183,12 +233,18 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         #: Per member: the seed of its current episode's draws and of its run.
         self.episode_seeds: list[int] = [0] * num_envs
         self.run_seeds: list[int] = [0] * num_envs
+        #: Per member: the population index of its reference member (paired rewards only).
+        self.references: list[int] = []
+        #: Per population index: the run seed of what it trains (members, then references).
+        self.slot_seeds: list[int] = []
+        #: Reference member -> an episode of its group, whose base it follows.
+        self._followed: dict[int, Episode] = {}
         self._intervals_done = 0
         self._actions: np.ndarray | None = None
         self._rng: np.random.Generator | None = None
         super().__init__(
             num_envs,
-            observation_space(),
+            observation_space(self.config.layout),
             action_space(len(self.tuned), self.action_mode),
         )
         if seed is not None:
@@ -233,14 +289,11 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         return obs, rewards, dones, infos
 
     def _step_members(self, actions: np.ndarray) -> list[StepResult]:
-        """Apply every member's action, train the live members one interval, score them."""
+        """Apply every member's action, train the live members (and their references) one
+        interval, score them."""
         population = self.population
         assert population is not None
-        # Every action is checked (apply_action raises on NaN) before any is applied.
-        new = [
-            apply_action(self.tuned, self.action_mode, actions[i], population.hparams[i])
-            for i in range(self.num_envs)
-        ]
+        new = self._new_hparams(actions, population.hparams)
         results: dict[int, StepResult] = {}
         for i, episode in enumerate(self.episodes):
             if episode.warmup_diverged:  # nothing the agent did: end without a penalty
@@ -248,22 +301,66 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
             else:
                 population.apply_hparams(i, new[i])
         live = [i for i in range(self.num_envs) if i not in results]
-        if live:
-            samples = {self.episodes[i].next_samples(population.samples_done[i]) for i in live}
-            if len(samples) != 1:  # cannot happen: plans are aligned by construction
-                raise RuntimeError(f"population members out of step: {sorted(samples)}")
-            stats = population.train(samples.pop())
-            evaluations = population.evaluate()
-            hparams, max_loss = population.hparams, population.max_loss
-            for i in live:
-                evaluation = None if stats[i].diverged else evaluations[i]
-                results[i] = self.episodes[i].step(stats[i], evaluation, hparams[i], max_loss[i])
+        if not live:
+            return [results[i] for i in range(self.num_envs)]
+        done = population.samples_done
+        # References follow their group's base: the neutral action, over the same interval.
+        references = sorted({self.references[i] for i in live}) if self.paired else []
+        references = [r for r in references if not population.diverged[r]]
+        for r in references:
+            base_lr = self._followed[r].base_lr(done[r])
+            assert base_lr is not None
+            population.set_hparams(r, lr=base_lr)
+        samples = {self.episodes[i].next_samples(done[i]) for i in live}
+        samples |= {self._followed[r].next_samples(done[r]) for r in references}
+        if len(samples) != 1:  # cannot happen: plans are aligned by construction
+            raise RuntimeError(f"population members out of step: {sorted(samples)}")
+        stats = population.train(samples.pop())
+        evaluations = population.evaluate()
+        hparams, max_loss = population.hparams, population.max_loss
+        for i in live:
+            evaluation = None if stats[i].diverged else evaluations[i]
+            reference = None
+            if self.paired:
+                r = self.references[i]
+                reference = math.nan if stats[r].diverged else evaluations[r].loss
+            results[i] = self.episodes[i].step(
+                stats[i], evaluation, hparams[i], max_loss[i], reference
+            )
+            if reference is not None:
+                results[i][4]["reference_val_loss"] = reference
         return [results[i] for i in range(self.num_envs)]
+
+    def _new_hparams(self, actions: np.ndarray, hparams: list[HParams]) -> list[HParams]:
+        """Every member's hyperparameters after its action (`HPTuneEnv`'s rule: with a base,
+        the rate is residual over it). All are checked (NaN raises) before any is used: on
+        an error no member's residual offset has moved."""
+        offsets = [residual.offset for residual in self._residuals]
+        new = []
+        assert self.population is not None
+        done = self.population.samples_done
+        try:
+            for i in range(self.num_envs):
+                base_lr = self.episodes[i].base_lr(done[i])
+                if base_lr is None:
+                    new.append(apply_action(self.tuned, self.action_mode, actions[i], hparams[i]))
+                    continue
+                residual = self._residuals[i]
+                hp = apply_residual(
+                    self.tuned, self.action_mode, actions[i], hparams[i], residual, base_lr
+                )
+                new.append(hp)
+        except ValueError:
+            for residual, offset in zip(self._residuals, offsets, strict=True):
+                residual.offset = offset
+            raise
+        return new
 
     def close(self) -> None:
         """Release the population (its tensors)."""
         self.population = None
         self.episodes = []
+        self._followed = {}
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         """Attribute ``attr_name`` of each member's `MemberView`."""
@@ -299,71 +396,132 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
     # ------------------------------------------------------------------ episodes
 
     def _start_population(self) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """A new population: a task and a draw per group (k members with a paired reward,
+        else one), members 0..N-1, then one reference per group."""
         assert self._rng is not None
-        self.member_tasks = self.source.draw(self._rng, self.num_envs)
-        self.plan = self._plan(self.member_tasks[0])
-        members = [self._new_member(i, mt) for i, mt in enumerate(self.member_tasks)]
+        n = self.num_envs
+        k = self.group_size if self.paired else 1
+        drawn = self.source.draw(self._rng, n // k)
+        groups = [self._draw_member(member_task) for member_task in drawn]
+        self.member_tasks = [drawn[i // k] for i in range(n)]
+        self.episode_seeds = [groups[i // k][0] for i in range(n)]
+        members = [groups[i // k][1] for i in range(n)]
+        self.run_seeds = [member.seed for member in members]
+        references = [member for _, member in groups] if self.paired else []
+        self.references = [n + i // k for i in range(n)] if self.paired else []
+        self.slot_seeds = [member.seed for member in (*members, *references)]
+        self.plan = self._plan(drawn[0], members[0].resolved_hparams().batch_size)
         self.population = Population(
-            members, device=self.device, val_size=self.plan.val_size, stats_every=self.stats_every
+            [*members, *references],
+            device=self.device,
+            val_size=self.plan.val_size,
+            stats_every=self.stats_every,
         )
+        self._followed = {}
         self._intervals_done = 1
-        indices = list(range(self.num_envs))
-        return self._begin(indices, [self.plan] * self.num_envs, members)
+        return self._begin(list(range(n)), self.plan)
 
     def _restart(self, indices: list[int]) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
-        """Restart members ``indices`` on fresh tasks of the same shape (see class docstring)."""
+        """Restart members ``indices`` on fresh tasks of the same shape, each (with a paired
+        reward) with a reference of its own (see the class docstring)."""
         population, plan = self.population, self.plan
         assert population is not None
         assert plan is not None
         assert self._rng is not None
         joined = plan.rejoin(self._intervals_done)
-        members = []
+        free = self._free_references(indices)
         for i in indices:
             self.member_tasks[i] = self.source.redraw(self._rng, self.member_tasks[i])
-            member = self._new_member(i, self.member_tasks[i])
+            self.episode_seeds[i], member = self._draw_member(self.member_tasks[i])
+            self.run_seeds[i] = self.slot_seeds[i] = member.seed
             population.reinit(i, member)
-            members.append(member)
-        obs, infos = self._begin(indices, [joined] * len(indices), members)
+            if not self.paired:
+                continue
+            if free:
+                self.references[i] = slot = free.pop(0)
+                population.reinit(slot, member)
+                self.slot_seeds[slot] = member.seed
+            else:
+                self.references[i] = population.add(member)
+                self.slot_seeds.append(member.seed)
+        for slot in free:  # idle until a later restart needs it
+            population.pause(slot)
+            self._followed.pop(slot, None)
+        obs, infos = self._begin(indices, joined)
         return list(obs), infos
 
+    def _free_references(self, restarting: list[int]) -> list[int]:
+        """Reference members that no member still running uses (lowest first)."""
+        if not self.paired or self.population is None:
+            return []
+        used = {r for i, r in enumerate(self.references) if i not in restarting}
+        return [r for r in range(self.num_envs, self.population.size) if r not in used]
+
     def _begin(
-        self, indices: list[int], plans: list[EpisodePlan], members: list[Member]
+        self, indices: list[int], plan: EpisodePlan
     ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        """Score members ``indices`` untrained, train their warm-up, start their episodes."""
+        """Start members ``indices`` (and their references) on ``plan``: score them
+        untrained, probe, set each one's base, train their warm-up, start their episodes."""
         population = self.population
         assert population is not None
-        subset = None if len(indices) == self.num_envs else indices
+        references = sorted({self.references[i] for i in indices}) if self.paired else []
+        slots = [*indices, *references]
+        subset = None if slots == list(range(population.size)) else slots
         initial = population.evaluate(members=subset)
-        new = [
-            Episode(m.task, plan, self._features[i], self._rewards[i], m.resolved_hparams(), first)
-            for i, m, plan, first in zip(indices, members, plans, initial, strict=True)
-        ]
-        if subset is None:
+        probes = self._probe(subset, len(slots), plan)
+        new = []
+        for i, untrained, probe in zip(indices, initial, probes, strict=False):
+            base = self.config.base_schedule(probe, population.hparams[i].lr, plan)
+            if base is not None:
+                population.set_hparams(i, lr=base.lr(base.p0))
+            new.append(
+                Episode(population.task(i), plan, self._features[i], self._rewards[i],
+                        population.hparams[i], untrained, probe, base)
+            )  # fmt: skip
+            self._residuals[i].reset()
+        if indices == list(range(self.num_envs)):
             self.episodes = new
         else:
             for i, episode in zip(indices, new, strict=True):
                 self.episodes[i] = episode
-        stats = population.train(new[0].next_samples(0), members=subset)
-        evaluations = population.evaluate(members=subset)
+        for i in reversed(indices if self.paired else []):  # the group's first member leads
+            self._followed[self.references[i]] = self.episodes[i]
+            population.apply_hparams(self.references[i], population.hparams[i])
+        first = indices[0]
+        samples = self.episodes[first].next_samples(population.samples_done[first])
+        stats = population.train(samples, members=subset)[: len(indices)]
+        evaluations = population.evaluate(members=subset)[: len(indices)]
         results = [
-            episode.warmup(s, None if s.diverged else e, m.resolved_hparams())
-            for episode, s, e, m in zip(new, stats, evaluations, members, strict=True)
+            self.episodes[i].warmup(s, None if s.diverged else e, population.hparams[i])
+            for i, s, e in zip(indices, stats, evaluations, strict=True)
         ]
         return np.stack([obs for obs, _ in results]), [info for _, info in results]
 
-    def _new_member(self, index: int, member_task: MemberTask) -> Member:
-        """Member ``index``'s next episode: its draws come from a generator of its own."""
+    def _probe(
+        self, subset: list[int] | None, count: int, plan: EpisodePlan
+    ) -> list[ProbeResult | None]:
+        """The probes of ``subset`` (all members if None), or ``count`` Nones without one."""
+        population = self.population
+        assert population is not None
+        if self.config.probe is None or not plan.probe:
+            return [None] * count
+        steps = plan.probe // population.batch_size_for_step()
+        return list(probe_population(population, self.config.probe, steps, members=subset))
+
+    def _draw_member(self, member_task: MemberTask) -> tuple[int, Member]:
+        """A new episode's seed and run: its draws come from a generator of its own."""
         assert self._rng is not None
-        self.episode_seeds[index] = int(self._rng.integers(2**31 - 1))
-        rng, _ = seeding.np_random(self.episode_seeds[index])
+        episode_seed = int(self._rng.integers(2**31 - 1))
+        rng, _ = seeding.np_random(episode_seed)
         # The order of HPTuneEnv.reset: starting hyperparameters, then the run seed.
         task = member_task.task
         hparams = self.config.initial_hparams(task, rng)
-        self.run_seeds[index] = int(rng.integers(2**31 - 1))
-        return Member(task, seed=self.run_seeds[index], hparams=hparams, data=member_task.data)
+        seed = int(rng.integers(2**31 - 1))
+        return episode_seed, Member(task, seed=seed, hparams=hparams, data=member_task.data)
 
-    def _plan(self, member_task: MemberTask) -> EpisodePlan:
-        return self.config.plan(member_task.task, member_task.data.train_x.shape[0])
+    def _plan(self, member_task: MemberTask, batch_size: int) -> EpisodePlan:
+        n_train = member_task.data.train_x.shape[0]
+        return self.config.plan(member_task.task, n_train, batch_size)
 
     def _source(
         self,
@@ -391,7 +549,7 @@ class MemberView:
     """What `PopulationVecEnv.get_attr`, ``set_attr`` and ``env_method`` see as environment i.
 
     Read-only views of member ``index``'s episode (``task``, ``hparams``,
-    ``plan``, ``episode``, ``episode_seed``, ``run_seed``) and the vectorised
+    ``plan``, ``episode``, ``episode_seed``, ``run_seed``, ``reference``) and the vectorised
     env's settings (``render_mode``, spaces, ``config``, ``tuned``,
     ``action_mode``, ``decisions``: what an `HPTuneEnv` answers too);
     ``set_attr`` stores other attributes here.
@@ -456,6 +614,11 @@ class MemberView:
     @property
     def run_seed(self) -> int:
         return self._venv.run_seeds[self.index]
+
+    @property
+    def reference(self) -> int | None:
+        """The population index of the member's reference member (None: no paired reward)."""
+        return self._venv.references[self.index] if self._venv.paired else None
 
     def render(self) -> str | None:
         """The member's one-line summary (``render_mode="ansi"``), else None."""

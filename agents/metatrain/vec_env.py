@@ -109,7 +109,8 @@ def build_population(
     data_fn: Callable[[Task], TaskData] | None = None,
 ) -> PopulationVecEnv:
     """``n_envs`` population members over the suite (see `PopulationVecEnv`), with the
-    run's `episode_config` (the settings its `HPTuneEnv` workers get)."""
+    run's `episode_config` (the settings its `HPTuneEnv` workers get) and, for a paired
+    reward, one reference member per ``reference_group`` members."""
     episode = episode_config(config)
     sources: dict[str, PopulationTasks] = {}
     for name in tasks:
@@ -125,6 +126,7 @@ def build_population(
         SuitePopulation(sources),
         num_envs=config.n_envs,
         config=episode,
+        group_size=config.reference_group,
         device=config.env_device,
         data_dir=config.data_dir,
     )
