@@ -311,16 +311,25 @@ class EpisodeConfig:
         task: Task,
         rng: np.random.Generator,
         overrides: Mapping[str, InitialValue] | None = None,
+        optimizer: OptimizerName | None = None,
     ) -> HParams:
         """An episode's starting hyperparameters (`hpenv.episode.draw_initial_hparams`).
 
         ``overrides`` replace entries of ``initial`` for this episode (checked by the caller).
+        ``optimizer``: one the caller drew with `draw_optimizer` (a population, whose members
+        share it); None: the episode draws its own.
         """
         initial = {**self.initial, **(overrides or {})}
-        optimizer = self.optimizer
-        if self.optimizers:
-            optimizer = self.optimizers[int(rng.integers(len(self.optimizers)))]
+        if optimizer is None:
+            optimizer = self.draw_optimizer(rng)
         return draw_initial_hparams(task, rng, initial, self.tunables, optimizer)
+
+    def draw_optimizer(self, rng: np.random.Generator) -> OptimizerName | None:
+        """One of ``optimizers``, uniformly from ``rng``; without them ``optimizer`` (None:
+        the task's own) and no draw."""
+        if not self.optimizers:
+            return self.optimizer
+        return self.optimizers[int(rng.integers(len(self.optimizers)))]
 
     def make_reward(self) -> Reward:
         """A fresh reward function of this episode (one per running episode)."""

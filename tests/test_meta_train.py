@@ -273,3 +273,20 @@ def test_layout_2_meta_training_freezes_a_layout_2_policy(tmp_path: Path):
     policy = load_policy(meta_train(config))
     assert (policy.metadata.obs_version, policy.metadata.action_kind) == (2, "residual")
     assert policy.metadata.env_config["layout"] == 2
+
+
+def test_layout_2_meta_training_on_the_population_engine(tmp_path: Path):
+    """--layout 2 --reward paired_log_val_loss --vec-env population: reference members in
+    groups of --reference-group; a population size that is not a multiple is refused."""
+    from agents.policy import load_policy
+
+    with pytest.raises(ValueError, match="multiple of --reference-group"):
+        dataclasses.replace(
+            TINY, vec_env="population", n_envs=6, layout=2, reward="paired_log_val_loss"
+        )
+    config = dataclasses.replace(
+        TINY, vec_env="population", n_envs=8, n_steps=8, batch_size=32, total_steps=64,
+        eval_every=0, layout=2, reward="paired_log_val_loss", out_dir=str(tmp_path / "run"),
+    )  # fmt: skip
+    policy = load_policy(meta_train(config))
+    assert (policy.metadata.obs_version, policy.metadata.action_kind) == (2, "residual")

@@ -48,7 +48,7 @@ from hpenv.env import observation_space
 from hpenv.episode import Around, Episode, InitialValue, StepResult
 from hpenv.episode_config import EpisodeConfig, EpisodeSettings, FrozenMap
 from hpenv.errors import InputError
-from hpenv.hyperparams import HParams, action_space, apply_action
+from hpenv.hyperparams import HParams, OptimizerName, action_space, apply_action
 from hpenv.observation import FeatureTracker
 from hpenv.plan import EpisodePlan
 from hpenv.population import SHARED_HPARAMS, Member, Population
@@ -170,7 +170,9 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
     Seeding: ``seed(s)`` (or the constructor's ``seed``) seeds the population's
     own generator at the next ``reset()``; every draw (tasks, episode seeds,
     starting hyperparameters, run seeds) comes from it, one draw per group with
-    a paired reward. No global RNG.
+    a paired reward. No global RNG. With ``config.optimizers`` the population
+    draws one optimizer for all its members (they share it), then the members
+    draw the rest as `HPTuneEnv` does.
 
     ## Info
 
@@ -242,6 +244,7 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         self._intervals_done = 0
         self._actions: np.ndarray | None = None
         self._rng: np.random.Generator | None = None
+        self._optimizer: OptimizerName | None = None
         super().__init__(
             num_envs,
             observation_space(self.config.layout),
@@ -401,6 +404,8 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         assert self._rng is not None
         n = self.num_envs
         k = self.group_size if self.paired else 1
+        # Members share their optimizer: the population draws it (config.optimizers) once.
+        self._optimizer = self.config.draw_optimizer(self._rng)
         drawn = self.source.draw(self._rng, n // k)
         groups = [self._draw_member(member_task) for member_task in drawn]
         self.member_tasks = [drawn[i // k] for i in range(n)]
@@ -515,7 +520,7 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         rng, _ = seeding.np_random(episode_seed)
         # The order of HPTuneEnv.reset: starting hyperparameters, then the run seed.
         task = member_task.task
-        hparams = self.config.initial_hparams(task, rng)
+        hparams = self.config.initial_hparams(task, rng, optimizer=self._optimizer)
         seed = int(rng.integers(2**31 - 1))
         return episode_seed, Member(task, seed=seed, hparams=hparams, data=member_task.data)
 
