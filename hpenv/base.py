@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hpenv.hyperparams import TUNABLES, ActionMode, HParams, apply_action, decode_action
-from hpenv.probe import ProbeResult, SuggestionRule
+from hpenv.probe import SUGGESTION_RULES, ProbeResult, SuggestionRule
 
 Decay = Literal["cosine", "constant"]
 #: Largest offset from the base, either way (ln of x1000).
@@ -47,8 +47,8 @@ class BaseConfig:
     decay: Decay = "cosine"
 
     def __post_init__(self) -> None:
-        if self.rule not in ("min/10", "min/30", "steepest"):
-            raise ValueError(f"rule must be min/10, min/30 or steepest, got {self.rule!r}")
+        if self.rule not in SUGGESTION_RULES:
+            raise ValueError(f"rule must be one of {SUGGESTION_RULES}, got {self.rule!r}")
         if self.decay not in ("cosine", "constant"):
             raise ValueError(f"decay must be cosine or constant, got {self.decay!r}")
 

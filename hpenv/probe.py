@@ -190,7 +190,9 @@ class Sweep:
 
 #: Rates read off a probe: ``min/10`` (the lowest smoothed loss's rate / 10, the
 #: pilot's best reading), ``min/30``, ``steepest`` (Lightning's steepest descent).
-SuggestionRule = Literal["min/10", "min/30", "steepest"]
+SuggestionRule = Literal["min/10", "min/30", "min/100", "steepest"]
+#: Every `SuggestionRule`.
+SUGGESTION_RULES: tuple[str, ...] = ("min/10", "min/30", "min/100", "steepest")
 
 
 @dataclass
@@ -260,8 +262,9 @@ class ProbeResult:
         if rule == "steepest":
             index = self.steepest()
             return self.lrs[index] if index >= 0 else math.nan
-        divisor = 10.0 if rule == "min/10" else 30.0
-        return max(self.best_lr / divisor, self.lr_min)
+        if rule not in SUGGESTION_RULES:
+            raise ValueError(f"rule must be one of {SUGGESTION_RULES}, got {rule!r}")
+        return max(self.best_lr / float(rule.removeprefix("min/")), self.lr_min)
 
     def doubt(self) -> str | None:
         """Why the curve suggests nothing useful (one sentence), or None when it does.

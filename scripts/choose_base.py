@@ -1,6 +1,6 @@
 """Choose the base schedule by measurement, on training-side tasks only (never the held-out suite).
 
-Every candidate base (`hpenv.base.BaseConfig`: the probe's rule, min/10, min/30 or
+Every candidate base (`hpenv.base.BaseConfig`: the probe's rule, min/10, min/30, min/100 or
 steepest, with cosine decay or constant) runs as the harness method
 ``probe_cosine`` (the probe, then the base alone) on the same cells: training
 tasks (default: digits, wine, breast_cancer, synthetic; the tasks
@@ -12,6 +12,10 @@ same cells. Prints, per candidate: the mean final validation accuracy, the
 mean final validation loss, and the mean regret ln(final val loss / the best
 candidate's on the cell); writes JSON with ``--out``.
 
+All of a task's runs train as few populations as can share one
+(``--engine population``, the harness's grouping; on a GPU use ``--device cuda``).
+``--optimizers task,sgd`` adds the user's SGD with momentum.
+
 Usage:
     python scripts/choose_base.py --seeds 0,1,2 --out logs/choose_base.json
 """
@@ -19,7 +23,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -27,14 +30,17 @@ from typing import Any
 
 import numpy as np
 
+from agents.evaluation.batched import population_groups
 from agents.evaluation.methods.core import MethodResult, RunSpec, train_runs
 from agents.evaluation.methods.schedules import Cosine, ProbeCosine
 from agents.evaluation.methods.search import GridSearch
 from agents.evaluation.stats import final_score
+from hpenv.io import atomic_write_json
 
 CANDIDATES: dict[str, Any] = {
     "min/10 cosine": ProbeCosine(rule="min/10", decay="cosine"),
     "min/30 cosine": ProbeCosine(rule="min/30", decay="cosine"),
+    "min/100 cosine": ProbeCosine(rule="min/100", decay="cosine"),
     "steepest cosine": ProbeCosine(rule="steepest", decay="cosine"),
     "min/10 constant": ProbeCosine(rule="min/10", decay="constant"),
     "min/30 constant": ProbeCosine(rule="min/30", decay="constant"),
@@ -52,59 +58,88 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default="digits,wine,breast_cancer,synthetic")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--start-lr-factors", default="1,0.01,30")
+    parser.add_argument(
+        "--optimizers", default="task",
+        help="the user's optimizers, comma-separated: 'task' (the task's own), adam, adamw, sgd",
+    )  # fmt: skip
     parser.add_argument("--engine", default="population", choices=("population", "sequential"))
+    parser.add_argument("--device", default="cpu", help="training device (cpu, cuda)")
+    parser.add_argument("--data-dir", default=None, help="local data (default: HPENV_DATA_DIR)")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args(argv)
     tasks = [t for t in args.tasks.split(",") if t]
     seeds = [int(s) for s in args.seeds.split(",") if s]
     factors = [float(f) for f in args.start_lr_factors.split(",") if f]
+    optimizers = [None if o == "task" else o for o in args.optimizers.split(",") if o]
     rows: list[dict[str, Any]] = []
     begin = time.perf_counter()
     for task in tasks:
-        data = RunSpec(task, 0).load_data()
-        for factor in factors:
-            cells = [RunSpec(task, s, start_lr_factor=factor, data=data) for s in seeds]
-            for name, method in CANDIDATES.items():
-                runs = [r for spec in cells for r in method.runs(spec)]
-                results = train_runs(runs, engine=args.engine)
-                per_cell = len(runs) // len(cells)
-                for k, spec in enumerate(cells):
-                    row: MethodResult = method.result(
-                        spec, results[k * per_cell : (k + 1) * per_cell]
-                    )
-                    rows.append(
-                        {
-                            "candidate": name, "task": task, "seed": spec.seed,
-                            "start_lr_factor": factor, "val_loss": row.val_loss,
-                            "score": final_score(row.val_accuracy, row.diverged),
-                            "first_lr": row.trajectory[1]["lr"] if len(row.trajectory) > 1
-                            else math.nan,
-                        }
-                    )  # fmt: skip
-            print(f"{task} x{factor:g}: done ({time.perf_counter() - begin:.0f} s)", flush=True)
+        data = RunSpec(task, 0, data_dir=args.data_dir).load_data()
+        cells = [
+            RunSpec(task, s, start_lr_factor=f, optimizer=o, device=args.device, data=data)
+            for o in optimizers for f in factors for s in seeds
+        ]  # fmt: skip
+        # Every candidate's runs of the task, trained as few populations as can share one.
+        owners: list[tuple[str, int]] = []
+        runs = []
+        for name, method in CANDIDATES.items():
+            for k, spec in enumerate(cells):
+                mine = method.runs(spec)
+                runs += mine
+                owners += [(name, k)] * len(mine)
+        results: list[Any] = [None] * len(runs)
+        groups = (
+            population_groups(runs) if args.engine == "population" else [list(range(len(runs)))]
+        )
+        for indices in groups:
+            trained = train_runs([runs[i] for i in indices], engine=args.engine)
+            for i, result in zip(indices, trained, strict=True):
+                results[i] = result
+        for name, method in CANDIDATES.items():
+            for k, spec in enumerate(cells):
+                mine = [r for r, owner in zip(results, owners, strict=True) if owner == (name, k)]
+                row: MethodResult = method.result(spec, mine)
+                rows.append(
+                    {
+                        "candidate": name, "task": task, "seed": spec.seed,
+                        "start_lr_factor": spec.start_lr_factor,
+                        "optimizer": spec.optimizer or "task", "val_loss": row.val_loss,
+                        "score": final_score(row.val_accuracy, row.diverged),
+                        "first_lr": row.trajectory[1]["lr"] if len(row.trajectory) > 1
+                        else math.nan,
+                    }
+                )  # fmt: skip
+        print(f"{task}: {len(runs)} runs in {len(groups)} groups, done "
+              f"({time.perf_counter() - begin:.0f} s)", flush=True)  # fmt: skip
     probes = [n for n in CANDIDATES if n not in ("default cosine", "grid (8x compute)")]
-    best: dict[tuple[str, int, float], float] = {}
+    best: dict[tuple[str, int, float, str], float] = {}
     for row in rows:
         if row["candidate"] in probes and math.isfinite(row["val_loss"]):
-            key = (row["task"], row["seed"], row["start_lr_factor"])
+            key = (row["task"], row["seed"], row["start_lr_factor"], row["optimizer"])
             best[key] = min(best.get(key, math.inf), row["val_loss"])
-    print(f"\n{len(tasks)} tasks x {len(factors)} start factors x {len(seeds)} seeds per candidate")
+    print(
+        f"\n{len(tasks)} tasks x {len(optimizers)} optimizers x {len(factors)} start factors x "
+        f"{len(seeds)} seeds per candidate; {time.perf_counter() - begin:.0f} s on {args.device}"
+    )
     print("| candidate | mean final val acc (%) | mean final val loss | mean regret vs best base |")
     print("|---|---|---|---|")
     for name in CANDIDATES:
         mine = [r for r in rows if r["candidate"] == name]
         regrets = [
-            math.log(r["val_loss"] / best[(r["task"], r["seed"], r["start_lr_factor"])])
+            math.log(r["val_loss"] / best[_cell(r)])
             for r in mine
-            if math.isfinite(r["val_loss"]) and (r["task"], r["seed"], r["start_lr_factor"]) in best
+            if math.isfinite(r["val_loss"]) and _cell(r) in best
         ]
         losses = [r["val_loss"] for r in mine if math.isfinite(r["val_loss"])]
         print(f"| {name} | {100 * np.mean([r['score'] for r in mine]):.2f} | "
               f"{np.mean(losses):.4f} | {np.mean(regrets):.3f} |")  # fmt: skip
     if args.out:
-        with open(args.out, "w") as handle:
-            json.dump({"args": vars(args), "rows": rows}, handle, indent=2)
+        atomic_write_json({"args": vars(args), "rows": rows}, args.out)
     return 0
+
+
+def _cell(row: dict[str, Any]) -> tuple[str, int, float, str]:
+    return (row["task"], row["seed"], row["start_lr_factor"], row["optimizer"])
 
 
 if __name__ == "__main__":

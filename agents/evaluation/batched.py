@@ -151,33 +151,43 @@ def _cell(runner: _Runner, key: Key) -> _Cell | CellOutcome | None:
         return failed_outcome(key, exc, time.perf_counter() - begin, traceback.format_exc())
 
 
+def population_key(run: CellRun) -> tuple[str, int, str]:
+    """What the runs of one population share here: optimizer kind, batch size and probe."""
+    return (run.hparams.optimizer, run.hparams.batch_size, repr(run.probe))
+
+
+def population_groups(runs: Sequence[CellRun]) -> list[list[int]]:
+    """The indices of ``runs`` (one task's) grouped into populations: runs that share
+    `population_key`, in their order, at most `MAX_MEMBERS` per group."""
+    order = sorted(range(len(runs)), key=lambda i: population_key(runs[i]))
+    groups = []
+    for _, members in itertools.groupby(order, key=lambda i: population_key(runs[i])):
+        group = list(members)
+        groups += [group[b : b + MAX_MEMBERS] for b in range(0, len(group), MAX_MEMBERS)]
+    return groups
+
+
 def _train(cells: Sequence[_Cell], say: Callable[[str], None]) -> None:
-    """Train every run of ``cells``: one population per optimizer kind, batch size and probe."""
+    """Train every run of ``cells``: one population per `population_groups` group."""
     for cell in cells:
         cell.results = [None] * len(cell.runs)
     slots = [(cell, i) for cell in cells for i in range(len(cell.runs))]
-
-    def shared(slot: tuple[_Cell, int]) -> tuple[str, int, str]:
-        run = slot[0].runs[slot[1]]
-        return (run.hparams.optimizer, run.hparams.batch_size, repr(run.probe))
-
-    for _, members in itertools.groupby(sorted(slots, key=shared), key=shared):
-        group = list(members)
-        for begin in range(0, len(group), MAX_MEMBERS):
-            chunk = group[begin : begin + MAX_MEMBERS]
-            runs = [cell.runs[i] for cell, i in chunk]
+    all_runs = [cell.runs[i] for cell, i in slots]
+    for indices in population_groups(all_runs):
+        chunk = [slots[k] for k in indices]
+        runs = [cell.runs[i] for cell, i in chunk]
+        try:
             try:
-                try:
-                    results = train_runs(runs, engine="population")
-                except NotBatchable as exc:
-                    say(f"{runs[0].spec.task}: {len(runs)} runs one at a time ({exc})")
-                    results = train_runs(runs)
-            except Exception as exc:
-                for cell, _ in chunk:
-                    cell.error = cell.error or (exc, traceback.format_exc())
-                continue
-            for (cell, i), result in zip(chunk, results, strict=True):
-                cell.results[i] = result
+                results = train_runs(runs, engine="population")
+            except NotBatchable as exc:
+                say(f"{runs[0].spec.task}: {len(runs)} runs one at a time ({exc})")
+                results = train_runs(runs)
+        except Exception as exc:
+            for cell, _ in chunk:
+                cell.error = cell.error or (exc, traceback.format_exc())
+            continue
+        for (cell, i), result in zip(chunk, results, strict=True):
+            cell.results[i] = result
 
 
 def _outcome(cell: _Cell) -> CellOutcome:
