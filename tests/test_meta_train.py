@@ -290,3 +290,22 @@ def test_layout_2_meta_training_on_the_population_engine(tmp_path: Path):
     )  # fmt: skip
     policy = load_policy(meta_train(config))
     assert (policy.metadata.obs_version, policy.metadata.action_kind) == (2, "residual")
+
+
+def test_synthetic_conv_members_reach_every_engine():
+    """--synthetic-conv: the family's convolutional fraction, in worker envs and populations."""
+    from agents.metatrain.config import episode_config
+    from agents.metatrain.suite import make_env
+    from agents.metatrain.vec_env import build_population, env_kwargs
+
+    with pytest.raises(ValueError, match="conv_fraction"):
+        dataclasses.replace(TINY, synthetic_conv=1.5)
+    config = dataclasses.replace(TINY, train_tasks=("synthetic",), synthetic_conv=1.0)
+    assert env_kwargs(config, ["synthetic"])["synthetic"].conv_fraction == 1.0
+    env = make_env(["synthetic"], episode_config(config), synthetic=config.synthetic_family())
+    _, info = env.reset(seed=0)
+    assert info["task"] == "synthetic/cnn"
+    venv = build_population(dataclasses.replace(config, n_envs=2), ["synthetic"])
+    venv.seed(0)
+    venv.reset()
+    assert [t.task.model for t in venv.member_tasks] == ["cnn", "cnn"]

@@ -189,6 +189,27 @@ def test_cnn_with_augmentation_and_dropout_matches():
         assert_weights_match(population, i, run)
 
 
+def test_synthetic_conv_members_match():
+    specs = [
+        SyntheticSpec(input_dim=2, image=8, num_classes=3, num_samples=96, width=32, seed=s,
+                      batch_size=16, input_scale=scale)
+        for s, scale in ((1, 1.0), (2, 5.0))
+    ]  # fmt: skip
+    hps = [specs[0].task().defaults.replace(dropout=0.2), specs[1].task().defaults]
+    population = Population(
+        [Member(sp.task(), seed=s, hparams=h) for sp, s, h in zip(specs, (3, 4), hps, strict=True)],
+        device="cpu",
+    )
+    runs = [
+        TrainingRun(sp.task(), hparams=h, seed=s, device="cpu")
+        for sp, s, h in zip(specs, (3, 4), hps, strict=True)
+    ]
+    step_both(population, runs, 48)
+    step_both(population, runs, 48)
+    for i, run in enumerate(runs):
+        assert_weights_match(population, i, run)
+
+
 def test_invalid_populations_are_refused():
     task = SPECS[0].task()
     with pytest.raises(ValueError, match="at least one member"):

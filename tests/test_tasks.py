@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -128,11 +129,39 @@ def test_synthetic_build_is_deterministic_and_learnable():
     assert run.evaluate().accuracy > 0.6
 
 
+def test_synthetic_conv_members_are_images_through_a_small_cnn():
+    plain = [SyntheticFamily().sample(np.random.default_rng(seed)) for seed in range(5)]
+    mixed = SyntheticFamily(conv_fraction=0.5)
+    specs = [mixed.sample(np.random.default_rng(seed)) for seed in range(20)]
+    # The conv draw comes last: the default family's stream is unchanged.
+    assert [dataclasses.replace(s, image=0, input_dim=p.input_dim) for s, p in
+            zip(specs[:5], plain, strict=True)] == plain  # fmt: skip
+    convs = [s for s in specs if s.image]
+    assert 0 < len(convs) < len(specs)
+    assert all(s.image in mixed.image_sizes and 1 <= s.input_dim <= 3 for s in convs)
+    assert mixed.sample_like(np.random.default_rng(0), convs[0]).image == convs[0].image
+    spec = SyntheticSpec(input_dim=2, image=8, num_classes=3, noise=0.0, num_samples=600, seed=3)
+    data = spec.generate()
+    assert data.train_x.shape == (600, 2 * 8 * 8)
+    assert torch.equal(data.train_x, spec.generate().train_x)
+    task = spec.task()
+    assert task.model == "cnn"
+    run = TrainingRun(task, device="cpu", seed=0)
+    assert any(isinstance(m, torch.nn.Conv2d) for m in run.model.modules())
+    for _ in range(10):
+        run.train(600)
+    assert run.evaluate().accuracy > 0.5  # the conv teacher is learnable (chance: 1/3)
+
+
 def test_synthetic_spec_validation():
     with pytest.raises(ValueError, match="invalid synthetic spec"):
         SyntheticSpec(num_classes=1)
     with pytest.raises(ValueError, match="invalid synthetic spec"):
         SyntheticSpec(steps=0)
+    with pytest.raises(ValueError, match="invalid synthetic spec"):
+        SyntheticSpec(image=2)
+    with pytest.raises(ValueError, match="conv_fraction"):
+        SyntheticFamily(conv_fraction=1.5)
 
 
 def test_budget_in_samples():

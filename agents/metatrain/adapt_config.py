@@ -192,6 +192,7 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         decisions=meta.decisions,
         reward=env.get("reward", "log_val_loss"),
         synthetic_optimizers=tuple(env.get("synthetic_optimizers", ("adam",))),
+        synthetic_conv=float(env.get("synthetic_conv", 0.0)),
         lr_below=float(env.get("lr_below", 100.0)),
         lr_above=float(env.get("lr_above", 30.0)),
         layout=int(env.get("layout", 1)),  # a layout-2 policy adapts on layout-2 episodes

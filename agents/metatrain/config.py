@@ -27,6 +27,7 @@ from hpenv.io import read_json_object
 from hpenv.plan import FIDELITY, Fidelity, split_budget
 from hpenv.probe import ProbeConfig
 from hpenv.rewards import PAIRED_REWARDS, RewardName
+from hpenv.tasks import SyntheticFamily
 
 #: How the training environments are stepped (see `agents.metatrain.vec_env`).
 VecEnvName = Literal["subprocess", "dummy", "population", "ray"]
@@ -116,6 +117,11 @@ class MetaTrainConfig:
         "optimizers of the synthetic family's tasks (each task draws one; sgd, adam, adamw)",
         default=("adam",),
     )
+    synthetic_conv: float = option(
+        "fraction of the synthetic family's tasks that are convolutional (a small CNN on "
+        "generated images; hpenv.tasks.synthetic)",
+        default=0.0,
+    )
     lr_below: float = option("initial lr drawn down to task default / this", default=100.0)
     lr_above: float = option("initial lr drawn up to task default * this", default=30.0)
     algorithm: AlgorithmName = option(
@@ -193,7 +199,15 @@ class MetaTrainConfig:
                 f"the population's {members} members (--n-envs, or --ray-members-per-actor on "
                 f"Ray) must be a multiple of --reference-group ({self.reference_group})"
             )
+        self.synthetic_family()  # checks the family's settings
         self._check_ray()
+
+    def synthetic_family(self) -> SyntheticFamily:
+        """The family the suite name ``synthetic`` draws from (--synthetic-optimizers,
+        --synthetic-conv)."""
+        return SyntheticFamily(
+            optimizers=self.synthetic_optimizers, conv_fraction=self.synthetic_conv
+        )
 
     def _check_ray(self) -> None:
         if self.vec_env != "ray":
@@ -254,6 +268,7 @@ def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
         "lr_above": config.lr_above,
         "device": config.env_device,
         "synthetic_optimizers": config.synthetic_optimizers,
+        "synthetic_conv": config.synthetic_conv,
         "layout": config.layout,
         "optimizers": config.optimizers,
     }

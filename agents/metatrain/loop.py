@@ -369,7 +369,7 @@ def evaluate_policy(
     env = make_env(**env_kwargs(config, tasks))
     actor = PolicyActor(policy)
     returns, accuracies = [], []
-    for task in resolve_tasks(tasks, config.synthetic_optimizers):
+    for task in resolve_tasks(tasks, config.synthetic_family()):
         for seed in config.eval_seeds:
             result = run_episode(
                 env, actor, seed, options={"task": task}, test=False, on_reset=actor.reset

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from hpenv.env import EpisodeConfig, HPTuneEnv
-from hpenv.hyperparams import OptimizerName
 from hpenv.tasks import (
     DataNotFoundError,
     SyntheticFamily,
@@ -67,18 +66,19 @@ def check_suite(names: Sequence[str], option: str) -> None:
 
 
 def resolve_tasks(
-    names: Sequence[str | Task], synthetic_optimizers: Sequence[OptimizerName] = ("adam",)
+    names: Sequence[str | Task], synthetic: SyntheticFamily | None = None
 ) -> list[Any]:
     """Suite names to `HPTuneEnv` task arguments (validates every name; a `Task` stays as is).
 
-    ``synthetic`` is the family whose tasks default to one of ``synthetic_optimizers``.
+    ``synthetic`` is the family the name ``synthetic`` draws from (default: `SyntheticFamily()`;
+    a run's is `MetaTrainConfig.synthetic_family`).
     """
     resolved: list[Any] = []
     for name in names:
         if isinstance(name, Task):
             resolved.append(name)
         elif name == "synthetic":
-            resolved.append(SyntheticFamily(optimizers=tuple(synthetic_optimizers)))
+            resolved.append(synthetic or SyntheticFamily())
         elif name == "synthetic-heldout":
             resolved.extend(heldout_synthetic_tasks())
         else:
@@ -121,7 +121,7 @@ def make_env(
     *,
     device: str = "cpu",
     data_dir: str | None = None,
-    synthetic_optimizers: Sequence[OptimizerName] = ("adam",),
+    synthetic: SyntheticFamily | None = None,
     data_fn: Callable[[Task], TaskData] | None = None,
 ) -> HPTuneEnv:
     """An `HPTuneEnv` over a suite, with a run's episode settings.
@@ -130,12 +130,12 @@ def make_env(
     builds it from a `MetaTrainConfig`: CPU fidelity, the rescue-sized lr
     start range). ``tasks`` are suite names or `Task` objects (such as
     adaptation's task with a validation split held back from its training
-    split); ``synthetic_optimizers``: the optimizers the synthetic family's
-    tasks use. ``data_fn`` replaces data loading (`HPTuneEnv`'s; e.g. data
-    shared through Ray's object store).
+    split); ``synthetic``: the synthetic family's ranges (optimizers, convolutional
+    members; default `SyntheticFamily()`). ``data_fn`` replaces data loading
+    (`HPTuneEnv`'s; e.g. data shared through Ray's object store).
     """
     return HPTuneEnv(
-        resolve_tasks(tasks, synthetic_optimizers),
+        resolve_tasks(tasks, synthetic),
         config=episode,
         device=device,
         data_dir=data_dir,

@@ -54,7 +54,7 @@ from agents.metatrain.suite import make_env, resolve_tasks
 from agents.stopping import ignore_stop_signals
 from hpenv.plan import Fidelity
 from hpenv.population import supports
-from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
+from hpenv.tasks import Task, TaskData, get_task
 from hpenv.tasks.data.loader import data_dir_setting
 
 
@@ -72,7 +72,7 @@ def env_kwargs(
         "episode": episode_config(config, fidelity),
         "device": config.env_device,
         "data_dir": config.data_dir,
-        "synthetic_optimizers": config.synthetic_optimizers,
+        "synthetic": config.synthetic_family(),
     }
 
 
@@ -115,7 +115,7 @@ def build_population(
     sources: dict[str, PopulationTasks] = {}
     for name in tasks:
         if name == "synthetic":
-            family = SyntheticFamily(optimizers=config.synthetic_optimizers)
+            family = config.synthetic_family()
             sources[name] = SyntheticPopulation(family)
         else:
             subset = episode.task_fidelity(name).subset

@@ -96,6 +96,29 @@ def small_cnn(spec: ModelInput, dropout: float) -> nn.Module:
     )
 
 
+def small_synthetic_cnn(
+    spec: ModelInput, dropout: float, width: int, shape: tuple[int, int, int]
+) -> nn.Module:
+    """The synthetic family's convolutional student on flat inputs of image ``shape``
+    (C, H, W): Unflatten, Conv c 3x3, MaxPool 2, Conv 2c 3x3, MaxPool 2, FC out
+    (padding 1), with c = ``width // 8`` clamped to 4..16."""
+    channels, height, width_px = shape
+    c = min(16, max(4, width // 8))
+    flat = 2 * c * (height // 4) * (width_px // 4)
+    return nn.Sequential(
+        nn.Unflatten(1, shape),
+        nn.Conv2d(channels, c, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(c, 2 * c, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        Dropout(dropout),
+        nn.Linear(flat, spec.num_outputs),
+    )
+
+
 def resnet18(spec: ModelInput, dropout: float) -> nn.Module:
     """torchvision's ResNet-18 adapted to 32x32 inputs (3x3 stem, no max-pool)."""
     from torchvision.models import resnet18 as tv_resnet18

@@ -21,7 +21,7 @@ import torch
 
 from hpenv.hyperparams import DEFAULT_LR, HParams, OptimizerName
 from hpenv.tasks.data import TaskData
-from hpenv.tasks.models import ModelInput, mlp
+from hpenv.tasks.models import ModelInput, mlp, small_synthetic_cnn
 from hpenv.tasks.spec import Task
 
 
@@ -35,6 +35,15 @@ class SyntheticSpec:
     teacher network on the standardised inputs (argmax of its outputs), then a
     ``noise`` fraction of the labels is replaced by uniformly random ones. The
     student is an MLP trained at ``batch_size``.
+
+    With ``image`` > 0 the task is convolutional: inputs are ``input_dim``-channel
+    ``image`` x ``image`` images of spatially smooth noise (per-channel scales as
+    above; stored flat, as the digits are, and unflattened by the model),
+    labelled by a random convolutional teacher (3x3 filters, tanh, 2x2 average
+    pooling, a linear read-out); the student is a small CNN
+    (`hpenv.tasks.models.small_synthetic_cnn`: two 3x3 convolutions of ``width //
+    8`` (4 to 16) and twice as many channels, each followed by 2x2 max pooling,
+    then a linear layer). ``depth`` is unused.
 
     Attributes:
         input_dim: Number of input features.
@@ -50,6 +59,7 @@ class SyntheticSpec:
         steps: Budget in optimizer steps (converted to epochs, 1 to 40).
         optimizer: The task's default optimizer (its default learning rate is
             `hpenv.hyperparams.DEFAULT_LR`'s).
+        image: Side of the square input images (0: feature vectors and an MLP).
     """
 
     input_dim: int = 32
@@ -64,6 +74,7 @@ class SyntheticSpec:
     seed: int = 0
     steps: int = 1_200
     optimizer: OptimizerName = "adam"
+    image: int = 0
 
     def __post_init__(self) -> None:
         if self.input_dim < 1 or self.num_classes < 2 or self.num_samples < 10:
@@ -72,11 +83,13 @@ class SyntheticSpec:
             raise ValueError(f"invalid synthetic spec {self}")
         if not (self.input_scale > 0 and self.conditioning >= 0 and self.batch_size >= 1):
             raise ValueError(f"invalid synthetic spec {self}")
-        if self.steps < 1:
+        if self.steps < 1 or self.image < 0 or 0 < self.image < 4:
             raise ValueError(f"invalid synthetic spec {self}")
 
     def generate(self) -> TaskData:
         """Generate train, validation and test splits (deterministic in the spec)."""
+        if self.image:
+            return self._generate_images()
         rng = np.random.default_rng(self.seed)
         hidden = 4 * self.num_classes + 16
         w1 = rng.normal(size=(self.input_dim, hidden)) / np.sqrt(self.input_dim)
@@ -103,21 +116,56 @@ class SyntheticSpec:
             source=f"generated {self}",
         )
 
+    def _generate_images(self) -> TaskData:
+        """`generate` for a convolutional spec (see the class docstring)."""
+        rng = np.random.default_rng(self.seed)
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
+        channels, side = self.input_dim, self.image
+        n_eval = max(1, self.num_samples // 5)
+        total = self.num_samples + 2 * n_eval
+        with torch.no_grad():
+            z = torch.randn(total, channels, side, side, generator=gen)
+            blur = torch.ones(channels, 1, 3, 3) / 9.0  # spatially smooth inputs
+            z = torch.nn.functional.conv2d(z, blur, padding=1, groups=channels)
+            z = z / z.std()
+            hidden = 4 * self.num_classes + 8
+            filters = torch.randn(hidden, channels, 3, 3, generator=gen) / (3.0 * channels**0.5)
+            features = torch.tanh(2.0 * torch.nn.functional.conv2d(z, filters, padding=1))
+            features = torch.nn.functional.avg_pool2d(features, 2).flatten(1)
+            readout = torch.randn(features.shape[1], self.num_classes, generator=gen)
+            labels = (features @ readout).argmax(dim=1).numpy()
+        exponents = rng.uniform(-self.conditioning, self.conditioning, size=channels)
+        scales = torch.from_numpy(self.input_scale * 10.0**exponents).float()
+        x = (z * scales.view(1, channels, 1, 1)).flatten(1).contiguous()
+        flip = rng.random(total) < self.noise
+        labels[flip] = rng.integers(0, self.num_classes, size=int(flip.sum()))
+        y = torch.from_numpy(labels.astype(np.int64))
+        a, b = self.num_samples, self.num_samples + n_eval
+        return TaskData(
+            train_x=x[:a], train_y=y[:a], val_x=x[a:b], val_y=y[a:b], test_x=x[b:],
+            test_y=y[b:], kind="tabular", num_classes=self.num_classes,
+            source=f"generated {self}",
+        )  # fmt: skip
+
     @property
     def budget_epochs(self) -> float:
         """``steps`` optimizer steps as epochs, clamped to 1 - 40 epochs."""
         return float(min(max(self.steps * self.batch_size / self.num_samples, 1), 40))
 
     def build_model(self, spec: ModelInput, dropout: float) -> torch.nn.Module:
+        if self.image:
+            shape = (self.input_dim, self.image, self.image)
+            return small_synthetic_cnn(spec, dropout, self.width, shape)
         return mlp(spec, dropout, hidden=(self.width,) * self.depth)
 
     def task(self) -> Task:
-        """This spec as a trainable `Task`."""
+        """This spec as a trainable `Task` (model ``mlp``, or ``cnn`` for images)."""
+        model = "cnn" if self.image else "mlp"
         return Task(
             name="synthetic",
             description=f"generated classification {self}",
-            models={"mlp": self.build_model},
-            model="mlp",
+            models={model: self.build_model},
+            model=model,
             defaults=HParams(
                 optimizer=self.optimizer,
                 lr=DEFAULT_LR[self.optimizer],
@@ -151,6 +199,11 @@ class SyntheticFamily:
     steps: tuple[int, int] = (150, 1_500)
     #: Optimizers drawn uniformly (after every other draw, so the default's stream is unchanged).
     optimizers: tuple[OptimizerName, ...] = ("adam",)
+    #: Fraction of convolutional tasks (`SyntheticSpec.image`), drawn last (0: none, and no
+    #: draw, so the default's stream is unchanged); their image side and channels.
+    conv_fraction: float = 0.0
+    image_sizes: tuple[int, ...] = (8, 12, 16)
+    channels: tuple[int, int] = (1, 3)
 
     def __post_init__(self) -> None:
         unknown = [o for o in self.optimizers if o not in DEFAULT_LR]
@@ -158,6 +211,8 @@ class SyntheticFamily:
             raise ValueError(
                 f"optimizers must name some of {sorted(DEFAULT_LR)}, got {self.optimizers}"
             )
+        if not 0.0 <= self.conv_fraction <= 1.0:
+            raise ValueError(f"conv_fraction must be in [0, 1], got {self.conv_fraction}")
 
     def sample(self, rng: np.random.Generator) -> SyntheticSpec:
         """Draw one task spec; the spec's data seed is drawn from ``rng`` too."""
@@ -177,12 +232,19 @@ class SyntheticFamily:
         if len(self.optimizers) > 1:
             optimizer = self.optimizers[int(rng.integers(len(self.optimizers)))]
             spec = dataclasses.replace(spec, optimizer=optimizer)
+        if self.conv_fraction > 0 and rng.random() < self.conv_fraction:
+            spec = dataclasses.replace(
+                spec,
+                image=int(rng.choice(self.image_sizes)),
+                input_dim=int(rng.integers(self.channels[0], self.channels[1] + 1)),
+            )
         return spec
 
     def sample_like(self, rng: np.random.Generator, like: SyntheticSpec) -> SyntheticSpec:
         """Draw a task of ``like``'s shape: same sizes, model, batch size and budget.
 
-        Only what leaves the data's and the model's shapes alone is drawn: the
+        Only what leaves the data's and the model's shapes alone is drawn (a
+        convolutional task stays one, of the same image size): the
         label noise, the input scale, the conditioning and the data seed. Tasks
         of one shape can train together as one `hpenv.population.Population`.
         """
