@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hpenv.hyperparams import TUNABLES, ActionMode, HParams, apply_action, decode_action
-from hpenv.probe import SUGGESTION_RULES, ProbeResult, SuggestionRule
+from hpenv.probe import DEFAULT_RULE, SUGGESTION_RULES, ProbeResult, SuggestionRule
 
 Decay = Literal["cosine", "constant"]
 #: Largest offset from the base, either way (ln of x1000).
@@ -39,11 +39,12 @@ class BaseConfig:
     """How the base schedule is read off the probe.
 
     Attributes:
-        rule: The probe's suggestion the base starts from.
+        rule: The probe's suggestion the base starts from (`hpenv.probe.DEFAULT_RULE`,
+            the lowest-loss rate / 30).
         decay: ``cosine`` (to 0 at the end of the budget) or ``constant``.
     """
 
-    rule: SuggestionRule = "min/10"
+    rule: SuggestionRule = DEFAULT_RULE
     decay: Decay = "cosine"
 
     def __post_init__(self) -> None:

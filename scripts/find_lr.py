@@ -29,7 +29,7 @@ from pathlib import Path
 
 from agents.cli import check_threads, option, parse_config, run_job, threads_option, use_threads
 from hpenv.hyperparams import OptimizerName, with_optimizer
-from hpenv.probe import ProbeConfig, ProbeResult, probe_run
+from hpenv.probe import DEFAULT_RULE, ProbeConfig, ProbeResult, probe_run
 from hpenv.tasks import get_task, list_tasks
 from hpenv.training import TrainingRun
 
@@ -91,14 +91,14 @@ def find_lr(config: FindLrConfig) -> ProbeResult:
     out = Path(config.out or f"logs/find_lr-{config.task}.png")
     out.parent.mkdir(parents=True, exist_ok=True)
     doubt = result.doubt()
-    result.plot(str(out), suggest=None if doubt else "min/10")
+    result.plot(str(out), suggest=None if doubt else DEFAULT_RULE)
     print(f"{task.name}/{task.model}, {hparams.optimizer}, batch {hparams.batch_size}: "
           f"{len(result.lrs)} of {config.steps} steps in {seconds:.1f} s")  # fmt: skip
     if doubt:
         print(f"no suggestion: {doubt}")
     else:
         steepest = result.suggestion("steepest")
-        print(f"suggested learning rate: {result.suggestion('min/10'):.3g} (the lowest smoothed "
+        print(f"suggested learning rate: {result.suggestion():.3g} (the lowest smoothed "
               f"loss was at {result.best_lr:.3g}; steepest descent at "
               f"{steepest:.3g})")  # fmt: skip
     if result.stopped is not None:

@@ -18,9 +18,9 @@ def _probe(best_lr: float = 1e-2) -> ProbeResult:
 
 def test_base_is_the_probes_reading_decayed_after_the_probe():
     base = BaseConfig().schedule(_probe(), start_lr=1e-3, p0=0.1)
-    assert base.anchor == pytest.approx(1e-3)  # the lowest-loss rate / 10
-    assert base.lr(0.0) == base.lr(0.1) == pytest.approx(1e-3)
-    assert base.lr(0.55) == pytest.approx(0.5e-3)  # halfway through the rest
+    assert base.anchor == pytest.approx(1e-2 / 30)  # the lowest-loss rate / 30
+    assert base.lr(0.0) == base.lr(0.1) == pytest.approx(1e-2 / 30)
+    assert base.lr(0.55) == pytest.approx(0.5e-2 / 30)  # halfway through the rest
     assert base.lr(1.0) == pytest.approx(0.0, abs=1e-12)
     constant = BaseConfig(rule="min/30", decay="constant").schedule(_probe(), 1e-3, 0.1)
     assert constant.lr(0.9) == pytest.approx(1e-2 / 30)

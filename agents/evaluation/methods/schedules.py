@@ -27,7 +27,7 @@ from agents.evaluation.methods.core import CellRun, MethodResult, RunSpec, train
 from hpenv.base import BaseConfig, BaseSchedule, Decay
 from hpenv.hyperparams import HParams
 from hpenv.plan import EpisodePlan
-from hpenv.probe import ProbeConfig, ProbeResult, SuggestionRule
+from hpenv.probe import DEFAULT_RULE, ProbeConfig, ProbeResult, SuggestionRule
 
 #: ``(progress, val_loss) -> changes`` for the interval that starts at ``progress``.
 #: Called once with ``(0.0, None)`` before training (the first interval's values),
@@ -298,7 +298,7 @@ class ProbeCosine:
     The run probes its rate first (`hpenv.probe`, its samples out of the budget,
     rolled back to its best state), then trains at the base schedule of
     `hpenv.base`: the probe's ``rule`` reading (the lowest smoothed loss's rate /
-    10 by default), cosine-decayed over the rest of the budget, set at interval
+    30 by default), cosine-decayed over the rest of the budget, set at interval
     boundaries like every schedule here. A run too short for a probe, or whose
     probe suggests nothing, uses its starting rate (task default x
     ``spec.start_lr_factor``) as the anchor. Every report shows what a policy adds
@@ -308,7 +308,7 @@ class ProbeCosine:
     """
 
     name: str = "probe_cosine"
-    rule: SuggestionRule = "min/10"
+    rule: SuggestionRule = DEFAULT_RULE
     decay: Decay = "cosine"
 
     def runs(self, spec: RunSpec) -> list[CellRun]:
