@@ -10,9 +10,10 @@ from agents.policy import FrozenPolicy
 
 
 def make_policy(
-    tuned=("lr",), seed: int = 0, decisions: int = 4, obs_version: int = 1
+    tuned=("lr",), seed: int = 0, decisions: int = 4, obs_version: int = 1, **env_config
 ) -> FrozenPolicy:
-    """An untrained but non-trivial frozen policy (random weights, wide action noise)."""
+    """An untrained but non-trivial frozen policy (random weights, wide action noise);
+    ``env_config`` entries beside ``decisions`` (e.g. a layout-2 policy's ``base``)."""
     from gymnasium import spaces
     from stable_baselines3.common.running_mean_std import RunningMeanStd
 
@@ -43,5 +44,5 @@ def make_policy(
     rms = RunningMeanStd(shape=(OBS_LOW.shape[0],))
     return FrozenPolicy.from_model(
         model, rms, 10.0, 1e-8, tuned=tuned, action_mode="continuous",
-        env_config={"decisions": decisions}, obs_version=obs_version,
+        env_config={"decisions": decisions, **env_config}, obs_version=obs_version,
     )  # fmt: skip

@@ -333,3 +333,24 @@ def test_the_probe_is_off_on_request_and_refused_for_a_layout_1_policy():
     assert controller.base.anchor == pytest.approx(0.01)  # the loop's own rate
     train_plain(controller, optimizer, model, train, 200)
     assert controller.decisions_made == 4
+
+
+def test_every_driver_anchors_the_base_the_policy_was_trained_with():
+    """A layout-2 policy records its probe and base (env_config); the controller and the
+    harness's policy method rebuild them, not today's defaults."""
+    from agents.evaluation.methods.core import RunSpec
+    from agents.evaluation.methods.policy import PolicyMethod
+    from hpenv.base import BaseConfig
+    from hpenv.probe import ProbeConfig
+
+    recorded = {"rule": "min/100", "decay": "constant"}
+    policy = make_policy(decisions=4, obs_version=2, base=recorded, probe={"max_steps": 40})
+    assert policy.metadata.base_config() == BaseConfig(rule="min/100", decay="constant")
+    assert policy.metadata.probe_config() == ProbeConfig(max_steps=40)
+    assert make_policy().metadata.base_config() is None  # layout 1: no base
+    assert make_policy(obs_version=2).metadata.base_config() == BaseConfig()  # none recorded
+    model, optimizer, _, _ = plain_setup(torch.optim.Adam)
+    controller = HyperController(policy, optimizer, total_steps=400, batch_size=8, model=model)
+    assert controller.base_config == BaseConfig(rule="min/100", decay="constant")
+    (run,) = PolicyMethod(policy).runs(RunSpec("digits", 0))
+    assert run.probe == ProbeConfig(max_steps=40)

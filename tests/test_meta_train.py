@@ -273,6 +273,8 @@ def test_layout_2_meta_training_freezes_a_layout_2_policy(tmp_path: Path):
     policy = load_policy(meta_train(config))
     assert (policy.metadata.obs_version, policy.metadata.action_kind) == (2, "residual")
     assert policy.metadata.env_config["layout"] == 2
+    assert policy.metadata.base_config() == episode.base  # recorded, read back by drivers
+    assert policy.metadata.probe_config() == episode.probe
 
 
 def test_layout_2_meta_training_on_the_population_engine(tmp_path: Path):

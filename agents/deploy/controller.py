@@ -111,8 +111,11 @@ def check_servable(policy: FrozenPolicy, where: str = "a HyperController") -> No
         )
 
 
-def _probe_config(probe: ProbeConfig | bool | None, needs_probe: bool) -> ProbeConfig | None:
-    """The controller's probe settings from its ``probe`` argument (see `HyperController`).
+def _probe_config(
+    probe: ProbeConfig | bool | None, needs_probe: bool, default: ProbeConfig | None
+) -> ProbeConfig | None:
+    """The controller's probe settings from its ``probe`` argument (see `HyperController`;
+    ``True``: ``default``, the policy's own probe).
 
     Raises:
         ValueError: A probe for a layout-1 policy, which could not use it.
@@ -126,7 +129,7 @@ def _probe_config(probe: ProbeConfig | bool | None, needs_probe: bool) -> ProbeC
             "this policy reads observation layout 1, which has no probe features: it would "
             "ignore the probe (leave probe=None, or use a layout-2 policy)"
         )
-    return ProbeConfig() if probe is True else probe
+    return (default or ProbeConfig()) if probe is True else probe
 
 
 class HyperController:
@@ -204,7 +207,7 @@ class HyperController:
         self.evaluate = evaluate
         self.stats_every = stats_every
         self.step_policy = PolicyStep(policy)
-        config = _probe_config(probe, self.step_policy.needs_probe)
+        config = _probe_config(probe, self.step_policy.needs_probe, policy.metadata.probe_config())
         #: Optimizer steps of the probe (0: none), the first of the loop.
         self.probe_steps = 0 if config is None else config.steps_for(total_steps)
         if config is not None and self.probe_steps == 0:
@@ -214,7 +217,7 @@ class HyperController:
             )
         # the plan HPTuneEnv uses: the probe, then decisions + 1 intervals over the rest
         self.interval = split_budget(total_steps - self.probe_steps, decisions)
-        self.base_config = base or BaseConfig()
+        self.base_config = base or policy.metadata.base_config() or BaseConfig()
         #: The base schedule a layout-2 policy steers around (set once the probe is done).
         self.base: BaseSchedule | None = None
         self.probe_result: ProbeResult | None = None

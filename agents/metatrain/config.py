@@ -271,7 +271,19 @@ def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
         "synthetic_conv": config.synthetic_conv,
         "layout": config.layout,
         "optimizers": config.optimizers,
+        **_probe_and_base(episode_config(config)),
     }
+
+
+def _probe_and_base(episode: EpisodeConfig) -> dict[str, Any]:
+    """A layout-2 run's probe and base settings, as plain values (`PolicyMetadata.probe_config`
+    and ``base_config`` read them back)."""
+    values: dict[str, Any] = {}
+    if episode.probe is not None:
+        values["probe"] = dataclasses.asdict(episode.probe)
+    if episode.base is not None:
+        values["base"] = dataclasses.asdict(episode.base)
+    return values
 
 
 def default_out_dir(config: MetaTrainConfig) -> Path:

@@ -35,11 +35,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from hpenv.base import BaseConfig
 from hpenv.errors import InputError
 from hpenv.hyperparams import TUNABLES, ActionMode, action_space
 from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
 from hpenv.observation import LAYOUTS, OBS_VERSION, layout_bounds
 from hpenv.plan import DEFAULT_DECISIONS
+from hpenv.probe import ProbeConfig
 
 ARTIFACT_FORMAT = 1
 #: The SB3 algorithms a policy can come from (sb3-contrib's RecurrentPPO for the LSTM policy).
@@ -104,6 +106,21 @@ class PolicyMetadata:
     def decisions(self) -> int:
         """Decisions per run the policy was trained with (every driver's default)."""
         return int(self.env_config.get("decisions", DEFAULT_DECISIONS))
+
+    def probe_config(self) -> ProbeConfig | None:
+        """The probe the policy's episodes ran (layout 2; None for layout 1): the one
+        recorded in ``env_config``, else today's default (`hpenv.probe.ProbeConfig`)."""
+        if self.obs_version != 2:
+            return None
+        return ProbeConfig(**self.env_config.get("probe", {}))
+
+    def base_config(self) -> BaseConfig | None:
+        """The base schedule the policy steers around (layout 2; None for layout 1): the
+        one its episodes used, recorded in ``env_config``, else today's default. Every
+        driver anchors its base this way, so the policy sees the base it was trained on."""
+        if self.obs_version != 2:
+            return None
+        return BaseConfig(**self.env_config.get("base", {}))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -28,7 +28,7 @@ from agents.policy.artifact import FrozenPolicy
 from hpenv.base import BaseConfig, BaseSchedule
 from hpenv.plan import EpisodePlan
 from hpenv.population import SHARED_HPARAMS
-from hpenv.probe import ProbeConfig, ProbeResult
+from hpenv.probe import ProbeResult
 
 
 @dataclass
@@ -62,18 +62,20 @@ class PolicyMethod:
         driver: TrainingRunDriver | None = None
         start = spec.start_hparams()
         base: BaseSchedule | None = None
-        layout_2 = self.policy.metadata.obs_version == 2
+        meta = self.policy.metadata
+        layout_2 = meta.obs_version == 2
+        base_config = meta.base_config() or BaseConfig()
 
         def after_probe(probe: ProbeResult, plan: EpisodePlan) -> dict[str, Any]:
             nonlocal base
-            base = BaseConfig().schedule(probe, start.lr, plan.probe / plan.budget)
+            base = base_config.schedule(probe, start.lr, plan.probe / plan.budget)
             return {"lr": base.lr(base.p0)}
 
         def adjust(report: IntervalReport) -> dict[str, Any]:
             nonlocal driver, base
             if driver is None:  # first boundary: start from the untrained metrics
                 if layout_2 and base is None:  # the run was too short for a probe
-                    base = BaseConfig().schedule(None, start.lr, 0.0)
+                    base = base_config.schedule(None, start.lr, 0.0)
                 driver = TrainingRunDriver(self.policy, report.run, report.plan, base=base)
                 driver.start(report.initial, probe=report.probe)
             driver.after_interval(report.stats, report.evaluation)
@@ -82,5 +84,10 @@ class PolicyMethod:
         if not layout_2:
             return CellRun(spec, start, adjust, method=self.name)
         return CellRun(
-            spec, start, adjust, method=self.name, probe=ProbeConfig(), after_probe=after_probe
+            spec,
+            start,
+            adjust,
+            method=self.name,
+            probe=meta.probe_config(),
+            after_probe=after_probe,
         )
