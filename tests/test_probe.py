@@ -218,3 +218,41 @@ def test_choose_base_measures_every_candidate_on_training_tasks(tmp_path, capsys
     for name in script.CANDIDATES:
         assert f"| {name} |" in table
         assert sum(r["candidate"] == name for r in rows) == 1
+
+
+def test_steps_a_grad_scaler_skips_are_not_sweep_steps():
+    """Mixed precision: GradScaler skips the optimizer's step when a gradient is inf; the
+    probe counts only the steps taken, and the model comes back undamaged."""
+    from hpenv.probe import OptimizerProbe
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(10, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**4)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    probe = OptimizerProbe(optimizer, ProbeConfig(min_steps=2, rollback="start"), steps=12)
+    batches = _loop_data()
+    skipped = taken = 0
+    for i in range(40):
+        if probe.done:
+            break
+        taken += 1
+        inputs, targets = batches[i % len(batches)]
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(inputs), targets)
+        scaler.scale(loss).backward()
+        if i % 3 == 1:  # an overflow: the scaler will skip this step
+            next(model.parameters()).grad[0, 0] = math.inf
+            skipped += 1
+        probe.report_loss(loss)
+        scaler.step(optimizer)
+        scaler.update()
+    assert probe.done
+    assert skipped > 0
+    assert taken == 12 + skipped  # every skipped step was waited out, none swept
+    result = probe.result
+    assert result is not None
+    assert len(result.lrs) == 12  # only the steps the optimizer took swept the rate
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[name])
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
