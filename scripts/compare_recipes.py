@@ -18,11 +18,16 @@ point (Ctrl-C, SIGTERM, the end of a session), the same command continues
 where it stopped: finished seeds and cells are not redone; a changed recipes
 file or option is refused. --dirs NAME=DIR+DIR only tabulates existing
 harness folders (reports of scripts/evaluate.py, one per meta-training seed).
+--meta-from DIR evaluates the policies another comparison of the same recipes
+file trained, on other cells (--start-lr-factors, --optimizer): the rescue and
+SGD tables of the same policies.
 
 Examples:
     python scripts/compare_recipes.py --recipes-file recipes.toml --out-dir logs/cmp-1
     python scripts/compare_recipes.py --recipes-file recipes.toml --out-dir logs/cmp-1 \\
         --meta-seeds 0,1,2 --baselines static,grid
+    python scripts/compare_recipes.py --recipes-file recipes.toml --out-dir logs/cmp-1-sgd \\
+        --meta-from logs/cmp-1 --optimizer sgd
     python scripts/compare_recipes.py --dirs "default=logs/eval-default" \\
         --dirs "population=logs/eval-pop-s0+logs/eval-pop-s1"
 """

@@ -129,3 +129,46 @@ def test_bad_recipes_are_refused_before_anything_runs(tmp_path):
         script.main(["--recipes-file", str(bad), "--out-dir", str(out)])
     assert stopped.value.code == 2
     assert not out.exists()
+
+
+def test_the_same_policies_on_the_rescue_and_sgd_cells_with_meta_from(tmp_path, capsys):
+    """--meta-from evaluates another comparison's policies (no meta-training) on other cells:
+    --start-lr-factors and --optimizer reach the baselines and every policy's evaluation."""
+    from agents.evaluation.ablation import read_scores
+
+    main = _config(tmp_path, meta_seeds=(0,))
+    Comparison(main).execute(progress=False)
+    rescue = _config(
+        tmp_path, out_dir=str(tmp_path / "rescue"), meta_seeds=(0, 1), meta_from=main.out_dir,
+        start_lr_factors=(0.01, 30.0), optimizer="sgd",
+    )  # fmt: skip
+    comparison = Comparison(rescue)
+    assert [job.label for job in comparison.jobs()] == [
+        "baselines", "eval base s0", "eval wide s0", "eval base s1", "eval wide s1",
+    ]  # fmt: skip
+    table = comparison.execute(progress=False)
+    assert "eval base s1: no policy in --meta-from yet" in capsys.readouterr().out
+    assert not (tmp_path / "rescue" / "meta").exists()
+    scores = read_scores(tmp_path / "rescue" / "eval" / "base" / "s0")
+    assert {factor for _, _, factor, _ in scores} == {0.01, 30.0}
+    saved = json.loads((tmp_path / "rescue" / "eval" / "base" / "s0" / "config.json").read_text())
+    assert saved["config"]["optimizer"] == "sgd"
+    assert "| base | 1 |" in table.read_text()
+    other = _recipes(tmp_path / "other.json", ["--net-arch", "32"])
+    mismatched = _config(tmp_path, out_dir=str(tmp_path / "x"), meta_from=main.out_dir,
+                         recipes_file=str(other))  # fmt: skip
+    with pytest.raises(ValueError, match="ran other recipes"):
+        Comparison(mismatched)
+
+
+def test_a_comparison_begun_before_an_option_existed_continues(tmp_path):
+    config = _config(tmp_path)
+    Comparison(config)
+    state_path = tmp_path / "cmp" / "comparison.json"
+    state = json.loads(state_path.read_text())
+    for added in ("start_lr_factors", "optimizer", "meta_from"):
+        del state["options"][added]
+    state_path.write_text(json.dumps(state))
+    Comparison(config)  # the missing options count as their defaults
+    with pytest.raises(ValueError, match="--start-lr-factors: the comparison has"):
+        Comparison(_config(tmp_path, start_lr_factors=(0.01,)))

@@ -62,6 +62,7 @@ from agents.evaluation.ablation import ablation_markdown
 from agents.evaluation.config import DEFAULT_TASKS, EngineName, EvalConfig, fidelity_text
 from agents.evaluation.records import RunStore
 from agents.stopping import GracefulStop, JobInterrupted
+from hpenv.hyperparams import OptimizerName
 from hpenv.io import atomic_open, atomic_write_json
 
 #: Flags a recipe may not set: the comparison sets them for every run.
@@ -187,6 +188,22 @@ class ComparisonConfig:
     fidelity: tuple[str, ...] = option(
         "per-task run size overrides TASK:SUBSET:EPOCHS of the evaluation", default=()
     )
+    start_lr_factors: tuple[float, ...] = option(
+        "the held-out cells' starting rates, x the task default (e.g. 0.01,30: the rescue "
+        "table), for the baselines and every policy",
+        default=(1.0,),
+    )
+    optimizer: OptimizerName | None = option(
+        "the user's optimizer in every held-out cell (e.g. sgd: the SGD table; default: "
+        "each task's)",
+        default=None,
+    )
+    meta_from: str | None = option(
+        "evaluate the policies another comparison (its --out-dir, run with this recipes "
+        "file) meta-trained, instead of meta-training: e.g. the rescue or SGD cells of the "
+        "same policies; seeds it has not finished yet are left for a later run",
+        default=None,
+    )
     decisions: int | None = option(
         "decision points per evaluation run (default: the policy's)", default=None
     )
@@ -212,7 +229,7 @@ class ComparisonConfig:
                 "give --recipes-file FILE --out-dir DIR (or --dirs NAME=DIR+... for a table of "
                 "existing harness folders)"
             )
-        for name in ("meta_seeds", "eval_seeds", "tasks"):
+        for name in ("meta_seeds", "eval_seeds", "tasks", "start_lr_factors"):
             values = getattr(self, name)
             if not values or len(set(values)) != len(values):
                 raise ValueError(f"{name} must list distinct values, got {values}")
@@ -299,22 +316,39 @@ class Comparison:
                     "comparison's recipes cannot change; use another --out-dir, or put the "
                     "kept file back"
                 )
+            # An option added since the comparison began counts as its default there.
+            saved = {**_default_options(), **state["options"]}
             changed = [
-                f"--{k.replace('_', '-')}: the comparison has {state['options'].get(k)!r}, "
+                f"--{k.replace('_', '-')}: the comparison has {saved.get(k)!r}, "
                 f"this command gives {v!r}"
                 for k, v in self.config.options().items()
-                if state["options"].get(k) != v
+                if saved.get(k) != v
             ]
             if changed:
                 raise ValueError("cannot continue with changed options: " + "; ".join(changed))
+            self._check_meta_from(digest)
             return dict(state)
         if (self.out / "meta").exists() or (self.out / "eval").exists():
             raise ValueError(f"{self.out} holds runs but no comparison.json: use another --out-dir")
+        self._check_meta_from(digest)
         self.out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, kept)
         state = {"recipes_sha256": digest, "options": self.config.options(), "durations": {}}
         atomic_write_json(state, state_path)
         return state
+
+    def _check_meta_from(self, digest: str) -> None:
+        """``--meta-from`` must be a comparison of this very recipes file."""
+        if self.config.meta_from is None:
+            return
+        other = Path(self.config.meta_from) / "comparison.json"
+        if not other.is_file():
+            raise FileNotFoundError(f"--meta-from {self.config.meta_from}: no comparison there")
+        if json.loads(other.read_text()).get("recipes_sha256") != digest:
+            raise ValueError(
+                f"--meta-from {self.config.meta_from} ran other recipes than "
+                f"{self.config.recipes_file}: give the recipes file it ran"
+            )
 
     def _check_shared_baselines(self, folder: Path) -> None:
         """``--baselines-from`` must hold every baseline cell of this comparison, finished.
@@ -343,8 +377,14 @@ class Comparison:
             for m in self.config.baselines
             for t in self.config.tasks
             for s in self.config.eval_seeds
-            if (m, t, s, 1.0) not in finished
+            for f in self.config.start_lr_factors
+            if (m, t, s, f) not in finished
         ]
+        ran_with = saved.get("config", {}).get("optimizer")
+        if ran_with != self.config.optimizer:
+            raise ValueError(
+                f"--baselines-from {folder} ran optimizer={ran_with}, not {self.config.optimizer}"
+            )
         if missing:
             raise ValueError(
                 f"--baselines-from {folder} lacks {len(missing)} finished baseline cells, e.g. "
@@ -362,13 +402,17 @@ class Comparison:
         jobs = [_Job("baselines")] if own else []
         for seed in self.config.meta_seeds:
             for recipe in self.recipes:
-                jobs += [_Job("meta", recipe.name, seed), _Job("eval", recipe.name, seed)]
+                if self.config.meta_from is None:
+                    jobs.append(_Job("meta", recipe.name, seed))
+                jobs.append(_Job("eval", recipe.name, seed))
         return jobs
 
     def run_dir(self, job: _Job) -> Path:
         if job.kind == "baselines":
             shared = self.config.baselines_from
             return Path(shared) if shared is not None else self.out / "eval" / "baselines"
+        if job.kind == "meta" and self.config.meta_from is not None:
+            return Path(self.config.meta_from) / "meta" / job.recipe / f"s{job.seed}"
         return self.out / job.kind / job.recipe / f"s{job.seed}"
 
     def done(self, job: _Job) -> bool:
@@ -378,7 +422,8 @@ class Comparison:
         if not (folder / "results.csv").is_file():
             return False
         methods = ("policy",) if job.kind == "eval" else self.config.baselines
-        expected = len(methods) * len(self.config.tasks) * len(self.config.eval_seeds)
+        cells = len(self.config.tasks) * len(self.config.eval_seeds)
+        expected = len(methods) * cells * len(self.config.start_lr_factors)
         return len(RunStore(folder).finished()) >= expected
 
     def run(self, job: _Job) -> None:
@@ -414,6 +459,8 @@ class Comparison:
             "seeds": config.eval_seeds,
             "fidelity": config.fidelity,
             "decisions": config.decisions,
+            "start_lr_factors": config.start_lr_factors,
+            "optimizer": config.optimizer,
             "engine": config.engine,
             "data_dir": config.data_dir,
             "out_dir": str(folder),
@@ -496,6 +543,11 @@ class Comparison:
                  disable=not progress, dynamic_ncols=True) as bar,
         ):  # fmt: skip
             for index, job in enumerate(todo):
+                if job.kind == "eval" and not self.done(_Job("meta", job.recipe, job.seed)):
+                    # only with --meta-from: that comparison has not trained this seed yet
+                    tqdm.write(f"{job.label}: no policy in --meta-from yet; left for a later run")
+                    bar.update()
+                    continue
                 left = self.estimate(todo[index:])
                 eta = "time left unknown" if math.isnan(left) else f"~{_duration(left)} left"
                 bar.set_postfix_str(f"{job.label}; {eta}")
@@ -528,6 +580,13 @@ def compare_recipes(
 ) -> Path:
     """Run (or continue) the comparison of ``config``; returns the path of ``ablation.md``."""
     return Comparison(config, argv).execute(progress=progress)
+
+
+def _default_options() -> dict[str, Any]:
+    """`ComparisonConfig.options` of the defaults (with a placeholder recipes file)."""
+    fields = {f.name: f.default for f in dataclasses.fields(ComparisonConfig)}
+    values = {k: v for k, v in fields.items() if k not in ("recipes_file", "out_dir")}
+    return dict(json.loads(json.dumps(values)))
 
 
 def _duration(seconds: float) -> str:
