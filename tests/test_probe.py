@@ -256,3 +256,28 @@ def test_steps_a_grad_scaler_skips_are_not_sweep_steps():
     for name, value in model.state_dict().items():
         torch.testing.assert_close(value, before[name])
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_plot_probe_steer_draws_a_policys_probe_and_rate_against_the_base(tmp_path, capsys):
+    from agents.evaluation.config import EvalConfig
+    from agents.evaluation.runner import evaluate
+    from scripts import load_script
+    from tests.policies import make_policy
+
+    policy = make_policy(decisions=4, obs_version=2).save(tmp_path / "policy.pt")
+    out = tmp_path / "eval"
+    evaluate(
+        EvalConfig(tasks=("diabetes",), seeds=(0,), methods=("policy", "probe_cosine"),
+                   policy=str(policy), fidelity=("diabetes:1.0:6",), decisions=4,
+                   out_dir=str(out)),
+        progress=False,
+    )  # fmt: skip
+    script = load_script("plot_probe_steer")
+    png = tmp_path / "figure.png"
+    argv = ["--runs", str(out), "--task", "diabetes", "--out", str(png)]
+    assert script.main(argv) == 0
+    assert png.stat().st_size > 0
+    with pytest.raises(SystemExit) as stopped:  # a cell that was not run: one error line
+        script.main([*argv[:3], "mnist_cnn"])
+    assert stopped.value.code == 2
+    assert "error: no finished policy run of mnist_cnn" in capsys.readouterr().err
