@@ -336,20 +336,24 @@ def test_members_finish_together_then_a_new_population_starts():
 
 
 class _OneExploding:
-    """Member 0's first task explodes at any lr; everything else is benign."""
+    """Member 0's first task (the first draw's) explodes at any lr; everything else is benign.
 
-    def __init__(self) -> None:
+    ``shape``: the tasks' sizes; ``scale``: the exploding task's input scale.
+    """
+
+    def __init__(self, shape: dict = SHAPE, scale: float = 1e6) -> None:
+        self.shape, self.scale = shape, scale
         self.redraws = 0
 
     def draw(self, rng, count):
-        base = SyntheticSpec(**SHAPE, steps=40, batch_size=16)
+        base = SyntheticSpec(**self.shape, steps=40, batch_size=16)
         specs = [dataclasses.replace(base, seed=i) for i in range(count)]
-        specs[0] = dataclasses.replace(base, input_scale=1e6)
+        specs[0] = dataclasses.replace(base, input_scale=self.scale)
         return [MemberTask(s.task(), s.generate(), s) for s in specs]
 
     def redraw(self, rng, like):
         self.redraws += 1
-        spec = dataclasses.replace(like.spec, input_scale=1.0, seed=50)
+        spec = dataclasses.replace(like.spec, input_scale=1.0, seed=50 + self.redraws)
         return MemberTask(spec.task(), spec.generate(), spec)
 
 

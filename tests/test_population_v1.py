@@ -3,13 +3,11 @@ paired reward's hidden reference members (one per group of members sharing task,
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
+from test_population import _OneExploding
 
-from agents.metatrain.population_tasks import MemberTask
 from agents.metatrain.population_vec import PopulationVecEnv
 from hpenv.base import BaseConfig
 from hpenv.env import Around, HPTuneEnv
@@ -114,26 +112,8 @@ def test_steering_away_from_the_base_is_paid_by_the_margin_over_the_reference():
     assert np.sign(rewards[1]) == np.sign(expected)
 
 
-class _OneExploding:
-    """Member 0's group explodes at any lr (its probe too); the others are benign."""
-
-    def __init__(self) -> None:
-        self.redraws = 0
-
-    def draw(self, rng, count):
-        base = SyntheticSpec(**SHAPE, steps=40, batch_size=16)
-        specs = [dataclasses.replace(base, seed=i) for i in range(count)]
-        specs[0] = dataclasses.replace(base, input_scale=1e8)
-        return [MemberTask(s.task(), s.generate(), s) for s in specs]
-
-    def redraw(self, rng, like):
-        self.redraws += 1
-        spec = dataclasses.replace(like.spec, input_scale=1.0, seed=50 + self.redraws)
-        return MemberTask(spec.task(), spec.generate(), spec)
-
-
 def test_a_restarted_member_gets_a_reference_of_its_own():
-    source = _OneExploding()
+    source = _OneExploding(SHAPE, scale=1e8)  # its group's probe explodes too
     venv = make_venv(source, num_envs=4, group_size=2, optimizer="sgd",
                      initial={"lr": 1.0, "momentum": 0.99})  # fmt: skip
     venv.seed(2)
