@@ -50,6 +50,7 @@ import torch
 
 from agents.metatrain.config import MetaTrainConfig, episode_config
 from agents.metatrain.population_vec import PopulationVecEnv
+from agents.metatrain.throughput import member_step_rates
 from hpenv.env import EpisodeConfig, HPTuneEnv
 from hpenv.population import Member, Population
 from hpenv.tasks import SyntheticFamily, SyntheticSpec
@@ -73,25 +74,11 @@ PPO_KWARGS: dict[str, Any] = {
 
 def core_rates(n: int, steps: int, device: torch.device) -> dict[str, float]:
     """Member-steps/s of a population of ``n`` and of ``n`` sequential TrainingRuns."""
-    batch = CORE_SPEC.batch_size
     specs = [SyntheticSpec(**{**CORE_SPEC.__dict__, "seed": i}) for i in range(n)]
     population = Population([Member(s.task(), seed=i) for i, s in enumerate(specs)], device=device)
-    population.train(batch * 2)  # warm-up
-    _sync(device)
-    start = time.perf_counter()
-    population.train(batch * steps)
-    _sync(device)
-    pop_rate = n * steps / (time.perf_counter() - start)
     runs = [TrainingRun(s.task(), seed=i, device=device) for i, s in enumerate(specs)]
-    for run in runs:
-        run.train(batch * 2)
-    _sync(device)
-    start = time.perf_counter()
-    for run in runs:
-        run.train(batch * steps)
-    _sync(device)
-    seq_rate = n * steps / (time.perf_counter() - start)
-    return {"population": pop_rate, "sequential": seq_rate}
+    batched, sequential = member_step_rates(population, runs, CORE_SPEC.batch_size, steps)
+    return {"population": batched, "sequential": sequential}
 
 
 def task_core_rates(
@@ -104,23 +91,10 @@ def task_core_rates(
 
     task = get_task(name)
     data = task.load_data(data_dir=data_dir, subset=fidelity_for(name).subset)
-    batch = task.defaults.batch_size
     population = Population([Member(task, seed=i, data=data) for i in range(n)], device=device)
-    population.train(batch * 2)  # warm-up
-    _sync(device)
-    start = time.perf_counter()
-    population.train(batch * steps)
-    _sync(device)
-    pop_rate = n * steps / (time.perf_counter() - start)
     runs = [TrainingRun(task, seed=i, data=data, device=device) for i in range(n)]
-    for run in runs:
-        run.train(batch * 2)
-    _sync(device)
-    start = time.perf_counter()
-    for run in runs:
-        run.train(batch * steps)
-    _sync(device)
-    return {"population": pop_rate, "sequential": n * steps / (time.perf_counter() - start)}
+    batched, sequential = member_step_rates(population, runs, task.defaults.batch_size, steps)
+    return {"population": batched, "sequential": sequential}
 
 
 # ------------------------------------------------------------------ (b) PPO
@@ -332,11 +306,6 @@ def main() -> None:
     if args.out:
         with open(args.out, "w") as handle:
             json.dump(results, handle, indent=2)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 if __name__ == "__main__":

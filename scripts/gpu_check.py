@@ -46,7 +46,7 @@ from typing import Any
 import torch
 
 from agents.metatrain.config import MetaTrainConfig
-from agents.metatrain.throughput import agent_rate
+from agents.metatrain.throughput import agent_rate, member_step_rates
 from hpenv.population import Member, Population
 from hpenv.tasks import get_task
 from hpenv.tasks.registry import HELDOUT_TASKS
@@ -131,21 +131,8 @@ def cifar_cnn(sizes: Sizes, report: Callable[[str], None]) -> dict[str, Any]:
     data = tiny_task_data(task, n_train=sizes.cnn_train, n_eval=1_000).to(device)
     batch, n, steps = task.defaults.batch_size, sizes.cnn_members, sizes.cnn_steps
     population = Population([Member(task, seed=i, data=data) for i in range(n)], device=device)
-    population.train(batch * 2)  # warm-up (kernels, allocator)
-    _sync(device)
-    start = time.perf_counter()
-    population.train(batch * steps)
-    _sync(device)
-    batched = n * steps / (time.perf_counter() - start)
     runs = [TrainingRun(task, seed=i, data=data, device=device) for i in range(n)]
-    for run in runs:
-        run.train(batch * 2)
-    _sync(device)
-    start = time.perf_counter()
-    for run in runs:
-        run.train(batch * steps)
-    _sync(device)
-    sequential = n * steps / (time.perf_counter() - start)
+    batched, sequential = member_step_rates(population, runs, batch, steps)
     ratio = batched / sequential
     report(f"  CIFAR-sized CNN, {n} members x {steps} steps: population {batched:8.1f} "
            f"member-steps/s, sequential {sequential:8.1f}, x{ratio:.1f}")  # fmt: skip
@@ -248,11 +235,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _say(text: str) -> None:
     print(text, flush=True)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ the rate counts the agent steps between the end of the first rollout and the
 end of the last one, over the time between them.
 
 Used by ``scripts/benchmark_metatrain.py`` (the options on the default suite)
-and ``scripts/gpu_check.py``.
+and ``scripts/gpu_check.py``. `member_step_rates` times the population engine
+against the same runs trained one after another (``scripts/benchmark_population.py``,
+``scripts/gpu_check.py``).
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.metatrain.config import MetaTrainConfig
 from agents.metatrain.loop import training_env, training_tasks
 from agents.metatrain.model import make_model
 from agents.metatrain.vec_env import vec_env_runtime
+from hpenv.population import Population
+from hpenv.training import TrainingRun
 
 
 @dataclass(frozen=True)
@@ -89,3 +94,32 @@ def agent_rate(config: MetaTrainConfig, rollouts: int = 4, seconds: float | None
             venv.close()
     (first_steps, first_time), (last_steps, last_time) = clock.marks[0], clock.marks[-1]
     return Rate(last_steps - first_steps, last_time - first_time, rollout)
+
+
+def member_step_rates(
+    population: Population, runs: list[TrainingRun], batch: int, steps: int
+) -> tuple[float, float]:
+    """Member-steps/s of ``population`` (one batched step for all members) and of ``runs``
+    (the same members as `TrainingRun`s, one after another): ``steps`` optimizer steps of
+    ``batch`` samples each, after two warm-up steps (kernels, allocator); on CUDA the clock
+    waits for the device."""
+    device = population.device
+    population.train(batch * 2)
+    _sync(device)
+    start = time.perf_counter()
+    population.train(batch * steps)
+    _sync(device)
+    batched = len(runs) * steps / (time.perf_counter() - start)
+    for run in runs:
+        run.train(batch * 2)
+    _sync(device)
+    start = time.perf_counter()
+    for run in runs:
+        run.train(batch * steps)
+    _sync(device)
+    return batched, len(runs) * steps / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
