@@ -161,12 +161,25 @@ def test_the_same_policies_on_the_rescue_and_sgd_cells_with_meta_from(tmp_path, 
         Comparison(mismatched)
 
 
+def test_recipes_picks_a_subset_of_the_file(tmp_path):
+    """--recipes runs (and tabulates) only the named recipes; unknown names are refused."""
+    subset = Comparison(_config(tmp_path, recipes=("wide",), meta_seeds=(0, 1)))
+    assert [job.label for job in subset.jobs()] == [
+        "baselines", "meta wide s0", "eval wide s0", "meta wide s1", "eval wide s1",
+    ]  # fmt: skip
+    assert subset.reference == "wide"  # the file's first recipe is left out
+    with pytest.raises(ValueError, match=r"--recipes \['nope'\]: not recipes of"):
+        Comparison(_config(tmp_path, out_dir=str(tmp_path / "y"), recipes=("nope",)))
+    with pytest.raises(ValueError, match="recipes must list distinct values"):
+        _config(tmp_path, recipes=("wide", "wide"))
+
+
 def test_a_comparison_begun_before_an_option_existed_continues(tmp_path):
     config = _config(tmp_path)
     Comparison(config)
     state_path = tmp_path / "cmp" / "comparison.json"
     state = json.loads(state_path.read_text())
-    for added in ("start_lr_factors", "optimizer", "meta_from"):
+    for added in ("start_lr_factors", "optimizer", "meta_from", "recipes"):
         del state["options"][added]
     state_path.write_text(json.dumps(state))
     Comparison(config)  # the missing options count as their defaults

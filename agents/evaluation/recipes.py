@@ -175,6 +175,11 @@ class ComparisonConfig:
         "run every baseline on these tasks, seeds and fidelities",
         default=None,
     )
+    recipes: tuple[str, ...] = option(
+        "only these recipes of the file (default: all of them); e.g. the rescue table of "
+        "two recipes of a --meta-from comparison",
+        default=(),
+    )
     reference: str | None = option(
         "the recipe every other one is tested against (default: the file's 'reference', "
         "else its first recipe)",
@@ -229,9 +234,9 @@ class ComparisonConfig:
                 "give --recipes-file FILE --out-dir DIR (or --dirs NAME=DIR+... for a table of "
                 "existing harness folders)"
             )
-        for name in ("meta_seeds", "eval_seeds", "tasks", "start_lr_factors"):
+        for name in ("meta_seeds", "eval_seeds", "tasks", "start_lr_factors", "recipes"):
             values = getattr(self, name)
-            if not values or len(set(values)) != len(values):
+            if (not values and name != "recipes") or len(set(values)) != len(values):
                 raise ValueError(f"{name} must list distinct values, got {values}")
 
     def directories(self) -> dict[str, list[Path]]:
@@ -291,6 +296,14 @@ class Comparison:
         self.config = config
         self.recipes, file_reference = read_recipes(config.recipes_file)
         names = [r.name for r in self.recipes]
+        unknown = [name for name in config.recipes if name not in names]
+        if unknown:
+            raise ValueError(f"--recipes {unknown}: not recipes of {config.recipes_file} {names}")
+        if config.recipes:
+            self.recipes = [r for r in self.recipes if r.name in config.recipes]
+            names = [r.name for r in self.recipes]
+        if file_reference not in names:  # None, or left out by --recipes
+            file_reference = None
         self.reference = config.reference or file_reference or names[0]
         if self.reference not in names:
             raise ValueError(f"--reference {self.reference!r} is not a recipe ({names})")
