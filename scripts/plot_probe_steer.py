@@ -38,6 +38,21 @@ def find_record(folders: list[Path], method: str, task: str, seed: int, factor: 
     )
 
 
+def interval_rates(record: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Each interval's start progress and rate, for a step plot ``where="post"``.
+
+    A trajectory point is the state at the end of an interval, with the rate that
+    interval trained at; the first interval after the probe begins where the probe
+    ended (its steps, all counted against the budget, over the run's budget).
+    """
+    points = record["trajectory"][1:]
+    probe = record.get("extra", {}).get("probe") or {}
+    start = probe["steps"] / probe["budget_steps"] if probe.get("budget_steps") else 0.0
+    progress = [start] + [p["progress"] for p in points]
+    rates = [p["lr"] for p in points]
+    return progress, rates + rates[-1:]
+
+
 def plot(policy: dict[str, Any], base: dict[str, Any], out: Path) -> Path:
     """Write the two panels of ``policy``'s and ``base``'s records to ``out``."""
     import matplotlib
@@ -60,10 +75,10 @@ def plot(policy: dict[str, Any], base: dict[str, Any], out: Path) -> Path:
     left.set_title(f"probe: {probe['steps']} steps, {100 * probe['cost']:.1f}% of the budget")
     left.legend(fontsize=8)
     for record, label, color in ((policy, "policy", "tab:green"), (base, "base", "tab:orange")):
-        points = record["trajectory"][1:]  # the rates of the intervals (after the probe)
+        progress, rates = interval_rates(record)
         accuracy = record["trajectory"][-1]["val_accuracy"]
         right.step(
-            [p["progress"] for p in points], [p["lr"] for p in points], where="post",
+            progress, rates, where="post",
             color=color, label=f"{label} (final val acc {100 * accuracy:.1f}%)",
         )  # fmt: skip
     right.set_yscale("log")

@@ -277,6 +277,15 @@ def test_plot_probe_steer_draws_a_policys_probe_and_rate_against_the_base(tmp_pa
     argv = ["--runs", str(out), "--task", "diabetes", "--out", str(png)]
     assert script.main(argv) == 0
     assert png.stat().st_size > 0
+    from agents.evaluation.records import RunStore
+
+    base = RunStore(out).records[("probe_cosine", "diabetes", 0, 1.0)]
+    progress, rates = script.interval_rates(base)  # the first interval starts at the probe's end
+    probe = base["extra"]["probe"]
+    assert progress[0] == pytest.approx(probe["steps"] / probe["budget_steps"])
+    assert progress == sorted(progress)
+    assert len(progress) == len(rates) == len(base["trajectory"])
+    assert rates[0] == pytest.approx(base["extra"]["base_lr"], rel=1e-3)
     with pytest.raises(SystemExit) as stopped:  # a cell that was not run: one error line
         script.main([*argv[:3], "mnist_cnn"])
     assert stopped.value.code == 2
