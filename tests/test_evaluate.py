@@ -509,7 +509,9 @@ def test_ablation_table_over_meta_seeds(tmp_path: Path):
 
     recipes = {"r": [write(tmp_path / "s0", 0.01), write(tmp_path / "s1", 0.03)]}
     text = ablation_markdown(recipes, baselines=("static",))
-    assert "| r | 2 | 67.10 ± 1.41 | 0.10 |" in text
-    assert "| static (baseline) | - | 65.10 | - |" in text
+    assert "| r | 2 | 67.10 ± 1.41 | 0.10 | 66.10, 68.10 |" in text
+    assert "| static (baseline) | - | 65.10 | - | - |" in text
     assert "| a | 52.10 | 50.10 |" in text
+    spread = text.split("Spread across meta-training seeds per task")[1]
+    assert "| a | 1.41 |" in spread  # seeds 51.10 and 53.10 on task a
     assert "## Aggregate over tasks (rliable)" in text

@@ -7,9 +7,10 @@ those ``results.csv`` files and reports, per recipe:
 - the final validation accuracy (diverged = 0) averaged over the held-out
   cells, as mean ± std *across meta-training seeds* (the spread a user sees
   between two runs of the same recipe) and the mean spread across evaluation
-  seeds;
+  seeds, with each meta-training seed's mean beside them;
 - per task, the recipe's mean against the baselines (recorded in the same
-  directories, or in one directory of their own);
+  directories, or in one directory of their own), and the spread across
+  meta-training seeds (which tasks the seeds scatter on);
 - against a reference recipe: the mean difference, a Wilcoxon signed-rank
   test and win/tie/loss over the (task, start factor, evaluation seed) cells,
   each cell averaged over the recipe's meta-training seeds;
@@ -78,8 +79,8 @@ def ablation_markdown(
     first = next(iter(per_recipe.values()))[0]
     reference = read_scores(baseline_dir) if baseline_dir is not None else first
     tasks = sorted({t for (m, t, _, _) in (*first, *reference) if m == POLICY or m in baselines})
-    lines = ["| recipe | meta-seeds | mean val acc (± std over meta-seeds) | eval-seed std |",
-             "|---|---|---|---|"]  # fmt: skip
+    lines = ["| recipe | meta-seeds | mean val acc (± std over meta-seeds) | eval-seed std | "
+             "each meta-seed |", "|---|---|---|---|---|"]  # fmt: skip
     for name, seeds in per_recipe.items():
         means, spreads = [], []
         for scores in seeds:
@@ -91,14 +92,15 @@ def ablation_markdown(
             stds = [np.std(v, ddof=1) for v in by_cell.values() if len(v) > 1]
             spreads.append(float(np.mean(stds)) if stds else math.nan)
         spread = np.std(means, ddof=1) if len(means) > 1 else math.nan
+        each = ", ".join(f"{100 * m:.2f}" for m in means)
         lines.append(
             f"| {name} | {len(seeds)} | {100 * np.mean(means):.2f} ± {100 * spread:.2f} | "
-            f"{100 * np.mean(spreads):.2f} |"
+            f"{100 * np.mean(spreads):.2f} | {each} |"
         )
     for method in baselines:
         values = [v for key, v in reference.items() if key[0] == method]
         if values:
-            lines.append(f"| {method} (baseline) | - | {100 * np.mean(values):.2f} | - |")
+            lines.append(f"| {method} (baseline) | - | {100 * np.mean(values):.2f} | - | - |")
     lines.append("")
     lines += ["Per task (mean val acc in %, recipes averaged over their meta-seeds):", ""]
     header = ["task", *per_recipe, *baselines]
@@ -115,10 +117,31 @@ def ablation_markdown(
             row.append(f"{100 * np.mean(values):.2f}" if values else "n/a")
         rows.append(row)
     lines += _table(header, rows)
+    lines += _seed_spread(per_recipe, tasks)
     if reference_recipe is not None and len(per_recipe) > 1:
         lines += _against_reference(per_recipe, reference_recipe)
     lines += _recipe_aggregate(per_recipe, first, reference, baselines)
     return "\n".join(lines)
+
+
+def _seed_spread(per_recipe: Mapping[str, list[Scores]], tasks: Sequence[str]) -> list[str]:
+    """Per task, the std across meta-training seeds of each seed's mean (where seeds scatter)."""
+    multi = {name: seeds for name, seeds in per_recipe.items() if len(seeds) > 1}
+    if not multi:
+        return []
+    rows = []
+    for task in tasks:
+        row = [task]
+        for seeds in multi.values():
+            means = [
+                np.mean(values)
+                for s in seeds
+                if (values := [v for k, v in s.items() if k[0] == POLICY and k[1] == task])
+            ]
+            row.append(f"{100 * np.std(means, ddof=1):.2f}" if len(means) > 1 else "n/a")
+        rows.append(row)
+    title = "Spread across meta-training seeds per task (std of the seeds' means, points):"
+    return ["", title, "", *_table(["task", *multi], rows)]
 
 
 def cell_means(seeds: Sequence[Scores]) -> dict[tuple[str, float, int], float]:
