@@ -286,7 +286,33 @@ def test_plot_probe_steer_draws_a_policys_probe_and_rate_against_the_base(tmp_pa
     assert progress == sorted(progress)
     assert len(progress) == len(rates) == len(base["trajectory"])
     assert rates[0] == pytest.approx(base["extra"]["base_lr"], rel=1e-3)
+    offsets = load_script("steer_offsets")
+    assert offsets.main(["--runs", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| folder | mean val acc | diabetes |" in printed
     with pytest.raises(SystemExit) as stopped:  # a cell that was not run: one error line
         script.main([*argv[:3], "mnist_cnn"])
     assert stopped.value.code == 2
     assert "error: no finished policy run of mnist_cnn" in capsys.readouterr().err
+
+
+def test_steer_offsets_is_the_mean_log_ratio_of_the_rates_after_the_probe():
+    from hpenv.errors import InputError
+    from scripts import load_script
+
+    offsets = load_script("steer_offsets")
+
+    def record(rates):
+        points = [{"lr": 1.0, "val_accuracy": 0.1}] + [
+            {"lr": r, "val_accuracy": 0.5} for r in rates
+        ]
+        return {"task": "t", "seed": 0, "trajectory": points}
+
+    base = record([1e-3, 5e-4, 1e-4])
+    assert offsets.mean_offset(base, base) == 0.0  # following the base: no offset
+    doubled = record([2e-3, 1e-3, 2e-4])
+    assert offsets.mean_offset(doubled, base) == pytest.approx(math.log(2))
+    mixed = record([3e-3, 5e-4 / 3, 1e-4])
+    assert offsets.mean_offset(mixed, base) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(InputError, match="the policy trained 2 intervals and the base 3"):
+        offsets.mean_offset(record([1e-3, 1e-3]), base)
