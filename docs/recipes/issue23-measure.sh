@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Issue 23's measurements, in order, each resumable: run this again after a stop and every
+# finished meta-training run and evaluation cell is kept (compare_recipes and evaluate --resume).
+# Usage: bash docs/recipes/issue23-measure.sh [DATA_DIR]   (default ~/data; one thread per job)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DATA=${1:-$HOME/data}
+export OMP_NUM_THREADS=1 HPENV_NO_HUB=1
+PY=${PYTHON:-.venv/bin/python}
+BASE1X=static,cosine,prodigy,schedulefree,grid,probe_cosine,lrfind_cosine,mechanic
+RESCUE=static,cosine,prodigy,schedulefree,probe_cosine,lrfind_cosine,mechanic  # grid ignores the start
+
+evaluate() {  # OUT_DIR, then evaluate.py's options: continues the folder when it exists
+    local out=$1; shift
+    local resume=(); [[ -f $out/config.json ]] && resume=(--resume)
+    $PY scripts/evaluate.py "$@" --data-dir "$DATA" --out-dir "$out" "${resume[@]}"
+}
+compare() {  # RECIPES_FILE OUT_DIR, then compare_recipes.py's options
+    local file=$1 out=$2; shift 2
+    $PY scripts/compare_recipes.py --recipes-file "$file" --out-dir "$out" \
+        --meta-seeds 0,1,2,3,4 --data-dir "$DATA" "$@"
+}
+
+# 1x baselines, rescue baselines (started 100x low and 30x high), SGD baselines
+evaluate logs/exp23/baselines --methods $BASE1X
+evaluate logs/exp23/baselines-rescue --methods $RESCUE --start-lr-factors 0.01,30
+evaluate logs/exp23/baselines-sgd --methods $BASE1X --optimizer sgd
+# the levers, one change at a time, then the v3 candidate
+compare docs/recipes/issue23-levers.toml logs/exp23/cmp-levers \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+# the same policies on the rescue and SGD cells (make-train: v2's recipe; distribution: the
+# levers' full design; the v3 candidate)
+compare docs/recipes/issue23-levers.toml logs/exp23/cmp-levers-rescue \
+    --recipes make-train,distribution --meta-from logs/exp23/cmp-levers \
+    --start-lr-factors 0.01,30 --baselines $RESCUE --baselines-from logs/exp23/baselines-rescue
+compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-rescue --meta-from logs/exp23/cmp-v3 \
+    --start-lr-factors 0.01,30 --baselines $RESCUE --baselines-from logs/exp23/baselines-rescue
+compare docs/recipes/issue23-levers.toml logs/exp23/cmp-levers-sgd \
+    --recipes make-train,distribution --meta-from logs/exp23/cmp-levers \
+    --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
+compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-sgd --meta-from logs/exp23/cmp-v3 \
+    --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
