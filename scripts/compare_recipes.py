@@ -35,6 +35,7 @@ Examples:
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from agents.cli import parse_config, run_job, use_threads
 from agents.evaluation.ablation import ablation_markdown
@@ -48,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_job(
             lambda: print(
                 ablation_markdown(
-                    config.directories(), config.baselines, reference_recipe=config.reference
+                    config.directories(),
+                    config.baselines,
+                    reference_recipe=config.reference,
+                    baseline_dir=Path(config.baselines_from) if config.baselines_from else None,
                 )
             )
         )

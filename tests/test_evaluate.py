@@ -515,3 +515,30 @@ def test_ablation_table_over_meta_seeds(tmp_path: Path):
     spread = text.split("Spread across meta-training seeds per task")[1]
     assert "| a | 1.41 |" in spread  # seeds 51.10 and 53.10 on task a
     assert "## Aggregate over tasks (rliable)" in text
+
+
+def test_compare_recipes_dirs_takes_the_baselines_from_their_own_folder(tmp_path: Path, capsys):
+    """--dirs tabulates existing folders; --baselines-from names where the baselines ran."""
+    from agents.evaluation.records import RAW_COLUMNS
+    from scripts import load_script
+
+    def write(directory: Path, method: str, acc: float) -> Path:
+        directory.mkdir()
+        with open(directory / "results.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=RAW_COLUMNS)
+            writer.writeheader()
+            for seed in range(2):
+                row = dict.fromkeys(RAW_COLUMNS, "")
+                row.update(method=method, task="a", seed=seed, start_lr_factor=1.0,
+                           val_accuracy=acc, diverged=False)  # fmt: skip
+                writer.writerow(row)
+        return directory
+
+    policy = write(tmp_path / "policy", "policy", 0.7)
+    baselines = write(tmp_path / "baselines", "static", 0.5)
+    script = load_script("compare_recipes")
+    argv = ["--dirs", f"r={policy}", "--baselines", "static"]
+    assert script.main([*argv, "--baselines-from", str(baselines)]) == 0
+    assert "| static (baseline) | - | 50.00 | - | - |" in capsys.readouterr().out
+    assert script.main(argv) == 0  # no baselines folder: none beside the recipe
+    assert "static (baseline)" not in capsys.readouterr().out
