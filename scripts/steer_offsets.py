@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from agents.cli import run_job
+from agents.evaluation.ablation import read_scores
 from agents.evaluation.records import RunStore
 from hpenv.errors import InputError
 
@@ -50,9 +51,9 @@ def mean_offset(policy: dict[str, Any], base: dict[str, Any]) -> float:
 def folder_offsets(
     folder: Path, bases: dict[tuple[str, int, float], dict[str, Any]]
 ) -> tuple[float, dict[str, float]]:
-    """A folder's policies: mean final val accuracy, and per task the mean offset."""
+    """A folder's policies: mean final val accuracy (diverged = 0, as in the ablation
+    table: `agents.evaluation.ablation.read_scores`), and per task the mean offset."""
     per_task: dict[str, list[float]] = defaultdict(list)
-    accuracy = []
     for (method, task, seed, factor), record in RunStore(folder).records.items():
         if method != "policy" or record.get("error"):
             continue
@@ -60,10 +61,16 @@ def folder_offsets(
         if base is None:
             raise InputError(f"no probe_cosine run of {task} seed {seed} x{factor:g} to compare")
         per_task[task].append(mean_offset(record, base))
-        accuracy.append(record["trajectory"][-1]["val_accuracy"])
-    if not accuracy:
+    if not per_task:
         raise InputError(f"{folder}: no finished policy runs")
+    accuracy = [v for key, v in read_scores(folder).items() if key[0] == "policy"]
     return float(np.mean(accuracy)), {t: float(np.mean(v)) for t, v in sorted(per_task.items())}
+
+
+def base_records(folder: Path) -> dict[tuple[str, int, float], dict[str, Any]]:
+    """The finished ``probe_cosine`` records of a report folder, by (task, seed, start factor)."""
+    return {(t, s, f): r for (m, t, s, f), r in RunStore(folder).records.items()
+            if m == "probe_cosine" and not r.get("error")}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,11 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"not harness report folders (no runs.jsonl): {', '.join(missing)}")
 
     def job() -> None:
+        shared = base_records(Path(args.base)) if args.base else None  # read once
         rows = []
         for folder in folders:
-            store = RunStore(Path(args.base) if args.base else folder)
-            bases = {(t, s, f): r for (m, t, s, f), r in store.records.items()
-                     if m == "probe_cosine" and not r.get("error")}  # fmt: skip
+            bases = shared if shared is not None else base_records(folder)
             rows.append((folder, *folder_offsets(folder, bases)))
         tasks = sorted({t for _, _, offsets in rows for t in offsets})
         print("| folder | mean val acc | " + " | ".join(tasks) + " |")
