@@ -143,6 +143,16 @@ def test_episodes_never_see_the_validation_and_test_splits(parent, tmp_path: Pat
         venv.close()
 
 
+def test_adaptation_keeps_the_parents_synthetic_budgets(parent, tmp_path: Path):
+    """The episode settings a policy records come back in its adaptation's config."""
+    assert session_config(tiny(tmp_path), parent.metadata, parent.clip_obs).synthetic_steps == (
+        150, 1_500,
+    )  # fmt: skip
+    env = {**parent.metadata.env_config, "synthetic_steps": [30, 600]}  # as JSON stores it
+    meta = dataclasses.replace(parent.metadata, env_config=env)
+    assert session_config(tiny(tmp_path), meta, parent.clip_obs).synthetic_steps == (30, 600)
+
+
 def test_the_hold_out_comes_after_the_task_transform():
     from agents.metatrain.adapt_config import _held_out
     from hpenv.testing import tiny_task_data

@@ -294,6 +294,32 @@ def test_layout_2_meta_training_on_the_population_engine(tmp_path: Path):
     assert (policy.metadata.obs_version, policy.metadata.action_kind) == (2, "residual")
 
 
+def test_synthetic_steps_set_the_family_budgets():
+    """--synthetic-steps LOW,HIGH: the family's budget range, recorded in the artifact's env
+    config; a short draw trains without a probe (layout 2), as a held-out 35-step task does."""
+    from agents.metatrain.config import env_metadata, episode_config
+    from agents.metatrain.suite import make_env
+    from hpenv.errors import InputError
+
+    for bad in ((50, 10), (30,), (0, 10)):
+        with pytest.raises(InputError, match="synthetic_steps must be LOW,HIGH"):
+            dataclasses.replace(TINY, synthetic_steps=bad)
+    assert TINY.synthetic_family().steps == (150, 1_500)  # the default family is unchanged
+    config = dataclasses.replace(
+        TINY, train_tasks=("synthetic",), synthetic_steps=(30, 40), layout=2
+    )
+    family = config.synthetic_family()
+    specs = [family.sample(np.random.default_rng(i)) for i in range(20)]
+    assert all(30 <= s.steps <= 40 for s in specs)
+    assert env_metadata(config)["synthetic_steps"] == (30, 40)
+    env = make_env(["synthetic"], episode_config(config), synthetic=family)
+    env.reset(seed=0)
+    run = env.unwrapped.run
+    steps = env.unwrapped.plan.budget / run.hparams.batch_size
+    assert steps < 80
+    assert env.unwrapped.plan.probe == 0  # too short for a probe
+
+
 def test_synthetic_conv_members_reach_every_engine():
     """--synthetic-conv: the family's convolutional fraction, in worker envs and populations."""
     from agents.metatrain.config import episode_config

@@ -25,7 +25,7 @@ from agents.policy.artifact import PolicyMetadata
 from agents.policy.hub import DEFAULT_POLICY_NAME
 from hpenv.errors import InputError
 from hpenv.plan import Fidelity, fidelity_for
-from hpenv.tasks import Task, TaskData, get_task, list_tasks
+from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task, list_tasks
 
 #: How the observation normalisation is treated while adapting.
 Normalisation = Literal["frozen", "update"]
@@ -193,6 +193,7 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         reward=env.get("reward", "log_val_loss"),
         synthetic_optimizers=tuple(env.get("synthetic_optimizers", ("adam",))),
         synthetic_conv=float(env.get("synthetic_conv", 0.0)),
+        synthetic_steps=tuple(int(s) for s in env.get("synthetic_steps", SyntheticFamily.steps)),
         lr_below=float(env.get("lr_below", 100.0)),
         lr_above=float(env.get("lr_above", 30.0)),
         layout=int(env.get("layout", 1)),  # a layout-2 policy adapts on layout-2 episodes

@@ -122,6 +122,12 @@ class MetaTrainConfig:
         "generated images; hpenv.tasks.synthetic)",
         default=0.0,
     )
+    synthetic_steps: tuple[int, ...] = option(
+        "LOW,HIGH: the synthetic family's budgets in optimizer steps, drawn log-uniformly "
+        "(a task still trains at least one epoch; with the default probe, runs under 80 "
+        "steps have none)",
+        default=SyntheticFamily.steps,
+    )
     lr_below: float = option("initial lr drawn down to task default / this", default=100.0)
     lr_above: float = option("initial lr drawn up to task default * this", default=30.0)
     algorithm: AlgorithmName = option(
@@ -204,9 +210,18 @@ class MetaTrainConfig:
 
     def synthetic_family(self) -> SyntheticFamily:
         """The family the suite name ``synthetic`` draws from (--synthetic-optimizers,
-        --synthetic-conv)."""
+        --synthetic-conv, --synthetic-steps)."""
+        steps = self.synthetic_steps
+        if len(steps) != 2 or not 1 <= steps[0] <= steps[1]:
+            raise InputError(
+                "synthetic_steps must be LOW,HIGH with 1 <= LOW <= HIGH, got "
+                f"{','.join(map(str, steps))}"
+            )
+        low, high = steps
         return SyntheticFamily(
-            optimizers=self.synthetic_optimizers, conv_fraction=self.synthetic_conv
+            optimizers=self.synthetic_optimizers,
+            conv_fraction=self.synthetic_conv,
+            steps=(low, high),
         )
 
     def _check_ray(self) -> None:
@@ -269,6 +284,7 @@ def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
         "device": config.env_device,
         "synthetic_optimizers": config.synthetic_optimizers,
         "synthetic_conv": config.synthetic_conv,
+        "synthetic_steps": config.synthetic_steps,
         "layout": config.layout,
         "optimizers": config.optimizers,
         **_probe_and_base(episode_config(config)),

@@ -196,6 +196,8 @@ class SyntheticFamily:
     input_scale: tuple[float, float] = (0.1, 30.0)
     conditioning: tuple[float, float] = (0.0, 1.5)
     batch_sizes: tuple[int, ...] = (16, 32, 64, 128)
+    #: Budget in optimizer steps, drawn log-uniformly; a task's run is at least one epoch, so
+    #: a small batch on many samples lifts a short draw (`SyntheticSpec.budget_epochs`).
     steps: tuple[int, int] = (150, 1_500)
     #: Optimizers drawn uniformly (after every other draw, so the default's stream is unchanged).
     optimizers: tuple[OptimizerName, ...] = ("adam",)
@@ -213,6 +215,10 @@ class SyntheticFamily:
             )
         if not 0.0 <= self.conv_fraction <= 1.0:
             raise ValueError(f"conv_fraction must be in [0, 1], got {self.conv_fraction}")
+        if len(self.steps) != 2 or not 1 <= self.steps[0] <= self.steps[1]:
+            raise ValueError(
+                f"steps must be a range (low, high) with 1 <= low <= high, got {self.steps}"
+            )
 
     def sample(self, rng: np.random.Generator) -> SyntheticSpec:
         """Draw one task spec; the spec's data seed is drawn from ``rng`` too."""
