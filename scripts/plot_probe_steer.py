@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.cli import run_job
-from agents.evaluation.records import RunStore
+from agents.evaluation.records import RunStore, require_reports
 from hpenv.errors import InputError
 
 
@@ -106,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="probe_steer.png", help="the PNG to write")
     args = parser.parse_args(argv)
     folders = [Path(f) for f in args.runs]
-    missing = [str(f) for f in folders if not (f / "runs.jsonl").is_file()]
-    if missing:
-        parser.error(f"not harness report folders (no runs.jsonl): {', '.join(missing)}")
+    try:
+        require_reports(folders, "--runs")
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
 
     def job() -> None:
         cell = (args.task, args.seed, args.start_lr_factor)

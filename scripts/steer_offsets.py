@@ -29,7 +29,7 @@ import numpy as np
 
 from agents.cli import run_job
 from agents.evaluation.ablation import read_scores
-from agents.evaluation.records import RunStore
+from agents.evaluation.records import RunStore, require_reports
 from hpenv.errors import InputError
 
 
@@ -86,10 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     folders = [Path(f) for f in args.runs]
-    missing = [str(f) for f in [*folders, *([Path(args.base)] if args.base else [])]
-               if not (f / "runs.jsonl").is_file()]  # fmt: skip
-    if missing:
-        parser.error(f"not harness report folders (no runs.jsonl): {', '.join(missing)}")
+    try:
+        require_reports(folders, "--runs")
+        require_reports([args.base] if args.base else [], "--base")
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
 
     def job() -> None:
         shared = base_records(Path(args.base)) if args.base else None  # read once

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.cli import option, parse_config, run_job
-from agents.evaluation.records import RunStore, row_key
+from agents.evaluation.records import RunStore, require_reports, row_key
 from agents.evaluation.runs import _Run, derive_columns, finished_runs
 
 
@@ -54,10 +54,7 @@ def fractions(runs: Sequence[_Run]) -> dict[str, list[float]]:
 
 
 def _check(config: TimeToTargetConfig) -> None:
-    if not (Path(config.out_dir) / "runs.jsonl").is_file():
-        raise FileNotFoundError(
-            f"{config.out_dir}: no runs.jsonl; give a report directory of scripts/evaluate.py"
-        )
+    require_reports([config.out_dir], "--out-dir")
 
 
 def main(argv: list[str] | None = None) -> int:

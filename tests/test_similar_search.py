@@ -243,7 +243,7 @@ def test_prior_results_must_be_reports_with_optuna_runs(tmp_path: Path):
     config = EvalConfig(tasks=("digits",), seeds=(0,), methods=("optuna_similar",),
                         fidelity=fidelity, out_dir=str(tmp_path / "run"))  # fmt: skip
     cases = [
-        ("meta", FileNotFoundError, r"no evaluation in \[.*meta'\] \(no runs\.jsonl\)"),
+        ("meta", FileNotFoundError, r"--prior-results: .*\(no runs\.jsonl\): .*meta$"),
         ("static", ValueError, r"no finished optuna runs \(it holds \['static'\]\)"),
         ("old", ValueError, r"old: .* has columns \['method', 'task', 'score'\]"),
     ]

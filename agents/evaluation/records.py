@@ -127,6 +127,20 @@ def row_key(row: Mapping[str, Any]) -> Key:
     )
 
 
+def require_reports(folders: Sequence[str | Path], option: str) -> None:
+    """Refuse folders that hold no evaluation (no ``runs.jsonl``), naming ``option``.
+
+    Raises:
+        FileNotFoundError: Naming every such folder.
+    """
+    missing = [str(f) for f in folders if not (Path(f) / "runs.jsonl").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{option}: not report directories of scripts/evaluate.py (no runs.jsonl): "
+            f"{', '.join(missing)}"
+        )
+
+
 class RunStore:
     """``results.csv`` and ``runs.jsonl`` of a report directory (last entry of a cell wins)."""
 

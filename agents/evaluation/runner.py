@@ -42,7 +42,7 @@ from agents.evaluation.outcomes import (
     run_cell,
     skipped_outcome,
 )
-from agents.evaluation.records import Key, RunStore
+from agents.evaluation.records import Key, RunStore, require_reports
 from agents.evaluation.report import summarize
 from agents.policy.artifact import FrozenPolicy
 from agents.policy.hub import load_pretrained
@@ -184,12 +184,7 @@ def _prior_stores(folders: Sequence[str]) -> list[RunStore]:
         ValueError: A folder's results are another version's, or hold no finished
             ``optuna`` run (the priors are their best configurations).
     """
-    missing = [f for f in folders if not (Path(f) / "runs.jsonl").is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"--prior-results: no evaluation in {missing} (no runs.jsonl); give report "
-            "directories of scripts/evaluate.py"
-        )
+    require_reports(folders, "--prior-results")
     stores = []
     for folder in folders:
         try:
