@@ -14,7 +14,9 @@ candidate's on the cell); writes JSON with ``--out``.
 
 All of a task's runs train as few populations as can share one
 (``--engine population``, the harness's grouping; on a GPU use ``--device cuda``).
-``--optimizers task,sgd`` adds the user's SGD with momentum.
+``--optimizers task,sgd`` adds the user's SGD with momentum. ``--fidelity`` sets a
+task's run size (``digits:1:1``: one epoch, 45 steps) and ``--candidates`` picks
+the candidates (the probe with a lower floor, for short runs, only when named).
 
 Usage:
     python scripts/choose_base.py --seeds 0,1,2 --out logs/choose_base.json
@@ -31,11 +33,13 @@ from typing import Any
 import numpy as np
 
 from agents.evaluation.batched import population_groups
+from agents.evaluation.config import parse_fidelity
 from agents.evaluation.methods.core import MethodResult, RunSpec, train_runs
 from agents.evaluation.methods.schedules import Cosine, ProbeCosine
 from agents.evaluation.methods.search import GridSearch
 from agents.evaluation.stats import final_score
 from hpenv.io import atomic_write_json
+from hpenv.probe import ProbeConfig
 
 CANDIDATES: dict[str, Any] = {
     "min/10 cosine": ProbeCosine(rule="min/10", decay="cosine"),
@@ -46,7 +50,14 @@ CANDIDATES: dict[str, Any] = {
     "min/30 constant": ProbeCosine(rule="min/30", decay="constant"),
     "default cosine": Cosine(),
     "grid (8x compute)": GridSearch(),
+    # The probe's floor lowered (hpenv.probe.ProbeConfig.min_steps, default 20: runs under 80
+    # steps have no probe): runs down to 4x the floor probe; with --fidelity for short runs.
+    "min/30 cosine probe>=8": ProbeCosine(rule="min/30", probe=ProbeConfig(min_steps=8)),
+    "min/30 cosine probe>=5": ProbeCosine(rule="min/30", probe=ProbeConfig(min_steps=5)),
 }
+#: The candidates run unless --candidates names others (the base's choice, docs/results.md).
+DEFAULT_CANDIDATES: tuple[str, ...] = tuple(CANDIDATES)[:8]
+NOT_PROBES: tuple[str, ...] = ("default cosine", "grid (8x compute)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         "--optimizers", default="task",
         help="the user's optimizers, comma-separated: 'task' (the task's own), adam, adamw, sgd",
     )  # fmt: skip
+    parser.add_argument(
+        "--candidates", default=",".join(DEFAULT_CANDIDATES),
+        help=f"comma-separated, of: {', '.join(CANDIDATES)}",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fidelity", action="append", default=[],
+        help="TASK:SUBSET:EPOCHS run size of a task (repeat per task), e.g. digits:1:1 for "
+        "short runs (default: hpenv.plan.FIDELITY)",
+    )  # fmt: skip
     parser.add_argument("--engine", default="population", choices=("population", "sequential"))
     parser.add_argument("--device", default="cpu", help="training device (cpu, cuda)")
     parser.add_argument("--data-dir", default=None, help="local data (default: HPENV_DATA_DIR)")
@@ -71,18 +91,29 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s]
     factors = [float(f) for f in args.start_lr_factors.split(",") if f]
     optimizers = [None if o == "task" else o for o in args.optimizers.split(",") if o]
+    names = [n.strip() for n in args.candidates.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CANDIDATES]
+    if unknown or not names:
+        parser.error(f"--candidates: unknown {unknown}; choose from {', '.join(CANDIDATES)}")
+    candidates = {n: CANDIDATES[n] for n in names}
+    try:
+        fidelity = dict(parse_fidelity(spec) for spec in args.fidelity)
+    except ValueError as exc:
+        parser.error(f"--fidelity: {exc}")
     rows: list[dict[str, Any]] = []
     begin = time.perf_counter()
     for task in tasks:
-        data = RunSpec(task, 0, data_dir=args.data_dir).load_data()
+        size = fidelity.get(task)
+        data = RunSpec(task, 0, fidelity=size, data_dir=args.data_dir).load_data()
         cells = [
-            RunSpec(task, s, start_lr_factor=f, optimizer=o, device=args.device, data=data)
+            RunSpec(task, s, fidelity=size, start_lr_factor=f, optimizer=o, device=args.device,
+                    data=data)
             for o in optimizers for f in factors for s in seeds
         ]  # fmt: skip
         # Every candidate's runs of the task, trained as few populations as can share one.
         owners: list[tuple[str, int]] = []
         runs = []
-        for name, method in CANDIDATES.items():
+        for name, method in candidates.items():
             for k, spec in enumerate(cells):
                 mine = method.runs(spec)
                 runs += mine
@@ -95,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             trained = train_runs([runs[i] for i in indices], engine=args.engine)
             for i, result in zip(indices, trained, strict=True):
                 results[i] = result
-        for name, method in CANDIDATES.items():
+        for name, method in candidates.items():
             for k, spec in enumerate(cells):
                 mine = [r for r, owner in zip(results, owners, strict=True) if owner == (name, k)]
                 row: MethodResult = method.result(spec, mine)
@@ -111,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
         print(f"{task}: {len(runs)} runs in {len(groups)} groups, done "
               f"({time.perf_counter() - begin:.0f} s)", flush=True)  # fmt: skip
-    probes = [n for n in CANDIDATES if n not in ("default cosine", "grid (8x compute)")]
+    probes = [n for n in candidates if n not in NOT_PROBES]
     best: dict[tuple[str, int, float, str], float] = {}
     for row in rows:
         if row["candidate"] in probes and math.isfinite(row["val_loss"]):
@@ -123,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("| candidate | mean final val acc (%) | mean final val loss | mean regret vs best base |")
     print("|---|---|---|---|")
-    for name in CANDIDATES:
+    for name in candidates:
         mine = [r for r in rows if r["candidate"] == name]
         regrets = [
             math.log(r["val_loss"] / best[_cell(r)])

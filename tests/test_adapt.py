@@ -143,14 +143,18 @@ def test_episodes_never_see_the_validation_and_test_splits(parent, tmp_path: Pat
         venv.close()
 
 
-def test_adaptation_keeps_the_parents_synthetic_budgets(parent, tmp_path: Path):
+def test_adaptation_keeps_the_parents_budgets_and_probe(parent, tmp_path: Path):
     """The episode settings a policy records come back in its adaptation's config."""
     assert session_config(tiny(tmp_path), parent.metadata, parent.clip_obs).synthetic_steps == (
         150, 1_500,
     )  # fmt: skip
-    env = {**parent.metadata.env_config, "synthetic_steps": [30, 600]}  # as JSON stores it
+    env = {
+        **parent.metadata.env_config, "synthetic_steps": [30, 600],  # as JSON stores it
+        "probe": {**parent.metadata.env_config.get("probe", {}), "min_steps": 8},
+    }  # fmt: skip
     meta = dataclasses.replace(parent.metadata, env_config=env)
-    assert session_config(tiny(tmp_path), meta, parent.clip_obs).synthetic_steps == (30, 600)
+    session = session_config(tiny(tmp_path), meta, parent.clip_obs)
+    assert (session.synthetic_steps, session.probe_min_steps) == ((30, 600), 8)
 
 
 def test_the_hold_out_comes_after_the_task_transform():

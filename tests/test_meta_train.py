@@ -306,8 +306,8 @@ def test_synthetic_steps_set_the_family_budgets():
             dataclasses.replace(TINY, synthetic_steps=bad)
     assert TINY.synthetic_family().steps == (150, 1_500)  # the default family is unchanged
     config = dataclasses.replace(
-        TINY, train_tasks=("synthetic",), synthetic_steps=(30, 40), layout=2
-    )
+        TINY, train_tasks=("synthetic",), synthetic_steps=(30, 40), layout=2, budget=None
+    )  # budget None: each task's own (the family's steps), not TINY's 160 samples
     family = config.synthetic_family()
     specs = [family.sample(np.random.default_rng(i)) for i in range(20)]
     assert all(30 <= s.steps <= 40 for s in specs)
@@ -318,6 +318,31 @@ def test_synthetic_steps_set_the_family_budgets():
     steps = env.unwrapped.plan.budget / run.hparams.batch_size
     assert steps < 80
     assert env.unwrapped.plan.probe == 0  # too short for a probe
+
+
+def test_probe_min_steps_gives_short_runs_a_probe():
+    """--probe-min-steps: the probe's fewest steps, so runs of 4x that many steps probe; the
+    artifact records the probe the episodes ran."""
+    from agents.metatrain.config import env_metadata, episode_config
+    from agents.metatrain.suite import make_env
+    from hpenv.errors import InputError
+
+    with pytest.raises(InputError, match="probe_min_steps"):
+        dataclasses.replace(TINY, probe_min_steps=1)
+    config = dataclasses.replace(
+        TINY, train_tasks=("synthetic",), synthetic_steps=(30, 40), layout=2, budget=None,
+        probe_min_steps=6,
+    )  # fmt: skip
+    episode = episode_config(config)
+    assert episode.probe is not None
+    assert episode.probe.min_steps == 6
+    assert env_metadata(config)["probe"]["min_steps"] == 6
+    env = make_env(["synthetic"], episode, synthetic=config.synthetic_family())
+    env.reset(seed=0)  # the 30-40 step run of the test above, now with a probe
+    batch = env.unwrapped.run.hparams.batch_size
+    steps = env.unwrapped.plan.budget // batch
+    assert 24 <= steps < 80
+    assert env.unwrapped.plan.probe == episode.probe.steps_for(steps) * batch > 0
 
 
 def test_synthetic_conv_members_reach_every_engine():

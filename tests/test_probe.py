@@ -215,9 +215,18 @@ def test_choose_base_measures_every_candidate_on_training_tasks(tmp_path, capsys
     assert script.main(argv) == 0
     table = capsys.readouterr().out
     rows = json.loads(out.read_text())["rows"]
-    for name in script.CANDIDATES:
+    for name in script.DEFAULT_CANDIDATES:
         assert f"| {name} |" in table
         assert sum(r["candidate"] == name for r in rows) == 1
+
+    # Short runs (wine for 4 epochs: 33 steps): the default probe has none, a floor of 8 one.
+    argv += ["--fidelity", "wine:1:4", "--candidates", "default cosine,min/30 cosine probe>=8"]
+    assert script.main(argv) == 0
+    rows = {r["candidate"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"default cosine", "min/30 cosine probe>=8"}
+    assert rows["min/30 cosine probe>=8"]["first_lr"] != rows["default cosine"]["first_lr"]
+    with pytest.raises(SystemExit):
+        script.main([*argv[:-1], "min/30 cosine, no such"])
 
 
 def test_steps_a_grad_scaler_skips_are_not_sweep_steps():

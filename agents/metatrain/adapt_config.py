@@ -25,6 +25,7 @@ from agents.policy.artifact import PolicyMetadata
 from agents.policy.hub import DEFAULT_POLICY_NAME
 from hpenv.errors import InputError
 from hpenv.plan import Fidelity, fidelity_for
+from hpenv.probe import ProbeConfig
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task, list_tasks
 
 #: How the observation normalisation is treated while adapting.
@@ -197,6 +198,7 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         lr_below=float(env.get("lr_below", 100.0)),
         lr_above=float(env.get("lr_above", 30.0)),
         layout=int(env.get("layout", 1)),  # a layout-2 policy adapts on layout-2 episodes
+        probe_min_steps=int(env.get("probe", {}).get("min_steps", ProbeConfig.min_steps)),
         optimizers=tuple(env.get("optimizers", ())),
         algorithm=meta.algorithm,
         frame_stack=meta.frame_stack,

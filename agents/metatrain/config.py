@@ -106,6 +106,11 @@ class MetaTrainConfig:
         "paired_log_val_loss)",
         default=1,
     )
+    probe_min_steps: int = option(
+        "--layout 2: the probe's fewest steps (hpenv.probe.ProbeConfig.min_steps); a run "
+        "shorter than 4x this has no probe",
+        default=ProbeConfig.min_steps,
+    )
     reference_group: int = option(
         "--reward paired_log_val_loss with the population engine: policy members per hidden "
         "reference member (the base schedule's run they are paired with); members of a group "
@@ -206,6 +211,11 @@ class MetaTrainConfig:
                 f"Ray) must be a multiple of --reference-group ({self.reference_group})"
             )
         self.synthetic_family()  # checks the family's settings
+        if not 2 <= self.probe_min_steps <= ProbeConfig.max_steps:
+            raise InputError(
+                f"probe_min_steps must be in [2, {ProbeConfig.max_steps}], got "
+                f"{self.probe_min_steps}"
+            )
         self._check_ray()
 
     def synthetic_family(self) -> SyntheticFamily:
@@ -265,7 +275,7 @@ def episode_config(
         initial={"lr": Around(config.lr_below, config.lr_above)},
         fidelity={} if config.budget is not None else table,
         optimizers=config.optimizers,
-        probe=ProbeConfig() if config.layout == 2 else None,
+        probe=ProbeConfig(min_steps=config.probe_min_steps) if config.layout == 2 else None,
         base=BaseConfig() if config.layout == 2 else None,
     )
 

@@ -304,12 +304,14 @@ class ProbeCosine:
     ``spec.start_lr_factor``) as the anchor. Every report shows what a policy adds
     over this.
 
+    ``probe`` sets the sweep (default `hpenv.probe.ProbeConfig`: no probe under 80 steps).
     ``extra``: the anchor (``base_lr``), and the probe's curve and cost under ``probe``.
     """
 
     name: str = "probe_cosine"
     rule: SuggestionRule = DEFAULT_RULE
     decay: Decay = "cosine"
+    probe: ProbeConfig = dataclasses.field(default_factory=ProbeConfig)
 
     def runs(self, spec: RunSpec) -> list[CellRun]:
         start = spec.start_hparams()
@@ -326,7 +328,7 @@ class ProbeCosine:
 
         return [
             CellRun(
-                spec, start, adjust, method=self.name, probe=ProbeConfig(), after_probe=after_probe
+                spec, start, adjust, method=self.name, probe=self.probe, after_probe=after_probe
             )
         ]
 
