@@ -58,6 +58,8 @@ CANDIDATES: dict[str, Any] = {
 #: The candidates run unless --candidates names others (the base's choice, docs/results.md).
 DEFAULT_CANDIDATES: tuple[str, ...] = tuple(CANDIDATES)[:8]
 NOT_PROBES: tuple[str, ...] = ("default cosine", "grid (8x compute)")
+#: Validation losses below this count as this in the regret (a ratio to 0 is undefined).
+LOSS_FLOOR = 1e-6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
         print(f"{task}: {len(runs)} runs in {len(groups)} groups, done "
               f"({time.perf_counter() - begin:.0f} s)", flush=True)  # fmt: skip
+    if args.out:  # the rows first: the tables below are read off them
+        atomic_write_json({"args": vars(args), "rows": rows}, args.out)
     probes = [n for n in candidates if n not in NOT_PROBES]
     best: dict[tuple[str, int, float, str], float] = {}
     for row in rows:
@@ -156,16 +160,25 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     for name in candidates:
         mine = [r for r in rows if r["candidate"] == name]
-        regrets = [
-            math.log(r["val_loss"] / best[_cell(r)])
+        regrets = [  # a loss of 0 (a tiny validation split, all right) counts as LOSS_FLOOR
+            math.log(max(r["val_loss"], LOSS_FLOOR) / max(best[_cell(r)], LOSS_FLOOR))
             for r in mine
             if math.isfinite(r["val_loss"]) and _cell(r) in best
         ]
         losses = [r["val_loss"] for r in mine if math.isfinite(r["val_loss"])]
         print(f"| {name} | {100 * np.mean([r['score'] for r in mine]):.2f} | "
               f"{np.mean(losses):.4f} | {np.mean(regrets):.3f} |")  # fmt: skip
-    if args.out:
-        atomic_write_json({"args": vars(args), "rows": rows}, args.out)
+    columns = sorted({(r["optimizer"], r["start_lr_factor"]) for r in rows})
+    print("\nMean final val acc (%) by the user's optimizer and starting rate (x task default):")
+    print("| candidate | " + " | ".join(f"{o} {f:g}x" for o, f in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for name in candidates:
+        cells = [
+            100 * np.mean([r["score"] for r in rows if r["candidate"] == name
+                           and (r["optimizer"], r["start_lr_factor"]) == column])
+            for column in columns
+        ]  # fmt: skip
+        print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
     return 0
 
 
