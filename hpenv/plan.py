@@ -107,6 +107,8 @@ class Fidelity:
 #: meta-training's suite and the evaluation harness's default cells.
 FIDELITY: dict[str, Fidelity] = {
     "digits": Fidelity(budget_epochs=20),
+    "digits_rotated": Fidelity(budget_epochs=20),  # training-side variants: as their task
+    "digits_noisy": Fidelity(budget_epochs=20),
     "mnist": Fidelity(subset=0.5, budget_epochs=6),
     "fashion_mnist": Fidelity(subset=0.05, budget_epochs=4),
     # An LSTM over 200 tokens costs ~5 ms per sample on a CPU core: keep IMDB small.

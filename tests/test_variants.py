@@ -9,7 +9,7 @@ import torch
 
 from agents.metatrain.suite import DEFAULT_TRAIN_TASKS
 from hpenv.tasks import get_task
-from hpenv.tasks.registry import HELDOUT_TASKS
+from hpenv.tasks.registry import HELDOUT_TASKS, TRAINING_VARIANTS
 from hpenv.tasks.variants import noisy_labels, rotate
 from hpenv.testing import tiny_task_data
 from hpenv.training import TrainingRun
@@ -51,3 +51,30 @@ def test_every_heldout_task_trains(name: str):
 def test_heldout_tasks_are_not_in_the_training_suite():
     assert not set(HELDOUT_TASKS) & set(DEFAULT_TRAIN_TASKS)
     assert len({get_task(t).dataset.name if get_task(t).dataset else t for t in HELDOUT_TASKS}) >= 4
+
+
+def test_rotate_turns_flat_square_rows_and_keeps_them_flat():
+    """The 8x8 digits (flat float rows) rotate like images and stay flat floats."""
+    from hpenv.tasks.variants import rotate
+
+    data = get_task("digits").load_data()
+    turned = rotate(data)
+    assert (turned.train_x.shape, turned.train_x.dtype) == (data.train_x.shape, torch.float32)
+    assert not torch.equal(turned.train_x, data.train_x)
+    assert torch.equal(turned.train_y, data.train_y)
+    assert torch.equal(rotate(data).val_x, turned.val_x)  # a fixed seed: the same every time
+    with pytest.raises(ValueError, match="square"):
+        rotate(get_task("wine").load_data())  # 13 features are no image
+
+
+@pytest.mark.parametrize("name", TRAINING_VARIANTS)
+def test_training_variants_transform_a_training_task(name: str):
+    task = get_task(name)
+    base = get_task(name.rsplit("_", 1)[0])
+    assert name not in HELDOUT_TASKS
+    assert task.dataset == base.dataset  # a training task's data
+    data, clean = task.load_data(), base.load_data()
+    changed = [not torch.equal(getattr(data, k), getattr(clean, k)) for k in ("train_x", "train_y")]
+    assert any(changed)
+    run = TrainingRun(task, data=data, device="cpu", val_size=16)
+    assert math.isfinite(run.train(64).loss_mean)

@@ -192,6 +192,29 @@ TASKS: dict[str, Task] = {
     )
 }
 
+#: Transformations of the training tasks (hpenv.tasks.variants), for meta-training's
+#: distribution: the digits rotated and with noisy labels, the tables with noisy labels. Their
+#: data is a training task's, so none of them is ever in the held-out suite.
+TRAINING_VARIANTS: tuple[str, ...] = (
+    "digits_rotated",
+    "digits_noisy",
+    "breast_cancer_noisy",
+    "wine_noisy",
+)
+for _name, _base, _what, _transform in (
+    ("digits_rotated", "digits", "rotated by up to 45 degrees", variants.rotate),
+    ("digits_noisy", "digits", "with 40% of the training labels random", variants.noisy_labels),
+    ("breast_cancer_noisy", "breast_cancer", "with 40% of the training labels random",
+     variants.noisy_labels),
+    ("wine_noisy", "wine", "with 40% of the training labels random", variants.noisy_labels),
+):  # fmt: skip
+    TASKS[_name] = dataclasses.replace(
+        TASKS[_base],
+        name=_name,
+        description=f"{TASKS[_base].description}, {_what} (a training-side variant)",
+        transform=_transform,
+    )
+
 #: The held-out evaluation suite: tasks of several kinds that no meta-training
 #: suite contains and on which the baselines differ (see docs/results.md).
 HELDOUT_TASKS: tuple[str, ...] = (

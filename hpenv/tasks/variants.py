@@ -33,18 +33,32 @@ VARIANT_SEED = 31_415
 
 
 def rotate(data: TaskData, max_degrees: float = 45.0, seed: int = VARIANT_SEED) -> TaskData:
-    """Every image rotated by its own angle, uniform in [-max_degrees, max_degrees]."""
+    """Every image rotated by its own angle, uniform in [-max_degrees, max_degrees].
+
+    Images are ``(N, C, H, W)`` bytes (MNIST) or flat rows of a square number of
+    features (the 8x8 digits: ``(N, 64)`` floats), which stay flat and float.
+    """
     gen = torch.Generator().manual_seed(seed)
 
     def turn(x: torch.Tensor) -> torch.Tensor:
+        flat = x.dim() == 2
+        if flat:
+            side = math.isqrt(x.shape[1])
+            if side * side != x.shape[1]:
+                raise ValueError(f"rotate needs images or square rows, got {tuple(x.shape)}")
+            images = x.reshape(x.shape[0], 1, side, side)
+        else:
+            images = x
         angles = (torch.rand(x.shape[0], generator=gen) * 2 - 1) * math.radians(max_degrees)
         cos, sin = torch.cos(angles), torch.sin(angles)
         zeros = torch.zeros_like(cos)
         theta = torch.stack(
             [torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1
         )
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        turned = F.grid_sample(x.float(), grid, align_corners=False, padding_mode="zeros")
+        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        turned = F.grid_sample(images.float(), grid, align_corners=False, padding_mode="zeros")
+        if flat:
+            return turned.flatten(1).to(x.dtype)
         return turned.round().clamp(0, 255).to(torch.uint8)
 
     return dataclasses.replace(
