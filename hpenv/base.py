@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hpenv.hyperparams import TUNABLES, ActionMode, HParams, apply_action, decode_action
+from hpenv.plan import EpisodePlan
 from hpenv.probe import DEFAULT_RULE, SUGGESTION_RULES, ProbeResult, SuggestionRule
 
 Decay = Literal["cosine", "constant"]
@@ -42,29 +43,60 @@ class BaseConfig:
         rule: The probe's suggestion the base starts from (`hpenv.probe.DEFAULT_RULE`,
             the lowest-loss rate / 30).
         decay: ``cosine`` (to 0 at the end of the budget) or ``constant``.
+        short_rule: The suggestion of runs shorter than ``short_steps`` optimizer
+            steps (None: ``rule`` for every run). A short run wants a higher rate:
+            on the training-side tasks cut to 114-270 steps, min/10 beat min/30
+            by 0.8-6 points, while on their full runs (500-1,200 steps) min/30 won
+            (docs/results.md section 7).
+        short_steps: Runs of fewer optimizer steps than this read ``short_rule``.
     """
 
     rule: SuggestionRule = DEFAULT_RULE
     decay: Decay = "cosine"
+    short_rule: SuggestionRule | None = None
+    short_steps: int = 400
 
     def __post_init__(self) -> None:
-        if self.rule not in SUGGESTION_RULES:
-            raise ValueError(f"rule must be one of {SUGGESTION_RULES}, got {self.rule!r}")
+        for rule in (self.rule, self.short_rule or self.rule):
+            if rule not in SUGGESTION_RULES:
+                raise ValueError(f"rule must be one of {SUGGESTION_RULES}, got {rule!r}")
         if self.decay not in ("cosine", "constant"):
             raise ValueError(f"decay must be cosine or constant, got {self.decay!r}")
+        if isinstance(self.short_steps, bool) or not isinstance(self.short_steps, int):
+            raise ValueError(f"short_steps must be an int, got {self.short_steps!r}")
+        if self.short_steps < 1:
+            raise ValueError(f"short_steps must be >= 1, got {self.short_steps}")
 
-    def schedule(self, probe: ProbeResult | None, start_lr: float, p0: float) -> BaseSchedule:
-        """The base of a run whose probe (None: none) ended at progress ``p0``.
+    def rule_for(self, steps: int | None) -> SuggestionRule:
+        """The reading of a run of ``steps`` optimizer steps (None: unknown, ``rule``)."""
+        if self.short_rule is not None and steps is not None and steps < self.short_steps:
+            return self.short_rule
+        return self.rule
 
-        The anchor is the probe's suggestion, or ``start_lr`` when the probe found
-        nothing usable (no probe, no finite loss, or `ProbeResult.doubt`).
+    def schedule(
+        self, probe: ProbeResult | None, start_lr: float, p0: float, steps: int | None = None
+    ) -> BaseSchedule:
+        """The base of a run of ``steps`` optimizer steps (None: unknown) whose probe
+        (None: none) ended at progress ``p0``.
+
+        The anchor is the probe's suggestion by `rule_for` the run's length, or
+        ``start_lr`` when the probe found nothing usable (no probe, no finite loss,
+        or `ProbeResult.doubt`).
         """
         anchor = start_lr
         if probe is not None and probe.doubt() is None:
-            suggested = probe.suggestion(self.rule)
+            suggested = probe.suggestion(self.rule_for(steps))
             if math.isfinite(suggested) and suggested > 0:
                 anchor = suggested
         return BaseSchedule(TUNABLES["lr"].clip(anchor), p0, self.decay)
+
+    def schedule_for(
+        self, probe: ProbeResult | None, start: HParams, plan: EpisodePlan
+    ) -> BaseSchedule:
+        """`schedule` for a run of ``plan`` started at ``start`` (its rate; its batch size
+        gives the run's optimizer steps)."""
+        steps = plan.budget // max(start.batch_size, 1)
+        return self.schedule(probe, start.lr, plan.probe / plan.budget, steps)
 
 
 @dataclass(frozen=True)

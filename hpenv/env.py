@@ -294,7 +294,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
         if self.config.probe is not None and plan.probe:
             batch = min(hparams.batch_size, run.data.train_x.shape[0])
             probe = probe_run(run, self.config.probe, plan.probe // batch)
-        base = self.config.base_schedule(probe, hparams.lr, plan)
+        base = self.config.base_schedule(probe, hparams, plan)
         if base is not None:
             run.set_hparams(lr=base.lr(base.p0))
         return probe, base

@@ -298,13 +298,14 @@ class EpisodeConfig:
         )
 
     def base_schedule(
-        self, probe: ProbeResult | None, start_lr: float, plan: EpisodePlan
+        self, probe: ProbeResult | None, start: HParams, plan: EpisodePlan
     ) -> BaseSchedule | None:
-        """The base of a run of ``plan`` that started at ``start_lr`` and whose probe found
-        ``probe`` (None: it had none); None without a base (layout 1)."""
+        """The base of a run of ``plan`` that started at ``start`` (its rate and batch
+        size) and whose probe found ``probe`` (None: it had none); None without a base
+        (layout 1)."""
         if self.base is None:
             return None
-        return self.base.schedule(probe, start_lr, plan.probe / plan.budget)
+        return self.base.schedule_for(probe, start, plan)
 
     def initial_hparams(
         self,

@@ -32,6 +32,32 @@ def test_base_falls_back_to_the_start_when_the_probe_says_nothing():
     assert BaseConfig().schedule(None, start_lr=3e-4, p0=0.0).anchor == pytest.approx(3e-4)
 
 
+def test_a_short_run_reads_the_probe_by_the_short_rule():
+    """BaseConfig.short_rule: runs under short_steps optimizer steps read the probe their
+    own way; runs of unknown length, and every run without a short rule, read ``rule``."""
+    from hpenv.hyperparams import HParams
+    from hpenv.plan import plan_episode
+
+    config = BaseConfig(short_rule="min/10", short_steps=300)
+    assert config.schedule(_probe(), 1e-3, 0.1, steps=299).anchor == pytest.approx(1e-2 / 10)
+    assert config.schedule(_probe(), 1e-3, 0.1, steps=300).anchor == pytest.approx(1e-2 / 30)
+    assert config.schedule(_probe(), 1e-3, 0.1).anchor == pytest.approx(1e-2 / 30)
+    assert BaseConfig().schedule(_probe(), 1e-3, 0.1, steps=10).anchor == pytest.approx(1e-2 / 30)
+    # schedule_for: the run's steps are its plan's budget over its batch size.
+    plan = plan_episode(budget=200 * 32, decisions=4, task_val_size=100, probe=20 * 32)
+    base = config.schedule_for(_probe(), HParams(lr=1e-3, batch_size=32), plan)
+    assert (base.anchor, base.p0) == (pytest.approx(1e-2 / 10), pytest.approx(0.1))
+    longer = config.schedule_for(_probe(), HParams(lr=1e-3, batch_size=16), plan)
+    assert longer.anchor == pytest.approx(1e-2 / 30)  # 400 steps: the long-run rule
+    for bad, message in (
+        ({"short_rule": "min/7"}, "rule must be one of"),
+        ({"short_steps": 0}, ">= 1"),
+        ({"short_steps": 2.5}, "an int"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            BaseConfig(**bad)  # type: ignore[arg-type]
+
+
 def test_neutral_actions_follow_the_base_exactly_and_others_steer_around_it():
     base = BaseSchedule(1e-3, 0.1)
     residual = ResidualRate()

@@ -335,6 +335,26 @@ def test_the_probe_is_off_on_request_and_refused_for_a_layout_1_policy():
     assert controller.decisions_made == 4
 
 
+def test_a_short_loop_anchors_at_the_policys_short_rule():
+    """A policy whose base reads short runs by another rule: the controller knows its loop's
+    length (total_steps) and reads the probe that way."""
+    from hpenv.probe import ProbeConfig
+
+    model, optimizer, train, val = plain_setup(torch.optim.Adam)
+    short = {"short_rule": "min/10", "short_steps": 300}
+    controller = HyperController(
+        make_policy(decisions=4, obs_version=2, base=short), optimizer, total_steps=200,
+        batch_size=8, evaluate=evaluator(model, val), model=model,
+        probe=ProbeConfig(min_steps=40, max_steps=40, rollback="start"),
+    )  # fmt: skip
+    train_plain(controller, optimizer, model, train, 40)
+    found = controller.probe_result
+    assert found is not None
+    assert found.doubt() is None
+    assert controller.base is not None
+    assert controller.base.anchor == pytest.approx(found.suggestion("min/10"))
+
+
 def test_every_driver_anchors_the_base_the_policy_was_trained_with():
     """A layout-2 policy records its probe and base (env_config); the controller and the
     harness's policy method rebuild them, not today's defaults."""

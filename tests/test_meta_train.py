@@ -345,6 +345,37 @@ def test_probe_min_steps_gives_short_runs_a_probe():
     assert env.unwrapped.plan.probe == episode.probe.steps_for(steps) * batch > 0
 
 
+def test_base_short_rule_reaches_every_engine():
+    """--base-short-rule: short runs anchor their base at that reading of their own probe, in
+    worker envs and populations alike; the artifact records it."""
+    from agents.metatrain.config import env_metadata, episode_config
+    from agents.metatrain.suite import make_env
+    from agents.metatrain.vec_env import build_population
+    from hpenv.errors import InputError
+
+    with pytest.raises(InputError, match="base_short_steps"):
+        dataclasses.replace(TINY, base_short_steps=0)
+    config = dataclasses.replace(
+        TINY, train_tasks=("synthetic",), synthetic_steps=(90, 120), layout=2, budget=None,
+        base_short_rule="min/10", base_short_steps=400,
+    )  # fmt: skip
+    assert env_metadata(config)["base"]["short_rule"] == "min/10"
+    env = make_env(["synthetic"], episode_config(config), synthetic=config.synthetic_family())
+    env.reset(seed=0)
+    episode = env.unwrapped.episode
+    assert episode.probe is not None  # 90-120 steps and more: probed, and under 400 steps
+    assert env.unwrapped.plan.budget // env.unwrapped.run.hparams.batch_size < 400
+    assert episode.base.anchor == pytest.approx(episode.probe.suggestion("min/10"))
+    venv = build_population(dataclasses.replace(config, vec_env="population", n_envs=2),
+                            ["synthetic"])  # fmt: skip
+    venv.seed(0)
+    venv.reset()
+    for i, member in enumerate(venv.episodes):
+        steps = member.plan.budget // venv.population.hparams[i].batch_size
+        rule = "min/10" if steps < 400 else "min/30"
+        assert member.base.anchor == pytest.approx(member.probe.suggestion(rule))
+
+
 def test_synthetic_conv_members_reach_every_engine():
     """--synthetic-conv: the family's convolutional fraction, in worker envs and populations."""
     from agents.metatrain.config import episode_config

@@ -484,7 +484,9 @@ class HyperController:
     def _set_base(self) -> None:
         """The base schedule (from the probe, or the loop's rate without one); the rate now."""
         p0 = self.probe_steps / self.total_steps
-        self.base = self.base_config.schedule(self.probe_result, self.hparams.lr, p0)
+        self.base = self.base_config.schedule(
+            self.probe_result, self.hparams.lr, p0, self.total_steps
+        )
         if self.step_policy.needs_probe:
             self.hparams = self.hparams.replace(lr=self.base.lr(p0))
             self._write_hparams(self.hparams)

@@ -23,6 +23,7 @@ from agents.cli import check_threads, option, threads_option
 from agents.metatrain.config import MetaTrainConfig
 from agents.policy.artifact import PolicyMetadata
 from agents.policy.hub import DEFAULT_POLICY_NAME
+from hpenv.base import BaseConfig
 from hpenv.errors import InputError
 from hpenv.plan import Fidelity, fidelity_for
 from hpenv.probe import ProbeConfig
@@ -199,6 +200,8 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         lr_above=float(env.get("lr_above", 30.0)),
         layout=int(env.get("layout", 1)),  # a layout-2 policy adapts on layout-2 episodes
         probe_min_steps=int(env.get("probe", {}).get("min_steps", ProbeConfig.min_steps)),
+        base_short_rule=env.get("base", {}).get("short_rule"),
+        base_short_steps=int(env.get("base", {}).get("short_steps", BaseConfig.short_steps)),
         optimizers=tuple(env.get("optimizers", ())),
         algorithm=meta.algorithm,
         frame_stack=meta.frame_stack,

@@ -25,7 +25,7 @@ from hpenv.errors import InputError
 from hpenv.hyperparams import ActionMode, OptimizerName, check_tuned
 from hpenv.io import read_json_object
 from hpenv.plan import FIDELITY, Fidelity, split_budget
-from hpenv.probe import ProbeConfig
+from hpenv.probe import SUGGESTION_RULES, ProbeConfig, SuggestionRule
 from hpenv.rewards import PAIRED_REWARDS, RewardName
 from hpenv.tasks import SyntheticFamily
 
@@ -110,6 +110,17 @@ class MetaTrainConfig:
         "--layout 2: the probe's fewest steps (hpenv.probe.ProbeConfig.min_steps); a run "
         "shorter than 4x this has no probe",
         default=ProbeConfig.min_steps,
+    )
+    base_short_rule: SuggestionRule | None = option(
+        "--layout 2: the base's reading of the probe on runs shorter than "
+        "--base-short-steps optimizer steps (hpenv.base.BaseConfig.short_rule; default: "
+        "the base's rule on every run)",
+        choices=SUGGESTION_RULES,
+        default=None,
+    )
+    base_short_steps: int = option(
+        "--layout 2: runs of fewer optimizer steps than this read --base-short-rule",
+        default=BaseConfig.short_steps,
     )
     reference_group: int = option(
         "--reward paired_log_val_loss with the population engine: policy members per hidden "
@@ -211,6 +222,8 @@ class MetaTrainConfig:
                 f"Ray) must be a multiple of --reference-group ({self.reference_group})"
             )
         self.synthetic_family()  # checks the family's settings
+        if self.base_short_steps < 1:
+            raise InputError(f"base_short_steps must be >= 1, got {self.base_short_steps}")
         if not 2 <= self.probe_min_steps <= ProbeConfig.max_steps:
             raise InputError(
                 f"probe_min_steps must be in [2, {ProbeConfig.max_steps}], got "
@@ -276,7 +289,11 @@ def episode_config(
         fidelity={} if config.budget is not None else table,
         optimizers=config.optimizers,
         probe=ProbeConfig(min_steps=config.probe_min_steps) if config.layout == 2 else None,
-        base=BaseConfig() if config.layout == 2 else None,
+        base=(
+            BaseConfig(short_rule=config.base_short_rule, short_steps=config.base_short_steps)
+            if config.layout == 2
+            else None
+        ),
     )
 
 

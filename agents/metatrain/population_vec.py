@@ -476,7 +476,7 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         probes = self._probe(subset, len(slots), plan)
         new = []
         for i, untrained, probe in zip(indices, initial, probes, strict=False):
-            base = self.config.base_schedule(probe, population.hparams[i].lr, plan)
+            base = self.config.base_schedule(probe, population.hparams[i], plan)
             if base is not None:
                 population.set_hparams(i, lr=base.lr(base.p0))
             new.append(

@@ -35,6 +35,7 @@ METHODS: dict[str, Callable[[], Method]] = {
     "plateau": _lazy("schedules", "Plateau"),
     "dac4sgd": _lazy("schedules", "DAC4SGDRule"),
     "probe_cosine": _lazy("schedules", "ProbeCosine"),
+    "probe_cosine_short": _lazy("schedules", "ProbeCosineShort"),
     "grid": _lazy("search", "GridSearch"),
     "random": _lazy("search", "RandomSearch"),
     "prodigy": _lazy("hyperfree", "Prodigy"),

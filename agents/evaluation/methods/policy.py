@@ -68,7 +68,7 @@ class PolicyMethod:
 
         def after_probe(probe: ProbeResult, plan: EpisodePlan) -> dict[str, Any]:
             nonlocal base
-            base = base_config.schedule(probe, start.lr, plan.probe / plan.budget)
+            base = base_config.schedule_for(probe, start, plan)
             return {"lr": base.lr(base.p0)}
 
         def adjust(report: IntervalReport) -> dict[str, Any]:

@@ -304,7 +304,8 @@ class ProbeCosine:
     ``spec.start_lr_factor``) as the anchor. Every report shows what a policy adds
     over this.
 
-    ``probe`` sets the sweep (default `hpenv.probe.ProbeConfig`: no probe under 80 steps).
+    ``probe`` sets the sweep (default `hpenv.probe.ProbeConfig`: no probe under 80 steps);
+    ``short_rule`` and ``short_steps`` a reading for short runs (`hpenv.base.BaseConfig`).
     ``extra``: the anchor (``base_lr``), and the probe's curve and cost under ``probe``.
     """
 
@@ -312,14 +313,16 @@ class ProbeCosine:
     rule: SuggestionRule = DEFAULT_RULE
     decay: Decay = "cosine"
     probe: ProbeConfig = dataclasses.field(default_factory=ProbeConfig)
+    short_rule: SuggestionRule | None = None  # see hpenv.base.BaseConfig
+    short_steps: int = 400
 
     def runs(self, spec: RunSpec) -> list[CellRun]:
         start = spec.start_hparams()
-        config = BaseConfig(rule=self.rule, decay=self.decay)
+        config = BaseConfig(self.rule, self.decay, self.short_rule, self.short_steps)
         holder: dict[str, BaseSchedule] = {}
 
         def after_probe(probe: ProbeResult, plan: EpisodePlan) -> dict[str, Any]:
-            holder["base"] = config.schedule(probe, start.lr, plan.probe / plan.budget)
+            holder["base"] = config.schedule_for(probe, start, plan)
             return {"lr": holder["base"].lr(holder["base"].p0)}
 
         def adjust(report: Any) -> dict[str, Any]:
@@ -340,3 +343,12 @@ class ProbeCosine:
 
     def run(self, spec: RunSpec) -> MethodResult:
         return self.result(spec, train_runs(self.runs(spec)))
+
+
+@dataclass
+class ProbeCosineShort(ProbeCosine):
+    """`ProbeCosine` whose runs under 400 optimizer steps read the probe by min/10 (the base
+    of ``--base-short-rule min/10``; `hpenv.base.BaseConfig.short_rule`)."""
+
+    name: str = "probe_cosine_short"
+    short_rule: SuggestionRule | None = "min/10"
