@@ -42,3 +42,16 @@ compare docs/recipes/issue23-levers.toml logs/exp23/cmp-levers-sgd \
     --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
 compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-sgd --meta-from logs/exp23/cmp-v3 \
     --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
+# Session of 2026-12-05: one change at a time over the v3 candidate, each over 5 meta-seeds
+# (two folders where two jobs ran side by side; the tables join them with compare_recipes --dirs)
+compare docs/recipes/issue23-short.toml logs/exp23/cmp-short --meta-seeds 0,1,2 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-short.toml logs/exp23/cmp-short-b --meta-seeds 3,4 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-transforms.toml logs/exp23/cmp-transforms --meta-seeds 0,1,2 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-transforms.toml logs/exp23/cmp-transforms-b --meta-seeds 3,4 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-shortbase.toml logs/exp23/cmp-shortbase \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+evaluate logs/exp23/baselines-shortbase --methods probe_cosine_short
