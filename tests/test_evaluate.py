@@ -515,6 +515,16 @@ def test_ablation_table_over_meta_seeds(tmp_path: Path):
     spread = text.split("Spread across meta-training seeds per task")[1]
     assert "| a | 1.41 |" in spread  # seeds 51.10 and 53.10 on task a
     assert "## Aggregate over tasks (rliable)" in text
+    assert "Incomplete" not in text
+
+    # A folder still being evaluated (task b not yet run) is marked, not averaged as whole.
+    partial = tmp_path / "s2"
+    partial.mkdir()
+    rows = (tmp_path / "s0" / "results.csv").read_text().splitlines()
+    (partial / "results.csv").write_text("\n".join(r for r in rows if ",b," not in r) + "\n")
+    text = ablation_markdown({"r": [*recipes["r"], partial]}, baselines=("static",))
+    assert f"**Incomplete:** {partial} holds 3 of the 6 policy cells" in text
+    assert "66.10, 68.10, 51.10* |" in text
 
 
 def test_compare_recipes_dirs_takes_the_baselines_from_their_own_folder(tmp_path: Path, capsys):

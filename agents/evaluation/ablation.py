@@ -79,12 +79,29 @@ def ablation_markdown(
     first = next(iter(per_recipe.values()))[0]
     reference = read_scores(baseline_dir) if baseline_dir is not None else first
     tasks = sorted({t for (m, t, _, _) in (*first, *reference) if m == POLICY or m in baselines})
-    lines = ["| recipe | meta-seeds | mean val acc (± std over meta-seeds) | eval-seed std | "
-             "each meta-seed |", "|---|---|---|---|---|"]  # fmt: skip
+    # Every folder should hold the same cells: a folder still being evaluated (or a failed
+    # cell) would average over fewer tasks, so its mean is marked, never passed off as whole.
+    cells = {
+        key[1:] for seeds in per_recipe.values() for s in seeds for key in s if key[0] == POLICY
+    }
+    lines: list[str] = []
     for name, seeds in per_recipe.items():
-        means, spreads = [], []
+        for path, scores in zip(recipes[name], seeds, strict=True):
+            held = sum(1 for key in scores if key[0] == POLICY)
+            if held < len(cells):
+                lines.append(
+                    f"**Incomplete:** {path} holds {held} of the {len(cells)} policy cells the "
+                    "other folders hold; its mean covers only those (marked *)."
+                )
+    if lines:
+        lines.append("")
+    lines += ["| recipe | meta-seeds | mean val acc (± std over meta-seeds) | eval-seed std | "
+              "each meta-seed |", "|---|---|---|---|---|"]  # fmt: skip
+    for name, seeds in per_recipe.items():
+        means, spreads, marks = [], [], []
         for scores in seeds:
             mine = {key: v for key, v in scores.items() if key[0] == POLICY}
+            marks.append("*" if len(mine) < len(cells) else "")
             means.append(float(np.mean(list(mine.values()))) if mine else math.nan)
             by_cell: dict[tuple[str, float], list[float]] = defaultdict(list)
             for (_, task, start, _), value in mine.items():
@@ -92,7 +109,7 @@ def ablation_markdown(
             stds = [np.std(v, ddof=1) for v in by_cell.values() if len(v) > 1]
             spreads.append(float(np.mean(stds)) if stds else math.nan)
         spread = np.std(means, ddof=1) if len(means) > 1 else math.nan
-        each = ", ".join(f"{100 * m:.2f}" for m in means)
+        each = ", ".join(f"{100 * m:.2f}{mark}" for m, mark in zip(means, marks, strict=True))
         lines.append(
             f"| {name} | {len(seeds)} | {100 * np.mean(means):.2f} ± {100 * spread:.2f} | "
             f"{100 * np.mean(spreads):.2f} | {each} |"
