@@ -55,3 +55,7 @@ compare docs/recipes/issue23-transforms.toml logs/exp23/cmp-transforms-b --meta-
 compare docs/recipes/issue23-shortbase.toml logs/exp23/cmp-shortbase \
     --baselines $BASE1X --baselines-from logs/exp23/baselines
 evaluate logs/exp23/baselines-shortbase --methods probe_cosine_short
+compare docs/recipes/issue23-longer.toml logs/exp23/cmp-longer --meta-seeds 0,1,2 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-longer.toml logs/exp23/cmp-longer-b --meta-seeds 3,4 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
