@@ -59,3 +59,11 @@ compare docs/recipes/issue23-longer.toml logs/exp23/cmp-longer --meta-seeds 0,1,
     --baselines $BASE1X --baselines-from logs/exp23/baselines
 compare docs/recipes/issue23-longer.toml logs/exp23/cmp-longer-b --meta-seeds 3,4 \
     --baselines $BASE1X --baselines-from logs/exp23/baselines
+# the policies at the end of meta-training (not the snapshot best on synthetic-heldout): the
+# candidate's (32,768 steps) and longer's (65,536), which share their first 32,768 steps per seed
+compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-final --meta-from logs/exp23/cmp-v3 \
+    --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-longer.toml logs/exp23/cmp-longer-final --meta-from logs/exp23/cmp-longer \
+    --meta-seeds 0,1,2 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-longer.toml logs/exp23/cmp-longer-b-final --meta-from logs/exp23/cmp-longer-b \
+    --meta-seeds 3,4 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
