@@ -41,7 +41,8 @@ from agents.evaluation.stats import final_score
 from hpenv.io import atomic_write_json
 from hpenv.probe import ProbeConfig
 
-CANDIDATES: dict[str, Any] = {
+#: The candidates run unless --candidates names others (the base's choice, docs/results.md).
+BASES: dict[str, Any] = {
     "min/10 cosine": ProbeCosine(rule="min/10", decay="cosine"),
     "min/30 cosine": ProbeCosine(rule="min/30", decay="cosine"),
     "min/100 cosine": ProbeCosine(rule="min/100", decay="cosine"),
@@ -50,13 +51,15 @@ CANDIDATES: dict[str, Any] = {
     "min/30 constant": ProbeCosine(rule="min/30", decay="constant"),
     "default cosine": Cosine(),
     "grid (8x compute)": GridSearch(),
-    # The probe's floor lowered (hpenv.probe.ProbeConfig.min_steps, default 20: runs under 80
-    # steps have no probe): runs down to 4x the floor probe; with --fidelity for short runs.
+}
+#: The probe's floor lowered (hpenv.probe.ProbeConfig.min_steps, default 20: runs under 80
+#: steps have no probe): runs down to 4x the floor probe; with --fidelity for short runs.
+FLOORS: dict[str, Any] = {
     "min/30 cosine probe>=8": ProbeCosine(rule="min/30", probe=ProbeConfig(min_steps=8)),
     "min/30 cosine probe>=5": ProbeCosine(rule="min/30", probe=ProbeConfig(min_steps=5)),
 }
-#: The candidates run unless --candidates names others (the base's choice, docs/results.md).
-DEFAULT_CANDIDATES: tuple[str, ...] = tuple(CANDIDATES)[:8]
+CANDIDATES: dict[str, Any] = {**BASES, **FLOORS}
+DEFAULT_CANDIDATES: tuple[str, ...] = tuple(BASES)
 NOT_PROBES: tuple[str, ...] = ("default cosine", "grid (8x compute)")
 #: Validation losses below this count as this in the regret (a ratio to 0 is undefined).
 LOSS_FLOOR = 1e-6

@@ -84,24 +84,26 @@ def ablation_markdown(
     cells = {
         key[1:] for seeds in per_recipe.values() for s in seeds for key in s if key[0] == POLICY
     }
-    lines: list[str] = []
-    for name, seeds in per_recipe.items():
-        for path, scores in zip(recipes[name], seeds, strict=True):
-            held = sum(1 for key in scores if key[0] == POLICY)
-            if held < len(cells):
-                lines.append(
-                    f"**Incomplete:** {path} holds {held} of the {len(cells)} policy cells the "
-                    "other folders hold; its mean covers only those (marked *)."
-                )
+    held = {
+        name: [sum(1 for key in scores if key[0] == POLICY) for scores in seeds]
+        for name, seeds in per_recipe.items()
+    }
+    lines = [
+        f"**Incomplete:** {path} holds {n} of the {len(cells)} policy cells the other folders "
+        "hold; its mean covers only those (marked *)."
+        for name, counts in held.items()
+        for path, n in zip(recipes[name], counts, strict=True)
+        if n < len(cells)
+    ]
     if lines:
         lines.append("")
     lines += ["| recipe | meta-seeds | mean val acc (± std over meta-seeds) | eval-seed std | "
               "each meta-seed |", "|---|---|---|---|---|"]  # fmt: skip
     for name, seeds in per_recipe.items():
-        means, spreads, marks = [], [], []
+        means, spreads = [], []
+        marks = ["*" if n < len(cells) else "" for n in held[name]]
         for scores in seeds:
             mine = {key: v for key, v in scores.items() if key[0] == POLICY}
-            marks.append("*" if len(mine) < len(cells) else "")
             means.append(float(np.mean(list(mine.values()))) if mine else math.nan)
             by_cell: dict[tuple[str, float], list[float]] = defaultdict(list)
             for (_, task, start, _), value in mine.items():

@@ -222,13 +222,14 @@ class MetaTrainConfig:
                 f"Ray) must be a multiple of --reference-group ({self.reference_group})"
             )
         self.synthetic_family()  # checks the family's settings
-        if self.base_short_steps < 1:
-            raise InputError(f"base_short_steps must be >= 1, got {self.base_short_steps}")
-        if not 2 <= self.probe_min_steps <= ProbeConfig.max_steps:
-            raise InputError(
-                f"probe_min_steps must be in [2, {ProbeConfig.max_steps}], got "
-                f"{self.probe_min_steps}"
-            )
+        try:  # the probe's and the base's own checks (episode_config builds them)
+            ProbeConfig(min_steps=self.probe_min_steps)
+        except ValueError as exc:
+            raise InputError(f"probe_min_steps: {exc}") from None
+        try:
+            BaseConfig(short_rule=self.base_short_rule, short_steps=self.base_short_steps)
+        except ValueError as exc:
+            raise InputError(f"base_short_rule, base_short_steps: {exc}") from None
         self._check_ray()
 
     def synthetic_family(self) -> SyntheticFamily:
