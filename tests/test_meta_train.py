@@ -393,3 +393,27 @@ def test_synthetic_conv_members_reach_every_engine():
     venv.seed(0)
     venv.reset()
     assert [t.task.model for t in venv.member_tasks] == ["cnn", "cnn"]
+
+
+def test_linear_lr_schedule_decays_to_zero_and_a_resume_keeps_counting_from_step_0(
+    tmp_path: Path,
+):
+    import csv
+
+    config = dataclasses.replace(
+        TINY, vec_env="population", n_envs=8, n_steps=8, batch_size=32, total_steps=128,
+        eval_every=0, lr_schedule="linear", learning_rate=1e-3, out_dir=str(tmp_path / "lin"),
+    )  # fmt: skip
+    meta_train(config)
+    meta_train(dataclasses.replace(config, total_steps=256, resume=True))
+
+    def rates() -> dict[int, float]:
+        with open(tmp_path / "lin" / "progress.csv", newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("train/learning_rate")]
+        return {int(r["time/total_timesteps"]): float(r["train/learning_rate"]) for r in rows}
+
+    # The update after step t runs at 1e-3 * (1 - t / total) (total 128, then 256 on resume;
+    # SB3 writes an update's row with the next rollout's): 64 -> 5e-4, 192 -> 2.5e-4, where a
+    # resume counting from its own first step would give 5e-4 again.
+    assert rates() == pytest.approx({128: 5e-4, 256: 2.5e-4})
+    assert MetaTrainConfig().lr_schedule == "constant"

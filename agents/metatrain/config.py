@@ -33,6 +33,8 @@ from hpenv.tasks import SyntheticFamily
 VecEnvName = Literal["subprocess", "dummy", "population", "ray"]
 #: Where the environments on Ray actors get their tasks' data (see `agents.metatrain.vec_env`).
 RayDataName = Literal["object_store", "data_dir"]
+#: PPO's learning rate over a run (see `agents.metatrain.model.ppo_learning_rate`).
+LrScheduleName = Literal["constant", "linear"]
 #: Options that say where a run executes, not what it computes: a resume may change them.
 PLACEMENT_OPTIONS = ("ray_address", "ray_cpus_per_env", "ray_gpus_per_env", "ray_data")
 
@@ -155,6 +157,11 @@ class MetaTrainConfig:
     batch_size: int = option("PPO minibatch size", default=64)
     n_epochs: int = option("PPO epochs per update", default=10)
     learning_rate: float = option("PPO learning rate", default=3e-4)
+    lr_schedule: LrScheduleName = option(
+        "PPO learning rate over the run: 'constant', or 'linear' from --learning-rate down to "
+        "0 at --total-steps (a resume that extends --total-steps stretches it)",
+        default="constant",
+    )
     gamma: float = option("discount factor", default=0.99)
     gae_lambda: float = option("GAE lambda", default=0.95)
     clip_range: float = option("PPO clip range", default=0.2)

@@ -67,3 +67,13 @@ compare docs/recipes/issue23-longer.toml logs/exp23/cmp-longer-final --meta-from
     --meta-seeds 0,1,2 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
 compare docs/recipes/issue23-longer.toml logs/exp23/cmp-longer-b-final --meta-from logs/exp23/cmp-longer-b \
     --meta-seeds 3,4 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
+# Session of 2026-12-05 (second): a wider snapshot selection (24 synthetic-heldout episodes per round)
+compare docs/recipes/issue23-wideselect.toml logs/exp23/cmp-wideselect \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+# four populations of 8 side by side (local Ray actors) instead of one of 32: each PPO update
+# sees up to four task families
+compare docs/recipes/issue23-mixed.toml logs/exp23/cmp-mixed \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+# PPO's learning rate annealed linearly to 0 (--lr-schedule linear)
+compare docs/recipes/issue23-anneal.toml logs/exp23/cmp-anneal \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
