@@ -14,7 +14,8 @@ probe found nothing). The base alone is the harness method ``probe_cosine``.
 
 A policy's rate action is residual over it (`ResidualRate`): the action moves
 an offset ``o`` (``o += a * ln 3`` per decision, at most x3 either way, as
-layout 1's rate action; kept within x1000 of the base), and the rate of the
+layout 1's rate action; kept within `BaseConfig.steer_range` of the base,
+x1000 by default), and the rate of the
 next interval is ``base(p) * exp(o)``, clipped to the tunable range. The
 neutral action (0) keeps ``o = 0``: the run follows the base exactly.
 """
@@ -31,8 +32,8 @@ from hpenv.plan import EpisodePlan
 from hpenv.probe import DEFAULT_RULE, SUGGESTION_RULES, ProbeResult, SuggestionRule
 
 Decay = Literal["cosine", "constant"]
-#: Largest offset from the base, either way (ln of x1000).
-MAX_OFFSET = math.log(1000.0)
+#: Largest offset from the base, either way, by default (ln of x1000; `BaseConfig.steer_range`).
+MAX_OFFSET = math.log(1000.0)  # = ln(BaseConfig.steer_range)
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,16 @@ class BaseConfig:
             by 0.8-6 points, while on their full runs (500-1,200 steps) min/30 won
             (docs/results.md section 7).
         short_steps: Runs of fewer optimizer steps than this read ``short_rule``.
+        steer_range: The policy's rate stays within this factor of the base, either
+            way (`ResidualRate`; default x1000, which no decision sequence of today's
+            policies reaches on purpose: a drifted policy ran 200-300x above its base).
     """
 
     rule: SuggestionRule = DEFAULT_RULE
     decay: Decay = "cosine"
     short_rule: SuggestionRule | None = None
     short_steps: int = 400
+    steer_range: float = 1000.0
 
     def __post_init__(self) -> None:
         for rule in (self.rule, self.short_rule or self.rule):
@@ -66,6 +71,12 @@ class BaseConfig:
             raise ValueError(f"short_steps must be an int, got {self.short_steps!r}")
         if self.short_steps < 1:
             raise ValueError(f"short_steps must be >= 1, got {self.short_steps}")
+        if not (math.isfinite(self.steer_range) and self.steer_range > 1.0):
+            raise ValueError(f"steer_range must be a finite factor > 1, got {self.steer_range}")
+
+    def residual(self) -> ResidualRate:
+        """A run's residual rate action, kept within ``steer_range`` of the base."""
+        return ResidualRate(math.log(self.steer_range))
 
     def rule_for(self, steps: int | None) -> SuggestionRule:
         """The reading of a run of ``steps`` optimizer steps (None: unknown, ``rule``)."""
@@ -116,9 +127,17 @@ class BaseSchedule:
 
 
 class ResidualRate:
-    """A policy's rate action as an offset from the base (see the module docstring)."""
+    """A policy's rate action as an offset from the base (see the module docstring).
 
-    def __init__(self) -> None:
+    Args:
+        max_offset: The largest offset either way (ln of the factor;
+            `BaseConfig.residual` builds it from ``steer_range``).
+    """
+
+    def __init__(self, max_offset: float = MAX_OFFSET) -> None:
+        if not max_offset > 0:
+            raise ValueError(f"max_offset must be > 0, got {max_offset}")
+        self.max_offset = max_offset
         self.offset = 0.0
 
     def reset(self) -> None:
@@ -129,7 +148,7 @@ class ResidualRate:
         if not math.isfinite(action):
             raise ValueError(f"actions must be finite, got {action}")
         move = max(-1.0, min(1.0, action)) * TUNABLES["lr"].max_step
-        self.offset = max(-MAX_OFFSET, min(MAX_OFFSET, self.offset + move))
+        self.offset = max(-self.max_offset, min(self.max_offset, self.offset + move))
         return self.rate(base_lr)
 
     def rate(self, base_lr: float) -> float:

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from hpenv.base import BaseSchedule, ResidualRate, apply_residual
+from hpenv.base import BaseSchedule, apply_residual
 from hpenv.episode import DEFAULT_INITIAL, Around, Episode, InitialValue, check_initial
 from hpenv.episode_config import EpisodeConfig, EpisodeSettings
 from hpenv.hyperparams import TUNABLES, HParams, action_space, apply_action
@@ -235,7 +235,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
 
         self._data_cache: dict[str, TaskData] = {}
         self._features = FeatureTracker(self.config.layout)
-        self._residual = ResidualRate()
+        self._residual = self.config.residual()
         #: The base schedule's run beside the episode's, for a paired reward (else None).
         self.reference: TrainingRun | None = None
         self.run: TrainingRun | None = None

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hpenv.base import BaseConfig, BaseSchedule
+from hpenv.base import BaseConfig, BaseSchedule, ResidualRate
 from hpenv.episode import DEFAULT_INITIAL, InitialValue, check_initial, draw_initial_hparams
 from hpenv.errors import InputError
 from hpenv.hyperparams import (
@@ -306,6 +306,11 @@ class EpisodeConfig:
         if self.base is None:
             return None
         return self.base.schedule_for(probe, start, plan)
+
+    def residual(self) -> ResidualRate:
+        """A run's residual rate action (`hpenv.base.BaseConfig.residual`; layout 1 never
+        steps it)."""
+        return (self.base or BaseConfig()).residual()
 
     def initial_hparams(
         self,

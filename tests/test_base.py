@@ -73,6 +73,20 @@ def test_neutral_actions_follow_the_base_exactly_and_others_steer_around_it():
         residual.step(math.nan, 1e-3)
 
 
+def test_steer_range_bounds_the_offset_either_way():
+    assert BaseConfig().residual().max_offset == pytest.approx(MAX_OFFSET)
+    residual = BaseConfig(steer_range=10.0).residual()
+    for _ in range(5):
+        residual.step(1.0, 1e-3)
+    assert residual.rate(1e-3) == pytest.approx(1e-2)  # x10, not x243
+    for _ in range(10):
+        residual.step(-1.0, 1e-3)
+    assert residual.rate(1e-3) == pytest.approx(1e-4)
+    for bad in (1.0, 0.5, math.inf, math.nan):
+        with pytest.raises(ValueError, match="steer_range"):
+            BaseConfig(steer_range=bad)
+
+
 def test_a_layout_2_policy_steers_around_the_base_and_is_saved_with_its_layout(tmp_path):
     import numpy as np
     from policies import make_policy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -374,6 +375,33 @@ def test_base_short_rule_reaches_every_engine():
         steps = member.plan.budget // venv.population.hparams[i].batch_size
         rule = "min/10" if steps < 400 else "min/30"
         assert member.base.anchor == pytest.approx(member.probe.suggestion(rule))
+
+
+def test_steer_range_reaches_every_engine_and_the_frozen_policy(tmp_path: Path):
+    """--steer-range: the offset bound of worker envs, populations, and of the policy's
+    decisions wherever it is deployed (`PolicyStep` reads the artifact's base config)."""
+    from agents.metatrain.config import episode_config
+    from agents.metatrain.suite import make_env
+    from agents.metatrain.vec_env import build_population
+    from agents.policy.step import PolicyStep
+    from hpenv.errors import InputError
+
+    with pytest.raises(InputError, match="steer_range"):
+        dataclasses.replace(TINY, layout=2, steer_range=1.0)
+    config = dataclasses.replace(
+        TINY, train_tasks=("synthetic",), layout=2, steer_range=10.0, total_steps=32,
+        n_steps=16, eval_every=0, out_dir=str(tmp_path / "run"),
+    )  # fmt: skip
+    bound = pytest.approx(math.log(10.0))
+    env = make_env(["synthetic"], episode_config(config), synthetic=config.synthetic_family())
+    assert env.unwrapped._residual.max_offset == bound
+    venv = build_population(dataclasses.replace(config, vec_env="population", n_envs=2),
+                            ["synthetic"])  # fmt: skip
+    assert [r.max_offset for r in venv._residuals] == [bound, bound]
+    meta_train(config)
+    policy = load_policy(tmp_path / "run" / "policy.pt")
+    assert policy.metadata.base_config().steer_range == 10.0
+    assert PolicyStep(policy).residual.max_offset == bound
 
 
 def test_synthetic_conv_members_reach_every_engine():

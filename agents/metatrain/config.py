@@ -124,6 +124,11 @@ class MetaTrainConfig:
         "--layout 2: runs of fewer optimizer steps than this read --base-short-rule",
         default=BaseConfig.short_steps,
     )
+    steer_range: float = option(
+        "--layout 2: the policy's rate stays within this factor of the base, either way "
+        "(hpenv.base.BaseConfig.steer_range)",
+        default=BaseConfig.steer_range,
+    )
     reference_group: int = option(
         "--reward paired_log_val_loss with the population engine: policy members per hidden "
         "reference member (the base schedule's run they are paired with); members of a group "
@@ -234,9 +239,13 @@ class MetaTrainConfig:
         except ValueError as exc:
             raise InputError(f"probe_min_steps: {exc}") from None
         try:
-            BaseConfig(short_rule=self.base_short_rule, short_steps=self.base_short_steps)
+            BaseConfig(
+                short_rule=self.base_short_rule,
+                short_steps=self.base_short_steps,
+                steer_range=self.steer_range,
+            )
         except ValueError as exc:
-            raise InputError(f"base_short_rule, base_short_steps: {exc}") from None
+            raise InputError(f"base_short_rule, base_short_steps, steer_range: {exc}") from None
         self._check_ray()
 
     def synthetic_family(self) -> SyntheticFamily:
@@ -298,7 +307,11 @@ def episode_config(
         optimizers=config.optimizers,
         probe=ProbeConfig(min_steps=config.probe_min_steps) if config.layout == 2 else None,
         base=(
-            BaseConfig(short_rule=config.base_short_rule, short_steps=config.base_short_steps)
+            BaseConfig(
+                short_rule=config.base_short_rule,
+                short_steps=config.base_short_steps,
+                steer_range=config.steer_range,
+            )
             if config.layout == 2
             else None
         ),

@@ -43,7 +43,7 @@ from agents.metatrain.population_tasks import (
     SyntheticPopulation,
     TaskPopulation,
 )
-from hpenv.base import ResidualRate, apply_residual
+from hpenv.base import apply_residual
 from hpenv.env import observation_space
 from hpenv.episode import Around, Episode, InitialValue, StepResult
 from hpenv.episode_config import EpisodeConfig, EpisodeSettings, FrozenMap
@@ -227,7 +227,7 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         self._views = [MemberView(self, i) for i in range(num_envs)]
         self._features = [FeatureTracker(self.config.layout) for _ in range(num_envs)]
         self._rewards: list[Reward] = [self.config.make_reward() for _ in range(num_envs)]
-        self._residuals = [ResidualRate() for _ in range(num_envs)]
+        self._residuals = [self.config.residual() for _ in range(num_envs)]
         self.population: Population | None = None
         self.plan: EpisodePlan | None = None
         self.episodes: list[Episode] = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.policy.artifact import FrozenPolicy, PolicyActor
-from hpenv.base import ResidualRate, apply_residual
+from hpenv.base import BaseConfig, apply_residual
 from hpenv.hyperparams import HParams, apply_action
 from hpenv.observation import FeatureTracker, IntervalMetrics
 from hpenv.probe import ProbeResult
@@ -36,7 +36,10 @@ class PolicyStep:
         meta = policy.metadata
         self.features = FeatureTracker(meta.obs_version)
         self.actor = PolicyActor(policy, deterministic=deterministic)
-        self.residual = ResidualRate() if meta.action_kind == "residual" else None
+        base = meta.base_config()
+        self.residual = (
+            (base or BaseConfig()).residual() if meta.action_kind == "residual" else None
+        )
 
     @property
     def needs_probe(self) -> bool:

@@ -77,3 +77,6 @@ compare docs/recipes/issue23-mixed.toml logs/exp23/cmp-mixed \
 # PPO's learning rate annealed linearly to 0 (--lr-schedule linear)
 compare docs/recipes/issue23-anneal.toml logs/exp23/cmp-anneal \
     --baselines $BASE1X --baselines-from logs/exp23/baselines
+# the policy's rate kept within x10 of its base (--steer-range 10)
+compare docs/recipes/issue23-steer10.toml logs/exp23/cmp-steer10 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
