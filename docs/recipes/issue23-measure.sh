@@ -80,3 +80,9 @@ compare docs/recipes/issue23-anneal.toml logs/exp23/cmp-anneal \
 # the policy's rate kept within x10 of its base (--steer-range 10)
 compare docs/recipes/issue23-steer10.toml logs/exp23/cmp-steer10 \
     --baselines $BASE1X --baselines-from logs/exp23/baselines
+# the final policies (end of meta-training, not the selected snapshots) of steer10 and anneal,
+# whose changes aim at the late drift
+compare docs/recipes/issue23-steer10.toml logs/exp23/cmp-steer10-final --meta-from logs/exp23/cmp-steer10 \
+    --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-anneal.toml logs/exp23/cmp-anneal-final --meta-from logs/exp23/cmp-anneal \
+    --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
