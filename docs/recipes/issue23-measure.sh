@@ -86,3 +86,7 @@ compare docs/recipes/issue23-steer10.toml logs/exp23/cmp-steer10-final --meta-fr
     --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
 compare docs/recipes/issue23-anneal.toml logs/exp23/cmp-anneal-final --meta-from logs/exp23/cmp-anneal \
     --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
+# steer10 started 100x too low and 30x too high (a bound of x10 also limits how far a run
+# without a probe can climb out of a bad start)
+compare docs/recipes/issue23-steer10.toml logs/exp23/cmp-steer10-rescue --meta-from logs/exp23/cmp-steer10 \
+    --start-lr-factors 0.01,30 --baselines $RESCUE --baselines-from logs/exp23/baselines-rescue
