@@ -90,3 +90,8 @@ compare docs/recipes/issue23-anneal.toml logs/exp23/cmp-anneal-final --meta-from
 # without a probe can climb out of a bad start)
 compare docs/recipes/issue23-steer10.toml logs/exp23/cmp-steer10-rescue --meta-from logs/exp23/cmp-steer10 \
     --start-lr-factors 0.01,30 --baselines $RESCUE --baselines-from logs/exp23/baselines-rescue
+# steer10 with SGD + momentum as the user's optimizer (two folders: two jobs side by side)
+compare docs/recipes/issue23-steer10.toml logs/exp23/cmp-steer10-sgd --meta-from logs/exp23/cmp-steer10 \
+    --meta-seeds 0,1,2 --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
+compare docs/recipes/issue23-steer10.toml logs/exp23/cmp-steer10-sgd-b --meta-from logs/exp23/cmp-steer10 \
+    --meta-seeds 3,4 --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
