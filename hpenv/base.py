@@ -32,8 +32,10 @@ from hpenv.plan import EpisodePlan
 from hpenv.probe import DEFAULT_RULE, SUGGESTION_RULES, ProbeResult, SuggestionRule
 
 Decay = Literal["cosine", "constant"]
-#: Largest offset from the base, either way, by default (ln of x1000; `BaseConfig.steer_range`).
-MAX_OFFSET = math.log(1000.0)  # = ln(BaseConfig.steer_range)
+#: How far a policy's rate may run from the base, either way, by default (`BaseConfig.steer_range`).
+DEFAULT_STEER_RANGE = 1000.0
+#: Largest offset from the base by default: ln of `DEFAULT_STEER_RANGE`.
+MAX_OFFSET = math.log(DEFAULT_STEER_RANGE)
 
 
 @dataclass(frozen=True)
@@ -51,15 +53,15 @@ class BaseConfig:
             (docs/results.md section 7).
         short_steps: Runs of fewer optimizer steps than this read ``short_rule``.
         steer_range: The policy's rate stays within this factor of the base, either
-            way (`ResidualRate`; default x1000, which no decision sequence of today's
-            policies reaches on purpose: a drifted policy ran 200-300x above its base).
+            way (`ResidualRate`; default x1000). Policies meta-trained with x1000 drifted
+            to 200-300x above their base; x10 kept them safe (docs/results.md section 7).
     """
 
     rule: SuggestionRule = DEFAULT_RULE
     decay: Decay = "cosine"
     short_rule: SuggestionRule | None = None
     short_steps: int = 400
-    steer_range: float = 1000.0
+    steer_range: float = DEFAULT_STEER_RANGE
 
     def __post_init__(self) -> None:
         for rule in (self.rule, self.short_rule or self.rule):
