@@ -15,7 +15,8 @@ probe found nothing). The base alone is the harness method ``probe_cosine``.
 A policy's rate action is residual over it (`ResidualRate`): the action moves
 an offset ``o`` (``o += a * ln 3`` per decision, at most x3 either way, as
 layout 1's rate action; kept within `BaseConfig.steer_range` of the base,
-x1000 by default), and the rate of the
+x1000 by default; `BaseConfig.unprobed_steer_range` may give runs the probe did not
+anchor a range of their own), and the rate of the
 next interval is ``base(p) * exp(o)``, clipped to the tunable range. The
 neutral action (0) keeps ``o = 0``: the run follows the base exactly.
 """
@@ -55,6 +56,10 @@ class BaseConfig:
         steer_range: The policy's rate stays within this factor of the base, either
             way (`ResidualRate`; default x1000). Policies meta-trained with x1000 drifted
             to 200-300x above their base; x10 kept them safe (docs/results.md section 7).
+        unprobed_steer_range: The range of a run the probe did not anchor (no probe, or
+            one that suggested nothing: its base is the run's own starting rate, which may
+            be far off); None: ``steer_range`` for every run. With x10 a run without a
+            probe started 100x too low could not climb out (docs/results.md section 7).
     """
 
     rule: SuggestionRule = DEFAULT_RULE
@@ -62,6 +67,7 @@ class BaseConfig:
     short_rule: SuggestionRule | None = None
     short_steps: int = 400
     steer_range: float = DEFAULT_STEER_RANGE
+    unprobed_steer_range: float | None = None
 
     def __post_init__(self) -> None:
         for rule in (self.rule, self.short_rule or self.rule):
@@ -73,12 +79,33 @@ class BaseConfig:
             raise ValueError(f"short_steps must be an int, got {self.short_steps!r}")
         if self.short_steps < 1:
             raise ValueError(f"short_steps must be >= 1, got {self.short_steps}")
-        if not (math.isfinite(self.steer_range) and self.steer_range > 1.0):
-            raise ValueError(f"steer_range must be a finite factor > 1, got {self.steer_range}")
+        ranges = {"steer_range": self.steer_range}
+        if self.unprobed_steer_range is not None:
+            ranges["unprobed_steer_range"] = self.unprobed_steer_range
+        for name, value in ranges.items():
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 1.0):
+                raise ValueError(f"{name} must be a finite factor > 1, got {value!r}")
 
     def residual(self) -> ResidualRate:
-        """A run's residual rate action, kept within ``steer_range`` of the base."""
+        """A run's residual rate action, kept within ``steer_range`` of the base (each run
+        sets its own range at `ResidualRate.reset` with `max_offset`)."""
         return ResidualRate(math.log(self.steer_range))
+
+    def max_offset(self, probe: ProbeResult | None, steps: int | None = None) -> float:
+        """The largest offset of a run whose probe found ``probe`` (None: it had none):
+        ln ``steer_range`` where the probe anchors the base, ln ``unprobed_steer_range``
+        (when set) where the base is the run's own starting rate."""
+        if self.unprobed_steer_range is None or self._suggestion(probe, steps) is not None:
+            return math.log(self.steer_range)
+        return math.log(self.unprobed_steer_range)
+
+    def _suggestion(self, probe: ProbeResult | None, steps: int | None) -> float | None:
+        """The probe's usable suggestion for a run of ``steps`` steps, or None (no probe,
+        `ProbeResult.doubt`, or not a positive finite rate)."""
+        if probe is None or probe.doubt() is not None:
+            return None
+        suggested = probe.suggestion(self.rule_for(steps))
+        return suggested if math.isfinite(suggested) and suggested > 0 else None
 
     def rule_for(self, steps: int | None) -> SuggestionRule:
         """The reading of a run of ``steps`` optimizer steps (None: unknown, ``rule``)."""
@@ -96,11 +123,8 @@ class BaseConfig:
         ``start_lr`` when the probe found nothing usable (no probe, no finite loss,
         or `ProbeResult.doubt`).
         """
-        anchor = start_lr
-        if probe is not None and probe.doubt() is None:
-            suggested = probe.suggestion(self.rule_for(steps))
-            if math.isfinite(suggested) and suggested > 0:
-                anchor = suggested
+        suggested = self._suggestion(probe, steps)
+        anchor = start_lr if suggested is None else suggested
         return BaseSchedule(TUNABLES["lr"].clip(anchor), p0, self.decay)
 
     def schedule_for(
@@ -142,7 +166,13 @@ class ResidualRate:
         self.max_offset = max_offset
         self.offset = 0.0
 
-    def reset(self) -> None:
+    def reset(self, max_offset: float | None = None) -> None:
+        """Start a run at offset 0; ``max_offset``: its range (`BaseConfig.max_offset`),
+        if it differs from the last run's."""
+        if max_offset is not None:
+            if not max_offset > 0:
+                raise ValueError(f"max_offset must be > 0, got {max_offset}")
+            self.max_offset = max_offset
         self.offset = 0.0
 
     def step(self, action: float, base_lr: float) -> float:

@@ -312,6 +312,12 @@ class EpisodeConfig:
         steps it)."""
         return (self.base or BaseConfig()).residual()
 
+    def max_offset(self, probe: ProbeResult | None, start: HParams, plan: EpisodePlan) -> float:
+        """The residual's range for the run of `base_schedule`'s arguments
+        (`hpenv.base.BaseConfig.max_offset`): pass it to `ResidualRate.reset`."""
+        steps = plan.budget // max(start.batch_size, 1)
+        return (self.base or BaseConfig()).max_offset(probe, steps)
+
     def initial_hparams(
         self,
         task: Task,

@@ -85,6 +85,32 @@ def test_steer_range_bounds_the_offset_either_way():
     for bad in (1.0, 0.5, math.inf, math.nan):
         with pytest.raises(ValueError, match="steer_range"):
             BaseConfig(steer_range=bad)
+        with pytest.raises(ValueError, match="unprobed_steer_range"):
+            BaseConfig(unprobed_steer_range=bad)
+
+
+def test_runs_the_probe_did_not_anchor_can_keep_a_range_of_their_own():
+    config = BaseConfig(steer_range=10.0, unprobed_steer_range=1000.0)
+    flat = ProbeResult([1e-6, 1e-3, 1e-1], [2.0] * 3, [2.0] * 3, 1, 2, 3, 3, 1e-6, 1.0)
+    assert flat.doubt() is not None
+    assert config.max_offset(_probe()) == pytest.approx(math.log(10.0))  # the probe's base
+    assert config.max_offset(None) == pytest.approx(math.log(1000.0))  # no probe
+    assert config.max_offset(flat) == pytest.approx(math.log(1000.0))  # the start's base
+    assert config.schedule(flat, 1e-3, 0.1).anchor == 1e-3
+    unset = BaseConfig(steer_range=10.0)  # every run: steer_range
+    assert unset.max_offset(None) == unset.max_offset(_probe()) == pytest.approx(math.log(10))
+    residual = config.residual()
+    residual.reset(config.max_offset(None))
+    for _ in range(10):
+        residual.step(1.0, 1e-5)
+    assert residual.rate(1e-5) == pytest.approx(1e-2)  # climbs past x10, to x1000
+    residual.reset(config.max_offset(_probe()))
+    for _ in range(10):
+        residual.step(1.0, 1e-5)
+    assert residual.offset == pytest.approx(math.log(10))
+    assert residual.rate(1e-5) == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="max_offset"):
+        residual.reset(0.0)
 
 
 def test_a_layout_2_policy_steers_around_the_base_and_is_saved_with_its_layout(tmp_path):

@@ -18,6 +18,7 @@ from agents.policy import (
     PolicyLoadError,
     load_policy,
 )
+from hpenv.hyperparams import HParams
 from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE
 
 TINY = MetaTrainConfig(
@@ -398,10 +399,28 @@ def test_steer_range_reaches_every_engine_and_the_frozen_policy(tmp_path: Path):
     venv = build_population(dataclasses.replace(config, vec_env="population", n_envs=2),
                             ["synthetic"])  # fmt: skip
     assert [r.max_offset for r in venv._residuals] == [bound, bound]
+    # --unprobed-steer-range: runs without a probe (this budget has none) keep their own
+    config = dataclasses.replace(config, unprobed_steer_range=1000.0)
+    wide = pytest.approx(math.log(1000.0))
+    env = make_env(["synthetic"], episode_config(config), synthetic=config.synthetic_family())
+    env.reset(seed=0)
+    assert env.unwrapped.plan.probe == 0
+    assert env.unwrapped._residual.max_offset == wide
+    venv = build_population(dataclasses.replace(config, vec_env="population", n_envs=2),
+                            ["synthetic"])  # fmt: skip
+    venv.reset()
+    assert [r.max_offset for r in venv._residuals] == [wide, wide]
     meta_train(config)
     policy = load_policy(tmp_path / "run" / "policy.pt")
     assert policy.metadata.base_config().steer_range == 10.0
-    assert PolicyStep(policy).residual.max_offset == bound
+    step = PolicyStep(policy)
+    assert step.residual.max_offset == bound
+    hparams = HParams(lr=1e-3)  # a run without a probe steers within --unprobed-steer-range
+    step.start(2.3, 0.1, hparams, probe=None, anchor=1e-3)
+    assert step.residual.max_offset == pytest.approx(math.log(1000.0))
+    resumed = PolicyStep(policy)
+    resumed.load_state_dict(step.state_dict())
+    assert resumed.residual.max_offset == pytest.approx(math.log(1000.0))
 
 
 def test_synthetic_conv_members_reach_every_engine():

@@ -203,6 +203,7 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         base_short_rule=env.get("base", {}).get("short_rule"),
         base_short_steps=int(env.get("base", {}).get("short_steps", BaseConfig.short_steps)),
         steer_range=float(env.get("base", {}).get("steer_range", BaseConfig.steer_range)),
+        unprobed_steer_range=env.get("base", {}).get("unprobed_steer_range"),
         optimizers=tuple(env.get("optimizers", ())),
         algorithm=meta.algorithm,
         frame_stack=meta.frame_stack,

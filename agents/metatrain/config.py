@@ -129,6 +129,12 @@ class MetaTrainConfig:
         "(hpenv.base.BaseConfig.steer_range)",
         default=BaseConfig.steer_range,
     )
+    unprobed_steer_range: float | None = option(
+        "--layout 2: the range of runs the probe did not anchor (no probe, or one that "
+        "suggested nothing: the base is the run's starting rate); default: --steer-range "
+        "(hpenv.base.BaseConfig.unprobed_steer_range)",
+        default=None,
+    )
     reference_group: int = option(
         "--reward paired_log_val_loss with the population engine: policy members per hidden "
         "reference member (the base schedule's run they are paired with); members of a group "
@@ -243,9 +249,12 @@ class MetaTrainConfig:
                 short_rule=self.base_short_rule,
                 short_steps=self.base_short_steps,
                 steer_range=self.steer_range,
+                unprobed_steer_range=self.unprobed_steer_range,
             )
         except ValueError as exc:
-            raise InputError(f"base_short_rule, base_short_steps, steer_range: {exc}") from None
+            raise InputError(
+                f"base_short_rule, base_short_steps, steer_range, unprobed_steer_range: {exc}"
+            ) from None
         self._check_ray()
 
     def synthetic_family(self) -> SyntheticFamily:
@@ -311,6 +320,7 @@ def episode_config(
                 short_rule=config.base_short_rule,
                 short_steps=config.base_short_steps,
                 steer_range=config.steer_range,
+                unprobed_steer_range=config.unprobed_steer_range,
             )
             if config.layout == 2
             else None

@@ -476,14 +476,15 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         probes = self._probe(subset, len(slots), plan)
         new = []
         for i, untrained, probe in zip(indices, initial, probes, strict=False):
-            base = self.config.base_schedule(probe, population.hparams[i], plan)
+            start = population.hparams[i]
+            base = self.config.base_schedule(probe, start, plan)
             if base is not None:
                 population.set_hparams(i, lr=base.lr(base.p0))
             new.append(
                 Episode(population.task(i), plan, self._features[i], self._rewards[i],
                         population.hparams[i], untrained, probe, base)
             )  # fmt: skip
-            self._residuals[i].reset()
+            self._residuals[i].reset(self.config.max_offset(probe, start, plan))
         if indices == list(range(self.num_envs)):
             self.episodes = new
         else:

@@ -36,10 +36,8 @@ class PolicyStep:
         meta = policy.metadata
         self.features = FeatureTracker(meta.obs_version)
         self.actor = PolicyActor(policy, deterministic=deterministic)
-        base = meta.base_config()
-        self.residual = (
-            (base or BaseConfig()).residual() if meta.action_kind == "residual" else None
-        )
+        self.base_config = meta.base_config() or BaseConfig()
+        self.residual = self.base_config.residual() if meta.action_kind == "residual" else None
 
     @property
     def needs_probe(self) -> bool:
@@ -61,7 +59,7 @@ class PolicyStep:
         self.features.reset(val_loss, val_accuracy, hparams, probe=probe, anchor=anchor)
         self.actor.reset()
         if self.residual is not None:
-            self.residual.reset()
+            self.residual.reset(self.base_config.max_offset(probe))
 
     def decide(self, metrics: IntervalMetrics) -> HParams:
         """The hyperparameters for the next interval, from the interval just trained.
@@ -90,10 +88,12 @@ class PolicyStep:
     def state_dict(self) -> dict[str, Any]:
         """Plain values to resume a run's decisions with."""
         offset = None if self.residual is None else self.residual.offset
+        max_offset = None if self.residual is None else self.residual.max_offset
         return {
             "features": self.features.state_dict(),
             "actor": self.actor.state_dict(),
             "offset": offset,
+            "max_offset": max_offset,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -101,3 +101,5 @@ class PolicyStep:
         self.actor.load_state_dict(state["actor"])
         if self.residual is not None:
             self.residual.offset = float(state.get("offset") or 0.0)
+            if state.get("max_offset") is not None:  # older states: the range of `start`
+                self.residual.max_offset = float(state["max_offset"])

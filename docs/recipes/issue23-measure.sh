@@ -95,3 +95,10 @@ compare docs/recipes/issue23-steer10.toml logs/exp23/cmp-steer10-sgd --meta-from
     --meta-seeds 0,1,2 --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
 compare docs/recipes/issue23-steer10.toml logs/exp23/cmp-steer10-sgd-b --meta-from logs/exp23/cmp-steer10 \
     --meta-seeds 3,4 --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
+# Session of 2026-12-05 (third): steer10's bound only where the probe set the base
+# (--unprobed-steer-range 1000), at 1x, from bad starts and with SGD (two folders each: two
+# jobs side by side)
+compare docs/recipes/issue23-probebound.toml logs/exp23/cmp-probebound --meta-seeds 0,1,2 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-probebound.toml logs/exp23/cmp-probebound-b --meta-seeds 3,4 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
