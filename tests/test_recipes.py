@@ -185,3 +185,56 @@ def test_a_comparison_begun_before_an_option_existed_continues(tmp_path):
     Comparison(config)  # the missing options count as their defaults
     with pytest.raises(ValueError, match="--start-lr-factors: the comparison has"):
         Comparison(_config(tmp_path, start_lr_factors=(0.01,)))
+
+
+def test_selection_vs_heldout_pairs_each_policys_score_with_its_heldout_mean(tmp_path, capsys):
+    """scripts/selection_vs_heldout.py: the selected and the final policy of each run, their
+    selection scores (best_policy.json, the last round of progress.csv) beside their held-out
+    means, and whether the higher score is the better policy."""
+    import json
+
+    from hpenv.errors import InputError
+    from scripts import load_script
+
+    script = load_script("selection_vs_heldout")
+    # run s0: selected at step 64 (score 0.2, held-out 80%), final 0.1 -> 70% (agrees);
+    # run s1: selected at step 32 (score 0.3, 60%), final -0.5 -> 75% (disagrees)
+    runs = {0: ((64, 0.2, 0.80), (0.1, 0.70)), 1: ((32, 0.3, 0.60), (-0.5, 0.75))}
+    for name, policy in (("best", "best"), ("final", "final")):
+        folder = tmp_path / name
+        options = {"start_lr_factors": [1.0], "optimizer": None, "policy": policy,
+                   "meta_from": str(tmp_path / "best") if name == "final" else None}  # fmt: skip
+        folder.mkdir()
+        (folder / "comparison.json").write_text(json.dumps({"options": options}))
+        for seed, ((step, score, best_acc), (final_score, final_acc)) in runs.items():
+            evaluated = folder / "eval" / "r" / f"s{seed}"
+            evaluated.mkdir(parents=True)
+            acc = best_acc if name == "best" else final_acc
+            rows = ["method,task,start_lr_factor,seed,val_accuracy,diverged,error"]
+            rows += [f"policy,t,1.0,{s},{acc},False," for s in range(2)]
+            rows += ["policy,t,30.0,0,0.1,False,", "static,t,1.0,0,0.5,False,"]  # not counted
+            (evaluated / "results.csv").write_text("\n".join(rows) + "\n")
+            if name == "best":
+                run = folder / "meta" / "r" / f"s{seed}"
+                run.mkdir(parents=True)
+                (run / "config.json").write_text(json.dumps({"reward": "paired_log_val_loss"}))
+                (run / "best_policy.json").write_text(
+                    json.dumps({"agent_steps": step, "mean_return": score})
+                )
+                (run / "progress.csv").write_text(
+                    "time/total_timesteps,eval/mean_return\n"
+                    f"{step},{score}\n80,\n96,{final_score}\n"
+                )
+    assert script.main(["--comparisons", str(tmp_path / "best"), str(tmp_path / "final")]) == 0
+    printed = capsys.readouterr().out
+    assert "| r | 0 | best | 64 | +0.2000 | 80.00 |" in printed
+    assert "| r | 1 | final | 96 | -0.5000 | 75.00 |" in printed
+    assert "better held-out in 1 of 2" in printed
+    assert "-2.50 on average (range -15.00 to +10.00)" in printed
+    with pytest.raises(SystemExit) as stopped:  # no run of that reward: one error line
+        script.main(["--comparisons", str(tmp_path / "best"), "--reward", "log_val_loss"])
+    assert stopped.value.code == 2
+    assert "no evaluated policy" in capsys.readouterr().err
+    (tmp_path / "progress.csv").write_text("time/total_timesteps,eval/mean_return\n8,\n")
+    with pytest.raises(InputError, match="no selection round"):
+        script.policy_score(tmp_path, "final")
