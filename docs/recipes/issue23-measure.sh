@@ -102,3 +102,16 @@ compare docs/recipes/issue23-probebound.toml logs/exp23/cmp-probebound --meta-se
     --baselines $BASE1X --baselines-from logs/exp23/baselines
 compare docs/recipes/issue23-probebound.toml logs/exp23/cmp-probebound-b --meta-seeds 3,4 \
     --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-probebound.toml logs/exp23/cmp-probebound-b-rescue --meta-from logs/exp23/cmp-probebound-b \
+    --meta-seeds 3,4 --start-lr-factors 0.01,30 --baselines $RESCUE --baselines-from logs/exp23/baselines-rescue
+compare docs/recipes/issue23-probebound.toml logs/exp23/cmp-probebound-rescue --meta-from logs/exp23/cmp-probebound \
+    --meta-seeds 0,1,2 --start-lr-factors 0.01,30 --baselines $RESCUE --baselines-from logs/exp23/baselines-rescue
+compare docs/recipes/issue23-probebound.toml logs/exp23/cmp-probebound-b-sgd --meta-from logs/exp23/cmp-probebound-b \
+    --meta-seeds 3,4 --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
+compare docs/recipes/issue23-probebound.toml logs/exp23/cmp-probebound-sgd --meta-from logs/exp23/cmp-probebound \
+    --meta-seeds 0,1,2 --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
+# probebound's final policies (end of meta-training) at 1x: is the recipe still safe without selection?
+compare docs/recipes/issue23-probebound.toml logs/exp23/cmp-probebound-b-final --meta-from logs/exp23/cmp-probebound-b \
+    --meta-seeds 3,4 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-probebound.toml logs/exp23/cmp-probebound-final --meta-from logs/exp23/cmp-probebound \
+    --meta-seeds 0,1,2 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
