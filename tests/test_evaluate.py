@@ -97,6 +97,29 @@ def test_paired_comparison_all_zero_and_single_pair():
     assert paired_comparison([], []).n == 0
 
 
+def test_seed_bootstrap_interval_includes_the_draw_of_meta_training_seeds():
+    from agents.evaluation.stats import seed_bootstrap_interval
+
+    rng = np.random.default_rng(0)
+    reference = np.tile(rng.uniform(0.5, 0.9, size=20), (5, 1))  # 5 seeds that agree
+    low, high = seed_bootstrap_interval(reference + 0.01, reference)
+    assert low == pytest.approx(0.01)  # only a shift: exact
+    assert high == pytest.approx(0.01)
+    # one seed of five collapses on every cell: each cell's mean over seeds is 0.06 lower,
+    # so a test over cells averaged over seeds is certain; over the seeds' draw it is not
+    mine = reference.copy()
+    mine[0] -= 0.3
+    mean_cells = mine.mean(axis=0)
+    assert paired_comparison(mean_cells, reference[0]).wilcoxon_pvalue < 1e-4
+    low, high = seed_bootstrap_interval(mine, reference)
+    assert low < -0.1
+    assert high == pytest.approx(0.0, abs=1e-12)  # the draws without seed 0 differ by 0
+    mine[1, :3] = np.nan  # a seed that lacks cells counts where it ran
+    assert np.isfinite(seed_bootstrap_interval(mine, reference)).all()
+    with pytest.raises(ValueError, match="same cells"):
+        seed_bootstrap_interval(mine[:, :5], reference)
+
+
 def test_win_tie_loss_tolerance():
     # d = 0.1, 5e-5, 0, -0.1, -5e-5, 2e-4: ties are |d| < 1e-4
     policy = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]

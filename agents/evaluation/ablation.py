@@ -11,9 +11,11 @@ those ``results.csv`` files and reports, per recipe:
 - per task, the recipe's mean against the baselines (recorded in the same
   directories, or in one directory of their own), and the spread across
   meta-training seeds (which tasks the seeds scatter on);
-- against a reference recipe: the mean difference, a Wilcoxon signed-rank
-  test and win/tie/loss over the (task, start factor, evaluation seed) cells,
-  each cell averaged over the recipe's meta-training seeds;
+- against a reference recipe: the mean difference, its 95% bootstrap interval
+  with the meta-training seeds and the cells resampled (the seeds' draw is the
+  largest noise in a recipe's figure), a Wilcoxon signed-rank test and
+  win/tie/loss over the (task, start factor, evaluation seed) cells, each cell
+  averaged over the recipe's meta-training seeds;
 - the rliable aggregate (IQM and mean with stratified bootstrap intervals) of
   all its runs, with the baselines as methods of their own.
 
@@ -32,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.evaluation.aggregate import rliable_lines
-from agents.evaluation.stats import final_score, paired_comparison
+from agents.evaluation.stats import final_score, paired_comparison, seed_bootstrap_interval
 from agents.evaluation.tables import _table
 
 POLICY = "policy"
@@ -190,17 +192,40 @@ def _against_reference(per_recipe: Mapping[str, list[Scores]], reference: str) -
         mine = cell_means(seeds)
         cells = sorted(set(mine) & set(base))
         result = paired_comparison([mine[c] for c in cells], [base[c] for c in cells])
+        interval = "n/a"
+        if cells:
+            low, high = seed_bootstrap_interval(
+                _seed_matrix(seeds, cells), _seed_matrix(per_recipe[reference], cells)
+            )
+            interval = f"[{100 * low:+.2f}, {100 * high:+.2f}]"
         rows.append(
             [
                 name,
                 str(result.n),
                 f"{100 * result.mean_difference:+.2f}",
+                interval,
                 f"{result.wilcoxon_statistic:.1f}",
                 f"{result.wilcoxon_pvalue:.3g}",
                 f"{result.wins}/{result.ties}/{result.losses}",
             ]
         )
-    return lines + _table(["recipe", "cells", "mean diff (points)", "W", "p", "win/tie/loss"], rows)
+    header = ["recipe", "cells", "mean diff (points)", "95% CI, meta-seeds and cells resampled"]
+    return (
+        lines
+        + _table([*header, "W", "p", "win/tie/loss"], rows)
+        + [
+            "",
+            "The interval resamples each recipe's meta-training seeds and the cells "
+            "(`agents.evaluation.stats.seed_bootstrap_interval`); the Wilcoxon test holds the "
+            "seeds' draw fixed, so a small p with an interval across 0 says the difference may be "
+            "the draw of meta-training seeds.",
+        ]
+    )
+
+
+def _seed_matrix(seeds: Sequence[Scores], cells: Sequence[tuple[str, float, int]]) -> np.ndarray:
+    """(meta-training seeds x cells) of the policy's scores; NaN where a seed lacks a cell."""
+    return np.array([[scores.get((POLICY, *cell), math.nan) for cell in cells] for scores in seeds])
 
 
 def _recipe_aggregate(

@@ -132,6 +132,46 @@ def paired_comparison(
     return PairedComparison(n, float(d.mean()), t, t_p, w, w_p, wins, ties, losses)
 
 
+def seed_bootstrap_interval(
+    mine: np.ndarray,
+    reference: np.ndarray,
+    resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Bootstrap interval of the mean difference between two recipes, meta-seeds resampled.
+
+    ``mine`` and ``reference`` are (meta-training seeds x cells) score matrices over the
+    same cells (NaN: a seed did not run that cell). Each resample draws each recipe's
+    meta-seeds with replacement, independently (different recipes' seeds are not
+    paired), and the cells with replacement, the same cells for both (the cells are
+    paired); the difference is the mean over the drawn cells of each recipe's mean over
+    its drawn seeds. A Wilcoxon test over cells averaged over seeds treats the seeds'
+    draw as fixed; this interval includes it, the spread a user sees between two
+    meta-training runs of one recipe.
+    """
+    a, b = np.asarray(mine, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or 0 in a.shape + b.shape:
+        raise ValueError(
+            f"need (seeds x cells) matrices over the same cells, got {a.shape}, {b.shape}"
+        )
+    rng = np.random.default_rng(seed)
+    cells = rng.integers(a.shape[1], size=(resamples, a.shape[1]))
+
+    def means(x: np.ndarray) -> np.ndarray:
+        seeds = rng.integers(x.shape[0], size=(resamples, x.shape[0]))
+        drawn = x[seeds]  # (resamples, seeds, cells)
+        per_cell = np.nanmean(drawn, axis=1)
+        return np.nanmean(np.take_along_axis(per_cell, cells, axis=1), axis=1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a cell no drawn seed ran
+        differences = means(a) - means(b)
+    tail = (1.0 - level) / 2.0
+    low, high = np.nanquantile(differences, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
 def samples_to_target(trajectory: Sequence[Mapping[str, Any]], target: float) -> float:
     """``samples`` of the first point whose ``val_accuracy >= target``.
 
