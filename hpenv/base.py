@@ -14,7 +14,8 @@ probe found nothing). The base alone is the harness method ``probe_cosine``.
 
 A policy's rate action is residual over it (`ResidualRate`): the action moves
 an offset ``o`` (``o += a * ln 3`` per decision, at most x3 either way, as
-layout 1's rate action; kept within `BaseConfig.steer_range` of the base,
+layout 1's rate action; or, with `BaseConfig.steer_mode` ``absolute``, sets it:
+``o = a * ln(steer_range)``; kept within `BaseConfig.steer_range` of the base,
 x1000 by default; `BaseConfig.unprobed_steer_range` may give runs the probe did not
 anchor a range of their own), and the rate of the
 next interval is ``base(p) * exp(o)``, clipped to the tunable range. The
@@ -33,6 +34,10 @@ from hpenv.plan import EpisodePlan
 from hpenv.probe import DEFAULT_RULE, SUGGESTION_RULES, ProbeResult, SuggestionRule
 
 Decay = Literal["cosine", "constant"]
+#: How an action moves the offset: ``increment`` adds ``a * ln 3``; ``absolute`` sets
+#: ``a * ln(range)`` (a constant bias in the actions is then a constant offset, not a drift).
+SteerMode = Literal["increment", "absolute"]
+STEER_MODES: tuple[str, ...] = ("increment", "absolute")
 #: How far a policy's rate may run from the base, either way, by default (`BaseConfig.steer_range`).
 DEFAULT_STEER_RANGE = 1000.0
 #: Largest offset from the base by default: ln of `DEFAULT_STEER_RANGE`.
@@ -60,6 +65,9 @@ class BaseConfig:
             one that suggested nothing: its base is the run's own starting rate, which may
             be far off); None: ``steer_range`` for every run. With x10 a run without a
             probe started 100x too low could not climb out (docs/results.md section 7).
+        steer_mode: ``increment`` (each action moves the offset by at most ln 3) or
+            ``absolute`` (each action sets the offset within the range); see the
+            module docstring.
     """
 
     rule: SuggestionRule = DEFAULT_RULE
@@ -68,6 +76,7 @@ class BaseConfig:
     short_steps: int = 400
     steer_range: float = DEFAULT_STEER_RANGE
     unprobed_steer_range: float | None = None
+    steer_mode: SteerMode = "increment"
 
     def __post_init__(self) -> None:
         for rule in (self.rule, self.short_rule or self.rule):
@@ -79,6 +88,8 @@ class BaseConfig:
             raise ValueError(f"short_steps must be an int, got {self.short_steps!r}")
         if self.short_steps < 1:
             raise ValueError(f"short_steps must be >= 1, got {self.short_steps}")
+        if self.steer_mode not in STEER_MODES:
+            raise ValueError(f"steer_mode must be one of {STEER_MODES}, got {self.steer_mode!r}")
         ranges = {"steer_range": self.steer_range}
         if self.unprobed_steer_range is not None:
             ranges["unprobed_steer_range"] = self.unprobed_steer_range
@@ -89,7 +100,7 @@ class BaseConfig:
     def residual(self) -> ResidualRate:
         """A run's residual rate action, kept within ``steer_range`` of the base (each run
         sets its own range at `ResidualRate.reset` with `max_offset`)."""
-        return ResidualRate(math.log(self.steer_range))
+        return ResidualRate(math.log(self.steer_range), self.steer_mode)
 
     def max_offset(self, probe: ProbeResult | None, steps: int | None = None) -> float:
         """The largest offset of a run whose probe found ``probe`` (None: it had none):
@@ -158,12 +169,16 @@ class ResidualRate:
     Args:
         max_offset: The largest offset either way (ln of the factor;
             `BaseConfig.residual` builds it from ``steer_range``).
+        mode: ``increment`` (the action moves the offset) or ``absolute`` (it sets it).
     """
 
-    def __init__(self, max_offset: float = MAX_OFFSET) -> None:
+    def __init__(self, max_offset: float = MAX_OFFSET, mode: SteerMode = "increment") -> None:
         if not max_offset > 0:
             raise ValueError(f"max_offset must be > 0, got {max_offset}")
+        if mode not in STEER_MODES:
+            raise ValueError(f"mode must be one of {STEER_MODES}, got {mode!r}")
         self.max_offset = max_offset
+        self.mode = mode
         self.offset = 0.0
 
     def reset(self, max_offset: float | None = None) -> None:
@@ -176,11 +191,16 @@ class ResidualRate:
         self.offset = 0.0
 
     def step(self, action: float, base_lr: float) -> float:
-        """Move the offset by ``action`` in [-1, 1]; the rate ``base_lr * exp(offset)``."""
+        """Move (``increment``) or set (``absolute``) the offset by ``action`` in [-1, 1];
+        the rate ``base_lr * exp(offset)``."""
         if not math.isfinite(action):
             raise ValueError(f"actions must be finite, got {action}")
-        move = max(-1.0, min(1.0, action)) * TUNABLES["lr"].max_step
-        self.offset = max(-self.max_offset, min(self.max_offset, self.offset + move))
+        action = max(-1.0, min(1.0, action))
+        if self.mode == "absolute":
+            self.offset = action * self.max_offset
+        else:
+            move = action * TUNABLES["lr"].max_step
+            self.offset = max(-self.max_offset, min(self.max_offset, self.offset + move))
         return self.rate(base_lr)
 
     def rate(self, base_lr: float) -> float:

@@ -151,12 +151,13 @@ def test_adaptation_keeps_the_parents_budgets_and_probe(parent, tmp_path: Path):
     env = {
         **parent.metadata.env_config, "synthetic_steps": [30, 600],  # as JSON stores it
         "probe": {**parent.metadata.env_config.get("probe", {}), "min_steps": 8},
-        "base": {"steer_range": 10.0, "unprobed_steer_range": 1000.0},
+        "base": {"steer_range": 10.0, "unprobed_steer_range": 1000.0, "steer_mode": "absolute"},
     }  # fmt: skip
     meta = dataclasses.replace(parent.metadata, env_config=env)
     session = session_config(tiny(tmp_path), meta, parent.clip_obs)
     assert (session.synthetic_steps, session.probe_min_steps) == ((30, 600), 8)
     assert (session.steer_range, session.unprobed_steer_range) == (10.0, 1000.0)
+    assert session.steer_mode == "absolute"
 
 
 def test_the_hold_out_comes_after_the_task_transform():

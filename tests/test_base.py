@@ -89,6 +89,25 @@ def test_steer_range_bounds_the_offset_either_way():
             BaseConfig(unprobed_steer_range=bad)
 
 
+def test_absolute_steering_sets_the_offset_so_a_constant_bias_does_not_accumulate():
+    config = BaseConfig(steer_range=10.0, steer_mode="absolute")
+    residual = config.residual()
+    assert residual.step(0.0, 1e-3) == 1e-3  # the neutral action: the base
+    for _ in range(20):  # a small constant bias: a small constant offset, not a drift
+        rate = residual.step(0.1, 1e-3)
+    assert rate == pytest.approx(1e-3 * 10**0.1)
+    assert residual.step(1.0, 1e-3) == pytest.approx(1e-2)  # the range's top at once
+    assert residual.step(-0.5, 1e-3) == pytest.approx(1e-3 / math.sqrt(10))
+    increment = BaseConfig(steer_range=10.0).residual()
+    for _ in range(30):
+        rate = increment.step(0.1, 1e-3)
+    assert rate == pytest.approx(1e-2)  # the same bias, accumulated, runs into the bound
+    with pytest.raises(ValueError, match="steer_mode"):
+        BaseConfig(steer_mode="position")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="mode"):
+        ResidualRate(1.0, "position")  # type: ignore[arg-type]
+
+
 def test_runs_the_probe_did_not_anchor_can_keep_a_range_of_their_own():
     config = BaseConfig(steer_range=10.0, unprobed_steer_range=1000.0)
     flat = ProbeResult([1e-6, 1e-3, 1e-1], [2.0] * 3, [2.0] * 3, 1, 2, 3, 3, 1e-6, 1.0)

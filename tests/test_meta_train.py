@@ -399,8 +399,9 @@ def test_steer_range_reaches_every_engine_and_the_frozen_policy(tmp_path: Path):
     venv = build_population(dataclasses.replace(config, vec_env="population", n_envs=2),
                             ["synthetic"])  # fmt: skip
     assert [r.max_offset for r in venv._residuals] == [bound, bound]
-    # --unprobed-steer-range: runs without a probe (this budget has none) keep their own
-    config = dataclasses.replace(config, unprobed_steer_range=1000.0)
+    # --unprobed-steer-range: runs without a probe (this budget has none) keep their own;
+    # --steer-mode absolute: the action sets the offset, in every engine and the policy
+    config = dataclasses.replace(config, unprobed_steer_range=1000.0, steer_mode="absolute")
     wide = pytest.approx(math.log(1000.0))
     env = make_env(["synthetic"], episode_config(config), synthetic=config.synthetic_family())
     env.reset(seed=0)
@@ -410,11 +411,14 @@ def test_steer_range_reaches_every_engine_and_the_frozen_policy(tmp_path: Path):
                             ["synthetic"])  # fmt: skip
     venv.reset()
     assert [r.max_offset for r in venv._residuals] == [wide, wide]
+    assert [r.mode for r in venv._residuals] == ["absolute"] * 2
+    assert env.unwrapped._residual.mode == "absolute"
     meta_train(config)
     policy = load_policy(tmp_path / "run" / "policy.pt")
     assert policy.metadata.base_config().steer_range == 10.0
     step = PolicyStep(policy)
     assert step.residual.max_offset == bound
+    assert step.residual.mode == "absolute"
     hparams = HParams(lr=1e-3)  # a run without a probe steers within --unprobed-steer-range
     step.start(2.3, 0.1, hparams, probe=None, anchor=1e-3)
     assert step.residual.max_offset == pytest.approx(math.log(1000.0))

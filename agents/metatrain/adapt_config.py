@@ -204,6 +204,7 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         base_short_steps=int(env.get("base", {}).get("short_steps", BaseConfig.short_steps)),
         steer_range=float(env.get("base", {}).get("steer_range", BaseConfig.steer_range)),
         unprobed_steer_range=env.get("base", {}).get("unprobed_steer_range"),
+        steer_mode=env.get("base", {}).get("steer_mode", BaseConfig.steer_mode),
         optimizers=tuple(env.get("optimizers", ())),
         algorithm=meta.algorithm,
         frame_stack=meta.frame_stack,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from agents.cli import check_threads, option, threads_option
 from agents.metatrain.suite import DEFAULT_EVAL_TASKS, DEFAULT_TRAIN_TASKS, check_suite
 from agents.policy.artifact import AlgorithmName
-from hpenv.base import BaseConfig
+from hpenv.base import STEER_MODES, BaseConfig, SteerMode
 from hpenv.episode import Around
 from hpenv.episode_config import EpisodeConfig
 from hpenv.errors import InputError
@@ -128,6 +128,13 @@ class MetaTrainConfig:
         "--layout 2: the policy's rate stays within this factor of the base, either way "
         "(hpenv.base.BaseConfig.steer_range)",
         default=BaseConfig.steer_range,
+    )
+    steer_mode: SteerMode = option(
+        "--layout 2: 'increment' (each action moves the rate's offset from the base by at "
+        "most x3) or 'absolute' (each action sets the offset within --steer-range) "
+        "(hpenv.base.BaseConfig.steer_mode)",
+        choices=STEER_MODES,
+        default=BaseConfig.steer_mode,
     )
     unprobed_steer_range: float | None = option(
         "--layout 2: the range of runs the probe did not anchor (no probe, or one that "
@@ -250,10 +257,12 @@ class MetaTrainConfig:
                 short_steps=self.base_short_steps,
                 steer_range=self.steer_range,
                 unprobed_steer_range=self.unprobed_steer_range,
+                steer_mode=self.steer_mode,
             )
         except ValueError as exc:
             raise InputError(
-                f"base_short_rule, base_short_steps, steer_range, unprobed_steer_range: {exc}"
+                "base_short_rule, base_short_steps, steer_range, unprobed_steer_range, "
+                f"steer_mode: {exc}"
             ) from None
         self._check_ray()
 
@@ -321,6 +330,7 @@ def episode_config(
                 short_steps=config.base_short_steps,
                 steer_range=config.steer_range,
                 unprobed_steer_range=config.unprobed_steer_range,
+                steer_mode=config.steer_mode,
             )
             if config.layout == 2
             else None

@@ -115,3 +115,8 @@ compare docs/recipes/issue23-probebound.toml logs/exp23/cmp-probebound-b-final -
     --meta-seeds 3,4 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
 compare docs/recipes/issue23-probebound.toml logs/exp23/cmp-probebound-final --meta-from logs/exp23/cmp-probebound \
     --meta-seeds 0,1,2 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
+# the action sets the offset from the base instead of moving it (--steer-mode absolute, over steer10)
+compare docs/recipes/issue23-absolute.toml logs/exp23/cmp-absolute --meta-seeds 0,1,2 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-absolute.toml logs/exp23/cmp-absolute-b --meta-seeds 3,4 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
