@@ -468,3 +468,29 @@ def test_linear_lr_schedule_decays_to_zero_and_a_resume_keeps_counting_from_step
     # resume counting from its own first step would give 5e-4 again.
     assert rates() == pytest.approx({128: 5e-4, 256: 2.5e-4})
     assert MetaTrainConfig().lr_schedule == "constant"
+
+
+def test_policy_actions_reads_the_raw_mean_action_on_the_runs_own_episodes(tmp_path: Path, capsys):
+    """scripts/policy_actions.py: one raw mean rate action per decision, from the policy's
+    Gaussian before SB3's clip, on the episodes of the run's own config."""
+    from hpenv.errors import InputError
+    from scripts import load_script
+
+    config = dataclasses.replace(TINY, train_tasks=("synthetic",), total_steps=32, n_steps=16,
+                                 eval_every=0, out_dir=str(tmp_path / "run"))  # fmt: skip
+    meta_train(config)
+    script = load_script("policy_actions")
+    policy = tmp_path / "run" / "policy.pt"
+    means = script.mean_actions(policy, episodes=2, task="synthetic")
+    assert means.shape == (2 * TINY.decisions,)
+    assert np.isfinite(means).all()
+    biased = load_policy(policy)
+    with torch.no_grad():  # a constant mean of 5, far past the clip: the script reads 5
+        biased.policy.action_net.weight.zero_()
+        biased.policy.action_net.bias.fill_(5.0)
+    path = biased.save(tmp_path / "run" / "biased.pt")
+    assert script.mean_actions(path, episodes=1, task="synthetic") == pytest.approx(5.0)
+    assert script.main(["--policies", str(policy), "--episodes", "1", "--task", "synthetic"]) == 0
+    assert f"| {policy} | {TINY.decisions} |" in capsys.readouterr().out
+    with pytest.raises(InputError, match=r"config\.json"):
+        script.run_config(tmp_path / "policy.pt")
