@@ -120,3 +120,15 @@ compare docs/recipes/issue23-absolute.toml logs/exp23/cmp-absolute --meta-seeds 
     --baselines $BASE1X --baselines-from logs/exp23/baselines
 compare docs/recipes/issue23-absolute.toml logs/exp23/cmp-absolute-b --meta-seeds 3,4 \
     --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-absolute.toml logs/exp23/cmp-absolute-rescue --meta-from logs/exp23/cmp-absolute \
+    --meta-seeds 0,1,2 --start-lr-factors 0.01,30 --baselines $RESCUE --baselines-from logs/exp23/baselines-rescue
+compare docs/recipes/issue23-absolute.toml logs/exp23/cmp-absolute-b-rescue --meta-from logs/exp23/cmp-absolute-b \
+    --meta-seeds 3,4 --start-lr-factors 0.01,30 --baselines $RESCUE --baselines-from logs/exp23/baselines-rescue
+compare docs/recipes/issue23-absolute.toml logs/exp23/cmp-absolute-sgd --meta-from logs/exp23/cmp-absolute \
+    --meta-seeds 0,1,2 --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
+compare docs/recipes/issue23-absolute.toml logs/exp23/cmp-absolute-b-sgd --meta-from logs/exp23/cmp-absolute-b \
+    --meta-seeds 3,4 --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
+compare docs/recipes/issue23-absolute.toml logs/exp23/cmp-absolute-final --meta-from logs/exp23/cmp-absolute \
+    --meta-seeds 0,1,2 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-absolute.toml logs/exp23/cmp-absolute-b-final --meta-from logs/exp23/cmp-absolute-b \
+    --meta-seeds 3,4 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
