@@ -190,9 +190,9 @@ class Sweep:
 
 #: Rates read off a probe: ``min/10``, ``min/30``, ``min/100`` (the lowest smoothed
 #: loss's rate / 10, 30, 100), ``steepest`` (Lightning's steepest descent).
-SuggestionRule = Literal["min/10", "min/30", "min/100", "steepest"]
+SuggestionRule = Literal["min/3", "min/10", "min/30", "min/100", "steepest"]
 #: Every `SuggestionRule`.
-SUGGESTION_RULES: tuple[str, ...] = ("min/10", "min/30", "min/100", "steepest")
+SUGGESTION_RULES: tuple[str, ...] = ("min/3", "min/10", "min/30", "min/100", "steepest")
 #: The reading used unless one is named (the base's, find_lr's): ``min/30``, chosen by
 #: `scripts/choose_base.py` on training-side tasks only (digits, wine, breast cancer, the
 #: synthetic family; Adam and SGD; docs/results.md section 7): the best mean accuracy and

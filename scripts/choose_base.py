@@ -25,6 +25,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -40,6 +41,7 @@ from agents.evaluation.methods.search import GridSearch
 from agents.evaluation.stats import final_score
 from hpenv.io import atomic_write_json
 from hpenv.probe import ProbeConfig
+from hpenv.tasks import SyntheticFamily, Task, registered
 
 #: The candidates run unless --candidates names others (the base's choice, docs/results.md).
 BASES: dict[str, Any] = {
@@ -58,9 +60,13 @@ FLOORS: dict[str, Any] = {
     "min/30 cosine probe>=8": ProbeCosine(rule="min/30", probe=ProbeConfig(min_steps=8)),
     "min/30 cosine probe>=5": ProbeCosine(rule="min/30", probe=ProbeConfig(min_steps=5)),
 }
-CANDIDATES: dict[str, Any] = {**BASES, **FLOORS}
+#: A reading above min/10 (the base x10 over min/30), run only when named.
+HIGHER: dict[str, Any] = {"min/3 cosine": ProbeCosine(rule="min/3", decay="cosine")}
+CANDIDATES: dict[str, Any] = {**BASES, **FLOORS, **HIGHER}
 DEFAULT_CANDIDATES: tuple[str, ...] = tuple(BASES)
 NOT_PROBES: tuple[str, ...] = ("default cosine", "grid (8x compute)")
+#: Seed stream of --synthetic-draws (neither meta-training's episode seeds nor synthetic-heldout's).
+SYNTHETIC_DRAW_SEED = 2_468_013
 #: Validation losses below this count as this in the regret (a ratio to 0 is undefined).
 LOSS_FLOOR = 1e-6
 
@@ -87,15 +93,24 @@ def main(argv: list[str] | None = None) -> int:
         help="TASK:SUBSET:EPOCHS run size of a task (repeat per task), e.g. digits:1:1 for "
         "short runs (default: hpenv.plan.FIDELITY)",
     )  # fmt: skip
+    parser.add_argument(
+        "--synthetic-draws", type=int, default=0,
+        help="add N tasks drawn from the synthetic family meta-training draws from (Adam, "
+        "AdamW and SGD, a quarter convolutional: the v3 candidate's --synthetic-* settings), "
+        "named synthetic-draw-<i>, from their own seed stream (--synthetic-seed)",
+    )  # fmt: skip
+    parser.add_argument("--synthetic-seed", type=int, default=SYNTHETIC_DRAW_SEED)
     parser.add_argument("--engine", default="population", choices=("population", "sequential"))
     parser.add_argument("--device", default="cpu", help="training device (cpu, cuda)")
     parser.add_argument("--data-dir", default=None, help="local data (default: HPENV_DATA_DIR)")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args(argv)
-    tasks = [t for t in args.tasks.split(",") if t]
-    seeds = [int(s) for s in args.seeds.split(",") if s]
-    factors = [float(f) for f in args.start_lr_factors.split(",") if f]
-    optimizers = [None if o == "task" else o for o in args.optimizers.split(",") if o]
+    if args.synthetic_draws < 0:
+        parser.error(f"--synthetic-draws must be >= 0, got {args.synthetic_draws}")
+    draws = synthetic_draws(args.synthetic_draws, args.synthetic_seed)
+    tasks = [t for t in args.tasks.split(",") if t] + [t.name for t in draws]
+    if not tasks:
+        parser.error("no task: give --tasks or --synthetic-draws")
     names = [n.strip() for n in args.candidates.split(",") if n.strip()]
     unknown = [n for n in names if n not in CANDIDATES]
     if unknown or not names:
@@ -105,6 +120,33 @@ def main(argv: list[str] | None = None) -> int:
         fidelity = dict(parse_fidelity(spec) for spec in args.fidelity)
     except ValueError as exc:
         parser.error(f"--fidelity: {exc}")
+    with registered(draws):
+        return _run(args, tasks, candidates, fidelity)
+
+
+def synthetic_draws(count: int, seed: int) -> list[Task]:
+    """``count`` tasks of the synthetic family the v3 candidate meta-trains on (its
+    ``--synthetic-optimizers adam,adamw,sgd --synthetic-conv 0.25``), from the stream ``seed``
+    (meta-training draws from episode seeds, synthetic-heldout from its own)."""
+    family = SyntheticFamily(optimizers=("adam", "adamw", "sgd"), conv_fraction=0.25)
+    rng = np.random.default_rng(seed)
+    tasks = []
+    for i in range(count):
+        task = family.sample(rng).task()
+        tasks.append(dataclasses.replace(task, name=f"synthetic-draw-{i}"))
+    return tasks
+
+
+def _run(
+    args: argparse.Namespace,
+    tasks: list[str],
+    candidates: dict[str, Any],
+    fidelity: dict[str, Any],
+) -> int:
+    """Every candidate on every task's cells; the tables (see the module docstring)."""
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    factors = [float(f) for f in args.start_lr_factors.split(",") if f]
+    optimizers = [None if o == "task" else o for o in args.optimizers.split(",") if o]
     rows: list[dict[str, Any]] = []
     begin = time.perf_counter()
     for task in tasks:

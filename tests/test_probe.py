@@ -325,3 +325,32 @@ def test_steer_offsets_is_the_mean_log_ratio_of_the_rates_after_the_probe():
     assert offsets.mean_offset(mixed, base) == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(InputError, match="the policy trained 2 intervals and the base 3"):
         offsets.mean_offset(record([1e-3, 1e-3]), base)
+
+
+def test_choose_base_runs_draws_of_the_synthetic_family_as_registered_tasks(capsys):
+    """choose_base --synthetic-draws: tasks drawn from the meta-training family, registered
+    by name only while the script runs (hpenv.tasks.registered), and a min/3 reading."""
+    from hpenv.tasks import TASKS, get_task, registered
+    from scripts import load_script
+
+    script = load_script("choose_base")
+    draws = script.synthetic_draws(3, seed=5)
+    assert [t.name for t in draws] == ["synthetic-draw-0", "synthetic-draw-1", "synthetic-draw-2"]
+    assert [t.name for t in script.synthetic_draws(3, seed=5)] == [t.name for t in draws]
+    with registered(draws):
+        assert get_task("synthetic-draw-1") is draws[1]
+        with pytest.raises(ValueError, match="already registered"), registered(draws[:1]):
+            pass
+    assert "synthetic-draw-1" not in TASKS
+    argv = ["--tasks", "", "--synthetic-draws", "1", "--seeds", "0", "--start-lr-factors", "1",
+            "--candidates", "min/3 cosine,min/30 cosine"]  # fmt: skip
+    assert script.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| min/3 cosine |" in printed
+    assert "1 tasks x 1 optimizers x 1 start factors x 1 seeds" in printed
+    assert "synthetic-draw-0" not in TASKS
+    from hpenv.probe import ProbeResult
+
+    probe = ProbeResult([1e-4, 1e-3, 1e-2, 1e-1], [2.0, 1.5, 1.0, 9.0], [2.0, 1.5, 1.0, 9.0],
+                        2, 3, 4, 3, 1e-6, 1.0)  # fmt: skip
+    assert probe.suggestion("min/3") == pytest.approx(1e-2 / 3)

@@ -6,7 +6,7 @@
 """
 
 from hpenv.tasks.data import DataNotFoundError, TaskData, TextConfig
-from hpenv.tasks.registry import TASKS, UnknownTaskError, get_task, list_tasks
+from hpenv.tasks.registry import TASKS, UnknownTaskError, get_task, list_tasks, registered
 from hpenv.tasks.spec import Task
 from hpenv.tasks.synthetic import SyntheticFamily, SyntheticSpec
 
@@ -21,4 +21,5 @@ __all__ = [
     "UnknownTaskError",
     "get_task",
     "list_tasks",
+    "registered",
 ]

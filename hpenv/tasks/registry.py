@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+from collections.abc import Iterable, Iterator
 
 from hpenv.errors import InputError
 from hpenv.hyperparams import HParams
@@ -230,6 +232,26 @@ HELDOUT_TASKS: tuple[str, ...] = (
 
 class UnknownTaskError(InputError):
     """A task name that is not registered."""
+
+
+@contextlib.contextmanager
+def registered(tasks: Iterable[Task]) -> Iterator[None]:
+    """Register ``tasks`` (generated ones: synthetic draws) for the duration of a block, so
+    that code that finds tasks by name (`get_task`, the harness's ``RunSpec``) runs them.
+
+    Raises:
+        ValueError: A task's name is already registered.
+    """
+    added = list(tasks)
+    taken = [t.name for t in added if t.name in TASKS]
+    if taken or len({t.name for t in added}) < len(added):
+        raise ValueError(f"task names already registered or repeated: {taken or 'repeated'}")
+    TASKS.update({t.name: t for t in added})
+    try:
+        yield
+    finally:
+        for task in added:
+            TASKS.pop(task.name, None)
 
 
 def list_tasks() -> list[str]:
