@@ -336,7 +336,11 @@ def test_choose_base_runs_draws_of_the_synthetic_family_as_registered_tasks(caps
     script = load_script("choose_base")
     draws = script.synthetic_draws(3, seed=5)
     assert [t.name for t in draws] == ["synthetic-draw-0", "synthetic-draw-1", "synthetic-draw-2"]
-    assert [t.name for t in script.synthetic_draws(3, seed=5)] == [t.name for t in draws]
+    def shape(tasks):
+        return [(t.defaults, t.budget_epochs, t.model) for t in tasks]
+
+    assert shape(script.synthetic_draws(3, seed=5)) == shape(draws)  # one seed, one draw
+    assert shape(script.synthetic_draws(3, seed=6)) != shape(draws)
     with registered(draws):
         assert get_task("synthetic-draw-1") is draws[1]
         with pytest.raises(ValueError, match="already registered"), registered(draws[:1]):
