@@ -336,6 +336,7 @@ def test_choose_base_runs_draws_of_the_synthetic_family_as_registered_tasks(caps
     script = load_script("choose_base")
     draws = script.synthetic_draws(3, seed=5)
     assert [t.name for t in draws] == ["synthetic-draw-0", "synthetic-draw-1", "synthetic-draw-2"]
+
     def shape(tasks):
         return [(t.defaults, t.budget_epochs, t.model) for t in tasks]
 
