@@ -144,8 +144,16 @@ class BaseConfig:
     ) -> BaseSchedule:
         """`schedule` for a run of ``plan`` started at ``start`` (its rate; its batch size
         gives the run's optimizer steps)."""
-        steps = plan.budget // max(start.batch_size, 1)
-        return self.schedule(probe, start.lr, plan.probe / plan.budget, steps)
+        return self.schedule(probe, start.lr, plan.probe / plan.budget, _steps(start, plan))
+
+    def max_offset_for(self, probe: ProbeResult | None, start: HParams, plan: EpisodePlan) -> float:
+        """`max_offset` for the run of `schedule_for`'s arguments."""
+        return self.max_offset(probe, _steps(start, plan))
+
+
+def _steps(start: HParams, plan: EpisodePlan) -> int:
+    """The optimizer steps of a run of ``plan`` at ``start``'s batch size."""
+    return plan.budget // max(start.batch_size, 1)
 
 
 @dataclass(frozen=True)
@@ -174,13 +182,10 @@ class ResidualRate:
     """
 
     def __init__(self, max_offset: float = MAX_OFFSET, mode: SteerMode = "increment") -> None:
-        if not max_offset > 0:
-            raise ValueError(f"max_offset must be > 0, got {max_offset}")
         if mode not in STEER_MODES:
             raise ValueError(f"mode must be one of {STEER_MODES}, got {mode!r}")
-        self.max_offset = max_offset
         self.mode = mode
-        self.offset = 0.0
+        self.reset(max_offset)
 
     def reset(self, max_offset: float | None = None) -> None:
         """Start a run at offset 0; ``max_offset``: its range (`BaseConfig.max_offset`),

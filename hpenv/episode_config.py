@@ -314,9 +314,8 @@ class EpisodeConfig:
 
     def max_offset(self, probe: ProbeResult | None, start: HParams, plan: EpisodePlan) -> float:
         """The residual's range for the run of `base_schedule`'s arguments
-        (`hpenv.base.BaseConfig.max_offset`): pass it to `ResidualRate.reset`."""
-        steps = plan.budget // max(start.batch_size, 1)
-        return (self.base or BaseConfig()).max_offset(probe, steps)
+        (`hpenv.base.BaseConfig.max_offset_for`): pass it to `ResidualRate.reset`."""
+        return (self.base or BaseConfig()).max_offset_for(probe, start, plan)
 
     def initial_hparams(
         self,

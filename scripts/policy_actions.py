@@ -19,7 +19,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -27,7 +26,12 @@ import numpy as np
 import torch
 
 from agents.cli import run_job
-from agents.metatrain.config import MetaTrainConfig, episode_config
+from agents.metatrain.config import (
+    MetaTrainConfig,
+    config_from_dict,
+    episode_config,
+    read_run_config,
+)
 from agents.metatrain.suite import make_env
 from agents.policy import load_policy
 from hpenv.errors import InputError
@@ -38,10 +42,7 @@ def run_config(policy_path: Path) -> MetaTrainConfig:
     path = policy_path.parent / "config.json"
     if not path.exists():
         raise InputError(f"{path} not found: pass a policy inside its meta-training run folder")
-    saved = json.loads(path.read_text())
-    known = MetaTrainConfig.__dataclass_fields__
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in known}
-    return MetaTrainConfig(**values)
+    return config_from_dict(read_run_config(policy_path.parent))
 
 
 def mean_actions(
