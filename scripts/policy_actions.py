@@ -52,7 +52,7 @@ def mean_actions(
     seeded ``seed``, ``seed + 1``, ...; the policy acts with its clipped mean."""
     config = run_config(policy_path)
     env = make_env([task], episode_config(config), synthetic=config.synthetic_family())
-    policy = load_policy(policy_path)
+    policy = load_policy(policy_path).single("policy_actions")
     if policy.recurrent or policy.metadata.frame_stack != 1:
         raise InputError("only feed-forward policies without a frame stack are supported")
     index = list(policy.metadata.tuned).index("lr")

@@ -119,7 +119,9 @@ class _Report:
                 f"Policy: `{self.config.policy or 'the shipped policy'}` "
                 f"(sha256 {self.policy.fingerprint()[:12]}; "
                 f"trained on {', '.join(meta.tasks) or 'unknown tasks'}, "
-                f"{meta.agent_steps} agent steps, tunes {', '.join(meta.tuned)})",
+                f"{meta.agent_steps} agent steps, tunes {', '.join(meta.tuned)}"
+                + (f"; an ensemble of {self.policy.size}" if self.policy.members else "")
+                + ")",
                 "",
             ]
             trained = meta.env_config.get("decisions")

@@ -120,7 +120,7 @@ def adapt_policy(config: AdaptConfig, policy: FrozenPolicy | None = None) -> Pat
     if (out / "policy.pt").exists():
         raise InputError(f"{out} already holds an adapted policy; choose another --out-dir")
     file = str(resolve_policy_file(config.policy)) if policy is None else "(loaded in memory)"
-    parent = policy if policy is not None else load_pretrained(file)
+    parent = (policy if policy is not None else load_pretrained(file)).single("adaptation")
     _, missing = available([config.task], config.data_dir)
     if missing:
         raise InputError(f"cannot adapt to {config.task}: {missing[config.task]}")

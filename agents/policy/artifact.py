@@ -12,6 +12,13 @@ One file (``torch.save`` of plain tensors and Python values, loadable with
   versions, creation time; for a policy adapted from another one
   (`agents.metatrain.adapt`), its parent and the adaptation run.
 
+An ensemble (`FrozenPolicy.ensemble`: policies of one recipe meta-trained from
+different seeds, acting by the mean of their actions) is one artifact too: the
+first member's weights and statistics where a single policy keeps them, the
+others under ``members``, and ``metadata.ensemble`` saying what it averages. It
+is written as format 2 (`ENSEMBLE_FORMAT`), so an hpenv that reads only single
+policies refuses it instead of acting on its first member.
+
 Metadata fields added later have defaults, so older artifacts load (their
 ``parent`` and ``adaptation`` are empty), and unknown fields are ignored.
 
@@ -26,7 +33,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +51,10 @@ from hpenv.plan import DEFAULT_DECISIONS
 from hpenv.probe import ProbeConfig
 
 ARTIFACT_FORMAT = 1
+#: The format of an ensemble's file (a single policy is still written as `ARTIFACT_FORMAT`).
+ENSEMBLE_FORMAT = 2
+#: Every format this hpenv reads.
+READABLE_FORMATS = (ARTIFACT_FORMAT, ENSEMBLE_FORMAT)
 #: The SB3 algorithms a policy can come from (sb3-contrib's RecurrentPPO for the LSTM policy).
 AlgorithmName = Literal["ppo", "recurrent_ppo"]
 #: How a policy's rate action is applied: ``multiplicative`` (layout 1: x3 at most per
@@ -82,6 +93,9 @@ class PolicyMetadata:
         adaptation: Empty, or the adaptation run: ``task``, ``episodes``,
             ``agent_steps``, ``training_samples``, ``seconds`` and the settings
             (fidelity, normalisation, PPO options, seed); see `agents.metatrain.adapt`.
+        ensemble: Empty for a single policy; for an ensemble (`FrozenPolicy.ensemble`)
+            ``size``, ``reduce`` (how the members' actions combine: ``"mean"``) and
+            ``members`` (each member's ``source``, ``agent_steps`` and ``created``).
     """
 
     obs_version: int
@@ -101,6 +115,7 @@ class PolicyMetadata:
     parent: dict[str, Any] = field(default_factory=dict)
     adaptation: dict[str, Any] = field(default_factory=dict)
     action_kind: ActionKind = "multiplicative"
+    ensemble: dict[str, Any] = field(default_factory=dict)
 
     @property
     def decisions(self) -> int:
@@ -168,6 +183,10 @@ class FrozenPolicy:
         obs_mean / obs_var: Normalisation statistics, one entry per observation value.
         clip_obs / epsilon: ``VecNormalize``'s clip and epsilon.
         metadata: See `PolicyMetadata`.
+
+    An ensemble (`ensemble`) is a `FrozenPolicy` whose `members` are the policies it
+    averages; ``policy``, ``obs_mean`` and ``obs_var`` are then its first member's, and
+    code that needs one network (export, adaptation) refuses it (`single`).
     """
 
     def __init__(
@@ -185,10 +204,97 @@ class FrozenPolicy:
         self.clip_obs = float(clip_obs)
         self.epsilon = float(epsilon)
         self.metadata = metadata
+        #: The policies an ensemble averages (empty: a single policy).
+        self.members: tuple[FrozenPolicy, ...] = ()
 
     @property
     def recurrent(self) -> bool:
         return self.metadata.algorithm == "recurrent_ppo"
+
+    @property
+    def size(self) -> int:
+        """How many policies act (1, or an ensemble's members)."""
+        return max(1, len(self.members))
+
+    def single(self, what: str) -> FrozenPolicy:
+        """This policy, if it is a single network; ``what`` (e.g. "export") otherwise raises.
+
+        Raises:
+            IncompatiblePolicyError: It is an ensemble.
+        """
+        if self.members:
+            raise IncompatiblePolicyError(
+                f"{what} takes one policy network; this is an ensemble of {self.size} "
+                "(FrozenPolicy.ensemble). Use one of its members' artifacts (the files it was "
+                "built from: metadata.ensemble['members'])"
+            )
+        return self
+
+    @classmethod
+    def ensemble(
+        cls, policies: list[FrozenPolicy], sources: list[str] | None = None
+    ) -> FrozenPolicy:
+        """One policy acting by the mean of ``policies``' deterministic actions.
+
+        The members must be feed-forward, continuous-action policies of one recipe: the
+        same observation layout, frame stack, tuned hyperparameters and ranges, network
+        and episode settings (``env_config``: decisions, probe, base), differing only in
+        their weights and normalisation statistics (meta-training seeds). Each member
+        normalises the observation with its own statistics and its actions are clipped
+        to [-1, 1] before the mean, so a member that drifted to the bound moves the mean
+        by at most 1/size. ``sources`` (the members' files, for the record) defaults to
+        their positions.
+
+        Raises:
+            InputError: Fewer than two policies, an ensemble among them, or members
+                that differ in anything but their weights (it names the field).
+        """
+        if len(policies) < 2:
+            raise InputError(f"an ensemble needs at least two policies, got {len(policies)}")
+        if sources is not None and len(sources) != len(policies):
+            raise InputError(f"{len(sources)} sources for {len(policies)} policies")
+        names = sources or [f"member {i}" for i in range(len(policies))]
+        first = policies[0].metadata
+        for name, policy in zip(names, policies, strict=True):
+            meta = policy.metadata
+            if policy.members:
+                raise InputError(f"{name} is an ensemble already; give its members")
+            if policy.recurrent or meta.action_mode != "continuous":
+                raise InputError(
+                    f"{name}: only feed-forward policies with continuous actions average "
+                    f"(got {meta.algorithm}, {meta.action_mode})"
+                )
+            for key in ("obs_version", "frame_stack", "tuned", "ranges", "policy_kwargs",
+                        "env_config", "action_kind"):  # fmt: skip
+                if getattr(meta, key) != getattr(first, key):
+                    raise InputError(
+                        f"{name} differs from {names[0]} in {key} ({getattr(meta, key)!r} "
+                        f"against {getattr(first, key)!r}): an ensemble's members come from "
+                        "one recipe"
+                    )
+            if (policy.clip_obs, policy.epsilon) != (policies[0].clip_obs, policies[0].epsilon):
+                raise InputError(f"{name} normalises with another clip or epsilon")
+        record = {
+            "size": len(policies),
+            "reduce": "mean",
+            "members": [
+                {"source": str(n), "agent_steps": p.metadata.agent_steps,
+                 "created": p.metadata.created}
+                for n, p in zip(names, policies, strict=True)
+            ],
+        }  # fmt: skip
+        tasks = tuple(dict.fromkeys(t for p in policies for t in p.metadata.tasks))
+        meta = replace(
+            first,
+            ensemble=record,
+            tasks=tasks,
+            agent_steps=sum(p.metadata.agent_steps for p in policies),
+            created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )
+        lead = policies[0]
+        combined = cls(lead.policy, lead.obs_mean, lead.obs_var, lead.clip_obs, lead.epsilon, meta)
+        combined.members = tuple(policies)
+        return combined
 
     def normalise(self, obs: np.ndarray) -> np.ndarray:
         """Exactly ``VecNormalize.normalize_obs`` with frozen statistics."""
@@ -207,8 +313,12 @@ class FrozenPolicy:
         """Action for a raw (unnormalised) observation, or a batch of them.
 
         Continuous actions are clipped to [-1, 1], as SB3 does. Recurrent
-        policies take and return their LSTM ``state``.
+        policies take and return their LSTM ``state``. An ensemble returns the mean of
+        its members' (clipped) actions.
         """
+        if self.members:
+            actions = [m.predict(obs, deterministic=deterministic)[0] for m in self.members]
+            return np.mean(actions, axis=0).astype(np.float32), None
         normalised = self.normalise(obs)
         with torch.no_grad():
             if self.recurrent:
@@ -227,8 +337,13 @@ class FrozenPolicy:
 
         The same policy has the same fingerprint whichever file, folder, shipped name or
         copy it was loaded from; its training record (tasks, dates, versions, notes) is
-        left out.
+        left out. An ensemble's is that of its members' fingerprints, in order.
         """
+        if self.members:
+            digest = hashlib.sha256(f"ensemble mean {self.size}".encode())
+            for member in self.members:
+                digest.update(member.fingerprint().encode())
+            return digest.hexdigest()
         meta = self.metadata
         layout = {
             "obs": [meta.obs_version, meta.obs_size, meta.frame_stack],
@@ -248,16 +363,16 @@ class FrozenPolicy:
     # ------------------------------------------------------------------- files
 
     def save(self, path: str | Path) -> Path:
-        """Write the artifact atomically; returns its path."""
+        """Write the artifact atomically (an ensemble as `ENSEMBLE_FORMAT`); returns its path."""
         blob = {
-            "format": ARTIFACT_FORMAT,
+            "format": ENSEMBLE_FORMAT if self.members else ARTIFACT_FORMAT,
             "metadata": self.metadata.to_dict(),
-            "policy_state": {k: v.detach().cpu() for k, v in self.policy.state_dict().items()},
-            "obs_mean": torch.as_tensor(self.obs_mean),
-            "obs_var": torch.as_tensor(self.obs_var),
+            **_weights(self),
             "clip_obs": self.clip_obs,
             "epsilon": self.epsilon,
         }
+        if self.members:
+            blob["members"] = [_weights(m) for m in self.members[1:]]
         target = Path(path)
         with atomic_open(target, "wb") as fh:
             torch.save(blob, fh)
@@ -318,6 +433,15 @@ class FrozenPolicy:
         return cls(policy, obs_rms.mean.copy(), obs_rms.var.copy(), clip_obs, epsilon, meta)
 
 
+def _weights(policy: FrozenPolicy) -> dict[str, Any]:
+    """One network's entries of an artifact: its weights and normalisation statistics."""
+    return {
+        "policy_state": {k: v.detach().cpu() for k, v in policy.policy.state_dict().items()},
+        "obs_mean": torch.as_tensor(policy.obs_mean),
+        "obs_var": torch.as_tensor(policy.obs_var),
+    }
+
+
 def _build_policy(meta: PolicyMetadata) -> Any:
     obs_space, action_space = spaces_for(meta)
     kwargs = dict(meta.policy_kwargs)
@@ -365,10 +489,10 @@ def load_policy(path: str | Path) -> FrozenPolicy:
             "The file may be truncated or corrupted: copy it again from where it was trained "
             "(the run directory's best_policy.pt or policy.pt)."
         ) from None
-    if blob.get("format") != ARTIFACT_FORMAT:
+    if blob.get("format") not in READABLE_FORMATS:
         raise IncompatiblePolicyError(
-            f"{target} has artifact format {blob.get('format')}, this hpenv reads format "
-            f"{ARTIFACT_FORMAT}; use the hpenv version that wrote it "
+            f"{target} has artifact format {blob.get('format')}, this hpenv reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}; use the hpenv version that wrote it "
             f"({meta.versions.get('hpenv', 'unknown')}) or retrain."
         )
     known = LAYOUTS.get(meta.obs_version)
@@ -394,6 +518,35 @@ def load_policy(path: str | Path) -> FrozenPolicy:
             f"{target} was trained with other ranges or step sizes for {moved} "
             f"({[meta.ranges.get(n) for n in moved]}); its actions would mean something else now"
         )
+    if (blob["format"] == ENSEMBLE_FORMAT) != bool(meta.ensemble):
+        raise PolicyLoadError(
+            f"{target}: format {blob['format']} but metadata.ensemble is "
+            f"{meta.ensemble or 'empty'}: the file is damaged"
+        )
+    single = replace(meta, ensemble={})
+    policy = _load_member(target, blob, single)
+    if not meta.ensemble:
+        return policy
+    others = blob.get("members")
+    if not isinstance(others, list) or len(others) + 1 != meta.ensemble.get("size"):
+        raise PolicyLoadError(
+            f"{target}: an ensemble of {meta.ensemble.get('size')} must hold "
+            f"{meta.ensemble.get('size', 1) - 1} further members; the file is damaged"
+        )
+    members = [policy]
+    for other in others:
+        if not isinstance(other, dict):
+            raise PolicyLoadError(f"{target}: an ensemble member is not a table of weights")
+        members.append(_load_member(target, {**blob, **other}, single))
+    combined = FrozenPolicy(
+        policy.policy, policy.obs_mean, policy.obs_var, policy.clip_obs, policy.epsilon, meta
+    )
+    combined.members = tuple(members)
+    return combined
+
+
+def _load_member(target: Path, blob: dict[str, Any], meta: PolicyMetadata) -> FrozenPolicy:
+    """One network of an artifact: its weights and statistics, checked against ``meta``."""
     try:
         policy = _build_policy(meta)
         policy.load_state_dict(blob["policy_state"])

@@ -78,6 +78,7 @@ class ExportedPolicy(nn.Module):
 
     def __init__(self, policy: FrozenPolicy) -> None:
         super().__init__()
+        policy.single("export")
         if policy.recurrent:
             raise NotImplementedError(
                 "export covers feed-forward (MLP) PPO policies only; this artifact is a "

@@ -139,6 +139,11 @@ def model_card(policy: FrozenPolicy, command: str = "", results: str = "") -> st
         ("observation layout", f"v{meta.obs_version} ({meta.obs_size} features)"),
         ("trained on", ", ".join(meta.tasks) or "(not recorded)"),
         ("agent steps", str(meta.agent_steps)),
+        *(
+            [("ensemble", f"the mean action of {meta.ensemble['size']} policies")]
+            if meta.ensemble
+            else []
+        ),
         ("decisions per run", str(meta.env_config.get("decisions", "?"))),
         ("created", meta.created),
         ("versions", ", ".join(f"{k} {v}" for k, v in sorted(meta.versions.items()))),

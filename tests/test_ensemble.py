@@ -1,0 +1,124 @@
+"""Ensembles of frozen policies: the mean action, the file, refusals, the loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from policies import make_policy
+from test_controller import evaluator, plain_setup, train_plain
+
+from agents.deploy.controller import HyperController
+from agents.policy import FrozenPolicy, IncompatiblePolicyError, PolicyLoadError, load_policy
+from agents.policy.artifact import ARTIFACT_FORMAT, ENSEMBLE_FORMAT
+from agents.policy.export import ExportedPolicy
+from hpenv.errors import InputError
+from hpenv.io import safe_torch_load
+from hpenv.observation import OBS_HIGH, OBS_LOW
+from scripts import load_script
+
+
+def members(n: int = 3, **kwargs) -> list[FrozenPolicy]:
+    return [make_policy(seed=seed, **kwargs) for seed in range(n)]
+
+
+def observations(count: int = 16) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.uniform(OBS_LOW, OBS_HIGH, size=(count, OBS_LOW.shape[0])).astype(np.float32)
+
+
+def test_the_ensemble_acts_by_the_mean_of_its_members():
+    parts = members(3)
+    ensemble = FrozenPolicy.ensemble(parts)
+    obs = observations()
+    each = np.stack([p.predict(obs)[0] for p in parts])
+    assert not np.allclose(each[0], each[1])  # the members differ, so the mean is a test
+    np.testing.assert_allclose(ensemble.predict(obs)[0], each.mean(axis=0), rtol=1e-6)
+    assert ensemble.size == 3
+    assert parts[0].size == 1
+    assert ensemble.metadata.ensemble["size"] == 3
+    assert ensemble.metadata.agent_steps == sum(p.metadata.agent_steps for p in parts)
+    assert ensemble.fingerprint() != parts[0].fingerprint()
+    assert FrozenPolicy.ensemble(parts[::-1]).fingerprint() != ensemble.fingerprint()
+
+
+def test_an_ensemble_file_round_trips_as_format_2(tmp_path: Path):
+    sources = [str(tmp_path / f"s{i}.pt") for i in range(3)]
+    for policy, source in zip(members(3), sources, strict=True):
+        policy.save(source)
+    script = load_script("ensemble_policy")
+    out = tmp_path / "ensemble.pt"
+    assert script.main([*sources, "--out", str(out)]) == 0
+    loaded = load_policy(out)
+    originals = [load_policy(s) for s in sources]
+    assert safe_torch_load(out, "test")["format"] == ENSEMBLE_FORMAT
+    assert safe_torch_load(sources[0], "test")["format"] == ARTIFACT_FORMAT
+    assert [m["source"] for m in loaded.metadata.ensemble["members"]] == sources
+    assert loaded.fingerprint() == FrozenPolicy.ensemble(originals).fingerprint()
+    obs = observations()
+    np.testing.assert_array_equal(
+        loaded.predict(obs)[0], FrozenPolicy.ensemble(originals).predict(obs)[0]
+    )
+
+
+def test_damaged_ensemble_files_are_refused(tmp_path: Path):
+    path = FrozenPolicy.ensemble(members(2)).save(tmp_path / "e.pt")
+    blob = safe_torch_load(path, "test")
+    blob["members"] = []
+    torch.save(blob, tmp_path / "short.pt")
+    with pytest.raises(PolicyLoadError, match="further members"):
+        load_policy(tmp_path / "short.pt")
+    blob = safe_torch_load(path, "test")
+    blob["format"] = ARTIFACT_FORMAT  # an ensemble's metadata in a single policy's format
+    torch.save(blob, tmp_path / "format.pt")
+    with pytest.raises(PolicyLoadError, match="damaged"):
+        load_policy(tmp_path / "format.pt")
+    blob = safe_torch_load(path, "test")
+    blob["format"] = 3
+    torch.save(blob, tmp_path / "future.pt")
+    with pytest.raises(IncompatiblePolicyError, match="reads formats 1, 2"):
+        load_policy(tmp_path / "future.pt")
+
+
+def test_members_of_different_recipes_are_refused(tmp_path: Path):
+    with pytest.raises(InputError, match="at least two"):
+        FrozenPolicy.ensemble(members(1))
+    with pytest.raises(InputError, match="differs from member 0 in tuned"):
+        FrozenPolicy.ensemble([make_policy(("lr",)), make_policy(("lr", "momentum"))])
+    with pytest.raises(InputError, match="in env_config"):
+        FrozenPolicy.ensemble([make_policy(decisions=4), make_policy(decisions=5)])
+    with pytest.raises(InputError, match="ensemble already"):
+        FrozenPolicy.ensemble([FrozenPolicy.ensemble(members(2)), make_policy()])
+    script = load_script("ensemble_policy")
+    make_policy(("lr",)).save(tmp_path / "a.pt")
+    make_policy(("lr", "momentum")).save(tmp_path / "b.pt")
+    with pytest.raises(SystemExit) as stop:
+        script.main([*(str(tmp_path / n) for n in ("a.pt", "b.pt")), "--out", f"{tmp_path}/e.pt"])
+    assert stop.value.code == 2
+    assert not (tmp_path / "e.pt").exists()
+
+
+def test_export_and_adaptation_take_one_network():
+    ensemble = FrozenPolicy.ensemble(members(2))
+    with pytest.raises(IncompatiblePolicyError, match="export takes one policy network"):
+        ExportedPolicy(ensemble)
+    with pytest.raises(IncompatiblePolicyError, match="adaptation takes one policy network"):
+        ensemble.single("adaptation")
+
+
+def test_an_ensemble_drives_a_plain_loop_like_the_mean_of_its_members():
+    """In `HyperController` the ensemble's first decision is the mean of its members' actions
+    on the same observation: its rate differs from every member's alone."""
+    parts = members(3, tuned=("lr", "momentum", "weight_decay"))
+    rates = []
+    for policy in [*parts, FrozenPolicy.ensemble(parts)]:
+        model, optimizer, train, val = plain_setup()
+        controller = HyperController(policy, optimizer, total_steps=30, decisions=3,
+                                     batch_size=8, evaluate=evaluator(model, val))  # fmt: skip
+        train_plain(controller, optimizer, model, train, 12)
+        rates.append(controller.history[1]["lr"])
+        controller.detach()
+    assert len(set(rates)) == 4
+    assert min(rates[:3]) < rates[3] < max(rates[:3])
