@@ -494,3 +494,14 @@ def test_policy_actions_reads_the_raw_mean_action_on_the_runs_own_episodes(tmp_p
     assert f"| {policy} | {TINY.decisions} |" in capsys.readouterr().out
     with pytest.raises(InputError, match=r"config\.json"):
         script.run_config(tmp_path / "policy.pt")
+
+
+def test_held_out_evaluations_leave_the_training_trajectory_alone(tiny_run: Path, tmp_path: Path):
+    """Selection episodes draw from the global random streams (model initialisation,
+    dropout): they run on a copy of them, so a run with evaluations every 48 steps trains
+    the same policy as one without any."""
+    out = tmp_path / "no-eval"
+    meta_train(dataclasses.replace(TINY, out_dir=str(out), eval_every=0))
+    with_eval = load_policy(tiny_run / "policy.pt")
+    without = load_policy(out / "policy.pt")
+    assert with_eval.fingerprint() == without.fingerprint()

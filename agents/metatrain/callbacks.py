@@ -30,6 +30,7 @@ from stable_baselines3.common.callbacks import BaseCallback, EveryNTimesteps
 from stable_baselines3.common.logger import Figure, TensorBoardOutputFormat
 from tqdm import tqdm
 
+from agents.metatrain.checkpoints import global_rng_preserved
 from agents.stopping import GracefulStop
 from agents.warn import warn
 
@@ -168,7 +169,8 @@ class HeldOutEvaluation(BaseCallback):
     """Score the current policy on held-out tasks when triggered; keep the best.
 
     Triggered by SB3's ``EveryNTimesteps`` (see `held_out_every`), and once more
-    at the end of training (`run_now`).
+    at the end of training (`run_now`). Each evaluation runs on a copy of the global
+    random streams (`global_rng_preserved`), so it does not change what the run trains.
 
     Args:
         evaluate: Returns ``{"mean_return": ..., ...}`` (logged under ``eval/``).
@@ -187,12 +189,15 @@ class HeldOutEvaluation(BaseCallback):
         return True
 
     def run_now(self) -> None:
-        scores = self.evaluate()
-        for key, value in scores.items():
-            self.logger.record(f"eval/{key}", value)
-        if scores["mean_return"] > self.best:
-            self.best = scores["mean_return"]
-            self.on_best(self.best)
+        # Episodes, and freezing the policy (building a network initialises weights), draw
+        # from the global streams: on a copy, the training run's own draws stay its own.
+        with global_rng_preserved():
+            scores = self.evaluate()
+            for key, value in scores.items():
+                self.logger.record(f"eval/{key}", value)
+            if scores["mean_return"] > self.best:
+                self.best = scores["mean_return"]
+                self.on_best(self.best)
         self.logger.record("eval/best_mean_return", self.best)
 
 

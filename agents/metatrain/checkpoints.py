@@ -9,9 +9,11 @@ model from the run's configuration and loads the state dicts.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,26 @@ def restore_checkpoint(checkpoint: dict[str, Any], model: Any, venv: VecNormaliz
     np.random.set_state(numpy_state)  # noqa: NPY002
     python_state = checkpoint["rng"]["python"]
     random.setstate((python_state[0], tuple(python_state[1]), python_state[2]))
+
+
+@contextlib.contextmanager
+def global_rng_preserved() -> Iterator[None]:
+    """Run a block on a copy of the global random streams (torch's CPU and CUDA, NumPy's
+    legacy one that SB3 samples from, Python's) and put them back after it.
+
+    Held-out evaluations during meta-training seed and draw from these streams (model
+    initialisation, dropout); inside this block they leave the training run's own draws
+    where they were, so a run evaluated every N steps trains the same policy as one never
+    evaluated, and changing ``eval_every`` changes the selection only.
+    """
+    numpy_state = np.random.get_state()  # noqa: NPY002
+    python_state = random.getstate()
+    try:
+        with torch.random.fork_rng():
+            yield
+    finally:
+        np.random.set_state(numpy_state)  # noqa: NPY002
+        random.setstate(python_state)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
