@@ -103,11 +103,12 @@ class BaseConfig:
         sets its own range at `ResidualRate.reset` with `max_offset`)."""
         return ResidualRate(math.log(self.steer_range), self.steer_mode)
 
-    def max_offset(self, probe: ProbeResult | None, steps: int | None = None) -> float:
-        """The largest offset of a run whose probe found ``probe`` (None: it had none):
-        ln ``steer_range`` where the probe anchors the base, ln ``unprobed_steer_range``
-        (when set) where the base is the run's own starting rate."""
-        if self.unprobed_steer_range is None or self._suggestion(probe, steps) is not None:
+    def max_offset(self, base: BaseSchedule | None) -> float:
+        """The largest offset of a run over ``base`` (its `schedule`; None: it has none):
+        ln ``steer_range`` where the probe anchored the base (`BaseSchedule.probed`),
+        ln ``unprobed_steer_range`` (when set) where the base is the run's own starting
+        rate. The base records the decision, so the range and the anchor never disagree."""
+        if self.unprobed_steer_range is None or (base is not None and base.probed):
             return math.log(self.steer_range)
         return math.log(self.unprobed_steer_range)
 
@@ -137,32 +138,29 @@ class BaseConfig:
         """
         suggested = self._suggestion(probe, steps)
         anchor = start_lr if suggested is None else suggested
-        return BaseSchedule(TUNABLES["lr"].clip(anchor), p0, self.decay)
+        return BaseSchedule(TUNABLES["lr"].clip(anchor), p0, self.decay, suggested is not None)
 
     def schedule_for(
         self, probe: ProbeResult | None, start: HParams, plan: EpisodePlan
     ) -> BaseSchedule:
         """`schedule` for a run of ``plan`` started at ``start`` (its rate; its batch size
         gives the run's optimizer steps)."""
-        return self.schedule(probe, start.lr, plan.probe / plan.budget, _steps(start, plan))
-
-    def max_offset_for(self, probe: ProbeResult | None, start: HParams, plan: EpisodePlan) -> float:
-        """`max_offset` for the run of `schedule_for`'s arguments."""
-        return self.max_offset(probe, _steps(start, plan))
-
-
-def _steps(start: HParams, plan: EpisodePlan) -> int:
-    """The optimizer steps of a run of ``plan`` at ``start``'s batch size."""
-    return plan.budget // max(start.batch_size, 1)
+        steps = plan.budget // max(start.batch_size, 1)
+        return self.schedule(probe, start.lr, plan.probe / plan.budget, steps)
 
 
 @dataclass(frozen=True)
 class BaseSchedule:
-    """One run's base: the rate at each progress (see the module docstring)."""
+    """One run's base: the rate at each progress (see the module docstring).
+
+    ``probed``: the probe's suggestion anchored it (False: the run's own starting rate,
+    because it had no probe or the probe suggested nothing; `BaseConfig.max_offset`).
+    """
 
     anchor: float
     p0: float
     decay: Decay = "cosine"
+    probed: bool = False
 
     def lr(self, progress: float) -> float:
         """The base rate of the interval that starts at ``progress``."""

@@ -273,7 +273,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
         self.task, self.episode_budget, self.episode_interval = task, budget, interval
         initial = run.evaluate()
         probe, base = self._probe_and_base(run, plan, hparams)
-        self._residual.reset(self.config.max_offset(probe, hparams, plan))
+        self._residual.reset(self.config.max_offset(base))
         self.episode = Episode(
             task, plan, self._features, self._reward, run.hparams, initial, probe, base
         )

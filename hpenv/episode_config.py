@@ -312,10 +312,10 @@ class EpisodeConfig:
         steps it)."""
         return (self.base or BaseConfig()).residual()
 
-    def max_offset(self, probe: ProbeResult | None, start: HParams, plan: EpisodePlan) -> float:
-        """The residual's range for the run of `base_schedule`'s arguments
-        (`hpenv.base.BaseConfig.max_offset_for`): pass it to `ResidualRate.reset`."""
-        return (self.base or BaseConfig()).max_offset_for(probe, start, plan)
+    def max_offset(self, base: BaseSchedule | None) -> float:
+        """The residual's range for a run over ``base`` (its `base_schedule`;
+        `hpenv.base.BaseConfig.max_offset`): pass it to `ResidualRate.reset`."""
+        return (self.base or BaseConfig()).max_offset(base)
 
     def initial_hparams(
         self,

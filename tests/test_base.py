@@ -112,18 +112,22 @@ def test_runs_the_probe_did_not_anchor_can_keep_a_range_of_their_own():
     config = BaseConfig(steer_range=10.0, unprobed_steer_range=1000.0)
     flat = ProbeResult([1e-6, 1e-3, 1e-1], [2.0] * 3, [2.0] * 3, 1, 2, 3, 3, 1e-6, 1.0)
     assert flat.doubt() is not None
-    assert config.max_offset(_probe()) == pytest.approx(math.log(10.0))  # the probe's base
-    assert config.max_offset(None) == pytest.approx(math.log(1000.0))  # no probe
-    assert config.max_offset(flat) == pytest.approx(math.log(1000.0))  # the start's base
-    assert config.schedule(flat, 1e-3, 0.1).anchor == 1e-3
+    probed, unprobed = config.schedule(_probe(), 1e-3, 0.1), config.schedule(flat, 1e-3, 0.1)
+    assert probed.probed
+    assert not unprobed.probed
+    assert unprobed.anchor == 1e-3
+    assert not config.schedule(None, 1e-3, 0.0).probed
+    assert config.max_offset(probed) == pytest.approx(math.log(10.0))  # the probe's base
+    assert config.max_offset(None) == pytest.approx(math.log(1000.0))  # no base
+    assert config.max_offset(unprobed) == pytest.approx(math.log(1000.0))  # the start's base
     unset = BaseConfig(steer_range=10.0)  # every run: steer_range
-    assert unset.max_offset(None) == unset.max_offset(_probe()) == pytest.approx(math.log(10))
+    assert unset.max_offset(unprobed) == unset.max_offset(probed) == pytest.approx(math.log(10))
     residual = config.residual()
     residual.reset(config.max_offset(None))
     for _ in range(10):
         residual.step(1.0, 1e-5)
     assert residual.rate(1e-5) == pytest.approx(1e-2)  # climbs past x10, to x1000
-    residual.reset(config.max_offset(_probe()))
+    residual.reset(config.max_offset(probed))
     for _ in range(10):
         residual.step(1.0, 1e-5)
     assert residual.offset == pytest.approx(math.log(10))
@@ -150,7 +154,7 @@ def test_a_layout_2_policy_steers_around_the_base_and_is_saved_with_its_layout(t
     step = PolicyStep(loaded)
     assert step.needs_probe
     hparams = HParams(lr=1e-3)
-    step.start(2.3, 0.1, hparams, probe=_probe(), anchor=1e-3)
+    step.start(2.3, 0.1, hparams, probe=_probe(), base=BaseConfig().schedule(_probe(), 1e-3, 0.1))
     metrics = IntervalMetrics(0.2, 2.0, 0.1, 1.0, 1e-3, 2.1, 0.3, hparams, base_lr=8e-4)
     chosen = step.decide(metrics)
     assert chosen.lr == pytest.approx(8e-4 * math.exp(step.residual.offset))

@@ -18,6 +18,7 @@ from agents.policy import (
     PolicyLoadError,
     load_policy,
 )
+from hpenv.base import BaseSchedule
 from hpenv.hyperparams import HParams
 from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE
 
@@ -420,7 +421,7 @@ def test_steer_range_reaches_every_engine_and_the_frozen_policy(tmp_path: Path):
     assert step.residual.max_offset == bound
     assert step.residual.mode == "absolute"
     hparams = HParams(lr=1e-3)  # a run without a probe steers within --unprobed-steer-range
-    step.start(2.3, 0.1, hparams, probe=None, anchor=1e-3)
+    step.start(2.3, 0.1, hparams, probe=None, base=BaseSchedule(1e-3, 0.0))
     assert step.residual.max_offset == pytest.approx(math.log(1000.0))
     resumed = PolicyStep(policy)
     resumed.load_state_dict(step.state_dict())

@@ -495,9 +495,8 @@ class HyperController:
         self._initial = (val_loss, val_accuracy)
         if self.probing:
             return  # a layout-2 policy starts once the probe has found its base
-        anchor = None if self.base is None else self.base.anchor
         self.step_policy.start(
-            val_loss, val_accuracy, self.hparams, probe=self.probe_result, anchor=anchor
+            val_loss, val_accuracy, self.hparams, probe=self.probe_result, base=self.base
         )
         self._started = True
         # Until the batch size is known (from the first per-sample losses), the start

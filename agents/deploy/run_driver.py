@@ -124,9 +124,8 @@ class TrainingRunDriver:
         """Begin the policy's episode from the untrained model's scores (``initial``, if the
         caller has them, else evaluated now); ``probe``: what the run's probe found."""
         first = self.run.evaluate() if initial is None else initial
-        anchor = None if self.base is None else self.base.anchor
         self.step_policy.start(
-            first.loss, first.accuracy, self.run.hparams, probe=probe, anchor=anchor
+            first.loss, first.accuracy, self.run.hparams, probe=probe, base=self.base
         )
         self.started = True
         self._record(None, val_loss=first.loss, val_accuracy=first.accuracy)

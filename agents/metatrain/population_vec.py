@@ -484,7 +484,7 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
                 Episode(population.task(i), plan, self._features[i], self._rewards[i],
                         population.hparams[i], untrained, probe, base)
             )  # fmt: skip
-            self._residuals[i].reset(self.config.max_offset(probe, start, plan))
+            self._residuals[i].reset(self.config.max_offset(base))
         if indices == list(range(self.num_envs)):
             self.episodes = new
         else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.policy.artifact import FrozenPolicy, PolicyActor
-from hpenv.base import BaseConfig, apply_residual
+from hpenv.base import BaseConfig, BaseSchedule, apply_residual
 from hpenv.hyperparams import HParams, apply_action
 from hpenv.observation import FeatureTracker, IntervalMetrics
 from hpenv.probe import ProbeResult
@@ -50,16 +50,18 @@ class PolicyStep:
         val_accuracy: float,
         hparams: HParams,
         probe: ProbeResult | None = None,
-        anchor: float | None = None,
+        base: BaseSchedule | None = None,
     ) -> None:
         """Begin a run (resets the features, frame stack, recurrent state and offset).
 
-        ``probe`` and ``anchor`` (the base's starting rate) are a layout-2 policy's.
+        ``probe`` and ``base`` (the run's base schedule, `hpenv.base.BaseConfig.schedule`:
+        its anchor and whether the probe set it) are a layout-2 policy's.
         """
+        anchor = None if base is None else base.anchor
         self.features.reset(val_loss, val_accuracy, hparams, probe=probe, anchor=anchor)
         self.actor.reset()
         if self.residual is not None:
-            self.residual.reset(self.base_config.max_offset(probe))
+            self.residual.reset(self.base_config.max_offset(base))
 
     def decide(self, metrics: IntervalMetrics) -> HParams:
         """The hyperparameters for the next interval, from the interval just trained.
