@@ -10,40 +10,55 @@ Export and adaptation take single policies only.
 
 Usage:
     python scripts/ensemble_policy.py --out logs/ensemble.pt \\
-        logs/cmp/meta/recipe/s0/best_policy.pt logs/cmp/meta/recipe/s1/best_policy.pt
+        --policies logs/cmp/meta/recipe/s0/best_policy.pt,logs/cmp/meta/recipe/s1/best_policy.pt
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from agents.cli import run_job
+from agents.cli import option, parse_config, run_job
 from agents.policy import FrozenPolicy, load_policy
-from hpenv.errors import InputError
 
 
-def build_ensemble(paths: list[str], out: str) -> FrozenPolicy:
-    """Load ``paths``, combine them (`FrozenPolicy.ensemble`) and save the result to ``out``."""
-    target = Path(out)
-    if target.suffix != ".pt":
-        raise InputError(f"--out must be a .pt file, got {out}")
-    ensemble = FrozenPolicy.ensemble([load_policy(p) for p in paths], sources=list(paths))
-    ensemble.save(target)
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """Which policies to combine, and where to write the ensemble (every field is a flag)."""
+
+    policies: tuple[str, ...] = option("the members' policy files, comma-separated")
+    out: str = option("the ensemble's file (.pt)")
+
+    def __post_init__(self) -> None:
+        if len(self.policies) < 2:
+            raise ValueError(f"an ensemble needs at least two policies, got {len(self.policies)}")
+        if Path(self.out).suffix != ".pt":
+            raise ValueError(f"out must be a .pt file, got {self.out}")
+
+
+def check_files(config: EnsembleConfig) -> None:
+    """Every member's file exists (before anything is loaded or written)."""
+    missing = [p for p in config.policies if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"no policy file at {', '.join(missing)}")
+
+
+def build_ensemble(config: EnsembleConfig) -> FrozenPolicy:
+    """Load the members, combine them (`FrozenPolicy.ensemble`) and save the result."""
+    members = [load_policy(p) for p in config.policies]
+    ensemble = FrozenPolicy.ensemble(members, sources=list(config.policies))
+    ensemble.save(config.out)
     return ensemble
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("policies", nargs="+", help="the members' policy files")
-    parser.add_argument("--out", required=True, help="the ensemble's file (.pt)")
-    args = parser.parse_args(argv)
+    config = parse_config(EnsembleConfig, __doc__, argv, check=check_files)
 
     def job() -> None:
-        ensemble = build_ensemble(args.policies, args.out)
+        ensemble = build_ensemble(config)
         print(
-            f"wrote {args.out}: an ensemble of {ensemble.size} policies "
+            f"wrote {config.out}: an ensemble of {ensemble.size} policies "
             f"(layout v{ensemble.metadata.obs_version}, fingerprint {ensemble.fingerprint()[:12]})"
         )
 

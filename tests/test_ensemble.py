@@ -50,7 +50,7 @@ def test_an_ensemble_file_round_trips_as_format_2(tmp_path: Path):
         policy.save(source)
     script = load_script("ensemble_policy")
     out = tmp_path / "ensemble.pt"
-    assert script.main([*sources, "--out", str(out)]) == 0
+    assert script.main(["--policies", ",".join(sources), "--out", str(out)]) == 0
     loaded = load_policy(out)
     originals = [load_policy(s) for s in sources]
     assert safe_torch_load(out, "test")["format"] == ENSEMBLE_FORMAT
@@ -95,9 +95,13 @@ def test_members_of_different_recipes_are_refused(tmp_path: Path):
     make_policy(("lr",)).save(tmp_path / "a.pt")
     make_policy(("lr", "momentum")).save(tmp_path / "b.pt")
     with pytest.raises(SystemExit) as stop:
-        script.main([*(str(tmp_path / n) for n in ("a.pt", "b.pt")), "--out", f"{tmp_path}/e.pt"])
+        script.main(["--policies", f"{tmp_path}/a.pt,{tmp_path}/b.pt", "--out", f"{tmp_path}/e.pt"])
     assert stop.value.code == 2
     assert not (tmp_path / "e.pt").exists()
+    for argv in (["--policies", f"{tmp_path}/a.pt"], ["--policies", f"{tmp_path}/a.pt,x.pt"]):
+        with pytest.raises(SystemExit) as stop:
+            script.main([*argv, "--out", f"{tmp_path}/e.pt"])
+        assert stop.value.code == 2
 
 
 def test_export_and_adaptation_take_one_network():
