@@ -132,3 +132,44 @@ compare docs/recipes/issue23-absolute.toml logs/exp23/cmp-absolute-final --meta-
     --meta-seeds 0,1,2 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
 compare docs/recipes/issue23-absolute.toml logs/exp23/cmp-absolute-b-final --meta-from logs/exp23/cmp-absolute-b \
     --meta-seeds 3,4 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
+# Session of 2026-12-05 (fourth): ensembles of the candidate's meta-training seeds. Five more
+# seeds of the candidate (two folders: two jobs side by side), then each five-seed ensemble
+# (the mean of its members' actions, scripts/ensemble_policy.py) of the selected snapshots and
+# of the final policies, at 1x, from bad starts and with SGD
+compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-c --meta-seeds 5,6,7 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-d --meta-seeds 8,9 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+ensemble() {  # OUT, then the member files: written once
+    local out=$1; shift
+    [[ -f $out ]] || $PY scripts/ensemble_policy.py --out "$out" --policies "$(IFS=,; echo "$*")"
+}
+M=logs/exp23/cmp-v3/meta/distribution-population
+C=logs/exp23/cmp-v3-c/meta/distribution-population
+D=logs/exp23/cmp-v3-d/meta/distribution-population
+E=logs/exp23/ensembles
+ensemble $E/v3-s0-4.pt $M/s{0,1,2,3,4}/best_policy.pt
+ensemble $E/v3-final-s0-4.pt $M/s{0,1,2,3,4}/policy.pt
+ensemble $E/v3-s5-9.pt $C/s{5,6,7}/best_policy.pt $D/s{8,9}/best_policy.pt
+ensemble $E/v3-final-s5-9.pt $C/s{5,6,7}/policy.pt $D/s{8,9}/policy.pt
+for name in v3 v3-final; do
+    for seeds in s0-4 s5-9; do
+        policy=(--methods policy --policy $E/$name-$seeds.pt)
+        evaluate logs/exp23/ens-$name/$seeds "${policy[@]}"
+        evaluate logs/exp23/ens-$name-rescue/$seeds "${policy[@]}" --start-lr-factors 0.01,30
+        evaluate logs/exp23/ens-$name-sgd/$seeds "${policy[@]}" --optimizer sgd
+    done
+done
+# the candidate's seeds 5-9 from bad starts and with SGD (each ensemble beside its own members)
+compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-d-rescue --meta-from logs/exp23/cmp-v3-d \
+    --meta-seeds 8,9 --start-lr-factors 0.01,30 --baselines $RESCUE --baselines-from logs/exp23/baselines-rescue
+compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-d-sgd --meta-from logs/exp23/cmp-v3-d \
+    --meta-seeds 8,9 --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
+compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-c-rescue --meta-from logs/exp23/cmp-v3-c \
+    --meta-seeds 5,6,7 --start-lr-factors 0.01,30 --baselines $RESCUE --baselines-from logs/exp23/baselines-rescue
+compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-c-sgd --meta-from logs/exp23/cmp-v3-c \
+    --meta-seeds 5,6,7 --optimizer sgd --baselines $BASE1X --baselines-from logs/exp23/baselines-sgd
+# the shipped hpenv-lr-v2 on the same cells (the issue's "beats v2", paired over the cells)
+evaluate logs/exp23/v2-shipped --methods policy --policy hpenv-lr-v2
+evaluate logs/exp23/v2-shipped-rescue --methods policy --policy hpenv-lr-v2 --start-lr-factors 0.01,30
+evaluate logs/exp23/v2-shipped-sgd --methods policy --policy hpenv-lr-v2 --optimizer sgd
