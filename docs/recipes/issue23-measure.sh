@@ -173,3 +173,8 @@ compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-c-sgd --meta-from logs/ex
 evaluate logs/exp23/v2-shipped --methods policy --policy hpenv-lr-v2
 evaluate logs/exp23/v2-shipped-rescue --methods policy --policy hpenv-lr-v2 --start-lr-factors 0.01,30
 evaluate logs/exp23/v2-shipped-sgd --methods policy --policy hpenv-lr-v2 --optimizer sgd
+# the final policies of the candidate's seeds 5-9 (the members of the final-policy ensemble)
+compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-d-final --meta-from logs/exp23/cmp-v3-d \
+    --meta-seeds 8,9 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-c-final --meta-from logs/exp23/cmp-v3-c \
+    --meta-seeds 5,6,7 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
