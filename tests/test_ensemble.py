@@ -87,8 +87,16 @@ def test_members_of_different_recipes_are_refused(tmp_path: Path):
         FrozenPolicy.ensemble(members(1))
     with pytest.raises(InputError, match="differs from member 0 in tuned"):
         FrozenPolicy.ensemble([make_policy(("lr",)), make_policy(("lr", "momentum"))])
-    with pytest.raises(InputError, match="in env_config"):
+    with pytest.raises(InputError, match="in decisions"):
         FrozenPolicy.ensemble([make_policy(decisions=4), make_policy(decisions=5)])
+    v2 = {"obs_version": 2}
+    with pytest.raises(InputError, match="in base"):
+        FrozenPolicy.ensemble(
+            [make_policy(**v2, base={"steer_range": 10.0}), make_policy(**v2, base={})]
+        )
+    # A newer hpenv writes defaults out, an older one left them implicit: the same policy.
+    written = make_policy(**v2, base={"rule": "min/30", "steer_range": 1000.0}, reward="paired")
+    FrozenPolicy.ensemble([written, make_policy(seed=1, **v2, base={})])
     with pytest.raises(InputError, match="ensemble already"):
         FrozenPolicy.ensemble([FrozenPolicy.ensemble(members(2)), make_policy()])
     script = load_script("ensemble_policy")

@@ -2,7 +2,7 @@
 
 | module | what lives there |
 |---|---|
-| `artifact` | `FrozenPolicy` (save, load, check, predict; `FrozenPolicy.ensemble`: the mean action of several), `PolicyActor` (one episode) |
+| `artifact` | `FrozenPolicy` (save, load, check, predict, ensembles), `PolicyActor` (one episode) |
 | `export` | TorchScript and ONNX graphs with normalisation and clipping inside |
 | `step` | `PolicyStep`: metrics -> features -> action -> hyperparameters (one place) |
 | `hub` | policies by file, folder, shipped name or Hugging Face Hub repo; sharing them |

@@ -236,10 +236,12 @@ class FrozenPolicy:
     ) -> FrozenPolicy:
         """One policy acting by the mean of ``policies``' deterministic actions.
 
-        The members must be feed-forward, continuous-action policies of one recipe: the
-        same observation layout, frame stack, tuned hyperparameters and ranges, network
-        and episode settings (``env_config``: decisions, probe, base), differing only in
-        their weights and normalisation statistics (meta-training seeds). Each member
+        The members must be feed-forward, continuous-action policies that act the same
+        way: the same observation layout, frame stack, tuned hyperparameters and ranges,
+        network, decisions per run, probe and base (`_acting`; settings written out by a
+        newer hpenv and left to their defaults by an older one compare equal), differing
+        in their weights and normalisation statistics (meta-training seeds of one recipe;
+        their training distributions are not compared). Each member
         normalises the observation with its own statistics and its actions are clipped
         to [-1, 1] before the mean, so a member that drifted to the bound moves the mean
         by at most 1/size. ``sources`` (the members' files, for the record) defaults to
@@ -264,13 +266,12 @@ class FrozenPolicy:
                     f"{name}: only feed-forward policies with continuous actions average "
                     f"(got {meta.algorithm}, {meta.action_mode})"
                 )
-            for key in ("obs_version", "frame_stack", "tuned", "ranges", "policy_kwargs",
-                        "env_config", "action_kind"):  # fmt: skip
-                if getattr(meta, key) != getattr(first, key):
+            mine, theirs = _acting(meta), _acting(first)
+            for key, value in mine.items():
+                if value != theirs[key]:
                     raise InputError(
-                        f"{name} differs from {names[0]} in {key} ({getattr(meta, key)!r} "
-                        f"against {getattr(first, key)!r}): an ensemble's members come from "
-                        "one recipe"
+                        f"{name} differs from {names[0]} in {key} ({value!r} against "
+                        f"{theirs[key]!r}): an ensemble's members act the same way"
                     )
             if (policy.clip_obs, policy.epsilon) != (policies[0].clip_obs, policies[0].epsilon):
                 raise InputError(f"{name} normalises with another clip or epsilon")
@@ -431,6 +432,23 @@ class FrozenPolicy:
         policy = _build_policy(meta)
         policy.load_state_dict(model.policy.state_dict())
         return cls(policy, obs_rms.mean.copy(), obs_rms.var.copy(), clip_obs, epsilon, meta)
+
+
+def _acting(meta: PolicyMetadata) -> dict[str, Any]:
+    """What decides how a policy of ``meta`` acts on a run (an ensemble's members share it):
+    its observation and action layout, network, decisions per run, probe and base."""
+    return {
+        "obs_version": meta.obs_version,
+        "frame_stack": meta.frame_stack,
+        "tuned": tuple(meta.tuned),
+        "ranges": meta.ranges,
+        "action_mode": meta.action_mode,
+        "action_kind": meta.action_kind,
+        "policy_kwargs": meta.policy_kwargs,
+        "decisions": meta.decisions,
+        "probe": meta.probe_config(),
+        "base": meta.base_config(),
+    }
 
 
 def _weights(policy: FrozenPolicy) -> dict[str, Any]:
