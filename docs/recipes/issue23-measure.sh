@@ -178,3 +178,8 @@ compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-d-final --meta-from logs/
     --meta-seeds 8,9 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
 compare docs/recipes/issue23-v3.toml logs/exp23/cmp-v3-c-final --meta-from logs/exp23/cmp-v3-c \
     --meta-seeds 5,6,7 --policy final --baselines $BASE1X --baselines-from logs/exp23/baselines
+# ten-member ensembles (seeds 0-9), selected snapshots and final policies, at 1x
+ensemble $E/v3-s0-9.pt $M/s{0,1,2,3,4}/best_policy.pt $C/s{5,6,7}/best_policy.pt $D/s{8,9}/best_policy.pt
+ensemble $E/v3-final-s0-9.pt $M/s{0,1,2,3,4}/policy.pt $C/s{5,6,7}/policy.pt $D/s{8,9}/policy.pt
+evaluate logs/exp23/ens10-v3 --methods policy --policy $E/v3-s0-9.pt
+evaluate logs/exp23/ens10-v3-final --methods policy --policy $E/v3-final-s0-9.pt
