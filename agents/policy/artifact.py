@@ -241,11 +241,10 @@ class FrozenPolicy:
         network, decisions per run, probe and base (`_acting`; settings written out by a
         newer hpenv and left to their defaults by an older one compare equal), differing
         in their weights and normalisation statistics (meta-training seeds of one recipe;
-        their training distributions are not compared). Each member
-        normalises the observation with its own statistics and its actions are clipped
-        to [-1, 1] before the mean, so a member that drifted to the bound moves the mean
-        by at most 1/size. ``sources`` (the members' files, for the record) defaults to
-        their positions.
+        their training distributions are not compared). Each member normalises the
+        observation with its own statistics and its actions are clipped to [-1, 1] before
+        the mean, so one member stuck at a bound moves the mean by at most 2/size.
+        ``sources`` (the members' files, for the record) defaults to their positions.
 
         Raises:
             InputError: Fewer than two policies, an ensemble among them, or members
