@@ -27,11 +27,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hpenv.hyperparams import TUNABLES, ActionMode, HParams, apply_action, decode_action
 from hpenv.plan import EpisodePlan
-from hpenv.probe import DEFAULT_RULE, SUGGESTION_RULES, ProbeResult, SuggestionRule
+from hpenv.probe import (
+    DEFAULT_RULE,
+    SUGGESTION_RULES,
+    ProbeConfig,
+    ProbeResult,
+    SuggestionRule,
+    probe_run,
+)
+
+if TYPE_CHECKING:
+    from hpenv.training import TrainingRun
 
 Decay = Literal["cosine", "constant"]
 #: How an action moves the offset: ``increment`` adds ``a * ln 3``; ``absolute`` sets
@@ -210,6 +220,28 @@ class ResidualRate:
     def rate(self, base_lr: float) -> float:
         """The rate at the current offset over ``base_lr``, clipped to the tunable range."""
         return float(TUNABLES["lr"].clip(base_lr * math.exp(self.offset)))
+
+
+def probe_and_base(
+    run: TrainingRun,
+    plan: EpisodePlan,
+    start: HParams,
+    probe: ProbeConfig | None,
+    base: BaseConfig | None,
+) -> tuple[ProbeResult | None, BaseSchedule | None]:
+    """Start a run's layout-2 part: its probe, when ``plan`` reserves one (`probe_run`:
+    the reserved samples at ``start``'s batch size), then its base (`BaseConfig.schedule_for`),
+    whose first rate the run takes. None for what the run has not got (``base`` None:
+    layout 1). `hpenv.env.HPTuneEnv` and the job driver (`agents.deploy.drive`) both start
+    their runs with it."""
+    found = None
+    if probe is not None and plan.probe:
+        batch = min(start.batch_size, run.data.train_x.shape[0])
+        found = probe_run(run, probe, plan.probe // batch)
+    schedule = None if base is None else base.schedule_for(found, start, plan)
+    if schedule is not None:
+        run.set_hparams(lr=schedule.lr(schedule.p0))
+    return found, schedule
 
 
 def apply_residual(

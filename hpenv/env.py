@@ -10,13 +10,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from hpenv.base import BaseSchedule, apply_residual
+from hpenv.base import BaseSchedule, apply_residual, probe_and_base
 from hpenv.episode import DEFAULT_INITIAL, Around, Episode, InitialValue, check_initial
 from hpenv.episode_config import EpisodeConfig, EpisodeSettings
 from hpenv.hyperparams import TUNABLES, HParams, action_space, apply_action
 from hpenv.observation import OBS_VERSION, FeatureTracker, layout_bounds
 from hpenv.plan import EpisodePlan, Fidelity
-from hpenv.probe import ProbeResult, probe_run
+from hpenv.probe import ProbeResult
 from hpenv.rewards import PAIRED_REWARDS
 from hpenv.tasks import SyntheticFamily, Task, TaskData, get_task
 from hpenv.training import TrainingRun, resolve_device
@@ -290,14 +290,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
         self, run: TrainingRun, plan: EpisodePlan, hparams: HParams
     ) -> tuple[ProbeResult | None, BaseSchedule | None]:
         """The run's probe (if the plan reserves one) and base (layout 2); the rate after."""
-        probe = None
-        if self.config.probe is not None and plan.probe:
-            batch = min(hparams.batch_size, run.data.train_x.shape[0])
-            probe = probe_run(run, self.config.probe, plan.probe // batch)
-        base = self.config.base_schedule(probe, hparams, plan)
-        if base is not None:
-            run.set_hparams(lr=base.lr(base.p0))
-        return probe, base
+        return probe_and_base(run, plan, hparams, self.config.probe, self.config.base)
 
     def step(
         self, action: np.ndarray

@@ -33,29 +33,48 @@ def test_job_writes_result_logs_and_checkpoint(tmp_path: Path):
         drive_task(config(tmp_path / "job"), policy)
 
 
-def test_resume_finishes_like_an_uninterrupted_job(tmp_path: Path):
-    policy = make_policy(decisions=4)
-    full = drive_task(config(tmp_path / "full"), policy)
+def test_a_layout_2_policy_probes_then_steers_around_its_base(tmp_path: Path):
+    """The job starts as the policy's episodes did: the probe (in the budget), then the
+    base, saved with the checkpoint (a resumed job does not probe again: test below)."""
+    from hpenv.io import safe_torch_load
 
-    # Interrupt a second job after two intervals by truncating its training loop.
+    policy = make_policy(decisions=4, obs_version=2)
+    result = drive_task(config(tmp_path / "job", epochs=3.0), policy)
+    assert result["samples"] == 3 * 1438
+    saved = safe_torch_load(tmp_path / "job" / "checkpoint.pt", "test")
+    assert saved["base"]["probed"]
+    first = result["trajectory"][0]
+    assert first["samples"] > 0  # the probe's samples came out of the budget
+    assert first["lr"] == pytest.approx(saved["base"]["anchor"])  # the run starts at its base
+    assert first["lr"] != pytest.approx(1e-3)  # not the task's default
+
+
+@pytest.mark.parametrize("layout", [1, 2])
+def test_resume_finishes_like_an_uninterrupted_job(tmp_path: Path, layout: int):
+    policy = make_policy(decisions=4, obs_version=layout)
+    epochs = {"epochs": 3.0} if layout == 2 else {}  # long enough for a probe
+    full = drive_task(config(tmp_path / "full", **epochs), policy)
+
+    # Interrupt a second job in its third interval (after the probe, if any, and two
+    # checkpointed intervals) by stopping the driver there.
     import agents.deploy.drive as drive
 
     calls = {"n": 0}
-    original = drive.TrainingRun.train
+    original = drive.TrainingRunDriver.after_interval
 
-    def interrupted(self, num_samples):
+    def interrupted(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] > 2:
             raise KeyboardInterrupt
-        return original(self, num_samples)
+        return original(self, *args, **kwargs)
 
-    drive.TrainingRun.train = interrupted
+    drive.TrainingRunDriver.after_interval = interrupted  # type: ignore[method-assign]
     try:
         with pytest.raises(KeyboardInterrupt):
-            drive_task(config(tmp_path / "part"), policy)
+            drive_task(config(tmp_path / "part", **epochs), policy)
     finally:
-        drive.TrainingRun.train = original
-    resumed = drive_task(config(tmp_path / "part", resume=True), policy)
+        drive.TrainingRunDriver.after_interval = original  # type: ignore[method-assign]
+    resumed = drive_task(config(tmp_path / "part", resume=True, **epochs), policy)
     assert resumed["val_loss"] == pytest.approx(full["val_loss"], rel=1e-6)
     assert [h["lr"] for h in resumed["trajectory"]] == pytest.approx(
         [h["lr"] for h in full["trajectory"]]

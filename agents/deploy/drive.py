@@ -11,7 +11,10 @@ included** (and dropout), which a `agents.deploy.controller.HyperController` on
 someone else's training loop cannot. The budget is counted in training samples
 (``epochs`` x the train split) and planned by `hpenv.plan` as in
 `hpenv.env.HPTuneEnv`, so batch-size decisions change the number of optimizer
-steps, not the samples trained.
+steps, not the samples trained. A layout-2 policy's job starts as its episodes did
+(`hpenv.base.probe_and_base`): the probe (its samples count against the budget),
+then the base its rate steers around; both are saved with the checkpoint, so a
+resumed job does not probe again.
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ from agents.deploy.run_driver import TrainingRunDriver, plan_for
 from agents.policy.artifact import FrozenPolicy
 from agents.policy.hub import DEFAULT_POLICY_NAME, load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
+from hpenv.base import BaseSchedule, probe_and_base
 from hpenv.errors import InputError
 from hpenv.io import atomic_torch_save, atomic_write_json, read_json_object, safe_torch_load
 from hpenv.plan import Fidelity, budget_samples
+from hpenv.probe import ProbeResult
 from hpenv.tasks import get_task, list_tasks
 from hpenv.training import TrainingRun, resolve_device
 
@@ -150,7 +155,8 @@ class _Job:
             Fidelity(budget_epochs=self.epochs), data.train_x.shape[0], self.epochs
         )
         loaded = policy if policy is not None else load_pretrained(config.policy)
-        plan = plan_for(loaded, self.budget, task.val_size)
+        batch = min(hparams.batch_size, data.train_x.shape[0])
+        plan = plan_for(loaded, self.budget, task.val_size, batch_size=batch)
         self.run = TrainingRun(
             task,
             hparams=hparams,
@@ -159,12 +165,22 @@ class _Job:
             data=data,
             val_size=plan.val_size,
         )
-        self.driver = TrainingRunDriver(loaded, self.run, plan, log_dir=self.out)
+        meta = loaded.metadata
+        self.probe: ProbeResult | None = None
+        self.base: BaseSchedule | None = None
+        if checkpoint is not None:
+            saved = checkpoint.get("base")
+            self.base = None if saved is None else BaseSchedule(**saved)
+        elif meta.base_config() is not None:  # layout 2: probe, then the base
+            self.probe, self.base = probe_and_base(
+                self.run, plan, hparams, meta.probe_config(), meta.base_config()
+            )
+        self.driver = TrainingRunDriver(loaded, self.run, plan, log_dir=self.out, base=self.base)
         if checkpoint is not None:
             self.run.load_state_dict(checkpoint["run"])
             self.driver.load_state_dict(checkpoint["driver"])
         else:
-            self.driver.start()
+            self.driver.start(probe=self.probe)
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(config.saved(), self.out / "config.json")
         self.start = time.perf_counter() - (checkpoint["elapsed"] if checkpoint else 0.0)
@@ -200,6 +216,7 @@ class _Job:
                 "config": self.config.saved(),
                 "run": self.run.state_dict(),
                 "driver": self.driver.state_dict(),
+                "base": None if self.base is None else asdict(self.base),
                 "elapsed": time.perf_counter() - self.start,
             },
             self.checkpoint_path,

@@ -46,18 +46,26 @@ if TYPE_CHECKING:
 
 
 def plan_for(
-    policy: FrozenPolicy, budget: int, task_val_size: int, decisions: int | None = None
+    policy: FrozenPolicy,
+    budget: int,
+    task_val_size: int,
+    decisions: int | None = None,
+    batch_size: int = 0,
 ) -> EpisodePlan:
     """The plan of a driven run of ``budget`` samples: `hpenv.plan.plan_episode` with the
-    policy's decisions (unless given), so it is the run `HPTuneEnv` would make.
+    policy's decisions (unless given), so it is the run `HPTuneEnv` would make. A policy
+    that reads the probe (layout 2) gets its probe's samples reserved at ``batch_size``
+    (the run's first batch size; 0: none).
 
     Raises:
         ValueError: A budget too small for the decisions.
     """
+    probe = policy.metadata.probe_config()
     return plan_episode(
         budget=budget,
         decisions=policy.metadata.decisions if decisions is None else decisions,
         task_val_size=task_val_size,
+        probe=0 if probe is None or batch_size < 1 else probe.samples_for(budget, batch_size),
     )
 
 
