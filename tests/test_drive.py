@@ -47,6 +47,12 @@ def test_a_layout_2_policy_probes_then_steers_around_its_base(tmp_path: Path):
     assert first["samples"] > 0  # the probe's samples came out of the budget
     assert first["lr"] == pytest.approx(saved["base"]["anchor"])  # the run starts at its base
     assert first["lr"] != pytest.approx(1e-3)  # not the task's default
+    assert result["base"] == {"anchor": saved["base"]["anchor"], "probed": True}
+    probe = result["probe"]
+    assert 0 < probe["kept"] <= probe["steps"]
+    assert probe["cost"] == pytest.approx((probe["steps"] - probe["kept"]) / 135)
+    assert saved["driver"]["probe"]["steps"] == probe["steps"]  # the curve is saved too
+    assert list((tmp_path / "job").glob("events.out.tfevents*"))
 
 
 @pytest.mark.parametrize("layout", [1, 2])

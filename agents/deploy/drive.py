@@ -279,6 +279,13 @@ class _Job:
             "wall_time": time.perf_counter() - self.start,
             "trajectory": self.driver.history,
         }
+        if self.base is not None:  # layout 2: where the base was anchored, and by what
+            probe = self.driver.probe_record
+            result["base"] = {"anchor": self.base.anchor, "probed": self.base.probed}
+            if probe is not None:  # its cost: the share of the run's steps it threw away
+                found = ProbeResult.from_dict(probe)
+                result["probe"] = {"steps": found.steps, "kept": found.kept,
+                                   "cost": found.cost(run.steps_done), "curve": probe}  # fmt: skip
         self.driver.flush()
         atomic_write_json(result, self.out / "result.json")
         summary = {k: v for k, v in result.items() if k != "trajectory"}

@@ -130,7 +130,10 @@ class TrainingRunDriver:
 
     def start(self, initial: EvalStats | None = None, probe: ProbeResult | None = None) -> None:
         """Begin the policy's episode from the untrained model's scores (``initial``, if the
-        caller has them, else evaluated now); ``probe``: what the run's probe found."""
+        caller has them, else evaluated now); ``probe``: what the run's probe found (its
+        curve goes to TensorBoard and `probe_record`)."""
+        if probe is not None:
+            self._decisions.probe(probe)
         first = self.run.evaluate() if initial is None else initial
         self.step_policy.start(
             first.loss, first.accuracy, self.run.hparams, probe=probe, base=self.base
@@ -186,6 +189,11 @@ class TrainingRunDriver:
     def flush(self) -> None:
         self._decisions.flush()
 
+    @property
+    def probe_record(self) -> dict[str, Any] | None:
+        """The run's probe curve (`hpenv.probe.ProbeResult.to_dict`), or None without one."""
+        return self._decisions.probe_record
+
     def state_dict(self) -> dict[str, Any]:
         """Plain values to continue identically (the run's own state is saved by the caller)."""
         return {
@@ -193,6 +201,7 @@ class TrainingRunDriver:
             "diverged": self.diverged,
             "started": self.started,
             "history": list(self.history),
+            "probe": self._decisions.probe_record,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -200,3 +209,4 @@ class TrainingRunDriver:
         self.diverged = state["diverged"]
         self.started = state["started"]
         self._decisions.restore(state["history"])
+        self._decisions.probe_record = state.get("probe")  # older states: none saved
