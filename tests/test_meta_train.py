@@ -506,3 +506,14 @@ def test_held_out_evaluations_leave_the_training_trajectory_alone(tiny_run: Path
     with_eval = load_policy(tiny_run / "policy.pt")
     without = load_policy(out / "policy.pt")
     assert with_eval.fingerprint() == without.fingerprint()
+    # The population engine (the v3 recipes' engine, layout 2 with the paired reward) too.
+    pop = dataclasses.replace(
+        TINY, vec_env="population", n_envs=8, n_steps=8, batch_size=32, total_steps=64,
+        layout=2, reward="paired_log_val_loss", reference_group=4, eval_every=16,
+    )  # fmt: skip
+    prints = []
+    for name, every in (("pop-eval", 16), ("pop-none", 0)):
+        meta_train(dataclasses.replace(pop, eval_every=every, out_dir=str(tmp_path / name)))
+        prints.append(load_policy(tmp_path / name / "policy.pt").fingerprint())
+    assert (tmp_path / "pop-eval" / "best_policy.pt").is_file()  # evaluations did run
+    assert prints[0] == prints[1]
