@@ -183,3 +183,12 @@ ensemble $E/v3-s0-9.pt $M/s{0,1,2,3,4}/best_policy.pt $C/s{5,6,7}/best_policy.pt
 ensemble $E/v3-final-s0-9.pt $M/s{0,1,2,3,4}/policy.pt $C/s{5,6,7}/policy.pt $D/s{8,9}/policy.pt
 evaluate logs/exp23/ens10-v3 --methods policy --policy $E/v3-s0-9.pt
 evaluate logs/exp23/ens10-v3-final --methods policy --policy $E/v3-final-s0-9.pt
+# ensembles of make-train (v2's lineage, layout 1; the issue-22 seeds 0-4): all five, and every
+# three of them (make train's 20 minutes hold about three seeds), at 1x
+T=logs/exp22/cmp-timing/meta/make-train
+ensemble $E/mt-s01234.pt $T/s{0,1,2,3,4}/best_policy.pt
+evaluate logs/exp23/ens-mt/s01234 --methods policy --policy $E/mt-s01234.pt
+for c in 012 013 014 023 024 034 123 124 134 234; do
+    ensemble $E/mt-s$c.pt $T/s${c:0:1}/best_policy.pt $T/s${c:1:1}/best_policy.pt $T/s${c:2:1}/best_policy.pt
+    evaluate logs/exp23/ens-mt/s$c --methods policy --policy $E/mt-s$c.pt
+done
