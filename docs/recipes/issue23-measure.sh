@@ -192,3 +192,17 @@ for c in 012 013 014 023 024 034 123 124 134 234; do
     ensemble $E/mt-s$c.pt $T/s${c:0:1}/best_policy.pt $T/s${c:1:1}/best_policy.pt $T/s${c:2:1}/best_policy.pt
     evaluate logs/exp23/ens-mt/s$c --methods policy --policy $E/mt-s$c.pt
 done
+# nine more make-train seeds (trained after the evaluation fix; two folders side by side), then
+# three disjoint three-member ensembles of them: bar 5 with make train as "three seeds, one
+# ensemble" (about 9 minutes of meta-training on the 2 cores)
+compare docs/recipes/make-train.toml logs/exp23/cmp-mt-e --meta-seeds 5,6,7,8,9 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/make-train.toml logs/exp23/cmp-mt-f --meta-seeds 10,11,12,13 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+TE=logs/exp23/cmp-mt-e/meta/make-train; TF=logs/exp23/cmp-mt-f/meta/make-train
+ensemble $E/mt-s567.pt $TE/s{5,6,7}/best_policy.pt
+ensemble $E/mt-s8910.pt $TE/s{8,9}/best_policy.pt $TF/s10/best_policy.pt
+ensemble $E/mt-s111213.pt $TF/s{11,12,13}/best_policy.pt
+for c in 567 8910 111213; do
+    evaluate logs/exp23/ens-mt/s$c --methods policy --policy $E/mt-s$c.pt
+done
