@@ -256,6 +256,7 @@ class FrozenPolicy:
             raise InputError(f"{len(sources)} sources for {len(policies)} policies")
         names = sources or [f"member {i}" for i in range(len(policies))]
         first = policies[0].metadata
+        theirs = _acting(first)
         for name, policy in zip(names, policies, strict=True):
             meta = policy.metadata
             if policy.members:
@@ -265,8 +266,7 @@ class FrozenPolicy:
                     f"{name}: only feed-forward policies with continuous actions average "
                     f"(got {meta.algorithm}, {meta.action_mode})"
                 )
-            mine, theirs = _acting(meta), _acting(first)
-            for key, value in mine.items():
+            for key, value in _acting(meta).items():
                 if value != theirs[key]:
                     raise InputError(
                         f"{name} differs from {names[0]} in {key} ({value!r} against "
@@ -291,9 +291,15 @@ class FrozenPolicy:
             agent_steps=sum(p.metadata.agent_steps for p in policies),
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
-        lead = policies[0]
+        return cls._of_members(policies, meta)
+
+    @classmethod
+    def _of_members(cls, members: list[FrozenPolicy], meta: PolicyMetadata) -> FrozenPolicy:
+        """The ensemble of ``members`` described by ``meta`` (its first member's network and
+        statistics where a single policy keeps them), built or loaded."""
+        lead = members[0]
         combined = cls(lead.policy, lead.obs_mean, lead.obs_var, lead.clip_obs, lead.epsilon, meta)
-        combined.members = tuple(policies)
+        combined.members = tuple(members)
         return combined
 
     def normalise(self, obs: np.ndarray) -> np.ndarray:
@@ -555,11 +561,7 @@ def load_policy(path: str | Path) -> FrozenPolicy:
         if not isinstance(other, dict):
             raise PolicyLoadError(f"{target}: an ensemble member is not a table of weights")
         members.append(_load_member(target, {**blob, **other}, single))
-    combined = FrozenPolicy(
-        policy.policy, policy.obs_mean, policy.obs_var, policy.clip_obs, policy.epsilon, meta
-    )
-    combined.members = tuple(members)
-    return combined
+    return FrozenPolicy._of_members(members, meta)
 
 
 def _load_member(target: Path, blob: dict[str, Any], meta: PolicyMetadata) -> FrozenPolicy:
