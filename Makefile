@@ -21,8 +21,9 @@ test: install
 test-slow: install
 	$(PY) -m pytest -m slow
 
+# The main job: three meta-training seeds and their ensemble (logs/meta-ppo-s0x3-<time>/policy.pt).
 train: install
-	$(PY) scripts/train_agent.py
+	$(PY) scripts/train_agent.py --ensemble 3
 
 lint: install
 	$(PY) -m ruff check .

@@ -29,6 +29,7 @@ import dataclasses
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,9 @@ from agents.evaluation.config import parse_fidelity
 from agents.evaluation.methods.core import MethodResult, RunSpec, train_runs
 from agents.evaluation.methods.schedules import Cosine, ProbeCosine
 from agents.evaluation.methods.search import GridSearch
+from agents.evaluation.recipes import read_recipes, recipe_config
 from agents.evaluation.stats import final_score
+from agents.metatrain import MetaTrainConfig
 from hpenv.io import atomic_write_json
 from hpenv.probe import ProbeConfig
 from hpenv.tasks import SyntheticFamily, Task, registered
@@ -65,6 +68,11 @@ HIGHER: dict[str, Any] = {"min/3 cosine": ProbeCosine(rule="min/3", decay="cosin
 CANDIDATES: dict[str, Any] = {**BASES, **FLOORS, **HIGHER}
 DEFAULT_CANDIDATES: tuple[str, ...] = tuple(BASES)
 NOT_PROBES: tuple[str, ...] = ("default cosine", "grid (8x compute)")
+#: Whose synthetic family --synthetic-draws draws from: the v3 candidate's (FILE:NAME).
+DEFAULT_SYNTHETIC_RECIPE = (
+    f"{Path(__file__).resolve().parents[1] / 'docs' / 'recipes' / 'issue23-v3.toml'}"
+    ":distribution-population"
+)
 #: Seed stream of --synthetic-draws (neither meta-training's episode seeds nor synthetic-heldout's).
 SYNTHETIC_DRAW_SEED = 2_468_013
 #: Validation losses below this count as this in the regret (a ratio to 0 is undefined).
@@ -95,9 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument(
         "--synthetic-draws", type=int, default=0,
-        help="add N tasks drawn from the synthetic family meta-training draws from (Adam, "
-        "AdamW and SGD, a quarter convolutional: the v3 candidate's --synthetic-* settings), "
-        "named synthetic-draw-<i>, from their own seed stream (--synthetic-seed)",
+        help="add N tasks drawn from the synthetic family of --synthetic-recipe, named "
+        "synthetic-draw-<i>, from their own seed stream (--synthetic-seed)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--synthetic-recipe", default=DEFAULT_SYNTHETIC_RECIPE, metavar="FILE:NAME",
+        help="the recipe (a recipes file of scripts/compare_recipes.py and a recipe in it) "
+        "whose --synthetic-* flags give --synthetic-draws' family (default: the v3 candidate's: "
+        "Adam, AdamW and SGD, a quarter convolutional)",
     )  # fmt: skip
     parser.add_argument("--synthetic-seed", type=int, default=SYNTHETIC_DRAW_SEED)
     parser.add_argument("--engine", default="population", choices=("population", "sequential"))
@@ -107,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.synthetic_draws < 0:
         parser.error(f"--synthetic-draws must be >= 0, got {args.synthetic_draws}")
-    draws = synthetic_draws(args.synthetic_draws, args.synthetic_seed)
+    try:
+        family = recipe_family(args.synthetic_recipe) if args.synthetic_draws else None
+    except (OSError, ValueError) as exc:
+        parser.error(f"--synthetic-recipe: {exc}")
+    draws = synthetic_draws(args.synthetic_draws, args.synthetic_seed, family)
     tasks = [t for t in args.tasks.split(",") if t] + [t.name for t in draws]
     if not tasks:
         parser.error("no task: give --tasks or --synthetic-draws")
@@ -124,11 +141,31 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, tasks, candidates, fidelity)
 
 
-def synthetic_draws(count: int, seed: int) -> list[Task]:
-    """``count`` tasks of the synthetic family the v3 candidate meta-trains on (its
-    ``--synthetic-optimizers adam,adamw,sgd --synthetic-conv 0.25``), from the stream ``seed``
-    (meta-training draws from episode seeds, synthetic-heldout from its own)."""
-    family = SyntheticFamily(optimizers=("adam", "adamw", "sgd"), conv_fraction=0.25)
+def recipe_family(spec: str) -> SyntheticFamily:
+    """The synthetic family a recipe meta-trains on (`MetaTrainConfig.synthetic_family`),
+    from ``FILE:NAME``.
+
+    Raises:
+        ValueError: Not ``FILE:NAME``, no such recipe in the file, or flags it refuses.
+        FileNotFoundError: No such file.
+    """
+    file, sep, name = spec.rpartition(":")
+    if not sep or not file or not name:
+        raise ValueError(f"expected FILE:NAME, got {spec!r}")
+    recipes, _ = read_recipes(file)
+    found = [r for r in recipes if r.name == name]
+    if not found:
+        raise ValueError(f"{file} has no recipe {name!r} (it has {[r.name for r in recipes]})")
+    config: MetaTrainConfig = recipe_config(found[0], seed=0, out_dir="unused")
+    return config.synthetic_family()
+
+
+def synthetic_draws(count: int, seed: int, family: SyntheticFamily | None = None) -> list[Task]:
+    """``count`` tasks of ``family`` (default: the synthetic family of
+    `DEFAULT_SYNTHETIC_RECIPE`), from the stream ``seed`` (meta-training draws from episode
+    seeds, synthetic-heldout from its own)."""
+    if family is None:
+        family = recipe_family(DEFAULT_SYNTHETIC_RECIPE) if count else SyntheticFamily()
     rng = np.random.default_rng(seed)
     tasks = []
     for i in range(count):

@@ -108,6 +108,8 @@ def test_config_validation():
         MetaTrainConfig(resume=True)
     with pytest.raises(ValueError, match="n_envs"):
         MetaTrainConfig(n_envs=0)
+    with pytest.raises(ValueError, match="ensemble must be >= 1"):
+        MetaTrainConfig(ensemble=0)
 
 
 def test_frozen_artifact_predicts_like_the_live_model(tiny_run: Path, tmp_path: Path):
@@ -517,3 +519,46 @@ def test_held_out_evaluations_leave_the_training_trajectory_alone(tiny_run: Path
         prints.append(load_policy(tmp_path / name / "policy.pt").fingerprint())
     assert (tmp_path / "pop-eval" / "best_policy.pt").is_file()  # evaluations did run
     assert prints[0] == prints[1]
+
+
+def test_an_ensemble_run_trains_its_seeds_one_after_another_and_resumes_between_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    import json
+
+    from agents.metatrain import loop, resume_config
+    from agents.stopping import JobInterrupted
+
+    out = tmp_path / "ens"
+    config = dataclasses.replace(TINY, ensemble=2, seed=3, out_dir=str(out))
+    real = loop.meta_train
+
+    def stopped_at_the_second(member: MetaTrainConfig) -> Path:
+        if member.seed == 4:
+            raise JobInterrupted("stopped")
+        return real(member)
+
+    monkeypatch.setattr(loop, "meta_train", stopped_at_the_second)
+    with pytest.raises(JobInterrupted, match=f"member 2 of 2 .*--out-dir {out} --resume"):
+        meta_train(config)
+    assert (out / "s3" / "policy.pt").is_file()
+    assert not (out / "policy.pt").exists()
+    first = (out / "s3" / "policy.pt").stat().st_mtime_ns
+    with pytest.raises(ValueError, match="already holds a run"):
+        meta_train(config)  # a fresh run refuses the folder
+    monkeypatch.setattr(loop, "meta_train", real)
+
+    meta_train(resume_config(out, {}))
+    assert (out / "s3" / "policy.pt").stat().st_mtime_ns == first  # finished: not trained again
+    ensemble = load_policy(out / "policy.pt")
+    assert ensemble.size == 2
+    sources = [m["source"] for m in ensemble.metadata.ensemble["members"]]
+    assert sources == ["s3/best_policy.pt", "s4/best_policy.pt"]
+    members = [load_policy(out / f"s{s}" / "best_policy.pt") for s in (3, 4)]
+    assert [m.fingerprint() for m in ensemble.members] == [m.fingerprint() for m in members]
+    assert json.loads((out / "s4" / "config.json").read_text())["seed"] == 4
+    record = json.loads((out / "ensemble.json").read_text())
+    assert [m["seed"] for m in record["members"]] == [3, 4]
+    assert all(m["selected_return"] is not None for m in record["members"])
+    assert math.isfinite(record["mean_return"])
+    assert "the ensemble's held-out mean return" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,6 +21,7 @@ from hpenv.probe import (
 from hpenv.tasks import SyntheticSpec, get_task
 from hpenv.training import TrainingRun
 
+REPO = Path(__file__).resolve().parents[1]
 SHORT = ProbeConfig(min_steps=4, max_steps=16, smoothing=0.0)
 
 
@@ -342,6 +344,14 @@ def test_choose_base_runs_draws_of_the_synthetic_family_as_registered_tasks(caps
 
     assert shape(script.synthetic_draws(3, seed=5)) == shape(draws)  # one seed, one draw
     assert shape(script.synthetic_draws(3, seed=6)) != shape(draws)
+    # the family comes from a recipe's --synthetic-* flags: the default is the v3 candidate's
+    assert script.recipe_family(script.DEFAULT_SYNTHETIC_RECIPE).conv_fraction == 0.25
+    make_train = script.recipe_family(f"{REPO}/docs/recipes/make-train.toml:make-train")
+    assert make_train.optimizers == ("adam",)
+    assert make_train.conv_fraction == 0.0
+    assert all(t.defaults.optimizer == "adam" for t in script.synthetic_draws(8, 5, make_train))
+    with pytest.raises(ValueError, match="no recipe 'nope'"):
+        script.recipe_family(f"{REPO}/docs/recipes/make-train.toml:nope")
     with registered(draws):
         assert get_task("synthetic-draw-1") is draws[1]
         with pytest.raises(ValueError, match="already registered"), registered(draws[:1]):

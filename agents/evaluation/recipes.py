@@ -448,10 +448,11 @@ class Comparison:
 
     def _meta_train(self, job: _Job) -> None:
         from agents.metatrain import meta_train
+        from agents.metatrain.loop import run_started
 
         recipe = next(r for r in self.recipes if r.name == job.recipe)
         folder = self.run_dir(job)
-        resume = (folder / "checkpoints" / "latest.pt").is_file()
+        resume = run_started(folder)
         if folder.exists() and not resume:
             shutil.rmtree(folder)  # stopped before its first checkpoint: nothing to continue
         config = recipe_config(recipe, job.seed, str(folder), resume=resume)

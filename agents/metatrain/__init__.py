@@ -3,7 +3,7 @@
 | module | what lives there |
 |---|---|
 | `config` | `MetaTrainConfig` (every CLI flag), resuming a run's own options |
-| `loop` | `meta_train`: the training loop, stopping on signals, freezing the policy |
+| `loop` | `meta_train`: the training loop, signals, freezing; `--ensemble K` (K seeds) |
 | `adapt` | `adapt_policy`: few-shot adaptation of a frozen policy to one new task |
 | `adapt_config` | `AdaptConfig` (the flags of `scripts/adapt_policy.py`), episode size |
 | `suite` | task suites (training, held-out) and building their environments |

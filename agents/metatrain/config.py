@@ -197,6 +197,13 @@ class MetaTrainConfig:
     )
     data_dir: str | None = option("local data directory (default HPENV_DATA_DIR)", default=None)
     seed: int = option("seed of the agent and the environments", default=0)
+    ensemble: int = option(
+        "meta-train this many seeds (--seed, --seed + 1, ...) one after another, each a "
+        "whole run in OUT/s<seed>/, and write their ensemble (each member's held-out-selected "
+        "policy, acting by the mean of their actions: agents.policy.FrozenPolicy.ensemble) "
+        "as OUT/policy.pt; 1: one run (`make train` trains 3)",
+        default=1,
+    )
     out_dir: str | None = option("run directory (default logs/meta-<time>)", default=None)
     resume: bool = option("continue the run in out_dir from its latest checkpoint", default=False)
 
@@ -206,7 +213,7 @@ class MetaTrainConfig:
             raise InputError(f"layout must be 1 or 2, got {self.layout}")
         positive = (
             "total_steps", "n_envs", "decisions", "n_steps", "batch_size", "n_epochs",
-            "reference_group",
+            "reference_group", "ensemble",
         )  # fmt: skip
         for name in positive:
             if getattr(self, name) < 1:
@@ -372,7 +379,8 @@ def _probe_and_base(episode: EpisodeConfig) -> dict[str, Any]:
 
 def default_out_dir(config: MetaTrainConfig) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("logs") / f"meta-{config.algorithm}-s{config.seed}-{stamp}"
+    seeds = f"s{config.seed}" + (f"x{config.ensemble}" if config.ensemble > 1 else "")
+    return Path("logs") / f"meta-{config.algorithm}-{seeds}-{stamp}"
 
 
 def check_resumable(config: MetaTrainConfig, saved: dict[str, Any]) -> None:

@@ -16,6 +16,14 @@ A run directory holds:
   there was a selection (``eval_every > 0`` and some evaluation task has data);
 - ``config.json``: the configuration (``--resume`` reads it).
 
+With ``ensemble`` K > 1 (``--ensemble K``; `make train` trains 3) the directory holds
+``config.json``, one whole run as above per seed in ``s<seed>/`` (seeds ``seed`` to
+``seed + K - 1``, trained one after another), ``policy.pt``: the ensemble of the
+members' ``best_policy.pt`` (their ``policy.pt`` without a selection), acting by the
+mean of their actions (`agents.policy.FrozenPolicy.ensemble`), and
+``ensemble.json``: its members and its held-out score beside theirs. ``--resume``
+continues the member that was stopped; finished members are not trained again.
+
 PPO collects whole rollouts of ``n_steps x n_envs`` agent steps, so a run ends
 at the first rollout boundary at or past ``total_steps``; when that is not
 ``total_steps`` itself, the run says so in one line (`rounded_steps`) and
@@ -24,6 +32,7 @@ records it in the ``hpenv/config`` text.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -64,7 +73,7 @@ from agents.metatrain.vec_env import (
     terminate_workers,
     vec_env_runtime,
 )
-from agents.policy.artifact import FrozenPolicy, PolicyActor
+from agents.policy.artifact import FrozenPolicy, PolicyActor, load_policy
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.errors import InputError
 from hpenv.io import atomic_write_json
@@ -130,6 +139,8 @@ def meta_train(config: MetaTrainConfig) -> Path:
         FileNotFoundError: ``resume`` without a checkpoint in ``out_dir``.
         JobInterrupted: Stopped by a signal (see above).
     """
+    if config.ensemble > 1:
+        return _meta_train_ensemble(config)
     out = Path(config.out_dir) if config.out_dir else default_out_dir(config)
     checkpoint_path = out / "checkpoints" / "latest.pt"
     checkpoint = load_checkpoint(checkpoint_path) if config.resume else None
@@ -165,6 +176,109 @@ def meta_train(config: MetaTrainConfig) -> Path:
             ) from None
         finally:
             venv.close()
+
+
+def run_started(out: str | Path) -> bool:
+    """Whether ``out`` holds a meta-training run that ``--resume`` continues: a checkpoint of
+    its own, or of a member of an ensemble run (``s<seed>/``)."""
+    folder = Path(out)
+    own = folder / "checkpoints" / "latest.pt"
+    return own.is_file() or any(folder.glob("s*/checkpoints/latest.pt"))
+
+
+def ensemble_members(config: MetaTrainConfig, out: Path) -> list[MetaTrainConfig]:
+    """The member runs of an ensemble run in ``out``: seeds ``seed`` .. ``seed + ensemble - 1``,
+    each a one-seed run of the same options in ``out/s<seed>``, resumed when it has a
+    checkpoint."""
+    members = []
+    for seed in range(config.seed, config.seed + config.ensemble):
+        folder = out / f"s{seed}"
+        members.append(
+            dataclasses.replace(
+                config,
+                seed=seed,
+                ensemble=1,
+                out_dir=str(folder),
+                resume=(folder / "checkpoints" / "latest.pt").is_file(),
+            )
+        )
+    return members
+
+
+def member_policy(out: str | Path) -> Path:
+    """A finished run's policy for an ensemble: ``best_policy.pt`` when held-out
+    evaluation selected one, else ``policy.pt``."""
+    best = Path(out) / "best_policy.pt"
+    return best if best.is_file() else Path(out) / "policy.pt"
+
+
+def _meta_train_ensemble(config: MetaTrainConfig) -> Path:
+    """`meta_train` with ``ensemble`` > 1: the members one after another, then their
+    ensemble as ``policy.pt`` (see the module docstring)."""
+    out = Path(config.out_dir) if config.out_dir else default_out_dir(config)
+    if config.resume:
+        check_resumable(config, read_run_config(out))
+    elif run_started(out) or (out / "policy.pt").is_file():
+        raise InputError(f"{out} already holds a run; pass --resume or choose another --out-dir")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(config.to_dict(), out / "config.json")
+    members = ensemble_members(config, out)
+    hint = f"python scripts/train_agent.py --out-dir {out} --resume"
+    with GracefulStop() as stop:  # between members (each member handles its own signals)
+        for k, member in enumerate(members, 1):
+            if stop.requested:
+                raise JobInterrupted(f"interrupted before member {k}; continue with: {hint}")
+            state = "continuing" if member.resume else "training"
+            print(
+                f"ensemble member {k} of {len(members)}: {state} seed {member.seed} in "
+                f"{member.out_dir}"
+            )
+            try:
+                meta_train(member)
+            except JobInterrupted:
+                raise JobInterrupted(
+                    f"interrupted; member {k} of {len(members)} (seed {member.seed}) has its "
+                    f"checkpoint in {member.out_dir}; continue the ensemble run with: {hint}"
+                ) from None
+    files = [member_policy(m.out_dir or "") for m in members]
+    ensemble = FrozenPolicy.ensemble(
+        [load_policy(f) for f in files], sources=[str(f.relative_to(out)) for f in files]
+    )
+    final = ensemble.save(out / "policy.pt")
+    record = _ensemble_record(ensemble, config, members, files)
+    atomic_write_json(record, out / "ensemble.json")
+    print(f"frozen policy: {final} (the ensemble of {', '.join(map(str, files))})")
+    if "mean_return" in record:
+        chosen = ", ".join(
+            "n/a" if m["selected_return"] is None else f"{m['selected_return']:.3f}"
+            for m in record["members"]
+        )
+        print(
+            f"the ensemble's held-out mean return: {record['mean_return']:.3f} (the members' "
+            f"at their selection, an optimistic figure: {chosen})"
+        )
+    print(f"TensorBoard: tensorboard --logdir {out}")
+    return final
+
+
+def _ensemble_record(
+    ensemble: FrozenPolicy, config: MetaTrainConfig, members: list[MetaTrainConfig],
+    files: list[Path],
+) -> dict[str, Any]:  # fmt: skip
+    """``ensemble.json``: the members (seed, policy file, held-out score when selected) and,
+    with held-out evaluation on, the ensemble's own score on the same tasks and seeds."""
+    rows = []
+    for member, file in zip(members, files, strict=True):
+        best = Path(member.out_dir or "") / "best_policy.json"
+        selected = None
+        if file.name == "best_policy.pt" and best.is_file():
+            selected = float(json.loads(best.read_text())["mean_return"])
+        rows.append({"seed": member.seed, "policy": str(file), "selected_return": selected})
+    record: dict[str, Any] = {"size": ensemble.size, "members": rows}
+    eval_tasks, _ = available(config.eval_tasks, config.data_dir)
+    if eval_tasks and config.eval_every:
+        record.update(evaluate_policy(ensemble, config, eval_tasks))
+    return record
 
 
 def training_tasks(config: MetaTrainConfig) -> tuple[list[str], dict[str, str]]:

@@ -206,3 +206,22 @@ ensemble $E/mt-s111213.pt $TF/s{11,12,13}/best_policy.pt
 for c in 567 8910 111213; do
     evaluate logs/exp23/ens-mt/s$c --methods policy --policy $E/mt-s$c.pt
 done
+# `make train` as three seeds and their ensemble (train_agent.py --ensemble 3): the real command
+# once, timed alone (members 0-2; OMP_NUM_THREADS unset, as a user runs it), then two more runs
+# of it through the comparison (members 100-102 and 200-202, two folders side by side), each
+# ensemble at 1x, from bad starts and with SGD (bar 5, and whether it could ship)
+OMP_NUM_THREADS= /usr/bin/time -v make train   # writes logs/meta-ppo-s0x3-<time>/policy.pt
+MT=$(ls -d logs/meta-ppo-s0x3-* | tail -1)
+evaluate logs/exp23/mt3/s0 --methods policy --policy $MT/policy.pt
+evaluate logs/exp23/mt3/s0-rescue --methods policy --policy $MT/policy.pt --start-lr-factors 0.01,30
+evaluate logs/exp23/mt3/s0-sgd --methods policy --policy $MT/policy.pt --optimizer sgd
+for s in 100 200; do
+    compare docs/recipes/make-train-ensemble.toml logs/exp23/cmp-mt3-$s --meta-seeds $s \
+        --baselines $BASE1X --baselines-from logs/exp23/baselines
+    compare docs/recipes/make-train-ensemble.toml logs/exp23/cmp-mt3-$s-rescue --meta-seeds $s \
+        --meta-from logs/exp23/cmp-mt3-$s --start-lr-factors 0.01,30 --baselines $RESCUE \
+        --baselines-from logs/exp23/baselines-rescue
+    compare docs/recipes/make-train-ensemble.toml logs/exp23/cmp-mt3-$s-sgd --meta-seeds $s \
+        --meta-from logs/exp23/cmp-mt3-$s --optimizer sgd --baselines $BASE1X \
+        --baselines-from logs/exp23/baselines-sgd
+done
