@@ -169,17 +169,38 @@ def _start_and_signal(args: list[str], out: Path, sig: int, group: bool) -> tupl
 
 
 @pytest.mark.parametrize(
-    ("sig", "group"), [(signal.SIGINT, True), (signal.SIGINT, False), (signal.SIGTERM, False)]
+    ("sig", "group", "engine"),
+    [
+        (signal.SIGINT, True, "subprocess"),
+        (signal.SIGINT, False, "subprocess"),
+        (signal.SIGTERM, False, "subprocess"),
+        (signal.SIGTERM, False, "dummy"),  # environments in the main process: its handlers stay
+    ],
 )
-def test_3_meta_training_stops_promptly_on_a_signal(tmp_path: Path, sig: int, group: bool):
+def test_3_meta_training_stops_promptly_on_a_signal(
+    tmp_path: Path, sig: int, group: bool, engine: str
+):
     out = tmp_path / "run"
-    rc, stderr, seconds = _start_and_signal(TRAIN, out, sig, group)
+    args = [*TRAIN, "--vec-env", engine]  # the last --vec-env counts
+    rc, stderr, seconds = _start_and_signal(args, out, sig, group)
     assert rc == 130, stderr
     assert seconds < 30
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
     assert str(out / "checkpoints" / "latest.pt") in last
     assert f"--out-dir {out} --resume" in last
+
+
+def test_3_an_ensemble_run_stops_on_sigterm_and_names_the_whole_runs_resume(tmp_path: Path):
+    out = tmp_path / "ens"
+    rc, stderr, _ = _start_and_signal([*TRAIN, "--ensemble", "2"], out, signal.SIGTERM, False)
+    assert rc == 130, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert f"member 1 of 2 (seed 0) has its checkpoint in {out / 's0'}" in last
+    assert f"--out-dir {out} --resume" in last
+    assert (out / "s0" / "checkpoints" / "latest.pt").is_file()
+    assert not (out / "s1").exists()
 
 
 def test_3_run_policy_stops_on_sigterm_and_resumes(tmp_path: Path):

@@ -76,18 +76,24 @@ def env_kwargs(
     }
 
 
-def worker_env(kwargs: dict[str, Any], niceness: int = 0, threads: int = 1) -> Monitor:
+def worker_env(
+    kwargs: dict[str, Any], niceness: int = 0, threads: int = 1, own_process: bool = True
+) -> Monitor:
     """Runs in each environment process (or Ray actor): ``threads`` torch threads (one by
     default, so that workers do not oversubscribe the cores; ``--threads``).
 
-    Workers leave SIGINT and SIGTERM to the main process, which stops them cleanly.
+    Workers in a process of their own leave SIGINT and SIGTERM to the main process,
+    which stops them cleanly; an environment built in the main process
+    (``own_process=False``: ``--vec-env dummy``, or one subprocess environment) leaves
+    the main process's handlers alone, or Ctrl-C would no longer stop the run.
     ``niceness`` is added to the process's (`scripts/benchmark_ray.py` gives
     subprocesses the niceness of Ray's workers).
     """
     if niceness:
         os.nice(niceness)
     use_threads(threads)
-    ignore_stop_signals()
+    if own_process:
+        ignore_stop_signals()
     return Monitor(make_env(**kwargs))
 
 
@@ -156,14 +162,15 @@ def build_vec_env(
         else:
             venv = build_ray(config, names)
     else:
+        subprocesses = config.vec_env == "subprocess" and config.n_envs > 1
         factory: Callable[[], gym.Env[Any, Any]] = functools.partial(
-            worker_env, env_kwargs(config, tasks, fidelity), threads=config.threads
+            worker_env,
+            env_kwargs(config, tasks, fidelity),
+            threads=config.threads,
+            own_process=subprocesses,
         )
         fns = [factory] * config.n_envs
-        if config.vec_env == "subprocess" and config.n_envs > 1:
-            venv = SubprocVecEnv(fns, start_method="forkserver")
-        else:
-            venv = DummyVecEnv(fns)
+        venv = SubprocVecEnv(fns, start_method="forkserver") if subprocesses else DummyVecEnv(fns)
     if config.frame_stack > 1:
         venv = VecFrameStack(venv, config.frame_stack)
     return venv
