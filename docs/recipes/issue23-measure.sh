@@ -225,3 +225,15 @@ for s in 100 200; do
         --meta-from logs/exp23/cmp-mt3-$s --optimizer sgd --baselines $BASE1X \
         --baselines-from logs/exp23/baselines-sgd
 done
+# the members of those three make train runs alone (is the ensemble above its members' mean?)
+for spec in $MT:0 $MT:1 $MT:2 logs/exp23/cmp-mt3-100/meta/make-train-x3/s100:{100,101,102} \
+        logs/exp23/cmp-mt3-200/meta/make-train-x3/s200:{200,201,202}; do
+    dir=${spec%%:*}; s=${spec##*:}
+    evaluate logs/exp23/mt3/member-s$s --methods policy --policy $dir/s$s/best_policy.pt
+done
+# the shipped v2's own recipe (issue 5's command, 24,000 agent steps) over five seeds, seed 1 the
+# shipped one's: is the shipped policy a typical seed of its recipe? (two folders side by side)
+compare docs/recipes/v2-recipe.toml logs/exp23/cmp-v2r-a --meta-seeds 1,3,5 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/v2-recipe.toml logs/exp23/cmp-v2r-b --meta-seeds 2,4 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
