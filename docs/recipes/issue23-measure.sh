@@ -237,3 +237,10 @@ compare docs/recipes/v2-recipe.toml logs/exp23/cmp-v2r-a --meta-seeds 1,3,5 \
     --baselines $BASE1X --baselines-from logs/exp23/baselines
 compare docs/recipes/v2-recipe.toml logs/exp23/cmp-v2r-b --meta-seeds 2,4 \
     --baselines $BASE1X --baselines-from logs/exp23/baselines
+# one change to make train's recipe against its collapsed seeds: a quarter of the synthetic
+# family convolutional (informed by held-out tasks: see the recipes file), seeds 5-13 as
+# make-train's, two folders side by side
+compare docs/recipes/issue23-mt-conv.toml logs/exp23/cmp-mtconv-a --meta-seeds 5,6,7,8,9 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
+compare docs/recipes/issue23-mt-conv.toml logs/exp23/cmp-mtconv-b --meta-seeds 10,11,12,13 \
+    --baselines $BASE1X --baselines-from logs/exp23/baselines
