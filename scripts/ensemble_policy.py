@@ -1,7 +1,8 @@
 """Combine policies of one recipe, meta-trained from different seeds, into one artifact.
 
-The ensemble acts by the mean of its members' deterministic actions (each member
-normalises the observation with its own statistics; `agents.policy.FrozenPolicy.ensemble`):
+The ensemble acts by the mean of its members' deterministic actions, or with
+``--reduce median`` by their median (each member normalises the observation with its own
+statistics; `agents.policy.FrozenPolicy.ensemble`):
 the spread between meta-training seeds, the largest noise in a recipe's figure, is
 averaged inside one policy instead of being drawn once. Give the members' artifact
 files (a run's ``best_policy.pt`` or ``policy.pt``); the result loads wherever a
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from agents.cli import option, parse_config, run_job
 from agents.policy import FrozenPolicy, load_policy
+from agents.policy.artifact import EnsembleReduce
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,11 @@ class EnsembleConfig:
 
     policies: tuple[str, ...] = option("the members' policy files, comma-separated")
     out: str = option("the ensemble's file (.pt)")
+    reduce: EnsembleReduce = option(
+        "how the members' actions combine: 'mean', or 'median' (fewer than half of the "
+        "members cannot pull it outside the others' range)",
+        default="mean",
+    )
 
     def __post_init__(self) -> None:
         if len(self.policies) < 2:
@@ -47,7 +54,7 @@ def check_files(config: EnsembleConfig) -> None:
 def build_ensemble(config: EnsembleConfig) -> FrozenPolicy:
     """Load the members, combine them (`FrozenPolicy.ensemble`) and save the result."""
     members = [load_policy(p) for p in config.policies]
-    ensemble = FrozenPolicy.ensemble(members, sources=list(config.policies))
+    ensemble = FrozenPolicy.ensemble(members, sources=list(config.policies), reduce=config.reduce)
     ensemble.save(config.out)
     return ensemble
 
@@ -58,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     def job() -> None:
         ensemble = build_ensemble(config)
         print(
-            f"wrote {config.out}: an ensemble of {ensemble.size} policies "
-            f"(layout v{ensemble.metadata.obs_version}, fingerprint {ensemble.fingerprint()[:12]})"
+            f"wrote {config.out}: an ensemble of {ensemble.size} policies ({ensemble.reduce}, "
+            f"layout v{ensemble.metadata.obs_version}, fingerprint {ensemble.fingerprint()[:12]})"
         )
 
     return run_job(job)

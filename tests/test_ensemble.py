@@ -44,6 +44,36 @@ def test_the_ensemble_acts_by_the_mean_of_its_members():
     assert FrozenPolicy.ensemble(parts[::-1]).fingerprint() != ensemble.fingerprint()
 
 
+def test_a_median_ensemble_acts_by_the_median_and_keeps_it_through_its_file(tmp_path: Path):
+    parts = members(3)
+    obs = observations()
+    each = np.stack([p.predict(obs)[0] for p in parts])
+    median = FrozenPolicy.ensemble(parts, reduce="median")
+    assert median.reduce == "median"
+    assert FrozenPolicy.ensemble(parts).reduce == "mean"
+    assert not np.allclose(np.median(each, axis=0), each.mean(axis=0))  # so the test can fail
+    np.testing.assert_allclose(median.predict(obs)[0], np.median(each, axis=0), rtol=1e-6)
+    assert median.fingerprint() != FrozenPolicy.ensemble(parts).fingerprint()
+    sources = [str(tmp_path / f"s{i}.pt") for i in range(3)]
+    for policy, source in zip(parts, sources, strict=True):
+        policy.save(source)
+    out = tmp_path / "median.pt"
+    script = load_script("ensemble_policy")
+    argv = ["--policies", ",".join(sources), "--out", str(out), "--reduce", "median"]
+    assert script.main(argv) == 0
+    loaded = load_policy(out)
+    assert loaded.metadata.ensemble["reduce"] == "median"
+    assert loaded.fingerprint() == median.fingerprint()
+    np.testing.assert_array_equal(loaded.predict(obs)[0], median.predict(obs)[0])
+    with pytest.raises(InputError, match="reduce must be one of"):
+        FrozenPolicy.ensemble(parts, reduce="max")  # type: ignore[arg-type]
+    blob = safe_torch_load(out, "test")
+    blob["metadata"]["ensemble"]["reduce"] = "trimmed"  # a newer hpenv's combination
+    torch.save(blob, tmp_path / "newer.pt")
+    with pytest.raises(IncompatiblePolicyError, match="'trimmed'; this hpenv knows mean, median"):
+        load_policy(tmp_path / "newer.pt")
+
+
 def test_an_ensemble_file_round_trips_as_format_2(tmp_path: Path):
     sources = [str(tmp_path / f"s{i}.pt") for i in range(3)]
     for policy, source in zip(members(3), sources, strict=True):

@@ -55,6 +55,9 @@ ARTIFACT_FORMAT = 1
 ENSEMBLE_FORMAT = 2
 #: Every format this hpenv reads.
 READABLE_FORMATS = (ARTIFACT_FORMAT, ENSEMBLE_FORMAT)
+#: How an ensemble combines its members' actions (`FrozenPolicy.ensemble`'s ``reduce``).
+EnsembleReduce = Literal["mean", "median"]
+ENSEMBLE_REDUCES: tuple[str, ...] = ("mean", "median")
 #: The SB3 algorithms a policy can come from (sb3-contrib's RecurrentPPO for the LSTM policy).
 AlgorithmName = Literal["ppo", "recurrent_ppo"]
 #: How a policy's rate action is applied: ``multiplicative`` (layout 1: x3 at most per
@@ -94,7 +97,8 @@ class PolicyMetadata:
             ``agent_steps``, ``training_samples``, ``seconds`` and the settings
             (fidelity, normalisation, PPO options, seed); see `agents.metatrain.adapt`.
         ensemble: Empty for a single policy; for an ensemble (`FrozenPolicy.ensemble`)
-            ``size``, ``reduce`` (how the members' actions combine: ``"mean"``) and
+            ``size``, ``reduce`` (how the members' actions combine: ``"mean"`` or
+            ``"median"``; files written before the choice existed are means) and
             ``members`` (each member's ``source``, ``agent_steps`` and ``created``).
     """
 
@@ -212,6 +216,12 @@ class FrozenPolicy:
         return self.metadata.algorithm == "recurrent_ppo"
 
     @property
+    def reduce(self) -> EnsembleReduce:
+        """How an ensemble combines its members' actions (``metadata.ensemble['reduce']``;
+        ``"mean"`` for a single policy and for ensembles written before the choice)."""
+        return "median" if self.metadata.ensemble.get("reduce") == "median" else "mean"
+
+    @property
     def size(self) -> int:
         """How many policies act (1, or an ensemble's members)."""
         return max(1, len(self.members))
@@ -232,9 +242,12 @@ class FrozenPolicy:
 
     @classmethod
     def ensemble(
-        cls, policies: list[FrozenPolicy], sources: list[str] | None = None
+        cls,
+        policies: list[FrozenPolicy],
+        sources: list[str] | None = None,
+        reduce: EnsembleReduce = "mean",
     ) -> FrozenPolicy:
-        """One policy acting by the mean of ``policies``' deterministic actions.
+        """One policy acting by the mean (or the median) of ``policies``' deterministic actions.
 
         The members must be feed-forward, continuous-action policies that act the same
         way: the same observation layout, frame stack, tuned hyperparameters and ranges,
@@ -244,12 +257,17 @@ class FrozenPolicy:
         their training distributions are not compared). Each member normalises the
         observation with its own statistics and its actions are clipped to [-1, 1] before
         the mean, so one member stuck at a bound moves the mean by at most 2/size.
+        ``reduce="median"`` takes each action's median over the members instead: fewer
+        than half of them, however far off, do not move it outside the others' range.
         ``sources`` (the members' files, for the record) defaults to their positions.
 
         Raises:
-            InputError: Fewer than two policies, an ensemble among them, or members
-                that differ in anything but their weights (it names the field).
+            InputError: Fewer than two policies, an ensemble among them, members that
+                differ in anything but their weights (it names the field), or an
+                unknown ``reduce``.
         """
+        if reduce not in ENSEMBLE_REDUCES:
+            raise InputError(f"reduce must be one of {ENSEMBLE_REDUCES}, got {reduce!r}")
         if len(policies) < 2:
             raise InputError(f"an ensemble needs at least two policies, got {len(policies)}")
         if sources is not None and len(sources) != len(policies):
@@ -276,7 +294,7 @@ class FrozenPolicy:
                 raise InputError(f"{name} normalises with another clip or epsilon")
         record = {
             "size": len(policies),
-            "reduce": "mean",
+            "reduce": reduce,
             "members": [
                 {"source": str(n), "agent_steps": p.metadata.agent_steps,
                  "created": p.metadata.created}
@@ -319,12 +337,13 @@ class FrozenPolicy:
         """Action for a raw (unnormalised) observation, or a batch of them.
 
         Continuous actions are clipped to [-1, 1], as SB3 does. Recurrent
-        policies take and return their LSTM ``state``. An ensemble returns the mean of
-        its members' (clipped) actions.
+        policies take and return their LSTM ``state``. An ensemble returns the mean (or
+        the median: `reduce`) of its members' (clipped) actions.
         """
         if self.members:
             actions = [m.predict(obs, deterministic=deterministic)[0] for m in self.members]
-            return np.mean(actions, axis=0).astype(np.float32), None
+            combine = np.median if self.reduce == "median" else np.mean
+            return combine(actions, axis=0).astype(np.float32), None
         normalised = self.normalise(obs)
         with torch.no_grad():
             if self.recurrent:
@@ -346,7 +365,7 @@ class FrozenPolicy:
         left out. An ensemble's is that of its members' fingerprints, in order.
         """
         if self.members:
-            digest = hashlib.sha256(f"ensemble mean {self.size}".encode())
+            digest = hashlib.sha256(f"ensemble {self.reduce} {self.size}".encode())
             for member in self.members:
                 digest.update(member.fingerprint().encode())
             return digest.hexdigest()
@@ -555,6 +574,12 @@ def load_policy(path: str | Path) -> FrozenPolicy:
         raise PolicyLoadError(
             f"{target}: an ensemble of {meta.ensemble.get('size')} must hold "
             f"{meta.ensemble.get('size', 1) - 1} further members; the file is damaged"
+        )
+    if meta.ensemble.get("reduce", "mean") not in ENSEMBLE_REDUCES:
+        raise IncompatiblePolicyError(
+            f"{target}: an ensemble that combines its members by "
+            f"{meta.ensemble.get('reduce')!r}; this hpenv knows {', '.join(ENSEMBLE_REDUCES)} "
+            "(upgrade hpenv, or rebuild the ensemble from its members)"
         )
     members = [policy]
     for other in others:
