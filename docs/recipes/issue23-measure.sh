@@ -244,3 +244,30 @@ compare docs/recipes/issue23-mt-conv.toml logs/exp23/cmp-mtconv-a --meta-seeds 5
     --baselines $BASE1X --baselines-from logs/exp23/baselines
 compare docs/recipes/issue23-mt-conv.toml logs/exp23/cmp-mtconv-b --meta-seeds 10,11,12,13 \
     --baselines $BASE1X --baselines-from logs/exp23/baselines
+# --- sixth session (2026-12-05, afternoon): the logs of the steps above were lost with the
+# machine; these were rerun from scratch. The convolutional lever and make train retrained side
+# by side on seeds 5-13 (static as the only baseline; docs/measurements/issue23_conv_vs_make_train.md):
+compare docs/recipes/issue23-conv-vs-make-train.toml logs/exp23/cmp-conv-a --meta-seeds 5,6,7,8,9 \
+    --baselines static
+compare docs/recipes/issue23-conv-vs-make-train.toml logs/exp23/cmp-conv-b --meta-seeds 10,11,12,13 \
+    --baselines static
+# mean and median ensembles of their members: the disjoint triplets {5,6,7}, {8,9,10}, {11,12,13}
+# and the five-member sets {5..9}, {9..13}, for both recipes
+for seeds in "5 6 7" "8 9 10" "11 12 13" "5 6 7 8 9" "9 10 11 12 13"; do
+    tag=${seeds// /}
+    for r in make-train make-train-conv; do
+        files=""
+        for s in $seeds; do
+            half=a; [ "$s" -gt 9 ] && half=b
+            files="$files,logs/exp23/cmp-conv-$half/meta/$r/s$s/best_policy.pt"
+        done
+        for red in mean median; do
+            $PY scripts/ensemble_policy.py --out logs/exp23/ens6/$r-$red-$tag.pt \
+                --policies "${files#,}" --reduce $red
+            evaluate logs/exp23/ens6/eval-$r-$red-$tag --methods policy \
+                --policy logs/exp23/ens6/$r-$red-$tag.pt
+        done
+    done
+done
+# the shipped v2's own recipe over seeds 1-3 (seed 1 the shipped one's), restarted from scratch
+compare docs/recipes/v2-recipe.toml logs/exp23/cmp-v2r --meta-seeds 1,2,3 --baselines ""
