@@ -271,3 +271,12 @@ for seeds in "5 6 7" "8 9 10" "11 12 13" "5 6 7 8 9" "9 10 11 12 13"; do
 done
 # the shipped v2's own recipe over seeds 1-3 (seed 1 the shipped one's), restarted from scratch
 compare docs/recipes/v2-recipe.toml logs/exp23/cmp-v2r --meta-seeds 1,2,3 --baselines ""
+# the shipped v2 and make train's three mean ensembles from bad starts and with SGD
+for p in hpenv-lr-v2 logs/exp23/ens6/make-train-mean-{567,8910,111213}.pt; do
+    n=$(basename $p .pt)
+    evaluate logs/exp23/ens6/rescue-$n --methods policy --policy $p --start-lr-factors 0.01,30
+    evaluate logs/exp23/ens6/sgd-$n --methods policy --policy $p --optimizer sgd
+done
+# two more seeds of v2's own recipe (one folder each, side by side)
+compare docs/recipes/v2-recipe.toml logs/exp23/cmp-v2r-4 --meta-seeds 4 --baselines ""
+compare docs/recipes/v2-recipe.toml logs/exp23/cmp-v2r-5 --meta-seeds 5 --baselines ""
