@@ -13,9 +13,10 @@ One file (``torch.save`` of plain tensors and Python values, loadable with
   (`agents.metatrain.adapt`), its parent and the adaptation run.
 
 An ensemble (`FrozenPolicy.ensemble`: policies of one recipe meta-trained from
-different seeds, acting by the mean of their actions) is one artifact too: the
-first member's weights and statistics where a single policy keeps them, the
-others under ``members``, and ``metadata.ensemble`` saying what it averages. It
+different seeds, acting by the mean of their actions, or their median) is one
+artifact too: the first member's weights and statistics where a single policy
+keeps them, the others under ``members``, and ``metadata.ensemble`` saying how
+it combines them. It
 is written as format 2 (`ENSEMBLE_FORMAT`), so an hpenv that reads only single
 policies refuses it instead of acting on its first member.
 
