@@ -142,7 +142,7 @@ def meta_train(config: MetaTrainConfig) -> Path:
     if config.ensemble > 1:
         return _meta_train_ensemble(config)
     out = Path(config.out_dir) if config.out_dir else default_out_dir(config)
-    checkpoint_path = out / "checkpoints" / "latest.pt"
+    checkpoint_path = checkpoint_file(out)
     checkpoint = load_checkpoint(checkpoint_path) if config.resume else None
     if checkpoint is not None:
         check_resumable(config, read_run_config(out))
@@ -178,12 +178,18 @@ def meta_train(config: MetaTrainConfig) -> Path:
             venv.close()
 
 
+def checkpoint_file(out: str | Path) -> Path:
+    """The latest checkpoint of the run in ``out`` (``--resume`` continues from it)."""
+    return Path(out) / "checkpoints" / "latest.pt"
+
+
 def run_started(out: str | Path) -> bool:
     """Whether ``out`` holds a meta-training run that ``--resume`` continues: a checkpoint of
     its own, or of a member of an ensemble run (``s<seed>/``)."""
     folder = Path(out)
-    own = folder / "checkpoints" / "latest.pt"
-    return own.is_file() or any(folder.glob("s*/checkpoints/latest.pt"))
+    return checkpoint_file(folder).is_file() or any(
+        checkpoint_file(member).is_file() for member in folder.glob("s*/")
+    )
 
 
 def ensemble_members(config: MetaTrainConfig, out: Path) -> list[MetaTrainConfig]:
@@ -199,7 +205,7 @@ def ensemble_members(config: MetaTrainConfig, out: Path) -> list[MetaTrainConfig
                 seed=seed,
                 ensemble=1,
                 out_dir=str(folder),
-                resume=(folder / "checkpoints" / "latest.pt").is_file(),
+                resume=checkpoint_file(folder).is_file(),
             )
         )
     return members
@@ -355,7 +361,7 @@ class _Session:
     ) -> None:
         self.config, self.out, self.venv = config, out, venv
         self.tasks, self.eval_tasks, self.stop = tasks, eval_tasks, stop
-        self.checkpoint_path = out / "checkpoints" / "latest.pt"
+        self.checkpoint_path = checkpoint_file(out)
         self.model = make_model(config, venv)
         self.planned = config.total_steps  # where the run ends: whole rollouts (`rounded_steps`)
 
