@@ -280,3 +280,10 @@ done
 # two more seeds of v2's own recipe (one folder each, side by side)
 compare docs/recipes/v2-recipe.toml logs/exp23/cmp-v2r-4 --meta-seeds 4 --baselines ""
 compare docs/recipes/v2-recipe.toml logs/exp23/cmp-v2r-5 --meta-seeds 5 --baselines ""
+# is meta-training deterministic? The same seed twice (compare the policies' fingerprints:
+# python -c "from agents.policy import load_policy; print(load_policy('/tmp/det1/policy.pt').fingerprint())")
+for i in 1 2; do
+    $PY scripts/train_agent.py --total-steps 512 --seed 10 --data-dir "$DATA" --out-dir /tmp/det$i
+    $PY scripts/train_agent.py --total-steps 2560 --eval-every 1024 --seed 10 --data-dir "$DATA" \
+        --out-dir /tmp/det-eval$i
+done
