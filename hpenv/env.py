@@ -53,6 +53,10 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
     by the maximum change. NaN actions raise ``ValueError``; continuous values
     outside [-1, 1] are clipped.
 
+    With ``rise_guard=True`` a rise of the rate is held (turned into ``keep``)
+    until the validation loss has improved on the loss of the last rise
+    (`hpenv.hyperparams.RiseGuard`).
+
     ## Observation Space
 
     ``Box(low, high, (20,), float32)``, the same for every task and every choice
@@ -275,7 +279,15 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
         probe, base = self._probe_and_base(run, plan, hparams)
         self._residual.reset(self.config.max_offset(base))
         self.episode = Episode(
-            task, plan, self._features, self._reward, run.hparams, initial, probe, base
+            task,
+            plan,
+            self._features,
+            self._reward,
+            run.hparams,
+            initial,
+            probe,
+            base,
+            rise_guard=self.config.rise_guard,
         )
         # Warm-up: the first interval trains at the initial hyperparameters (with a
         # base: the base's), so the first decision sees how training goes.
@@ -337,6 +349,8 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
 
     def _apply_action(self, action: np.ndarray, hparams: HParams) -> HParams:
         episode = self.episode
+        if episode is not None:
+            action = episode.guard_action(self.tuned, self.action_mode, action)
         if episode is None or episode.base is None or self.run is None:
             return apply_action(self.tuned, self.action_mode, action, hparams)
         base_lr = episode.base_lr(self.run.samples_done)

@@ -29,7 +29,7 @@ import numpy as np
 
 from hpenv.base import BaseSchedule
 from hpenv.errors import InputError
-from hpenv.hyperparams import HParams, Tunable, tunable, with_optimizer
+from hpenv.hyperparams import ActionMode, HParams, RiseGuard, Tunable, tunable, with_optimizer
 from hpenv.observation import FeatureTracker, IntervalMetrics
 from hpenv.plan import EpisodePlan
 from hpenv.probe import ProbeResult
@@ -131,6 +131,8 @@ class Episode:
         initial: The untrained model's validation metrics.
         probe: What the run's probe found (layout 2; None: it had none).
         base: The base schedule the rate is steered around (layout 2; None: layout 1).
+        rise_guard: Hold the rate's rises until the validation loss improves
+            (`hpenv.hyperparams.RiseGuard`; `guard_action` applies it).
     """
 
     def __init__(
@@ -143,8 +145,10 @@ class Episode:
         initial: EvalStats,
         probe: ProbeResult | None = None,
         base: BaseSchedule | None = None,
+        rise_guard: bool = False,
     ) -> None:
         self.task, self.plan = task, plan
+        self.guard = RiseGuard() if rise_guard else None
         self.features, self.reward = features, reward
         self.initial = initial
         self.probe, self.base = probe, base
@@ -200,6 +204,13 @@ class Episode:
         info = {**self._history_info(), "diverged": True, **self.timings()}
         self.last_reward = 0.0
         return self.features.mark_diverged(), 0.0, True, False, info
+
+    def guard_action(self, tuned: Sequence[str], action_mode: ActionMode, action: Any) -> Any:
+        """The agent's ``action`` after the run's rise guard (as given without one), decided
+        on the last interval's validation loss."""
+        if self.guard is None:
+            return action
+        return self.guard.filter(tuned, action_mode, action, self.history[-1]["val_loss"])
 
     def base_lr(self, samples_done: int) -> float | None:
         """The base's rate for the interval that starts after ``samples_done`` (None: no base)."""

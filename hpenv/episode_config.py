@@ -141,6 +141,9 @@ class EpisodeConfig:
             episode is of observation layout 2 (layout 1's features and the
             probe's) and the rate action is residual over the base (the neutral
             action follows it); None: layout 1, multiplicative actions.
+        rise_guard: Hold the rate's rises until the validation loss improves on the
+            loss of the last rise (`hpenv.hyperparams.RiseGuard`); a policy trained
+            with it meets it when deployed too.
 
     Raises:
         ValueError: A setting is invalid (`hpenv.errors.InputError` for a name
@@ -163,6 +166,7 @@ class EpisodeConfig:
     val_size: int | None = None
     probe: ProbeConfig | None = None
     base: BaseConfig | None = None
+    rise_guard: bool = False
 
     def __post_init__(self) -> None:
         tuned = (self.tuned,) if isinstance(self.tuned, str) else tuple(self.tuned)

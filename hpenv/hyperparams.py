@@ -267,3 +267,75 @@ def apply_action(
         for name, a in zip(tuned, values, strict=True)
     }
     return hparams.replace(**changes)
+
+
+class RiseGuard:
+    """No further rise of the learning rate until the validation loss improves.
+
+    A rate action that raises the rate (a positive value; discrete ``2``) records
+    the validation loss it was decided on. Until a later decision sees a lower
+    validation loss, every rate action is held at ``keep`` or below (a continuous
+    value clipped to <= 0, a discrete ``2`` becomes ``1``); the other tuned
+    hyperparameters are untouched. A first improvement frees the rate again.
+
+    Collapse is what it guards against (docs/results.md section 7): a policy
+    that raises the rate x3 per decision while the loss climbs, until the model
+    sits at chance without diverging. The guard lets it climb as long as the
+    loss improves (a run started 100x too low) and stops the climb at the first
+    rise that did not help. One instance per run: `hpenv.episode.Episode` holds
+    one in meta-training (`hpenv.episode_config.EpisodeConfig.rise_guard`), and
+    `agents.policy.step.PolicyStep` one when deployed, so a policy meets the
+    rule it was trained under.
+
+    Example:
+        >>> guard = RiseGuard()
+        >>> guard.filter(("lr",), "continuous", [0.8], val_loss=1.0).tolist()  # a rise
+        [0.8]
+        >>> guard.filter(("lr",), "continuous", [0.5], val_loss=1.2).tolist()  # no better
+        [0.0]
+        >>> guard.filter(("lr",), "continuous", [0.5], val_loss=0.9).tolist()  # improved
+        [0.5]
+    """
+
+    def __init__(self) -> None:
+        self.loss_at_rise: float | None = None
+        self.held = 0
+
+    def reset(self) -> None:
+        """Start a run: no rise yet."""
+        self.loss_at_rise = None
+        self.held = 0
+
+    def filter(
+        self, tuned: Sequence[str], action_mode: ActionMode, action: Any, val_loss: float
+    ) -> np.ndarray:
+        """``action`` (raw, as the policy gave it) with a held rise turned into ``keep``.
+
+        Args:
+            tuned: Names of the tuned hyperparameters, in action order.
+            action_mode: How ``action`` is written (``continuous`` or ``discrete``).
+            action: One value per tuned hyperparameter.
+            val_loss: The validation loss the decision is taken on (NaN never improves).
+        """
+        values = np.array(action, dtype=np.float64).reshape(-1)
+        if "lr" not in tuned or values.shape != (len(tuned),):
+            return values  # nothing to guard; a wrong length is apply_action's error
+        i = list(tuned).index("lr")
+        keep = 1.0 if action_mode == "discrete" else 0.0
+        if self.loss_at_rise is not None and val_loss < self.loss_at_rise:
+            self.loss_at_rise = None  # improved since the last rise: free again
+        if values[i] > keep:
+            if self.loss_at_rise is not None:
+                values[i] = keep
+                self.held += 1
+            else:
+                self.loss_at_rise = float(val_loss)
+        return values
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"loss_at_rise": self.loss_at_rise, "held": self.held}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        loss = state.get("loss_at_rise")
+        self.loss_at_rise = None if loss is None else float(loss)
+        self.held = int(state.get("held", 0))

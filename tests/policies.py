@@ -10,9 +10,15 @@ from agents.policy import FrozenPolicy
 
 
 def make_policy(
-    tuned=("lr",), seed: int = 0, decisions: int = 4, obs_version: int = 1, **env_config
+    tuned=("lr",),
+    seed: int = 0,
+    decisions: int = 4,
+    obs_version: int = 1,
+    action_bias: float = 0.0,
+    **env_config,
 ) -> FrozenPolicy:
     """An untrained but non-trivial frozen policy (random weights, wide action noise);
+    ``action_bias`` is added to its mean action (e.g. 1.0: it mostly raises);
     ``env_config`` entries beside ``decisions`` (e.g. a layout-2 policy's ``base``)."""
     from gymnasium import spaces
     from stable_baselines3.common.running_mean_std import RunningMeanStd
@@ -41,6 +47,7 @@ def make_policy(
     with torch.no_grad():  # make actions large enough to move the learning rate visibly
         for p in model.policy.action_net.parameters():
             p.mul_(20.0)
+        model.policy.action_net.bias.add_(action_bias)
     rms = RunningMeanStd(shape=(OBS_LOW.shape[0],))
     return FrozenPolicy.from_model(
         model, rms, 10.0, 1e-8, tuned=tuned, action_mode="continuous",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -320,3 +321,40 @@ def test_batch_size_half_actions_double_or_halve_any_size(size: int):
     assert batch.step(size, -0.5) == size // 2
     assert batch.step(size, 0.49) == size
     assert batch.step(size, -0.49) == size
+
+
+def test_rise_guard_holds_rises_until_the_loss_improves():
+    from hpenv.hyperparams import RiseGuard
+
+    guard = RiseGuard()
+    tuned = ("momentum", "lr")
+    # a rise records the loss; rises are then held, lowering and the others are not
+    assert guard.filter(tuned, "discrete", [2, 2], val_loss=1.0).tolist() == [2, 2]
+    assert guard.filter(tuned, "discrete", [2, 2], val_loss=1.0).tolist() == [2, 1]
+    assert guard.filter(tuned, "discrete", [0, 0], val_loss=1.1).tolist() == [0, 0]
+    assert guard.filter(tuned, "continuous", [1.0, 0.3], val_loss=math.nan).tolist() == [1.0, 0.0]
+    state = guard.state_dict()
+    assert state == {"loss_at_rise": 1.0, "held": 2}
+    resumed = RiseGuard()
+    resumed.load_state_dict(state)
+    # the first improvement frees the rate, and the rise taken then is the new reference
+    assert resumed.filter(tuned, "continuous", [0.0, 0.4], val_loss=0.9).tolist() == [0.0, 0.4]
+    assert resumed.filter(tuned, "continuous", [0.0, 0.4], val_loss=0.95).tolist() == [0.0, 0.0]
+    resumed.reset()
+    assert resumed.filter(tuned, "continuous", [0.0, 0.4], val_loss=5.0).tolist() == [0.0, 0.4]
+    # nothing to guard without a rate; a NaN action is left for apply_action to refuse
+    assert RiseGuard().filter(("momentum",), "continuous", [1.0], 1.0).tolist() == [1.0]
+    assert math.isnan(RiseGuard().filter(("lr",), "continuous", [math.nan], 1.0)[0])
+
+
+def test_rise_guard_in_an_episode_keeps_the_rate_when_rises_stop_helping():
+    env = HPTuneEnv("digits", budget=6 * 64 * 3, decisions=5, val_size=64, device="cpu",
+                    initial={"lr": 0.3}, rise_guard=True)  # fmt: skip
+    env.reset(seed=0)
+    lrs = [env.run.hparams.lr]
+    for _ in range(5):
+        env.step(np.array([1.0], np.float32))
+        lrs.append(env.run.hparams.lr)
+    assert env.episode.guard.held > 0
+    assert len(set(lrs)) < len(lrs)  # some rises were held
+    assert all(b >= a for a, b in itertools.pairwise(lrs))  # never lowered

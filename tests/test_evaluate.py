@@ -575,3 +575,30 @@ def test_compare_recipes_dirs_takes_the_baselines_from_their_own_folder(tmp_path
     assert "| static (baseline) | - | 50.00 | - | - |" in capsys.readouterr().out
     assert script.main(argv) == 0  # no baselines folder: none beside the recipe
     assert "static (baseline)" not in capsys.readouterr().out
+
+
+def test_rise_guard_setting_reaches_the_policy_and_is_kept_on_resume(tmp_path: Path):
+    """``rise_guard`` 'on' holds a rising policy's rises (started 30x high, its loss stops
+    improving); 'policy' follows the artifact (trained without it); a resume keeps it."""
+    path = make_policy(decisions=4, action_bias=2.0).save(tmp_path / "riser.pt")
+
+    def lrs(guard: str) -> list[list[float]]:
+        out = tmp_path / guard
+        config = EvalConfig(policy=str(path), tasks=("digits",), seeds=(0, 1), methods=("policy",),
+                            fidelity=TINY, start_lr_factors=(30.0,), rise_guard=guard,
+                            out_dir=str(out))  # fmt: skip
+        evaluate(config, progress=False)
+        assert json.loads((out / "config.json").read_text())["config"]["rise_guard"] == guard
+        records = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+        return [[point["lr"] for point in r["trajectory"]] for r in records]
+
+    free, guarded = lrs("policy"), lrs("on")
+    assert free == lrs("off")
+    for run_free, run_guarded in zip(free, guarded, strict=True):
+        assert max(run_guarded) <= max(run_free)
+    assert any(max(g) < max(f) for f, g in zip(free, guarded, strict=True))
+    config = EvalConfig(policy=str(path), tasks=("digits",), seeds=(0, 1), methods=("policy",),
+                        fidelity=TINY, start_lr_factors=(30.0,), rise_guard="off",
+                        out_dir=str(tmp_path / "on"), resume=True)  # fmt: skip
+    with pytest.raises(ValueError, match="rise_guard=on, not off"):
+        evaluate(config, progress=False)

@@ -562,3 +562,25 @@ def test_an_ensemble_run_trains_its_seeds_one_after_another_and_resumes_between_
     assert all(m["selected_return"] is not None for m in record["members"])
     assert math.isfinite(record["mean_return"])
     assert "the ensemble's held-out mean return" in capsys.readouterr().out
+
+
+def test_rise_guard_travels_from_the_run_to_its_episodes_policy_and_adaptation():
+    """--rise-guard: every episode of the run holds rises (`EpisodeConfig.rise_guard`), the
+    artifact records it, a deployed `PolicyStep` and an adaptation of the policy follow it."""
+    from policies import make_policy
+
+    from agents.metatrain.adapt_config import AdaptConfig, session_config
+    from agents.metatrain.config import env_metadata, episode_config
+    from agents.policy.step import PolicyStep
+
+    config = dataclasses.replace(TINY, rise_guard=True)
+    assert episode_config(config).rise_guard
+    assert not episode_config(TINY).rise_guard
+    assert env_metadata(config)["rise_guard"] is True
+    policy = make_policy(decisions=4, **{k: v for k, v in env_metadata(config).items()
+                                         if k not in ("decisions",)})  # fmt: skip
+    assert PolicyStep(policy).guard is not None
+    assert PolicyStep(policy, rise_guard=False).guard is None
+    assert PolicyStep(make_policy(decisions=4)).guard is None  # older artifacts: no guard
+    adapted = session_config(AdaptConfig(task="digits"), policy.metadata, clip_obs=10.0)
+    assert adapted.rise_guard

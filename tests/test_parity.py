@@ -28,23 +28,32 @@ STEPS = 5 * 12  # 5 intervals of 12 optimizer steps
 BUDGET = BATCH * STEPS
 
 
-def test_env_harness_and_controller_take_the_same_decisions():
-    policy = make_policy(decisions=DECISIONS)
+@pytest.mark.parametrize("rise_guard", [False, True])
+def test_env_harness_and_controller_take_the_same_decisions(rise_guard):
+    # With the guard, a policy that mostly raises the rate from 30x the default: the loss
+    # stops improving, so the guard holds some of its rises, in all three alike.
+    policy = make_policy(decisions=DECISIONS, action_bias=2.0 * rise_guard, rise_guard=rise_guard)
     task = get_task("synthetic")
     assert task.defaults.batch_size == BATCH
 
     env = HPTuneEnv(task, budget=BUDGET, decisions=DECISIONS, val_size=0, device="cpu",
-                    initial={"lr": task.defaults.lr})  # fmt: skip
+                    initial={"lr": task.defaults.lr * (30.0 if rise_guard else 1.0)},
+                    rise_guard=rise_guard)  # fmt: skip
     actor = PolicyActor(policy)
     episode = run_episode(env, actor, seed=5, on_reset=actor.reset, test=False)
     assert env.run is not None
     seed = env.run.generator.initial_seed()  # the training seed the episode drew
 
+    assert env.episode is not None
+    held = env.episode.guard.held if env.episode.guard is not None else 0
+    assert (held > 0) == rise_guard
+
     spec = RunSpec("synthetic", seed, fidelity=Fidelity(budget=BUDGET), decisions=DECISIONS,
-                   val_size=0)  # fmt: skip
+                   val_size=0, start_lr_factor=30.0 if rise_guard else 1.0)  # fmt: skip
     harness = PolicyMethod(policy).run(spec)
 
     run = TrainingRun(task, seed=seed, device="cpu", val_size=0)
+    run.set_hparams(lr=episode.trajectory[0]["lr"])  # the start: default, or 30x it
 
     def evaluate() -> tuple[float, float]:
         result = run.evaluate()
@@ -63,6 +72,7 @@ def test_env_harness_and_controller_take_the_same_decisions():
     assert len(env_lrs) == DECISIONS + 1
     assert harness_lrs == pytest.approx(env_lrs, rel=1e-12)
     assert controller_lrs == pytest.approx(env_lrs, rel=1e-12)
-    assert len({round(lr, 12) for lr in env_lrs}) > 2  # the policy really moved the rate
+    assert len({round(lr, 12) for lr in env_lrs}) > 2 or rise_guard  # the policy moved the rate
+    assert env_lrs[0] == pytest.approx(task.defaults.lr * (30.0 if rise_guard else 1.0))
     assert harness.val_loss == pytest.approx(episode.val_loss, rel=1e-9)
     assert run.evaluate().loss == pytest.approx(episode.val_loss, rel=1e-9)

@@ -379,16 +379,22 @@ def test_diverged_member_restarts_on_a_task_of_its_shape_and_finishes_with_the_o
     assert restarted.intervals - 1 == intervals - 2
 
 
-def test_member_trajectory_equals_an_hptuneenv_episode():
-    """Parity: one implementation of the episode, whatever trains the model."""
+@pytest.mark.parametrize("rise_guard", [False, True])
+def test_member_trajectory_equals_an_hptuneenv_episode(rise_guard):
+    """Parity: one implementation of the episode, whatever trains the model (the rise guard's
+    holds included: with it, both members raise the rate at every decision)."""
     task = SyntheticSpec(**SHAPE, steps=30, batch_size=16, seed=4).task()
-    venv = make_venv(task, num_envs=2, budget=100)
+    settings = {**VEC, "rise_guard": rise_guard}
+    if rise_guard:  # started at a rate where rises stop helping
+        settings["initial"] = {"lr": 0.1}
+    venv = PopulationVecEnv(task, 2, budget=100, **settings)
     venv.seed(3)
     obs = venv.reset()
-    actions = [np.array([[a], [-a]], np.float32) for a in (0.5, -1.0, 0.3)]
+    sign = 1.0 if rise_guard else -1.0
+    actions = [np.array([[a], [sign * a]], np.float32) for a in (0.5, 1.0, 0.3)]
     envs = []
     for i in range(2):
-        env = HPTuneEnv(task, budget=100, **VEC)
+        env = HPTuneEnv(task, budget=100, **settings)
         first, info = env.reset(seed=venv.episode_seeds[i], options={"task": task})
         np.testing.assert_allclose(first, obs[i], atol=1e-4)
         assert info["hparams"] == venv.reset_infos[i]["hparams"]
@@ -404,6 +410,8 @@ def test_member_trajectory_equals_an_hptuneenv_episode():
             assert infos[i]["hparams"] == info["hparams"]
             assert infos[i]["val_loss"] == pytest.approx(info["val_loss"], rel=1e-5)
             assert set(expected) - {"terminal_observation", "TimeLimit.truncated"} == set(info)
+    held = [env.episode.guard.held if env.episode.guard else 0 for env in envs]
+    assert (sum(held) > 0) == rise_guard
 
 
 def test_same_seed_same_trajectories():

@@ -29,6 +29,8 @@ OPTUNA_WARM = "optuna_warm"
 OPTUNA_SIMILAR = "optuna_similar"
 #: Methods warm-started from the finished ``optuna`` runs of other tasks: they run last.
 WARM_METHODS: tuple[str, ...] = (OPTUNA_WARM, OPTUNA_SIMILAR)
+#: ``--rise-guard`` -> `agents.policy.step.PolicyStep`'s ``rise_guard`` (None: the policy's own).
+RISE_GUARD_CHOICES: dict[str, bool | None] = {"policy": None, "on": True, "off": False}
 #: Options that say where the cells run, not what they compute (not carried over by a resume).
 PLACEMENT_OPTIONS = ("ray_address", "ray_cpus_per_cell", "ray_gpus_per_cell", "ray_retries")
 #: How the harness trains its cells (see `EvalConfig.engine`, `agents.evaluation.batched`).
@@ -78,6 +80,12 @@ class EvalConfig:
         "every cell trains with this optimizer (sgd, adam, adamw) at its usual rate instead of "
         "the task's (default: the task's)",
         default=None,
+    )
+    rise_guard: str = option(
+        "the policy's rise guard (hpenv.hyperparams.RiseGuard: no rise of the rate until the "
+        "validation loss improves): 'policy' (as it was meta-trained), 'on' or 'off'",
+        default="policy",
+        choices=tuple(RISE_GUARD_CHOICES),
     )
     device: str = option("training device", default="cpu")
     threads: int = threads_option()

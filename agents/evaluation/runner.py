@@ -28,6 +28,7 @@ from agents.evaluation.config import (
     OPTUNA,
     OPTUNA_SIMILAR,
     POLICY,
+    RISE_GUARD_CHOICES,
     WARM_METHODS,
     EvalConfig,
     check_training_tasks,
@@ -284,7 +285,9 @@ class _CellRunner:
         if slot not in self._instances:
             if name == POLICY:
                 assert self.policy is not None
-                self._instances[slot] = PolicyMethod(self.policy)
+                self._instances[slot] = PolicyMethod(
+                    self.policy, rise_guard=RISE_GUARD_CHOICES[self.config.rise_guard]
+                )
             elif name in WARM_METHODS:
                 configs = warm_configs_for(task, self.store, self.priors)
                 settings = {"prior_specs": self.specs(configs)} if name == OPTUNA_SIMILAR else {}
@@ -367,6 +370,15 @@ class _CellRunner:
             yield key
 
 
+#: Settings that change what an evaluation's runs mean (a resume must keep them), with the
+#: value of reports written before each existed.
+_RUN_SETTINGS: dict[str, Any] = {
+    "grid_points": GRID_POINTS,
+    "optimizer": None,
+    "rise_guard": "policy",
+}
+
+
 def _write_config(
     out: Path,
     config: EvalConfig,
@@ -375,7 +387,8 @@ def _write_config(
     policy: FrozenPolicy | None,
 ) -> None:
     """Write ``config.json``; refuse a resume with another policy, decisions, optimizer,
-    grid or fidelities (the runs already there would not be comparable with the new ones).
+    grid, rise guard or fidelities (the runs already there would not be comparable with the
+    new ones).
     """
     path = out / "config.json"
     fidelity = {t: fidelity_text(t, overrides) for t in config.tasks}
@@ -389,18 +402,12 @@ def _write_config(
                 f"{out} was run with decisions={old.get('decisions')}, not {decisions}: "
                 "its runs would not be comparable; use another out_dir"
             )
-        points = old.get("config", {}).get("grid_points", GRID_POINTS)
-        if points != config.grid_points:
-            raise ValueError(
-                f"{out} was run with grid_points={points}, not {config.grid_points}: "
-                "use another out_dir"
-            )
-        ran_with = old.get("config", {}).get("optimizer")
-        if ran_with != config.optimizer:
-            raise ValueError(
-                f"{out} was run with optimizer={ran_with}, not {config.optimizer}: "
-                "use another out_dir"
-            )
+        for name, default in _RUN_SETTINGS.items():  # files older than a setting: its default
+            ran_with, now = old.get("config", {}).get(name, default), getattr(config, name)
+            if ran_with != now:
+                raise ValueError(
+                    f"{out} was run with {name}={ran_with}, not {now}: use another out_dir"
+                )
         for task, text in old.get("fidelity", {}).items():
             if task in fidelity and fidelity[task] != text:
                 raise ValueError(

@@ -206,6 +206,7 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         unprobed_steer_range=env.get("base", {}).get("unprobed_steer_range"),
         steer_mode=env.get("base", {}).get("steer_mode", BaseConfig.steer_mode),
         optimizers=tuple(env.get("optimizers", ())),
+        rise_guard=bool(env.get("rise_guard", False)),
         algorithm=meta.algorithm,
         frame_stack=meta.frame_stack,
         n_steps=config.n_steps or meta.decisions,

@@ -164,6 +164,11 @@ class MetaTrainConfig:
         "steps have none)",
         default=SyntheticFamily.steps,
     )
+    rise_guard: bool = option(
+        "hold the rate's rises until the validation loss improves on the loss of the last "
+        "rise (hpenv.hyperparams.RiseGuard); the policy records it and meets it when deployed",
+        default=False,
+    )
     lr_below: float = option("initial lr drawn down to task default / this", default=100.0)
     lr_above: float = option("initial lr drawn up to task default * this", default=30.0)
     algorithm: AlgorithmName = option(
@@ -330,6 +335,7 @@ def episode_config(
         initial={"lr": Around(config.lr_below, config.lr_above)},
         fidelity={} if config.budget is not None else table,
         optimizers=config.optimizers,
+        rise_guard=config.rise_guard,
         probe=ProbeConfig(min_steps=config.probe_min_steps) if config.layout == 2 else None,
         base=(
             BaseConfig(
@@ -362,6 +368,7 @@ def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
         "synthetic_steps": config.synthetic_steps,
         "layout": config.layout,
         "optimizers": config.optimizers,
+        "rise_guard": config.rise_guard,
         **_probe_and_base(episode_config(config)),
     }
 

@@ -345,12 +345,13 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         try:
             for i in range(self.num_envs):
                 base_lr = self.episodes[i].base_lr(done[i])
+                action = self.episodes[i].guard_action(self.tuned, self.action_mode, actions[i])
                 if base_lr is None:
-                    new.append(apply_action(self.tuned, self.action_mode, actions[i], hparams[i]))
+                    new.append(apply_action(self.tuned, self.action_mode, action, hparams[i]))
                     continue
                 residual = self._residuals[i]
                 hp = apply_residual(
-                    self.tuned, self.action_mode, actions[i], hparams[i], residual, base_lr
+                    self.tuned, self.action_mode, action, hparams[i], residual, base_lr
                 )
                 new.append(hp)
         except ValueError:
@@ -482,7 +483,8 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
                 population.set_hparams(i, lr=base.lr(base.p0))
             new.append(
                 Episode(population.task(i), plan, self._features[i], self._rewards[i],
-                        population.hparams[i], untrained, probe, base)
+                        population.hparams[i], untrained, probe, base,
+                        rise_guard=self.config.rise_guard)
             )  # fmt: skip
             self._residuals[i].reset(self.config.max_offset(base))
         if indices == list(range(self.num_envs)):

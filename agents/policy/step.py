@@ -15,7 +15,7 @@ from typing import Any
 
 from agents.policy.artifact import FrozenPolicy, PolicyActor
 from hpenv.base import BaseConfig, BaseSchedule, apply_residual
-from hpenv.hyperparams import HParams, apply_action
+from hpenv.hyperparams import HParams, RiseGuard, apply_action
 from hpenv.observation import FeatureTracker, IntervalMetrics
 from hpenv.probe import ProbeResult
 
@@ -29,11 +29,19 @@ class PolicyStep:
     Args:
         policy: The frozen policy.
         deterministic: Take the policy's mean action (as deployed) or sample.
+        rise_guard: Hold the rate's rises until the validation loss improves
+            (`hpenv.hyperparams.RiseGuard`); None: as the policy was meta-trained
+            (``rise_guard`` of its ``env_config``).
     """
 
-    def __init__(self, policy: FrozenPolicy, deterministic: bool = True) -> None:
+    def __init__(
+        self, policy: FrozenPolicy, deterministic: bool = True, rise_guard: bool | None = None
+    ) -> None:
         self.policy = policy
         meta = policy.metadata
+        if rise_guard is None:
+            rise_guard = bool(meta.env_config.get("rise_guard", False))
+        self.guard = RiseGuard() if rise_guard else None
         self.features = FeatureTracker(meta.obs_version)
         self.actor = PolicyActor(policy, deterministic=deterministic)
         self.base_config = meta.base_config() or BaseConfig()
@@ -60,6 +68,8 @@ class PolicyStep:
         anchor = None if base is None else base.anchor
         self.features.reset(val_loss, val_accuracy, hparams, probe=probe, anchor=anchor)
         self.actor.reset()
+        if self.guard is not None:
+            self.guard.reset()
         if self.residual is not None:
             self.residual.reset(self.base_config.max_offset(base))
 
@@ -72,6 +82,8 @@ class PolicyStep:
         obs = self.features.update(metrics)
         meta = self.policy.metadata
         action = self.actor(obs)
+        if self.guard is not None:
+            action = self.guard.filter(meta.tuned, meta.action_mode, action, metrics.val_loss)
         if self.residual is None:
             return apply_action(meta.tuned, meta.action_mode, action, metrics.hparams)
         if metrics.base_lr is None:
@@ -96,11 +108,14 @@ class PolicyStep:
             "actor": self.actor.state_dict(),
             "offset": offset,
             "max_offset": max_offset,
+            "guard": None if self.guard is None else self.guard.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.features.load_state_dict(state["features"])
         self.actor.load_state_dict(state["actor"])
+        if self.guard is not None and state.get("guard") is not None:
+            self.guard.load_state_dict(state["guard"])
         if self.residual is not None:
             self.residual.offset = float(state.get("offset") or 0.0)
             if state.get("max_offset") is not None:  # older states: the range of `start`
