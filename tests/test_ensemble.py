@@ -119,6 +119,12 @@ def test_members_of_different_recipes_are_refused(tmp_path: Path):
         FrozenPolicy.ensemble([make_policy(("lr",)), make_policy(("lr", "momentum"))])
     with pytest.raises(InputError, match="in decisions"):
         FrozenPolicy.ensemble([make_policy(decisions=4), make_policy(decisions=5)])
+    with pytest.raises(InputError, match="in rise_guard"):
+        FrozenPolicy.ensemble([make_policy(rise_guard=True), make_policy(seed=1)])
+    guarded = FrozenPolicy.ensemble(
+        [make_policy(rise_guard=True), make_policy(seed=1, rise_guard=True)]
+    )
+    assert guarded.metadata.rise_guard  # deployed with the guard its members were trained with
     v2 = {"obs_version": 2}
     with pytest.raises(InputError, match="in base"):
         FrozenPolicy.ensemble(

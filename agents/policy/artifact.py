@@ -127,6 +127,12 @@ class PolicyMetadata:
         """Decisions per run the policy was trained with (every driver's default)."""
         return int(self.env_config.get("decisions", DEFAULT_DECISIONS))
 
+    @property
+    def rise_guard(self) -> bool:
+        """Whether the policy's episodes held the rate's rises until the validation loss
+        improved (`hpenv.hyperparams.RiseGuard`); every driver holds them the same way."""
+        return bool(self.env_config.get("rise_guard", False))
+
     def probe_config(self) -> ProbeConfig | None:
         """The probe the policy's episodes ran (layout 2; None for layout 1): the one
         recorded in ``env_config``, else today's default (`hpenv.probe.ProbeConfig`)."""
@@ -252,7 +258,7 @@ class FrozenPolicy:
 
         The members must be feed-forward, continuous-action policies that act the same
         way: the same observation layout, frame stack, tuned hyperparameters and ranges,
-        network, decisions per run, probe and base (`_acting`; settings written out by a
+        network, decisions per run, probe, base and rise guard (`_acting`; settings written out by a
         newer hpenv and left to their defaults by an older one compare equal), differing
         in their weights and normalisation statistics (meta-training seeds of one recipe;
         their training distributions are not compared). Each member normalises the
@@ -461,7 +467,7 @@ class FrozenPolicy:
 
 def _acting(meta: PolicyMetadata) -> dict[str, Any]:
     """What decides how a policy of ``meta`` acts on a run (an ensemble's members share it):
-    its observation and action layout, network, decisions per run, probe and base."""
+    its observation and action layout, network, decisions per run, probe, base and rise guard."""
     return {
         "obs_version": meta.obs_version,
         "frame_stack": meta.frame_stack,
@@ -473,6 +479,7 @@ def _acting(meta: PolicyMetadata) -> dict[str, Any]:
         "decisions": meta.decisions,
         "probe": meta.probe_config(),
         "base": meta.base_config(),
+        "rise_guard": meta.rise_guard,
     }
 
 

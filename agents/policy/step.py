@@ -39,9 +39,9 @@ class PolicyStep:
     ) -> None:
         self.policy = policy
         meta = policy.metadata
-        if rise_guard is None:
-            rise_guard = bool(meta.env_config.get("rise_guard", False))
-        self.guard = RiseGuard() if rise_guard else None
+        self.guard = (
+            RiseGuard() if (meta.rise_guard if rise_guard is None else rise_guard) else None
+        )
         self.features = FeatureTracker(meta.obs_version)
         self.actor = PolicyActor(policy, deterministic=deterministic)
         self.base_config = meta.base_config() or BaseConfig()
