@@ -9,6 +9,9 @@ files (a run's ``best_policy.pt`` or ``policy.pt``); the result loads wherever a
 policy file does (``--policy``, `agents.policy.load_pretrained`, `HyperController`).
 Export and adaptation take single policies only.
 
+``--rise-guard on`` deploys the ensemble with the rise guard (`hpenv.hyperparams.RiseGuard`)
+whatever its members were trained with; the file records it.
+
 Usage:
     python scripts/ensemble_policy.py --out logs/ensemble.pt \\
         --policies logs/cmp/meta/recipe/s0/best_policy.pt,logs/cmp/meta/recipe/s1/best_policy.pt
@@ -22,7 +25,7 @@ from pathlib import Path
 
 from agents.cli import option, parse_config, run_job
 from agents.policy import FrozenPolicy, load_policy
-from agents.policy.artifact import EnsembleReduce
+from agents.policy.artifact import RISE_GUARD_CHOICES, EnsembleReduce
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,13 @@ class EnsembleConfig:
         "how the members' actions combine: 'mean', or 'median' (fewer than half of the "
         "members cannot pull it outside the others' range)",
         default="mean",
+    )
+    rise_guard: str = option(
+        "the ensemble's rise guard when deployed (hpenv.hyperparams.RiseGuard: no rise of the "
+        "rate until the validation loss improves): 'policy' (as its members were trained), "
+        "'on' or 'off'; recorded in the file, so every driver follows it",
+        default="policy",
+        choices=tuple(RISE_GUARD_CHOICES),
     )
 
     def __post_init__(self) -> None:
@@ -55,6 +65,9 @@ def build_ensemble(config: EnsembleConfig) -> FrozenPolicy:
     """Load the members, combine them (`FrozenPolicy.ensemble`) and save the result."""
     members = [load_policy(p) for p in config.policies]
     ensemble = FrozenPolicy.ensemble(members, sources=list(config.policies), reduce=config.reduce)
+    guard = RISE_GUARD_CHOICES[config.rise_guard]
+    if guard is not None:
+        ensemble = ensemble.with_rise_guard(guard)
     ensemble.save(config.out)
     return ensemble
 
@@ -66,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         ensemble = build_ensemble(config)
         print(
             f"wrote {config.out}: an ensemble of {ensemble.size} policies ({ensemble.reduce}, "
-            f"layout v{ensemble.metadata.obs_version}, fingerprint {ensemble.fingerprint()[:12]})"
+            f"layout v{ensemble.metadata.obs_version}, rise guard "
+            f"{'on' if ensemble.metadata.rise_guard else 'off'}, "
+            f"fingerprint {ensemble.fingerprint()[:12]})"
         )
 
     return run_job(job)

@@ -170,3 +170,35 @@ def test_an_ensemble_drives_a_plain_loop_like_the_mean_of_its_members():
         controller.detach()
     assert len(set(rates)) == 4
     assert min(rates[:3]) < rates[3] < max(rates[:3])
+
+
+def test_a_policy_deployed_with_the_rise_guard_keeps_it_through_its_file(tmp_path: Path):
+    """`with_rise_guard` chooses the guard for deployment whatever the training had: saved,
+    loaded, fingerprinted apart, followed by `PolicyStep`; ``ensemble_policy.py --rise-guard``."""
+    from agents.policy.step import PolicyStep
+
+    single = make_policy()
+    guarded = single.with_rise_guard(True)
+    assert not single.metadata.rise_guard
+    assert guarded.metadata.rise_guard
+    assert guarded.fingerprint() != single.fingerprint()
+    assert guarded.with_rise_guard(False).fingerprint() == single.fingerprint()
+    loaded = load_policy(guarded.save(tmp_path / "g.pt"))
+    assert loaded.metadata.rise_guard
+    assert loaded.fingerprint() == guarded.fingerprint()
+    assert PolicyStep(loaded).guard is not None
+    assert PolicyStep(single).guard is None
+    trained_with = make_policy(rise_guard=True)
+    assert not trained_with.with_rise_guard(False).metadata.rise_guard
+
+    paths = [str(p.save(tmp_path / f"m{i}.pt")) for i, p in enumerate(members(2))]
+    script = load_script("ensemble_policy")
+    out = tmp_path / "e.pt"
+    assert (
+        script.main(["--policies", ",".join(paths), "--out", str(out), "--rise-guard", "on"]) == 0
+    )
+    ensemble = load_policy(out)
+    assert (ensemble.size, ensemble.metadata.rise_guard) == (2, True)
+    plain = FrozenPolicy.ensemble([load_policy(p) for p in paths], sources=paths)
+    assert ensemble.fingerprint() != plain.fingerprint()
+    assert PolicyStep(ensemble).guard is not None

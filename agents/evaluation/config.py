@@ -13,6 +13,7 @@ from typing import Any, Literal
 from agents.cli import check_threads, option, threads_option
 from agents.evaluation.methods import METHODS
 from agents.evaluation.methods.core import RunSpec
+from agents.policy.artifact import RISE_GUARD_CHOICES
 from hpenv.errors import InputError
 from hpenv.hyperparams import OptimizerName
 from hpenv.plan import Fidelity
@@ -29,8 +30,6 @@ OPTUNA_WARM = "optuna_warm"
 OPTUNA_SIMILAR = "optuna_similar"
 #: Methods warm-started from the finished ``optuna`` runs of other tasks: they run last.
 WARM_METHODS: tuple[str, ...] = (OPTUNA_WARM, OPTUNA_SIMILAR)
-#: ``--rise-guard`` -> `agents.policy.step.PolicyStep`'s ``rise_guard`` (None: the policy's own).
-RISE_GUARD_CHOICES: dict[str, bool | None] = {"policy": None, "on": True, "off": False}
 #: Options that say where the cells run, not what they compute (not carried over by a resume).
 PLACEMENT_OPTIONS = ("ray_address", "ray_cpus_per_cell", "ray_gpus_per_cell", "ray_retries")
 #: How the harness trains its cells (see `EvalConfig.engine`, `agents.evaluation.batched`).

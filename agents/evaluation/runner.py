@@ -28,7 +28,6 @@ from agents.evaluation.config import (
     OPTUNA,
     OPTUNA_SIMILAR,
     POLICY,
-    RISE_GUARD_CHOICES,
     WARM_METHODS,
     EvalConfig,
     check_training_tasks,
@@ -45,7 +44,7 @@ from agents.evaluation.outcomes import (
 )
 from agents.evaluation.records import Key, RunStore, require_reports
 from agents.evaluation.report import summarize
-from agents.policy.artifact import FrozenPolicy
+from agents.policy.artifact import RISE_GUARD_CHOICES, FrozenPolicy
 from agents.policy.hub import load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_write_json, exclusive_lock

@@ -59,6 +59,9 @@ READABLE_FORMATS = (ARTIFACT_FORMAT, ENSEMBLE_FORMAT)
 #: How an ensemble combines its members' actions (`FrozenPolicy.ensemble`'s ``reduce``).
 EnsembleReduce = Literal["mean", "median"]
 ENSEMBLE_REDUCES: tuple[str, ...] = ("mean", "median")
+#: ``--rise-guard`` of the scripts -> a rise guard setting (None: the policy's own,
+#: `PolicyMetadata.rise_guard`; `FrozenPolicy.with_rise_guard`, `agents.policy.step.PolicyStep`).
+RISE_GUARD_CHOICES: dict[str, bool | None] = {"policy": None, "on": True, "off": False}
 #: The SB3 algorithms a policy can come from (sb3-contrib's RecurrentPPO for the LSTM policy).
 AlgorithmName = Literal["ppo", "recurrent_ppo"]
 #: How a policy's rate action is applied: ``multiplicative`` (layout 1: x3 at most per
@@ -101,6 +104,9 @@ class PolicyMetadata:
             ``size``, ``reduce`` (how the members' actions combine: ``"mean"`` or
             ``"median"``; files written before the choice existed are means) and
             ``members`` (each member's ``source``, ``agent_steps`` and ``created``).
+        deploy: Settings its drivers use in place of those it was trained with; empty: as
+            trained. ``rise_guard`` (bool): hold the rate's rises until the validation loss
+            improves (`hpenv.hyperparams.RiseGuard`), set by `FrozenPolicy.with_rise_guard`.
     """
 
     obs_version: int
@@ -121,6 +127,7 @@ class PolicyMetadata:
     adaptation: dict[str, Any] = field(default_factory=dict)
     action_kind: ActionKind = "multiplicative"
     ensemble: dict[str, Any] = field(default_factory=dict)
+    deploy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def decisions(self) -> int:
@@ -129,9 +136,9 @@ class PolicyMetadata:
 
     @property
     def rise_guard(self) -> bool:
-        """Whether the policy's episodes held the rate's rises until the validation loss
-        improved (`hpenv.hyperparams.RiseGuard`); every driver holds them the same way."""
-        return bool(self.env_config.get("rise_guard", False))
+        """Whether its drivers hold the rate's rises until the validation loss improves
+        (`hpenv.hyperparams.RiseGuard`): ``deploy``'s choice, else as its episodes did."""
+        return bool(self.deploy.get("rise_guard", self.env_config.get("rise_guard", False)))
 
     def probe_config(self) -> ProbeConfig | None:
         """The probe the policy's episodes ran (layout 2; None for layout 1): the one
@@ -312,6 +319,7 @@ class FrozenPolicy:
         meta = replace(
             first,
             ensemble=record,
+            deploy={},  # its members' agreed rise guard; `with_rise_guard` may choose another
             tasks=tasks,
             agent_steps=sum(p.metadata.agent_steps for p in policies),
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -326,6 +334,17 @@ class FrozenPolicy:
         combined = cls(lead.policy, lead.obs_mean, lead.obs_var, lead.clip_obs, lead.epsilon, meta)
         combined.members = tuple(members)
         return combined
+
+    def with_rise_guard(self, on: bool) -> FrozenPolicy:
+        """This policy, deployed with (or without) the rise guard whatever it was trained
+        with (`PolicyMetadata.deploy`; saved with it, so every driver of the file follows it).
+        """
+        meta = replace(self.metadata, deploy={**self.metadata.deploy, "rise_guard": bool(on)})
+        if self.members:
+            return type(self)._of_members(list(self.members), meta)
+        return type(self)(
+            self.policy, self.obs_mean, self.obs_var, self.clip_obs, self.epsilon, meta
+        )
 
     def normalise(self, obs: np.ndarray) -> np.ndarray:
         """Exactly ``VecNormalize.normalize_obs`` with frozen statistics."""
@@ -365,14 +384,16 @@ class FrozenPolicy:
         return action, None
 
     def fingerprint(self) -> str:
-        """sha256 (hex) of what decides the actions: weights, normalisation, action layout.
+        """sha256 (hex) of what decides the actions: weights, normalisation, action layout
+        and the rise guard.
 
         The same policy has the same fingerprint whichever file, folder, shipped name or
         copy it was loaded from; its training record (tasks, dates, versions, notes) is
         left out. An ensemble's is that of its members' fingerprints, in order.
         """
+        guard = " rise_guard" if self.metadata.rise_guard else ""  # none: as before it existed
         if self.members:
-            digest = hashlib.sha256(f"ensemble {self.reduce} {self.size}".encode())
+            digest = hashlib.sha256(f"ensemble {self.reduce} {self.size}{guard}".encode())
             for member in self.members:
                 digest.update(member.fingerprint().encode())
             return digest.hexdigest()
@@ -383,6 +404,8 @@ class FrozenPolicy:
             "network": [meta.algorithm, meta.policy_kwargs],
             "normalisation": [self.clip_obs, self.epsilon],
         }
+        if guard:
+            layout["rise_guard"] = True
         digest = hashlib.sha256(json.dumps(layout, sort_keys=True, default=str).encode())
         for name, tensor in sorted(self.policy.state_dict().items()):
             value = tensor.detach().cpu().contiguous()
