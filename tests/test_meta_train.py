@@ -584,3 +584,26 @@ def test_rise_guard_travels_from_the_run_to_its_episodes_policy_and_adaptation()
     assert PolicyStep(make_policy(decisions=4)).guard is None  # older artifacts: no guard
     adapted = session_config(AdaptConfig(task="digits"), policy.metadata, clip_obs=10.0)
     assert adapted.rise_guard
+
+
+def test_held_out_evaluation_holds_rises_as_the_policy_is_deployed(monkeypatch):
+    """The loop scores a policy (a snapshot, or an ensemble for ensemble.json) with the rise
+    guard its drivers will use, not the run's training setting."""
+    from policies import make_policy
+
+    from agents.metatrain import loop
+
+    seen = []
+    real = loop.make_env
+
+    def spy(**kwargs):
+        seen.append(kwargs["episode"].rise_guard)
+        return real(**kwargs)
+
+    monkeypatch.setattr(loop, "make_env", spy)
+    config = dataclasses.replace(TINY, eval_seeds=(0,))
+    policy = make_policy(decisions=4, action_bias=2.0)
+    free = loop.evaluate_policy(policy, config, ["synthetic-heldout"])
+    held = loop.evaluate_policy(policy.with_rise_guard(True), config, ["synthetic-heldout"])
+    assert seen == [False, True]
+    assert free != held  # a policy that always raises is held back somewhere

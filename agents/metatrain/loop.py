@@ -484,9 +484,13 @@ def evaluate_policy(
     """Deterministic episodes of ``policy`` on ``tasks`` x ``config.eval_seeds``.
 
     Initial learning rates are drawn from the seed as in training, so the
-    score includes rescuing bad starts.
+    score includes rescuing bad starts. The episodes hold the rate's rises as the policy's
+    drivers would (`PolicyMetadata.rise_guard`: its training setting unless it was given
+    another for deployment, as an ensemble may be).
     """
-    env = make_env(**env_kwargs(config, tasks))
+    kwargs = env_kwargs(config, tasks)
+    kwargs["episode"] = kwargs["episode"].replace(rise_guard=policy.metadata.rise_guard)
+    env = make_env(**kwargs)
     actor = PolicyActor(policy)
     returns, accuracies = [], []
     for task in resolve_tasks(tasks, config.synthetic_family()):
