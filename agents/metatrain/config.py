@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from agents.cli import check_threads, option, threads_option
 from agents.metatrain.suite import DEFAULT_EVAL_TASKS, DEFAULT_TRAIN_TASKS, check_suite
-from agents.policy.artifact import AlgorithmName
+from agents.policy.artifact import RISE_GUARD_CHOICES, AlgorithmName
 from hpenv.base import STEER_MODES, BaseConfig, SteerMode
 from hpenv.episode import Around
 from hpenv.episode_config import EpisodeConfig
@@ -168,6 +168,14 @@ class MetaTrainConfig:
         "hold the rate's rises until the validation loss improves on the loss of the last "
         "rise (hpenv.hyperparams.RiseGuard); the policy records it and meets it when deployed",
         default=False,
+    )
+    deploy_rise_guard: str = option(
+        "the rise guard of the policies the run writes (policy.pt, best_policy.pt; with "
+        "--ensemble the ensemble too) when deployed: 'policy' (as trained, --rise-guard), "
+        "'on' or 'off' (FrozenPolicy.with_rise_guard); the run's held-out selection follows "
+        "the training setting",
+        default="policy",
+        choices=tuple(RISE_GUARD_CHOICES),
     )
     lr_below: float = option("initial lr drawn down to task default / this", default=100.0)
     lr_above: float = option("initial lr drawn up to task default * this", default=30.0)

@@ -73,7 +73,7 @@ from agents.metatrain.vec_env import (
     terminate_workers,
     vec_env_runtime,
 )
-from agents.policy.artifact import FrozenPolicy, PolicyActor, load_policy
+from agents.policy.artifact import RISE_GUARD_CHOICES, FrozenPolicy, PolicyActor, load_policy
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.errors import InputError
 from hpenv.io import atomic_write_json
@@ -422,8 +422,15 @@ class _Session:
             obs_version=self.config.layout,
         )
 
+    def deployed(self) -> FrozenPolicy:
+        """`freeze`, with the rise guard chosen for deployment (``deploy_rise_guard``): what
+        the run writes as ``policy.pt`` and ``best_policy.pt``."""
+        guard = RISE_GUARD_CHOICES[self.config.deploy_rise_guard]
+        policy = self.freeze()
+        return policy if guard is None else policy.with_rise_guard(guard)
+
     def on_best(self, score: float) -> None:
-        self.freeze().save(self.out / "best_policy.pt")
+        self.deployed().save(self.out / "best_policy.pt")
         record = {"mean_return": score, "agent_steps": self.steps}
         atomic_write_json(record, self.out / "best_policy.json")
 
@@ -455,7 +462,7 @@ class _Session:
             self.evaluation.run_now()  # the final held-out score: its own row, at the last step
             self.model.logger.record("time/total_timesteps", self.steps)
             self.model.logger.dump(self.steps)
-        final = self.freeze().save(self.out / "policy.pt")
+        final = self.deployed().save(self.out / "policy.pt")
         print(f"frozen policy: {final} ({self._selection()})")
         print(f"TensorBoard: tensorboard --logdir {self.out}")
         return final

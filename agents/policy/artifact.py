@@ -319,7 +319,6 @@ class FrozenPolicy:
         meta = replace(
             first,
             ensemble=record,
-            deploy={},  # its members' agreed rise guard; `with_rise_guard` may choose another
             tasks=tasks,
             agent_steps=sum(p.metadata.agent_steps for p in policies),
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
