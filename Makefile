@@ -21,9 +21,10 @@ test: install
 test-slow: install
 	$(PY) -m pytest -m slow
 
-# The main job: three meta-training seeds and their ensemble (logs/meta-ppo-s0x3-<time>/policy.pt).
+# The main job: three meta-training seeds and their ensemble (logs/meta-ppo-s0x3-<time>/policy.pt),
+# deployed with the rise guard (hpenv.hyperparams.RiseGuard).
 train: install
-	$(PY) scripts/train_agent.py --ensemble 3
+	$(PY) scripts/train_agent.py --ensemble 3 --deploy-rise-guard on
 
 lint: install
 	$(PY) -m ruff check .

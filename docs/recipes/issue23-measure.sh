@@ -287,3 +287,57 @@ for i in 1 2; do
     $PY scripts/train_agent.py --total-steps 2560 --eval-every 1024 --seed 10 --data-dir "$DATA" \
         --out-dir /tmp/det-eval$i
 done
+
+# ---- seventh session: the rise guard (docs/measurements/issue23_rise_guard.md) ----
+# make train's seeds 5-13 alone with the guard at deployment; seed 8 re-evaluated without it
+# and retrained, to check the sixth session's folders still reproduce (fingerprint, 35 cells)
+for s in 5 6 7 8 9 10 11 12 13; do
+    half=a; [ "$s" -gt 9 ] && half=b
+    evaluate logs/exp23/s7/deploy-on/s$s --methods policy --rise-guard on \
+        --policy logs/exp23/cmp-conv-$half/meta/make-train/s$s/best_policy.pt
+done
+evaluate logs/exp23/s7/deploy-off/s8 --methods policy --rise-guard off \
+    --policy logs/exp23/cmp-conv-a/meta/make-train/s8/best_policy.pt
+compare docs/recipes/issue23-rise-guard.toml logs/exp23/s7/cmp-repro --recipes make-train \
+    --meta-seeds 8 --baselines ""
+# the guard in meta-training too (seeds 5-13), and its three disjoint mean ensembles
+compare docs/recipes/issue23-rise-guard.toml logs/exp23/s7/cmp-guard-a --recipes make-train-guard \
+    --meta-seeds 5,6,7,8,9 --baselines ""
+compare docs/recipes/issue23-rise-guard.toml logs/exp23/s7/cmp-guard-b --recipes make-train-guard \
+    --meta-seeds 10,11,12,13 --baselines ""
+for seeds in "5 6 7" "8 9 10" "11 12 13"; do
+    t=$(echo $seeds | tr -d ' '); m=""
+    for s in $seeds; do
+        half=a; [ "$s" -gt 9 ] && half=b
+        m="$m,logs/exp23/s7/cmp-guard-$half/meta/make-train-guard/s$s/best_policy.pt"
+    done
+    $PY scripts/ensemble_policy.py --out logs/exp23/s7/ens-trained/guard-mean-$t.pt --policies "${m#,}"
+    evaluate logs/exp23/s7/ens-trained/eval-guard-mean-$t --methods policy \
+        --policy logs/exp23/s7/ens-trained/guard-mean-$t.pt
+done
+# make train's three ensembles and v2 with the guard at deployment: 1x, bad starts, SGD
+for p in logs/exp23/ens6/make-train-mean-{567,8910,111213}.pt hpenv-lr-v2; do
+    n=$(basename $p .pt)
+    evaluate logs/exp23/s7/ens-guard/eval-$n --methods policy --policy $p --rise-guard on
+    evaluate logs/exp23/s7/ens-guard/rescue-$n --methods policy --policy $p --rise-guard on \
+        --start-lr-factors 0.01,30
+    evaluate logs/exp23/s7/ens-guard/sgd-$n --methods policy --policy $p --rise-guard on --optimizer sgd
+done
+# make train's worst run of the fifth session (seed 100) retrained, without and with the guard
+$PY scripts/train_agent.py --ensemble 3 --seed 100 --data-dir "$DATA" --out-dir logs/exp23/s7/mt100
+for g in off on; do
+    evaluate logs/exp23/s7/mt100/eval-$g --methods policy --policy logs/exp23/s7/mt100/policy.pt \
+        --rise-guard $g
+    for s in 100 101 102; do
+        evaluate logs/exp23/s7/mt100/eval-s$s-$g --methods policy --rise-guard $g \
+            --policy logs/exp23/s7/mt100/s$s/best_policy.pt
+    done
+done
+# seeds 7 and 8 alone from bad starts and with SGD, without and with the guard
+for s in 8 7; do for g in off on; do
+    p=logs/exp23/cmp-conv-a/meta/make-train/s$s/best_policy.pt
+    evaluate logs/exp23/s7/single-bad/rescue-s$s-$g --methods policy --policy $p --rise-guard $g \
+        --start-lr-factors 0.01,30
+    evaluate logs/exp23/s7/single-bad/sgd-s$s-$g --methods policy --policy $p --rise-guard $g \
+        --optimizer sgd
+done; done
