@@ -87,7 +87,7 @@ class TrainingRunDriver:
         base: The base schedule a layout-2 policy steers around (`hpenv.base`); its
             probe is given to `start`.
         rise_guard: Hold the rate's rises until the validation loss improves
-            (`hpenv.hyperparams.RiseGuard`); None: as the policy was meta-trained.
+            (`hpenv.hyperparams.RiseGuard`); None: as the policy's file says.
     """
 
     def __init__(

@@ -30,8 +30,8 @@ class PolicyStep:
         policy: The frozen policy.
         deterministic: Take the policy's mean action (as deployed) or sample.
         rise_guard: Hold the rate's rises until the validation loss improves
-            (`hpenv.hyperparams.RiseGuard`); None: as the policy was meta-trained
-            (``rise_guard`` of its ``env_config``).
+            (`hpenv.hyperparams.RiseGuard`); None: as the policy's file says
+            (`PolicyMetadata.rise_guard`: its deployment choice, else its training's).
     """
 
     def __init__(
