@@ -75,4 +75,6 @@ def test_env_harness_and_controller_take_the_same_decisions(rise_guard):
     assert len({round(lr, 12) for lr in env_lrs}) > 2 or rise_guard  # the policy moved the rate
     assert env_lrs[0] == pytest.approx(task.defaults.lr * (30.0 if rise_guard else 1.0))
     assert harness.val_loss == pytest.approx(episode.val_loss, rel=1e-9)
+    # the decision log says how many rises the guard held (TensorBoard: controller/metrics/...)
+    assert [h.get("rises_held", 0) for h in controller.history][-1] == held
     assert run.evaluate().loss == pytest.approx(episode.val_loss, rel=1e-9)

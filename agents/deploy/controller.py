@@ -416,7 +416,7 @@ class HyperController:
             return self.hparams
         self.hparams = self.step_policy.decide(metrics)
         self._write_hparams(self.hparams)
-        self._log(metrics)
+        self._log(metrics, **self.step_policy.log_values())
         return self.hparams
 
     def _interval_metrics(self) -> IntervalMetrics | None:

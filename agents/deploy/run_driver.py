@@ -172,7 +172,7 @@ class TrainingRunDriver:
             progress, stats, evaluation, self.run.hparams, base_lr=base_lr
         )
         self.run.apply_hparams(self.step_policy.decide(metrics))
-        self._record(metrics)
+        self._record(metrics, **self.step_policy.log_values())
         return self.run.hparams
 
     def train(self) -> None:

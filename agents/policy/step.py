@@ -95,6 +95,12 @@ class PolicyStep:
             meta.tuned, meta.action_mode, action, metrics.hparams, self.residual, metrics.base_lr
         )
 
+    def log_values(self) -> dict[str, float]:
+        """What the decision log records of the step itself: with a rise guard, how many
+        rises it has held so far this run (``rises_held``, TensorBoard's
+        ``controller/metrics/rises_held``)."""
+        return {} if self.guard is None else {"rises_held": self.guard.held}
+
     def mark_diverged(self) -> None:
         """The run diverged: the features say so from now on."""
         self.features.mark_diverged()
