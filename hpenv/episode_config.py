@@ -44,6 +44,7 @@ from hpenv.hyperparams import (
     ActionMode,
     HParams,
     OptimizerName,
+    RiseGuard,
     Tunable,
     check_tuned,
 )
@@ -198,6 +199,8 @@ class EpisodeConfig:
             raise InputError(f"probe must be a ProbeConfig (or None), got {self.probe!r}")
         if self.base is not None and not isinstance(self.base, BaseConfig):
             raise InputError(f"base must be a BaseConfig (or None), got {self.base!r}")
+        if self.rise_guard and self.base is not None:
+            RiseGuard.check_steer_mode(self.base.steer_mode)
         if self.base is not None and "lr" not in tuned:
             raise InputError("a base schedule steers the rate: tuned must include 'lr'")
         if self.reward in PAIRED_REWARDS and self.base is None:

@@ -301,6 +301,22 @@ class RiseGuard:
         self.loss_at_rise: float | None = None
         self.held = 0
 
+    @staticmethod
+    def check_steer_mode(steer_mode: str | None) -> None:
+        """Refuse a guard over actions that set the rate's offset rather than move it.
+
+        Raises:
+            InputError: ``steer_mode`` is ``absolute`` (`hpenv.base.BaseConfig.steer_mode`):
+                there a positive action is an offset above the base, not a rise, so holding
+                it would snap the rate to the base.
+        """
+        if steer_mode == "absolute":
+            raise InputError(
+                "the rise guard holds actions that raise the rate; with steer_mode 'absolute' "
+                "an action sets the offset from the base instead: use steer_mode 'increment' "
+                "or no rise guard"
+            )
+
     def reset(self) -> None:
         """Start a run: no rise yet."""
         self.loss_at_rise = None

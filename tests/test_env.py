@@ -358,3 +358,23 @@ def test_rise_guard_in_an_episode_keeps_the_rate_when_rises_stop_helping():
     assert env.episode.guard.held > 0
     assert len(set(lrs)) < len(lrs)  # some rises were held
     assert all(b >= a for a, b in itertools.pairwise(lrs))  # never lowered
+
+
+def test_rise_guard_is_refused_over_absolute_steering():
+    """With steer_mode 'absolute' an action sets the offset; a held 'rise' would snap the rate to
+    the base, so the guard is refused there (config, artifact), and allowed over increments."""
+    from policies import make_policy
+
+    from hpenv.base import BaseConfig
+    from hpenv.episode_config import EpisodeConfig
+    from hpenv.errors import InputError
+    from hpenv.probe import ProbeConfig
+
+    absolute = BaseConfig(steer_mode="absolute")
+    with pytest.raises(InputError, match="steer_mode 'absolute'"):
+        EpisodeConfig(base=absolute, probe=ProbeConfig(), rise_guard=True)
+    EpisodeConfig(base=BaseConfig(), probe=ProbeConfig(), rise_guard=True)
+    policy = make_policy(obs_version=2, base={"steer_mode": "absolute"})
+    with pytest.raises(InputError, match="steer_mode 'absolute'"):
+        policy.with_rise_guard(True)
+    policy.with_rise_guard(False)

@@ -45,7 +45,7 @@ from torch import nn
 
 from hpenv.base import BaseConfig
 from hpenv.errors import InputError
-from hpenv.hyperparams import TUNABLES, ActionMode, action_space
+from hpenv.hyperparams import TUNABLES, ActionMode, RiseGuard, action_space
 from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
 from hpenv.observation import LAYOUTS, OBS_VERSION, layout_bounds
 from hpenv.plan import DEFAULT_DECISIONS
@@ -337,7 +337,14 @@ class FrozenPolicy:
     def with_rise_guard(self, on: bool) -> FrozenPolicy:
         """This policy, deployed with (or without) the rise guard whatever it was trained
         with (`PolicyMetadata.deploy`; saved with it, so every driver of the file follows it).
+
+        Raises:
+            InputError: ``on`` for a policy that sets its rate's offset (steer mode
+                ``absolute``; `hpenv.hyperparams.RiseGuard.check_steer_mode`).
         """
+        base = self.metadata.base_config() if self.metadata.action_kind == "residual" else None
+        if on and base is not None:
+            RiseGuard.check_steer_mode(base.steer_mode)
         meta = replace(self.metadata, deploy={**self.metadata.deploy, "rise_guard": bool(on)})
         if self.members:
             return type(self)._of_members(list(self.members), meta)

@@ -46,6 +46,8 @@ class PolicyStep:
         self.actor = PolicyActor(policy, deterministic=deterministic)
         self.base_config = meta.base_config() or BaseConfig()
         self.residual = self.base_config.residual() if meta.action_kind == "residual" else None
+        if self.guard is not None and self.residual is not None:
+            RiseGuard.check_steer_mode(self.residual.mode)
 
     @property
     def needs_probe(self) -> bool:
