@@ -341,3 +341,14 @@ for s in 8 7; do for g in off on; do
     evaluate logs/exp23/s7/single-bad/sgd-s$s-$g --methods policy --policy $p --rise-guard $g \
         --optimizer sgd
 done; done
+# make train's own command end to end (seed 0), as written and with the guard off
+$PY scripts/train_agent.py --ensemble 3 --deploy-rise-guard on --data-dir "$DATA" --out-dir logs/exp23/s7/mt0
+for g in policy off; do
+    evaluate logs/exp23/s7/mt0/eval-$g --methods policy --policy logs/exp23/s7/mt0/policy.pt --rise-guard $g
+done
+# the layout-2 v3 candidate, two meta-seeds (one folder each, side by side), with the guard
+for s in 0 1; do
+    compare docs/recipes/issue23-v3.toml logs/exp23/s7/cmp-v3-s$s --meta-seeds $s --baselines ""
+    evaluate logs/exp23/s7/v3-guard/s$s --methods policy --rise-guard on \
+        --policy logs/exp23/s7/cmp-v3-s$s/meta/distribution-population/s$s/best_policy.pt
+done
