@@ -65,9 +65,7 @@ def build_ensemble(config: EnsembleConfig) -> FrozenPolicy:
     """Load the members, combine them (`FrozenPolicy.ensemble`) and save the result."""
     members = [load_policy(p) for p in config.policies]
     ensemble = FrozenPolicy.ensemble(members, sources=list(config.policies), reduce=config.reduce)
-    guard = RISE_GUARD_CHOICES[config.rise_guard]
-    if guard is not None:
-        ensemble = ensemble.with_rise_guard(guard)
+    ensemble = ensemble.with_rise_guard(RISE_GUARD_CHOICES[config.rise_guard])
     ensemble.save(config.out)
     return ensemble
 

@@ -580,7 +580,7 @@ def test_rise_guard_travels_from_the_run_to_its_episodes_policy_and_adaptation()
     policy = make_policy(decisions=4, **{k: v for k, v in env_metadata(config).items()
                                          if k not in ("decisions",)})  # fmt: skip
     assert PolicyStep(policy).guard is not None
-    assert PolicyStep(policy, rise_guard=False).guard is None
+    assert PolicyStep(policy.with_rise_guard(False)).guard is None
     assert PolicyStep(make_policy(decisions=4)).guard is None  # older artifacts: no guard
     adapted = session_config(AdaptConfig(task="digits"), policy.metadata, clip_obs=10.0)
     assert adapted.rise_guard

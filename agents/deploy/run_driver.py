@@ -86,8 +86,6 @@ class TrainingRunDriver:
         log_dir: TensorBoard directory (``controller/...`` tags, as the controller writes).
         base: The base schedule a layout-2 policy steers around (`hpenv.base`); its
             probe is given to `start`.
-        rise_guard: Hold the rate's rises until the validation loss improves
-            (`hpenv.hyperparams.RiseGuard`); None: as the policy's file says.
     """
 
     def __init__(
@@ -98,7 +96,6 @@ class TrainingRunDriver:
         *,
         log_dir: str | os.PathLike[str] | None = None,
         base: BaseSchedule | None = None,
-        rise_guard: bool | None = None,
     ) -> None:
         self.policy = policy
         self.run = run
@@ -106,7 +103,7 @@ class TrainingRunDriver:
         self.budget = plan.budget
         self.decisions = plan.decisions
         self.interval = plan.interval
-        self.step_policy = PolicyStep(policy, rise_guard=rise_guard)
+        self.step_policy = PolicyStep(policy)
         self.base = base
         if self.step_policy.needs_probe and base is None:
             raise ValueError(

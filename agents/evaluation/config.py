@@ -82,7 +82,7 @@ class EvalConfig:
     )
     rise_guard: str = option(
         "the policy's rise guard (hpenv.hyperparams.RiseGuard: no rise of the rate until the "
-        "validation loss improves): 'policy' (as it was meta-trained), 'on' or 'off'",
+        "validation loss improves): 'policy' (as its file says), 'on' or 'off'",
         default="policy",
         choices=tuple(RISE_GUARD_CHOICES),
     )

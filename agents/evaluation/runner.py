@@ -228,12 +228,13 @@ def _interrupted(out: Path) -> JobInterrupted:
 
 
 def _load_policy(config: EvalConfig, names: Sequence[str]) -> FrozenPolicy | None:
-    """The policy to evaluate (the shipped one by default), checked against the tasks."""
+    """The policy to evaluate (the shipped one by default), checked against the tasks, with
+    the rise guard ``config.rise_guard`` chooses."""
     if POLICY not in names and config.policy is None:
         return None
     policy = load_pretrained(config.policy)  # None: the shipped default
     check_training_tasks(config.tasks, policy.metadata.tasks, config.include_training_tasks)
-    return policy
+    return policy.with_rise_guard(RISE_GUARD_CHOICES[config.rise_guard])
 
 
 @contextlib.contextmanager
@@ -284,9 +285,7 @@ class _CellRunner:
         if slot not in self._instances:
             if name == POLICY:
                 assert self.policy is not None
-                self._instances[slot] = PolicyMethod(
-                    self.policy, rise_guard=RISE_GUARD_CHOICES[self.config.rise_guard]
-                )
+                self._instances[slot] = PolicyMethod(self.policy)
             elif name in WARM_METHODS:
                 configs = warm_configs_for(task, self.store, self.priors)
                 settings = {"prior_specs": self.specs(configs)} if name == OPTUNA_SIMILAR else {}
@@ -394,6 +393,12 @@ def _write_config(
     fingerprint = policy.fingerprint() if policy is not None else None
     if path.is_file():
         old = json.loads(path.read_text())
+        for name, default in _RUN_SETTINGS.items():  # files older than a setting: its default
+            ran_with, now = old.get("config", {}).get(name, default), getattr(config, name)
+            if ran_with != now:
+                raise ValueError(
+                    f"{out} was run with {name}={ran_with}, not {now}: use another out_dir"
+                )
         _check_same_policy(out, old, config, fingerprint)
         fingerprint = fingerprint or old.get(POLICY_SHA256)
         if old.get("decisions") != decisions:
@@ -401,12 +406,6 @@ def _write_config(
                 f"{out} was run with decisions={old.get('decisions')}, not {decisions}: "
                 "its runs would not be comparable; use another out_dir"
             )
-        for name, default in _RUN_SETTINGS.items():  # files older than a setting: its default
-            ran_with, now = old.get("config", {}).get(name, default), getattr(config, name)
-            if ran_with != now:
-                raise ValueError(
-                    f"{out} was run with {name}={ran_with}, not {now}: use another out_dir"
-                )
         for task, text in old.get("fidelity", {}).items():
             if task in fidelity and fidelity[task] != text:
                 raise ValueError(

@@ -425,9 +425,7 @@ class _Session:
     def deployed(self) -> FrozenPolicy:
         """`freeze`, with the rise guard chosen for deployment (``deploy_rise_guard``): what
         the run writes as ``policy.pt`` and ``best_policy.pt``."""
-        guard = RISE_GUARD_CHOICES[self.config.deploy_rise_guard]
-        policy = self.freeze()
-        return policy if guard is None else policy.with_rise_guard(guard)
+        return self.freeze().with_rise_guard(RISE_GUARD_CHOICES[self.config.deploy_rise_guard])
 
     def on_best(self, score: float) -> None:
         self.deployed().save(self.out / "best_policy.pt")

@@ -59,8 +59,8 @@ READABLE_FORMATS = (ARTIFACT_FORMAT, ENSEMBLE_FORMAT)
 #: How an ensemble combines its members' actions (`FrozenPolicy.ensemble`'s ``reduce``).
 EnsembleReduce = Literal["mean", "median"]
 ENSEMBLE_REDUCES: tuple[str, ...] = ("mean", "median")
-#: ``--rise-guard`` of the scripts -> a rise guard setting (None: the policy's own,
-#: `PolicyMetadata.rise_guard`; `FrozenPolicy.with_rise_guard`, `agents.policy.step.PolicyStep`).
+#: ``--rise-guard`` of the scripts -> `FrozenPolicy.with_rise_guard`'s ``on`` (None: the
+#: policy's own, `PolicyMetadata.rise_guard`).
 RISE_GUARD_CHOICES: dict[str, bool | None] = {"policy": None, "on": True, "off": False}
 #: The SB3 algorithms a policy can come from (sb3-contrib's RecurrentPPO for the LSTM policy).
 AlgorithmName = Literal["ppo", "recurrent_ppo"]
@@ -334,14 +334,18 @@ class FrozenPolicy:
         combined.members = tuple(members)
         return combined
 
-    def with_rise_guard(self, on: bool) -> FrozenPolicy:
+    def with_rise_guard(self, on: bool | None) -> FrozenPolicy:
         """This policy, deployed with (or without) the rise guard whatever it was trained
         with (`PolicyMetadata.deploy`; saved with it, so every driver of the file follows it).
+        ``on`` None: the policy as it is (the scripts' ``--rise-guard policy``,
+        `RISE_GUARD_CHOICES`).
 
         Raises:
             InputError: ``on`` for a policy that sets its rate's offset (steer mode
                 ``absolute``; `hpenv.hyperparams.RiseGuard.check_steer_mode`).
         """
+        if on is None:
+            return self
         base = self.metadata.base_config() if self.metadata.action_kind == "residual" else None
         if on and base is not None:
             RiseGuard.check_steer_mode(base.steer_mode)

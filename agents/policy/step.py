@@ -24,24 +24,19 @@ class PolicyStep:
     """One run's decisions by a frozen policy.
 
     Call `start` with the untrained model's validation metrics, then `decide`
-    after every interval but the last.
+    after every interval but the last. The step holds the rate's rises with a
+    `hpenv.hyperparams.RiseGuard` when the policy's file says so
+    (`PolicyMetadata.rise_guard`: its deployment choice, else its training's).
 
     Args:
         policy: The frozen policy.
         deterministic: Take the policy's mean action (as deployed) or sample.
-        rise_guard: Hold the rate's rises until the validation loss improves
-            (`hpenv.hyperparams.RiseGuard`); None: as the policy's file says
-            (`PolicyMetadata.rise_guard`: its deployment choice, else its training's).
     """
 
-    def __init__(
-        self, policy: FrozenPolicy, deterministic: bool = True, rise_guard: bool | None = None
-    ) -> None:
+    def __init__(self, policy: FrozenPolicy, deterministic: bool = True) -> None:
         self.policy = policy
         meta = policy.metadata
-        self.guard = (
-            RiseGuard() if (meta.rise_guard if rise_guard is None else rise_guard) else None
-        )
+        self.guard = RiseGuard() if meta.rise_guard else None
         self.features = FeatureTracker(meta.obs_version)
         self.actor = PolicyActor(policy, deterministic=deterministic)
         self.base_config = meta.base_config() or BaseConfig()

@@ -33,14 +33,10 @@ from hpenv.probe import ProbeResult
 
 @dataclass
 class PolicyMethod:
-    """Let ``policy`` adjust the run after every interval (through a `TrainingRunDriver`).
-
-    ``rise_guard``: the driver's (`agents.policy.step.PolicyStep`); None: the policy's own.
-    """
+    """Let ``policy`` adjust the run after every interval (through a `TrainingRunDriver`)."""
 
     policy: FrozenPolicy
     name: str = "policy"
-    rise_guard: bool | None = None
 
     def runs(self, spec: RunSpec) -> list[CellRun]:
         """The cell's one run, its decisions taken by a fresh driver at every boundary.
@@ -80,9 +76,7 @@ class PolicyMethod:
             if driver is None:  # first boundary: start from the untrained metrics
                 if layout_2 and base is None:  # the run was too short for a probe
                     base = base_config.schedule(None, start.lr, 0.0)
-                driver = TrainingRunDriver(
-                    self.policy, report.run, report.plan, base=base, rise_guard=self.rise_guard
-                )
+                driver = TrainingRunDriver(self.policy, report.run, report.plan, base=base)
                 driver.start(report.initial, probe=report.probe)
             driver.after_interval(report.stats, report.evaluation)
             return {}  # the driver has applied the decisions to the run
