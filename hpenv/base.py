@@ -123,12 +123,8 @@ class BaseConfig:
         return math.log(self.unprobed_steer_range)
 
     def _suggestion(self, probe: ProbeResult | None, steps: int | None) -> float | None:
-        """The probe's usable suggestion for a run of ``steps`` steps, or None (no probe,
-        `ProbeResult.doubt`, or not a positive finite rate)."""
-        if probe is None or probe.doubt() is not None:
-            return None
-        suggested = probe.suggestion(self.rule_for(steps))
-        return suggested if math.isfinite(suggested) and suggested > 0 else None
+        """The probe's usable suggestion for a run of ``steps`` steps (`usable_suggestion`)."""
+        return usable_suggestion(probe, self.rule_for(steps))
 
     def rule_for(self, steps: int | None) -> SuggestionRule:
         """The reading of a run of ``steps`` optimizer steps (None: unknown, ``rule``)."""
@@ -157,6 +153,75 @@ class BaseConfig:
         gives the run's optimizer steps)."""
         steps = plan.budget // max(start.batch_size, 1)
         return self.schedule(probe, start.lr, plan.probe / plan.budget, steps)
+
+
+def usable_suggestion(probe: ProbeResult | None, rule: SuggestionRule) -> float | None:
+    """The probe's suggestion by ``rule``, or None where it says nothing usable (no probe,
+    `hpenv.probe.ProbeResult.doubt`, or not a positive finite rate)."""
+    if probe is None or probe.doubt() is not None:
+        return None
+    suggested = probe.suggestion(rule)
+    return suggested if math.isfinite(suggested) and suggested > 0 else None
+
+
+@dataclass(frozen=True)
+class ProbeStart:
+    """Where a layout-1 run starts after its probe: the probe sets the rate's scale.
+
+    A layout-1 policy steers the rate multiplicatively from wherever it starts, at
+    most x3 per decision, so a start 30x too high costs it most of a short run
+    (docs/results.md section 7). With a `ProbeStart` the run probes first (as a
+    layout-2 run does, `hpenv.probe`) and starts at its own rate moved to within
+    ``within`` of the probe's suggestion by ``rule``: ``within=1`` starts at the
+    suggestion whatever the user gave, a larger factor keeps the user's rate unless the
+    probe finds it more than that far off. Where the probe suggests nothing
+    (`usable_suggestion`), or the run is too short for one, the run starts at its own
+    rate. The policy's observation and actions are unchanged (layout 1).
+
+    >>> ProbeStart(within=10).lr(None, 0.3)  # no probe: the user's rate
+    0.3
+
+    Attributes:
+        rule: The probe's reading (`hpenv.probe.DEFAULT_RULE`, the base's).
+        within: Factor >= 1 around the suggestion the start is moved into.
+    """
+
+    rule: SuggestionRule = DEFAULT_RULE
+    within: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.rule not in SUGGESTION_RULES:
+            raise ValueError(f"rule must be one of {SUGGESTION_RULES}, got {self.rule!r}")
+        within = self.within
+        if isinstance(within, bool) or not isinstance(within, int | float):
+            raise ValueError(f"within must be a factor >= 1, got {within!r}")
+        if not (math.isfinite(within) and within >= 1.0):
+            raise ValueError(f"within must be a finite factor >= 1, got {within!r}")
+
+    def lr(self, probe: ProbeResult | None, start_lr: float) -> float:
+        """The run's starting rate after ``probe`` (None: it had none) for a user's
+        ``start_lr``: moved to within ``within`` of the suggestion, clipped to the
+        tunable range; ``start_lr`` where the probe suggests nothing."""
+        suggested = usable_suggestion(probe, self.rule)
+        if suggested is None:
+            return start_lr
+        moved = min(max(start_lr, suggested / self.within), suggested * self.within)
+        return float(TUNABLES["lr"].clip(moved))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (a policy file's ``deploy`` entry); `from_dict` reads them back."""
+        return {"rule": self.rule, "within": float(self.within)}
+
+    @classmethod
+    def from_dict(cls, values: Any) -> ProbeStart:
+        """A `ProbeStart` from `to_dict`'s values (checked).
+
+        Raises:
+            ValueError: Not a mapping of ``rule`` and ``within``, or a bad value.
+        """
+        if not isinstance(values, dict) or set(values) - {"rule", "within"}:
+            raise ValueError(f"a probe start is a mapping of rule and within, got {values!r}")
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -228,20 +293,40 @@ def probe_and_base(
     start: HParams,
     probe: ProbeConfig | None,
     base: BaseConfig | None,
+    probe_start: ProbeStart | None = None,
 ) -> tuple[ProbeResult | None, BaseSchedule | None]:
-    """Start a run's layout-2 part: its probe, when ``plan`` reserves one (`probe_run`:
-    the reserved samples at ``start``'s batch size), then its base (`BaseConfig.schedule_for`),
-    whose first rate the run takes. None for what the run has not got (``base`` None:
-    layout 1). `hpenv.env.HPTuneEnv` and the job driver (`agents.deploy.drive`) both start
-    their runs with it."""
+    """Start a run's probe part: its probe, when ``plan`` reserves one (`probe_run`: the
+    reserved samples at ``start``'s batch size), then its base (`BaseConfig.schedule_for`),
+    whose first rate the run takes; a layout-1 run (``base`` None) with ``probe_start``
+    takes that rate (`ProbeStart.lr`). None for what the run has not got.
+    `hpenv.env.HPTuneEnv` and the job driver (`agents.deploy.drive`) both start their runs
+    with it."""
     found = None
     if probe is not None and plan.probe:
         batch = min(start.batch_size, run.data.train_x.shape[0])
         found = probe_run(run, probe, plan.probe // batch)
     schedule = None if base is None else base.schedule_for(found, start, plan)
-    if schedule is not None:
-        run.set_hparams(lr=schedule.lr(schedule.p0))
+    lr = rate_after_probe(found, start.lr, schedule, probe_start)
+    if lr is not None:
+        run.set_hparams(lr=lr)
     return found, schedule
+
+
+def rate_after_probe(
+    probe: ProbeResult | None,
+    start_lr: float,
+    base: BaseSchedule | None,
+    probe_start: ProbeStart | None,
+) -> float | None:
+    """The rate a run takes once its probe is done (``probe`` None: it had none): its
+    base's first (layout 2), a layout-1 run's `ProbeStart.lr` from ``start_lr`` (its own
+    starting rate), or None: the run keeps its rate. Every driver of a run with a probe
+    (`probe_and_base`, the population engine, the harness) starts it this way."""
+    if base is not None:
+        return base.lr(base.p0)
+    if probe_start is not None and probe is not None:
+        return probe_start.lr(probe, start_lr)
+    return None
 
 
 def apply_residual(

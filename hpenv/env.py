@@ -302,7 +302,8 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
         self, run: TrainingRun, plan: EpisodePlan, hparams: HParams
     ) -> tuple[ProbeResult | None, BaseSchedule | None]:
         """The run's probe (if the plan reserves one) and base (layout 2); the rate after."""
-        return probe_and_base(run, plan, hparams, self.config.probe, self.config.base)
+        config = self.config
+        return probe_and_base(run, plan, hparams, config.probe, config.base, config.probe_start)
 
     def step(
         self, action: np.ndarray

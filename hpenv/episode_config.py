@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hpenv.base import BaseConfig, BaseSchedule, ResidualRate
+from hpenv.base import BaseConfig, BaseSchedule, ProbeStart, ResidualRate
 from hpenv.episode import DEFAULT_INITIAL, InitialValue, check_initial, draw_initial_hparams
 from hpenv.errors import InputError
 from hpenv.hyperparams import (
@@ -145,6 +145,9 @@ class EpisodeConfig:
         rise_guard: Hold the rate's rises until the validation loss improves on the
             loss of the last rise (`hpenv.hyperparams.RiseGuard`); a policy trained
             with it meets it when deployed too.
+        probe_start: A layout-1 episode (no ``base``) with a ``probe`` starts at the
+            probe's rate (`hpenv.base.ProbeStart`); None: at its drawn rate (the
+            probe, if any, only costs its samples).
 
     Raises:
         ValueError: A setting is invalid (`hpenv.errors.InputError` for a name
@@ -168,6 +171,7 @@ class EpisodeConfig:
     probe: ProbeConfig | None = None
     base: BaseConfig | None = None
     rise_guard: bool = False
+    probe_start: ProbeStart | None = None
 
     def __post_init__(self) -> None:
         tuned = (self.tuned,) if isinstance(self.tuned, str) else tuple(self.tuned)
@@ -199,6 +203,15 @@ class EpisodeConfig:
             raise InputError(f"probe must be a ProbeConfig (or None), got {self.probe!r}")
         if self.base is not None and not isinstance(self.base, BaseConfig):
             raise InputError(f"base must be a BaseConfig (or None), got {self.base!r}")
+        if self.probe_start is not None:
+            if not isinstance(self.probe_start, ProbeStart):
+                raise InputError(
+                    f"probe_start must be a ProbeStart (or None), got {self.probe_start!r}"
+                )
+            if self.base is not None:
+                raise InputError("a layout-2 episode starts at its base: give base or probe_start")
+            if self.probe is None:
+                raise InputError("a probe start reads the probe: give probe=ProbeConfig() too")
         if self.rise_guard and self.base is not None:
             RiseGuard.check_steer_mode(self.base.steer_mode)
         if self.base is not None and "lr" not in tuned:

@@ -25,7 +25,13 @@ from pathlib import Path
 
 from agents.cli import option, parse_config, run_job
 from agents.policy import FrozenPolicy, load_policy
-from agents.policy.artifact import RISE_GUARD_CHOICES, EnsembleReduce
+from agents.policy.artifact import (
+    PROBE_START_HELP,
+    RISE_GUARD_CHOICES,
+    EnsembleReduce,
+    probe_start_choice,
+    probe_start_text,
+)
 
 
 @dataclass(frozen=True)
@@ -46,12 +52,14 @@ class EnsembleConfig:
         default="policy",
         choices=tuple(RISE_GUARD_CHOICES),
     )
+    probe_start: str = option(PROBE_START_HELP + "; recorded in the file", default="policy")
 
     def __post_init__(self) -> None:
         if len(self.policies) < 2:
             raise ValueError(f"an ensemble needs at least two policies, got {len(self.policies)}")
         if Path(self.out).suffix != ".pt":
             raise ValueError(f"out must be a .pt file, got {self.out}")
+        probe_start_choice(self.probe_start)  # a bad value fails before anything loads
 
 
 def check_files(config: EnsembleConfig) -> None:
@@ -66,6 +74,7 @@ def build_ensemble(config: EnsembleConfig) -> FrozenPolicy:
     members = [load_policy(p) for p in config.policies]
     ensemble = FrozenPolicy.ensemble(members, sources=list(config.policies), reduce=config.reduce)
     ensemble = ensemble.with_rise_guard(RISE_GUARD_CHOICES[config.rise_guard])
+    ensemble = ensemble.with_probe_start(probe_start_choice(config.probe_start))
     ensemble.save(config.out)
     return ensemble
 
@@ -78,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"wrote {config.out}: an ensemble of {ensemble.size} policies ({ensemble.reduce}, "
             f"layout v{ensemble.metadata.obs_version}, rise guard "
-            f"{'on' if ensemble.metadata.rise_guard else 'off'}, "
+            f"{'on' if ensemble.metadata.rise_guard else 'off'}, probe start "
+            f"{probe_start_text(ensemble.metadata.probe_start)}, "
             f"fingerprint {ensemble.fingerprint()[:12]})"
         )
 

@@ -162,3 +162,27 @@ def test_a_layout_2_policy_steers_around_the_base_and_is_saved_with_its_layout(t
         step.decide(IntervalMetrics(0.3, 2.0, 0.1, 1.0, 1e-3, 2.1, 0.3, hparams))
     with pytest.raises(IncompatiblePolicyError, match="layout v2"):
         PolicyActor(loaded)(np.zeros(20, dtype=np.float32))  # a layout-1 run's observation
+
+
+def test_a_probe_start_moves_the_runs_rate_to_the_probes_reading():
+    """`ProbeStart`: the suggestion itself (within 1), or the run's own rate kept when within
+    the factor of it; the run's rate where the probe says nothing; checked values."""
+    from hpenv.base import ProbeStart
+
+    suggestion = 1e-2 / 30  # _probe's lowest-loss rate / 30
+    assert ProbeStart().lr(_probe(), 3e-1) == pytest.approx(suggestion)
+    assert ProbeStart().lr(_probe(), 1e-7) == pytest.approx(suggestion)
+    assert ProbeStart(rule="min/10").lr(_probe(), 1.0) == pytest.approx(1e-3)
+    within = ProbeStart(within=10.0)
+    assert within.lr(_probe(), 1e-3) == pytest.approx(1e-3)  # 3x the suggestion: kept
+    assert within.lr(_probe(), 3e-1) == pytest.approx(10 * suggestion)  # 900x: moved
+    assert within.lr(_probe(), 1e-7) == pytest.approx(suggestion / 10)
+    flat = ProbeResult([1e-6, 1e-5, 1e-4], [1.0] * 3, [1.0] * 3, 1, None, 3, 2, 1e-6, 1e-4)
+    assert ProbeStart().lr(flat, 3e-1) == 3e-1
+    assert ProbeStart().lr(None, 3e-1) == 3e-1
+    assert ProbeStart.from_dict(within.to_dict()) == within
+    for bad in ({"within": 0.5}, {"within": math.inf}, {"within": True}, {"rule": "min/7"}):
+        with pytest.raises(ValueError, match=r"within must|rule must"):
+            ProbeStart(**bad)
+    with pytest.raises(ValueError, match="mapping of rule and within"):
+        ProbeStart.from_dict({"rule": "min/30", "code": "x"})

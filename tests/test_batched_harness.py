@@ -119,6 +119,36 @@ def test_probing_methods_batch_like_single_runs():
         train_runs(runs()[:1] + Static().runs(RunSpec("diabetes", 0, fidelity, 4)), "population")
 
 
+def test_a_layout_1_policy_with_a_probe_start_starts_at_the_probes_rate():
+    """`FrozenPolicy.with_probe_start`: the run probes (in the budget) and starts at the
+    probe's min/30 reading, so a start 1000x too high ends where one started right does;
+    the same rows one at a time and in a population. Without it: no probe, the start."""
+    fidelity = Fidelity(budget_epochs=6.0)  # diabetes: 111 optimizer steps, a 20-step probe
+    plain = make_policy(decisions=4)
+
+    def runs(method: PolicyMethod) -> list[CellRun]:
+        made: list[CellRun] = []
+        for factor in (1.0, 1000.0):
+            spec = RunSpec("diabetes", 0, fidelity=fidelity, decisions=4, start_lr_factor=factor)
+            made += method.runs(spec)
+        return made
+
+    method = PolicyMethod(plain.with_probe_start(True))
+    started = train_runs(runs(method), engine="population")
+    _same_rows(started, train_runs(runs(method)))
+    plain_rows = train_runs(runs(PolicyMethod(plain)))
+    for row in started:
+        probe = row.extra["probe"]
+        assert probe["steps"] == 20
+        assert probe["doubt"] is None
+        assert row.trajectory[1]["lr"] == pytest.approx(probe["best_lr"] / 30)
+    assert started[0].val_loss == started[1].val_loss  # the start no longer matters
+    for row in plain_rows:
+        assert "probe" not in row.extra
+        assert row.trajectory[1]["lr"] == pytest.approx(row.trajectory[0]["lr"])
+    assert plain_rows[0].val_loss != plain_rows[1].val_loss
+
+
 def test_population_refuses_runs_it_cannot_share():
     spec = RunSpec(SPEC.task, 0, fidelity=SPEC.fidelity, decisions=4)
     other = RunSpec(SPEC.task, 0, fidelity=Fidelity(subset=0.1, budget_epochs=2.0), decisions=4)

@@ -322,7 +322,7 @@ def test_a_layout_2_policy_probes_first_then_steers_around_the_base(tmp_path: Pa
 
 def test_the_probe_is_off_on_request_and_refused_for_a_layout_1_policy():
     model, optimizer, train, val = plain_setup(torch.optim.Adam)
-    with pytest.raises(ValueError, match="layout 1"):
+    with pytest.raises(ValueError, match=r"layout 1.*with_probe_start"):
         HyperController(make_policy(decisions=4), optimizer, total_steps=200, probe=True)
     controller = HyperController(
         make_policy(decisions=4, obs_version=2), optimizer, total_steps=200, batch_size=8,
@@ -333,6 +333,36 @@ def test_the_probe_is_off_on_request_and_refused_for_a_layout_1_policy():
     assert controller.base.anchor == pytest.approx(0.01)  # the loop's own rate
     train_plain(controller, optimizer, model, train, 200)
     assert controller.decisions_made == 4
+
+
+def test_a_layout_1_policy_with_a_probe_start_probes_then_starts_at_the_probes_rate():
+    """`FrozenPolicy.with_probe_start`: the controller probes by default (the loop's first
+    steps), then every group runs at the probe's reading (ratios kept) and the layout-1
+    policy decides as usual; probe=False keeps the loop's rate."""
+    from hpenv.base import ProbeStart
+    from hpenv.probe import ProbeConfig
+
+    model, optimizer, train, val = plain_setup(torch.optim.Adam)
+    policy = make_policy(decisions=4).with_probe_start(True)
+    controller = HyperController(
+        policy, optimizer, total_steps=200, batch_size=8, evaluate=evaluator(model, val),
+        model=model,
+    )  # fmt: skip
+    assert controller.probe_steps == ProbeConfig().steps_for(200) == 20
+    train_plain(controller, optimizer, model, train, 20)
+    assert controller.probe_result is not None
+    rate = ProbeStart().lr(controller.probe_result, 0.01)
+    assert rate != pytest.approx(0.01)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(rate)
+    assert optimizer.param_groups[1]["lr"] == pytest.approx(rate / 10)  # ratio kept
+    assert controller.history[0]["lr"] == pytest.approx(rate)
+    train_plain(controller, optimizer, model, train, 180)
+    assert controller.decisions_made == 4
+    model, optimizer, train, val = plain_setup(torch.optim.Adam)
+    off = HyperController(policy, optimizer, total_steps=200, batch_size=8,
+                          evaluate=evaluator(model, val), probe=False)  # fmt: skip
+    assert off.probe_steps == 0
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
 
 
 def test_a_short_loop_anchors_at_the_policys_short_rule():

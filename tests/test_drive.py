@@ -55,6 +55,21 @@ def test_a_layout_2_policy_probes_then_steers_around_its_base(tmp_path: Path):
     assert list((tmp_path / "job").glob("events.out.tfevents*"))
 
 
+def test_a_layout_1_policy_with_a_probe_start_probes_then_starts_at_its_reading(tmp_path):
+    """A probe start (`FrozenPolicy.with_probe_start`): the job probes in its budget and
+    starts at the probe's reading whatever its --lr; the result reports the probe."""
+    policy = make_policy(decisions=4).with_probe_start(True)
+    runs = [drive_task(config(tmp_path / f"job{lr}", epochs=3.0, lr=lr), policy)
+            for lr in (1e-3, 3e-1)]  # fmt: skip
+    for result in runs:
+        probe = result["probe"]
+        assert result["trajectory"][0]["samples"] > 0  # the probe's samples, in the budget
+        assert result["trajectory"][0]["lr"] == pytest.approx(probe["curve"]["lrs"][
+            probe["curve"]["best"]] / 30)  # fmt: skip
+        assert "base" not in result
+    assert runs[0]["val_loss"] == runs[1]["val_loss"]  # the start no longer matters
+
+
 @pytest.mark.parametrize("layout", [1, 2])
 def test_resume_finishes_like_an_uninterrupted_job(tmp_path: Path, layout: int):
     policy = make_policy(decisions=4, obs_version=layout)

@@ -202,3 +202,37 @@ def test_a_policy_deployed_with_the_rise_guard_keeps_it_through_its_file(tmp_pat
     plain = FrozenPolicy.ensemble([load_policy(p) for p in paths], sources=paths)
     assert ensemble.fingerprint() != plain.fingerprint()
     assert PolicyStep(ensemble).guard is not None
+
+
+def test_a_policy_deployed_with_a_probe_start_keeps_it_through_its_file(tmp_path: Path):
+    """`with_probe_start`: saved, loaded, fingerprinted apart (none: as before), gives the
+    layout-1 policy a probe (`probe_config`); refused for layout 2; ensemble members must
+    agree; ``ensemble_policy.py --probe-start``."""
+    from hpenv.base import ProbeStart
+
+    single = make_policy()
+    started = single.with_probe_start(ProbeStart(within=10.0))
+    assert single.metadata.probe_start is None
+    assert single.metadata.probe_config() is None
+    assert started.metadata.probe_start == ProbeStart(within=10.0)
+    assert started.metadata.probe_config() is not None
+    assert started.fingerprint() != single.fingerprint()
+    assert started.fingerprint() != single.with_probe_start(True).fingerprint()
+    assert started.with_probe_start(False).fingerprint() == single.fingerprint()
+    assert started.with_probe_start(None) is started
+    loaded = load_policy(started.save(tmp_path / "s.pt"))
+    assert loaded.metadata.probe_start == ProbeStart(within=10.0)
+    assert loaded.fingerprint() == started.fingerprint()
+    with pytest.raises(InputError, match="layout 2"):
+        make_policy(obs_version=2).with_probe_start(True)
+    with pytest.raises(InputError, match="in probe"):
+        FrozenPolicy.ensemble([started, make_policy(seed=1)])
+
+    paths = [str(p.save(tmp_path / f"m{i}.pt")) for i, p in enumerate(members(2))]
+    script = load_script("ensemble_policy")
+    out = tmp_path / "e.pt"
+    argv = ["--policies", ",".join(paths), "--out", str(out)]
+    assert script.main([*argv, "--probe-start", "min/10:3"]) == 0
+    assert load_policy(out).metadata.probe_start == ProbeStart(rule="min/10", within=3.0)
+    with pytest.raises(SystemExit):  # refused with its message before anything loads
+        script.main([*argv, "--probe-start", "min/7"])

@@ -150,3 +150,21 @@ def test_subprocess_workers_get_the_runs_config():
         assert venv.get_attr("config") == [episode_config(run)] * 2
     finally:
         venv.close()
+
+
+def test_a_probe_start_is_a_layout_1_episodes_and_needs_the_probe():
+    """`EpisodeConfig.probe_start`: with a probe and no base (layout 1); hashable and
+    picklable like the rest of the config."""
+    from hpenv.base import BaseConfig, ProbeStart
+    from hpenv.probe import ProbeConfig
+
+    config = EpisodeConfig(probe=ProbeConfig(), probe_start=ProbeStart(within=10.0))
+    assert config.layout == 1
+    assert pickle.loads(pickle.dumps(config)) == config
+    assert hash(config) == hash(config.replace())
+    with pytest.raises(InputError, match="give probe=ProbeConfig"):
+        EpisodeConfig(probe_start=ProbeStart())
+    with pytest.raises(InputError, match="starts at its base"):
+        EpisodeConfig(probe=ProbeConfig(), base=BaseConfig(), probe_start=ProbeStart())
+    with pytest.raises(InputError, match="must be a ProbeStart"):
+        EpisodeConfig(probe=ProbeConfig(), probe_start="on")  # type: ignore[arg-type]

@@ -577,6 +577,30 @@ def test_compare_recipes_dirs_takes_the_baselines_from_their_own_folder(tmp_path
     assert "static (baseline)" not in capsys.readouterr().out
 
 
+def test_probe_start_setting_reaches_the_policy_and_is_kept_on_resume(tmp_path: Path):
+    """``probe_start`` 'on': a layout-1 policy's runs probe and start at the probe's min/30
+    reading, not 30x too high; recorded in config.json, kept on resume, checked."""
+    from hpenv.errors import InputError
+
+    path = make_policy(decisions=4).save(tmp_path / "p.pt")
+    settings = {"policy": str(path), "tasks": ("diabetes",), "seeds": (0,),
+                "methods": ("policy",), "fidelity": ("diabetes:1:6",),  # a 20-step probe
+                "start_lr_factors": (30.0,)}  # fmt: skip
+    out = tmp_path / "on"
+    evaluate(EvalConfig(**settings, probe_start="on", out_dir=str(out)), progress=False)
+    assert json.loads((out / "config.json").read_text())["config"]["probe_start"] == "on"
+    (record,) = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    probe = record["extra"]["probe"]
+    assert record["trajectory"][1]["lr"] == pytest.approx(probe["best_lr"] / 30)
+    with pytest.raises(ValueError, match="probe_start=on, not off"):
+        evaluate(EvalConfig(**settings, probe_start="off", out_dir=str(out), resume=True),
+                 progress=False)  # fmt: skip
+    with pytest.raises(InputError, match="min/7"):
+        evaluate(EvalConfig(**settings, probe_start="min/7", out_dir=str(tmp_path / "bad")),
+                 progress=False)  # fmt: skip
+    assert not (tmp_path / "bad").exists()
+
+
 def test_rise_guard_setting_reaches_the_policy_and_is_kept_on_resume(tmp_path: Path):
     """``rise_guard`` 'on' holds a rising policy's rises (started 30x high, its loss stops
     improving); 'policy' follows the artifact (trained without it); a resume keeps it."""

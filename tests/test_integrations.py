@@ -307,48 +307,62 @@ def test_lightning_grad_norm_is_this_steps():
     assert [h["grad_norm"] for h in history[1:]] == pytest.approx(expected, rel=1e-6)
 
 
-# ---------------------------------------------------------------- the probe (layout 2)
+# ------------------------------- the probe (layout 2, or layout 1 with a probe start)
 
 
-def check_probe_then_decisions(controller: Any, lrs: dict[int, float]) -> None:
-    """A 4-step probe, then the base's rate and the policy's decisions over 26 steps."""
+def check_probe_then_decisions(controller: Any, lrs: dict[int, float], start_lr: float) -> None:
+    """A 4-step probe, then the rate the run starts at (the base's, or a layout-1 policy's
+    probe start from the loop's ``start_lr``) and the policy's decisions over 26 steps."""
     assert controller.probe_result is not None
     assert controller.probe_steps == 4
     history = controller.history
     assert [h["step"] for h in history] == [4, 10, 16, 22, 28]
-    assert controller.base is not None
-    assert history[0]["lr"] == pytest.approx(controller.base.lr(4 / STEPS))
+    if controller.probe_start is not None:
+        start = controller.probe_start.lr(controller.probe_result, start_lr)
+    else:
+        assert controller.base is not None
+        start = controller.base.lr(4 / STEPS)
+    assert history[0]["lr"] == pytest.approx(start)
     for step, lr in lrs.items():
         if step >= 4:  # from the probe's end the optimizer runs at the controller's rates
             assert lr == pytest.approx(lr_in_force(history, step), rel=1e-9), step
 
 
-def test_hf_trainer_probes_first_with_a_layout_2_policy(tmp_path: Path):
+def probing_policy(layout: int) -> Any:
+    """A layout-2 policy, or a layout-1 policy with a probe start: both probe first."""
+    if layout == 2:
+        return make_policy(decisions=DECISIONS, obs_version=2)
+    return make_policy(decisions=DECISIONS).with_probe_start(True)
+
+
+@pytest.mark.parametrize("layout", [1, 2])
+def test_hf_trainer_probes_first(tmp_path: Path, layout: int):
     from agents.deploy.integrations.hf import HyperControllerCallback
     from hpenv.probe import ProbeConfig
 
     transformers, model, args, train, val = hf_setup(tmp_path)
     callback = HyperControllerCallback(
-        make_policy(decisions=DECISIONS, obs_version=2), eval_dataset=val, eval_batch_size=10,
+        probing_policy(layout), eval_dataset=val, eval_batch_size=10,
         probe=ProbeConfig(min_steps=4, max_steps=4),
     )  # fmt: skip
     lrs: dict[int, float] = {}
     callbacks = [callback, hf_lr_recorder(transformers, lrs)]
     transformers.Trainer(model=model, args=args, train_dataset=train, callbacks=callbacks).train()
     assert callback.controller is not None
-    check_probe_then_decisions(callback.controller, lrs)
+    check_probe_then_decisions(callback.controller, lrs, args.learning_rate)
 
 
-def test_lightning_probes_first_with_a_layout_2_policy():
+@pytest.mark.parametrize("layout", [1, 2])
+def test_lightning_probes_first(layout: int):
     from agents.deploy.integrations.lightning import HyperControllerCallback
     from hpenv.probe import ProbeConfig
 
     pl, module, train, val, kwargs = lightning_setup(scheduler="constant")
     callback = HyperControllerCallback(
-        make_policy(decisions=DECISIONS, obs_version=2), probe=ProbeConfig(min_steps=4, max_steps=4)
+        probing_policy(layout), probe=ProbeConfig(min_steps=4, max_steps=4)
     )
     lrs: dict[int, float] = {}
     trainer = pl.Trainer(callbacks=[callback, lightning_lr_recorder(pl, lrs)], **kwargs)
     trainer.fit(module, train, val)
     assert callback.controller is not None
-    check_probe_then_decisions(callback.controller, lrs)
+    check_probe_then_decisions(callback.controller, lrs, 0.05)

@@ -627,3 +627,63 @@ def test_deploy_rise_guard_marks_the_written_policies_and_leaves_the_training_al
         assert not twin.metadata.rise_guard
         assert member.fingerprint() == twin.with_rise_guard(True).fingerprint()
     assert plain.fingerprint() == load_policy(tmp_path / "a" / "policy.pt").fingerprint()
+
+
+def test_probe_start_travels_from_the_run_to_its_episodes_policy_and_adaptation():
+    """--probe-start: every episode of a layout-1 run probes and starts at the probe's rate
+    (`EpisodeConfig.probe_start`), the artifact records it, an adaptation follows it; it is
+    refused for layout 2, and 'policy' is a deployment choice only."""
+    from policies import make_policy
+
+    from agents.metatrain.adapt_config import AdaptConfig, session_config
+    from agents.metatrain.config import env_metadata, episode_config
+    from hpenv.base import ProbeStart
+    from hpenv.errors import InputError
+
+    config = dataclasses.replace(TINY, probe_start="on:10", probe_min_steps=5)
+    episode = episode_config(config)
+    assert episode.probe_start == ProbeStart(within=10.0)
+    assert episode.probe is not None
+    assert episode.probe.min_steps == 5
+    assert episode_config(TINY).probe is None
+    assert episode_config(TINY).probe_start is None
+    assert env_metadata(config)["probe_start"] == {"rule": "min/30", "within": 10.0}
+    policy = make_policy(decisions=4, **{k: v for k, v in env_metadata(config).items()
+                                         if k not in ("decisions",)})  # fmt: skip
+    assert policy.metadata.probe_start == ProbeStart(within=10.0)
+    assert policy.metadata.probe_config() == episode.probe
+    assert policy.with_probe_start(False).metadata.probe_config() is None
+    adapted = session_config(AdaptConfig(task="digits"), policy.metadata, clip_obs=10.0)
+    assert adapted.probe_start == "min/30:10"
+    assert episode_config(adapted).probe_start == ProbeStart(within=10.0)
+    with pytest.raises(InputError, match="for --layout 1"):
+        dataclasses.replace(TINY, layout=2, probe_start="on")
+    with pytest.raises(InputError, match="not 'policy'"):
+        dataclasses.replace(TINY, probe_start="policy")
+
+
+def test_deploy_probe_start_marks_the_written_policies_and_held_out_episodes_follow_it(
+    tmp_path: Path, monkeypatch
+):
+    """--deploy-probe-start on: the run's policies (and an ensemble's) deploy with a probe
+    start; its held-out score runs the episodes as the file says (probe, then its rate)."""
+    from agents.metatrain import loop
+    from hpenv.base import ProbeStart
+
+    seen = []
+    real = loop.make_env
+
+    def spy(**kwargs):
+        seen.append((kwargs["episode"].probe_start, kwargs["episode"].probe is not None))
+        return real(**kwargs)
+
+    monkeypatch.setattr(loop, "make_env", spy)
+    out = tmp_path / "ens"
+    config = dataclasses.replace(TINY, seed=3, ensemble=2, deploy_probe_start="on",
+                                 out_dir=str(out))  # fmt: skip
+    ensemble = load_policy(meta_train(config))
+    assert ensemble.metadata.probe_start == ProbeStart()
+    assert "probe_start" not in ensemble.metadata.env_config  # trained without it
+    for name in ("policy.pt", "best_policy.pt"):
+        assert load_policy(out / "s3" / name).metadata.probe_start == ProbeStart()
+    assert (ProbeStart(), True) in seen  # the ensemble's held-out score

@@ -115,10 +115,12 @@ def _probe_config(
     probe: ProbeConfig | bool | None, needs_probe: bool, default: ProbeConfig | None
 ) -> ProbeConfig | None:
     """The controller's probe settings from its ``probe`` argument (see `HyperController`;
-    ``True``: ``default``, the policy's own probe).
+    ``True``: ``default``, the policy's own probe). ``needs_probe``: the policy's runs
+    probe (layout 2, or a layout-1 policy with a probe start).
 
     Raises:
-        ValueError: A probe for a layout-1 policy, which could not use it.
+        ValueError: A probe for a layout-1 policy without a probe start, which could not
+            use it.
     """
     if probe is None:
         probe = needs_probe
@@ -127,7 +129,8 @@ def _probe_config(
     if not needs_probe:
         raise ValueError(
             "this policy reads observation layout 1, which has no probe features: it would "
-            "ignore the probe (leave probe=None, or use a layout-2 policy)"
+            "ignore the probe (leave probe=None; to start the run at the probe's rate, "
+            "attach policy.with_probe_start(True))"
         )
     return (default or ProbeConfig()) if probe is True else probe
 
@@ -155,7 +158,9 @@ class HyperController:
         probe: The probe before the first decision (`hpenv.probe`): a
             `ProbeConfig` (e.g. a narrower window for fine-tuning), True (the
             defaults), False (none) or None (the default: a layout-2 policy probes,
-            a layout-1 policy does not). The probe's steps are the loop's first
+            and a layout-1 policy with a probe start, `FrozenPolicy.with_probe_start`,
+            which then starts at the probe's rate; other layout-1 policies do not).
+            The probe's steps are the loop's first
             `probe_steps` steps, counted in ``total_steps``; the rate is swept over
             them (the groups keep their ratios to the first), then the weights
             (reached through the optimizer's groups) and the optimizer state roll
@@ -207,13 +212,17 @@ class HyperController:
         self.evaluate = evaluate
         self.stats_every = stats_every
         self.step_policy = PolicyStep(policy)
-        config = _probe_config(probe, self.step_policy.needs_probe, policy.metadata.probe_config())
+        #: Where a layout-1 policy's run starts after the probe (None: at the loop's rate).
+        self.probe_start = policy.metadata.probe_start
+        probes = self.step_policy.needs_probe or self.probe_start is not None
+        config = _probe_config(probe, probes, policy.metadata.probe_config())
         #: Optimizer steps of the probe (0: none), the first of the loop.
         self.probe_steps = 0 if config is None else config.steps_for(total_steps)
         if config is not None and self.probe_steps == 0:
+            what = "the base starts" if self.step_policy.needs_probe else "the run stays"
             warn(
                 f"a run of {total_steps} steps is too short for the probe (at least "
-                f"{4 * config.min_steps}); the base starts at the loop's own rate"
+                f"{4 * config.min_steps}); {what} at the loop's own rate"
             )
         # the plan HPTuneEnv uses: the probe, then decisions + 1 intervals over the rest
         self.interval = split_budget(total_steps - self.probe_steps, decisions)
@@ -482,14 +491,20 @@ class HyperController:
         )
 
     def _set_base(self) -> None:
-        """The base schedule (from the probe, or the loop's rate without one); the rate now."""
+        """The base schedule (from the probe, or the loop's rate without one); the rate now:
+        the base's (layout 2) or the probe start's (`hpenv.base.ProbeStart`, layout 1)."""
         p0 = self.probe_steps / self.total_steps
         self.base = self.base_config.schedule(
             self.probe_result, self.hparams.lr, p0, self.total_steps
         )
         if self.step_policy.needs_probe:
-            self.hparams = self.hparams.replace(lr=self.base.lr(p0))
-            self._write_hparams(self.hparams)
+            lr = self.base.lr(p0)
+        elif self.probe_start is not None:
+            lr = self.probe_start.lr(self.probe_result, self.hparams.lr)
+        else:
+            return
+        self.hparams = self.hparams.replace(lr=lr)
+        self._write_hparams(self.hparams)
 
     def _start(self, val_loss: float, val_accuracy: float) -> None:
         self._initial = (val_loss, val_accuracy)

@@ -14,7 +14,8 @@ someone else's training loop cannot. The budget is counted in training samples
 steps, not the samples trained. A layout-2 policy's job starts as its episodes did
 (`hpenv.base.probe_and_base`): the probe (its samples count against the budget),
 then the base its rate steers around; both are saved with the checkpoint, so a
-resumed job does not probe again.
+resumed job does not probe again. A layout-1 policy with a probe start
+(`hpenv.base.ProbeStart`) probes the same way and starts at the probe's rate.
 """
 
 from __future__ import annotations
@@ -171,10 +172,11 @@ class _Job:
         if checkpoint is not None:
             saved = checkpoint.get("base")
             self.base = None if saved is None else BaseSchedule(**saved)
-        elif meta.base_config() is not None:  # layout 2: probe, then the base
+        elif meta.probe_config() is not None:  # probe, then the base or the probe start
             self.probe, self.base = probe_and_base(
-                self.run, plan, hparams, meta.probe_config(), meta.base_config()
-            )
+                self.run, plan, hparams, meta.probe_config(), meta.base_config(),
+                meta.probe_start,
+            )  # fmt: skip
         self.driver = TrainingRunDriver(loaded, self.run, plan, log_dir=self.out, base=self.base)
         if checkpoint is not None:
             self.run.load_state_dict(checkpoint["run"])
@@ -280,12 +282,12 @@ class _Job:
             "trajectory": self.driver.history,
         }
         if self.base is not None:  # layout 2: where the base was anchored, and by what
-            probe = self.driver.probe_record
             result["base"] = {"anchor": self.base.anchor, "probed": self.base.probed}
-            if probe is not None:  # its cost: the share of the run's steps it threw away
-                found = ProbeResult.from_dict(probe)
-                result["probe"] = {"steps": found.steps, "kept": found.kept,
-                                   "cost": found.cost(run.steps_done), "curve": probe}  # fmt: skip
+        probe = self.driver.probe_record
+        if probe is not None:  # its cost: the share of the run's steps it threw away
+            found = ProbeResult.from_dict(probe)
+            result["probe"] = {"steps": found.steps, "kept": found.kept,
+                               "cost": found.cost(run.steps_done), "curve": probe}  # fmt: skip
         self.driver.flush()
         atomic_write_json(result, self.out / "result.json")
         summary = {k: v for k, v in result.items() if k != "trajectory"}

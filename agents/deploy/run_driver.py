@@ -54,7 +54,8 @@ def plan_for(
 ) -> EpisodePlan:
     """The plan of a driven run of ``budget`` samples: `hpenv.plan.plan_episode` with the
     policy's decisions (unless given), so it is the run `HPTuneEnv` would make. A policy
-    that reads the probe (layout 2) gets its probe's samples reserved at ``batch_size``
+    whose runs probe (layout 2, or layout 1 with a probe start: `PolicyMetadata.probe_config`)
+    gets its probe's samples reserved at ``batch_size``
     (the run's first batch size; 0: none).
 
     Raises:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from agents.cli import check_threads, option, threads_option
 from agents.evaluation.methods import METHODS
 from agents.evaluation.methods.core import RunSpec
-from agents.policy.artifact import RISE_GUARD_CHOICES
+from agents.policy.artifact import PROBE_START_HELP, RISE_GUARD_CHOICES
 from hpenv.errors import InputError
 from hpenv.hyperparams import OptimizerName
 from hpenv.plan import Fidelity
@@ -86,6 +86,7 @@ class EvalConfig:
         default="policy",
         choices=tuple(RISE_GUARD_CHOICES),
     )
+    probe_start: str = option(PROBE_START_HELP, default="policy")
     device: str = option("training device", default="cpu")
     threads: int = threads_option()
     engine: EngineName = option(

@@ -44,7 +44,7 @@ from agents.evaluation.outcomes import (
 )
 from agents.evaluation.records import Key, RunStore, require_reports
 from agents.evaluation.report import summarize
-from agents.policy.artifact import RISE_GUARD_CHOICES, FrozenPolicy
+from agents.policy.artifact import RISE_GUARD_CHOICES, FrozenPolicy, probe_start_choice
 from agents.policy.hub import load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_write_json, exclusive_lock
@@ -229,12 +229,13 @@ def _interrupted(out: Path) -> JobInterrupted:
 
 def _load_policy(config: EvalConfig, names: Sequence[str]) -> FrozenPolicy | None:
     """The policy to evaluate (the shipped one by default), checked against the tasks, with
-    the rise guard ``config.rise_guard`` chooses."""
+    the rise guard ``config.rise_guard`` and the probe start ``config.probe_start`` choose."""
     if POLICY not in names and config.policy is None:
         return None
     policy = load_pretrained(config.policy)  # None: the shipped default
     check_training_tasks(config.tasks, policy.metadata.tasks, config.include_training_tasks)
-    return policy.with_rise_guard(RISE_GUARD_CHOICES[config.rise_guard])
+    policy = policy.with_rise_guard(RISE_GUARD_CHOICES[config.rise_guard])
+    return policy.with_probe_start(probe_start_choice(config.probe_start))
 
 
 @contextlib.contextmanager
@@ -374,6 +375,7 @@ _RUN_SETTINGS: dict[str, Any] = {
     "grid_points": GRID_POINTS,
     "optimizer": None,
     "rise_guard": "policy",
+    "probe_start": "policy",
 }
 
 

@@ -21,9 +21,9 @@ from typing import Literal
 
 from agents.cli import check_threads, option, threads_option
 from agents.metatrain.config import MetaTrainConfig
-from agents.policy.artifact import PolicyMetadata
+from agents.policy.artifact import PolicyMetadata, probe_start_text
 from agents.policy.hub import DEFAULT_POLICY_NAME
-from hpenv.base import BaseConfig
+from hpenv.base import BaseConfig, ProbeStart
 from hpenv.errors import InputError
 from hpenv.plan import Fidelity, fidelity_for
 from hpenv.probe import ProbeConfig
@@ -207,6 +207,9 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         steer_mode=env.get("base", {}).get("steer_mode", BaseConfig.steer_mode),
         optimizers=tuple(env.get("optimizers", ())),
         rise_guard=bool(env.get("rise_guard", False)),
+        probe_start=probe_start_text(
+            None if "probe_start" not in env else ProbeStart.from_dict(env["probe_start"])
+        ),
         algorithm=meta.algorithm,
         frame_stack=meta.frame_stack,
         n_steps=config.n_steps or meta.decisions,

@@ -17,8 +17,13 @@ from typing import Any, Literal
 
 from agents.cli import check_threads, option, threads_option
 from agents.metatrain.suite import DEFAULT_EVAL_TASKS, DEFAULT_TRAIN_TASKS, check_suite
-from agents.policy.artifact import RISE_GUARD_CHOICES, AlgorithmName
-from hpenv.base import STEER_MODES, BaseConfig, SteerMode
+from agents.policy.artifact import (
+    PROBE_START_HELP,
+    RISE_GUARD_CHOICES,
+    AlgorithmName,
+    probe_start_choice,
+)
+from hpenv.base import STEER_MODES, BaseConfig, ProbeStart, SteerMode
 from hpenv.episode import Around
 from hpenv.episode_config import EpisodeConfig
 from hpenv.errors import InputError
@@ -109,9 +114,16 @@ class MetaTrainConfig:
         default=1,
     )
     probe_min_steps: int = option(
-        "--layout 2: the probe's fewest steps (hpenv.probe.ProbeConfig.min_steps); a run "
-        "shorter than 4x this has no probe",
+        "--layout 2 (or --probe-start): the probe's fewest steps "
+        "(hpenv.probe.ProbeConfig.min_steps); a run shorter than 4x this has no probe",
         default=ProbeConfig.min_steps,
+    )
+    probe_start: str = option(
+        "--layout 1: each episode probes first and starts at the probe's rate "
+        "(hpenv.base.ProbeStart): 'off', 'on' (the min/30 reading), a rule, either with ':F' "
+        "to keep the drawn rate when within a factor F of it; the policy records it and "
+        "meets it when deployed",
+        default="off",
     )
     base_short_rule: SuggestionRule | None = option(
         "--layout 2: the base's reading of the probe on runs shorter than "
@@ -168,6 +180,11 @@ class MetaTrainConfig:
         "hold the rate's rises until the validation loss improves on the loss of the last "
         "rise (hpenv.hyperparams.RiseGuard); the policy records it and meets it when deployed",
         default=False,
+    )
+    deploy_probe_start: str = option(
+        "the probe start of the policies the run writes (as --deploy-rise-guard): "
+        + PROBE_START_HELP,
+        default="policy",
     )
     deploy_rise_guard: str = option(
         "the rise guard of the policies the run writes (policy.pt, best_policy.pt; with "
@@ -267,6 +284,14 @@ class MetaTrainConfig:
                 f"Ray) must be a multiple of --reference-group ({self.reference_group})"
             )
         self.synthetic_family()  # checks the family's settings
+        for name in ("probe_start", "deploy_probe_start"):
+            choice = probe_start_choice(getattr(self, name))
+            if choice and self.layout == 2:
+                raise InputError(
+                    f"{name.replace('_', '-')} is for --layout 1: a layout-2 run starts at its base"
+                )
+            if name == "probe_start" and choice is None:
+                raise InputError("probe-start takes 'off', 'on' or a rule, not 'policy'")
         try:  # the probe's and the base's own checks (episode_config builds them)
             ProbeConfig(min_steps=self.probe_min_steps)
         except ValueError as exc:
@@ -334,6 +359,8 @@ def episode_config(
     (samples) replaces every task's fidelity.
     """
     table = FIDELITY if fidelity is None else fidelity
+    choice = probe_start_choice(config.probe_start)
+    start = choice if isinstance(choice, ProbeStart) else None
     return EpisodeConfig(
         tuned=config.tuned,
         action_mode=config.action_mode,
@@ -344,7 +371,12 @@ def episode_config(
         fidelity={} if config.budget is not None else table,
         optimizers=config.optimizers,
         rise_guard=config.rise_guard,
-        probe=ProbeConfig(min_steps=config.probe_min_steps) if config.layout == 2 else None,
+        probe=(
+            ProbeConfig(min_steps=config.probe_min_steps)
+            if config.layout == 2 or start is not None
+            else None
+        ),
+        probe_start=start,
         base=(
             BaseConfig(
                 short_rule=config.base_short_rule,
@@ -382,13 +414,15 @@ def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
 
 
 def _probe_and_base(episode: EpisodeConfig) -> dict[str, Any]:
-    """A layout-2 run's probe and base settings, as plain values (`PolicyMetadata.probe_config`
-    and ``base_config`` read them back)."""
+    """A run's probe, base and probe start settings, as plain values
+    (`PolicyMetadata.probe_config`, ``base_config`` and ``probe_start`` read them back)."""
     values: dict[str, Any] = {}
     if episode.probe is not None:
         values["probe"] = dataclasses.asdict(episode.probe)
     if episode.base is not None:
         values["base"] = dataclasses.asdict(episode.base)
+    if episode.probe_start is not None:
+        values["probe_start"] = episode.probe_start.to_dict()
     return values
 
 

@@ -73,7 +73,13 @@ from agents.metatrain.vec_env import (
     terminate_workers,
     vec_env_runtime,
 )
-from agents.policy.artifact import RISE_GUARD_CHOICES, FrozenPolicy, PolicyActor, load_policy
+from agents.policy.artifact import (
+    RISE_GUARD_CHOICES,
+    FrozenPolicy,
+    PolicyActor,
+    load_policy,
+    probe_start_choice,
+)
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.errors import InputError
 from hpenv.io import atomic_write_json
@@ -423,9 +429,11 @@ class _Session:
         )
 
     def deployed(self) -> FrozenPolicy:
-        """`freeze`, with the rise guard chosen for deployment (``deploy_rise_guard``): what
-        the run writes as ``policy.pt`` and ``best_policy.pt``."""
-        return self.freeze().with_rise_guard(RISE_GUARD_CHOICES[self.config.deploy_rise_guard])
+        """`freeze`, with the rise guard and the probe start chosen for deployment
+        (``deploy_rise_guard``, ``deploy_probe_start``): what the run writes as
+        ``policy.pt`` and ``best_policy.pt``."""
+        policy = self.freeze().with_rise_guard(RISE_GUARD_CHOICES[self.config.deploy_rise_guard])
+        return policy.with_probe_start(probe_start_choice(self.config.deploy_probe_start))
 
     def on_best(self, score: float) -> None:
         self.deployed().save(self.out / "best_policy.pt")
@@ -489,12 +497,16 @@ def evaluate_policy(
     """Deterministic episodes of ``policy`` on ``tasks`` x ``config.eval_seeds``.
 
     Initial learning rates are drawn from the seed as in training, so the
-    score includes rescuing bad starts. The episodes hold the rate's rises as the policy's
-    drivers would (`PolicyMetadata.rise_guard`: its training setting unless it was given
-    another for deployment, as an ensemble may be).
+    score includes rescuing bad starts. The episodes hold the rate's rises, and a layout-1
+    policy's probe and start at the probe's rate, as the policy's drivers would
+    (`PolicyMetadata.rise_guard` and ``probe_start``: its training settings unless it was
+    given others for deployment, as an ensemble may be).
     """
     kwargs = env_kwargs(config, tasks)
-    kwargs["episode"] = kwargs["episode"].replace(rise_guard=policy.metadata.rise_guard)
+    meta, episode = policy.metadata, kwargs["episode"]
+    if episode.base is None:  # layout 1
+        episode = episode.replace(probe=meta.probe_config(), probe_start=meta.probe_start)
+    kwargs["episode"] = episode.replace(rise_guard=meta.rise_guard)
     env = make_env(**kwargs)
     actor = PolicyActor(policy)
     returns, accuracies = [], []

@@ -43,7 +43,7 @@ from agents.metatrain.population_tasks import (
     SyntheticPopulation,
     TaskPopulation,
 )
-from hpenv.base import apply_residual
+from hpenv.base import apply_residual, rate_after_probe
 from hpenv.env import observation_space
 from hpenv.episode import Around, Episode, InitialValue, StepResult
 from hpenv.episode_config import EpisodeConfig, EpisodeSettings, FrozenMap
@@ -479,8 +479,9 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         for i, untrained, probe in zip(indices, initial, probes, strict=False):
             start = population.hparams[i]
             base = self.config.base_schedule(probe, start, plan)
-            if base is not None:
-                population.set_hparams(i, lr=base.lr(base.p0))
+            lr = rate_after_probe(probe, start.lr, base, self.config.probe_start)
+            if lr is not None:
+                population.set_hparams(i, lr=lr)
             new.append(
                 Episode(population.task(i), plan, self._features[i], self._rewards[i],
                         population.hparams[i], untrained, probe, base,

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hpenv.base import BaseConfig
+from hpenv.base import BaseConfig, ProbeStart
 from hpenv.errors import InputError
 from hpenv.hyperparams import TUNABLES, ActionMode, RiseGuard, action_space
 from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
@@ -62,6 +62,13 @@ ENSEMBLE_REDUCES: tuple[str, ...] = ("mean", "median")
 #: ``--rise-guard`` of the scripts -> `FrozenPolicy.with_rise_guard`'s ``on`` (None: the
 #: policy's own, `PolicyMetadata.rise_guard`).
 RISE_GUARD_CHOICES: dict[str, bool | None] = {"policy": None, "on": True, "off": False}
+#: What the scripts' ``--probe-start`` takes (`probe_start_choice`).
+PROBE_START_HELP = (
+    "layout-1 policies: probe first and start at the probe's rate (hpenv.base.ProbeStart): "
+    "'on' (the suggestion by min/30), a rule (min/3, min/10, min/30, min/100, steepest), "
+    "either with ':F' to keep the run's own rate when within a factor F of it (e.g. on:10); "
+    "'off'; 'policy': as the file says"
+)
 #: The SB3 algorithms a policy can come from (sb3-contrib's RecurrentPPO for the LSTM policy).
 AlgorithmName = Literal["ppo", "recurrent_ppo"]
 #: How a policy's rate action is applied: ``multiplicative`` (layout 1: x3 at most per
@@ -71,6 +78,39 @@ ActionKind = Literal["multiplicative", "residual"]
 #: The action kind each observation layout is trained with.
 ACTION_KINDS: dict[int, ActionKind] = {1: "multiplicative", 2: "residual"}
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"Tanh": nn.Tanh, "ReLU": nn.ReLU, "ELU": nn.ELU}
+
+
+def probe_start_choice(text: str) -> ProbeStart | bool | None:
+    """The scripts' ``--probe-start`` as `FrozenPolicy.with_probe_start` takes it
+    (`PROBE_START_HELP`): ``policy`` -> None, ``off`` -> False, ``on`` -> `ProbeStart()`,
+    ``RULE``, ``on:F`` or ``RULE:F`` -> that `ProbeStart`.
+
+    >>> probe_start_choice("on:10")
+    ProbeStart(rule='min/30', within=10.0)
+
+    Raises:
+        InputError: Not one of those forms.
+    """
+    if text in ("policy", "off"):
+        return None if text == "policy" else False
+    rule, _, within = text.partition(":")
+    try:
+        return ProbeStart(
+            rule=ProbeStart.rule if rule == "on" else rule,  # type: ignore[arg-type]
+            within=float(within) if within else 1.0,
+        )
+    except ValueError as exc:
+        raise InputError(f"--probe-start {text!r}: {exc}; {PROBE_START_HELP}") from None
+
+
+def probe_start_text(start: ProbeStart | None) -> str:
+    """A probe start as ``--probe-start`` writes it (`probe_start_choice` reads it back):
+    ``off``, or ``RULE:F``.
+
+    >>> probe_start_text(ProbeStart(within=10.0))
+    'min/30:10'
+    """
+    return "off" if start is None else f"{start.rule}:{start.within:g}"
 
 
 class PolicyLoadError(InputError):
@@ -106,7 +146,9 @@ class PolicyMetadata:
             ``members`` (each member's ``source``, ``agent_steps`` and ``created``).
         deploy: Settings its drivers use in place of those it was trained with; empty: as
             trained. ``rise_guard`` (bool): hold the rate's rises until the validation loss
-            improves (`hpenv.hyperparams.RiseGuard`), set by `FrozenPolicy.with_rise_guard`.
+            improves (`hpenv.hyperparams.RiseGuard`), set by `FrozenPolicy.with_rise_guard`;
+            ``probe_start`` (`hpenv.base.ProbeStart.to_dict`, layout 1 only): probe first
+            and start at the probe's rate, set by `FrozenPolicy.with_probe_start`.
     """
 
     obs_version: int
@@ -140,10 +182,21 @@ class PolicyMetadata:
         (`hpenv.hyperparams.RiseGuard`): ``deploy``'s choice, else as its episodes did."""
         return bool(self.deploy.get("rise_guard", self.env_config.get("rise_guard", False)))
 
+    @property
+    def probe_start(self) -> ProbeStart | None:
+        """Where a layout-1 policy's runs start after a probe (`hpenv.base.ProbeStart`):
+        ``deploy``'s choice, else as its episodes did; None: no probe, the run's own rate."""
+        if "probe_start" in self.deploy:
+            value = self.deploy["probe_start"]
+        else:
+            value = self.env_config.get("probe_start")
+        return None if value is None else ProbeStart.from_dict(value)
+
     def probe_config(self) -> ProbeConfig | None:
-        """The probe the policy's episodes ran (layout 2; None for layout 1): the one
-        recorded in ``env_config``, else today's default (`hpenv.probe.ProbeConfig`)."""
-        if self.obs_version != 2:
+        """The probe of the policy's runs (None: they have none): a layout-2 policy's
+        episodes', or a layout-1 policy's with a `probe_start`; the one recorded in
+        ``env_config``, else today's default (`hpenv.probe.ProbeConfig`)."""
+        if self.obs_version != 2 and self.probe_start is None:
             return None
         return ProbeConfig(**self.env_config.get("probe", {}))
 
@@ -349,7 +402,34 @@ class FrozenPolicy:
         base = self.metadata.base_config() if self.metadata.action_kind == "residual" else None
         if on and base is not None:
             RiseGuard.check_steer_mode(base.steer_mode)
-        meta = replace(self.metadata, deploy={**self.metadata.deploy, "rise_guard": bool(on)})
+        return self._deployed(rise_guard=bool(on))
+
+    def with_probe_start(self, start: ProbeStart | bool | None) -> FrozenPolicy:
+        """This policy, deployed so that each run probes first and starts at the probe's
+        rate (`hpenv.base.ProbeStart`; `PolicyMetadata.deploy`, saved with it).
+
+        ``start``: a `ProbeStart`, True (`ProbeStart()`: the suggestion itself), False (no
+        probe: the run's own rate) or None (the policy as it is; the scripts'
+        ``--probe-start policy``, `probe_start_choice`).
+
+        Raises:
+            InputError: A probe start for a layout-2 policy (its runs already probe and
+                start at their base).
+        """
+        if start is None:
+            return self
+        if start is True:
+            start = ProbeStart()
+        if start and self.metadata.obs_version == 2:
+            raise InputError(
+                "this policy reads observation layout 2: its runs already probe and start at "
+                "their base schedule; a probe start is for layout-1 policies"
+            )
+        return self._deployed(probe_start=start.to_dict() if start else None)
+
+    def _deployed(self, **changes: Any) -> FrozenPolicy:
+        """This policy with ``changes`` to its `PolicyMetadata.deploy` (same weights)."""
+        meta = replace(self.metadata, deploy={**self.metadata.deploy, **changes})
         if self.members:
             return type(self)._of_members(list(self.members), meta)
         return type(self)(
@@ -402,6 +482,9 @@ class FrozenPolicy:
         left out. An ensemble's is that of its members' fingerprints, in order.
         """
         guard = " rise_guard" if self.metadata.rise_guard else ""  # none: as before it existed
+        start = self.metadata.probe_start
+        if start is not None:  # likewise: none leaves the fingerprint as before
+            guard += f" probe_start {start.rule} {start.within:g}"
         if self.members:
             digest = hashlib.sha256(f"ensemble {self.reduce} {self.size}{guard}".encode())
             for member in self.members:
@@ -414,8 +497,10 @@ class FrozenPolicy:
             "network": [meta.algorithm, meta.policy_kwargs],
             "normalisation": [self.clip_obs, self.epsilon],
         }
-        if guard:
+        if self.metadata.rise_guard:
             layout["rise_guard"] = True
+        if start is not None:
+            layout["probe_start"] = start.to_dict()
         digest = hashlib.sha256(json.dumps(layout, sort_keys=True, default=str).encode())
         for name, tensor in sorted(self.policy.state_dict().items()):
             value = tensor.detach().cpu().contiguous()
@@ -513,6 +598,7 @@ def _acting(meta: PolicyMetadata) -> dict[str, Any]:
         "probe": meta.probe_config(),
         "base": meta.base_config(),
         "rise_guard": meta.rise_guard,
+        "probe_start": meta.probe_start,
     }
 
 

@@ -121,9 +121,10 @@ class HyperControllerCallback(pl.Callback):
         dropout: The dropout feature (default: the module's largest dropout rate).
         stats_every: Gradient-norm sampling period (see `HyperController`).
         probe: The probe before the first decision (see `HyperController`; default:
-            a layout-2 policy probes, a layout-1 policy does not). Its steps are the
-            first of the training; the framework's scheduler is held at the probe's
-            rates meanwhile and re-anchored on the base schedule's rate after it.
+            a layout-2 policy probes, and a layout-1 policy with a probe start). Its
+            steps are the first of the training; the framework's scheduler is held at
+            the probe's rates meanwhile and re-anchored after it on the rate the run
+            starts at (the base schedule's, or the probe start's).
 
     Raises:
         IncompatiblePolicyError: The policy tunes batch size or dropout (the

@@ -25,7 +25,7 @@ from agents.evaluation.methods.core import (
     train_runs,
 )
 from agents.policy.artifact import FrozenPolicy
-from hpenv.base import BaseConfig, BaseSchedule
+from hpenv.base import BaseConfig, BaseSchedule, rate_after_probe
 from hpenv.plan import EpisodePlan
 from hpenv.population import SHARED_HPARAMS
 from hpenv.probe import ProbeResult
@@ -58,7 +58,9 @@ class PolicyMethod:
         return train_runs([self._run(spec)])[0]
 
     def _run(self, spec: RunSpec) -> CellRun:
-        """One run; a layout-2 policy's probes first and steers around the probe's base."""
+        """One run; a layout-2 policy's probes first and steers around the probe's base, a
+        layout-1 policy's with a probe start (`hpenv.base.ProbeStart`) probes first and
+        starts at the probe's rate."""
         driver: TrainingRunDriver | None = None
         start = spec.start_hparams()
         base: BaseSchedule | None = None
@@ -68,8 +70,10 @@ class PolicyMethod:
 
         def after_probe(probe: ProbeResult, plan: EpisodePlan) -> dict[str, Any]:
             nonlocal base
-            base = base_config.schedule_for(probe, start, plan)
-            return {"lr": base.lr(base.p0)}
+            if layout_2:
+                base = base_config.schedule_for(probe, start, plan)
+            lr = rate_after_probe(probe, start.lr, base, meta.probe_start)
+            return {} if lr is None else {"lr": lr}
 
         def adjust(report: IntervalReport) -> dict[str, Any]:
             nonlocal driver, base
@@ -81,7 +85,7 @@ class PolicyMethod:
             driver.after_interval(report.stats, report.evaluation)
             return {}  # the driver has applied the decisions to the run
 
-        if not layout_2:
+        if meta.probe_config() is None:  # layout 1 without a probe start
             return CellRun(spec, start, adjust, method=self.name)
         return CellRun(
             spec,
