@@ -65,7 +65,12 @@ FLOORS: dict[str, Any] = {
 }
 #: A reading above min/10 (the base x10 over min/30), run only when named.
 HIGHER: dict[str, Any] = {"min/3 cosine": ProbeCosine(rule="min/3", decay="cosine")}
-CANDIDATES: dict[str, Any] = {**BASES, **FLOORS, **HIGHER}
+#: The probe rolled back to the state before its sweep instead of its best point
+#: (`hpenv.probe.ProbeConfig.rollback`), run only when named.
+ROLLBACKS: dict[str, Any] = {
+    "min/30 cosine rollback=start": ProbeCosine(probe=ProbeConfig(rollback="start")),
+}
+CANDIDATES: dict[str, Any] = {**BASES, **FLOORS, **HIGHER, **ROLLBACKS}
 DEFAULT_CANDIDATES: tuple[str, ...] = tuple(BASES)
 NOT_PROBES: tuple[str, ...] = ("default cosine", "grid (8x compute)")
 #: Whose synthetic family --synthetic-draws draws from: the v3 candidate's (FILE:NAME).

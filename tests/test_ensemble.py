@@ -225,6 +225,12 @@ def test_a_policy_deployed_with_a_probe_start_keeps_it_through_its_file(tmp_path
     assert loaded.fingerprint() == started.fingerprint()
     with pytest.raises(InputError, match="layout 2"):
         make_policy(obs_version=2).with_probe_start(True)
+    back = started.with_probe_rollback("start")  # the probe's rollback, for deployment
+    assert back.metadata.probe_config().rollback == "start"
+    assert started.metadata.probe_config().rollback == "best"
+    assert back.fingerprint() != started.fingerprint()
+    assert load_policy(back.save(tmp_path / "b.pt")).fingerprint() == back.fingerprint()
+    assert single.with_probe_rollback("start") is single  # no probe: nothing to roll back
     with pytest.raises(InputError, match="in probe"):
         FrozenPolicy.ensemble([started, make_policy(seed=1)])
 

@@ -592,6 +592,12 @@ def test_probe_start_setting_reaches_the_policy_and_is_kept_on_resume(tmp_path: 
     (record,) = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     probe = record["extra"]["probe"]
     assert record["trajectory"][1]["lr"] == pytest.approx(probe["best_lr"] / 30)
+    assert probe["kept"] > 0  # rolled back to the sweep's best state (the default)
+    start = tmp_path / "start"
+    evaluate(EvalConfig(**settings, probe_start="on", probe_rollback="start", out_dir=str(start)),
+             progress=False)  # fmt: skip
+    (record,) = [json.loads(line) for line in (start / "runs.jsonl").read_text().splitlines()]
+    assert record["extra"]["probe"]["kept"] == 0  # rolled back to the state before it
     with pytest.raises(ValueError, match="probe_start=on, not off"):
         evaluate(EvalConfig(**settings, probe_start="off", out_dir=str(out), resume=True),
                  progress=False)  # fmt: skip

@@ -87,6 +87,12 @@ class EvalConfig:
         choices=tuple(RISE_GUARD_CHOICES),
     )
     probe_start: str = option(PROBE_START_HELP, default="policy")
+    probe_rollback: str = option(
+        "where the policy's probe (layout 2, or a probe start) rolls back to: 'policy' (as its "
+        "file says), 'best' (the sweep's lowest-loss state) or 'start' (the state before it)",
+        default="policy",
+        choices=("policy", "best", "start"),
+    )
     device: str = option("training device", default="cpu")
     threads: int = threads_option()
     engine: EngineName = option(

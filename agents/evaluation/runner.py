@@ -229,13 +229,15 @@ def _interrupted(out: Path) -> JobInterrupted:
 
 def _load_policy(config: EvalConfig, names: Sequence[str]) -> FrozenPolicy | None:
     """The policy to evaluate (the shipped one by default), checked against the tasks, with
-    the rise guard ``config.rise_guard`` and the probe start ``config.probe_start`` choose."""
+    the rise guard, the probe start and the probe's rollback the config chooses."""
     if POLICY not in names and config.policy is None:
         return None
     policy = load_pretrained(config.policy)  # None: the shipped default
     check_training_tasks(config.tasks, policy.metadata.tasks, config.include_training_tasks)
     policy = policy.with_rise_guard(RISE_GUARD_CHOICES[config.rise_guard])
-    return policy.with_probe_start(probe_start_choice(config.probe_start))
+    policy = policy.with_probe_start(probe_start_choice(config.probe_start))
+    rollback = None if config.probe_rollback == "policy" else config.probe_rollback
+    return policy.with_probe_rollback(rollback)  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
@@ -376,6 +378,7 @@ _RUN_SETTINGS: dict[str, Any] = {
     "optimizer": None,
     "rise_guard": "policy",
     "probe_start": "policy",
+    "probe_rollback": "policy",
 }
 
 

@@ -49,7 +49,7 @@ from hpenv.hyperparams import TUNABLES, ActionMode, RiseGuard, action_space
 from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
 from hpenv.observation import LAYOUTS, OBS_VERSION, layout_bounds
 from hpenv.plan import DEFAULT_DECISIONS
-from hpenv.probe import ProbeConfig
+from hpenv.probe import ProbeConfig, Rollback
 
 ARTIFACT_FORMAT = 1
 #: The format of an ensemble's file (a single policy is still written as `ARTIFACT_FORMAT`).
@@ -148,7 +148,9 @@ class PolicyMetadata:
             trained. ``rise_guard`` (bool): hold the rate's rises until the validation loss
             improves (`hpenv.hyperparams.RiseGuard`), set by `FrozenPolicy.with_rise_guard`;
             ``probe_start`` (`hpenv.base.ProbeStart.to_dict`, layout 1 only): probe first
-            and start at the probe's rate, set by `FrozenPolicy.with_probe_start`.
+            and start at the probe's rate, set by `FrozenPolicy.with_probe_start`; ``probe``
+            (`hpenv.probe.ProbeConfig`'s fields): the probe's settings, set by
+            `FrozenPolicy.with_probe_rollback`.
     """
 
     obs_version: int
@@ -194,11 +196,12 @@ class PolicyMetadata:
 
     def probe_config(self) -> ProbeConfig | None:
         """The probe of the policy's runs (None: they have none): a layout-2 policy's
-        episodes', or a layout-1 policy's with a `probe_start`; the one recorded in
-        ``env_config``, else today's default (`hpenv.probe.ProbeConfig`)."""
+        episodes', or a layout-1 policy's with a `probe_start`; ``deploy``'s (set by
+        `FrozenPolicy.with_probe_rollback`), else the one recorded in ``env_config``, else
+        today's default (`hpenv.probe.ProbeConfig`)."""
         if self.obs_version != 2 and self.probe_start is None:
             return None
-        return ProbeConfig(**self.env_config.get("probe", {}))
+        return ProbeConfig(**self.deploy.get("probe", self.env_config.get("probe", {})))
 
     def base_config(self) -> BaseConfig | None:
         """The base schedule the policy steers around (layout 2; None for layout 1): the
@@ -427,6 +430,18 @@ class FrozenPolicy:
             )
         return self._deployed(probe_start=start.to_dict() if start else None)
 
+    def with_probe_rollback(self, rollback: Rollback | None) -> FrozenPolicy:
+        """This policy, deployed with its probe rolled back to ``rollback`` (``"best"``: the
+        sweep's lowest-loss state, ``"start"``: the state before it;
+        `hpenv.probe.ProbeConfig.rollback`) whatever it was trained with; None: as it is.
+        A policy whose runs do not probe is returned as it is."""
+        probe = self.metadata.probe_config()
+        if rollback is None or probe is None:
+            return self
+        if rollback not in ("best", "start"):
+            raise InputError(f"rollback must be 'best' or 'start', got {rollback!r}")
+        return self._deployed(probe=asdict(replace(probe, rollback=rollback)))
+
     def _deployed(self, **changes: Any) -> FrozenPolicy:
         """This policy with ``changes`` to its `PolicyMetadata.deploy` (same weights)."""
         meta = replace(self.metadata, deploy={**self.metadata.deploy, **changes})
@@ -485,6 +500,9 @@ class FrozenPolicy:
         start = self.metadata.probe_start
         if start is not None:  # likewise: none leaves the fingerprint as before
             guard += f" probe_start {start.rule} {start.within:g}"
+        probe = self.metadata.deploy.get("probe")
+        if probe is not None:
+            guard += f" probe {json.dumps(probe, sort_keys=True)}"
         if self.members:
             digest = hashlib.sha256(f"ensemble {self.reduce} {self.size}{guard}".encode())
             for member in self.members:
@@ -501,6 +519,8 @@ class FrozenPolicy:
             layout["rise_guard"] = True
         if start is not None:
             layout["probe_start"] = start.to_dict()
+        if probe is not None:
+            layout["probe"] = probe
         digest = hashlib.sha256(json.dumps(layout, sort_keys=True, default=str).encode())
         for name, tensor in sorted(self.policy.state_dict().items()):
             value = tensor.detach().cpu().contiguous()
