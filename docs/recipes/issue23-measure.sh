@@ -352,3 +352,49 @@ for s in 0 1; do
     evaluate logs/exp23/s7/v3-guard/s$s --methods policy --rise-guard on \
         --policy logs/exp23/s7/cmp-v3-s$s/meta/distribution-population/s$s/best_policy.pt
 done
+
+# ---- eighth session: the probe start (hpenv.base.ProbeStart) for layout-1 policies ----
+# make train's three ensembles of the sixth session (seeds {5,6,7}, {8,9,10}, {11,12,13}, built
+# by ensemble_policy.py into logs/exp23/ens6/) and the shipped v2, all with the guard; the
+# reference rows are the seventh session's logs/exp23/s7/ens-guard/ folders
+cells() {  # OUT_PREFIX NAME, then evaluate.py's options: 1x, rescue, SGD
+    local out=$1 name=$2; shift 2
+    evaluate $out/eval-$name "$@"
+    evaluate $out/rescue-$name "$@" --start-lr-factors 0.01,30
+    evaluate $out/sgd-$name "$@" --optimizer sgd
+}
+for name in make-train-mean-567 make-train-mean-8910 make-train-mean-111213 hpenv-lr-v2; do
+    p=logs/exp23/ens6/$name.pt; [[ $name == hpenv-lr-v2 ]] && p=hpenv-lr-v2
+    cells logs/exp23/s8/pstart $name --methods policy --policy $p --rise-guard on --probe-start on
+done
+for name in make-train-mean-567 make-train-mean-8910 make-train-mean-111213; do
+    p=logs/exp23/ens6/$name.pt
+    cells logs/exp23/s8/pstart10 $name --methods policy --policy $p --rise-guard on --probe-start on:10
+    cells logs/exp23/s8/pstart-rbstart $name --methods policy --policy $p --rise-guard on \
+        --probe-start on --probe-rollback start
+done
+# the probe's rollback on training-side tasks only (114-135 steps, then full length)
+$PY scripts/choose_base.py --seeds 0,1,2,3,4 --optimizers task,sgd --start-lr-factors 1 \
+    --candidates "min/30 cosine,min/30 cosine rollback=start,default cosine" \
+    --fidelity digits:1:3 --fidelity breast_cancer:1:8 --fidelity wine:1:8 --fidelity synthetic:1:2 \
+    --data-dir "$DATA" --out logs/exp23/s8/choose_rollback_mid.json
+$PY scripts/choose_base.py --seeds 0,1,2,3,4 --optimizers task,sgd --start-lr-factors 1 \
+    --candidates "min/30 cosine,min/30 cosine rollback=start,default cosine" \
+    --data-dir "$DATA" --out logs/exp23/s8/choose_rollback_full.json
+# meta-trained with the probe start (make train's recipe + --probe-start on), seeds 5-10, and
+# their two three-member ensembles with the guard
+$PY scripts/compare_recipes.py --recipes-file docs/recipes/issue23-probe-start.toml \
+    --recipes make-train-pstart --out-dir logs/exp23/s8/cmp-pstart-a --meta-seeds 5,6,7 \
+    --data-dir "$DATA" --baselines ""
+$PY scripts/compare_recipes.py --recipes-file docs/recipes/issue23-probe-start.toml \
+    --recipes make-train-pstart --out-dir logs/exp23/s8/cmp-pstart-b --meta-seeds 8,9,10 \
+    --data-dir "$DATA" --baselines ""
+A=logs/exp23/s8/cmp-pstart-a/meta/make-train-pstart; B=logs/exp23/s8/cmp-pstart-b/meta/make-train-pstart
+$PY scripts/ensemble_policy.py --out logs/exp23/s8/ens/pstart-567.pt \
+    --policies $A/s5/best_policy.pt,$A/s6/best_policy.pt,$A/s7/best_policy.pt
+$PY scripts/ensemble_policy.py --out logs/exp23/s8/ens/pstart-8910.pt \
+    --policies $B/s8/best_policy.pt,$B/s9/best_policy.pt,$B/s10/best_policy.pt
+for name in pstart-567 pstart-8910; do
+    cells logs/exp23/s8/trained-pstart $name --methods policy --policy logs/exp23/s8/ens/$name.pt \
+        --rise-guard on
+done
