@@ -321,7 +321,8 @@ def rate_after_probe(
     """The rate a run takes once its probe is done (``probe`` None: it had none): its
     base's first (layout 2), a layout-1 run's `ProbeStart.lr` from ``start_lr`` (its own
     starting rate), or None: the run keeps its rate. Every driver of a run with a probe
-    (`probe_and_base`, the population engine, the harness) starts it this way."""
+    (`probe_and_base`, the population engine, the harness, `HyperController`) starts it
+    this way."""
     if base is not None:
         return base.lr(base.p0)
     if probe_start is not None and probe is not None:

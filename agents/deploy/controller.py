@@ -51,7 +51,7 @@ from agents.policy.artifact import FrozenPolicy, IncompatiblePolicyError, load_p
 from agents.policy.hub import load_pretrained
 from agents.policy.step import PolicyStep
 from agents.warn import warn
-from hpenv.base import BaseConfig, BaseSchedule
+from hpenv.base import BaseConfig, BaseSchedule, rate_after_probe
 from hpenv.hyperparams import HParams, OptimizerName
 from hpenv.observation import IntervalMetrics
 from hpenv.plan import split_budget
@@ -497,11 +497,9 @@ class HyperController:
         self.base = self.base_config.schedule(
             self.probe_result, self.hparams.lr, p0, self.total_steps
         )
-        if self.step_policy.needs_probe:
-            lr = self.base.lr(p0)
-        elif self.probe_start is not None:
-            lr = self.probe_start.lr(self.probe_result, self.hparams.lr)
-        else:
+        base = self.base if self.step_policy.needs_probe else None
+        lr = rate_after_probe(self.probe_result, self.hparams.lr, base, self.probe_start)
+        if lr is None:
             return
         self.hparams = self.hparams.replace(lr=lr)
         self._write_hparams(self.hparams)

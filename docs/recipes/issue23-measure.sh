@@ -373,6 +373,8 @@ for name in make-train-mean-567 make-train-mean-8910 make-train-mean-111213; do
     cells logs/exp23/s8/pstart-rbstart $name --methods policy --policy $p --rise-guard on \
         --probe-start on --probe-rollback start
 done
+# the SGD baselines of bar 4 (static and the 8-point grid), re-run on these cells
+evaluate logs/exp23/s8/baselines-sgd --methods static,grid --optimizer sgd
 # the probe's rollback on training-side tasks only (114-135 steps, then full length)
 $PY scripts/choose_base.py --seeds 0,1,2,3,4 --optimizers task,sgd --start-lr-factors 1 \
     --candidates "min/30 cosine,min/30 cosine rollback=start,default cosine" \
@@ -381,20 +383,29 @@ $PY scripts/choose_base.py --seeds 0,1,2,3,4 --optimizers task,sgd --start-lr-fa
 $PY scripts/choose_base.py --seeds 0,1,2,3,4 --optimizers task,sgd --start-lr-factors 1 \
     --candidates "min/30 cosine,min/30 cosine rollback=start,default cosine" \
     --data-dir "$DATA" --out logs/exp23/s8/choose_rollback_full.json
-# meta-trained with the probe start (make train's recipe + --probe-start on), seeds 5-10, and
-# their two three-member ensembles with the guard
+# meta-trained with the probe start (make train's recipe + --probe-start on), seeds 5-13, and
+# their three three-member ensembles with the guard
 $PY scripts/compare_recipes.py --recipes-file docs/recipes/issue23-probe-start.toml \
     --recipes make-train-pstart --out-dir logs/exp23/s8/cmp-pstart-a --meta-seeds 5,6,7 \
     --data-dir "$DATA" --baselines ""
 $PY scripts/compare_recipes.py --recipes-file docs/recipes/issue23-probe-start.toml \
     --recipes make-train-pstart --out-dir logs/exp23/s8/cmp-pstart-b --meta-seeds 8,9,10 \
     --data-dir "$DATA" --baselines ""
+$PY scripts/compare_recipes.py --recipes-file docs/recipes/issue23-probe-start.toml \
+    --recipes make-train-pstart --out-dir logs/exp23/s8/cmp-pstart-c --meta-seeds 11,12 \
+    --data-dir "$DATA" --baselines ""
+$PY scripts/compare_recipes.py --recipes-file docs/recipes/issue23-probe-start.toml \
+    --recipes make-train-pstart --out-dir logs/exp23/s8/cmp-pstart-d --meta-seeds 13 \
+    --data-dir "$DATA" --baselines ""
 A=logs/exp23/s8/cmp-pstart-a/meta/make-train-pstart; B=logs/exp23/s8/cmp-pstart-b/meta/make-train-pstart
+M=logs/exp23/s8/cmp-pstart-c/meta/make-train-pstart; N=logs/exp23/s8/cmp-pstart-d/meta/make-train-pstart
 $PY scripts/ensemble_policy.py --out logs/exp23/s8/ens/pstart-567.pt \
     --policies $A/s5/best_policy.pt,$A/s6/best_policy.pt,$A/s7/best_policy.pt
 $PY scripts/ensemble_policy.py --out logs/exp23/s8/ens/pstart-8910.pt \
     --policies $B/s8/best_policy.pt,$B/s9/best_policy.pt,$B/s10/best_policy.pt
-for name in pstart-567 pstart-8910; do
+$PY scripts/ensemble_policy.py --out logs/exp23/s8/ens/pstart-111213.pt \
+    --policies $M/s11/best_policy.pt,$M/s12/best_policy.pt,$N/s13/best_policy.pt
+for name in pstart-567 pstart-8910 pstart-111213; do
     cells logs/exp23/s8/trained-pstart $name --methods policy --policy logs/exp23/s8/ens/$name.pt \
         --rise-guard on
 done
