@@ -114,7 +114,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
     initial hyperparameters, so that the first observation already shows how
     training goes: the agent never acts blind. The budget is split into
     ``decisions + 1`` intervals: the warm-up, then one per decision. Rewards
-    count from the end of the warm-up.
+    count from the end of the warm-up. With ``probe`` and ``probe_start`` (layout 1)
+    the run probes before the warm-up and starts at the probe's reading instead
+    (`hpenv.base.ProbeStart`; the observation and actions stay layout 1's).
 
     ## Episode End
 
