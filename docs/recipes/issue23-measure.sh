@@ -409,3 +409,8 @@ for name in pstart-567 pstart-8910 pstart-111213; do
     cells logs/exp23/s8/trained-pstart $name --methods policy --policy logs/exp23/s8/ens/$name.pt \
         --rise-guard on
 done
+# the probe's rollback to the start on the layout-2 v3 candidate (the seventh session's two seeds)
+for s in 0 1; do
+    evaluate logs/exp23/s8/v3-rbstart/s$s --methods policy --probe-rollback start \
+        --policy logs/exp23/s7/cmp-v3-s$s/meta/distribution-population/s$s/best_policy.pt
+done
