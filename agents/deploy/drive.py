@@ -172,11 +172,10 @@ class _Job:
         if checkpoint is not None:
             saved = checkpoint.get("base")
             self.base = None if saved is None else BaseSchedule(**saved)
-        elif meta.probe_config() is not None:  # probe, then the base or the probe start
+        elif (probe := meta.probe_config()) is not None:  # then the base or the probe start
             self.probe, self.base = probe_and_base(
-                self.run, plan, hparams, meta.probe_config(), meta.base_config(),
-                meta.probe_start,
-            )  # fmt: skip
+                self.run, plan, hparams, probe, meta.base_config(), meta.probe_start
+            )
         self.driver = TrainingRunDriver(loaded, self.run, plan, log_dir=self.out, base=self.base)
         if checkpoint is not None:
             self.run.load_state_dict(checkpoint["run"])

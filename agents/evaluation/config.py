@@ -13,7 +13,7 @@ from typing import Any, Literal
 from agents.cli import check_threads, option, threads_option
 from agents.evaluation.methods import METHODS
 from agents.evaluation.methods.core import RunSpec
-from agents.policy.artifact import PROBE_START_HELP, RISE_GUARD_CHOICES
+from agents.policy.artifact import PROBE_START_HELP, RISE_GUARD_CHOICES, probe_start_choice
 from hpenv.errors import InputError
 from hpenv.hyperparams import OptimizerName
 from hpenv.plan import Fidelity
@@ -136,6 +136,7 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         check_threads(self.threads)
+        probe_start_choice(self.probe_start)  # a bad value fails before anything runs
         for name in ("tasks", "seeds", "start_lr_factors"):
             values = getattr(self, name)
             if not values:

@@ -489,22 +489,24 @@ class FrozenPolicy:
         return action, None
 
     def fingerprint(self) -> str:
-        """sha256 (hex) of what decides the actions: weights, normalisation, action layout
-        and the rise guard.
+        """sha256 (hex) of what decides the actions: weights, normalisation, action layout,
+        the rise guard, the probe start and a deployed probe's settings.
 
         The same policy has the same fingerprint whichever file, folder, shipped name or
         copy it was loaded from; its training record (tasks, dates, versions, notes) is
         left out. An ensemble's is that of its members' fingerprints, in order.
         """
-        guard = " rise_guard" if self.metadata.rise_guard else ""  # none: as before it existed
+        # The rise guard, the probe start and a deployed probe: each absent leaves the
+        # fingerprint as it was before the setting existed.
+        settings = " rise_guard" if self.metadata.rise_guard else ""
         start = self.metadata.probe_start
-        if start is not None:  # likewise: none leaves the fingerprint as before
-            guard += f" probe_start {start.rule} {start.within:g}"
+        if start is not None:
+            settings += f" probe_start {start.rule} {start.within:g}"
         probe = self.metadata.deploy.get("probe")
         if probe is not None:
-            guard += f" probe {json.dumps(probe, sort_keys=True)}"
+            settings += f" probe {json.dumps(probe, sort_keys=True)}"
         if self.members:
-            digest = hashlib.sha256(f"ensemble {self.reduce} {self.size}{guard}".encode())
+            digest = hashlib.sha256(f"ensemble {self.reduce} {self.size}{settings}".encode())
             for member in self.members:
                 digest.update(member.fingerprint().encode())
             return digest.hexdigest()

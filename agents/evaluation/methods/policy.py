@@ -85,13 +85,7 @@ class PolicyMethod:
             driver.after_interval(report.stats, report.evaluation)
             return {}  # the driver has applied the decisions to the run
 
-        if meta.probe_config() is None:  # layout 1 without a probe start
+        probe = meta.probe_config()
+        if probe is None:  # layout 1 without a probe start
             return CellRun(spec, start, adjust, method=self.name)
-        return CellRun(
-            spec,
-            start,
-            adjust,
-            method=self.name,
-            probe=meta.probe_config(),
-            after_probe=after_probe,
-        )
+        return CellRun(spec, start, adjust, method=self.name, probe=probe, after_probe=after_probe)
