@@ -709,6 +709,12 @@ def load_policy(path: str | Path) -> FrozenPolicy:
             f"{target} was trained with other ranges or step sizes for {moved} "
             f"({[meta.ranges.get(n) for n in moved]}); its actions would mean something else now"
         )
+    try:  # the probe settings its drivers will read (a deployment choice, or its training's)
+        meta.probe_config()  # reads probe_start too
+    except (TypeError, ValueError) as exc:
+        raise PolicyLoadError(
+            f"{target}: unreadable probe settings ({exc}); the file is damaged"
+        ) from None
     if (blob["format"] == ENSEMBLE_FORMAT) != bool(meta.ensemble):
         raise PolicyLoadError(
             f"{target}: format {blob['format']} but metadata.ensemble is "
