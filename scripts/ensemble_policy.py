@@ -73,8 +73,7 @@ def build_ensemble(config: EnsembleConfig) -> FrozenPolicy:
     """Load the members, combine them (`FrozenPolicy.ensemble`) and save the result."""
     members = [load_policy(p) for p in config.policies]
     ensemble = FrozenPolicy.ensemble(members, sources=list(config.policies), reduce=config.reduce)
-    ensemble = ensemble.with_rise_guard(RISE_GUARD_CHOICES[config.rise_guard])
-    ensemble = ensemble.with_probe_start(probe_start_choice(config.probe_start))
+    ensemble = ensemble.with_deploy_flags(config.rise_guard, config.probe_start)
     ensemble.save(config.out)
     return ensemble
 

@@ -70,6 +70,42 @@ def test_a_layout_1_policy_with_a_probe_start_probes_then_starts_at_its_reading(
     assert runs[0]["val_loss"] == runs[1]["val_loss"]  # the start no longer matters
 
 
+def test_deploy_flags_deploy_the_policy_otherwise_and_travel_with_the_job(tmp_path: Path):
+    """--probe-start / --rise-guard / --probe-rollback (`FrozenPolicy.with_deploy_flags`):
+    the job runs as with a file deployed that way; the flags are saved with the job's
+    options, and a job written before they existed resumes with their defaults."""
+    from agents.deploy.drive import resume_drive_config
+
+    policy = make_policy(decisions=4)
+    deployed = policy.with_rise_guard(True).with_probe_start(True).with_probe_rollback("start")
+    flags = {"rise_guard": "on", "probe_start": "on", "probe_rollback": "start"}
+    by_flags = drive_task(config(tmp_path / "flags", epochs=3.0, **flags), policy)
+    by_file = drive_task(config(tmp_path / "file", epochs=3.0), deployed)
+    assert by_flags["probe"]["kept"] == 0  # rolled back to the start
+    assert by_flags["val_loss"] == by_file["val_loss"]
+    assert by_flags["trajectory"] == by_file["trajectory"]
+    saved = json.loads((tmp_path / "flags" / "config.json").read_text())
+    assert {k: saved[k] for k in flags} == flags
+    with pytest.raises(ValueError, match="different options"):
+        resume_drive_config(tmp_path / "flags", {"probe_start": "off"})
+
+    # A job whose config.json predates the flags: they default to the policy's own.
+    for key in flags:
+        saved.pop(key)
+    (tmp_path / "file" / "config.json").write_text(json.dumps(saved))
+    assert resume_drive_config(tmp_path / "file", {"rise_guard": "policy"}).rise_guard == "policy"
+    with pytest.raises(ValueError, match="different options"):
+        resume_drive_config(tmp_path / "file", {"rise_guard": "on"})
+
+
+def test_a_bad_deploy_flag_is_refused_before_anything_runs(tmp_path: Path):
+    with pytest.raises(ValueError, match="--probe-start 'sideways'"):
+        config(tmp_path / "job", probe_start="sideways")
+    with pytest.raises(ValueError, match="--probe-rollback"):
+        make_policy(decisions=4).with_deploy_flags(probe_rollback="middle")
+    assert not (tmp_path / "job").exists()
+
+
 @pytest.mark.parametrize("layout", [1, 2])
 def test_resume_finishes_like_an_uninterrupted_job(tmp_path: Path, layout: int):
     policy = make_policy(decisions=4, obs_version=layout)

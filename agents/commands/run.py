@@ -12,6 +12,7 @@ Examples:
     hpenv-run --task mnist --data-dir ~/data   # a folder holding mnist.npz or MNIST/raw/
     hpenv-run --task cifar10 --device cuda --policy logs/meta-.../best_policy.pt
     hpenv-run --out-dir logs/job --resume
+    hpenv-run --task digits --policy P.pt --rise-guard on --probe-start on   # deployed otherwise
 
 --policy defaults to the shipped policy (agents/policy/pretrained/). --resume takes the
 job's options from its directory (options given again must match). Ctrl-C or

@@ -16,13 +16,16 @@ steps, not the samples trained. A layout-2 policy's job starts as its episodes d
 then the base its rate steers around; both are saved with the checkpoint, so a
 resumed job does not probe again. A layout-1 policy with a probe start
 (`hpenv.base.ProbeStart`) probes the same way and starts at the probe's rate.
+``rise_guard``, ``probe_start`` and ``probe_rollback`` deploy the policy with other
+settings than its file's (`agents.policy.artifact.FrozenPolicy.with_deploy_flags`, as
+``scripts/evaluate.py`` does); they are saved with the job's options.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,15 @@ from tqdm import tqdm
 
 from agents.cli import check_threads, option, threads_option
 from agents.deploy.run_driver import TrainingRunDriver, plan_for
-from agents.policy.artifact import FrozenPolicy
+from agents.policy.artifact import (
+    PROBE_ROLLBACK_CHOICES,
+    PROBE_ROLLBACK_HELP,
+    PROBE_START_HELP,
+    RISE_GUARD_CHOICES,
+    RISE_GUARD_HELP,
+    FrozenPolicy,
+    probe_start_choice,
+)
 from agents.policy.hub import DEFAULT_POLICY_NAME, load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.base import BaseSchedule, probe_and_base
@@ -56,6 +67,11 @@ class DriveConfig:
         "Face Hub repo id (owner/name)",
         default=DEFAULT_POLICY_NAME,
     )
+    rise_guard: str = option(RISE_GUARD_HELP, default="policy", choices=tuple(RISE_GUARD_CHOICES))
+    probe_start: str = option(PROBE_START_HELP, default="policy")
+    probe_rollback: str = option(
+        PROBE_ROLLBACK_HELP, default="policy", choices=tuple(PROBE_ROLLBACK_CHOICES)
+    )
     model: str | None = option("model variant (default: the task's)", default=None)
     epochs: float | None = option("budget in passes over the train split", default=None)
     lr: float | None = option("starting learning rate (default: the task's)", default=None)
@@ -68,6 +84,7 @@ class DriveConfig:
 
     def __post_init__(self) -> None:
         check_threads(self.threads)
+        probe_start_choice(self.probe_start)  # a bad value fails before anything loads
         if not self.task:
             raise ValueError("--task is required (or --resume with --out-dir)")
         task = get_task(self.task)  # an unknown name lists the known ones
@@ -89,6 +106,12 @@ class DriveConfig:
         return {k: v for k, v in asdict(self).items() if k not in ("resume", "out_dir")}
 
 
+#: The options' defaults: what a job written before an option existed ran with.
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(DriveConfig) if f.default is not MISSING
+}
+
+
 def resume_drive_config(out_dir: str | Path, overrides: dict[str, Any]) -> DriveConfig:
     """The configuration of the job in ``out_dir``; ``overrides`` (given flags) must match it.
 
@@ -107,7 +130,7 @@ def resume_drive_config(out_dir: str | Path, overrides: dict[str, Any]) -> Drive
     changed = [
         f"--{k.replace('_', '-')}: the job has {saved.get(k)!r}, this command gives {v!r}"
         for k, v in overrides.items()
-        if k not in ("resume", "out_dir") and v != saved.get(k)
+        if k not in ("resume", "out_dir") and v != saved.get(k, _DEFAULTS.get(k))
     ]
     if changed:
         raise InputError("cannot resume with different options: " + "; ".join(changed))
@@ -156,6 +179,9 @@ class _Job:
             Fidelity(budget_epochs=self.epochs), data.train_x.shape[0], self.epochs
         )
         loaded = policy if policy is not None else load_pretrained(config.policy)
+        loaded = loaded.with_deploy_flags(
+            config.rise_guard, config.probe_start, config.probe_rollback
+        )
         batch = min(hparams.batch_size, data.train_x.shape[0])
         plan = plan_for(loaded, self.budget, task.val_size, batch_size=batch)
         self.run = TrainingRun(

@@ -13,7 +13,14 @@ from typing import Any, Literal
 from agents.cli import check_threads, option, threads_option
 from agents.evaluation.methods import METHODS
 from agents.evaluation.methods.core import RunSpec
-from agents.policy.artifact import PROBE_START_HELP, RISE_GUARD_CHOICES, probe_start_choice
+from agents.policy.artifact import (
+    PROBE_ROLLBACK_CHOICES,
+    PROBE_ROLLBACK_HELP,
+    PROBE_START_HELP,
+    RISE_GUARD_CHOICES,
+    RISE_GUARD_HELP,
+    probe_start_choice,
+)
 from hpenv.errors import InputError
 from hpenv.hyperparams import OptimizerName
 from hpenv.plan import Fidelity
@@ -80,18 +87,10 @@ class EvalConfig:
         "the task's (default: the task's)",
         default=None,
     )
-    rise_guard: str = option(
-        "the policy's rise guard (hpenv.hyperparams.RiseGuard: no rise of the rate until the "
-        "validation loss improves): 'policy' (as its file says), 'on' or 'off'",
-        default="policy",
-        choices=tuple(RISE_GUARD_CHOICES),
-    )
+    rise_guard: str = option(RISE_GUARD_HELP, default="policy", choices=tuple(RISE_GUARD_CHOICES))
     probe_start: str = option(PROBE_START_HELP, default="policy")
     probe_rollback: str = option(
-        "where the policy's probe (layout 2, or a probe start) rolls back to: 'policy' (as its "
-        "file says), 'best' (the sweep's lowest-loss state) or 'start' (the state before it)",
-        default="policy",
-        choices=("policy", "best", "start"),
+        PROBE_ROLLBACK_HELP, default="policy", choices=tuple(PROBE_ROLLBACK_CHOICES)
     )
     device: str = option("training device", default="cpu")
     threads: int = threads_option()

@@ -44,7 +44,7 @@ from agents.evaluation.outcomes import (
 )
 from agents.evaluation.records import Key, RunStore, require_reports
 from agents.evaluation.report import summarize
-from agents.policy.artifact import RISE_GUARD_CHOICES, FrozenPolicy, probe_start_choice
+from agents.policy.artifact import FrozenPolicy
 from agents.policy.hub import load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.io import atomic_write_json, exclusive_lock
@@ -234,10 +234,7 @@ def _load_policy(config: EvalConfig, names: Sequence[str]) -> FrozenPolicy | Non
         return None
     policy = load_pretrained(config.policy)  # None: the shipped default
     check_training_tasks(config.tasks, policy.metadata.tasks, config.include_training_tasks)
-    policy = policy.with_rise_guard(RISE_GUARD_CHOICES[config.rise_guard])
-    policy = policy.with_probe_start(probe_start_choice(config.probe_start))
-    rollback = None if config.probe_rollback == "policy" else config.probe_rollback
-    return policy.with_probe_rollback(rollback)  # type: ignore[arg-type]
+    return policy.with_deploy_flags(config.rise_guard, config.probe_start, config.probe_rollback)
 
 
 @contextlib.contextmanager

@@ -74,11 +74,9 @@ from agents.metatrain.vec_env import (
     vec_env_runtime,
 )
 from agents.policy.artifact import (
-    RISE_GUARD_CHOICES,
     FrozenPolicy,
     PolicyActor,
     load_policy,
-    probe_start_choice,
 )
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.errors import InputError
@@ -432,8 +430,9 @@ class _Session:
         """`freeze`, with the rise guard and the probe start chosen for deployment
         (``deploy_rise_guard``, ``deploy_probe_start``): what the run writes as
         ``policy.pt`` and ``best_policy.pt``."""
-        policy = self.freeze().with_rise_guard(RISE_GUARD_CHOICES[self.config.deploy_rise_guard])
-        return policy.with_probe_start(probe_start_choice(self.config.deploy_probe_start))
+        return self.freeze().with_deploy_flags(
+            self.config.deploy_rise_guard, self.config.deploy_probe_start
+        )
 
     def on_best(self, score: float) -> None:
         self.deployed().save(self.out / "best_policy.pt")

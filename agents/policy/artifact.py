@@ -62,6 +62,23 @@ ENSEMBLE_REDUCES: tuple[str, ...] = ("mean", "median")
 #: ``--rise-guard`` of the scripts -> `FrozenPolicy.with_rise_guard`'s ``on`` (None: the
 #: policy's own, `PolicyMetadata.rise_guard`).
 RISE_GUARD_CHOICES: dict[str, bool | None] = {"policy": None, "on": True, "off": False}
+#: ``--probe-rollback`` of the scripts -> `FrozenPolicy.with_probe_rollback`'s ``rollback``
+#: (None: the policy's own, `PolicyMetadata.probe_config`).
+PROBE_ROLLBACK_CHOICES: dict[str, Rollback | None] = {
+    "policy": None,
+    "best": "best",
+    "start": "start",
+}
+#: ``--probe-rollback``'s help, the same in every script.
+PROBE_ROLLBACK_HELP = (
+    "where the policy's probe (layout 2, or a probe start) rolls back to: 'policy' (as its "
+    "file says), 'best' (the sweep's lowest-loss state) or 'start' (the state before it)"
+)
+#: ``--rise-guard``'s help, the same in every script.
+RISE_GUARD_HELP = (
+    "the policy's rise guard (hpenv.hyperparams.RiseGuard: no rise of the rate until the "
+    "validation loss improves): 'policy' (as its file says), 'on' or 'off'"
+)
 #: What the scripts' ``--probe-start`` takes (`probe_start_choice`).
 PROBE_START_HELP = (
     "layout-1 policies: probe first and start at the probe's rate (hpenv.base.ProbeStart): "
@@ -441,6 +458,32 @@ class FrozenPolicy:
         if rollback not in ("best", "start"):
             raise InputError(f"rollback must be 'best' or 'start', got {rollback!r}")
         return self._deployed(probe=asdict(replace(probe, rollback=rollback)))
+
+    def with_deploy_flags(
+        self,
+        rise_guard: str = "policy",
+        probe_start: str = "policy",
+        probe_rollback: str = "policy",
+    ) -> FrozenPolicy:
+        """This policy with the scripts' deployment flags applied: ``--rise-guard``
+        (`RISE_GUARD_CHOICES`), ``--probe-start`` (`probe_start_choice`) and
+        ``--probe-rollback`` (`PROBE_ROLLBACK_CHOICES`); each ``"policy"`` keeps the file's
+        own choice. The one place every script (evaluation, the job driver, ensembles,
+        meta-training's written files) turns those flags into deployment settings.
+
+        Raises:
+            InputError: A value none of those forms, or a choice the policy refuses
+                (`with_rise_guard`, `with_probe_start`).
+        """
+        for flag, value, choices in (
+            ("--rise-guard", rise_guard, RISE_GUARD_CHOICES),
+            ("--probe-rollback", probe_rollback, PROBE_ROLLBACK_CHOICES),
+        ):
+            if value not in choices:
+                raise InputError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
+        policy = self.with_rise_guard(RISE_GUARD_CHOICES[rise_guard])
+        policy = policy.with_probe_start(probe_start_choice(probe_start))
+        return policy.with_probe_rollback(PROBE_ROLLBACK_CHOICES[probe_rollback])
 
     def _deployed(self, **changes: Any) -> FrozenPolicy:
         """This policy with ``changes`` to its `PolicyMetadata.deploy` (same weights)."""
