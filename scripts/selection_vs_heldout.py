@@ -41,6 +41,7 @@ from scipy import stats
 
 from agents.cli import run_job
 from agents.evaluation.ablation import POLICY, read_scores
+from agents.metatrain.loop import best_selection
 from hpenv.errors import InputError
 
 
@@ -72,7 +73,9 @@ def selection_rounds(run: Path) -> list[tuple[int, float]]:
 def policy_score(run: Path, policy: str) -> tuple[int, float]:
     """The agent step and selection score of ``run``'s ``best`` or ``final`` policy."""
     if policy == "best":
-        best = json.loads((run / "best_policy.json").read_text())
+        best = best_selection(run)
+        if best is None:
+            raise InputError(f"{run} has no held-out selection ({run / 'best_policy.json'})")
         return int(best["agent_steps"]), float(best["mean_return"])
     rounds = selection_rounds(run)
     if not rounds:

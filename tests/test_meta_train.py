@@ -48,6 +48,23 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_best_selection_reads_the_runs_record(tiny_run: Path, tmp_path: Path):
+    """`best_selection`: the one reader of best_policy.json (resume, ensemble.json, the
+    summary line, selection_vs_heldout.py)."""
+    from agents.metatrain.loop import best_selection
+    from hpenv.errors import InputError
+
+    record = best_selection(tiny_run)
+    assert record is not None
+    assert record["agent_steps"] > 0
+    assert best_selection(tmp_path) is None  # no selection
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "best_policy.json").write_text("{not json")
+    with pytest.raises(InputError, match=r"best_policy\.json"):
+        best_selection(broken)
+
+
 def random_obs(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.uniform(OBS_LOW, OBS_HIGH, size=(n, OBS_SIZE)).astype(np.float32)

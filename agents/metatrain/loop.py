@@ -33,7 +33,6 @@ records it in the ``hpenv/config`` text.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -80,7 +79,7 @@ from agents.policy.artifact import (
 )
 from agents.stopping import GracefulStop, JobInterrupted
 from hpenv.errors import InputError
-from hpenv.io import atomic_write_json
+from hpenv.io import atomic_write_json, read_json_object
 
 
 def rounded_steps(total_steps: int, done: int, rollout: int) -> int:
@@ -215,6 +214,17 @@ def ensemble_members(config: MetaTrainConfig, out: Path) -> list[MetaTrainConfig
     return members
 
 
+def best_selection(out: str | Path) -> dict[str, Any] | None:
+    """A run's held-out selection record, ``best_policy.json`` (``mean_return`` and
+    ``agent_steps`` of its ``best_policy.pt``), or None when it wrote none.
+
+    Raises:
+        InputError: The record is unreadable (names the file).
+    """
+    record = Path(out) / "best_policy.json"
+    return read_json_object(record, "held-out selection record") if record.is_file() else None
+
+
 def member_policy(out: str | Path) -> Path:
     """A finished run's policy for an ensemble: ``best_policy.pt`` when held-out
     evaluation selected one, else ``policy.pt``."""
@@ -279,10 +289,8 @@ def _ensemble_record(
     with held-out evaluation on, the ensemble's own score on the same tasks and seeds."""
     rows = []
     for member, file in zip(members, files, strict=True):
-        best = Path(member.out_dir or "") / "best_policy.json"
-        selected = None
-        if file.name == "best_policy.pt" and best.is_file():
-            selected = float(json.loads(best.read_text())["mean_return"])
+        record = best_selection(member.out_dir or "") if file.name == "best_policy.pt" else None
+        selected = None if record is None else float(record["mean_return"])
         rows.append({"seed": member.seed, "policy": str(file), "selected_return": selected})
     record: dict[str, Any] = {"size": ensemble.size, "members": rows}
     eval_tasks, _ = available(config.eval_tasks, config.data_dir)
@@ -382,9 +390,9 @@ class _Session:
             restore_checkpoint(checkpoint, self.model, self.venv)
             episodes, best = checkpoint["episodes"], checkpoint["best_return"]
             restarts = int(checkpoint.get("ray_actor_restarts", 0))
-            best_file = self.out / "best_policy.json"
-            if best_file.is_file():  # a best policy written after the checkpoint stays best
-                best = max(best, json.loads(best_file.read_text())["mean_return"])
+            selected = best_selection(self.out)
+            if selected is not None:  # a best policy written after the checkpoint stays best
+                best = max(best, float(selected["mean_return"]))
             # Fresh episodes after a resume: seed the environments from the step count.
             self.venv.seed(self.config.seed + self.steps)
         self.model.set_logger(make_logger(self.out, None if checkpoint is None else self.steps))
@@ -474,9 +482,8 @@ class _Session:
 
     def _selection(self) -> str:
         """What ``best_policy.pt`` is, or why there is none."""
-        best = self.out / "best_policy.json"
-        if best.is_file() and (self.out / "best_policy.pt").is_file():
-            record = json.loads(best.read_text())
+        record = best_selection(self.out)
+        if record is not None and (self.out / "best_policy.pt").is_file():
             return (
                 f"best on held-out tasks: {self.out / 'best_policy.pt'}, mean return "
                 f"{record['mean_return']:.3f} at agent step {record['agent_steps']:,}"
