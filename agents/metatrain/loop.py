@@ -289,8 +289,8 @@ def _ensemble_record(
     with held-out evaluation on, the ensemble's own score on the same tasks and seeds."""
     rows = []
     for member, file in zip(members, files, strict=True):
-        record = best_selection(member.out_dir or "") if file.name == "best_policy.pt" else None
-        selected = None if record is None else float(record["mean_return"])
+        chosen = best_selection(member.out_dir or "") if file.name == "best_policy.pt" else None
+        selected = None if chosen is None else float(chosen["mean_return"])
         rows.append({"seed": member.seed, "policy": str(file), "selected_return": selected})
     record: dict[str, Any] = {"size": ensemble.size, "members": rows}
     eval_tasks, _ = available(config.eval_tasks, config.data_dir)
