@@ -27,6 +27,8 @@ from agents.cli import option, parse_config, run_job
 from agents.policy import FrozenPolicy, load_policy
 from agents.policy.artifact import (
     PROBE_START_HELP,
+    RESTART_CHOICES,
+    RESTART_HELP,
     RISE_GUARD_CHOICES,
     EnsembleReduce,
     probe_start_choice,
@@ -53,6 +55,9 @@ class EnsembleConfig:
         choices=tuple(RISE_GUARD_CHOICES),
     )
     probe_start: str = option(PROBE_START_HELP + "; recorded in the file", default="policy")
+    restart: str = option(
+        RESTART_HELP + "; recorded in the file", default="policy", choices=tuple(RESTART_CHOICES)
+    )
 
     def __post_init__(self) -> None:
         if len(self.policies) < 2:
@@ -73,7 +78,9 @@ def build_ensemble(config: EnsembleConfig) -> FrozenPolicy:
     """Load the members, combine them (`FrozenPolicy.ensemble`) and save the result."""
     members = [load_policy(p) for p in config.policies]
     ensemble = FrozenPolicy.ensemble(members, sources=list(config.policies), reduce=config.reduce)
-    ensemble = ensemble.with_deploy_flags(config.rise_guard, config.probe_start)
+    ensemble = ensemble.with_deploy_flags(
+        config.rise_guard, config.probe_start, restart=config.restart
+    )
     ensemble.save(config.out)
     return ensemble
 
@@ -87,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             f"wrote {config.out}: an ensemble of {ensemble.size} policies ({ensemble.reduce}, "
             f"layout v{ensemble.metadata.obs_version}, rise guard "
             f"{'on' if ensemble.metadata.rise_guard else 'off'}, probe start "
-            f"{probe_start_text(ensemble.metadata.probe_start)}, "
+            f"{probe_start_text(ensemble.metadata.probe_start)}, restart "
+            f"{'on' if ensemble.metadata.restart else 'off'}, "
             f"fingerprint {ensemble.fingerprint()[:12]})"
         )
 

@@ -37,6 +37,8 @@ from agents.policy.artifact import (
     PROBE_ROLLBACK_CHOICES,
     PROBE_ROLLBACK_HELP,
     PROBE_START_HELP,
+    RESTART_CHOICES,
+    RESTART_HELP,
     RISE_GUARD_CHOICES,
     RISE_GUARD_HELP,
     FrozenPolicy,
@@ -72,6 +74,7 @@ class DriveConfig:
     probe_rollback: str = option(
         PROBE_ROLLBACK_HELP, default="policy", choices=tuple(PROBE_ROLLBACK_CHOICES)
     )
+    restart: str = option(RESTART_HELP, default="policy", choices=tuple(RESTART_CHOICES))
     model: str | None = option("model variant (default: the task's)", default=None)
     epochs: float | None = option("budget in passes over the train split", default=None)
     lr: float | None = option("starting learning rate (default: the task's)", default=None)
@@ -180,7 +183,7 @@ class _Job:
         )
         loaded = policy if policy is not None else load_pretrained(config.policy)
         loaded = loaded.with_deploy_flags(
-            config.rise_guard, config.probe_start, config.probe_rollback
+            config.rise_guard, config.probe_start, config.probe_rollback, config.restart
         )
         batch = min(hparams.batch_size, data.train_x.shape[0])
         plan = plan_for(loaded, self.budget, task.val_size, batch_size=batch)
@@ -202,7 +205,9 @@ class _Job:
             self.probe, self.base = probe_and_base(
                 self.run, plan, hparams, probe, meta.base_config(), meta.probe_start
             )
-        self.driver = TrainingRunDriver(loaded, self.run, plan, log_dir=self.out, base=self.base)
+        self.driver = TrainingRunDriver(
+            loaded, self.run, plan, log_dir=self.out, base=self.base, restart=meta.restart
+        )
         if checkpoint is not None:
             self.run.load_state_dict(checkpoint["run"])
             self.driver.load_state_dict(checkpoint["driver"])
@@ -276,7 +281,7 @@ class _Job:
                     # One decision interval per call, so checkpoints fall on interval boundaries.
                     stats = run.train(driver.next_samples())
                     driver.after_interval(stats)
-                    bar.update(stats.samples)
+                    bar.update(run.samples_done - bar.n)  # a restart's spent samples too
                     hp = run.hparams
                     bar.set_postfix(
                         lr=f"{hp.lr:.2e}", batch=hp.batch_size, loss=f"{stats.loss_mean:.3f}"

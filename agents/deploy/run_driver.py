@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ from hpenv.hyperparams import HParams
 from hpenv.observation import IntervalMetrics
 from hpenv.plan import EpisodePlan, plan_episode
 from hpenv.probe import ProbeResult
+from hpenv.restart import RestartConfig, Restarts
 from hpenv.training import EvalStats, IntervalStats, TrainingRun
 
 if TYPE_CHECKING:
@@ -87,6 +89,10 @@ class TrainingRunDriver:
         log_dir: TensorBoard directory (``controller/...`` tags, as the controller writes).
         base: The base schedule a layout-2 policy steers around (`hpenv.base`); its
             probe is given to `start`.
+        restart: Restart the run when its first interval blows up (`hpenv.restart`: the
+            weights as `start` found them, the rate lowered, no decision on that
+            interval); the job driver passes the policy's `PolicyMetadata.restart`. None:
+            never (the evaluation harness restarts its runs itself, population members too).
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class TrainingRunDriver:
         *,
         log_dir: str | os.PathLike[str] | None = None,
         base: BaseSchedule | None = None,
+        restart: RestartConfig | None = None,
     ) -> None:
         self.policy = policy
         self.run = run
@@ -114,6 +121,11 @@ class TrainingRunDriver:
         self.diverged = False
         self.started = False
         self._decisions = DecisionLog(log_dir)
+        if restart is not None and not isinstance(run, TrainingRun):
+            raise ValueError("a driver restarts a TrainingRun only (the harness restarts members)")
+        self.restarts = None if restart is None else Restarts(restart)
+        self._start_state: dict[str, Any] | None = None  # until no restart can come
+        self._interval_end = 0
 
     @property
     def history(self) -> list[dict[str, Any]]:
@@ -139,12 +151,18 @@ class TrainingRunDriver:
         self.step_policy.start(
             first.loss, first.accuracy, self.run.hparams, probe=probe, base=self.base
         )
+        self.initial = (first.loss, first.accuracy)
+        self._probe = probe
+        if self.restarts is not None and isinstance(self.run, TrainingRun):
+            self._start_state = self.run.weights_state()
         self.started = True
         self._record(None, val_loss=first.loss, val_accuracy=first.accuracy)
 
     def next_samples(self) -> int:
         """Samples of the next interval (the last one completes the budget)."""
-        return min(self.interval, self.budget - self.run.samples_done)
+        samples = min(self.interval, self.budget - self.run.samples_done)
+        self._interval_end = self.run.samples_done + samples
+        return samples
 
     def after_interval(self, stats: IntervalStats, evaluation: EvalStats | None = None) -> HParams:
         """Decide after an interval (not after the last one); returns the hyperparameters now.
@@ -155,6 +173,8 @@ class TrainingRunDriver:
         """
         if not self.started:
             raise RuntimeError("call start() before training: the policy needs the initial metrics")
+        if self._restarted(stats, evaluation):
+            return self.run.hparams
         if stats.diverged:
             if not self.diverged:
                 self.diverged = True
@@ -172,6 +192,28 @@ class TrainingRunDriver:
         self.run.apply_hparams(self.step_policy.decide(metrics))
         self._record(metrics, **self.step_policy.log_values())
         return self.run.hparams
+
+    def _restarted(self, stats: IntervalStats, evaluation: EvalStats | None) -> bool:
+        """Whether the interval just trained blew up and the run went back to its start
+        (`hpenv.restart`); its samples stay spent, the decision log records it."""
+        run = self.run
+        if self._start_state is None or self.restarts is None or not isinstance(run, TrainingRun):
+            return False
+        if run.samples_done >= self.budget:
+            return False
+        loss = math.nan if stats.diverged else (evaluation or run.evaluate()).loss
+        if not self.restarts.after_interval(loss, self.initial[0], stats.diverged):
+            if self.restarts.since >= 1:  # no restart can come any more
+                self._start_state = None
+            return False
+        run.load_weights_state(self._start_state)
+        run.apply_hparams(run.hparams.replace(lr=self.restarts.lr(run.hparams.lr)))
+        run.spend(max(0, self._interval_end - run.samples_done))
+        self._record(None, val_loss=loss, restarts=float(self.restarts.count))
+        # The policy's episode begins again, from the untrained scores at the lower rate (as
+        # the harness starts its driver after a restart).
+        self.step_policy.start(*self.initial, run.hparams, probe=self._probe, base=self.base)
+        return True
 
     def train(self) -> None:
         """Start (if needed) and train to the end of the budget."""
@@ -203,6 +245,9 @@ class TrainingRunDriver:
             "started": self.started,
             "history": list(self.history),
             "probe": self._decisions.probe_record,
+            "restarts": None if self.restarts is None else self.restarts.state_dict(),
+            "start_state": self._start_state,
+            "initial": getattr(self, "initial", None),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -211,3 +256,9 @@ class TrainingRunDriver:
         self.started = state["started"]
         self._decisions.restore(state["history"])
         self._decisions.probe_record = state.get("probe")  # older states: none saved
+        if self.restarts is not None and state.get("restarts") is not None:
+            self.restarts.load_state_dict(state["restarts"])
+            self._start_state = state.get("start_state")
+            self.initial = tuple(state["initial"])
+            record = self._decisions.probe_record
+            self._probe = None if record is None else ProbeResult.from_dict(record)

@@ -17,6 +17,8 @@ from agents.policy.artifact import (
     PROBE_ROLLBACK_CHOICES,
     PROBE_ROLLBACK_HELP,
     PROBE_START_HELP,
+    RESTART_CHOICES,
+    RESTART_HELP,
     RISE_GUARD_CHOICES,
     RISE_GUARD_HELP,
     probe_start_choice,
@@ -92,6 +94,7 @@ class EvalConfig:
     probe_rollback: str = option(
         PROBE_ROLLBACK_HELP, default="policy", choices=tuple(PROBE_ROLLBACK_CHOICES)
     )
+    restart: str = option(RESTART_HELP, default="policy", choices=tuple(RESTART_CHOICES))
     device: str = option("training device", default="cpu")
     threads: int = threads_option()
     engine: EngineName = option(

@@ -234,7 +234,9 @@ def _load_policy(config: EvalConfig, names: Sequence[str]) -> FrozenPolicy | Non
         return None
     policy = load_pretrained(config.policy)  # None: the shipped default
     check_training_tasks(config.tasks, policy.metadata.tasks, config.include_training_tasks)
-    return policy.with_deploy_flags(config.rise_guard, config.probe_start, config.probe_rollback)
+    return policy.with_deploy_flags(
+        config.rise_guard, config.probe_start, config.probe_rollback, config.restart
+    )
 
 
 @contextlib.contextmanager
@@ -376,6 +378,7 @@ _RUN_SETTINGS: dict[str, Any] = {
     "rise_guard": "policy",
     "probe_start": "policy",
     "probe_rollback": "policy",
+    "restart": "policy",
 }
 
 

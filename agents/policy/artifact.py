@@ -50,6 +50,7 @@ from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
 from hpenv.observation import LAYOUTS, OBS_VERSION, layout_bounds
 from hpenv.plan import DEFAULT_DECISIONS
 from hpenv.probe import ProbeConfig, Rollback
+from hpenv.restart import RestartConfig
 
 ARTIFACT_FORMAT = 1
 #: The format of an ensemble's file (a single policy is still written as `ARTIFACT_FORMAT`).
@@ -73,6 +74,15 @@ PROBE_ROLLBACK_CHOICES: dict[str, Rollback | None] = {
 PROBE_ROLLBACK_HELP = (
     "where the policy's probe (layout 2, or a probe start) rolls back to: 'policy' (as its "
     "file says), 'best' (the sweep's lowest-loss state) or 'start' (the state before it)"
+)
+#: ``--restart`` of the scripts -> `FrozenPolicy.with_restart`'s ``restart`` (None: the
+#: policy's own, `PolicyMetadata.restart`).
+RESTART_CHOICES: dict[str, bool | None] = {"policy": None, "on": True, "off": False}
+#: ``--restart``'s help, the same in every script.
+RESTART_HELP = (
+    "restart a run whose first interval blew up (hpenv.restart: its validation loss above "
+    "the untrained model's x1.1, or diverged) from the state before it at the rate / 10, "
+    "twice at most: 'policy' (as its file says), 'on' or 'off'"
 )
 #: ``--rise-guard``'s help, the same in every script.
 RISE_GUARD_HELP = (
@@ -167,7 +177,9 @@ class PolicyMetadata:
             ``probe_start`` (`hpenv.base.ProbeStart.to_dict`, layout 1 only): probe first
             and start at the probe's rate, set by `FrozenPolicy.with_probe_start`; ``probe``
             (`hpenv.probe.ProbeConfig`'s fields): the probe's settings, set by
-            `FrozenPolicy.with_probe_rollback`.
+            `FrozenPolicy.with_probe_rollback`; ``restart`` (`hpenv.restart.RestartConfig`'s
+            fields): restart a run whose first interval blew up, set by
+            `FrozenPolicy.with_restart`.
     """
 
     obs_version: int
@@ -210,6 +222,13 @@ class PolicyMetadata:
         else:
             value = self.env_config.get("probe_start")
         return None if value is None else ProbeStart.from_dict(value)
+
+    @property
+    def restart(self) -> RestartConfig | None:
+        """Whether its runs restart when their first interval blows up (`hpenv.restart`), a
+        deployment setting only (``deploy``); None: never."""
+        value = self.deploy.get("restart")
+        return None if value is None else RestartConfig.from_dict(value)
 
     def probe_config(self) -> ProbeConfig | None:
         """The probe of the policy's runs (None: they have none): a layout-2 policy's
@@ -459,17 +478,30 @@ class FrozenPolicy:
             raise InputError(f"rollback must be 'best' or 'start', got {rollback!r}")
         return self._deployed(probe=asdict(replace(probe, rollback=rollback)))
 
+    def with_restart(self, restart: RestartConfig | bool | None) -> FrozenPolicy:
+        """This policy, deployed so that a run whose first interval blew up starts again
+        from the state before it at a lower rate (`hpenv.restart`; `PolicyMetadata.deploy`,
+        saved with it). ``restart``: a `RestartConfig`, True (`RestartConfig()`), False
+        (never) or None (the policy as it is; the scripts' ``--restart policy``)."""
+        if restart is None:
+            return self
+        if restart is True:
+            restart = RestartConfig()
+        return self._deployed(restart=restart.to_dict() if restart else None)
+
     def with_deploy_flags(
         self,
         rise_guard: str = "policy",
         probe_start: str = "policy",
         probe_rollback: str = "policy",
+        restart: str = "policy",
     ) -> FrozenPolicy:
         """This policy with the scripts' deployment flags applied: ``--rise-guard``
-        (`RISE_GUARD_CHOICES`), ``--probe-start`` (`probe_start_choice`) and
-        ``--probe-rollback`` (`PROBE_ROLLBACK_CHOICES`); each ``"policy"`` keeps the file's
-        own choice. The one place every script (evaluation, the job driver, ensembles,
-        meta-training's written files) turns those flags into deployment settings.
+        (`RISE_GUARD_CHOICES`), ``--probe-start`` (`probe_start_choice`),
+        ``--probe-rollback`` (`PROBE_ROLLBACK_CHOICES`) and ``--restart``
+        (`RESTART_CHOICES`); each ``"policy"`` keeps the file's own choice. The one place
+        every script (evaluation, the job driver, ensembles, meta-training's written files)
+        turns those flags into deployment settings.
 
         Raises:
             InputError: A value none of those forms, or a choice the policy refuses
@@ -478,12 +510,14 @@ class FrozenPolicy:
         for flag, value, choices in (
             ("--rise-guard", rise_guard, RISE_GUARD_CHOICES),
             ("--probe-rollback", probe_rollback, PROBE_ROLLBACK_CHOICES),
+            ("--restart", restart, RESTART_CHOICES),
         ):
             if value not in choices:
                 raise InputError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
         policy = self.with_rise_guard(RISE_GUARD_CHOICES[rise_guard])
         policy = policy.with_probe_start(probe_start_choice(probe_start))
-        return policy.with_probe_rollback(PROBE_ROLLBACK_CHOICES[probe_rollback])
+        policy = policy.with_probe_rollback(PROBE_ROLLBACK_CHOICES[probe_rollback])
+        return policy.with_restart(RESTART_CHOICES[restart])
 
     def _deployed(self, **changes: Any) -> FrozenPolicy:
         """This policy with ``changes`` to its `PolicyMetadata.deploy` (same weights)."""
@@ -533,14 +567,14 @@ class FrozenPolicy:
 
     def fingerprint(self) -> str:
         """sha256 (hex) of what decides the actions: weights, normalisation, action layout,
-        the rise guard, the probe start and a deployed probe's settings.
+        the rise guard, the probe start, a deployed probe's settings and the restart.
 
         The same policy has the same fingerprint whichever file, folder, shipped name or
         copy it was loaded from; its training record (tasks, dates, versions, notes) is
         left out. An ensemble's is that of its members' fingerprints, in order.
         """
-        # The rise guard, the probe start and a deployed probe: each absent leaves the
-        # fingerprint as it was before the setting existed.
+        # The rise guard, the probe start, a deployed probe and the restart: each absent
+        # leaves the fingerprint as it was before the setting existed.
         settings = " rise_guard" if self.metadata.rise_guard else ""
         start = self.metadata.probe_start
         if start is not None:
@@ -548,6 +582,9 @@ class FrozenPolicy:
         probe = self.metadata.deploy.get("probe")
         if probe is not None:
             settings += f" probe {json.dumps(probe, sort_keys=True)}"
+        restart = self.metadata.deploy.get("restart")
+        if restart is not None:
+            settings += f" restart {json.dumps(restart, sort_keys=True)}"
         if self.members:
             digest = hashlib.sha256(f"ensemble {self.reduce} {self.size}{settings}".encode())
             for member in self.members:
@@ -566,6 +603,8 @@ class FrozenPolicy:
             layout["probe_start"] = start.to_dict()
         if probe is not None:
             layout["probe"] = probe
+        if restart is not None:
+            layout["restart"] = restart
         digest = hashlib.sha256(json.dumps(layout, sort_keys=True, default=str).encode())
         for name, tensor in sorted(self.policy.state_dict().items()):
             value = tensor.detach().cpu().contiguous()
@@ -664,6 +703,7 @@ def _acting(meta: PolicyMetadata) -> dict[str, Any]:
         "base": meta.base_config(),
         "rise_guard": meta.rise_guard,
         "probe_start": meta.probe_start,
+        "restart": meta.restart,
     }
 
 
@@ -754,9 +794,10 @@ def load_policy(path: str | Path) -> FrozenPolicy:
         )
     try:  # the probe settings its drivers will read (a deployment choice, or its training's)
         meta.probe_config()  # reads probe_start too
+        _ = meta.restart
     except (TypeError, ValueError) as exc:
         raise PolicyLoadError(
-            f"{target}: unreadable probe settings ({exc}); the file is damaged"
+            f"{target}: unreadable probe or restart settings ({exc}); the file is damaged"
         ) from None
     if (blob["format"] == ENSEMBLE_FORMAT) != bool(meta.ensemble):
         raise PolicyLoadError(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from hpenv.hyperparams import HParams, OptimizerName, with_optimizer
 from hpenv.plan import EpisodePlan, Fidelity, budget_samples, fidelity_for, plan_episode
 from hpenv.probe import ProbeConfig, ProbeResult, probe_population, probe_run
+from hpenv.restart import RestartConfig, Restarts
 from hpenv.tasks import Task, TaskData, get_task
 from hpenv.training import EvalStats, IntervalStats, TrainingRun
 
@@ -213,6 +214,8 @@ class CellRun:
             a population at once, the same sweep) and rolls back; None: no probe.
         after_probe: Called with the `ProbeResult` and the run's plan; returns the
             hyperparameter changes of the first interval (e.g. the base's rate).
+        restart: A first interval that blows up starts again from the state before it,
+            lower (`hpenv.restart`; a deployed policy's setting); None: never.
     """
 
     spec: RunSpec
@@ -223,6 +226,7 @@ class CellRun:
     prepare: Prepare | None = None
     probe: ProbeConfig | None = None
     after_probe: Callable[[ProbeResult, EpisodePlan], dict[str, Any]] | None = None
+    restart: RestartConfig | None = None
 
 
 class BatchableMethod(Method, Protocol):
@@ -310,6 +314,18 @@ class _RunGroup(Protocol):
         """The probe of every run, rolled back, its reserved samples spent."""
         ...
 
+    def snapshot(self, members: Sequence[int]) -> Any:
+        """Weights and optimizer state of ``members`` (what `restore` puts back)."""
+        ...
+
+    def restore(self, state: Any, member: int) -> None:
+        """Put ``member`` back from a `snapshot` (not diverged after it)."""
+        ...
+
+    def spend(self, member: int, samples: int) -> None:
+        """Count ``samples`` against ``member``'s budget without training on them."""
+        ...
+
 
 class _SingleRun:
     """One run on its own `TrainingRun` (what `run_intervals` has always trained)."""
@@ -344,6 +360,15 @@ class _SingleRun:
     def probe(self, config: ProbeConfig) -> list[ProbeResult]:
         batch = min(self.run.hparams.batch_size, self.data.train_x.shape[0])
         return [probe_run(self.run, config, self.plan.probe // batch)]
+
+    def snapshot(self, members: Sequence[int]) -> Any:
+        return self.run.weights_state()
+
+    def restore(self, state: Any, member: int) -> None:
+        self.run.load_weights_state(state)
+
+    def spend(self, member: int, samples: int) -> None:
+        self.run.spend(samples)
 
 
 class _PopulationRuns:
@@ -383,6 +408,15 @@ class _PopulationRuns:
     def probe(self, config: ProbeConfig) -> list[ProbeResult]:
         batch = self.population.batch_size_for_step()
         return probe_population(self.population, config, self.plan.probe // batch)
+
+    def snapshot(self, members: Sequence[int]) -> Any:
+        return self.population.weights_state(members)
+
+    def restore(self, state: Any, member: int) -> None:
+        self.population.load_weights_state(state, [member])
+
+    def spend(self, member: int, samples: int) -> None:
+        self.population.spend(member, samples)
 
 
 def _population_mismatch(run: CellRun, first: RunSpec, plan: EpisodePlan) -> str:
@@ -425,12 +459,31 @@ def _train_group(
             if changes:
                 views[i].set_hparams(**changes)
     live = [not views[i].diverged for i in everyone]
+    restarts = {i: Restarts(r.restart) for i, r in enumerate(runs) if r.restart is not None}
+    start_state = group.snapshot(sorted(restarts)) if restarts else None
+    restarted: set[int] = set()  # this interval: back at the start, no decision
+
+    def restart(i: int, diverged: bool, loss: float) -> bool:
+        if i not in restarts or not restarts[i].after_interval(loss, first[i].loss, diverged):
+            return False
+        group.restore(start_state, i)
+        views[i].set_hparams(lr=restarts[i].lr(views[i].hparams.lr))
+        restarted.add(i)
+        return True
+
     while any(live):
         samples = {budget - views[i].samples_done for i in everyone if live[i]}
         if len(samples) != 1:  # cannot happen: every run follows the same plan
             raise RuntimeError(f"runs out of step: {sorted(samples)} samples left")
-        stats = group.train(min(plan.interval, samples.pop()))
+        step = min(plan.interval, samples.pop())
+        before = {i: views[i].samples_done for i in everyone if live[i]}
+        stats = group.train(step)
+        restarted.clear()
         for i in everyone:
+            diverged = live[i] and stats[i].diverged
+            if diverged and views[i].samples_done < budget and restart(i, True, math.nan):
+                group.spend(i, before[i] + step - views[i].samples_done)  # the rest is spent
+                continue
             if live[i] and stats[i].diverged:
                 done = views[i].samples_done
                 histories[i].append(trajectory_point(1.0, done, views[i], math.nan, math.nan))
@@ -446,6 +499,8 @@ def _train_group(
             )
             if view.samples_done >= budget:
                 live[i] = False
+            elif i in restarted or restart(i, False, evaluation.loss):
+                pass  # back at the start: the first decision comes after the next interval
             elif runs[i].adjust is not None:
                 report = IntervalReport(
                     progress, view, stats[i], evaluation, history, first[i], plan, probes[i]

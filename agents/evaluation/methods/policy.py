@@ -86,6 +86,15 @@ class PolicyMethod:
             return {}  # the driver has applied the decisions to the run
 
         probe = meta.probe_config()
+        restart = meta.restart
         if probe is None:  # layout 1 without a probe start
-            return CellRun(spec, start, adjust, method=self.name)
-        return CellRun(spec, start, adjust, method=self.name, probe=probe, after_probe=after_probe)
+            return CellRun(spec, start, adjust, method=self.name, restart=restart)
+        return CellRun(
+            spec,
+            start,
+            adjust,
+            method=self.name,
+            probe=probe,
+            after_probe=after_probe,
+            restart=restart,
+        )

@@ -1,0 +1,116 @@
+"""The restart: a run whose first interval blew up starts again from its start, lower.
+
+A rate far too high damages a model within the first interval (a CNN started 30x too
+high: the validation loss 2.3 -> 10 after two optimizer steps), and no later lowering
+of the rate undoes it in a short run: the policy's x3 per decision comes too late, and
+a run too short for a probe (`hpenv.probe`) has no other warning. So after the first
+interval of a run, and after the first interval since a restart, a deployed policy's
+run checks its validation loss against the untrained model's: above it by more than
+``tolerance`` (or diverged), the weights and optimizer state go back to the state
+before that interval, the rate is divided by ``cut``, and the interval's samples stay
+spent (they count against the budget, like the probe's). The policy makes no decision
+on such an interval: its first decision comes after the first interval that did not
+blow up. At most ``most`` restarts per run.
+
+Measured first on training-side tasks (digits, wine, breast cancer, the synthetic task,
+45-67 optimizer steps): identical runs where nothing blows up (every start from 0.01x
+to 30x), and from 100x too high digits 45 -> 84, the synthetic task 46 -> 70
+(docs/measurements/issue23_short_runs.md).
+
+This module holds the rule (`RestartConfig`, `Restarts`); each driver keeps the
+snapshot its own way: `agents.evaluation.methods.core` (a `TrainingRun` or a population
+member), `agents.deploy.drive` (the job driver) and `agents.deploy.controller`
+(`HyperController`, through the optimizer's parameter groups).
+
+Example:
+    >>> restarts = Restarts(RestartConfig())
+    >>> restarts.after_interval(val_loss=10.0, initial_loss=2.3)  # blew up: restart
+    True
+    >>> restarts.after_interval(val_loss=2.0, initial_loss=2.3)   # fine: decide as usual
+    False
+    >>> restarts.after_interval(val_loss=10.0, initial_loss=2.3)  # later intervals: never
+    False
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RestartConfig:
+    """When a run restarts and how much lower.
+
+    Attributes:
+        tolerance: The first interval blew up when its validation loss is above the
+            untrained model's x (1 + ``tolerance``), not finite, or the run diverged.
+        cut: The rate after a restart is the rate before it / ``cut``.
+        most: Restarts per run at most.
+    """
+
+    tolerance: float = 0.1
+    cut: float = 10.0
+    most: int = 2
+
+    def __post_init__(self) -> None:
+        for name, value, low in (("tolerance", self.tolerance, 0.0), ("cut", self.cut, 1.0)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not (math.isfinite(value) and value >= low) or (name == "cut" and value == 1):
+                bound = "> 1" if name == "cut" else ">= 0"
+                raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+        if isinstance(self.most, bool) or not isinstance(self.most, int) or self.most < 1:
+            raise ValueError(f"most must be a whole number >= 1, got {self.most!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (a policy file's ``deploy`` entry); `from_dict` reads them back."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Any) -> RestartConfig:
+        """A `RestartConfig` from `to_dict`'s values (checked).
+
+        Raises:
+            ValueError: Not a mapping of its fields, or a bad value.
+        """
+        fields = {"tolerance", "cut", "most"}
+        if not isinstance(values, dict) or set(values) - fields:
+            raise ValueError(f"a restart is a mapping of {sorted(fields)}, got {values!r}")
+        return cls(**values)
+
+
+class Restarts:
+    """One run's restarts: call `after_interval` after every interval; True: restart now
+    (put back the snapshot taken before the run's first interval, divide the rate with
+    `lr`, make no decision on this interval)."""
+
+    def __init__(self, config: RestartConfig) -> None:
+        self.config = config
+        self.count = 0
+        self.since = 0  # intervals since the start or the last restart
+
+    def after_interval(self, val_loss: float, initial_loss: float, diverged: bool = False) -> bool:
+        """Whether the interval just trained blew up and the run restarts (see the module)."""
+        self.since += 1
+        if self.count >= self.config.most or self.since != 1:
+            return False
+        limit = initial_loss * (1 + self.config.tolerance)
+        if not diverged and val_loss <= limit:
+            return False
+        self.count += 1
+        self.since = 0
+        return True
+
+    def lr(self, lr: float) -> float:
+        """The rate after a restart (the tunable range's floor at least)."""
+        from hpenv.hyperparams import TUNABLES
+
+        return float(TUNABLES["lr"].clip(lr / self.config.cut))
+
+    def state_dict(self) -> dict[str, int]:
+        return {"count": self.count, "since": self.since}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.count, self.since = int(state["count"]), int(state["since"])

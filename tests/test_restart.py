@@ -1,0 +1,108 @@
+"""The restart (hpenv.restart): a first interval that blows up starts again from the start,
+lower, in the harness (one run and population members alike), the job driver and the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from policies import make_policy
+from test_batched_harness import _same_rows
+
+from agents.deploy.drive import DriveConfig, drive_task
+from agents.evaluation.methods.core import RunSpec, train_runs
+from agents.evaluation.methods.policy import PolicyMethod
+from agents.policy.artifact import PolicyLoadError, load_policy
+from hpenv.plan import Fidelity
+from hpenv.restart import RestartConfig, Restarts
+
+#: digits, one epoch (45 steps), 4 decisions: started 300x too high (Adam at 0.3) the first
+#: interval blows the validation loss up (2.31 -> 3.11); started right, it falls.
+FIDELITY = Fidelity(budget_epochs=1.0)
+
+
+def _runs(policy, factors=(1.0, 300.0)):
+    method = PolicyMethod(policy)
+    made = []
+    for factor in factors:
+        spec = RunSpec("digits", 1, fidelity=FIDELITY, decisions=4, start_lr_factor=factor)
+        made += method.runs(spec)
+    return made
+
+
+def test_the_rule_restarts_a_blown_first_interval_only():
+    restarts = Restarts(RestartConfig(tolerance=0.1, cut=10, most=2))
+    assert not restarts.after_interval(2.0, 2.3)  # fell: fine, and never again after it
+    assert not restarts.after_interval(50.0, 2.3)
+    restarts = Restarts(RestartConfig(most=2))
+    assert restarts.after_interval(2.6, 2.3)  # above 2.3 x 1.1
+    assert restarts.lr(0.3) == pytest.approx(0.03)
+    assert restarts.after_interval(float("nan"), 2.3)  # the first interval since the restart
+    assert not restarts.after_interval(9.0, 2.3, diverged=True)  # two at most
+    assert restarts.count == 2
+    assert Restarts(RestartConfig()).after_interval(1.0, 2.3, diverged=True)
+    assert Restarts(RestartConfig()).lr(1e-6) == pytest.approx(1e-6)  # the range's floor
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"tolerance": -0.1}, {"cut": 1.0}, {"cut": float("inf")}, {"most": 0}, {"most": True}],
+)
+def test_bad_restart_settings_are_refused(values):
+    with pytest.raises(ValueError, match=next(iter(values))):
+        RestartConfig(**values)
+    with pytest.raises(ValueError, match="a restart is a mapping"):
+        RestartConfig.from_dict({"sideways": 1})
+
+
+@pytest.mark.parametrize("engine", ["sequential", "population"])
+def test_a_run_that_blew_up_restarts_from_its_start_lower(engine):
+    """Started 300x too high: the first interval blows up, the run goes back to its
+    untrained weights at the rate / 10 (its samples spent, no decision on it) and ends far
+    better; started right nothing changes. One run at a time = population members."""
+    policy = make_policy(decisions=4)
+    rows = train_runs(_runs(policy.with_restart(True)), engine=engine)
+    plain = train_runs(_runs(policy), engine=engine)
+    _same_rows(rows[:1], plain[:1])  # started right: the same run
+    restarted, blown = rows[1], plain[1]
+    assert restarted.trajectory[1]["val_loss"] > 1.1 * restarted.trajectory[0]["val_loss"]
+    assert restarted.trajectory[1]["lr"] == pytest.approx(0.3)
+    assert restarted.trajectory[2]["lr"] == pytest.approx(0.03)  # restarted lower
+    assert restarted.trajectory[2]["val_loss"] < 1.5  # from the untrained weights, not 3.11
+    assert restarted.samples == blown.samples == 1438  # the budget, the blown interval in it
+    assert restarted.val_accuracy > blown.val_accuracy + 0.05
+    if engine == "population":
+        _same_rows(rows, train_runs(_runs(policy.with_restart(True))))
+
+
+def test_the_job_driver_restarts_as_the_harness_does(tmp_path: Path):
+    """`run_policy.py --restart on`: the job's decisions and end are the harness's, the
+    restart is in the decision log, and a resumed job keeps its restart state."""
+    policy = make_policy(decisions=4)
+    config = DriveConfig(task="digits", out_dir=str(tmp_path / "job"), epochs=1.0, device="cpu",
+                         seed=1, lr=0.3, restart="on")  # fmt: skip
+    job = drive_task(config, policy)
+    (cell,) = train_runs(_runs(policy.with_restart(True), factors=(300.0,)))
+    assert job["val_loss"] == pytest.approx(cell.val_loss, rel=1e-9)
+    assert [h.get("restarts") for h in job["trajectory"]][:2] == [None, 1.0]
+    saved = json.loads((tmp_path / "job" / "config.json").read_text())
+    assert saved["restart"] == "on"
+
+
+def test_the_restart_is_a_fingerprinted_deployment_setting(tmp_path: Path):
+    policy = make_policy(decisions=4)
+    on = policy.with_deploy_flags(restart="on")
+    assert on.metadata.restart == RestartConfig()
+    assert policy.metadata.restart is None
+    assert on.fingerprint() != policy.fingerprint()
+    assert policy.with_restart(False).fingerprint() == policy.fingerprint()  # absent: as before
+    path = on.save(tmp_path / "p.pt")
+    assert load_policy(path).metadata.restart == RestartConfig()
+    assert load_policy(path).fingerprint() == on.fingerprint()
+    with pytest.raises(ValueError, match="--restart"):
+        policy.with_deploy_flags(restart="sometimes")
+    broken = policy._deployed(restart={"cut": 0.5})
+    broken.save(tmp_path / "broken.pt")
+    with pytest.raises(PolicyLoadError, match="unreadable probe or restart settings"):
+        load_policy(tmp_path / "broken.pt")
