@@ -452,7 +452,6 @@ class OptimizerProbe:
         self._rates = [float(g["lr"]) for g in groups]
         base = self._rates[0] or 1.0
         self._ratios = [rate / base for rate in self._rates]
-        self._params = [p for g in groups for p in g["params"]]
         self._loss: Any = None
         self._start = self._state()
         self._best: dict[str, Any] | None = None
@@ -518,24 +517,9 @@ class OptimizerProbe:
             self._rollback(in_hook=True)
 
     def _state(self) -> dict[str, Any]:
-        import copy
-
-        import torch
-
-        with torch.no_grad():
-            state = {
-                "params": [p.detach().clone() for p in self._params],
-                "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-            }
-            if self.model is not None:
-                state["buffers"] = {k: b.detach().clone() for k, b in self.model.named_buffers()}
-        return state
+        return optimizer_snapshot(self.optimizer, self.model)
 
     def _rollback(self, in_hook: bool = False) -> None:
-        import copy
-
-        import torch
-
         if in_hook:  # the step's post-hooks are running: only the pre-hook can go now
             self._hooks[0].remove()
             self._hooks = self._hooks[1:]
@@ -543,18 +527,48 @@ class OptimizerProbe:
             self.release()
         use_best = self.config.rollback == "best" and self._best is not None
         state = self._best if use_best and self._best is not None else self._start
-        with torch.no_grad():
-            for param, saved in zip(self._params, state["params"], strict=True):
-                param.copy_(saved)
-            if self.model is not None:
-                buffers = dict(self.model.named_buffers())
-                for name, saved in state.get("buffers", {}).items():
-                    buffers[name].copy_(saved)
-        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        restore_snapshot(self.optimizer, state, self.model)
         for group, rate in zip(self.optimizer.param_groups, self._rates, strict=True):
             group["lr"] = rate
         self.result = self.sweep.result()
         self._start = self._best = {}
+
+
+def optimizer_snapshot(optimizer: Any, model: Any = None) -> dict[str, Any]:
+    """Copies of the weights an optimizer trains (reached through its parameter groups),
+    of its state and, with ``model``, of the model's buffers (BatchNorm statistics): what
+    `restore_snapshot` puts back (a probe's rollback, a restart: `hpenv.restart`). Plain
+    tensors and values, so a checkpoint holding it loads with ``weights_only=True``."""
+    import copy
+
+    import torch
+
+    with torch.no_grad():
+        state = {
+            "params": [p.detach().clone() for g in optimizer.param_groups for p in g["params"]],
+            "optimizer": copy.deepcopy(optimizer.state_dict()),
+        }
+        if model is not None:
+            state["buffers"] = {k: b.detach().clone() for k, b in model.named_buffers()}
+    return state
+
+
+def restore_snapshot(optimizer: Any, state: dict[str, Any], model: Any = None) -> None:
+    """Put back an `optimizer_snapshot` in place: the weights, the optimizer's state (its
+    groups' values as they were then: set the rates afterwards) and ``model``'s buffers."""
+    import copy
+
+    import torch
+
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    with torch.no_grad():
+        for param, saved in zip(params, state["params"], strict=True):
+            param.copy_(saved)
+        if model is not None:
+            buffers = dict(model.named_buffers())
+            for name, saved in state.get("buffers", {}).items():
+                buffers[name].copy_(saved)
+    optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
 
 
 def find_lr(

@@ -172,7 +172,9 @@ def test_batch_size_policies_are_refused_when_the_callback_is_built(framework: s
 # ------------------------------------------------------------------------- Lightning
 
 
-def lightning_setup(accumulate: int = 1, scheduler: str | None = None, steps: int = STEPS):
+def lightning_setup(
+    accumulate: int = 1, scheduler: str | None = None, steps: int = STEPS, lr: float = 0.05
+):
     pl = pytest.importorskip("lightning.pytorch")
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -199,7 +201,7 @@ def lightning_setup(accumulate: int = 1, scheduler: str | None = None, steps: in
             self.log("val_loss", torch.nn.functional.cross_entropy(self(x), y))
 
         def configure_optimizers(self) -> Any:
-            optimizer = torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9)
+            optimizer = torch.optim.SGD(self.parameters(), lr=lr, momentum=0.9)
             if scheduler is None:
                 return optimizer
             lam = (lambda _: 1.0) if scheduler == "constant" else (lambda s: 0.97**s)
@@ -366,3 +368,49 @@ def test_lightning_probes_first(layout: int):
     trainer.fit(module, train, val)
     assert callback.controller is not None
     check_probe_then_decisions(callback.controller, lrs, 0.05)
+
+
+# ------------------------------------------- the restart (a first interval that blew up)
+
+
+def check_restart(controller: Any, lrs: dict[int, float], start_lr: float) -> None:
+    """The first interval (6 steps) at a rate far too high blew up: the run went back to
+    its start at the rate / 10, which the optimizer then trains with (the framework's
+    scheduler re-anchored on it), and the policy decided from there."""
+    assert controller.restarts is not None
+    assert controller.restarts.count >= 1
+    start, restart = controller.history[:2]
+    assert start["lr"] == pytest.approx(start_lr)
+    assert (restart["step"], restart["restarts"]) == (6, 1.0)
+    assert restart["lr"] == pytest.approx(start_lr / 10)
+    assert lrs[7] == pytest.approx(start_lr / 10, rel=1e-9)  # the step after the restart
+
+
+def test_hf_trainer_restarts_a_blown_first_interval(tmp_path: Path):
+    from agents.deploy.integrations.hf import HyperControllerCallback
+
+    transformers, model, args, train, val = hf_setup(tmp_path, learning_rate=1.0)
+    callback = HyperControllerCallback(
+        make_policy(decisions=DECISIONS).with_restart(True), eval_dataset=val, eval_batch_size=10
+    )
+    lrs: dict[int, float] = {}
+    callbacks = [callback, hf_lr_recorder(transformers, lrs)]
+    with pytest.warns(RuntimeWarning, match="blew up"):
+        transformers.Trainer(
+            model=model, args=args, train_dataset=train, callbacks=callbacks
+        ).train()
+    assert callback.controller is not None
+    check_restart(callback.controller, lrs, 1.0)
+
+
+def test_lightning_restarts_a_blown_first_interval():
+    from agents.deploy.integrations.lightning import HyperControllerCallback
+
+    pl, module, train, val, kwargs = lightning_setup(scheduler="constant", lr=1.0)
+    callback = HyperControllerCallback(make_policy(decisions=DECISIONS).with_restart(True))
+    lrs: dict[int, float] = {}
+    trainer = pl.Trainer(callbacks=[callback, lightning_lr_recorder(pl, lrs)], **kwargs)
+    with pytest.warns(RuntimeWarning, match="blew up"):
+        trainer.fit(module, train, val)
+    assert callback.controller is not None
+    check_restart(callback.controller, lrs, 1.0)

@@ -106,3 +106,39 @@ def test_the_restart_is_a_fingerprinted_deployment_setting(tmp_path: Path):
     broken.save(tmp_path / "broken.pt")
     with pytest.raises(PolicyLoadError, match="unreadable probe or restart settings"):
         load_policy(tmp_path / "broken.pt")
+
+
+def test_the_controller_restarts_as_the_harness_does():
+    """`HyperController` on a plain loop's optimizer (weights reached through its groups):
+    the same restart, the same rates and end as the harness's policy method."""
+    from agents.deploy.controller import HyperController
+    from hpenv.tasks import get_task
+    from hpenv.training import TrainingRun
+
+    policy = make_policy(decisions=4).with_restart(True)
+    # 45 full batches (1440 samples), so the controller's progress (steps) is the harness's
+    spec = RunSpec("digits", 1, fidelity=Fidelity(budget=45 * 32), decisions=4, val_size=0,
+                   start_lr_factor=300.0)  # fmt: skip
+    harness = PolicyMethod(policy).run(spec)
+    run = TrainingRun(get_task("digits"), seed=1, device="cpu", val_size=0)
+    run.set_hparams(lr=0.3)
+
+    def evaluate() -> tuple[float, float]:
+        result = run.evaluate()
+        return result.loss, result.accuracy
+
+    controller = HyperController(policy, run.optimizer, total_steps=45, evaluate=evaluate,
+                                 batch_size=32)  # fmt: skip
+    run.loss_hooks.append(controller.report_loss)
+    with pytest.warns(RuntimeWarning, match="blew up"):
+        run.train(harness.samples)
+    assert controller.restarts is not None
+    assert controller.restarts.count == 1
+    # The log: the start, the restart (its new rate), then the decisions; the harness's
+    # trajectory holds the rate each interval trained with.
+    start, restart, *decided = controller.history
+    assert (start["lr"], restart["restarts"], restart["lr"]) == (0.3, 1.0, pytest.approx(0.03))
+    trained = [p["lr"] for p in harness.trajectory[1:]]
+    assert trained[:2] == pytest.approx([0.3, 0.03])
+    assert [h["lr"] for h in decided] == pytest.approx(trained[2:], rel=1e-9)
+    assert run.evaluate().loss == pytest.approx(harness.val_loss, rel=1e-6)

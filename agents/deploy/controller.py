@@ -28,6 +28,13 @@ NaN or infinite losses (or validation losses) mark the run as diverged: from
 then on the controller keeps the last finite hyperparameters, changes nothing,
 and says so once with a warning; it never writes NaN into the optimizer.
 
+A policy deployed with a restart (`FrozenPolicy.with_restart`, `hpenv.restart`) takes a
+copy of the weights (through the optimizer's groups; ``model=``'s buffers too) and of the
+optimizer state at the first interval's first step; if that interval blows the validation
+loss up, they are put back, the rate divided by 10, and the policy starts its episode
+again (one warning each time). The HF and Lightning callbacks get it through the
+controller.
+
 If ``evaluate`` raises at a decision point, that decision is skipped with a
 warning (the hyperparameters stay as they are) and the schedule goes on: the
 next decision comes one interval later. Metrics that cannot be right (an
@@ -55,7 +62,14 @@ from hpenv.base import BaseConfig, BaseSchedule, rate_after_probe
 from hpenv.hyperparams import HParams, OptimizerName
 from hpenv.observation import IntervalMetrics
 from hpenv.plan import split_budget
-from hpenv.probe import OptimizerProbe, ProbeConfig, ProbeResult
+from hpenv.probe import (
+    OptimizerProbe,
+    ProbeConfig,
+    ProbeResult,
+    optimizer_snapshot,
+    restore_snapshot,
+)
+from hpenv.restart import Restarts
 from hpenv.training import global_norm
 
 #: Batch size assumed when neither given nor inferable (TrainingRun's default).
@@ -167,7 +181,7 @@ class HyperController:
             back; the loop's data order goes on. Without a probe a layout-2 policy
             steers around a base anchored at the loop's own starting rate.
         model: The model, whose buffers (BatchNorm statistics) roll back with the
-            weights after the probe.
+            weights after the probe (and a restart).
         base: How a layout-2 policy's base is read off the probe (`hpenv.base`).
 
     Raises:
@@ -235,6 +249,12 @@ class HyperController:
             self._probe = OptimizerProbe(optimizer, config, self.probe_steps, model=model)
         self.steps = 0
         self.diverged = False
+        self._model = model
+        #: A policy deployed with a restart (`hpenv.restart`): the first interval that blew
+        #: up goes back to the weights and optimizer state it began with, lower.
+        restart = policy.metadata.restart
+        self.restarts = None if restart is None else Restarts(restart)
+        self._restart_state: dict[str, Any] | None = None  # taken when the first interval begins
         self._ratios = self._group_ratios()
         self._batch_size_known = batch_size is not None
         self.hparams = self._read_hparams(batch_size or ASSUMED_BATCH_SIZE, dropout)
@@ -355,6 +375,9 @@ class HyperController:
             return  # the probe's steps are not an interval's
         if self._probe is not None:
             self._probe.release()  # its last hook, a no-op since the probe ended
+        first_step = self.steps == self._interval_start == self.probe_steps
+        if first_step and self.restarts is not None and self.restarts.count == 0:
+            self._restart_state = optimizer_snapshot(self.optimizer, self._model)  # the start
         # With ``step(closure)`` (LBFGS, Lightning) the closure computes this step's
         # gradients inside step(), after this hook: measure them in the post-step hook.
         self._closure_step = kwargs.get("closure", args[0] if args else None) is not None
@@ -462,6 +485,8 @@ class HyperController:
                     f"at step {self.steps + self.interval}",
                 )
                 return None
+        if self._restarted(mean, val_loss):
+            return None
         if not (math.isfinite(mean) and math.isfinite(val_loss)):
             self._mark_diverged(mean, val_loss)
             return None
@@ -480,6 +505,32 @@ class HyperController:
             val_accuracy=val_accuracy,
             hparams=self.hparams,
         )
+
+    def _restarted(self, train_loss: float, val_loss: float) -> bool:
+        """Whether the interval just ended blew up and the run went back to where its first
+        interval began (`hpenv.restart`: weights, optimizer state, ``model``'s buffers), at a
+        lower rate; the policy's episode starts again from the untrained scores."""
+        if self.restarts is None or self._restart_state is None or self._initial is None:
+            return False
+        diverged = not (math.isfinite(train_loss) and math.isfinite(val_loss))
+        if not self.restarts.after_interval(val_loss, self._initial[0], diverged):
+            if self.restarts.since >= 1:  # no restart can come any more
+                self._restart_state = None
+            return False
+        restore_snapshot(self.optimizer, self._restart_state, self._model)
+        self.hparams = self.hparams.replace(lr=self.restarts.lr(self.hparams.lr))
+        self._write_hparams(self.hparams)
+        self._log(None, val_loss=val_loss, restarts=float(self.restarts.count))
+        self.step_policy.start(
+            *self._initial, self.hparams, probe=self.probe_result, base=self.base
+        )
+        warn(
+            f"the first interval blew up (validation loss {val_loss:.4g} against "
+            f"{self._initial[0]:.4g} untrained): the run starts again from its first step's "
+            f"weights at lr {self.hparams.lr:.3g} (restart {self.restarts.count} of at most "
+            f"{self.restarts.config.most})"
+        )
+        return True
 
     def _mark_diverged(self, train_loss: float, val_loss: float) -> None:
         self.diverged = True
@@ -648,6 +699,8 @@ class HyperController:
             "before": [p.clone() for p in self._before],
             "validation": None if self._validation is None else list(self._validation),
             "ratios": [dict(r) for r in self._ratios],
+            "restarts": None if self.restarts is None else self.restarts.state_dict(),
+            "restart_state": self._restart_state,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -676,6 +729,9 @@ class HyperController:
         self.probe_result = None if probe is None else ProbeResult.from_dict(probe)
         self.base = None if base is None else BaseSchedule(**base)
         self._initial = None if initial is None else (initial[0], initial[1])
+        if self.restarts is not None and state.get("restarts") is not None:
+            self.restarts.load_state_dict(state["restarts"])
+            self._restart_state = state.get("restart_state")
         if self._probe is not None and (self.probe_result is not None or self.steps > 0):
             self._probe.cancel()  # a resumed run does not probe again
         self._write_hparams(self.hparams)
