@@ -19,6 +19,8 @@ from agents.cli import check_threads, option, threads_option
 from agents.metatrain.suite import DEFAULT_EVAL_TASKS, DEFAULT_TRAIN_TASKS, check_suite
 from agents.policy.artifact import (
     PROBE_START_HELP,
+    RESTART_CHOICES,
+    RESTART_HELP,
     RISE_GUARD_CHOICES,
     AlgorithmName,
     probe_start_choice,
@@ -185,6 +187,14 @@ class MetaTrainConfig:
         "the probe start of the policies the run writes (as --deploy-rise-guard): "
         + PROBE_START_HELP,
         default="policy",
+    )
+    deploy_restart: str = option(
+        "the restart of the policies the run writes (as --deploy-rise-guard; "
+        "FrozenPolicy.with_restart): "
+        + RESTART_HELP
+        + "; meta-training's own episodes and held-out scores run without it",
+        default="policy",
+        choices=tuple(RESTART_CHOICES),
     )
     deploy_rise_guard: str = option(
         "the rise guard of the policies the run writes (policy.pt, best_policy.pt; with "
