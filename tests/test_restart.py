@@ -82,7 +82,8 @@ def test_the_job_driver_restarts_as_the_harness_does(tmp_path: Path):
     policy = make_policy(decisions=4)
     config = DriveConfig(task="digits", out_dir=str(tmp_path / "job"), epochs=1.0, device="cpu",
                          seed=1, lr=0.3, restart="on")  # fmt: skip
-    job = drive_task(config, policy)
+    with pytest.warns(RuntimeWarning, match="blew up"):
+        job = drive_task(config, policy)
     (cell,) = train_runs(_runs(policy.with_restart(True), factors=(300.0,)))
     assert job["val_loss"] == pytest.approx(cell.val_loss, rel=1e-9)
     assert [h.get("restarts") for h in job["trajectory"]][:2] == [None, 1.0]

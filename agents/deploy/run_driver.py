@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from agents.deploy.decision_log import DecisionLog
 from agents.policy.artifact import FrozenPolicy
 from agents.policy.step import PolicyStep
+from agents.warn import warn
 from hpenv.base import BaseSchedule
 from hpenv.hyperparams import HParams
 from hpenv.observation import IntervalMetrics
@@ -210,6 +211,12 @@ class TrainingRunDriver:
         run.apply_hparams(run.hparams.replace(lr=self.restarts.lr(run.hparams.lr)))
         run.spend(max(0, self._interval_end - run.samples_done))
         self._record(None, val_loss=loss, restarts=float(self.restarts.count))
+        warn(
+            f"the first interval blew up (validation loss {loss:.4g} against "
+            f"{self.initial[0]:.4g} untrained): the run starts again from its start at lr "
+            f"{run.hparams.lr:.3g} (restart {self.restarts.count} of at most "
+            f"{self.restarts.config.most})"
+        )
         # The policy's episode begins again, from the untrained scores at the lower rate (as
         # the harness starts its driver after a restart).
         self.step_policy.start(*self.initial, run.hparams, probe=self._probe, base=self.base)
