@@ -48,11 +48,14 @@ class RestartConfig:
             untrained model's x (1 + ``tolerance``), not finite, or the run diverged.
         cut: The rate after a restart is the rate before it / ``cut``.
         most: Restarts per run at most.
+        train_loss: Also restart when the interval's mean training loss is above that
+            limit (a run that collapsed to chance without its validation loss rising).
     """
 
     tolerance: float = 0.1
     cut: float = 10.0
     most: int = 2
+    train_loss: bool = False
 
     def __post_init__(self) -> None:
         for name, value, low in (("tolerance", self.tolerance, 0.0), ("cut", self.cut, 1.0)):
@@ -63,10 +66,16 @@ class RestartConfig:
                 raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
         if isinstance(self.most, bool) or not isinstance(self.most, int) or self.most < 1:
             raise ValueError(f"most must be a whole number >= 1, got {self.most!r}")
+        if not isinstance(self.train_loss, bool):
+            raise ValueError(f"train_loss must be True or False, got {self.train_loss!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain values (a policy file's ``deploy`` entry); `from_dict` reads them back."""
-        return asdict(self)
+        """Plain values (a policy file's ``deploy`` entry); `from_dict` reads them back.
+        ``train_loss`` off is left out (files written before it existed read the same)."""
+        values = asdict(self)
+        if not self.train_loss:
+            del values["train_loss"]
+        return values
 
     @classmethod
     def from_dict(cls, values: Any) -> RestartConfig:
@@ -75,7 +84,7 @@ class RestartConfig:
         Raises:
             ValueError: Not a mapping of its fields, or a bad value.
         """
-        fields = {"tolerance", "cut", "most"}
+        fields = {"tolerance", "cut", "most", "train_loss"}
         if not isinstance(values, dict) or set(values) - fields:
             raise ValueError(f"a restart is a mapping of {sorted(fields)}, got {values!r}")
         return cls(**values)
@@ -91,13 +100,21 @@ class Restarts:
         self.count = 0
         self.since = 0  # intervals since the start or the last restart
 
-    def after_interval(self, val_loss: float, initial_loss: float, diverged: bool = False) -> bool:
-        """Whether the interval just trained blew up and the run restarts (see the module)."""
+    def after_interval(
+        self,
+        val_loss: float,
+        initial_loss: float,
+        diverged: bool = False,
+        train_loss: float = math.nan,
+    ) -> bool:
+        """Whether the interval just trained blew up and the run restarts (see the module);
+        ``train_loss``: the interval's mean training loss (read with ``train_loss`` on)."""
         self.since += 1
         if self.count >= self.config.most or self.since != 1:
             return False
         limit = initial_loss * (1 + self.config.tolerance)
-        if not diverged and val_loss <= limit:
+        trained_up = self.config.train_loss and train_loss > limit
+        if not diverged and val_loss <= limit and not trained_up:
             return False
         self.count += 1
         self.since = 0

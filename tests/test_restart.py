@@ -42,6 +42,11 @@ def test_the_rule_restarts_a_blown_first_interval_only():
     assert not restarts.after_interval(9.0, 2.3, diverged=True)  # two at most
     assert restarts.count == 2
     assert Restarts(RestartConfig()).after_interval(1.0, 2.3, diverged=True)
+    # A run at chance whose training loss climbed: seen only when the training loss is read.
+    assert not Restarts(RestartConfig()).after_interval(2.3, 2.3, train_loss=40.0)
+    assert Restarts(RestartConfig(train_loss=True)).after_interval(2.3, 2.3, train_loss=40.0)
+    assert "train_loss" not in RestartConfig().to_dict()  # off: as files before it read
+    assert RestartConfig.from_dict(RestartConfig(train_loss=True).to_dict()).train_loss
     assert Restarts(RestartConfig()).lr(1e-6) == pytest.approx(1e-6)  # the range's floor
 
 

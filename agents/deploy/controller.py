@@ -513,7 +513,7 @@ class HyperController:
         if self.restarts is None or self._restart_state is None or self._initial is None:
             return False
         diverged = not (math.isfinite(train_loss) and math.isfinite(val_loss))
-        if not self.restarts.after_interval(val_loss, self._initial[0], diverged):
+        if not self.restarts.after_interval(val_loss, self._initial[0], diverged, train_loss):
             if self.restarts.since >= 1:  # no restart can come any more
                 self._restart_state = None
             return False

@@ -203,7 +203,7 @@ class TrainingRunDriver:
         if run.samples_done >= self.budget:
             return False
         loss = math.nan if stats.diverged else (evaluation or run.evaluate()).loss
-        if not self.restarts.after_interval(loss, self.initial[0], stats.diverged):
+        if not self.restarts.after_interval(loss, self.initial[0], stats.diverged, stats.loss_mean):
             if self.restarts.since >= 1:  # no restart can come any more
                 self._start_state = None
             return False

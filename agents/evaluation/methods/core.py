@@ -463,8 +463,10 @@ def _train_group(
     start_state = group.snapshot(sorted(restarts)) if restarts else None
     restarted: set[int] = set()  # this interval: back at the start, no decision
 
-    def restart(i: int, diverged: bool, loss: float) -> bool:
-        if i not in restarts or not restarts[i].after_interval(loss, first[i].loss, diverged):
+    def restart(i: int, diverged: bool, loss: float, train_loss: float) -> bool:
+        if i not in restarts:
+            return False
+        if not restarts[i].after_interval(loss, first[i].loss, diverged, train_loss):
             return False
         group.restore(start_state, i)
         views[i].set_hparams(lr=restarts[i].lr(views[i].hparams.lr))
@@ -481,7 +483,7 @@ def _train_group(
         restarted.clear()
         for i in everyone:
             diverged = live[i] and stats[i].diverged
-            if diverged and views[i].samples_done < budget and restart(i, True, math.nan):
+            if diverged and views[i].samples_done < budget and restart(i, True, math.nan, math.nan):
                 group.spend(i, before[i] + step - views[i].samples_done)  # the rest is spent
                 continue
             if live[i] and stats[i].diverged:
@@ -499,7 +501,7 @@ def _train_group(
             )
             if view.samples_done >= budget:
                 live[i] = False
-            elif i in restarted or restart(i, False, evaluation.loss):
+            elif i in restarted or restart(i, False, evaluation.loss, stats[i].loss_mean):
                 pass  # back at the start: the first decision comes after the next interval
             elif runs[i].adjust is not None:
                 report = IntervalReport(
