@@ -414,3 +414,61 @@ for s in 0 1; do
     evaluate logs/exp23/s8/v3-rbstart/s$s --methods policy --probe-rollback start \
         --policy logs/exp23/s7/cmp-v3-s$s/meta/distribution-population/s$s/best_policy.pt
 done
+
+# ---- ninth session: runs too short for a probe, and the restart (hpenv.restart) ----
+# training-side short runs (45-67 steps) and full length, starts 0.01x-100x, guard on
+SHORT=(--fidelity digits:1:1 --fidelity breast_cancer:1:3 --fidelity wine:1:8 --fidelity synthetic:1:1)
+side() {  # OUT_DIR POLICY, then evaluate.py's options
+    local out=$1 policy=$2; shift 2
+    evaluate $out --methods policy --policy $policy --rise-guard on \
+        --tasks digits,wine,breast_cancer,synthetic --include-training-tasks \
+        --start-lr-factors 0.01,1,30,100 "$@"
+}
+E=logs/exp23/ens6/make-train-mean-567.pt
+side logs/exp23/s9/ts/short-asw4 $E "${SHORT[@]}"
+side logs/exp23/s9/ts/short-restart-real $E "${SHORT[@]}" --restart on
+side logs/exp23/s9/ts/full-asw4 $E
+side logs/exp23/s9/ts/full-restart $E --restart on
+X=docs/measurements/data/issue23-session9/experiment
+$PY $X/restart_variant.py $E logs/exp23/s9/pol/mt567-restart-train.pt
+side logs/exp23/s9/ts/short-restart-train logs/exp23/s9/pol/mt567-restart-train.pt "${SHORT[@]}"
+side logs/exp23/s9/ts/full-restart-train logs/exp23/s9/pol/mt567-restart-train.pt
+# (the rejected deployment levers: $X/deploy_variant.py and the patches in $X, commands in
+# $X/run_training_side*.sh)
+# meta-training with short budgets too (rejected), seeds 5-10, and their ensembles
+compare docs/recipes/issue23-short-runs.toml logs/exp23/s9/cmp-short-a --recipes make-train-short \
+    --meta-seeds 5,6 --baselines ""
+compare docs/recipes/issue23-short-runs.toml logs/exp23/s9/cmp-short-b --recipes make-train-short \
+    --meta-seeds 7 --baselines ""
+compare docs/recipes/issue23-short-runs.toml logs/exp23/s9/cmp-short-c --recipes make-train-short \
+    --meta-seeds 8,9 --baselines ""
+compare docs/recipes/issue23-short-runs.toml logs/exp23/s9/cmp-short-d --recipes make-train-short \
+    --meta-seeds 10 --baselines ""
+A=logs/exp23/s9/cmp-short-a/meta/make-train-short; B=logs/exp23/s9/cmp-short-b/meta/make-train-short
+C=logs/exp23/s9/cmp-short-c/meta/make-train-short; D=logs/exp23/s9/cmp-short-d/meta/make-train-short
+$PY scripts/ensemble_policy.py --out logs/exp23/s9/ens/short-567.pt \
+    --policies $A/s5/best_policy.pt,$A/s6/best_policy.pt,$B/s7/best_policy.pt
+$PY scripts/ensemble_policy.py --out logs/exp23/s9/ens/short-8910.pt \
+    --policies $C/s8/best_policy.pt,$C/s9/best_policy.pt,$D/s10/best_policy.pt
+for s in 5 6 7 8 9 10; do
+    evaluate logs/exp23/s9/short-guard/s$s --methods policy --rise-guard on \
+        --policy "$(ls logs/exp23/s9/cmp-short-*/meta/make-train-short/s$s/best_policy.pt)"
+done
+for name in short-567 short-8910; do
+    cells logs/exp23/s9/short-ens $name --methods policy --policy logs/exp23/s9/ens/$name.pt \
+        --rise-guard on
+done
+# the restart on the held-out suite: make train's three ensembles, alone and with the probe start
+for name in make-train-mean-567 make-train-mean-8910 make-train-mean-111213; do
+    cells logs/exp23/s9/restart $name --methods policy --policy logs/exp23/ens6/$name.pt \
+        --rise-guard on --restart on
+    cells logs/exp23/s9/restart-pstart-rbs $name --methods policy --policy logs/exp23/ens6/$name.pt \
+        --rise-guard on --restart on --probe-start on --probe-rollback start
+    $PY $X/restart_variant.py logs/exp23/ens6/$name.pt logs/exp23/s9/pol/$name-restart-train.pt
+    cells logs/exp23/s9/restart-train $name --methods policy --rise-guard on \
+        --policy logs/exp23/s9/pol/$name-restart-train.pt
+done
+for name in pstart-567 pstart-8910 pstart-111213; do  # meta-trained with the probe start
+    cells logs/exp23/s9/trained-pstart-restart $name --methods policy \
+        --policy logs/exp23/s8/ens/$name.pt --rise-guard on --restart on
+done
