@@ -148,3 +148,31 @@ def test_the_controller_restarts_as_the_harness_does():
     assert trained[:2] == pytest.approx([0.3, 0.03])
     assert [h["lr"] for h in decided] == pytest.approx(trained[2:], rel=1e-9)
     assert run.evaluate().loss == pytest.approx(harness.val_loss, rel=1e-6)
+
+
+def test_a_restart_after_a_probe_goes_back_to_the_untrained_weights(tmp_path: Path):
+    """A probe rolled back to its best point leaves trained weights; a restart still goes
+    back to the untrained ones (here the first interval diverges: the run is evaluated right
+    after the restart, at the untrained model's loss), one run or a population member alike,
+    and the job driver restarts the same way."""
+    from dataclasses import asdict
+
+    from hpenv.base import ProbeStart
+    from hpenv.probe import ProbeConfig
+
+    policy = make_policy(decisions=4).with_probe_start(ProbeStart(within=1000.0))  # keeps 0.3
+    probe = ProbeConfig(min_steps=5, max_steps=5)  # rolled back to its best point
+    policy = policy.with_restart(True)._deployed(probe=asdict(probe))
+    runs = [train_runs(_runs(policy, factors=(300.0,)), engine=e)[0]
+            for e in ("sequential", "population")]  # fmt: skip
+    _same_rows(runs[:1], runs[1:])
+    row = runs[0]
+    assert row.extra["probe"]["kept"] > 0  # the probe trained the weights it kept
+    untrained, restarted = row.trajectory[:2]
+    assert restarted["lr"] == pytest.approx(0.03)
+    assert restarted["val_loss"] == pytest.approx(untrained["val_loss"], rel=1e-6)
+    config = DriveConfig(task="digits", out_dir=str(tmp_path / "job"), epochs=1.0,
+                         device="cpu", seed=1, lr=0.3)  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="blew up"):
+        job = drive_task(config, policy)
+    assert job["val_loss"] == pytest.approx(row.val_loss, rel=1e-9)

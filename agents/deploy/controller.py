@@ -30,8 +30,8 @@ and says so once with a warning; it never writes NaN into the optimizer.
 
 A policy deployed with a restart (`FrozenPolicy.with_restart`, `hpenv.restart`) takes a
 copy of the weights (through the optimizer's groups; ``model=``'s buffers too) and of the
-optimizer state at the first interval's first step; if that interval blows the validation
-loss up, they are put back, the rate divided by 10, and the policy starts its episode
+optimizer state when it is attached (before any probe); if the first interval blows the
+validation loss up, they are put back, the rate divided by 10, and the policy starts its episode
 again (one warning each time). The HF and Lightning callbacks get it through the
 controller.
 
@@ -254,7 +254,9 @@ class HyperController:
         #: up goes back to the weights and optimizer state it began with, lower.
         restart = policy.metadata.restart
         self.restarts = None if restart is None else Restarts(restart)
-        self._restart_state: dict[str, Any] | None = None  # taken when the first interval begins
+        self._restart_state: dict[str, Any] | None = None
+        if self.restarts is not None:  # the weights as attached: before any probe
+            self._restart_state = optimizer_snapshot(optimizer, model)
         self._ratios = self._group_ratios()
         self._batch_size_known = batch_size is not None
         self.hparams = self._read_hparams(batch_size or ASSUMED_BATCH_SIZE, dropout)
@@ -375,9 +377,6 @@ class HyperController:
             return  # the probe's steps are not an interval's
         if self._probe is not None:
             self._probe.release()  # its last hook, a no-op since the probe ended
-        first_step = self.steps == self._interval_start == self.probe_steps
-        if first_step and self.restarts is not None and self.restarts.count == 0:
-            self._restart_state = optimizer_snapshot(self.optimizer, self._model)  # the start
         # With ``step(closure)`` (LBFGS, Lightning) the closure computes this step's
         # gradients inside step(), after this hook: measure them in the post-step hook.
         self._closure_step = kwargs.get("closure", args[0] if args else None) is not None
@@ -507,9 +506,10 @@ class HyperController:
         )
 
     def _restarted(self, train_loss: float, val_loss: float) -> bool:
-        """Whether the interval just ended blew up and the run went back to where its first
-        interval began (`hpenv.restart`: weights, optimizer state, ``model``'s buffers), at a
-        lower rate; the policy's episode starts again from the untrained scores."""
+        """Whether the interval just ended blew up and the run went back to where it began
+        (`hpenv.restart`: weights, optimizer state, ``model``'s buffers, as attached: before
+        any probe), at a lower rate; the policy's episode starts again from the untrained
+        scores."""
         if self.restarts is None or self._restart_state is None or self._initial is None:
             return False
         diverged = not (math.isfinite(train_loss) and math.isfinite(val_loss))

@@ -198,6 +198,11 @@ class _Job:
         meta = loaded.metadata
         self.probe: ProbeResult | None = None
         self.base: BaseSchedule | None = None
+        # The untrained model's scores and (for a restart, hpenv.restart) weights come before
+        # any probe, as in HPTuneEnv and the harness.
+        initial = None if checkpoint is not None else self.run.evaluate()
+        fresh = checkpoint is None and meta.restart is not None
+        restart_state = self.run.weights_state() if fresh else None
         if checkpoint is not None:
             saved = checkpoint.get("base")
             self.base = None if saved is None else BaseSchedule(**saved)
@@ -206,13 +211,19 @@ class _Job:
                 self.run, plan, hparams, probe, meta.base_config(), meta.probe_start
             )
         self.driver = TrainingRunDriver(
-            loaded, self.run, plan, log_dir=self.out, base=self.base, restart=meta.restart
+            loaded,
+            self.run,
+            plan,
+            log_dir=self.out,
+            base=self.base,
+            restart=meta.restart,
+            restart_state=restart_state,
         )
         if checkpoint is not None:
             self.run.load_state_dict(checkpoint["run"])
             self.driver.load_state_dict(checkpoint["driver"])
         else:
-            self.driver.start(probe=self.probe)
+            self.driver.start(initial, probe=self.probe)
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(config.saved(), self.out / "config.json")
         self.start = time.perf_counter() - (checkpoint["elapsed"] if checkpoint else 0.0)

@@ -91,9 +91,11 @@ class TrainingRunDriver:
         base: The base schedule a layout-2 policy steers around (`hpenv.base`); its
             probe is given to `start`.
         restart: Restart the run when its first interval blows up (`hpenv.restart`: the
-            weights as `start` found them, the rate lowered, no decision on that
-            interval); the job driver passes the policy's `PolicyMetadata.restart`. None:
-            never (the evaluation harness restarts its runs itself, population members too).
+            weights back, the rate lowered, no decision on that interval); the job driver
+            passes the policy's `PolicyMetadata.restart`. None: never (the evaluation
+            harness restarts its runs itself, population members too).
+        restart_state: The run's `TrainingRun.weights_state` before its probe, what a
+            restart puts back (default: the weights as `start` finds them).
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class TrainingRunDriver:
         log_dir: str | os.PathLike[str] | None = None,
         base: BaseSchedule | None = None,
         restart: RestartConfig | None = None,
+        restart_state: dict[str, Any] | None = None,
     ) -> None:
         self.policy = policy
         self.run = run
@@ -125,7 +128,7 @@ class TrainingRunDriver:
         if restart is not None and not isinstance(run, TrainingRun):
             raise ValueError("a driver restarts a TrainingRun only (the harness restarts members)")
         self.restarts = None if restart is None else Restarts(restart)
-        self._start_state: dict[str, Any] | None = None  # until no restart can come
+        self._start_state: dict[str, Any] | None = restart_state  # until no restart can come
         self._interval_end = 0
 
     @property
@@ -154,7 +157,8 @@ class TrainingRunDriver:
         )
         self.initial = (first.loss, first.accuracy)
         self._probe = probe
-        if self.restarts is not None and isinstance(self.run, TrainingRun):
+        take = self.restarts is not None and self._start_state is None
+        if take and isinstance(self.run, TrainingRun):
             self._start_state = self.run.weights_state()
         self.started = True
         self._record(None, val_loss=first.loss, val_accuracy=first.accuracy)

@@ -450,6 +450,10 @@ def _train_group(
     ]
     for i in everyone:
         _prepare(runs[i], views[i], budget)
+    # A restart goes back to the untrained weights (before any probe: a probe's best point
+    # can be a damaged state) and optimizer state.
+    restarts = {i: Restarts(r.restart) for i, r in enumerate(runs) if r.restart is not None}
+    start_state = group.snapshot(sorted(restarts)) if restarts else None
     probes: list[ProbeResult | None] = [None] * n
     if runs[0].probe is not None and plan.probe:
         probes = list(group.probe(runs[0].probe))
@@ -459,8 +463,6 @@ def _train_group(
             if changes:
                 views[i].set_hparams(**changes)
     live = [not views[i].diverged for i in everyone]
-    restarts = {i: Restarts(r.restart) for i, r in enumerate(runs) if r.restart is not None}
-    start_state = group.snapshot(sorted(restarts)) if restarts else None
     restarted: set[int] = set()  # this interval: back at the start, no decision
 
     def restart(i: int, diverged: bool, loss: float, train_loss: float) -> bool:
