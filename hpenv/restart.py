@@ -6,11 +6,12 @@ of the rate undoes it in a short run: the policy's x3 per decision comes too lat
 a run too short for a probe (`hpenv.probe`) has no other warning. So after the first
 interval of a run, and after the first interval since a restart, a deployed policy's
 run checks its validation loss against the untrained model's: above it by more than
-``tolerance`` (or diverged), the weights and optimizer state go back to the state
-before that interval, the rate is divided by ``cut``, and the interval's samples stay
-spent (they count against the budget, like the probe's). The policy makes no decision
-on such an interval: its first decision comes after the first interval that did not
-blow up. At most ``most`` restarts per run.
+``tolerance`` (or diverged), the weights and optimizer state go back to the untrained
+ones the run started with (before any probe: a probe's best point can be a damaged
+state), the rate is divided by ``cut``, and the interval's samples stay spent (they
+count against the budget, like the probe's). The policy makes no decision on such an
+interval: its first decision comes after the first interval that did not blow up. At
+most ``most`` restarts per run.
 
 Measured first on training-side tasks (digits, wine, breast cancer, the synthetic task,
 45-67 optimizer steps): identical runs where nothing blows up (every start from 0.01x
@@ -20,7 +21,7 @@ to 30x), and from 100x too high digits 45 -> 84, the synthetic task 46 -> 70
 This module holds the rule (`RestartConfig`, `Restarts`); each driver keeps the
 snapshot its own way: `agents.evaluation.methods.core` (a `TrainingRun` or a population
 member), `agents.deploy.drive` (the job driver) and `agents.deploy.controller`
-(`HyperController`, through the optimizer's parameter groups).
+(`HyperController`, through the optimizer's parameter groups), each before any probe.
 
 Example:
     >>> restarts = Restarts(RestartConfig())

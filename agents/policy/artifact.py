@@ -81,7 +81,7 @@ RESTART_CHOICES: dict[str, bool | None] = {"policy": None, "on": True, "off": Fa
 #: ``--restart``'s help, the same in every script.
 RESTART_HELP = (
     "restart a run whose first interval blew up (hpenv.restart: its validation loss above "
-    "the untrained model's x1.1, or diverged) from the state before it at the rate / 10, "
+    "the untrained model's x1.1, or diverged) from its untrained weights at the rate / 10, "
     "twice at most: 'policy' (as its file says), 'on' or 'off'"
 )
 #: ``--rise-guard``'s help, the same in every script.
@@ -480,7 +480,7 @@ class FrozenPolicy:
 
     def with_restart(self, restart: RestartConfig | bool | None) -> FrozenPolicy:
         """This policy, deployed so that a run whose first interval blew up starts again
-        from the state before it at a lower rate (`hpenv.restart`; `PolicyMetadata.deploy`,
+        from its untrained weights at a lower rate (`hpenv.restart`; `PolicyMetadata.deploy`,
         saved with it). ``restart``: a `RestartConfig`, True (`RestartConfig()`), False
         (never) or None (the policy as it is; the scripts' ``--restart policy``)."""
         if restart is None:
