@@ -106,6 +106,9 @@ def test_the_restart_is_a_fingerprinted_deployment_setting(tmp_path: Path):
     path = on.save(tmp_path / "p.pt")
     assert load_policy(path).metadata.restart == RestartConfig()
     assert load_policy(path).fingerprint() == on.fingerprint()
+    train = policy.with_deploy_flags(restart="train")
+    assert train.metadata.restart == RestartConfig(train_loss=True)
+    assert train.fingerprint() not in (on.fingerprint(), policy.fingerprint())
     with pytest.raises(ValueError, match="--restart"):
         policy.with_deploy_flags(restart="sometimes")
     broken = policy._deployed(restart={"cut": 0.5})

@@ -77,12 +77,18 @@ PROBE_ROLLBACK_HELP = (
 )
 #: ``--restart`` of the scripts -> `FrozenPolicy.with_restart`'s ``restart`` (None: the
 #: policy's own, `PolicyMetadata.restart`).
-RESTART_CHOICES: dict[str, bool | None] = {"policy": None, "on": True, "off": False}
+RESTART_CHOICES: dict[str, RestartConfig | bool | None] = {
+    "policy": None,
+    "on": True,
+    "train": RestartConfig(train_loss=True),
+    "off": False,
+}
 #: ``--restart``'s help, the same in every script.
 RESTART_HELP = (
     "restart a run whose first interval blew up (hpenv.restart: its validation loss above "
     "the untrained model's x1.1, or diverged) from its untrained weights at the rate / 10, "
-    "twice at most: 'policy' (as its file says), 'on' or 'off'"
+    "twice at most: 'policy' (as its file says), 'on', 'train' (also when the interval's "
+    "mean training loss is above that limit) or 'off'"
 )
 #: ``--rise-guard``'s help, the same in every script.
 RISE_GUARD_HELP = (
