@@ -24,7 +24,7 @@ test-slow: install
 # The main job: three meta-training seeds and their ensemble (logs/meta-ppo-s0x3-<time>/policy.pt),
 # deployed with the rise guard (hpenv.hyperparams.RiseGuard).
 train: install
-	$(PY) scripts/train_agent.py --ensemble 3 --deploy-rise-guard on --deploy-restart on
+	$(PY) scripts/train_agent.py --ensemble 3 --deploy-rise-guard on --deploy-restart train
 
 lint: install
 	$(PY) -m ruff check .
