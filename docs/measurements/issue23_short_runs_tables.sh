@@ -51,3 +51,10 @@ python scripts/compare_recipes.py --baselines "" --reference as-written \
   --dirs "as-written=$D/ts-short-asw4" --dirs "restart=$D/ts-short-restart" --dirs "restart+train-loss=$D/ts-short-restart-train"
 python scripts/compare_recipes.py --baselines "" --reference as-written \
   --dirs "as-written=$D/ts-full-asw4" --dirs "restart=$D/ts-full-restart" --dirs "restart+train-loss=$D/ts-full-restart-train"
+for c in eval rescue sgd; do
+  echo "######## $c: make train's three ensembles, guard on: the restart reading the training loss too"
+  B=(--baselines ""); [ $c = sgd ] && B=(--baselines static,grid --baselines-from $S8/baselines-sgd)
+  python scripts/compare_recipes.py "${B[@]}" --reference guard \
+    --dirs "guard=$(ens $T7/ens-guard $c)" --dirs "guard+restart=$(ens $D/restart $c)" \
+    --dirs "guard+restart-train=$(ens $D/restart-train $c)"
+done
