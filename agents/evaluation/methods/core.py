@@ -214,8 +214,9 @@ class CellRun:
             a population at once, the same sweep) and rolls back; None: no probe.
         after_probe: Called with the `ProbeResult` and the run's plan; returns the
             hyperparameter changes of the first interval (e.g. the base's rate).
-        restart: A first interval that blows up starts again from the state before it,
-            lower (`hpenv.restart`; a deployed policy's setting); None: never.
+        restart: A first interval that blows up starts again from the untrained weights
+            (taken before any probe), lower (`hpenv.restart`; a deployed policy's
+            setting); None: never.
     """
 
     spec: RunSpec
