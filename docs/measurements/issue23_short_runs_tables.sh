@@ -58,3 +58,10 @@ for c in eval rescue sgd; do
     --dirs "guard=$(ens $T7/ens-guard $c)" --dirs "guard+restart=$(ens $D/restart $c)" \
     --dirs "guard+restart-train=$(ens $D/restart-train $c)"
 done
+for c in eval rescue sgd; do
+  echo "######## $c: the eighth session's probe-start-trained ensembles, guard on: + the restart (to the untrained weights)"
+  B=(--baselines ""); [ $c = sgd ] && B=(--baselines static,grid --baselines-from $S8/baselines-sgd)
+  python scripts/compare_recipes.py "${B[@]}" --reference trained-pstart \
+    --dirs "trained-pstart=$S8/trained-pstart-$c-pstart-567+$S8/trained-pstart-$c-pstart-8910+$S8/trained-pstart-$c-pstart-111213" \
+    --dirs "trained-pstart+restart=$D/trained-pstart-restart-$c-pstart-567+$D/trained-pstart-restart-$c-pstart-8910+$D/trained-pstart-restart-$c-pstart-111213"
+done
