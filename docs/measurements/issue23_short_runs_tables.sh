@@ -65,3 +65,7 @@ for c in eval rescue sgd; do
     --dirs "trained-pstart=$S8/trained-pstart-$c-pstart-567+$S8/trained-pstart-$c-pstart-8910+$S8/trained-pstart-$c-pstart-111213" \
     --dirs "trained-pstart+restart=$D/trained-pstart-restart-$c-pstart-567+$D/trained-pstart-restart-$c-pstart-8910+$D/trained-pstart-restart-$c-pstart-111213"
 done
+echo "######## bad starts: the seventh session's two end-to-end make train runs ({0,1,2}, {100,101,102}, written with the guard): + the restart reading the training loss"
+python scripts/compare_recipes.py --baselines "" --reference as-written \
+  --dirs "as-written=$D/make-train-run-rescue-mt0-asw+$D/make-train-run-rescue-mt100-asw" \
+  --dirs "restart-train=$D/make-train-run-rescue-mt0-restart-train+$D/make-train-run-rescue-mt100-restart-train"
