@@ -69,3 +69,9 @@ echo "######## bad starts: the seventh session's two end-to-end make train runs 
 python scripts/compare_recipes.py --baselines "" --reference as-written \
   --dirs "as-written=$D/make-train-run-rescue-mt0-asw+$D/make-train-run-rescue-mt100-asw" \
   --dirs "restart-train=$D/make-train-run-rescue-mt0-restart-train+$D/make-train-run-rescue-mt100-restart-train"
+for c in eval rescue sgd; do
+  echo "######## $c: the shipped hpenv-lr-v2 with the guard: + the restart reading the training loss"
+  case $c in eval) R=$T7/ens-guard-eval-hpenv-lr-v2;; *) R=$S8/guard-$c-hpenv-lr-v2;; esac
+  python scripts/compare_recipes.py --baselines "" --reference v2-guard \
+    --dirs "v2-guard=$R" --dirs "v2-guard+restart-train=$D/v2-restart-train-$c"
+done
