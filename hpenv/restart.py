@@ -121,6 +121,20 @@ class Restarts:
         self.since = 0
         return True
 
+    @property
+    def over(self) -> bool:
+        """No restart can come any more (the most were made, or an interval since the start
+        or the last restart did not blow up): a driver may drop its copy of the start."""
+        return self.count >= self.config.most or self.since >= 1
+
+    def message(self, val_loss: float, initial_loss: float, lr: float) -> str:
+        """What a driver says when its run restarts (after `after_interval` said so)."""
+        return (
+            f"the first interval blew up (validation loss {val_loss:.4g} against "
+            f"{initial_loss:.4g} untrained): the run starts again from its untrained weights "
+            f"at lr {lr:.3g} (restart {self.count} of at most {self.config.most})"
+        )
+
     def lr(self, lr: float) -> float:
         """The rate after a restart (the tunable range's floor at least)."""
         from hpenv.hyperparams import TUNABLES

@@ -513,23 +513,20 @@ class HyperController:
         if self.restarts is None or self._restart_state is None or self._initial is None:
             return False
         diverged = not (math.isfinite(train_loss) and math.isfinite(val_loss))
-        if not self.restarts.after_interval(val_loss, self._initial[0], diverged, train_loss):
-            if self.restarts.since >= 1:  # no restart can come any more
-                self._restart_state = None
+        restart = self.restarts.after_interval(val_loss, self._initial[0], diverged, train_loss)
+        state = self._restart_state
+        if self.restarts.over:
+            self._restart_state = None  # no restart can come any more
+        if not restart:
             return False
-        restore_snapshot(self.optimizer, self._restart_state, self._model)
+        restore_snapshot(self.optimizer, state, self._model)
         self.hparams = self.hparams.replace(lr=self.restarts.lr(self.hparams.lr))
         self._write_hparams(self.hparams)
         self._log(None, val_loss=val_loss, restarts=float(self.restarts.count))
         self.step_policy.start(
             *self._initial, self.hparams, probe=self.probe_result, base=self.base
         )
-        warn(
-            f"the first interval blew up (validation loss {val_loss:.4g} against "
-            f"{self._initial[0]:.4g} untrained): the run starts again from its first step's "
-            f"weights at lr {self.hparams.lr:.3g} (restart {self.restarts.count} of at most "
-            f"{self.restarts.config.most})"
-        )
+        warn(self.restarts.message(val_loss, self._initial[0], self.hparams.lr))
         return True
 
     def _mark_diverged(self, train_loss: float, val_loss: float) -> None:

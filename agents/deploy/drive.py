@@ -16,7 +16,7 @@ steps, not the samples trained. A layout-2 policy's job starts as its episodes d
 then the base its rate steers around; both are saved with the checkpoint, so a
 resumed job does not probe again. A layout-1 policy with a probe start
 (`hpenv.base.ProbeStart`) probes the same way and starts at the probe's rate.
-``rise_guard``, ``probe_start`` and ``probe_rollback`` deploy the policy with other
+``rise_guard``, ``probe_start``, ``probe_rollback`` and ``restart`` deploy the policy with other
 settings than its file's (`agents.policy.artifact.FrozenPolicy.with_deploy_flags`, as
 ``scripts/evaluate.py`` does); they are saved with the job's options.
 """

@@ -178,6 +178,8 @@ class TrainingRunDriver:
         """
         if not self.started:
             raise RuntimeError("call start() before training: the policy needs the initial metrics")
+        if self._restart_open() and not stats.diverged and evaluation is None:
+            evaluation = self.run.evaluate()  # read by the restart and the decision alike
         if self._restarted(stats, evaluation):
             return self.run.hparams
         if stats.diverged:
@@ -198,29 +200,28 @@ class TrainingRunDriver:
         self._record(metrics, **self.step_policy.log_values())
         return self.run.hparams
 
+    def _restart_open(self) -> bool:
+        """A restart can still come: the run kept its start and the budget is not spent."""
+        return self._start_state is not None and self.run.samples_done < self.budget
+
     def _restarted(self, stats: IntervalStats, evaluation: EvalStats | None) -> bool:
         """Whether the interval just trained blew up and the run went back to its start
         (`hpenv.restart`); its samples stay spent, the decision log records it."""
-        run = self.run
-        if self._start_state is None or self.restarts is None or not isinstance(run, TrainingRun):
+        run, restarts, state = self.run, self.restarts, self._start_state
+        if not self._restart_open() or restarts is None or not isinstance(run, TrainingRun):
             return False
-        if run.samples_done >= self.budget:
+        assert state is not None
+        loss = math.nan if stats.diverged or evaluation is None else evaluation.loss
+        restart = restarts.after_interval(loss, self.initial[0], stats.diverged, stats.loss_mean)
+        if restarts.over:
+            self._start_state = None  # no restart can come any more
+        if not restart:
             return False
-        loss = math.nan if stats.diverged else (evaluation or run.evaluate()).loss
-        if not self.restarts.after_interval(loss, self.initial[0], stats.diverged, stats.loss_mean):
-            if self.restarts.since >= 1:  # no restart can come any more
-                self._start_state = None
-            return False
-        run.load_weights_state(self._start_state)
-        run.apply_hparams(run.hparams.replace(lr=self.restarts.lr(run.hparams.lr)))
+        run.load_weights_state(state)
+        run.apply_hparams(run.hparams.replace(lr=restarts.lr(run.hparams.lr)))
         run.spend(max(0, self._interval_end - run.samples_done))
-        self._record(None, val_loss=loss, restarts=float(self.restarts.count))
-        warn(
-            f"the first interval blew up (validation loss {loss:.4g} against "
-            f"{self.initial[0]:.4g} untrained): the run starts again from its start at lr "
-            f"{run.hparams.lr:.3g} (restart {self.restarts.count} of at most "
-            f"{self.restarts.config.most})"
-        )
+        self._record(None, val_loss=loss, restarts=float(restarts.count))
+        warn(restarts.message(loss, self.initial[0], run.hparams.lr))
         # The policy's episode begins again, from the untrained scores at the lower rate (as
         # the harness starts its driver after a restart).
         self.step_policy.start(*self.initial, run.hparams, probe=self._probe, base=self.base)

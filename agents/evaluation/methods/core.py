@@ -467,11 +467,16 @@ def _train_group(
     restarted: set[int] = set()  # this interval: back at the start, no decision
 
     def restart(i: int, diverged: bool, loss: float, train_loss: float) -> bool:
-        if i not in restarts:
+        nonlocal start_state
+        state = start_state
+        if i not in restarts or state is None:
             return False
-        if not restarts[i].after_interval(loss, first[i].loss, diverged, train_loss):
+        restart = restarts[i].after_interval(loss, first[i].loss, diverged, train_loss)
+        if all(r.over for r in restarts.values()):
+            start_state = None  # no run can restart any more: drop the copy
+        if not restart:
             return False
-        group.restore(start_state, i)
+        group.restore(state, i)
         views[i].set_hparams(lr=restarts[i].lr(views[i].hparams.lr))
         restarted.add(i)
         return True
