@@ -26,13 +26,12 @@ from pathlib import Path
 from agents.cli import option, parse_config, run_job
 from agents.policy import FrozenPolicy, load_policy
 from agents.policy.artifact import (
-    PROBE_START_HELP,
-    RESTART_CHOICES,
-    RESTART_HELP,
     RISE_GUARD_CHOICES,
     EnsembleReduce,
     probe_start_choice,
+    probe_start_option,
     probe_start_text,
+    restart_option,
 )
 
 
@@ -54,10 +53,8 @@ class EnsembleConfig:
         default="policy",
         choices=tuple(RISE_GUARD_CHOICES),
     )
-    probe_start: str = option(PROBE_START_HELP + "; recorded in the file", default="policy")
-    restart: str = option(
-        RESTART_HELP + "; recorded in the file", default="policy", choices=tuple(RESTART_CHOICES)
-    )
+    probe_start: str = probe_start_option("; recorded in the file")
+    restart: str = restart_option("; recorded in the file")
 
     def __post_init__(self) -> None:
         if len(self.policies) < 2:

@@ -34,15 +34,12 @@ from tqdm import tqdm
 from agents.cli import check_threads, option, threads_option
 from agents.deploy.run_driver import TrainingRunDriver, plan_for
 from agents.policy.artifact import (
-    PROBE_ROLLBACK_CHOICES,
-    PROBE_ROLLBACK_HELP,
-    PROBE_START_HELP,
-    RESTART_CHOICES,
-    RESTART_HELP,
-    RISE_GUARD_CHOICES,
-    RISE_GUARD_HELP,
     FrozenPolicy,
+    probe_rollback_option,
     probe_start_choice,
+    probe_start_option,
+    restart_option,
+    rise_guard_option,
 )
 from agents.policy.hub import DEFAULT_POLICY_NAME, load_pretrained
 from agents.stopping import GracefulStop, JobInterrupted
@@ -69,12 +66,10 @@ class DriveConfig:
         "Face Hub repo id (owner/name)",
         default=DEFAULT_POLICY_NAME,
     )
-    rise_guard: str = option(RISE_GUARD_HELP, default="policy", choices=tuple(RISE_GUARD_CHOICES))
-    probe_start: str = option(PROBE_START_HELP, default="policy")
-    probe_rollback: str = option(
-        PROBE_ROLLBACK_HELP, default="policy", choices=tuple(PROBE_ROLLBACK_CHOICES)
-    )
-    restart: str = option(RESTART_HELP, default="policy", choices=tuple(RESTART_CHOICES))
+    rise_guard: str = rise_guard_option()
+    probe_start: str = probe_start_option()
+    probe_rollback: str = probe_rollback_option()
+    restart: str = restart_option()
     model: str | None = option("model variant (default: the task's)", default=None)
     epochs: float | None = option("budget in passes over the train split", default=None)
     lr: float | None = option("starting learning rate (default: the task's)", default=None)

@@ -14,14 +14,11 @@ from agents.cli import check_threads, option, threads_option
 from agents.evaluation.methods import METHODS
 from agents.evaluation.methods.core import RunSpec
 from agents.policy.artifact import (
-    PROBE_ROLLBACK_CHOICES,
-    PROBE_ROLLBACK_HELP,
-    PROBE_START_HELP,
-    RESTART_CHOICES,
-    RESTART_HELP,
-    RISE_GUARD_CHOICES,
-    RISE_GUARD_HELP,
+    probe_rollback_option,
     probe_start_choice,
+    probe_start_option,
+    restart_option,
+    rise_guard_option,
 )
 from hpenv.errors import InputError
 from hpenv.hyperparams import OptimizerName
@@ -89,12 +86,10 @@ class EvalConfig:
         "the task's (default: the task's)",
         default=None,
     )
-    rise_guard: str = option(RISE_GUARD_HELP, default="policy", choices=tuple(RISE_GUARD_CHOICES))
-    probe_start: str = option(PROBE_START_HELP, default="policy")
-    probe_rollback: str = option(
-        PROBE_ROLLBACK_HELP, default="policy", choices=tuple(PROBE_ROLLBACK_CHOICES)
-    )
-    restart: str = option(RESTART_HELP, default="policy", choices=tuple(RESTART_CHOICES))
+    rise_guard: str = rise_guard_option()
+    probe_start: str = probe_start_option()
+    probe_rollback: str = probe_rollback_option()
+    restart: str = restart_option()
     device: str = option("training device", default="cpu")
     threads: int = threads_option()
     engine: EngineName = option(

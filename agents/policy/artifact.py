@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.cli import option
 from hpenv.base import BaseConfig, ProbeStart
 from hpenv.errors import InputError
 from hpenv.hyperparams import TUNABLES, ActionMode, RiseGuard, action_space
@@ -111,6 +112,28 @@ ActionKind = Literal["multiplicative", "residual"]
 #: The action kind each observation layout is trained with.
 ACTION_KINDS: dict[int, ActionKind] = {1: "multiplicative", 2: "residual"}
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"Tanh": nn.Tanh, "ReLU": nn.ReLU, "ELU": nn.ELU}
+
+
+def rise_guard_option(help_suffix: str = "") -> Any:
+    """The scripts' ``--rise-guard`` config field (`RISE_GUARD_CHOICES`), default ``policy``."""
+    return option(
+        RISE_GUARD_HELP + help_suffix, default="policy", choices=tuple(RISE_GUARD_CHOICES)
+    )
+
+
+def probe_start_option(help_suffix: str = "") -> Any:
+    """The scripts' ``--probe-start`` config field (`probe_start_choice`), default ``policy``."""
+    return option(PROBE_START_HELP + help_suffix, default="policy")
+
+
+def probe_rollback_option() -> Any:
+    """The scripts' ``--probe-rollback`` config field (`PROBE_ROLLBACK_CHOICES`)."""
+    return option(PROBE_ROLLBACK_HELP, default="policy", choices=tuple(PROBE_ROLLBACK_CHOICES))
+
+
+def restart_option(help_suffix: str = "") -> Any:
+    """The scripts' ``--restart`` config field (`RESTART_CHOICES`), default ``policy``."""
+    return option(RESTART_HELP + help_suffix, default="policy", choices=tuple(RESTART_CHOICES))
 
 
 def probe_start_choice(text: str) -> ProbeStart | bool | None:
