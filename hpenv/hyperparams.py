@@ -355,3 +355,96 @@ class RiseGuard:
         loss = state.get("loss_at_rise")
         self.loss_at_rise = None if loss is None else float(loss)
         self.held = int(state.get("held", 0))
+
+
+#: `FallHold`'s default ``threshold``: a new best validation loss at least 1% below the last.
+FALL_HOLD_THRESHOLD = 0.01
+
+
+class FallHold:
+    """No fall of the learning rate below the run's start while training still improves.
+
+    A rate action that lowers the rate (a negative value; discrete ``0``) is held at
+    ``keep`` when the validation loss it is decided on is a new best, below the best so far
+    (the untrained model's loss at first) by more than ``threshold`` (in ln), and the rate is
+    at or below the rate the run started with (the user's, or a restart's lowered one).
+    Above its start the policy lowers freely: a rate it raised itself, or a start too high,
+    is never kept by the hold. Other tuned hyperparameters are untouched.
+
+    What it is for (docs/measurements/issue23_fall_hold.md): a layout-1 policy anneals the
+    rate in the second half of every run, about x0.6 per decision, whatever the loss does.
+    On a run that is still learning fast (SGD, short budgets) that stops it early: digits
+    with SGD in 45 steps ends at 50% against 74% at the constant rate. A deployment rule
+    like `RiseGuard` (the policy was not trained with it); `agents.policy.step.PolicyStep`
+    holds one per run when the policy's file says so (`PolicyMetadata.fall_hold`).
+
+    Example:
+        >>> hold = FallHold()
+        >>> hold.reset(val_loss=2.3, lr=0.05)
+        >>> hold.filter(("lr",), "continuous", [-0.5], val_loss=2.0, lr=0.05).tolist()
+        [0.0]
+        >>> hold.filter(("lr",), "continuous", [-0.5], val_loss=2.0, lr=0.05).tolist()  # no best
+        [-0.5]
+        >>> hold.filter(("lr",), "continuous", [-0.5], val_loss=1.5, lr=0.1).tolist()  # > start
+        [-0.5]
+    """
+
+    def __init__(self, threshold: float = FALL_HOLD_THRESHOLD) -> None:
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise ValueError(f"the fall hold's threshold must be a number, got {threshold!r}")
+        if not (math.isfinite(threshold) and threshold >= 0):
+            raise ValueError(f"the fall hold's threshold must be finite and >= 0, got {threshold}")
+        self.threshold = float(threshold)
+        self.best = math.inf
+        self.start_lr = math.inf
+        self.held = 0
+
+    def reset(self, val_loss: float, lr: float) -> None:
+        """Start a run (or a restart of it): the untrained model's validation loss is the best
+        so far, ``lr`` the rate the run starts at. ``held`` counts on over a restart."""
+        self.best = float(val_loss) if math.isfinite(val_loss) else math.inf
+        self.start_lr = float(lr)
+
+    def filter(
+        self,
+        tuned: Sequence[str],
+        action_mode: ActionMode,
+        action: Any,
+        val_loss: float,
+        lr: float,
+    ) -> np.ndarray:
+        """``action`` with a held fall of the rate turned into ``keep``.
+
+        Args:
+            tuned: Names of the tuned hyperparameters, in action order.
+            action_mode: How ``action`` is written (``continuous`` or ``discrete``).
+            action: One value per tuned hyperparameter (after the rise guard, if any).
+            val_loss: The validation loss the decision is taken on (NaN never improves).
+            lr: The rate the decision is taken at.
+        """
+        values = np.array(action, dtype=np.float64).reshape(-1)
+        best = self.best
+        if math.isfinite(val_loss):
+            self.best = min(self.best, float(val_loss))
+        if "lr" not in tuned or values.shape != (len(tuned),):
+            return values  # nothing to hold; a wrong length is apply_action's error
+        i = list(tuned).index("lr")
+        keep = 1.0 if action_mode == "discrete" else 0.0
+        new_best = (
+            math.isfinite(best)
+            and best > 0
+            and math.isfinite(val_loss)
+            and val_loss > 0
+            and math.log(best / val_loss) > self.threshold
+        )
+        if values[i] < keep and new_best and lr <= self.start_lr * (1 + 1e-9):
+            values[i] = keep
+            self.held += 1
+        return values
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "start_lr": self.start_lr, "held": self.held}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.start_lr = float(state["best"]), float(state["start_lr"])
+        self.held = int(state.get("held", 0))

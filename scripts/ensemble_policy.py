@@ -28,6 +28,7 @@ from agents.policy import FrozenPolicy, load_policy
 from agents.policy.artifact import (
     RISE_GUARD_CHOICES,
     EnsembleReduce,
+    fall_hold_option,
     probe_start_choice,
     probe_start_option,
     probe_start_text,
@@ -55,6 +56,7 @@ class EnsembleConfig:
     )
     probe_start: str = probe_start_option("; recorded in the file")
     restart: str = restart_option("; recorded in the file")
+    fall_hold: str = fall_hold_option("; recorded in the file")
 
     def __post_init__(self) -> None:
         if len(self.policies) < 2:
@@ -76,7 +78,7 @@ def build_ensemble(config: EnsembleConfig) -> FrozenPolicy:
     members = [load_policy(p) for p in config.policies]
     ensemble = FrozenPolicy.ensemble(members, sources=list(config.policies), reduce=config.reduce)
     ensemble = ensemble.with_deploy_flags(
-        config.rise_guard, config.probe_start, restart=config.restart
+        config.rise_guard, config.probe_start, restart=config.restart, fall_hold=config.fall_hold
     )
     ensemble.save(config.out)
     return ensemble
@@ -92,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             f"layout v{ensemble.metadata.obs_version}, rise guard "
             f"{'on' if ensemble.metadata.rise_guard else 'off'}, probe start "
             f"{probe_start_text(ensemble.metadata.probe_start)}, restart "
-            f"{'on' if ensemble.metadata.restart else 'off'}, "
+            f"{'on' if ensemble.metadata.restart else 'off'}, fall hold "
+            f"{'off' if ensemble.metadata.fall_hold is None else 'on'}, "
             f"fingerprint {ensemble.fingerprint()[:12]})"
         )
 

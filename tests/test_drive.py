@@ -71,14 +71,16 @@ def test_a_layout_1_policy_with_a_probe_start_probes_then_starts_at_its_reading(
 
 
 def test_deploy_flags_deploy_the_policy_otherwise_and_travel_with_the_job(tmp_path: Path):
-    """--probe-start / --rise-guard / --probe-rollback (`FrozenPolicy.with_deploy_flags`):
+    """--probe-start / --rise-guard / --probe-rollback / --fall-hold
+    (`FrozenPolicy.with_deploy_flags`):
     the job runs as with a file deployed that way; the flags are saved with the job's
     options, and a job written before they existed resumes with their defaults."""
     from agents.deploy.drive import resume_drive_config
 
     policy = make_policy(decisions=4)
     deployed = policy.with_rise_guard(True).with_probe_start(True).with_probe_rollback("start")
-    flags = {"rise_guard": "on", "probe_start": "on", "probe_rollback": "start"}
+    deployed = deployed.with_fall_hold(True)
+    flags = {"rise_guard": "on", "probe_start": "on", "probe_rollback": "start", "fall_hold": "on"}
     by_flags = drive_task(config(tmp_path / "flags", epochs=3.0, **flags), policy)
     by_file = drive_task(config(tmp_path / "file", epochs=3.0), deployed)
     assert by_flags["probe"]["kept"] == 0  # rolled back to the start

@@ -234,7 +234,7 @@ def test_a_policy_deployed_with_a_probe_start_keeps_it_through_its_file(tmp_path
     for bad in ({"probe_start": {"rule": "min/7", "within": 1.0}}, {"probe_start": [1]},
                 {"probe": {"bogus": 1}}):  # fmt: skip
         path = started._deployed(**bad).save(tmp_path / "damaged.pt")
-        with pytest.raises(PolicyLoadError, match="unreadable probe or restart settings"):
+        with pytest.raises(PolicyLoadError, match="unreadable probe, restart or fall-hold"):
             load_policy(path)
     with pytest.raises(InputError, match="in probe"):
         FrozenPolicy.ensemble([started, make_policy(seed=1)])

@@ -19,7 +19,7 @@ from agents.policy import (
     load_policy,
 )
 from hpenv.base import BaseSchedule
-from hpenv.hyperparams import HParams
+from hpenv.hyperparams import FALL_HOLD_THRESHOLD, HParams
 from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE
 from hpenv.restart import RestartConfig
 
@@ -630,23 +630,25 @@ def test_held_out_evaluation_holds_rises_as_the_policy_is_deployed(monkeypatch):
 def test_deploy_rise_guard_marks_the_written_policies_and_leaves_the_training_alone(
     tmp_path: Path,
 ):
-    """--deploy-rise-guard on (and --deploy-restart on): policy.pt, best_policy.pt and an
-    ensemble deploy with the guard (and the restart); the run trains and selects as without
-    them (the same networks, fingerprinted apart)."""
+    """--deploy-rise-guard on (and --deploy-restart on, --deploy-fall-hold on): policy.pt,
+    best_policy.pt and an ensemble deploy with the guard (the restart, the fall hold); the run
+    trains and selects as without them (the same networks, fingerprinted apart)."""
     plain = load_policy(meta_train(dataclasses.replace(TINY, seed=3, out_dir=str(tmp_path / "a"))))
     out = tmp_path / "ens"
     config = dataclasses.replace(TINY, seed=3, ensemble=2, deploy_rise_guard="on",
-                                 deploy_restart="on", out_dir=str(out))  # fmt: skip
+                                 deploy_restart="on", deploy_fall_hold="on",
+                                 out_dir=str(out))  # fmt: skip
     ensemble = load_policy(meta_train(config))
     assert ensemble.metadata.rise_guard
     assert ensemble.metadata.restart == RestartConfig()
+    assert ensemble.metadata.fall_hold == FALL_HOLD_THRESHOLD
     assert not ensemble.metadata.env_config["rise_guard"]  # trained without it
     for name in ("policy.pt", "best_policy.pt"):
         member = load_policy(out / "s3" / name)
         assert member.metadata.rise_guard
         twin = load_policy(tmp_path / "a" / name)
         assert not twin.metadata.rise_guard
-        deployed_twin = twin.with_rise_guard(True).with_restart(True)
+        deployed_twin = twin.with_rise_guard(True).with_restart(True).with_fall_hold(True)
         assert member.fingerprint() == deployed_twin.fingerprint()
     assert plain.fingerprint() == load_policy(tmp_path / "a" / "policy.pt").fingerprint()
 

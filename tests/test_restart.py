@@ -113,7 +113,7 @@ def test_the_restart_is_a_fingerprinted_deployment_setting(tmp_path: Path):
         policy.with_deploy_flags(restart="sometimes")
     broken = policy._deployed(restart={"cut": 0.5})
     broken.save(tmp_path / "broken.pt")
-    with pytest.raises(PolicyLoadError, match="unreadable probe or restart settings"):
+    with pytest.raises(PolicyLoadError, match="unreadable probe, restart or fall-hold settings"):
         load_policy(tmp_path / "broken.pt")
 
 

@@ -16,9 +16,10 @@ steps, not the samples trained. A layout-2 policy's job starts as its episodes d
 then the base its rate steers around; both are saved with the checkpoint, so a
 resumed job does not probe again. A layout-1 policy with a probe start
 (`hpenv.base.ProbeStart`) probes the same way and starts at the probe's rate.
-``rise_guard``, ``probe_start``, ``probe_rollback`` and ``restart`` deploy the policy with other
-settings than its file's (`agents.policy.artifact.FrozenPolicy.with_deploy_flags`, as
-``scripts/evaluate.py`` does); they are saved with the job's options.
+``rise_guard``, ``probe_start``, ``probe_rollback``, ``restart`` and ``fall_hold`` deploy the
+policy with other settings than its file's
+(`agents.policy.artifact.FrozenPolicy.with_deploy_flags`, as ``scripts/evaluate.py`` does);
+they are saved with the job's options.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from agents.cli import check_threads, option, threads_option
 from agents.deploy.run_driver import TrainingRunDriver, plan_for
 from agents.policy.artifact import (
     FrozenPolicy,
+    fall_hold_option,
     probe_rollback_option,
     probe_start_choice,
     probe_start_option,
@@ -70,6 +72,7 @@ class DriveConfig:
     probe_start: str = probe_start_option()
     probe_rollback: str = probe_rollback_option()
     restart: str = restart_option()
+    fall_hold: str = fall_hold_option()
     model: str | None = option("model variant (default: the task's)", default=None)
     epochs: float | None = option("budget in passes over the train split", default=None)
     lr: float | None = option("starting learning rate (default: the task's)", default=None)
@@ -178,7 +181,11 @@ class _Job:
         )
         loaded = policy if policy is not None else load_pretrained(config.policy)
         loaded = loaded.with_deploy_flags(
-            config.rise_guard, config.probe_start, config.probe_rollback, config.restart
+            config.rise_guard,
+            config.probe_start,
+            config.probe_rollback,
+            config.restart,
+            config.fall_hold,
         )
         batch = min(hparams.batch_size, data.train_x.shape[0])
         plan = plan_for(loaded, self.budget, task.val_size, batch_size=batch)

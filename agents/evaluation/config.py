@@ -14,6 +14,7 @@ from agents.cli import check_threads, option, threads_option
 from agents.evaluation.methods import METHODS
 from agents.evaluation.methods.core import RunSpec
 from agents.policy.artifact import (
+    fall_hold_option,
     probe_rollback_option,
     probe_start_choice,
     probe_start_option,
@@ -90,6 +91,7 @@ class EvalConfig:
     probe_start: str = probe_start_option()
     probe_rollback: str = probe_rollback_option()
     restart: str = restart_option()
+    fall_hold: str = fall_hold_option()
     device: str = option("training device", default="cpu")
     threads: int = threads_option()
     engine: EngineName = option(

@@ -229,13 +229,17 @@ def _interrupted(out: Path) -> JobInterrupted:
 
 def _load_policy(config: EvalConfig, names: Sequence[str]) -> FrozenPolicy | None:
     """The policy to evaluate (the shipped one by default), checked against the tasks, with
-    the rise guard, the probe start and the probe's rollback the config chooses."""
+    the deployment flags the config chooses (`FrozenPolicy.with_deploy_flags`)."""
     if POLICY not in names and config.policy is None:
         return None
     policy = load_pretrained(config.policy)  # None: the shipped default
     check_training_tasks(config.tasks, policy.metadata.tasks, config.include_training_tasks)
     return policy.with_deploy_flags(
-        config.rise_guard, config.probe_start, config.probe_rollback, config.restart
+        config.rise_guard,
+        config.probe_start,
+        config.probe_rollback,
+        config.restart,
+        config.fall_hold,
     )
 
 
@@ -379,6 +383,7 @@ _RUN_SETTINGS: dict[str, Any] = {
     "probe_start": "policy",
     "probe_rollback": "policy",
     "restart": "policy",
+    "fall_hold": "policy",
 }
 
 

@@ -18,6 +18,8 @@ from typing import Any, Literal
 from agents.cli import check_threads, option, threads_option
 from agents.metatrain.suite import DEFAULT_EVAL_TASKS, DEFAULT_TRAIN_TASKS, check_suite
 from agents.policy.artifact import (
+    FALL_HOLD_CHOICES,
+    FALL_HOLD_HELP,
     PROBE_START_HELP,
     RESTART_CHOICES,
     RESTART_HELP,
@@ -195,6 +197,14 @@ class MetaTrainConfig:
         + "; meta-training's own episodes and held-out scores run without it",
         default="policy",
         choices=tuple(RESTART_CHOICES),
+    )
+    deploy_fall_hold: str = option(
+        "the fall hold of the policies the run writes (as --deploy-rise-guard; "
+        "FrozenPolicy.with_fall_hold): "
+        + FALL_HOLD_HELP
+        + "; meta-training's own episodes and held-out scores run without it",
+        default="policy",
+        choices=tuple(FALL_HOLD_CHOICES),
     )
     deploy_rise_guard: str = option(
         "the rise guard of the policies the run writes (policy.pt, best_policy.pt; with "

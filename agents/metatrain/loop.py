@@ -435,13 +435,14 @@ class _Session:
         )
 
     def deployed(self) -> FrozenPolicy:
-        """`freeze`, with the rise guard, the probe start and the restart chosen for
-        deployment (``deploy_rise_guard``, ``deploy_probe_start``, ``deploy_restart``): what
-        the run writes as ``policy.pt`` and ``best_policy.pt``."""
+        """`freeze`, with the deployment settings chosen for it (``deploy_rise_guard``,
+        ``deploy_probe_start``, ``deploy_restart``, ``deploy_fall_hold``): what the run writes
+        as ``policy.pt`` and ``best_policy.pt``."""
         return self.freeze().with_deploy_flags(
             self.config.deploy_rise_guard,
             self.config.deploy_probe_start,
             restart=self.config.deploy_restart,
+            fall_hold=self.config.deploy_fall_hold,
         )
 
     def on_best(self, score: float) -> None:

@@ -46,7 +46,14 @@ from torch import nn
 from agents.cli import option
 from hpenv.base import BaseConfig, ProbeStart
 from hpenv.errors import InputError
-from hpenv.hyperparams import TUNABLES, ActionMode, RiseGuard, action_space
+from hpenv.hyperparams import (
+    FALL_HOLD_THRESHOLD,
+    TUNABLES,
+    ActionMode,
+    FallHold,
+    RiseGuard,
+    action_space,
+)
 from hpenv.io import UnsafeFileError, atomic_open, safe_torch_load
 from hpenv.observation import LAYOUTS, OBS_VERSION, layout_bounds
 from hpenv.plan import DEFAULT_DECISIONS
@@ -91,6 +98,15 @@ RESTART_HELP = (
     "twice at most: 'policy' (as its file says), 'on', 'train' (also when the interval's "
     "mean training loss is above that limit) or 'off'"
 )
+#: ``--fall-hold`` of the scripts -> `FrozenPolicy.with_fall_hold`'s ``hold`` (None: the
+#: policy's own, `PolicyMetadata.fall_hold`).
+FALL_HOLD_CHOICES: dict[str, bool | None] = {"policy": None, "on": True, "off": False}
+#: ``--fall-hold``'s help, the same in every script.
+FALL_HOLD_HELP = (
+    "the policy's fall hold (hpenv.hyperparams.FallHold, layout-1 policies: no fall of the "
+    "rate below the run's start while the validation loss still improves on its best by "
+    f"more than {FALL_HOLD_THRESHOLD * 100:g} percent): 'policy' (as its file says), 'on' or 'off'"
+)
 #: ``--rise-guard``'s help, the same in every script.
 RISE_GUARD_HELP = (
     "the policy's rise guard (hpenv.hyperparams.RiseGuard: no rise of the rate until the "
@@ -119,6 +135,11 @@ def rise_guard_option(help_suffix: str = "") -> Any:
     return option(
         RISE_GUARD_HELP + help_suffix, default="policy", choices=tuple(RISE_GUARD_CHOICES)
     )
+
+
+def fall_hold_option(help_suffix: str = "") -> Any:
+    """The scripts' ``--fall-hold`` config field (`FALL_HOLD_CHOICES`), default ``policy``."""
+    return option(FALL_HOLD_HELP + help_suffix, default="policy", choices=tuple(FALL_HOLD_CHOICES))
 
 
 def probe_start_option(help_suffix: str = "") -> Any:
@@ -208,7 +229,10 @@ class PolicyMetadata:
             (`hpenv.probe.ProbeConfig`'s fields): the probe's settings, set by
             `FrozenPolicy.with_probe_rollback`; ``restart`` (`hpenv.restart.RestartConfig`'s
             fields): restart a run whose first interval blew up, set by
-            `FrozenPolicy.with_restart`.
+            `FrozenPolicy.with_restart`; ``fall_hold`` (float, layout 1 only): hold the
+            rate's falls below the run's start while the validation loss improves on its
+            best by more than this (`hpenv.hyperparams.FallHold`), set by
+            `FrozenPolicy.with_fall_hold`.
     """
 
     obs_version: int
@@ -258,6 +282,15 @@ class PolicyMetadata:
         deployment setting only (``deploy``); None: never."""
         value = self.deploy.get("restart")
         return None if value is None else RestartConfig.from_dict(value)
+
+    @property
+    def fall_hold(self) -> float | None:
+        """The threshold of its runs' fall hold (`hpenv.hyperparams.FallHold`), a deployment
+        setting only (``deploy``); None: none."""
+        value = self.deploy.get("fall_hold")
+        if value is None:
+            return None
+        return FallHold(value).threshold  # checked
 
     def probe_config(self) -> ProbeConfig | None:
         """The probe of the policy's runs (None: they have none): a layout-2 policy's
@@ -518,35 +551,64 @@ class FrozenPolicy:
             restart = RestartConfig()
         return self._deployed(restart=restart.to_dict() if restart else None)
 
+    def with_fall_hold(self, hold: float | bool | None) -> FrozenPolicy:
+        """This policy, deployed so that its rate does not fall below the run's start while
+        the validation loss still improves (`hpenv.hyperparams.FallHold`;
+        `PolicyMetadata.deploy`, saved with it). ``hold``: a threshold, True (the default
+        `hpenv.hyperparams.FALL_HOLD_THRESHOLD`), False (none) or None (the policy as it is;
+        the scripts' ``--fall-hold policy``).
+
+        Raises:
+            InputError: A hold for a layout-2 policy (its actions are offsets from a base,
+                not moves of the rate), or a bad threshold.
+        """
+        if hold is None:
+            return self
+        if hold is True:
+            hold = FALL_HOLD_THRESHOLD
+        if hold is not False and self.metadata.action_kind == "residual":
+            raise InputError(
+                "the fall hold holds a layout-1 policy's moves of the rate; this policy steers "
+                "around a base schedule (layout 2)"
+            )
+        try:
+            threshold = None if hold is False else FallHold(hold).threshold
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        return self._deployed(fall_hold=threshold)
+
     def with_deploy_flags(
         self,
         rise_guard: str = "policy",
         probe_start: str = "policy",
         probe_rollback: str = "policy",
         restart: str = "policy",
+        fall_hold: str = "policy",
     ) -> FrozenPolicy:
         """This policy with the scripts' deployment flags applied: ``--rise-guard``
         (`RISE_GUARD_CHOICES`), ``--probe-start`` (`probe_start_choice`),
-        ``--probe-rollback`` (`PROBE_ROLLBACK_CHOICES`) and ``--restart``
-        (`RESTART_CHOICES`); each ``"policy"`` keeps the file's own choice. The one place
-        every script (evaluation, the job driver, ensembles, meta-training's written files)
-        turns those flags into deployment settings.
+        ``--probe-rollback`` (`PROBE_ROLLBACK_CHOICES`), ``--restart``
+        (`RESTART_CHOICES`) and ``--fall-hold`` (`FALL_HOLD_CHOICES`); each ``"policy"``
+        keeps the file's own choice. The one place every script (evaluation, the job driver,
+        ensembles, meta-training's written files) turns those flags into deployment settings.
 
         Raises:
             InputError: A value none of those forms, or a choice the policy refuses
-                (`with_rise_guard`, `with_probe_start`).
+                (`with_rise_guard`, `with_probe_start`, `with_fall_hold`).
         """
         for flag, value, choices in (
             ("--rise-guard", rise_guard, RISE_GUARD_CHOICES),
             ("--probe-rollback", probe_rollback, PROBE_ROLLBACK_CHOICES),
             ("--restart", restart, RESTART_CHOICES),
+            ("--fall-hold", fall_hold, FALL_HOLD_CHOICES),
         ):
             if value not in choices:
                 raise InputError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
         policy = self.with_rise_guard(RISE_GUARD_CHOICES[rise_guard])
         policy = policy.with_probe_start(probe_start_choice(probe_start))
         policy = policy.with_probe_rollback(PROBE_ROLLBACK_CHOICES[probe_rollback])
-        return policy.with_restart(RESTART_CHOICES[restart])
+        policy = policy.with_restart(RESTART_CHOICES[restart])
+        return policy.with_fall_hold(FALL_HOLD_CHOICES[fall_hold])
 
     def _deployed(self, **changes: Any) -> FrozenPolicy:
         """This policy with ``changes`` to its `PolicyMetadata.deploy` (same weights)."""
@@ -596,14 +658,15 @@ class FrozenPolicy:
 
     def fingerprint(self) -> str:
         """sha256 (hex) of what decides the actions: weights, normalisation, action layout,
-        the rise guard, the probe start, a deployed probe's settings and the restart.
+        the rise guard, the probe start, a deployed probe's settings, the restart and the
+        fall hold.
 
         The same policy has the same fingerprint whichever file, folder, shipped name or
         copy it was loaded from; its training record (tasks, dates, versions, notes) is
         left out. An ensemble's is that of its members' fingerprints, in order.
         """
-        # The rise guard, the probe start, a deployed probe and the restart: each absent
-        # leaves the fingerprint as it was before the setting existed.
+        # The rise guard, the probe start, a deployed probe, the restart and the fall hold:
+        # each absent leaves the fingerprint as it was before the setting existed.
         settings = " rise_guard" if self.metadata.rise_guard else ""
         start = self.metadata.probe_start
         if start is not None:
@@ -614,6 +677,9 @@ class FrozenPolicy:
         restart = self.metadata.deploy.get("restart")
         if restart is not None:
             settings += f" restart {json.dumps(restart, sort_keys=True)}"
+        fall_hold = self.metadata.fall_hold
+        if fall_hold is not None:
+            settings += f" fall_hold {fall_hold!r}"
         if self.members:
             digest = hashlib.sha256(f"ensemble {self.reduce} {self.size}{settings}".encode())
             for member in self.members:
@@ -634,6 +700,8 @@ class FrozenPolicy:
             layout["probe"] = probe
         if restart is not None:
             layout["restart"] = restart
+        if fall_hold is not None:
+            layout["fall_hold"] = fall_hold
         digest = hashlib.sha256(json.dumps(layout, sort_keys=True, default=str).encode())
         for name, tensor in sorted(self.policy.state_dict().items()):
             value = tensor.detach().cpu().contiguous()
@@ -823,10 +891,11 @@ def load_policy(path: str | Path) -> FrozenPolicy:
         )
     try:  # the probe settings its drivers will read (a deployment choice, or its training's)
         meta.probe_config()  # reads probe_start too
-        _ = meta.restart
+        _ = meta.restart, meta.fall_hold
     except (TypeError, ValueError) as exc:
         raise PolicyLoadError(
-            f"{target}: unreadable probe or restart settings ({exc}); the file is damaged"
+            f"{target}: unreadable probe, restart or fall-hold settings ({exc}); "
+            "the file is damaged"
         ) from None
     if (blob["format"] == ENSEMBLE_FORMAT) != bool(meta.ensemble):
         raise PolicyLoadError(

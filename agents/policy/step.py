@@ -15,7 +15,7 @@ from typing import Any
 
 from agents.policy.artifact import FrozenPolicy, PolicyActor
 from hpenv.base import BaseConfig, BaseSchedule, apply_residual
-from hpenv.hyperparams import HParams, RiseGuard, apply_action
+from hpenv.hyperparams import FallHold, HParams, RiseGuard, apply_action
 from hpenv.observation import FeatureTracker, IntervalMetrics
 from hpenv.probe import ProbeResult
 
@@ -26,7 +26,9 @@ class PolicyStep:
     Call `start` with the untrained model's validation metrics, then `decide`
     after every interval but the last. The step holds the rate's rises with a
     `hpenv.hyperparams.RiseGuard` when the policy's file says so
-    (`PolicyMetadata.rise_guard`: its deployment choice, else its training's).
+    (`PolicyMetadata.rise_guard`: its deployment choice, else its training's), and its
+    falls below the run's start while the loss improves with a `hpenv.hyperparams.FallHold`
+    (`PolicyMetadata.fall_hold`, a deployment choice of layout-1 policies).
 
     Args:
         policy: The frozen policy.
@@ -37,6 +39,7 @@ class PolicyStep:
         self.policy = policy
         meta = policy.metadata
         self.guard = RiseGuard() if meta.rise_guard else None
+        self.fall_hold = None if meta.fall_hold is None else FallHold(meta.fall_hold)
         self.features = FeatureTracker(meta.obs_version)
         self.actor = PolicyActor(policy, deterministic=deterministic)
         self.base_config = meta.base_config() or BaseConfig()
@@ -67,6 +70,8 @@ class PolicyStep:
         self.actor.reset()
         if self.guard is not None:
             self.guard.reset()
+        if self.fall_hold is not None:
+            self.fall_hold.reset(val_loss, hparams.lr)
         if self.residual is not None:
             self.residual.reset(self.base_config.max_offset(base))
 
@@ -81,6 +86,10 @@ class PolicyStep:
         action = self.actor(obs)
         if self.guard is not None:
             action = self.guard.filter(meta.tuned, meta.action_mode, action, metrics.val_loss)
+        if self.fall_hold is not None:
+            action = self.fall_hold.filter(
+                meta.tuned, meta.action_mode, action, metrics.val_loss, metrics.hparams.lr
+            )
         if self.residual is None:
             return apply_action(meta.tuned, meta.action_mode, action, metrics.hparams)
         if metrics.base_lr is None:
@@ -95,8 +104,14 @@ class PolicyStep:
     def log_values(self) -> dict[str, float]:
         """What the decision log records of the step itself: with a rise guard, how many
         rises it has held so far this run (``rises_held``, TensorBoard's
-        ``controller/metrics/rises_held``)."""
-        return {} if self.guard is None else {"rises_held": self.guard.held}
+        ``controller/metrics/rises_held``); with a fall hold, how many falls
+        (``falls_held``)."""
+        values: dict[str, float] = {}
+        if self.guard is not None:
+            values["rises_held"] = self.guard.held
+        if self.fall_hold is not None:
+            values["falls_held"] = self.fall_hold.held
+        return values
 
     def mark_diverged(self) -> None:
         """The run diverged: the features say so from now on."""
@@ -112,6 +127,7 @@ class PolicyStep:
             "offset": offset,
             "max_offset": max_offset,
             "guard": None if self.guard is None else self.guard.state_dict(),
+            "fall_hold": None if self.fall_hold is None else self.fall_hold.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -119,6 +135,8 @@ class PolicyStep:
         self.actor.load_state_dict(state["actor"])
         if self.guard is not None and state.get("guard") is not None:
             self.guard.load_state_dict(state["guard"])
+        if self.fall_hold is not None and state.get("fall_hold") is not None:
+            self.fall_hold.load_state_dict(state["fall_hold"])
         if self.residual is not None:
             self.residual.offset = float(state.get("offset") or 0.0)
             if state.get("max_offset") is not None:  # older states: the range of `start`
