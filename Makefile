@@ -22,9 +22,11 @@ test-slow: install
 	$(PY) -m pytest -m slow
 
 # The main job: three meta-training seeds and their ensemble (logs/meta-ppo-s0x3-<time>/policy.pt),
-# deployed with the rise guard (hpenv.hyperparams.RiseGuard).
+# deployed with the rise guard (hpenv.hyperparams.RiseGuard), the restart (hpenv.restart) and
+# the fall hold (hpenv.hyperparams.FallHold).
 train: install
-	$(PY) scripts/train_agent.py --ensemble 3 --deploy-rise-guard on --deploy-restart train
+	$(PY) scripts/train_agent.py --ensemble 3 --deploy-rise-guard on --deploy-restart train \
+		--deploy-fall-hold on
 
 lint: install
 	$(PY) -m ruff check .
