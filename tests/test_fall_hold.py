@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from policies import make_policy
+from test_restart import controller_beside_harness
 
 from agents.deploy.drive import DriveConfig, drive_task
 from agents.evaluation.methods.core import RunSpec
@@ -107,23 +108,8 @@ def test_a_policy_that_always_lowers_keeps_its_start_while_the_loss_improves(tmp
 def test_the_controller_holds_as_the_harness_does():
     """`HyperController` on a plain loop: the same rates and end as the harness's policy
     method, and its decision log counts the holds (``falls_held``)."""
-    from agents.deploy.controller import HyperController
-    from hpenv.tasks import get_task
-    from hpenv.training import TrainingRun
-
     policy = make_policy(decisions=4, action_bias=-50.0).with_fall_hold(True)
-    # 45 full batches (1440 samples), so the controller's progress (steps) is the harness's
-    spec = RunSpec("digits", 1, fidelity=Fidelity(budget=45 * 32), decisions=4, val_size=0)
-    harness = PolicyMethod(policy).run(spec)
-    run = TrainingRun(get_task("digits"), seed=1, device="cpu", val_size=0)
-
-    def evaluate() -> tuple[float, float]:
-        result = run.evaluate()
-        return result.loss, result.accuracy
-
-    controller = HyperController(policy, run.optimizer, total_steps=45, evaluate=evaluate,
-                                 batch_size=32)  # fmt: skip
-    run.loss_hooks.append(controller.report_loss)
+    harness, run, controller = controller_beside_harness(policy)
     run.train(harness.samples)
     decided = controller.history[1:]
     assert [h["lr"] for h in decided] == pytest.approx(

@@ -117,20 +117,20 @@ def test_the_restart_is_a_fingerprinted_deployment_setting(tmp_path: Path):
         load_policy(tmp_path / "broken.pt")
 
 
-def test_the_controller_restarts_as_the_harness_does():
-    """`HyperController` on a plain loop's optimizer (weights reached through its groups):
-    the same restart, the same rates and end as the harness's policy method."""
+def controller_beside_harness(policy, start_lr_factor: float = 1.0):
+    """The harness's policy run on a digits cell (45 full batches, 4 decisions) and, for the
+    same cell, a plain loop's `TrainingRun` with a `HyperController` attached (weights reached
+    through the optimizer's groups), not trained yet: (the harness's result, run, controller)."""
     from agents.deploy.controller import HyperController
     from hpenv.tasks import get_task
     from hpenv.training import TrainingRun
 
-    policy = make_policy(decisions=4).with_restart(True)
     # 45 full batches (1440 samples), so the controller's progress (steps) is the harness's
     spec = RunSpec("digits", 1, fidelity=Fidelity(budget=45 * 32), decisions=4, val_size=0,
-                   start_lr_factor=300.0)  # fmt: skip
+                   start_lr_factor=start_lr_factor)  # fmt: skip
     harness = PolicyMethod(policy).run(spec)
     run = TrainingRun(get_task("digits"), seed=1, device="cpu", val_size=0)
-    run.set_hparams(lr=0.3)
+    run.set_hparams(lr=spec.start_hparams().lr)
 
     def evaluate() -> tuple[float, float]:
         result = run.evaluate()
@@ -139,6 +139,14 @@ def test_the_controller_restarts_as_the_harness_does():
     controller = HyperController(policy, run.optimizer, total_steps=45, evaluate=evaluate,
                                  batch_size=32)  # fmt: skip
     run.loss_hooks.append(controller.report_loss)
+    return harness, run, controller
+
+
+def test_the_controller_restarts_as_the_harness_does():
+    """`HyperController` on a plain loop's optimizer (weights reached through its groups):
+    the same restart, the same rates and end as the harness's policy method."""
+    policy = make_policy(decisions=4).with_restart(True)
+    harness, run, controller = controller_beside_harness(policy, start_lr_factor=300.0)
     with pytest.warns(RuntimeWarning, match="blew up"):
         run.train(harness.samples)
     assert controller.restarts is not None

@@ -472,3 +472,35 @@ for name in pstart-567 pstart-8910 pstart-111213; do  # meta-trained with the pr
     cells logs/exp23/s9/trained-pstart-restart $name --methods policy \
         --policy logs/exp23/s8/ens/$name.pt --rise-guard on --restart on
 done
+# ---- tenth session: the fall hold (hpenv.hyperparams.FallHold) ----
+# (the session ran the variants through docs/measurements/data/issue23-session10/experiment/
+# fallhold*.py, monkeypatches of evaluate.py; the shipped --fall-hold on gives the same rows)
+E=logs/exp23/ens6/make-train-mean-567.pt
+sgdside() {  # OUT_DIR, then evaluate.py's options: training-side tasks with SGD, 1x and 30x
+    local out=$1; shift
+    evaluate $out --policy $E --rise-guard on --restart train --optimizer sgd \
+        --tasks digits,wine,breast_cancer,synthetic --include-training-tasks --start-lr-factors 1,30 "$@"
+}
+sgdside logs/exp23/s10/ts/short-sgd --methods policy,static "${SHORT[@]}"
+sgdside logs/exp23/s10/ts/full-sgd --methods policy,static
+sgdside logs/exp23/s10/ts/short-sgd-fhbs --methods policy --fall-hold on "${SHORT[@]}"
+sgdside logs/exp23/s10/ts/full-sgd-fhbs --methods policy --fall-hold on
+side logs/exp23/s10/ts/short-adam $E --restart train "${SHORT[@]}"
+side logs/exp23/s10/ts/short-adam-fhbs $E --restart train --fall-hold on "${SHORT[@]}"
+side logs/exp23/s10/ts/full-adam $E --restart train
+side logs/exp23/s10/ts/full-adam-fhbs $E --restart train --fall-hold on
+# held out: make train's three ensembles, the two end-to-end make train runs, hpenv-lr-v2
+for name in make-train-mean-567 make-train-mean-8910 make-train-mean-111213; do
+    cells logs/exp23/s10/fhbs $name --methods policy --policy logs/exp23/ens6/$name.pt \
+        --rise-guard on --restart train --fall-hold on
+done
+for run in mt0 mt100; do
+    cells logs/exp23/s10/fhbs $run --methods policy --policy logs/exp23/s7/$run/policy.pt \
+        --rise-guard on --restart train --fall-hold on
+    evaluate logs/exp23/s10/base/eval-$run --methods policy --policy logs/exp23/s7/$run/policy.pt \
+        --rise-guard on --restart train
+    evaluate logs/exp23/s10/base/sgd-$run --methods policy --policy logs/exp23/s7/$run/policy.pt \
+        --rise-guard on --restart train --optimizer sgd
+done
+cells logs/exp23/s10/fhbs hpenv-lr-v2 --methods policy --policy hpenv-lr-v2 --rise-guard on \
+    --restart train --fall-hold on
