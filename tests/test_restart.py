@@ -4,6 +4,7 @@ lower, in the harness (one run and population members alike), the job driver and
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,111 @@ def test_a_restart_after_a_probe_goes_back_to_the_untrained_weights(tmp_path: Pa
     with pytest.warns(RuntimeWarning, match="blew up"):
         job = drive_task(config, policy)
     assert job["val_loss"] == pytest.approx(row.val_loss, rel=1e-9)
+
+
+def test_the_rollback_rule_goes_back_to_the_best_state_of_a_later_blow_up():
+    restarts = Restarts(RestartConfig(rollback=True, most=2))
+    assert not restarts.after_interval(2.0, 2.3)  # the first interval: fine
+    assert not restarts.new_best(2.4, 0.01, initial_loss=2.3)  # above the untrained loss
+    assert not restarts.after_later_interval(9.0, 2.3, diverged=False)  # no best state yet
+    assert restarts.new_best(1.0, 0.03, initial_loss=2.3)
+    assert not restarts.new_best(1.2, 0.09, initial_loss=2.3)
+    assert not restarts.after_later_interval(2.5, 2.3, diverged=False)  # not above x1.1
+    assert restarts.after_later_interval(2.6, 2.3, diverged=False)
+    assert restarts.rollback_lr() == pytest.approx(0.003)  # the best interval's rate / 10
+    assert restarts.after_later_interval(math.nan, 2.3, diverged=True)
+    assert not restarts.after_later_interval(9.0, 2.3, diverged=True)  # two at most
+    resumed = Restarts(RestartConfig(rollback=True))
+    resumed.load_state_dict(restarts.state_dict())
+    assert resumed.state_dict() == restarts.state_dict()
+    resumed.load_state_dict({"count": 0, "since": 1})  # a state from before the rollback
+    assert (resumed.rollbacks, resumed.best) == (0, math.inf)
+    off = Restarts(RestartConfig())
+    assert not off.new_best(1.0, 0.03, initial_loss=2.3)
+    assert not off.after_later_interval(9.0, 2.3, diverged=True)
+    assert "rollback" not in RestartConfig().to_dict()  # off: as files before it read
+    assert RestartConfig.from_dict(RestartConfig(rollback=True).to_dict()).rollback
+    with pytest.raises(ValueError, match="rollback"):
+        RestartConfig(rollback=1)  # type: ignore[arg-type]
+
+
+#: A policy that raises the rate x3 at every decision, deployed with the rollback: from 30x
+#: on digits (one epoch, 4 decisions) the fourth interval (at 0.81) blows the validation loss
+#: up (2.31 -> 4.25) after a best of 0.56 at 0.09 (on the controller's cell from 10x: the
+#: fourth interval, at 0.27).
+def _raising_with_rollback():
+    return make_policy(decisions=4, action_bias=50.0).with_deploy_flags(restart="rollback")
+
+
+def test_a_later_blow_up_rolls_back_in_the_harness_and_the_job_driver(tmp_path: Path):
+    """The harness (one run and a population member alike) and the job driver go back to the
+    best state at its rate / 10; the run ends well below the blow-up."""
+    policy = _raising_with_rollback()
+    assert policy.metadata.restart == RestartConfig(train_loss=True, rollback=True)
+    spec = RunSpec("digits", 1, fidelity=FIDELITY, decisions=4, start_lr_factor=30.0)
+    rows = [train_runs(PolicyMethod(policy).runs(spec), engine=e)[0]
+            for e in ("sequential", "population")]  # fmt: skip
+    for row in rows:
+        rates = [p["lr"] for p in row.trajectory]
+        losses = [p["val_loss"] for p in row.trajectory]
+        assert rates == pytest.approx([0.03, 0.03, 0.09, 0.27, 0.81, 0.009])
+        assert losses[4] > 1.1 * losses[0]  # blew up, then back to the best (0.09's) state
+        assert row.val_loss < min(losses[1:4])
+    assert rows[1].val_loss == pytest.approx(rows[0].val_loss, rel=1e-3)
+    config = DriveConfig(task="digits", out_dir=str(tmp_path / "job"), epochs=1.0,
+                         device="cpu", seed=1, lr=0.03)  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="best state"):
+        job = drive_task(config, policy)
+    assert job["val_loss"] == pytest.approx(rows[0].val_loss, rel=1e-9)
+
+
+def test_the_controller_rolls_back_as_the_harness_does():
+    """`HyperController`: the same rollback, rates and end as the harness's policy method;
+    its decision log records it (``rollbacks``)."""
+    harness, run, controller = controller_beside_harness(
+        _raising_with_rollback(), start_lr_factor=10.0
+    )
+    with pytest.warns(RuntimeWarning, match="best state"):
+        run.train(harness.samples)
+    assert controller.restarts is not None
+    assert controller.restarts.rollbacks == 1
+    assert any(h.get("rollbacks") == 1.0 for h in controller.history)
+    trained = [p["lr"] for p in harness.trajectory[1:]]
+    assert controller.hparams.lr == pytest.approx(trained[-1])
+    assert run.evaluate().loss == pytest.approx(harness.val_loss, rel=1e-6)
+
+
+def test_a_resumed_job_rolls_back_like_an_uninterrupted_one(tmp_path: Path):
+    """The best state travels with the job's checkpoint: a job interrupted after two intervals
+    (its best state taken) rolls back after its fourth as the uninterrupted job does."""
+    import agents.deploy.drive as drive
+
+    policy = _raising_with_rollback()
+
+    def job(name: str, **extra) -> DriveConfig:
+        return DriveConfig(task="digits", out_dir=str(tmp_path / name), epochs=1.0,
+                           device="cpu", seed=1, lr=0.03, **extra)  # fmt: skip
+
+    with pytest.warns(RuntimeWarning, match="best state"):
+        full = drive_task(job("full"), policy)
+    calls = {"n": 0}
+    original = drive.TrainingRunDriver.after_interval
+
+    def interrupted(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    drive.TrainingRunDriver.after_interval = interrupted  # type: ignore[method-assign]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            drive_task(job("part"), policy)
+    finally:
+        drive.TrainingRunDriver.after_interval = original  # type: ignore[method-assign]
+    with pytest.warns(RuntimeWarning, match="best state"):
+        resumed = drive_task(job("part", resume=True), policy)
+    assert resumed["val_loss"] == pytest.approx(full["val_loss"], rel=1e-9)
+    assert [h["lr"] for h in resumed["trajectory"]] == pytest.approx(
+        [h["lr"] for h in full["trajectory"]]
+    )

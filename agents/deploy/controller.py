@@ -257,6 +257,8 @@ class HyperController:
         self._restart_state: dict[str, Any] | None = None
         if self.restarts is not None:  # the weights as attached: before any probe
             self._restart_state = optimizer_snapshot(optimizer, model)
+        #: With the restart's rollback: the state at the run's best validation loss so far.
+        self._best_state: dict[str, Any] | None = None
         self._ratios = self._group_ratios()
         self._batch_size_known = batch_size is not None
         self.hparams = self._read_hparams(batch_size or ASSUMED_BATCH_SIZE, dropout)
@@ -448,6 +450,13 @@ class HyperController:
         self.hparams = self.step_policy.decide(metrics)
         self._write_hparams(self.hparams)
         self._log(metrics, **self.step_policy.log_values())
+        restarts, initial = self.restarts, self._initial
+        if (
+            restarts is not None
+            and initial is not None
+            and restarts.new_best(metrics.val_loss, metrics.hparams.lr, initial[0])
+        ):
+            self._best_state = optimizer_snapshot(self.optimizer, self._model)
         return self.hparams
 
     def _interval_metrics(self) -> IntervalMetrics | None:
@@ -484,7 +493,7 @@ class HyperController:
                     f"at step {self.steps + self.interval}",
                 )
                 return None
-        if self._restarted(mean, val_loss):
+        if self._restarted(mean, val_loss) or self._rolled_back(mean, val_loss):
             return None
         if not (math.isfinite(mean) and math.isfinite(val_loss)):
             self._mark_diverged(mean, val_loss)
@@ -527,6 +536,24 @@ class HyperController:
             *self._initial, self.hparams, probe=self.probe_result, base=self.base
         )
         warn(self.restarts.message(val_loss, self._initial[0], self.hparams.lr))
+        return True
+
+    def _rolled_back(self, train_loss: float, val_loss: float) -> bool:
+        """Whether an interval after the first blew up and the run went back to its best state
+        (`hpenv.restart`'s rollback: weights, optimizer state, ``model``'s buffers) at a lower
+        rate; the policy's episode goes on."""
+        restarts, state, initial = self.restarts, self._best_state, self._initial
+        if restarts is None or state is None or initial is None:
+            return False
+        diverged = not (math.isfinite(train_loss) and math.isfinite(val_loss))
+        loss = math.nan if diverged else val_loss
+        if not restarts.after_later_interval(loss, initial[0], diverged):
+            return False
+        restore_snapshot(self.optimizer, state, self._model)
+        self.hparams = self.hparams.replace(lr=restarts.rollback_lr())
+        self._write_hparams(self.hparams)
+        self._log(None, val_loss=loss, rollbacks=float(restarts.rollbacks))
+        warn(restarts.rollback_message(loss, initial[0], self.hparams.lr))
         return True
 
     def _mark_diverged(self, train_loss: float, val_loss: float) -> None:
@@ -698,6 +725,7 @@ class HyperController:
             "ratios": [dict(r) for r in self._ratios],
             "restarts": None if self.restarts is None else self.restarts.state_dict(),
             "restart_state": self._restart_state,
+            "best_state": self._best_state,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -729,6 +757,7 @@ class HyperController:
         if self.restarts is not None and state.get("restarts") is not None:
             self.restarts.load_state_dict(state["restarts"])
             self._restart_state = state.get("restart_state")
+            self._best_state = state.get("best_state")  # older states: none
         if self._probe is not None and (self.probe_result is not None or self.steps > 0):
             self._probe.cancel()  # a resumed run does not probe again
         self._write_hparams(self.hparams)

@@ -91,7 +91,9 @@ class TrainingRunDriver:
         base: The base schedule a layout-2 policy steers around (`hpenv.base`); its
             probe is given to `start`.
         restart: Restart the run when its first interval blows up (`hpenv.restart`: the
-            weights back, the rate lowered, no decision on that interval); the job driver
+            weights back, the rate lowered, no decision on that interval; with its
+            ``rollback``, a later interval that blows up goes back to the run's best
+            state); the job driver
             passes the policy's `PolicyMetadata.restart`. None: never (the evaluation
             harness restarts its runs itself, population members too).
         restart_state: The run's `TrainingRun.weights_state` before its probe, what a
@@ -129,6 +131,7 @@ class TrainingRunDriver:
             raise ValueError("a driver restarts a TrainingRun only (the harness restarts members)")
         self.restarts = None if restart is None else Restarts(restart)
         self._start_state: dict[str, Any] | None = restart_state  # until no restart can come
+        self._best_state: dict[str, Any] | None = None  # with a rollback: the best so far
         self._interval_end = 0
 
     @property
@@ -183,6 +186,8 @@ class TrainingRunDriver:
         if self._restarted(stats, evaluation):
             return self.run.hparams
         if stats.diverged:
+            if self._rolled_back(math.nan, diverged=True):
+                return self.run.hparams
             if not self.diverged:
                 self.diverged = True
                 self.step_policy.mark_diverged()
@@ -191,6 +196,8 @@ class TrainingRunDriver:
             return self.run.hparams
         if evaluation is None:
             evaluation = self.run.evaluate()
+        if self._rolled_back(evaluation.loss, diverged=False):
+            return self.run.hparams
         progress = self.run.samples_done / self.budget
         base_lr = None if self.base is None else self.base.lr(progress)
         metrics = IntervalMetrics.from_stats(
@@ -198,6 +205,12 @@ class TrainingRunDriver:
         )
         self.run.apply_hparams(self.step_policy.decide(metrics))
         self._record(metrics, **self.step_policy.log_values())
+        restarts = self.restarts
+        if restarts is not None and restarts.new_best(
+            evaluation.loss, metrics.hparams.lr, self.initial[0]
+        ):
+            assert isinstance(self.run, TrainingRun)  # a driver restarts a TrainingRun only
+            self._best_state = self.run.weights_state()  # what a rollback puts back
         return self.run.hparams
 
     def _restart_open(self) -> bool:
@@ -225,6 +238,22 @@ class TrainingRunDriver:
         # The policy's episode begins again, from the untrained scores at the lower rate (as
         # the harness starts its driver after a restart).
         self.step_policy.start(*self.initial, run.hparams, probe=self._probe, base=self.base)
+        return True
+
+    def _rolled_back(self, loss: float, diverged: bool) -> bool:
+        """Whether an interval after the first blew up and the run went back to its best state
+        (`hpenv.restart`'s rollback); its samples stay spent, the policy's episode goes on."""
+        run, restarts, state = self.run, self.restarts, self._best_state
+        if restarts is None or state is None or run.samples_done >= self.budget:
+            return False
+        if not restarts.after_later_interval(loss, self.initial[0], diverged):
+            return False
+        assert isinstance(run, TrainingRun)
+        run.load_weights_state(state)
+        run.apply_hparams(run.hparams.replace(lr=restarts.rollback_lr()))
+        run.spend(max(0, self._interval_end - run.samples_done))
+        self._record(None, val_loss=loss, rollbacks=float(restarts.rollbacks))
+        warn(restarts.rollback_message(loss, self.initial[0], run.hparams.lr))
         return True
 
     def train(self) -> None:
@@ -259,6 +288,7 @@ class TrainingRunDriver:
             "probe": self._decisions.probe_record,
             "restarts": None if self.restarts is None else self.restarts.state_dict(),
             "start_state": self._start_state,
+            "best_state": self._best_state,
             "initial": getattr(self, "initial", None),
         }
 
@@ -271,6 +301,7 @@ class TrainingRunDriver:
         if self.restarts is not None and state.get("restarts") is not None:
             self.restarts.load_state_dict(state["restarts"])
             self._start_state = state.get("start_state")
+            self._best_state = state.get("best_state")  # older states: none
             self.initial = tuple(state["initial"])
             record = self._decisions.probe_record
             self._probe = None if record is None else ProbeResult.from_dict(record)

@@ -89,6 +89,7 @@ RESTART_CHOICES: dict[str, RestartConfig | bool | None] = {
     "policy": None,
     "on": True,
     "train": RestartConfig(train_loss=True),
+    "rollback": RestartConfig(train_loss=True, rollback=True),
     "off": False,
 }
 #: ``--restart``'s help, the same in every script.
@@ -96,7 +97,9 @@ RESTART_HELP = (
     "restart a run whose first interval blew up (hpenv.restart: its validation loss above "
     "the untrained model's x1.1, or diverged) from its untrained weights at the rate / 10, "
     "twice at most: 'policy' (as its file says), 'on', 'train' (also when the interval's "
-    "mean training loss is above that limit) or 'off'"
+    "mean training loss is above that limit), 'rollback' ('train', and a later interval that "
+    "blows up goes back to the run's best state at that state's rate / 10, twice at most) "
+    "or 'off'"
 )
 #: ``--fall-hold`` of the scripts -> `FrozenPolicy.with_fall_hold`'s ``hold`` (None: the
 #: policy's own, `PolicyMetadata.fall_hold`).

@@ -216,7 +216,8 @@ class CellRun:
             hyperparameter changes of the first interval (e.g. the base's rate).
         restart: A first interval that blows up starts again from the untrained weights
             (taken before any probe), lower (`hpenv.restart`; a deployed policy's
-            setting); None: never.
+            setting; with its ``rollback``, a later interval that blows up goes back to
+            the run's best state); None: never.
     """
 
     spec: RunSpec
@@ -464,7 +465,8 @@ def _train_group(
             if changes:
                 views[i].set_hparams(**changes)
     live = [not views[i].diverged for i in everyone]
-    restarted: set[int] = set()  # this interval: back at the start, no decision
+    restarted: set[int] = set()  # this interval: back at the start (or best), no decision
+    best_state: dict[int, Any] = {}  # with a rollback: each run's state at its best so far
 
     def restart(i: int, diverged: bool, loss: float, train_loss: float) -> bool:
         nonlocal start_state
@@ -479,6 +481,18 @@ def _train_group(
         group.restore(state, i)
         views[i].set_hparams(lr=restarts[i].lr(views[i].hparams.lr))
         restarted.add(i)
+        best_state.pop(i, None)
+        return True
+
+    def rollback(i: int, diverged: bool, loss: float) -> bool:
+        """A later interval blew up: back to the run's best state (`hpenv.restart`)."""
+        if i not in best_state or not restarts[i].after_later_interval(
+            loss, first[i].loss, diverged
+        ):
+            return False
+        group.restore(best_state[i], i)
+        views[i].set_hparams(lr=restarts[i].rollback_lr())
+        restarted.add(i)
         return True
 
     while any(live):
@@ -491,7 +505,11 @@ def _train_group(
         restarted.clear()
         for i in everyone:
             diverged = live[i] and stats[i].diverged
-            if diverged and views[i].samples_done < budget and restart(i, True, math.nan, math.nan):
+            if (
+                diverged
+                and views[i].samples_done < budget
+                and (restart(i, True, math.nan, math.nan) or rollback(i, True, math.nan))
+            ):
                 group.spend(i, before[i] + step - views[i].samples_done)  # the rest is spent
                 continue
             if live[i] and stats[i].diverged:
@@ -507,10 +525,15 @@ def _train_group(
                     progress, view.samples_done, view, evaluation.loss, evaluation.accuracy
                 )
             )
+            trained_lr = view.hparams.lr
             if view.samples_done >= budget:
                 live[i] = False
-            elif i in restarted or restart(i, False, evaluation.loss, stats[i].loss_mean):
-                pass  # back at the start: the first decision comes after the next interval
+            elif (
+                i in restarted
+                or restart(i, False, evaluation.loss, stats[i].loss_mean)
+                or rollback(i, False, evaluation.loss)
+            ):
+                pass  # back at the start (or best): no decision on this interval
             elif runs[i].adjust is not None:
                 report = IntervalReport(
                     progress, view, stats[i], evaluation, history, first[i], plan, probes[i]
@@ -518,6 +541,13 @@ def _train_group(
                 changes = runs[i].adjust(report)  # type: ignore[misc]
                 if changes:
                     view.set_hparams(**changes)
+            if (
+                live[i]
+                and i not in restarted
+                and restarts.get(i) is not None
+                and restarts[i].new_best(evaluation.loss, trained_lr, first[i].loss)
+            ):
+                best_state[i] = group.snapshot([i])
     tested = [i for i in everyone if not views[i].diverged] if group.data.test_x is not None else []
     tests = group.evaluate("test", tested)
     share = (time.perf_counter() - start) / n
