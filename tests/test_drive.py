@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,30 @@ def test_a_bad_deploy_flag_is_refused_before_anything_runs(tmp_path: Path):
     assert not (tmp_path / "job").exists()
 
 
+@contextlib.contextmanager
+def driver_interrupted_after(intervals: int) -> Iterator[None]:
+    """Inside: the job driver's ``after_interval`` raises KeyboardInterrupt after
+    ``intervals`` calls (the job stops there, its checkpoints written), and the block must
+    raise it."""
+    import agents.deploy.drive as drive
+
+    calls = {"n": 0}
+    original = drive.TrainingRunDriver.after_interval
+
+    def interrupted(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > intervals:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    drive.TrainingRunDriver.after_interval = interrupted  # type: ignore[method-assign]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        drive.TrainingRunDriver.after_interval = original  # type: ignore[method-assign]
+
+
 @pytest.mark.parametrize("layout", [1, 2])
 def test_resume_finishes_like_an_uninterrupted_job(tmp_path: Path, layout: int):
     policy = make_policy(decisions=4, obs_version=layout)
@@ -116,23 +142,8 @@ def test_resume_finishes_like_an_uninterrupted_job(tmp_path: Path, layout: int):
 
     # Interrupt a second job in its third interval (after the probe, if any, and two
     # checkpointed intervals) by stopping the driver there.
-    import agents.deploy.drive as drive
-
-    calls = {"n": 0}
-    original = drive.TrainingRunDriver.after_interval
-
-    def interrupted(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 2:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    drive.TrainingRunDriver.after_interval = interrupted  # type: ignore[method-assign]
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            drive_task(config(tmp_path / "part", **epochs), policy)
-    finally:
-        drive.TrainingRunDriver.after_interval = original  # type: ignore[method-assign]
+    with driver_interrupted_after(2):
+        drive_task(config(tmp_path / "part", **epochs), policy)
     resumed = drive_task(config(tmp_path / "part", resume=True, **epochs), policy)
     assert resumed["val_loss"] == pytest.approx(full["val_loss"], rel=1e-6)
     assert [h["lr"] for h in resumed["trajectory"]] == pytest.approx(

@@ -265,7 +265,7 @@ def test_the_controller_rolls_back_as_the_harness_does():
 def test_a_resumed_job_rolls_back_like_an_uninterrupted_one(tmp_path: Path):
     """The best state travels with the job's checkpoint: a job interrupted after two intervals
     (its best state taken) rolls back after its fourth as the uninterrupted job does."""
-    import agents.deploy.drive as drive
+    from test_drive import driver_interrupted_after
 
     policy = _raising_with_rollback()
 
@@ -275,21 +275,8 @@ def test_a_resumed_job_rolls_back_like_an_uninterrupted_one(tmp_path: Path):
 
     with pytest.warns(RuntimeWarning, match="best state"):
         full = drive_task(job("full"), policy)
-    calls = {"n": 0}
-    original = drive.TrainingRunDriver.after_interval
-
-    def interrupted(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 2:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    drive.TrainingRunDriver.after_interval = interrupted  # type: ignore[method-assign]
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            drive_task(job("part"), policy)
-    finally:
-        drive.TrainingRunDriver.after_interval = original  # type: ignore[method-assign]
+    with driver_interrupted_after(2):
+        drive_task(job("part"), policy)
     with pytest.warns(RuntimeWarning, match="best state"):
         resumed = drive_task(job("part", resume=True), policy)
     assert resumed["val_loss"] == pytest.approx(full["val_loss"], rel=1e-9)
