@@ -34,7 +34,8 @@ for c in eval rescue sgd; do
   echo "######## held out, $c: the shipped hpenv-lr-v2 (guard on, restart train), with the fall hold"
   B=(--baselines ""); [ $c = sgd ] && B=(--baselines static,grid --baselines-from $S8/baselines-sgd)
   python scripts/compare_recipes.py "${B[@]}" --reference v2 \
-    --dirs "v2=$D9/v2-restart-train-$c" --dirs "v2+fall-hold=$D/fhbs-$c-v2"
+    --dirs "v2=$D9/v2-restart-train-$c" --dirs "v2+fall-hold=$D/fhbs-$c-v2" \
+    --dirs "v2+fall-hold+rollback=$D/rb-$c-v2"
 done
 for c in short-sgd short-adam full-sgd full-adam; do
   echo "######## training side, $c: the rollback over the fall hold"

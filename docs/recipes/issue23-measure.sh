@@ -504,3 +504,14 @@ for run in mt0 mt100; do
 done
 cells logs/exp23/s10/fhbs hpenv-lr-v2 --methods policy --policy hpenv-lr-v2 --rise-guard on \
     --restart train --fall-hold on
+# the rollback (--restart rollback) over the fall hold: the same policies, and v2
+for name in make-train-mean-567 make-train-mean-8910 make-train-mean-111213; do
+    cells logs/exp23/s10/rb $name --methods policy --policy logs/exp23/ens6/$name.pt \
+        --rise-guard on --restart rollback --fall-hold on
+done
+for run in mt0 mt100; do
+    cells logs/exp23/s10/rb $run --methods policy --policy logs/exp23/s7/$run/policy.pt \
+        --rise-guard on --restart rollback --fall-hold on
+done
+cells logs/exp23/s10/rb hpenv-lr-v2 --methods policy --policy hpenv-lr-v2 --rise-guard on \
+    --restart rollback --fall-hold on
