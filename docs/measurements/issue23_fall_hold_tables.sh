@@ -42,6 +42,14 @@ for c in short-sgd short-adam full-sgd full-adam; do
   python scripts/compare_recipes.py --baselines "" --reference fall-hold \
     --dirs "fall-hold=$D/ts-$c-fhbs" --dirs "rollback=$D/ts-$c-rb"
 done
+for c in short-sgd short-adam full-sgd full-adam; do
+  echo "######## training side, $c: the rollback reading the training loss too (rejected)"
+  python scripts/compare_recipes.py --baselines "" --reference rollback \
+    --dirs "rollback=$D/ts-$c-rb" --dirs "rollback-train=$D/ts-$c-rbt"
+done
+echo "######## held out, sgd: the rollback reading the training loss too (rejected)"
+python scripts/compare_recipes.py --baselines static,grid --baselines-from $S8/baselines-sgd \
+  --reference rollback --dirs "rollback=$(ens $D/rb-sgd)" --dirs "rollback-train=$(ens $D/rbt-sgd)"
 for c in eval rescue sgd; do
   echo "######## held out, $c: make train's three ensembles, the rollback over the fall hold"
   B=(--baselines ""); [ $c = sgd ] && B=(--baselines static,grid --baselines-from $S8/baselines-sgd)
