@@ -269,6 +269,18 @@ def apply_action(
     return hparams.replace(**changes)
 
 
+def _rate_slot(
+    tuned: Sequence[str], action_mode: ActionMode, action: Any
+) -> tuple[np.ndarray, int | None, float]:
+    """What the rate guards (`RiseGuard`, `FallHold`) read of a raw action: its values as
+    floats, the rate's index among them (None: no rate tuned, or a wrong length, which is
+    `apply_action`'s error) and the value that keeps the rate (``keep``)."""
+    values = np.array(action, dtype=np.float64).reshape(-1)
+    if "lr" not in tuned or values.shape != (len(tuned),):
+        return values, None, 0.0
+    return values, list(tuned).index("lr"), 1.0 if action_mode == "discrete" else 0.0
+
+
 class RiseGuard:
     """No further rise of the learning rate until the validation loss improves.
 
@@ -333,11 +345,9 @@ class RiseGuard:
             action: One value per tuned hyperparameter.
             val_loss: The validation loss the decision is taken on (NaN never improves).
         """
-        values = np.array(action, dtype=np.float64).reshape(-1)
-        if "lr" not in tuned or values.shape != (len(tuned),):
-            return values  # nothing to guard; a wrong length is apply_action's error
-        i = list(tuned).index("lr")
-        keep = 1.0 if action_mode == "discrete" else 0.0
+        values, i, keep = _rate_slot(tuned, action_mode, action)
+        if i is None:
+            return values
         if self.loss_at_rise is not None and val_loss < self.loss_at_rise:
             self.loss_at_rise = None  # improved since the last rise: free again
         if values[i] > keep:
@@ -422,14 +432,12 @@ class FallHold:
             val_loss: The validation loss the decision is taken on (NaN never improves).
             lr: The rate the decision is taken at.
         """
-        values = np.array(action, dtype=np.float64).reshape(-1)
+        values, i, keep = _rate_slot(tuned, action_mode, action)
         best = self.best
         if math.isfinite(val_loss):
             self.best = min(self.best, float(val_loss))
-        if "lr" not in tuned or values.shape != (len(tuned),):
-            return values  # nothing to hold; a wrong length is apply_action's error
-        i = list(tuned).index("lr")
-        keep = 1.0 if action_mode == "discrete" else 0.0
+        if i is None:
+            return values
         new_best = (
             math.isfinite(best)
             and best > 0

@@ -129,7 +129,7 @@ class Restarts:
         self.since += 1
         if self.count >= self.config.most or self.since != 1:
             return False
-        limit = initial_loss * (1 + self.config.tolerance)
+        limit = self._limit(initial_loss)
         trained_up = self.config.train_loss and train_loss > limit
         if not diverged and val_loss <= limit and not trained_up:
             return False
@@ -164,10 +164,15 @@ class Restarts:
             return False
         if not math.isfinite(self.best):
             return False  # no best state yet
-        if not diverged and val_loss <= initial_loss * (1 + self.config.tolerance):
+        if not diverged and val_loss <= self._limit(initial_loss):
             return False
         self.rollbacks += 1
         return True
+
+    def _limit(self, initial_loss: float) -> float:
+        """The loss above which an interval blew up: the untrained model's x (1 +
+        ``tolerance``); one limit for the restart and the rollback."""
+        return initial_loss * (1 + self.config.tolerance)
 
     def rollback_lr(self) -> float:
         """The rate after a rollback: the best interval's / ``cut`` (the range's floor at

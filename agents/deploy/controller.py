@@ -528,10 +528,8 @@ class HyperController:
             self._restart_state = None  # no restart can come any more
         if not restart:
             return False
-        restore_snapshot(self.optimizer, state, self._model)
-        self.hparams = self.hparams.replace(lr=self.restarts.lr(self.hparams.lr))
-        self._write_hparams(self.hparams)
-        self._log(None, val_loss=val_loss, restarts=float(self.restarts.count))
+        lr = self.restarts.lr(self.hparams.lr)
+        self._put_back(state, lr, val_loss, restarts=float(self.restarts.count))
         self.step_policy.start(
             *self._initial, self.hparams, probe=self.probe_result, base=self.base
         )
@@ -549,12 +547,17 @@ class HyperController:
         loss = math.nan if diverged else val_loss
         if not restarts.after_later_interval(loss, initial[0], diverged):
             return False
-        restore_snapshot(self.optimizer, state, self._model)
-        self.hparams = self.hparams.replace(lr=restarts.rollback_lr())
-        self._write_hparams(self.hparams)
-        self._log(None, val_loss=loss, rollbacks=float(restarts.rollbacks))
+        self._put_back(state, restarts.rollback_lr(), loss, rollbacks=float(restarts.rollbacks))
         warn(restarts.rollback_message(loss, initial[0], self.hparams.lr))
         return True
+
+    def _put_back(self, state: dict[str, Any], lr: float, loss: float, **record: float) -> None:
+        """A restart's or a rollback's move: ``state`` back (`hpenv.probe.restore_snapshot`),
+        the rate set to ``lr``, the decision log told (``record``)."""
+        restore_snapshot(self.optimizer, state, self._model)
+        self.hparams = self.hparams.replace(lr=lr)
+        self._write_hparams(self.hparams)
+        self._log(None, val_loss=loss, **record)
 
     def _mark_diverged(self, train_loss: float, val_loss: float) -> None:
         self.diverged = True

@@ -230,10 +230,7 @@ class TrainingRunDriver:
             self._start_state = None  # no restart can come any more
         if not restart:
             return False
-        run.load_weights_state(state)
-        run.apply_hparams(run.hparams.replace(lr=restarts.lr(run.hparams.lr)))
-        run.spend(max(0, self._interval_end - run.samples_done))
-        self._record(None, val_loss=loss, restarts=float(restarts.count))
+        self._put_back(state, restarts.lr(run.hparams.lr), loss, restarts=float(restarts.count))
         warn(restarts.message(loss, self.initial[0], run.hparams.lr))
         # The policy's episode begins again, from the untrained scores at the lower rate (as
         # the harness starts its driver after a restart).
@@ -248,13 +245,19 @@ class TrainingRunDriver:
             return False
         if not restarts.after_later_interval(loss, self.initial[0], diverged):
             return False
-        assert isinstance(run, TrainingRun)
-        run.load_weights_state(state)
-        run.apply_hparams(run.hparams.replace(lr=restarts.rollback_lr()))
-        run.spend(max(0, self._interval_end - run.samples_done))
-        self._record(None, val_loss=loss, rollbacks=float(restarts.rollbacks))
+        self._put_back(state, restarts.rollback_lr(), loss, rollbacks=float(restarts.rollbacks))
         warn(restarts.rollback_message(loss, self.initial[0], run.hparams.lr))
         return True
+
+    def _put_back(self, state: dict[str, Any], lr: float, loss: float, **record: float) -> None:
+        """A restart's or a rollback's move: ``state`` back, the rate set to ``lr``, the rest
+        of the interval spent, the decision log told (``record``)."""
+        run = self.run
+        assert isinstance(run, TrainingRun)  # a driver restarts a TrainingRun only
+        run.load_weights_state(state)
+        run.apply_hparams(run.hparams.replace(lr=lr))
+        run.spend(max(0, self._interval_end - run.samples_done))
+        self._record(None, val_loss=loss, **record)
 
     def train(self) -> None:
         """Start (if needed) and train to the end of the budget."""

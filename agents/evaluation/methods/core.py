@@ -481,7 +481,6 @@ def _train_group(
         group.restore(state, i)
         views[i].set_hparams(lr=restarts[i].lr(views[i].hparams.lr))
         restarted.add(i)
-        best_state.pop(i, None)
         return True
 
     def rollback(i: int, diverged: bool, loss: float) -> bool:
@@ -544,7 +543,7 @@ def _train_group(
             if (
                 live[i]
                 and i not in restarted
-                and restarts.get(i) is not None
+                and i in restarts
                 and restarts[i].new_best(evaluation.loss, trained_lr, first[i].loss)
             ):
                 best_state[i] = group.snapshot([i])
