@@ -22,10 +22,10 @@ test-slow: install
 	$(PY) -m pytest -m slow
 
 # The main job: three meta-training seeds and their ensemble (logs/meta-ppo-s0x3-<time>/policy.pt),
-# deployed with the rise guard (hpenv.hyperparams.RiseGuard), the restart and its rollback
-# (hpenv.restart) and the fall hold (hpenv.hyperparams.FallHold).
+# deployed with the rise guard (hpenv.hyperparams.RiseGuard), the restart, its rollback and the
+# rollback of a collapse (hpenv.restart) and the fall hold (hpenv.hyperparams.FallHold).
 train: install
-	$(PY) scripts/train_agent.py --ensemble 3 --deploy-rise-guard on --deploy-restart rollback \
+	$(PY) scripts/train_agent.py --ensemble 3 --deploy-rise-guard on --deploy-restart collapse \
 		--deploy-fall-hold on
 
 lint: install

@@ -25,6 +25,16 @@ that interval); at most ``most`` rollbacks per run, beside the restarts. Measure
 training-side tasks (short runs with SGD from 30x: 66.9 -> 87.9, the runs that diverged
 come back; full length and Adam: within 0.1; docs/measurements/issue23_fall_hold.md).
 
+With ``collapse`` on too, a later interval also rolls back when the run forgot what it had
+learned: its best validation loss was at most ``COLLAPSE_LEARNED`` x the untrained model's, and
+now the validation loss and the interval's mean training loss are both back at ``best +
+COLLAPSE_UNDONE x (untrained - best)`` or above. A network that collapsed to chance (a CNN with
+SGD after a rise of the rate: 1.07 -> 2.30 against 2.31 untrained, its outputs constant) never
+climbs above the untrained loss, so the blow-up limit misses it; an overfitting run (the
+validation loss climbs back, the training loss stays low) is left alone. Measured first on
+training-side tasks (no run collapses there: every row identical), then held out
+(docs/measurements/issue23_collapse.md).
+
 This module holds the rule (`RestartConfig`, `Restarts`); each driver keeps the
 snapshot its own way: `agents.evaluation.methods.core` (a `TrainingRun` or a population
 member), `agents.deploy.drive` (the job driver) and `agents.deploy.controller`
@@ -46,6 +56,14 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+#: With ``collapse``: an interval collapsed when its validation loss and mean training loss
+#: are both back this fraction of the way from the run's best validation loss to the untrained
+#: model's ...
+COLLAPSE_UNDONE = 0.9
+#: ... after a best validation loss at most this fraction of the untrained model's (a run that
+#: learned: on a task where the loss barely moves, noise would read as a collapse).
+COLLAPSE_LEARNED = 0.8
+
 
 @dataclass(frozen=True)
 class RestartConfig:
@@ -60,6 +78,9 @@ class RestartConfig:
             limit (a run that collapsed to chance without its validation loss rising).
         rollback: Also roll a later interval that blew up (validation loss only) back to
             the run's best state (see the module).
+        collapse: With ``rollback``, also roll back a later interval that collapsed: its
+            validation and training losses both back near the untrained model's (see the
+            module).
     """
 
     tolerance: float = 0.1
@@ -67,6 +88,7 @@ class RestartConfig:
     most: int = 2
     train_loss: bool = False
     rollback: bool = False
+    collapse: bool = False
 
     def __post_init__(self) -> None:
         for name, value, low in (("tolerance", self.tolerance, 0.0), ("cut", self.cut, 1.0)):
@@ -77,16 +99,18 @@ class RestartConfig:
                 raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
         if isinstance(self.most, bool) or not isinstance(self.most, int) or self.most < 1:
             raise ValueError(f"most must be a whole number >= 1, got {self.most!r}")
-        for name, flag in (("train_loss", self.train_loss), ("rollback", self.rollback)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{name} must be True or False, got {flag!r}")
+        for name in ("train_loss", "rollback", "collapse"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.collapse and not self.rollback:
+            raise ValueError("collapse rolls a run back: it needs rollback on")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (a policy file's ``deploy`` entry); `from_dict` reads them back.
-        ``train_loss`` and ``rollback`` off are left out (files written before they existed
-        read the same)."""
+        ``train_loss``, ``rollback`` and ``collapse`` off are left out (files written before
+        they existed read the same)."""
         values = asdict(self)
-        for name in ("train_loss", "rollback"):
+        for name in ("train_loss", "rollback", "collapse"):
             if not values[name]:
                 del values[name]
         return values
@@ -98,7 +122,7 @@ class RestartConfig:
         Raises:
             ValueError: Not a mapping of its fields, or a bad value.
         """
-        fields = {"tolerance", "cut", "most", "train_loss", "rollback"}
+        fields = {"tolerance", "cut", "most", "train_loss", "rollback", "collapse"}
         if not isinstance(values, dict) or set(values) - fields:
             raise ValueError(f"a restart is a mapping of {sorted(fields)}, got {values!r}")
         return cls(**values)
@@ -116,6 +140,7 @@ class Restarts:
         self.rollbacks = 0
         self.best = math.inf  # the best validation loss since the start or the last restart
         self.best_lr = math.nan  # the rate its interval trained with
+        self.collapsed = False  # the last rollback's cause: a collapse (else a blow-up)
 
     def after_interval(
         self,
@@ -156,18 +181,36 @@ class Restarts:
         self.best, self.best_lr = float(val_loss), float(lr)
         return True
 
-    def after_later_interval(self, val_loss: float, initial_loss: float, diverged: bool) -> bool:
+    def after_later_interval(
+        self,
+        val_loss: float,
+        initial_loss: float,
+        diverged: bool,
+        train_loss: float = math.nan,
+    ) -> bool:
         """With ``rollback``: whether an interval after the first blew up (its validation loss
-        above the untrained model's x (1 + ``tolerance``), or diverged) and the run goes back
-        to its best state (kept at `new_best`) at `rollback_lr`."""
+        above the untrained model's x (1 + ``tolerance``), or diverged), or with ``collapse``
+        collapsed (``train_loss``: its mean training loss; see the module), and the run goes
+        back to its best state (kept at `new_best`) at `rollback_lr`."""
         if not self.config.rollback or self.rollbacks >= self.config.most:
             return False
         if not math.isfinite(self.best):
             return False  # no best state yet
-        if not diverged and val_loss <= self._limit(initial_loss):
+        blew_up = diverged or val_loss > self._limit(initial_loss)
+        collapsed = not blew_up and self._collapsed(val_loss, initial_loss, train_loss)
+        if not (blew_up or collapsed):
             return False
         self.rollbacks += 1
+        self.collapsed = collapsed
         return True
+
+    def _collapsed(self, val_loss: float, initial_loss: float, train_loss: float) -> bool:
+        """With ``collapse``: the run had learned and both losses are back near the untrained
+        model's (NaN reads as not: a diverged interval is a blow-up)."""
+        if not self.config.collapse or self.best > COLLAPSE_LEARNED * initial_loss:
+            return False
+        level = self.best + COLLAPSE_UNDONE * (initial_loss - self.best)
+        return val_loss >= level and train_loss >= level
 
     def _limit(self, initial_loss: float) -> float:
         """The loss above which an interval blew up: the untrained model's x (1 +
@@ -181,8 +224,10 @@ class Restarts:
 
     def rollback_message(self, val_loss: float, initial_loss: float, lr: float) -> str:
         """What a driver says when its run rolls back (after `after_later_interval`)."""
+        how = "collapsed" if self.collapsed else "blew up"
+        near = "back near the" if self.collapsed else "against"
         return (
-            f"an interval blew up (validation loss {val_loss:.4g} against {initial_loss:.4g} "
+            f"an interval {how} (validation loss {val_loss:.4g}, {near} {initial_loss:.4g} "
             f"untrained): the run goes back to its best state (validation loss "
             f"{self.best:.4g}) at lr {lr:.3g} (rollback {self.rollbacks} of at most "
             f"{self.config.most})"

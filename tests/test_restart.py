@@ -283,3 +283,63 @@ def test_a_resumed_job_rolls_back_like_an_uninterrupted_one(tmp_path: Path):
     assert [h["lr"] for h in resumed["trajectory"]] == pytest.approx(
         [h["lr"] for h in full["trajectory"]]
     )
+
+
+def test_the_collapse_rule_rolls_back_a_run_that_forgot_what_it_learned():
+    restarts = Restarts(RestartConfig(rollback=True, collapse=True))
+    assert not restarts.after_interval(1.5, 2.3)
+    assert restarts.new_best(1.0, 0.05, initial_loss=2.3)  # learned: 1.0 <= 0.8 x 2.3
+    # back at 1.0 + 0.9 x (2.3 - 1.0) = 2.17 or above, below the blow-up limit (2.53):
+    assert not restarts.after_later_interval(2.25, 2.3, diverged=False, train_loss=0.3)  # overfit
+    assert not restarts.after_later_interval(2.0, 2.3, diverged=False, train_loss=2.3)
+    assert not restarts.after_later_interval(2.3, 2.3, diverged=False)  # no training loss read
+    assert restarts.after_later_interval(2.3, 2.3, diverged=False, train_loss=2.29)
+    assert restarts.collapsed
+    assert restarts.rollback_lr() == pytest.approx(0.005)
+    assert "collapsed" in restarts.rollback_message(2.3, 2.3, 0.005)
+    assert restarts.after_later_interval(9.0, 2.3, diverged=False)  # a blow-up, as before
+    assert not restarts.collapsed
+    assert "blew up" in restarts.rollback_message(9.0, 2.3, 0.005)
+    unlearned = Restarts(RestartConfig(rollback=True, collapse=True))
+    unlearned.new_best(2.0, 0.05, initial_loss=2.3)  # 2.0 > 0.8 x 2.3: noise, not a collapse
+    assert not unlearned.after_later_interval(2.3, 2.3, diverged=False, train_loss=2.3)
+    plain = Restarts(RestartConfig(rollback=True))
+    plain.new_best(1.0, 0.05, initial_loss=2.3)
+    assert not plain.after_later_interval(2.3, 2.3, diverged=False, train_loss=2.3)
+    assert "collapse" not in RestartConfig(rollback=True).to_dict()  # off: as files before it
+    on = RestartConfig(train_loss=True, rollback=True, collapse=True)
+    assert RestartConfig.from_dict(on.to_dict()) == on
+    with pytest.raises(ValueError, match="needs rollback"):
+        RestartConfig(collapse=True)
+
+
+def test_the_drivers_read_a_collapse_alike(tmp_path: Path, monkeypatch):
+    """The harness (one run and a population member), the job driver and `HyperController`
+    each give the rule the interval's mean training loss: with the rule made to see a collapse
+    in every later interval (``COLLAPSE_UNDONE`` -10), each rolls back twice, at the same
+    intervals, and ends where the others end."""
+    import hpenv.restart
+
+    monkeypatch.setattr(hpenv.restart, "COLLAPSE_UNDONE", -10.0)
+    policy = make_policy(decisions=4).with_deploy_flags(restart="collapse")
+    assert policy.metadata.restart == RestartConfig(train_loss=True, rollback=True, collapse=True)
+    spec = RunSpec("digits", 1, fidelity=FIDELITY, decisions=4, start_lr_factor=10.0)
+    rows = [train_runs(PolicyMethod(policy).runs(spec), engine=e)[0]
+            for e in ("sequential", "population")]  # fmt: skip
+    rates = [p["lr"] for p in rows[0].trajectory]
+    assert rates == pytest.approx([p["lr"] for p in rows[1].trajectory])
+    # the second and third intervals roll back to the first's state, at its rate / 10
+    assert rates[3:5] == pytest.approx([rates[1] / 10] * 2)
+    assert rows[1].val_loss == pytest.approx(rows[0].val_loss, rel=1e-3)
+    config = DriveConfig(task="digits", out_dir=str(tmp_path / "job"), epochs=1.0,
+                         device="cpu", seed=1, lr=0.01)  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="collapsed"):
+        job = drive_task(config, policy)
+    assert [h.get("rollbacks") for h in job["trajectory"]] == [None, None, 1.0, 2.0, None]
+    assert job["val_loss"] == pytest.approx(rows[0].val_loss, rel=1e-9)
+    harness, run, controller = controller_beside_harness(policy, start_lr_factor=10.0)
+    with pytest.warns(RuntimeWarning, match="collapsed"):
+        run.train(harness.samples)
+    assert controller.restarts is not None
+    assert controller.restarts.rollbacks == 2
+    assert run.evaluate().loss == pytest.approx(harness.val_loss, rel=1e-6)

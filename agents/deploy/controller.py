@@ -456,6 +456,9 @@ class HyperController:
             and initial is not None
             and restarts.new_best(metrics.val_loss, metrics.hparams.lr, initial[0])
         ):
+            # a snapshot is the weights and the optimizer state (Adam: 3x the weights): free
+            # the old copy before the new one is taken, so two never sit side by side
+            self._best_state = None
             self._best_state = optimizer_snapshot(self.optimizer, self._model)
         return self.hparams
 
@@ -537,15 +540,15 @@ class HyperController:
         return True
 
     def _rolled_back(self, train_loss: float, val_loss: float) -> bool:
-        """Whether an interval after the first blew up and the run went back to its best state
-        (`hpenv.restart`'s rollback: weights, optimizer state, ``model``'s buffers) at a lower
-        rate; the policy's episode goes on."""
+        """Whether an interval after the first blew up (or collapsed) and the run went back to
+        its best state (`hpenv.restart`'s rollback: weights, optimizer state, ``model``'s
+        buffers) at a lower rate; the policy's episode goes on."""
         restarts, state, initial = self.restarts, self._best_state, self._initial
         if restarts is None or state is None or initial is None:
             return False
         diverged = not (math.isfinite(train_loss) and math.isfinite(val_loss))
         loss = math.nan if diverged else val_loss
-        if not restarts.after_later_interval(loss, initial[0], diverged):
+        if not restarts.after_later_interval(loss, initial[0], diverged, train_loss):
             return False
         self._put_back(state, restarts.rollback_lr(), loss, rollbacks=float(restarts.rollbacks))
         warn(restarts.rollback_message(loss, initial[0], self.hparams.lr))

@@ -186,7 +186,7 @@ class TrainingRunDriver:
         if self._restarted(stats, evaluation):
             return self.run.hparams
         if stats.diverged:
-            if self._rolled_back(math.nan, diverged=True):
+            if self._rolled_back(math.nan, diverged=True, train_loss=math.nan):
                 return self.run.hparams
             if not self.diverged:
                 self.diverged = True
@@ -196,7 +196,7 @@ class TrainingRunDriver:
             return self.run.hparams
         if evaluation is None:
             evaluation = self.run.evaluate()
-        if self._rolled_back(evaluation.loss, diverged=False):
+        if self._rolled_back(evaluation.loss, diverged=False, train_loss=stats.loss_mean):
             return self.run.hparams
         progress = self.run.samples_done / self.budget
         base_lr = None if self.base is None else self.base.lr(progress)
@@ -237,13 +237,14 @@ class TrainingRunDriver:
         self.step_policy.start(*self.initial, run.hparams, probe=self._probe, base=self.base)
         return True
 
-    def _rolled_back(self, loss: float, diverged: bool) -> bool:
-        """Whether an interval after the first blew up and the run went back to its best state
-        (`hpenv.restart`'s rollback); its samples stay spent, the policy's episode goes on."""
+    def _rolled_back(self, loss: float, diverged: bool, train_loss: float) -> bool:
+        """Whether an interval after the first blew up (or collapsed: ``train_loss``, its mean
+        training loss) and the run went back to its best state (`hpenv.restart`'s rollback);
+        its samples stay spent, the policy's episode goes on."""
         run, restarts, state = self.run, self.restarts, self._best_state
         if restarts is None or state is None or run.samples_done >= self.budget:
             return False
-        if not restarts.after_later_interval(loss, self.initial[0], diverged):
+        if not restarts.after_later_interval(loss, self.initial[0], diverged, train_loss):
             return False
         self._put_back(state, restarts.rollback_lr(), loss, rollbacks=float(restarts.rollbacks))
         warn(restarts.rollback_message(loss, self.initial[0], run.hparams.lr))

@@ -90,6 +90,7 @@ RESTART_CHOICES: dict[str, RestartConfig | bool | None] = {
     "on": True,
     "train": RestartConfig(train_loss=True),
     "rollback": RestartConfig(train_loss=True, rollback=True),
+    "collapse": RestartConfig(train_loss=True, rollback=True, collapse=True),
     "off": False,
 }
 #: ``--restart``'s help, the same in every script.
@@ -98,8 +99,9 @@ RESTART_HELP = (
     "the untrained model's x1.1, or diverged) from its untrained weights at the rate / 10, "
     "twice at most: 'policy' (as its file says), 'on', 'train' (also when the interval's "
     "mean training loss is above that limit), 'rollback' ('train', and a later interval that "
-    "blows up goes back to the run's best state at that state's rate / 10, twice at most) "
-    "or 'off'"
+    "blows up goes back to the run's best state at that state's rate / 10, twice at most), "
+    "'collapse' ('rollback', and a later interval whose validation and training losses are "
+    "both back near the untrained model's rolls back too) or 'off'"
 )
 #: ``--fall-hold`` of the scripts -> `FrozenPolicy.with_fall_hold`'s ``hold`` (None: the
 #: policy's own, `PolicyMetadata.fall_hold`).

@@ -483,10 +483,11 @@ def _train_group(
         restarted.add(i)
         return True
 
-    def rollback(i: int, diverged: bool, loss: float) -> bool:
-        """A later interval blew up: back to the run's best state (`hpenv.restart`)."""
+    def rollback(i: int, diverged: bool, loss: float, train_loss: float) -> bool:
+        """A later interval blew up (or collapsed): back to the run's best state
+        (`hpenv.restart`)."""
         if i not in best_state or not restarts[i].after_later_interval(
-            loss, first[i].loss, diverged
+            loss, first[i].loss, diverged, train_loss
         ):
             return False
         group.restore(best_state[i], i)
@@ -507,7 +508,7 @@ def _train_group(
             if (
                 diverged
                 and views[i].samples_done < budget
-                and (restart(i, True, math.nan, math.nan) or rollback(i, True, math.nan))
+                and (restart(i, True, math.nan, math.nan) or rollback(i, True, math.nan, math.nan))
             ):
                 group.spend(i, before[i] + step - views[i].samples_done)  # the rest is spent
                 continue
@@ -530,7 +531,7 @@ def _train_group(
             elif (
                 i in restarted
                 or restart(i, False, evaluation.loss, stats[i].loss_mean)
-                or rollback(i, False, evaluation.loss)
+                or rollback(i, False, evaluation.loss, stats[i].loss_mean)
             ):
                 pass  # back at the start (or best): no decision on this interval
             elif runs[i].adjust is not None:
