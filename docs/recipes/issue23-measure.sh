@@ -515,3 +515,21 @@ for run in mt0 mt100; do
 done
 cells logs/exp23/s10/rb hpenv-lr-v2 --methods policy --policy hpenv-lr-v2 --rise-guard on \
     --restart rollback --fall-hold on
+# ---- eleventh session: the rollback of a collapse (--restart collapse) ----
+# (the session ran the rules through docs/measurements/data/issue23-session11/experiment/
+# collapse*.py and cut3.py, monkeypatches of evaluate.py; the shipped --restart collapse gives
+# collapse2.py's rows)
+sgdside logs/exp23/s11/ts/short-sgd-collapse --methods policy --restart collapse --fall-hold on "${SHORT[@]}"
+sgdside logs/exp23/s11/ts/full-sgd-collapse --methods policy --restart collapse --fall-hold on
+side logs/exp23/s11/ts/short-adam-collapse $E --restart collapse --fall-hold on "${SHORT[@]}"
+side logs/exp23/s11/ts/full-adam-collapse $E --restart collapse --fall-hold on
+for name in make-train-mean-567 make-train-mean-8910 make-train-mean-111213; do
+    cells logs/exp23/s11/collapse $name --methods policy --policy logs/exp23/ens6/$name.pt \
+        --rise-guard on --restart collapse --fall-hold on
+done
+for run in mt0 mt100; do
+    cells logs/exp23/s11/collapse $run --methods policy --policy logs/exp23/s7/$run/policy.pt \
+        --rise-guard on --restart collapse --fall-hold on
+done
+cells logs/exp23/s11/collapse hpenv-lr-v2 --methods policy --policy hpenv-lr-v2 --rise-guard on \
+    --restart collapse --fall-hold on
