@@ -11,7 +11,8 @@ S8=docs/measurements/data/issue23-session8
 for c in short-sgd short-adam full-sgd full-adam; do
   echo "######## training side, $c (make-train-mean-567, guard, restart rollback, fall hold): the three levers"
   python scripts/compare_recipes.py --baselines "" --reference rollback --dirs "rollback=$D10/ts-$c-rb" \
-    --dirs "valonly=$D/ts-$c-valonly" --dirs "collapse=$D/ts-$c-collapse" --dirs "cut3=$D/ts-$c-cut3"
+    --dirs "valonly=$D/ts-$c-valonly" --dirs "collapse=$D/ts-$c-collapse" --dirs "cut3=$D/ts-$c-cut3" \
+    --dirs "back=$D/ts-$c-back"
 done
 ens() { local d=$1; echo "$d-567+$d-8910+$d-111213"; }
 for c in sgd eval rescue; do
@@ -28,6 +29,14 @@ for c in sgd eval rescue; do
   echo "######## held out, $c: hpenv-lr-v2 with the guard, the fall hold and the collapse"
   python scripts/compare_recipes.py "${B[@]}" --reference v2+rollback --dirs "v2+rollback=$D10/rb-$c-v2" \
     --dirs "v2+collapse=$D/collapse-$c-v2" "${V[@]}"
+done
+for c in sgd eval; do
+  B=(--baselines ""); [ $c = sgd ] && B=(--baselines static,grid --baselines-from $S8/baselines-sgd)
+  echo "######## held out, $c: make train's three ensembles, back to the start over the collapse (rejected)"
+  python scripts/compare_recipes.py "${B[@]}" --reference collapse --dirs "collapse=$(ens $D/collapse-$c)" \
+    --dirs "back=$(ens $D/back-$c)"
+  echo "######## held out, $c, back to the start against the collapse: per task over the six policies"
+  python $D/experiment/pertask.py "$D/collapse-$c-{p}" "$D/back-$c-{p}" 567 8910 111213 mt0 mt100 v2
 done
 for v in collapse valonly; do
   for c in sgd eval rescue; do
