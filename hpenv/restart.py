@@ -225,9 +225,9 @@ class Restarts:
     def rollback_message(self, val_loss: float, initial_loss: float, lr: float) -> str:
         """What a driver says when its run rolls back (after `after_later_interval`)."""
         how = "collapsed" if self.collapsed else "blew up"
-        near = "back near the" if self.collapsed else "against"
+        near = ", back near the" if self.collapsed else " against"
         return (
-            f"an interval {how} (validation loss {val_loss:.4g}, {near} {initial_loss:.4g} "
+            f"an interval {how} (validation loss {val_loss:.4g}{near} {initial_loss:.4g} "
             f"untrained): the run goes back to its best state (validation loss "
             f"{self.best:.4g}) at lr {lr:.3g} (rollback {self.rollbacks} of at most "
             f"{self.config.most})"
