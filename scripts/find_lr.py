@@ -3,8 +3,9 @@
 The task's model trains one batch per rate while the rate grows exponentially
 from --lr-min to --lr-max (hpenv.probe, the probe every hpenv run makes before
 its first decision), until the smoothed loss diverges; the suggested rate is
-the one of the lowest smoothed loss divided by 10 (measured the best simple
-reading of such a curve; Lightning's steepest-slope rule is shown too). When
+the one of the lowest smoothed loss divided by 30 (hpenv.probe.DEFAULT_RULE,
+min/30: measured the best simple reading of such a curve on the training-side
+tasks; Lightning's steepest-slope rule is shown too). When
 the curve says nothing useful (the loss never fell, or was lowest at the
 bottom of the window) the script says so instead of suggesting a rate.
 
