@@ -468,6 +468,13 @@ def _train_group(
     restarted: set[int] = set()  # this interval: back at the start (or best), no decision
     best_state: dict[int, Any] = {}  # with a rollback: each run's state at its best so far
 
+    def put_back(i: int, state: Any, lr: float) -> None:
+        """A restart's or a rollback's move: run ``i``'s ``state`` back, its rate set to
+        ``lr``, no decision on this interval."""
+        group.restore(state, i)
+        views[i].set_hparams(lr=lr)
+        restarted.add(i)
+
     def restart(i: int, diverged: bool, loss: float, train_loss: float) -> bool:
         nonlocal start_state
         state = start_state
@@ -478,9 +485,7 @@ def _train_group(
             start_state = None  # no run can restart any more: drop the copy
         if not restart:
             return False
-        group.restore(state, i)
-        views[i].set_hparams(lr=restarts[i].lr(views[i].hparams.lr))
-        restarted.add(i)
+        put_back(i, state, restarts[i].lr(views[i].hparams.lr))
         return True
 
     def rollback(i: int, diverged: bool, loss: float, train_loss: float) -> bool:
@@ -490,9 +495,7 @@ def _train_group(
             loss, first[i].loss, diverged, train_loss
         ):
             return False
-        group.restore(best_state[i], i)
-        views[i].set_hparams(lr=restarts[i].rollback_lr())
-        restarted.add(i)
+        put_back(i, best_state[i], restarts[i].rollback_lr())
         return True
 
     while any(live):
