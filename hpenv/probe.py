@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -534,30 +535,43 @@ class OptimizerProbe:
         self._start = self._best = {}
 
 
-def optimizer_snapshot(optimizer: Any, model: Any = None) -> dict[str, Any]:
+def optimizer_snapshot(optimizer: Any, model: Any = None, device: Any = None) -> dict[str, Any]:
     """Copies of the weights an optimizer trains (reached through its parameter groups),
     of its state and, with ``model``, of the model's buffers (BatchNorm statistics): what
     `restore_snapshot` puts back (a probe's rollback, a restart: `hpenv.restart`). Plain
-    tensors and values, so a checkpoint holding it loads with ``weights_only=True``."""
-    import copy
+    tensors and values, so a checkpoint holding it loads with ``weights_only=True``.
 
+    ``device``: where the copies live; None beside the tensors they copy, ``"cpu"`` in host
+    memory (`HyperController`'s rollback: a GPU run keeps none of the copy, which is 3x the
+    weights with Adam). Each tensor is copied straight there, never twice."""
     import torch
+
+    def copied(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            value = value.detach()
+            return value.clone() if device is None else value.to(device, copy=True)
+        if isinstance(value, dict):
+            return {key: copied(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            items = [copied(item) for item in value]
+            return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+        return copy.deepcopy(value)
 
     with torch.no_grad():
         state = {
-            "params": [p.detach().clone() for g in optimizer.param_groups for p in g["params"]],
-            "optimizer": copy.deepcopy(optimizer.state_dict()),
+            "params": [copied(p) for g in optimizer.param_groups for p in g["params"]],
+            "optimizer": copied(optimizer.state_dict()),
         }
         if model is not None:
-            state["buffers"] = {k: b.detach().clone() for k, b in model.named_buffers()}
+            state["buffers"] = {k: copied(b) for k, b in model.named_buffers()}
     return state
 
 
 def restore_snapshot(optimizer: Any, state: dict[str, Any], model: Any = None) -> None:
     """Put back an `optimizer_snapshot` in place: the weights, the optimizer's state (its
-    groups' values as they were then: set the rates afterwards) and ``model``'s buffers."""
-    import copy
-
+    groups' values as they were then: set the rates afterwards) and ``model``'s buffers.
+    A snapshot in host memory goes back to the weights' device (``Tensor.copy_``, the
+    optimizer's ``load_state_dict``)."""
     import torch
 
     params = [p for g in optimizer.param_groups for p in g["params"]]

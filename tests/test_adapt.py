@@ -41,7 +41,10 @@ def tiny(out: Path, **changes) -> AdaptConfig:
 
 @pytest.fixture(scope="module")
 def parent():
-    return make_policy(decisions=DECISIONS)
+    # deployed as the shipped default is (hpenv-lr-v2.1): the adapted policy keeps the nets
+    return make_policy(decisions=DECISIONS).with_deploy_flags(
+        rise_guard="on", restart="collapse", fall_hold="on"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +58,8 @@ def test_adapted_artifact_records_its_parent_and_the_run(parent, adapted: Path):
     assert meta.tasks == ("digits",)
     assert meta.tuned == parent.metadata.tuned
     assert meta.env_config == parent.metadata.env_config  # decisions etc. as the parent's
+    assert meta.deploy == parent.metadata.deploy  # its rise guard, restart and fall hold
+    assert meta.deploy["restart"]["collapse"]
     assert meta.agent_steps == parent.metadata.agent_steps + EPISODES * DECISIONS
     assert meta.parent["source"] == "tiny"
     assert meta.parent["agent_steps"] == parent.metadata.agent_steps

@@ -185,3 +185,20 @@ def test_cli_writes_both_formats(tmp_path: Path, capsys: pytest.CaptureFixture[s
     printed = capsys.readouterr().out.split()
     assert printed == [str(out / "best.ts"), str(out / "best.onnx")]
     assert all(Path(p).is_file() for p in printed)
+
+
+def test_the_cli_says_deployment_settings_are_not_in_the_graph(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    cli = load_script("export_policy")
+    plain = make_policy(("lr",), "continuous").save(tmp_path / "plain.pt")
+    assert (
+        cli.main(["--policy", str(plain), "--format", "torchscript", "--out", str(tmp_path)]) == 0
+    )
+    assert capsys.readouterr().err == ""
+    assert cli.main(["--format", "torchscript", "--out", str(tmp_path / "default")]) == 0
+    err = capsys.readouterr().err  # the default, hpenv-lr-v2.1
+    assert "deployed with fall_hold, restart, rise_guard" in err
+    assert "not part of its graph" in err
+    _, metadata = load_torchscript(tmp_path / "default" / "policy.ts")
+    assert metadata["policy"]["deploy"]["restart"]["collapse"]

@@ -13,6 +13,7 @@ from policies import make_policy
 
 from agents.deploy.controller import HyperController
 from agents.policy import DEFAULT_POLICY, PolicyNotFoundError, hub, load_pretrained, save_pretrained
+from agents.policy.pretrained import v21_from_v2
 from hpenv.observation import OBS_SIZE
 
 
@@ -35,10 +36,12 @@ def test_a_folder_in_the_hub_layout_loads(tmp_path: Path):
 
 
 def test_shipped_names_and_the_default():
-    assert hub.DEFAULT_POLICY_NAME in hub.shipped_policies()
+    assert hub.DEFAULT_POLICY_NAME == "hpenv-lr-v2.1"
+    assert {"hpenv-lr-v2", "hpenv-lr-v2.1"} <= set(hub.shipped_policies())
     assert hub.resolve_policy_file(None) == DEFAULT_POLICY
-    assert hub.resolve_policy_file("hpenv-lr-v2") == DEFAULT_POLICY
-    assert hub.resolve_policy_file("hpenv-lr-v2.pt") == DEFAULT_POLICY
+    assert hub.resolve_policy_file("hpenv-lr-v2.1") == DEFAULT_POLICY
+    assert hub.resolve_policy_file("hpenv-lr-v2.1.pt") == DEFAULT_POLICY
+    assert hub.resolve_policy_file("hpenv-lr-v2") == DEFAULT_POLICY.with_name("hpenv-lr-v2.pt")
     optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
     controller = HyperController.from_pretrained(None, optimizer, total_steps=50, batch_size=8)
     assert controller.policy.metadata.tuned == ("lr",)
@@ -75,6 +78,23 @@ def test_offline_a_repo_id_fails_fast_and_says_what_it_tried(monkeypatch, tmp_pa
     assert "a shipped policy (known: hpenv-lr-v2" in message
     assert "Hugging Face Hub repo 'someone/not-cached'" in message
     assert "not in the local cache, and HPENV_NO_HUB is set" in message  # conftest sets it
+
+
+def test_the_default_is_v2_deployed_with_its_nets():
+    """hpenv-lr-v2.1 is hpenv-lr-v2's weights with the rise guard, the collapse restart and
+    the fall hold, nothing else (rebuilt by the recipe its docstring gives)."""
+    v2, v21 = load_pretrained("hpenv-lr-v2"), load_pretrained(None)
+    assert v2.metadata.deploy == {}  # v2 stays as meta-trained
+    assert v21.metadata.rise_guard
+    assert v21.metadata.fall_hold == 0.01
+    restart = v21.metadata.restart
+    assert restart is not None
+    assert (restart.train_loss, restart.rollback, restart.collapse) == (True, True, True)
+    assert v21.fingerprint() == v21_from_v2(v2).fingerprint() != v2.fingerprint()
+    weights = zip(v21.policy.state_dict().values(), v2.policy.state_dict().values(), strict=True)
+    for mine, theirs in weights:
+        assert torch.equal(mine, theirs)
+    same_actions(v21, v2)
 
 
 def test_an_unknown_name_lists_the_shipped_ones():

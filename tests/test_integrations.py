@@ -414,3 +414,61 @@ def test_lightning_restarts_a_blown_first_interval():
         trainer.fit(module, train, val)
     assert callback.controller is not None
     check_restart(callback.controller, lrs, 1.0)
+
+
+# ------------------------------------------- the rollback (a later interval that blew up)
+#: A policy that raises the rate x3 at every decision, deployed with the rollback (as the
+#: default hpenv-lr-v2.1 is, with the collapse rule too): a later interval blows up.
+def raising_with_rollback() -> Any:
+    return make_policy(decisions=DECISIONS, action_bias=50.0).with_deploy_flags(restart="rollback")
+
+
+def check_rollback(controller: Any, lrs: dict[int, float], step: int, lr: float) -> None:
+    """The interval before ``step`` blew up: the run went back to its best state at a
+    tenth of the best interval's rate, which the optimizer trains with from the next step
+    (the framework's scheduler re-anchored on it)."""
+    assert controller.restarts is not None
+    assert (controller.restarts.count, controller.restarts.rollbacks) == (0, 1)
+    (rolled,) = [h for h in controller.history if h.get("rollbacks")]
+    assert rolled["step"] == step
+    assert rolled["lr"] == pytest.approx(lr)
+    assert lrs[step + 1] == pytest.approx(lr, rel=1e-9)
+
+
+def test_hf_trainer_rolls_back_a_later_blow_up(tmp_path: Path):
+    from agents.deploy.integrations.hf import HyperControllerCallback
+
+    # 0.003 raised x3 per decision: the best state after 18 steps (trained at 0.027), the
+    # interval at 0.081 blows the validation loss up (0.69 untrained -> 0.91)
+    transformers, model, args, train, val = hf_setup(tmp_path, learning_rate=0.003)
+    callback = HyperControllerCallback(
+        raising_with_rollback(), eval_dataset=val, eval_batch_size=10
+    )
+    lrs: dict[int, float] = {}
+    callbacks = [callback, hf_lr_recorder(transformers, lrs)]
+    with pytest.warns(RuntimeWarning, match="best state"):
+        transformers.Trainer(
+            model=model, args=args, train_dataset=train, callbacks=callbacks
+        ).train()
+    assert callback.controller is not None
+    check_rollback(callback.controller, lrs, 24, 0.0027)
+
+
+def test_lightning_rolls_back_a_later_blow_up():
+    from agents.deploy.integrations.lightning import HyperControllerCallback
+
+    # 0.1 raised x3 per decision: the best state after 12 steps (trained at 0.3), the
+    # interval at 0.9 blows the validation loss up (1.15 untrained -> 6.6); back at 0.03
+    # the next interval reaches a loss below that best (0.39 against 0.46)
+    pl, module, train, val, kwargs = lightning_setup(scheduler="constant", lr=0.1)
+    callback = HyperControllerCallback(raising_with_rollback())
+    lrs: dict[int, float] = {}
+    trainer = pl.Trainer(callbacks=[callback, lightning_lr_recorder(pl, lrs)], **kwargs)
+    with pytest.warns(RuntimeWarning, match="best state"):
+        trainer.fit(module, train, val)
+    controller = callback.controller
+    assert controller is not None
+    check_rollback(controller, lrs, 18, 0.03)
+    best, blown, after = (h["val_loss"] for h in controller.history[2:5])
+    assert blown > 1.1 * controller.history[0]["val_loss"]
+    assert after < best

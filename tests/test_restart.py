@@ -343,3 +343,38 @@ def test_the_drivers_read_a_collapse_alike(tmp_path: Path, monkeypatch):
     assert controller.restarts is not None
     assert controller.restarts.rollbacks == 2
     assert run.evaluate().loss == pytest.approx(harness.val_loss, rel=1e-6)
+
+
+def test_the_controllers_copy_of_the_run_lives_in_host_memory(monkeypatch):
+    """Every copy the controller takes (at attach, at each new best) goes to
+    `SNAPSHOT_DEVICE`, each tensor straight there (the optimizer's state too): asked for
+    the ``meta`` device here (no GPU in CI), the copies hold meta tensors only."""
+    import torch
+
+    from agents.deploy import controller as controller_module
+    from hpenv.probe import optimizer_snapshot
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model(torch.randn(8, 3)).sum().backward()
+    optimizer.step()
+    copy = optimizer_snapshot(optimizer, model, device="meta")
+    tensors = [*copy["params"], *copy["buffers"].values()]
+    tensors += [t for s in copy["optimizer"]["state"].values() for t in s.values()]
+    assert len(tensors) == 4 + 3 + 4 * 3  # weights, BatchNorm's buffers, Adam's 3 per weight
+    assert all(t.device.type == "meta" for t in tensors)
+    here = optimizer_snapshot(optimizer, model)  # beside the weights: copies, not views
+    assert here["params"][0].data_ptr() != model[0].weight.data_ptr()
+
+    devices: list[object] = []
+
+    def recorded(*args, device=None):
+        devices.append(device)
+        return optimizer_snapshot(*args, device=device)
+
+    monkeypatch.setattr(controller_module, "optimizer_snapshot", recorded)
+    harness, run, _ = controller_beside_harness(_raising_with_rollback(), start_lr_factor=10.0)
+    with pytest.warns(RuntimeWarning, match="best state"):
+        run.train(harness.samples)
+    assert len(devices) >= 2  # at attach, then each new best
+    assert set(devices) == {controller_module.SNAPSHOT_DEVICE} == {"cpu"}

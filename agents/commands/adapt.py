@@ -1,6 +1,6 @@
 """Adapt a frozen policy to a new task with a few cheap episodes of PPO (few-shot adaptation).
 
-Continues PPO from the policy (default: the shipped hpenv-lr-v2) on --episodes
+Continues PPO from the policy (default: the shipped hpenv-lr-v2.1) on --episodes
 episodes of --task only, with the policy's own observation normalisation
 (frozen by default; --normalisation update updates it slowly), each episode on
 half of the task's CPU-fidelity training subset (--subset-factor, --epochs).

@@ -6,6 +6,11 @@ network and action clipping (or per-hyperparameter argmax) in one graph; see
 agents/policy/export.py. ONNX needs the ``export`` extra (pip install -e '.[export]').
 --policy defaults to the shipped policy.
 
+A policy's deployment settings (the default ``hpenv-lr-v2.1``'s rise guard, restart and
+fall hold: ``metadata["policy"]["deploy"]``) are what its drivers do around the policy, not
+part of the graph: the export records them in its metadata, and says so on stderr, so a
+runtime that drives jobs with the exported module can apply them as `HyperController` does.
+
 Example:
     hpenv-export --out exported/
     hpenv-export --policy logs/meta-.../best_policy.pt --format onnx \\
@@ -16,6 +21,7 @@ From a clone without installing, ``python scripts/export_policy.py`` is the same
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -56,6 +62,13 @@ def export(config: ExportConfig) -> None:
         print(export_torchscript(policy, out / f"{stem}.ts"))
     if model is not None:
         print(save_onnx(model, out / f"{stem}.onnx"))
+    deploy = policy.metadata.deploy
+    if deploy:
+        print(
+            f"note: the policy is deployed with {', '.join(sorted(deploy))}: driver behaviour "
+            "recorded in the export's metadata (policy.deploy), not part of its graph",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -28,12 +28,16 @@ NaN or infinite losses (or validation losses) mark the run as diverged: from
 then on the controller keeps the last finite hyperparameters, changes nothing,
 and says so once with a warning; it never writes NaN into the optimizer.
 
-A policy deployed with a restart (`FrozenPolicy.with_restart`, `hpenv.restart`) takes a
-copy of the weights (through the optimizer's groups; ``model=``'s buffers too) and of the
-optimizer state when it is attached (before any probe); if the first interval blows the
-validation loss up, they are put back, the rate divided by 10, and the policy starts its episode
-again (one warning each time). The HF and Lightning callbacks get it through the
-controller.
+A policy deployed with a restart (`FrozenPolicy.with_restart`, `hpenv.restart`; the
+default ``hpenv-lr-v2.1`` is) takes a copy of the weights (through the optimizer's groups;
+``model=``'s buffers too) and of the optimizer state when it is attached (before any
+probe); if the first interval blows the validation loss up, they are put back, the rate
+divided by 10, and the policy starts its episode again (one warning each time). With the
+rollback (``--restart rollback`` or ``collapse``) each new best validation loss replaces that
+copy with one of the run's state then, and a later interval that blows up or collapses puts
+it back at a tenth of the rate. The copy lives in host memory (`SNAPSHOT_DEVICE`): one at a
+time, 3x the weights with Adam, 2x with SGD and momentum, none of it on the GPU. The HF and
+Lightning callbacks get it through the controller.
 
 If ``evaluate`` raises at a decision point, that decision is skipped with a
 warning (the hyperparameters stay as they are) and the schedule goes on: the
@@ -76,6 +80,9 @@ from hpenv.training import global_norm
 ASSUMED_BATCH_SIZE = 128
 #: Hyperparameters an optimizer's parameter groups can carry.
 SERVABLE = ("lr", "momentum", "weight_decay")
+#: Where the restart's and the rollback's copy of the run's state lives: host memory, so
+#: a GPU run spends none of its memory on it (`hpenv.probe.optimizer_snapshot`).
+SNAPSHOT_DEVICE = "cpu"
 
 Evaluate = Callable[[], "tuple[float, float] | dict[str, float]"]
 
@@ -121,7 +128,7 @@ def check_servable(policy: FrozenPolicy, where: str = "a HyperController") -> No
             "Drive a TrainingRun job with it instead (scripts/run_policy.py, "
             "agents.deploy.drive.drive_task, which apply batch-size and dropout decisions); "
             "where a framework owns the data loader (HF Trainer, Lightning) the batch size "
-            "cannot be changed, so use a policy that tunes only these (e.g. hpenv-lr-v2)"
+            "cannot be changed, so use a policy that tunes only these (e.g. hpenv-lr-v2.1)"
         )
 
 
@@ -256,7 +263,7 @@ class HyperController:
         self.restarts = None if restart is None else Restarts(restart)
         self._restart_state: dict[str, Any] | None = None
         if self.restarts is not None:  # the weights as attached: before any probe
-            self._restart_state = optimizer_snapshot(optimizer, model)
+            self._restart_state = optimizer_snapshot(optimizer, model, device=SNAPSHOT_DEVICE)
         #: With the restart's rollback: the state at the run's best validation loss so far.
         self._best_state: dict[str, Any] | None = None
         self._ratios = self._group_ratios()
@@ -456,10 +463,13 @@ class HyperController:
             and initial is not None
             and restarts.new_best(metrics.val_loss, metrics.hparams.lr, initial[0])
         ):
-            # a snapshot is the weights and the optimizer state (Adam: 3x the weights): free
-            # the old copy before the new one is taken, so two never sit side by side
+            # a snapshot is the weights and the optimizer state (Adam: 3x the weights), in
+            # host memory: free the old copy before the new one is taken, so two never sit
+            # side by side
             self._best_state = None
-            self._best_state = optimizer_snapshot(self.optimizer, self._model)
+            self._best_state = optimizer_snapshot(
+                self.optimizer, self._model, device=SNAPSHOT_DEVICE
+            )
         return self.hparams
 
     def _interval_metrics(self) -> IntervalMetrics | None:

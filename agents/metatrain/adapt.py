@@ -22,8 +22,10 @@ met. The run directory holds:
 
 - ``policy.pt``: the adapted artifact. Its metadata adds the task to ``tasks``
   (so the evaluation harness refuses it there without ``--include-training-tasks``),
-  adds the steps to ``agent_steps``, and records ``parent`` (where the policy came
-  from, a summary of its metadata, and its own lineage) and ``adaptation`` (the
+  adds the steps to ``agent_steps``, keeps the parent's deployment settings (``deploy``:
+  the rise guard, restart and fall hold of ``hpenv-lr-v2.1``, say), and records ``parent``
+  (where the policy came from, a summary of its metadata, and its own lineage) and
+  ``adaptation`` (the
   task, episodes, agent steps, training samples, the samples of one harness run
   of the task and their ratio, seconds and every setting);
 - ``adaptation.json``: the same record, plus the episode returns;
@@ -220,7 +222,8 @@ def _adapted(
     record: dict[str, Any],
     file: str,
 ) -> FrozenPolicy:
-    """The adapted artifact: the model now, with the parent's settings and the run's lineage."""
+    """The adapted artifact: the model now, with the parent's settings (its deployment
+    settings too) and the run's lineage."""
     adapted = FrozenPolicy.from_model(
         model,
         venv.obs_rms,
@@ -238,6 +241,7 @@ def _adapted(
         agent_steps=parent.metadata.agent_steps + int(model.num_timesteps),
         parent=parent_summary(config.policy, file, parent.metadata),
         adaptation=record,
+        deploy=dict(parent.metadata.deploy),
     )
     return adapted
 

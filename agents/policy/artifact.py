@@ -845,7 +845,7 @@ def load_policy(path: str | Path) -> FrozenPolicy:
     if not target.is_file():
         raise FileNotFoundError(
             f"no policy artifact at {target} (load_policy reads an artifact file; "
-            "agents.policy.load_pretrained also takes a shipped name such as 'hpenv-lr-v2', "
+            "agents.policy.load_pretrained also takes a shipped name such as 'hpenv-lr-v2.1', "
             "a folder in the hub layout or a Hugging Face Hub repo id)"
         )
     try:

@@ -5,7 +5,8 @@ and the framework callbacks) accepts, tried in this order:
 
 1. a local artifact file (``best_policy.pt``);
 2. a local folder in the hub layout (below);
-3. the name of a shipped policy (``hpenv-lr-v2``; `DEFAULT_POLICY_NAME` is the default);
+3. the name of a shipped policy (``hpenv-lr-v2.1``, ``hpenv-lr-v2``; `DEFAULT_POLICY_NAME` is
+   the default);
 4. a Hugging Face Hub repo id (``owner/name``, optionally ``owner/name@revision``),
    downloaded with ``huggingface_hub.hf_hub_download`` into its usual cache.
 
@@ -37,8 +38,9 @@ POLICY_FILE = "policy.pt"
 CARD_FILE = "README.md"
 METADATA_FILE = "hpenv.json"
 PRETRAINED_DIR = Path(__file__).with_name("pretrained")
-#: The shipped policy used when none is named.
-DEFAULT_POLICY_NAME = "hpenv-lr-v2"
+#: The shipped policy used when none is named: ``hpenv-lr-v2``'s weights deployed with the
+#: rise guard, ``--restart collapse`` and the fall hold (`agents.policy.pretrained`).
+DEFAULT_POLICY_NAME = "hpenv-lr-v2.1"
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")
 
 

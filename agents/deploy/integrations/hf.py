@@ -53,7 +53,7 @@ else. **The batch size cannot be changed** here: the Trainer builds and owns the
 data loader (``per_device_train_batch_size``), so a policy that tunes batch
 size (meta-trained with ``--tuned lr,batch_size``) or dropout is refused when
 the callback is built, with `agents.policy.IncompatiblePolicyError`. Use an
-lr-only policy (``hpenv-lr-v2``, the default), or train with
+lr-only policy (``hpenv-lr-v2.1``, the default), or train with
 `hpenv.training.TrainingRun` / ``scripts/run_policy.py``, which apply
 batch-size decisions.
 

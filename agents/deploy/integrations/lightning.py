@@ -43,7 +43,7 @@ What is and is not supported: the callback changes the learning rate, momentum
 **The batch size cannot be changed** here: your ``DataLoader`` (and Lightning's
 loop over it) fixes it, so a policy that tunes batch size (meta-trained with
 ``--tuned lr,batch_size``) or dropout is refused when the callback is built, with
-`agents.policy.IncompatiblePolicyError`. Use an lr-only policy (``hpenv-lr-v2``,
+`agents.policy.IncompatiblePolicyError`. Use an lr-only policy (``hpenv-lr-v2.1``,
 the default), or train with `hpenv.training.TrainingRun` /
 ``scripts/run_policy.py``, which apply batch-size decisions.
 

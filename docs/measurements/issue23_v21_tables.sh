@@ -1,0 +1,23 @@
+#!/bin/bash
+# The twelfth session's tables: hpenv-lr-v2 as meta-trained against hpenv-lr-v2.1 (its weights
+# with the rise guard, --restart collapse and the fall hold) on the held-out suite, same code,
+# same cells (compare_recipes.py --dirs: paired Wilcoxon over the cells). Folders in
+# docs/measurements/data/issue23-session12/ (results.csv, config.json; paired.py: the same test on
+# the harness's score, without diabetes too), made by
+#   python scripts/evaluate.py --methods policy --policy hpenv-lr-v2 [COND] --data-dir DATA --out-dir .../COND-v2
+#   python scripts/evaluate.py --methods policy --policy hpenv-lr-v2.1 [COND] --data-dir DATA --out-dir .../COND-v21
+# COND: none (eval), --start-lr-factors 0.01,30 (rescue), --optimizer sgd (sgd).
+source /work/main/.venv/bin/activate
+cd /work/main
+D=docs/measurements/data/issue23-session12
+S6=docs/measurements/data/issue23-session6
+S8=docs/measurements/data/issue23-session8
+for c in eval rescue sgd; do
+  B=(--baselines ""); [ $c = eval ] && B=(--baselines static --baselines-from $S6/baselines-static)
+  [ $c = sgd ] && B=(--baselines static,grid --baselines-from $S8/baselines-sgd)
+  echo "######## held out, $c: hpenv-lr-v2.1 against hpenv-lr-v2"
+  python scripts/compare_recipes.py "${B[@]}" --reference v2 --dirs "v2=$D/$c-v2" --dirs "v2.1=$D/$c-v21"
+  echo "######## held out, $c: paired.py, on the harness's score (test accuracy where a task has a test split) and on validation accuracy; all tasks, then without diabetes (no test split)"
+  python $D/paired.py $D/$c-v2 $D/$c-v21
+  python $D/paired.py $D/$c-v2 $D/$c-v21 --without diabetes
+done
