@@ -21,3 +21,18 @@ for c in eval rescue sgd; do
   python $D/paired.py $D/$c-v2 $D/$c-v21
   python $D/paired.py $D/$c-v2 $D/$c-v21 --without diabetes
 done
+echo "######## training side over hpenv-lr-v2.1: the fall hold's patience 2 (p2), the plateau hold first (ul1) and second version (ul)"
+for c in short-sgd short-adam full-sgd full-adam; do
+  echo "#### $c"
+  python scripts/compare_recipes.py --baselines "" --reference v21 --dirs "v21=$D/ts-$c-v21" \
+    --dirs "p2=$D/ts-$c-p2" --dirs "ul1=$D/ts-$c-ul1" --dirs "ul=$D/ts-$c-ul"
+done
+echo "#### checks: patience 1 = v2.1; the plateau hold built into FallHold (--fall-hold learned, reverted) = its prototype"
+python $D/paired.py $D/ts-short-sgd-v21 $D/ts-short-sgd-p1
+python $D/paired.py $D/ts-short-sgd-ul $D/ts-short-sgd-learned
+for c in eval sgd rescue; do
+  echo "######## held out, $c: the plateau hold (second version) over hpenv-lr-v2.1 and over make train's ensemble {5,6,7}"
+  python scripts/compare_recipes.py --baselines "" --reference v2.1 --dirs "v2.1=$D/$c-v21" --dirs "v2.1+ul=$D/ul-$c-v21"
+  python scripts/compare_recipes.py --baselines "" --reference 567 \
+    --dirs "567=docs/measurements/data/issue23-session11/collapse-$c-567" --dirs "567+ul=$D/ul-$c-567"
+done
