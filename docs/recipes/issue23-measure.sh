@@ -533,3 +533,13 @@ for run in mt0 mt100; do
 done
 cells logs/exp23/s11/collapse hpenv-lr-v2 --methods policy --policy hpenv-lr-v2 --rise-guard on \
     --restart collapse --fall-hold on
+# ---- twelfth session: hpenv-lr-v2.1 (the default) against hpenv-lr-v2, same cells ----
+cells logs/exp23/s12 v2 --methods policy --policy hpenv-lr-v2
+cells logs/exp23/s12 v21 --methods policy --policy hpenv-lr-v2.1
+# the fall-hold rules over v2.1 ran through docs/measurements/data/issue23-session12/experiment/
+# (patience.py, unlearned.py, with its ts.sh and held.sh), monkeypatches of evaluate.py, not
+# shipped; make train's ensemble {5,6,7} was rebuilt from retrained seeds:
+for s in 5 6 7; do python scripts/train_agent.py --seed $s --out-dir logs/exp23/s12/members/s$s; done
+python scripts/ensemble_policy.py --out logs/exp23/s12/members/mean-567.pt --rise-guard on \
+    --restart collapse --fall-hold on --policies \
+    logs/exp23/s12/members/s5/best_policy.pt,logs/exp23/s12/members/s6/best_policy.pt,logs/exp23/s12/members/s7/best_policy.pt
