@@ -36,3 +36,5 @@ for c in eval sgd rescue; do
   python scripts/compare_recipes.py --baselines "" --reference 567 \
     --dirs "567=docs/measurements/data/issue23-session11/collapse-$c-567" --dirs "567+ul=$D/ul-$c-567"
 done
+echo "######## every 1x method on validation accuracy and on the harness's score (test where a task has a test split)"
+python $D/scores.py "=$D/baselines-eval" "v2=$D/eval-v2" "v2.1=$D/eval-v21"
