@@ -38,3 +38,5 @@ for c in eval sgd rescue; do
 done
 echo "######## every 1x method on validation accuracy and on the harness's score (test where a task has a test split)"
 python $D/scores.py "=$D/baselines-eval" "v2=$D/eval-v2" "v2.1=$D/eval-v21"
+echo "######## the grid's per-seed choice against leave-one-seed-out"
+python $D/grid_selection.py $D/baselines-eval
