@@ -386,34 +386,50 @@ def check_restart(controller: Any, lrs: dict[int, float], start_lr: float) -> No
     assert lrs[7] == pytest.approx(start_lr / 10, rel=1e-9)  # the step after the restart
 
 
-def test_hf_trainer_restarts_a_blown_first_interval(tmp_path: Path):
+def hf_train_warned(
+    tmp_path: Path, policy: Any, learning_rate: float, warning: str
+) -> tuple[Any, dict[int, float]]:
+    """The HF Trainer driven by ``policy`` from ``learning_rate``, warning ``warning``: its
+    controller and the rate of every step."""
     from agents.deploy.integrations.hf import HyperControllerCallback
 
-    transformers, model, args, train, val = hf_setup(tmp_path, learning_rate=1.0)
-    callback = HyperControllerCallback(
-        make_policy(decisions=DECISIONS).with_restart(True), eval_dataset=val, eval_batch_size=10
-    )
+    transformers, model, args, train, val = hf_setup(tmp_path, learning_rate=learning_rate)
+    callback = HyperControllerCallback(policy, eval_dataset=val, eval_batch_size=10)
     lrs: dict[int, float] = {}
     callbacks = [callback, hf_lr_recorder(transformers, lrs)]
-    with pytest.warns(RuntimeWarning, match="blew up"):
+    with pytest.warns(RuntimeWarning, match=warning):
         transformers.Trainer(
             model=model, args=args, train_dataset=train, callbacks=callbacks
         ).train()
     assert callback.controller is not None
-    check_restart(callback.controller, lrs, 1.0)
+    return callback.controller, lrs
+
+
+def lightning_fit_warned(policy: Any, lr: float, warning: str) -> tuple[Any, dict[int, float]]:
+    """Lightning driven by ``policy`` from ``lr``, warning ``warning``: its controller and the
+    rate of every step."""
+    from agents.deploy.integrations.lightning import HyperControllerCallback
+
+    pl, module, train, val, kwargs = lightning_setup(scheduler="constant", lr=lr)
+    callback = HyperControllerCallback(policy)
+    lrs: dict[int, float] = {}
+    trainer = pl.Trainer(callbacks=[callback, lightning_lr_recorder(pl, lrs)], **kwargs)
+    with pytest.warns(RuntimeWarning, match=warning):
+        trainer.fit(module, train, val)
+    assert callback.controller is not None
+    return callback.controller, lrs
+
+
+def test_hf_trainer_restarts_a_blown_first_interval(tmp_path: Path):
+    policy = make_policy(decisions=DECISIONS).with_restart(True)
+    controller, lrs = hf_train_warned(tmp_path, policy, 1.0, "blew up")
+    check_restart(controller, lrs, 1.0)
 
 
 def test_lightning_restarts_a_blown_first_interval():
-    from agents.deploy.integrations.lightning import HyperControllerCallback
-
-    pl, module, train, val, kwargs = lightning_setup(scheduler="constant", lr=1.0)
-    callback = HyperControllerCallback(make_policy(decisions=DECISIONS).with_restart(True))
-    lrs: dict[int, float] = {}
-    trainer = pl.Trainer(callbacks=[callback, lightning_lr_recorder(pl, lrs)], **kwargs)
-    with pytest.warns(RuntimeWarning, match="blew up"):
-        trainer.fit(module, train, val)
-    assert callback.controller is not None
-    check_restart(callback.controller, lrs, 1.0)
+    policy = make_policy(decisions=DECISIONS).with_restart(True)
+    controller, lrs = lightning_fit_warned(policy, 1.0, "blew up")
+    check_restart(controller, lrs, 1.0)
 
 
 # ------------------------------------------- the rollback (a later interval that blew up)
@@ -436,38 +452,17 @@ def check_rollback(controller: Any, lrs: dict[int, float], step: int, lr: float)
 
 
 def test_hf_trainer_rolls_back_a_later_blow_up(tmp_path: Path):
-    from agents.deploy.integrations.hf import HyperControllerCallback
-
     # 0.003 raised x3 per decision: the best state after 18 steps (trained at 0.027), the
     # interval at 0.081 blows the validation loss up (0.69 untrained -> 0.91)
-    transformers, model, args, train, val = hf_setup(tmp_path, learning_rate=0.003)
-    callback = HyperControllerCallback(
-        raising_with_rollback(), eval_dataset=val, eval_batch_size=10
-    )
-    lrs: dict[int, float] = {}
-    callbacks = [callback, hf_lr_recorder(transformers, lrs)]
-    with pytest.warns(RuntimeWarning, match="best state"):
-        transformers.Trainer(
-            model=model, args=args, train_dataset=train, callbacks=callbacks
-        ).train()
-    assert callback.controller is not None
-    check_rollback(callback.controller, lrs, 24, 0.0027)
+    controller, lrs = hf_train_warned(tmp_path, raising_with_rollback(), 0.003, "best state")
+    check_rollback(controller, lrs, 24, 0.0027)
 
 
 def test_lightning_rolls_back_a_later_blow_up():
-    from agents.deploy.integrations.lightning import HyperControllerCallback
-
     # 0.1 raised x3 per decision: the best state after 12 steps (trained at 0.3), the
     # interval at 0.9 blows the validation loss up (1.15 untrained -> 6.6); back at 0.03
     # the next interval reaches a loss below that best (0.39 against 0.46)
-    pl, module, train, val, kwargs = lightning_setup(scheduler="constant", lr=0.1)
-    callback = HyperControllerCallback(raising_with_rollback())
-    lrs: dict[int, float] = {}
-    trainer = pl.Trainer(callbacks=[callback, lightning_lr_recorder(pl, lrs)], **kwargs)
-    with pytest.warns(RuntimeWarning, match="best state"):
-        trainer.fit(module, train, val)
-    controller = callback.controller
-    assert controller is not None
+    controller, lrs = lightning_fit_warned(raising_with_rollback(), 0.1, "best state")
     check_rollback(controller, lrs, 18, 0.03)
     best, blown, after = (h["val_loss"] for h in controller.history[2:5])
     assert blown > 1.1 * controller.history[0]["val_loss"]
