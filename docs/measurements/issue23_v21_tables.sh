@@ -40,3 +40,7 @@ echo "######## every 1x method on validation accuracy and on the harness's score
 python $D/scores.py "=$D/baselines-eval" "v2=$D/eval-v2" "v2.1=$D/eval-v21"
 echo "######## the grid's per-seed choice against leave-one-seed-out"
 python $D/grid_selection.py $D/baselines-eval
+echo "######## every task with a test split (experiment/splitval.py: half the validation split held back)"
+python $D/scores.py "grid=$D/split-grid" "=$D/split-base" "v2=$D/split-v2" "v2.1=$D/split-v21"
+python $D/paired.py $D/split-v2 $D/split-v21
+python $D/paired.py $D/split-v2 $D/split-v21 --without diabetes

@@ -543,3 +543,12 @@ for s in 5 6 7; do python scripts/train_agent.py --seed $s --out-dir logs/exp23/
 python scripts/ensemble_policy.py --out logs/exp23/s12/members/mean-567.pt --rise-guard on \
     --restart collapse --fall-hold on --policies \
     logs/exp23/s12/members/s5/best_policy.pt,logs/exp23/s12/members/s6/best_policy.pt,logs/exp23/s12/members/s7/best_policy.pt
+# every task given a test split (half its validation split), a prototype: splitval.py wraps the
+# data loader; its own cache so the tasks' processed data is not replaced
+SPLIT=docs/measurements/data/issue23-session12/experiment/splitval.py
+export HPENV_CACHE_DIR=/tmp/hpenv-splitcache
+python $SPLIT --methods grid --data-dir ~/data --out-dir logs/exp23/s12/split/grid
+python $SPLIT --methods static,cosine,prodigy,schedulefree --data-dir ~/data --out-dir logs/exp23/s12/split/base
+python $SPLIT --methods policy --policy hpenv-lr-v2.1 --data-dir ~/data --out-dir logs/exp23/s12/split/v21
+python $SPLIT --methods policy --policy hpenv-lr-v2 --data-dir ~/data --out-dir logs/exp23/s12/split/v2
+unset HPENV_CACHE_DIR
