@@ -53,3 +53,10 @@ def make_policy(
         model, rms, 10.0, 1e-8, tuned=tuned, action_mode="continuous",
         env_config={"decisions": decisions, **env_config}, obs_version=obs_version,
     )  # fmt: skip
+
+
+def raising_with_rollback(decisions: int = 4) -> FrozenPolicy:
+    """A policy that raises the rate x3 at every decision, deployed with the rollback
+    (``--restart rollback``): a later interval blows up and rolls back (test_restart,
+    test_integrations; their tests say where)."""
+    return make_policy(decisions=decisions, action_bias=50.0).with_deploy_flags(restart="rollback")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from policies import make_policy
+from policies import make_policy, raising_with_rollback
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*LeafSpec"),  # lightning's pytree use, torch 2.14
@@ -433,12 +433,8 @@ def test_lightning_restarts_a_blown_first_interval():
 
 
 # ------------------------------------------- the rollback (a later interval that blew up)
-#: A policy that raises the rate x3 at every decision, deployed with the rollback (as the
-#: default hpenv-lr-v2.1 is, with the collapse rule too): a later interval blows up.
-def raising_with_rollback() -> Any:
-    return make_policy(decisions=DECISIONS, action_bias=50.0).with_deploy_flags(restart="rollback")
-
-
+# `raising_with_rollback` raises the rate x3 at every decision, deployed with
+# the rollback (as the default hpenv-lr-v2.1 is, with the collapse rule too).
 def check_rollback(controller: Any, lrs: dict[int, float], step: int, lr: float) -> None:
     """The interval before ``step`` blew up: the run went back to its best state at a
     tenth of the best interval's rate, which the optimizer trains with from the next step
@@ -454,7 +450,9 @@ def check_rollback(controller: Any, lrs: dict[int, float], step: int, lr: float)
 def test_hf_trainer_rolls_back_a_later_blow_up(tmp_path: Path):
     # 0.003 raised x3 per decision: the best state after 18 steps (trained at 0.027), the
     # interval at 0.081 blows the validation loss up (0.69 untrained -> 0.91)
-    controller, lrs = hf_train_warned(tmp_path, raising_with_rollback(), 0.003, "best state")
+    controller, lrs = hf_train_warned(
+        tmp_path, raising_with_rollback(DECISIONS), 0.003, "best state"
+    )
     check_rollback(controller, lrs, 24, 0.0027)
 
 
@@ -462,7 +460,7 @@ def test_lightning_rolls_back_a_later_blow_up():
     # 0.1 raised x3 per decision: the best state after 12 steps (trained at 0.3), the
     # interval at 0.9 blows the validation loss up (1.15 untrained -> 6.6); back at 0.03
     # the next interval reaches a loss below that best (0.39 against 0.46)
-    controller, lrs = lightning_fit_warned(raising_with_rollback(), 0.1, "best state")
+    controller, lrs = lightning_fit_warned(raising_with_rollback(DECISIONS), 0.1, "best state")
     check_rollback(controller, lrs, 18, 0.03)
     best, blown, after = (h["val_loss"] for h in controller.history[2:5])
     assert blown > 1.1 * controller.history[0]["val_loss"]

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
-from policies import make_policy
+from policies import make_policy, raising_with_rollback
 from test_batched_harness import _same_rows
 
 from agents.deploy.drive import DriveConfig, drive_task
@@ -216,18 +216,16 @@ def test_the_rollback_rule_goes_back_to_the_best_state_of_a_later_blow_up():
         RestartConfig(rollback=1)  # type: ignore[arg-type]
 
 
-#: A policy that raises the rate x3 at every decision, deployed with the rollback: from 30x
-#: on digits (one epoch, 4 decisions) the fourth interval (at 0.81) blows the validation loss
-#: up (2.31 -> 4.25) after a best of 0.56 at 0.09 (on the controller's cell from 10x: the
-#: fourth interval, at 0.27).
-def _raising_with_rollback():
-    return make_policy(decisions=4, action_bias=50.0).with_deploy_flags(restart="rollback")
+# `raising_with_rollback` (x3 at every decision, with the rollback): from 30x on digits (one
+# epoch, 4 decisions) the fourth interval (at 0.81) blows the validation loss up (2.31 ->
+# 4.25) after a best of 0.56 at 0.09 (on the controller's cell from 10x: the fourth interval,
+# at 0.27).
 
 
 def test_a_later_blow_up_rolls_back_in_the_harness_and_the_job_driver(tmp_path: Path):
     """The harness (one run and a population member alike) and the job driver go back to the
     best state at its rate / 10; the run ends well below the blow-up."""
-    policy = _raising_with_rollback()
+    policy = raising_with_rollback()
     assert policy.metadata.restart == RestartConfig(train_loss=True, rollback=True)
     spec = RunSpec("digits", 1, fidelity=FIDELITY, decisions=4, start_lr_factor=30.0)
     rows = [train_runs(PolicyMethod(policy).runs(spec), engine=e)[0]
@@ -250,7 +248,7 @@ def test_the_controller_rolls_back_as_the_harness_does():
     """`HyperController`: the same rollback, rates and end as the harness's policy method;
     its decision log records it (``rollbacks``)."""
     harness, run, controller = controller_beside_harness(
-        _raising_with_rollback(), start_lr_factor=10.0
+        raising_with_rollback(), start_lr_factor=10.0
     )
     with pytest.warns(RuntimeWarning, match="best state"):
         run.train(harness.samples)
@@ -267,7 +265,7 @@ def test_a_resumed_job_rolls_back_like_an_uninterrupted_one(tmp_path: Path):
     (its best state taken) rolls back after its fourth as the uninterrupted job does."""
     from test_drive import driver_interrupted_after
 
-    policy = _raising_with_rollback()
+    policy = raising_with_rollback()
 
     def job(name: str, **extra) -> DriveConfig:
         return DriveConfig(task="digits", out_dir=str(tmp_path / name), epochs=1.0,
@@ -373,7 +371,7 @@ def test_the_controllers_copy_of_the_run_lives_in_host_memory(monkeypatch):
         return optimizer_snapshot(*args, device=device)
 
     monkeypatch.setattr(controller_module, "optimizer_snapshot", recorded)
-    harness, run, _ = controller_beside_harness(_raising_with_rollback(), start_lr_factor=10.0)
+    harness, run, _ = controller_beside_harness(raising_with_rollback(), start_lr_factor=10.0)
     with pytest.warns(RuntimeWarning, match="best state"):
         run.train(harness.samples)
     assert len(devices) >= 2  # at attach, then each new best
