@@ -196,6 +196,16 @@ def test_the_cli_says_deployment_settings_are_not_in_the_graph(
         cli.main(["--policy", str(plain), "--format", "torchscript", "--out", str(tmp_path)]) == 0
     )
     assert capsys.readouterr().err == ""
+    off = make_policy(("lr",), "continuous").with_deploy_flags(
+        "off", restart="off", fall_hold="off"
+    )
+    off_file = off.save(tmp_path / "off.pt")
+    assert off.metadata.deploy  # every setting written, each off
+    assert (
+        cli.main(["--policy", str(off_file), "--format", "torchscript", "--out", str(tmp_path)])
+        == 0
+    )
+    assert capsys.readouterr().err == ""  # nothing deployed: no note
     assert cli.main(["--format", "torchscript", "--out", str(tmp_path / "default")]) == 0
     err = capsys.readouterr().err  # the default, hpenv-lr-v2.1
     assert "deployed with fall_hold, restart, rise_guard" in err

@@ -62,10 +62,13 @@ def export(config: ExportConfig) -> None:
         print(export_torchscript(policy, out / f"{stem}.ts"))
     if model is not None:
         print(save_onnx(model, out / f"{stem}.onnx"))
-    deploy = policy.metadata.deploy
-    if deploy:
+    # a setting turned off is stored as None (or False for the rise guard): not named
+    deployed = sorted(
+        k for k, v in policy.metadata.deploy.items() if v is not None and v is not False
+    )
+    if deployed:
         print(
-            f"note: the policy is deployed with {', '.join(sorted(deploy))}: driver behaviour "
+            f"note: the policy is deployed with {', '.join(deployed)}: driver behaviour "
             "recorded in the export's metadata (policy.deploy), not part of its graph",
             file=sys.stderr,
         )
