@@ -552,3 +552,16 @@ python $SPLIT --methods static,cosine,prodigy,schedulefree --data-dir ~/data --o
 python $SPLIT --methods policy --policy hpenv-lr-v2.1 --data-dir ~/data --out-dir logs/exp23/s12/split/v21
 python $SPLIT --methods policy --policy hpenv-lr-v2 --data-dir ~/data --out-dir logs/exp23/s12/split/v2
 unset HPENV_CACHE_DIR
+# ---- thirteenth session: make train with five members (bar 5) ----
+# three real runs of the new command (members 5-9, 10-14, 15-19), each paired with its first
+# three members; 24 random sub-ensembles of the pool at 1x
+# (docs/measurements/data/issue23-session13/: x5.sh, qa.sh, qb.sh, draws.py, pool.sh)
+for s in 5 10 15; do
+    python scripts/train_agent.py --ensemble 5 --seed $s --deploy-rise-guard on \
+        --deploy-restart collapse --deploy-fall-hold on --out-dir logs/exp23/s13/x5-$s
+    cells logs/exp23/s13 x5-$s --methods policy --policy logs/exp23/s13/x5-$s/policy.pt
+done
+python scripts/ensemble_policy.py --out logs/exp23/s13/x3-151617.pt --rise-guard on \
+    --restart collapse --fall-hold on --policies \
+    logs/exp23/s13/x5-15/s15/best_policy.pt,logs/exp23/s13/x5-15/s16/best_policy.pt,logs/exp23/s13/x5-15/s17/best_policy.pt
+cells logs/exp23/s13 x3-151617 --methods policy --policy logs/exp23/s13/x3-151617.pt
