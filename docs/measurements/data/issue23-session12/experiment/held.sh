@@ -1,11 +1,12 @@
 #!/bin/bash
 # usage: held.sh TAG WRAPPER NAME=POLICY ...: the held-out suite through an experiment wrapper (or
 # scripts/evaluate.py), from the frozen copy ROOT (default /work/s12eval); each policy with its
-# file's deployment settings, for each of CONDS (default "eval sgd rescue")
+# file's deployment settings, for each of CONDS (default "eval sgd rescue"), into OUT (default
+# the twelfth session's folder; the thirteenth ran it with ROOT=/work/s13eval OUT=.../s13/held)
 ROOT=${ROOT:-/work/s12eval}; cd $ROOT
 export PYTHONPATH=$ROOT OMP_NUM_THREADS=1 HPENV_NO_HUB=1
 tag=$1; wrap=$2; shift 2
-L=/work/main/logs/exp23/s12/held
+L=${OUT:-/work/main/logs/exp23/s12/held}
 mkdir -p $L
 for item in "$@"; do
   name=${item%%=*}; pol=${item#*=}
