@@ -21,12 +21,13 @@ test: install
 test-slow: install
 	$(PY) -m pytest -m slow
 
-# The main job: three meta-training seeds and their ensemble (logs/meta-ppo-s0x3-<time>/policy.pt),
+# The main job: five meta-training seeds of 4,800 agent steps each (about the steps of three
+# default runs) and their ensemble (logs/meta-ppo-s0x5-<time>/policy.pt),
 # deployed with the rise guard (hpenv.hyperparams.RiseGuard), the restart, its rollback and the
 # rollback of a collapse (hpenv.restart) and the fall hold (hpenv.hyperparams.FallHold).
 train: install
-	$(PY) scripts/train_agent.py --ensemble 3 --deploy-rise-guard on --deploy-restart collapse \
-		--deploy-fall-hold on
+	$(PY) scripts/train_agent.py --ensemble 5 --total-steps 4800 --deploy-rise-guard on \
+		--deploy-restart collapse --deploy-fall-hold on
 
 lint: install
 	$(PY) -m ruff check .

@@ -5,11 +5,12 @@ family and scikit-learn digits; --train-tasks adds real datasets), writes
 TensorBoard logs, checkpoints and the frozen policy under logs/, and prints
 where they are. --ensemble K trains seeds --seed .. --seed + K - 1 one after
 another (each a run of its own in OUT/s<seed>/) and writes their ensemble as
-OUT/policy.pt; `make train` runs --ensemble 3.
+OUT/policy.pt; `make train` runs --ensemble 5 --total-steps 4800 (five members of
+4,800 agent steps) with the deployment settings (README, "Two commands").
 
 Examples:
     hpenv-train
-    hpenv-train --ensemble 3
+    hpenv-train --ensemble 5 --total-steps 4800
     hpenv-train --train-tasks synthetic,digits --total-steps 20000
     hpenv-train --out-dir logs/meta-run --resume
     hpenv-train --out-dir logs/meta-run --resume --total-steps 16000

@@ -251,7 +251,7 @@ class MetaTrainConfig:
         "meta-train this many seeds (--seed, --seed + 1, ...) one after another, each a "
         "whole run in OUT/s<seed>/, and write their ensemble (each member's held-out-selected "
         "policy, acting by the mean of their actions: agents.policy.FrozenPolicy.ensemble) "
-        "as OUT/policy.pt; 1: one run (`make train` trains 3)",
+        "as OUT/policy.pt; 1: one run (`make train` trains 5 of 4,800 agent steps)",
         default=1,
     )
     out_dir: str | None = option("run directory (default logs/meta-<time>)", default=None)

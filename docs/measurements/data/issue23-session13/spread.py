@@ -5,7 +5,7 @@ deviation over ensembles, and the range of every three pairwise disjoint ensembl
 
 Usage: python spread.py DIR...   (harness folders named ...-x3-..., -x5-..., -r3-..., -r5-...;
 the members of an ensemble are read from its name: x3-567 is seeds 5, 6, 7; x5-10 is seeds
-10-14; r3-8-12-13 is seeds 8, 12, 13)
+10-14, as is x5s-10; r3-8-12-13 is seeds 8, 12, 13)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ SINGLE = {"567": (5, 6, 7), "111213": (11, 12, 13), "151617": (15, 16, 17)}
 
 
 def members(name: str) -> tuple[int, tuple[int, ...]]:
-    m = re.search(r"([xr])([35])-([\d-]+)$", name)
+    m = re.search(r"([xr])([35])s?-([\d-]+)$", name)
     if m is None:
         raise SystemExit(f"cannot read the members of {name}")
     kind, size, rest = m.group(1), int(m.group(2)), m.group(3)
@@ -46,6 +46,8 @@ def main() -> None:
         size, seeds = members(d.name)
         groups[size].append((seeds, score(d)))
     for size, items in groups.items():
+        if len(items) < 2:  # no spread to state (a pool of one size only)
+            continue
         scores = [s for _, s in items]
         ranges = [
             max(t) - min(t)
