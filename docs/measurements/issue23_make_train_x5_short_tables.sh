@@ -26,6 +26,8 @@ echo "######## bar 5 from the pool of short members: every five-member ensemble 
 python $D13/spread.py $D/h-eval-x5s-5 $D/h-eval-x5s-10 $D/h-eval-x5s-15 $D/p-eval-r5-*
 echo "######## the same draws from the thirteenth session's pool of full-length members (and its three-member ones)"
 python $D13/spread.py $D13/h-eval-x3-* $D13/h-eval-x5-5 $D13/h-eval-x5-10 $D13/h-eval-x5-15 $D13/p-eval-r*
-echo "######## make train's own run with the short members (seeds 0-4, the timed one) beside the three"
-python $S12/scores.py "mt0=$D/h-eval-x5s-mt0" "x5s-5=$D/h-eval-x5s-5" "x5s-10=$D/h-eval-x5s-10" \
-  "x5s-15=$D/h-eval-x5s-15"
+for c in eval rescue sgd; do
+  echo "######## $c: make train's own run with the short members (seeds 0-4, the timed one) beside the three"
+  python $S12/scores.py "mt0=$D/h-$c-x5s-mt0" "x5s-5=$D/h-$c-x5s-5" "x5s-10=$D/h-$c-x5s-10" \
+    "x5s-15=$D/h-$c-x5s-15"
+done
