@@ -7,14 +7,10 @@
 source /work/main/.venv/bin/activate
 cd /work/main
 D=docs/measurements/data/issue23-session14
-D13=docs/measurements/data/issue23-session13
-S11=docs/measurements/data/issue23-session11
 S12=docs/measurements/data/issue23-session12
+source docs/measurements/data/issue23-session13/folders.sh  # D13, x3_dirs, runs_dirs
 for c in eval rescue sgd; do
-  if [ $c = eval ]; then X3="$D13/h-eval-x3-567+$D13/h-eval-x3-111213+$D13/h-eval-x3-151617"
-  else X3="$S11/collapse-$c-567+$S11/collapse-$c-111213+$D13/h-$c-x3-151617"; fi
-  X5="$D13/h-$c-x5-5+$D13/h-$c-x5-10+$D13/h-$c-x5-15"
-  X5S="$D/h-$c-x5s-5+$D/h-$c-x5s-10+$D/h-$c-x5s-15"
+  X3=$(x3_dirs $c); X5=$(runs_dirs $D13 x5 $c); X5S=$(runs_dirs $D x5s $c)
   echo "######## held out, $c: three runs each, against make train's three members (x3)"
   python scripts/compare_recipes.py --baselines "" --reference x3 --dirs "x3=$X3" --dirs "x5=$X5" \
     --dirs "x5s=$X5S" --dirs "v2.1=$S12/$c-v21"

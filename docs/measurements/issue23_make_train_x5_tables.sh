@@ -7,14 +7,12 @@
 source /work/main/.venv/bin/activate
 cd /work/main
 D=docs/measurements/data/issue23-session13
-S11=docs/measurements/data/issue23-session11
 S12=docs/measurements/data/issue23-session12
+source $D/folders.sh
 for c in eval rescue sgd; do
-  if [ $c = eval ]; then X3="$D/h-eval-x3-567+$D/h-eval-x3-111213+$D/h-eval-x3-151617"
-  else X3="$S11/collapse-$c-567+$S11/collapse-$c-111213+$D/h-$c-x3-151617"; fi
   echo "######## held out, $c: three make train runs of five members against their first three members"
-  python scripts/compare_recipes.py --baselines "" --reference x3 --dirs "x3=$X3" \
-    --dirs "x5=$D/h-$c-x5-5+$D/h-$c-x5-10+$D/h-$c-x5-15" --dirs "v2.1=$S12/$c-v21"
+  python scripts/compare_recipes.py --baselines "" --reference x3 --dirs "x3=$(x3_dirs $c)" \
+    --dirs "x5=$(runs_dirs $D x5 $c)" --dirs "v2.1=$S12/$c-v21"
 done
 echo "######## bar 5 from the pool: every sub-ensemble measured at 1x, by size"
 python $D/spread.py $D/h-eval-x3-* $D/h-eval-x5-5 $D/h-eval-x5-10 $D/h-eval-x5-15 $D/p-eval-r*

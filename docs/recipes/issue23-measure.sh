@@ -568,8 +568,8 @@ cells logs/exp23/s13 x3-151617 --methods policy --policy logs/exp23/s13/x3-15161
 
 # ---- fourteenth session: make train with five members of 4,800 agent steps (bar 5) ----
 # the same seeds as the thirteenth session, members cut to 4,800 steps; the thirteenth session's
-# five-member draws rebuilt from them at 1x (docs/measurements/data/issue23-session14/: x5s.sh,
-# queue.sh; ../issue23-session13/pool.sh with S=logs/exp23/s14 RUN=x5s ONLY=r5-)
+# five-member draws rebuilt from them at 1x (docs/measurements/data/issue23-session14/:
+# queue.sh, calling ../issue23-session13/x5.sh; ../issue23-session13/pool.sh with S=logs/exp23/s14 RUN=x5s ONLY=r5-)
 for s in 5 10 15; do
     python scripts/train_agent.py --ensemble 5 --total-steps 4800 --seed $s --deploy-rise-guard on \
         --deploy-restart collapse --deploy-fall-hold on --out-dir logs/exp23/s14/x5s-$s
