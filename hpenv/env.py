@@ -55,7 +55,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
 
     With ``rise_guard=True`` a rise of the rate is held (turned into ``keep``)
     until the validation loss has improved on the loss of the last rise
-    (`hpenv.hyperparams.RiseGuard`).
+    (`hpenv.hyperparams.RiseGuard`). With ``fall_hold=t`` a fall of the rate below
+    the run's start is held while the validation loss is a new best by more than
+    ``t`` (`hpenv.hyperparams.FallHold`; layout 1).
 
     ## Observation Space
 
@@ -290,6 +292,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
             probe,
             base,
             rise_guard=self.config.rise_guard,
+            fall_hold=self.config.fall_hold,
         )
         # Warm-up: the first interval trains at the initial hyperparameters (with a
         # base: the base's), so the first decision sees how training goes.

@@ -29,7 +29,15 @@ import numpy as np
 
 from hpenv.base import BaseSchedule
 from hpenv.errors import InputError
-from hpenv.hyperparams import ActionMode, HParams, RiseGuard, Tunable, tunable, with_optimizer
+from hpenv.hyperparams import (
+    ActionMode,
+    FallHold,
+    HParams,
+    RiseGuard,
+    Tunable,
+    tunable,
+    with_optimizer,
+)
 from hpenv.observation import FeatureTracker, IntervalMetrics
 from hpenv.plan import EpisodePlan
 from hpenv.probe import ProbeResult
@@ -133,6 +141,9 @@ class Episode:
         base: The base schedule the rate is steered around (layout 2; None: layout 1).
         rise_guard: Hold the rate's rises until the validation loss improves
             (`hpenv.hyperparams.RiseGuard`; `guard_action` applies it).
+        fall_hold: Hold the rate's falls below ``hparams``'s rate while the validation
+            loss improves by more than this (`hpenv.hyperparams.FallHold`, the deployed
+            policy's rule; `guard_action` applies it after the rise guard). None: none.
     """
 
     def __init__(
@@ -146,9 +157,13 @@ class Episode:
         probe: ProbeResult | None = None,
         base: BaseSchedule | None = None,
         rise_guard: bool = False,
+        fall_hold: float | None = None,
     ) -> None:
         self.task, self.plan = task, plan
         self.guard = RiseGuard() if rise_guard else None
+        self.fall_hold = None if fall_hold is None else FallHold(fall_hold)
+        if self.fall_hold is not None:  # as `agents.policy.step.PolicyStep.start`
+            self.fall_hold.reset(initial.loss, hparams.lr)
         self.features, self.reward = features, reward
         self.initial = initial
         self.probe, self.base = probe, base
@@ -206,11 +221,15 @@ class Episode:
         return self.features.mark_diverged(), 0.0, True, False, info
 
     def guard_action(self, tuned: Sequence[str], action_mode: ActionMode, action: Any) -> Any:
-        """The agent's ``action`` after the run's rise guard (as given without one), decided
-        on the last interval's validation loss."""
-        if self.guard is None:
-            return action
-        return self.guard.filter(tuned, action_mode, action, self.history[-1]["val_loss"])
+        """The agent's ``action`` after the run's rise guard and fall hold (as given without
+        them), decided on the last interval's validation loss and rate, in the order
+        `agents.policy.step.PolicyStep.decide` applies them."""
+        val_loss = self.history[-1]["val_loss"]
+        if self.guard is not None:
+            action = self.guard.filter(tuned, action_mode, action, val_loss)
+        if self.fall_hold is not None:
+            action = self.fall_hold.filter(tuned, action_mode, action, val_loss, self._hparams.lr)
+        return action
 
     def base_lr(self, samples_done: int) -> float | None:
         """The base's rate for the interval that starts after ``samples_done`` (None: no base)."""

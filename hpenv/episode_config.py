@@ -42,6 +42,7 @@ from hpenv.hyperparams import (
     ACTION_MODES,
     OPTIMIZERS,
     ActionMode,
+    FallHold,
     HParams,
     OptimizerName,
     RiseGuard,
@@ -145,6 +146,10 @@ class EpisodeConfig:
         rise_guard: Hold the rate's rises until the validation loss improves on the
             loss of the last rise (`hpenv.hyperparams.RiseGuard`); a policy trained
             with it meets it when deployed too.
+        fall_hold: Hold the rate's falls below the run's start while the validation loss
+            improves by more than this threshold (in ln; `hpenv.hyperparams.FallHold`,
+            e.g. `hpenv.hyperparams.FALL_HOLD_THRESHOLD`); a policy trained with it meets
+            it when deployed too. None: no hold. Layout 1 only.
         probe_start: A layout-1 episode (no ``base``) with a ``probe`` starts at the
             probe's rate (`hpenv.base.ProbeStart`); None: at its drawn rate (the
             probe, if any, only costs its samples).
@@ -171,6 +176,7 @@ class EpisodeConfig:
     probe: ProbeConfig | None = None
     base: BaseConfig | None = None
     rise_guard: bool = False
+    fall_hold: float | None = None
     probe_start: ProbeStart | None = None
 
     def __post_init__(self) -> None:
@@ -214,6 +220,16 @@ class EpisodeConfig:
                 raise InputError("a probe start reads the probe: give probe=ProbeConfig() too")
         if self.rise_guard and self.base is not None:
             RiseGuard.check_steer_mode(self.base.steer_mode)
+        if self.fall_hold is not None:
+            if self.base is not None:
+                raise InputError(
+                    "the fall hold holds a layout-1 policy's moves of the rate; a layout-2 "
+                    "episode steers around a base: give base or fall_hold"
+                )
+            try:
+                object.__setattr__(self, "fall_hold", FallHold(self.fall_hold).threshold)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
         if self.base is not None and "lr" not in tuned:
             raise InputError("a base schedule steers the rate: tuned must include 'lr'")
         if self.reward in PAIRED_REWARDS and self.base is None:

@@ -360,6 +360,41 @@ def test_rise_guard_in_an_episode_keeps_the_rate_when_rises_stop_helping():
     assert all(b >= a for a, b in itertools.pairwise(lrs))  # never lowered
 
 
+def test_fall_hold_in_an_episode_keeps_the_rate_while_the_loss_improves():
+    """`EpisodeConfig.fall_hold`: a run that lowers the rate at every decision keeps its start
+    while the validation loss is a new best, as a deployed policy's `FallHold` would; without
+    the hold the same actions anneal from the first decision. Layout 2 refuses it."""
+    from hpenv.base import BaseConfig
+    from hpenv.episode_config import EpisodeConfig
+    from hpenv.errors import InputError
+    from hpenv.hyperparams import FALL_HOLD_THRESHOLD
+    from hpenv.probe import ProbeConfig
+
+    def lrs(fall_hold):
+        env = HPTuneEnv("digits", budget=6 * 64 * 3, decisions=5, val_size=64, device="cpu",
+                        fall_hold=fall_hold)  # fmt: skip
+        env.reset(seed=0)
+        out = [env.run.hparams.lr]
+        for _ in range(5):
+            env.step(np.array([-1.0], np.float32))
+            out.append(env.run.hparams.lr)
+        return out, env.episode.fall_hold
+
+    held_lrs, hold = lrs(FALL_HOLD_THRESHOLD)
+    free_lrs, none = lrs(None)
+    assert none is None
+    assert hold is not None
+    assert hold.held > 0
+    assert held_lrs[1] == held_lrs[0]  # the first interval improves on the untrained loss
+    assert free_lrs[1] < free_lrs[0]
+    assert all(b <= a for a, b in itertools.pairwise(held_lrs))  # held, never raised
+    assert all(h >= f for h, f in zip(held_lrs, free_lrs, strict=True))
+    with pytest.raises(InputError, match="layout-1"):
+        EpisodeConfig(probe=ProbeConfig(), base=BaseConfig(), fall_hold=FALL_HOLD_THRESHOLD)
+    with pytest.raises(InputError, match="threshold"):
+        EpisodeConfig(fall_hold=-1.0)
+
+
 def test_rise_guard_is_refused_over_absolute_steering():
     """With steer_mode 'absolute' an action sets the offset; a held 'rise' would snap the rate to
     the base, so the guard is refused there (config, artifact), and allowed over increments."""

@@ -604,6 +604,35 @@ def test_rise_guard_travels_from_the_run_to_its_episodes_policy_and_adaptation()
     assert adapted.rise_guard
 
 
+def test_fall_hold_travels_from_the_run_to_its_episodes_policy_and_adaptation():
+    """--fall-hold: every episode of the run holds the rate's falls (`EpisodeConfig.fall_hold`,
+    the selection's episodes too), the artifact records it, a deployed `PolicyStep` and an
+    adaptation follow it, --deploy-fall-hold off still turns it off; layout 2 refuses it."""
+    from policies import make_policy
+
+    from agents.metatrain.adapt_config import AdaptConfig, session_config
+    from agents.metatrain.config import env_metadata, episode_config
+    from agents.policy.step import PolicyStep
+    from hpenv.errors import InputError
+
+    config = dataclasses.replace(TINY, fall_hold=True)
+    assert episode_config(config).fall_hold == FALL_HOLD_THRESHOLD
+    assert episode_config(TINY).fall_hold is None
+    assert env_metadata(config)["fall_hold"] == FALL_HOLD_THRESHOLD
+    policy = make_policy(decisions=4, **{k: v for k, v in env_metadata(config).items()
+                                         if k not in ("decisions",)})  # fmt: skip
+    step = PolicyStep(policy)
+    assert step.fall_hold is not None
+    assert step.fall_hold.threshold == FALL_HOLD_THRESHOLD
+    assert PolicyStep(policy.with_fall_hold(False)).fall_hold is None
+    assert PolicyStep(policy.with_deploy_flags(fall_hold="off")).fall_hold is None
+    assert PolicyStep(make_policy(decisions=4)).fall_hold is None  # older artifacts: no hold
+    adapted = session_config(AdaptConfig(task="digits"), policy.metadata, clip_obs=10.0)
+    assert adapted.fall_hold
+    with pytest.raises(InputError, match="layout-1"):
+        dataclasses.replace(TINY, fall_hold=True, layout=2)
+
+
 def test_held_out_evaluation_holds_rises_as_the_policy_is_deployed(monkeypatch):
     """The loop scores a policy (a snapshot, or an ensemble for ensemble.json) with the rise
     guard its drivers will use, not the run's training setting."""

@@ -18,6 +18,7 @@ from agents.evaluation.methods.policy import PolicyMethod
 from agents.metatrain.rollout import run_episode
 from agents.policy.artifact import PolicyActor
 from hpenv.env import HPTuneEnv
+from hpenv.hyperparams import FALL_HOLD_THRESHOLD
 from hpenv.plan import Fidelity
 from hpenv.tasks import get_task
 from hpenv.training import TrainingRun
@@ -28,17 +29,24 @@ STEPS = 5 * 12  # 5 intervals of 12 optimizer steps
 BUDGET = BATCH * STEPS
 
 
-@pytest.mark.parametrize("rise_guard", [False, True])
-def test_env_harness_and_controller_take_the_same_decisions(rise_guard):
+@pytest.mark.parametrize(
+    ("rise_guard", "fall_hold"), [(False, False), (True, False), (False, True)]
+)
+def test_env_harness_and_controller_take_the_same_decisions(rise_guard, fall_hold):
     # With the guard, a policy that mostly raises the rate from 30x the default: the loss
-    # stops improving, so the guard holds some of its rises, in all three alike.
-    policy = make_policy(decisions=DECISIONS, action_bias=2.0 * rise_guard, rise_guard=rise_guard)
+    # stops improving, so the guard holds some of its rises, in all three alike. With the
+    # fall hold (trained with it: the policy's file says so), a policy that mostly lowers the
+    # rate from the default while the loss still falls: the hold keeps some of its falls.
+    threshold = FALL_HOLD_THRESHOLD if fall_hold else None
+    bias = 2.0 * rise_guard - 2.0 * fall_hold
+    policy = make_policy(decisions=DECISIONS, action_bias=bias, rise_guard=rise_guard,
+                         fall_hold=threshold)  # fmt: skip
     task = get_task("synthetic")
     assert task.defaults.batch_size == BATCH
 
     env = HPTuneEnv(task, budget=BUDGET, decisions=DECISIONS, val_size=0, device="cpu",
                     initial={"lr": task.defaults.lr * (30.0 if rise_guard else 1.0)},
-                    rise_guard=rise_guard)  # fmt: skip
+                    rise_guard=rise_guard, fall_hold=threshold)  # fmt: skip
     actor = PolicyActor(policy)
     episode = run_episode(env, actor, seed=5, on_reset=actor.reset, test=False)
     assert env.run is not None
@@ -47,6 +55,8 @@ def test_env_harness_and_controller_take_the_same_decisions(rise_guard):
     assert env.episode is not None
     held = env.episode.guard.held if env.episode.guard is not None else 0
     assert (held > 0) == rise_guard
+    falls_held = env.episode.fall_hold.held if env.episode.fall_hold is not None else 0
+    assert (falls_held > 0) == fall_hold
 
     spec = RunSpec("synthetic", seed, fidelity=Fidelity(budget=BUDGET), decisions=DECISIONS,
                    val_size=0, start_lr_factor=30.0 if rise_guard else 1.0)  # fmt: skip
@@ -72,9 +82,11 @@ def test_env_harness_and_controller_take_the_same_decisions(rise_guard):
     assert len(env_lrs) == DECISIONS + 1
     assert harness_lrs == pytest.approx(env_lrs, rel=1e-12)
     assert controller_lrs == pytest.approx(env_lrs, rel=1e-12)
-    assert len({round(lr, 12) for lr in env_lrs}) > 2 or rise_guard  # the policy moved the rate
+    moved = len({round(lr, 12) for lr in env_lrs}) > 2
+    assert moved or rise_guard or fall_hold  # the policy moved the rate
     assert env_lrs[0] == pytest.approx(task.defaults.lr * (30.0 if rise_guard else 1.0))
     assert harness.val_loss == pytest.approx(episode.val_loss, rel=1e-9)
     # the decision log says how many rises the guard held (TensorBoard: controller/metrics/...)
     assert [h.get("rises_held", 0) for h in controller.history][-1] == held
+    assert [h.get("falls_held", 0) for h in controller.history][-1] == falls_held
     assert run.evaluate().loss == pytest.approx(episode.val_loss, rel=1e-9)

@@ -380,17 +380,22 @@ def test_diverged_member_restarts_on_a_task_of_its_shape_and_finishes_with_the_o
 
 
 @pytest.mark.parametrize(
-    ("rise_guard", "probe_start"), [(False, False), (True, False), (False, True)]
+    ("rise_guard", "probe_start", "fall_hold"),
+    [(False, False, False), (True, False, False), (False, True, False), (False, False, True)],
 )
-def test_member_trajectory_equals_an_hptuneenv_episode(rise_guard, probe_start):
+def test_member_trajectory_equals_an_hptuneenv_episode(rise_guard, probe_start, fall_hold):
     """Parity: one implementation of the episode, whatever trains the model (the rise guard's
-    holds included: with it, both members raise the rate at every decision; and a layout-1
-    probe start: both probe and start at the probe's rate)."""
+    holds included: with it, both members raise the rate at every decision; a layout-1
+    probe start: both probe and start at the probe's rate; the fall hold: the second member
+    lowers the rate while its loss still falls)."""
     from hpenv.base import ProbeStart
+    from hpenv.hyperparams import FALL_HOLD_THRESHOLD
     from hpenv.probe import ProbeConfig
 
     task = SyntheticSpec(**SHAPE, steps=30, batch_size=16, seed=4).task()
     settings = {**VEC, "rise_guard": rise_guard}
+    if fall_hold:
+        settings["fall_hold"] = FALL_HOLD_THRESHOLD
     budget = 100
     if rise_guard:  # started at a rate where rises stop helping
         settings["initial"] = {"lr": 0.1}
@@ -427,6 +432,8 @@ def test_member_trajectory_equals_an_hptuneenv_episode(rise_guard, probe_start):
             assert set(expected) - {"terminal_observation", "TimeLimit.truncated"} == set(info)
     held = [env.episode.guard.held if env.episode.guard else 0 for env in envs]
     assert (sum(held) > 0) == rise_guard
+    falls = [env.episode.fall_hold.held if env.episode.fall_hold else 0 for env in envs]
+    assert (sum(falls) > 0) == fall_hold  # and the members' rates equal these episodes'
 
 
 def test_same_seed_same_trajectories():

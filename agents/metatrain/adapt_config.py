@@ -207,6 +207,7 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         steer_mode=env.get("base", {}).get("steer_mode", BaseConfig.steer_mode),
         optimizers=tuple(env.get("optimizers", ())),
         rise_guard=bool(env.get("rise_guard", False)),
+        fall_hold=env.get("fall_hold") is not None,
         probe_start=probe_start_text(
             None if "probe_start" not in env else ProbeStart.from_dict(env["probe_start"])
         ),

@@ -31,7 +31,7 @@ from hpenv.base import STEER_MODES, BaseConfig, ProbeStart, SteerMode
 from hpenv.episode import Around
 from hpenv.episode_config import EpisodeConfig
 from hpenv.errors import InputError
-from hpenv.hyperparams import ActionMode, OptimizerName, check_tuned
+from hpenv.hyperparams import FALL_HOLD_THRESHOLD, ActionMode, OptimizerName, check_tuned
 from hpenv.io import read_json_object
 from hpenv.plan import FIDELITY, Fidelity, split_budget
 from hpenv.probe import SUGGESTION_RULES, ProbeConfig, SuggestionRule
@@ -185,6 +185,12 @@ class MetaTrainConfig:
         "rise (hpenv.hyperparams.RiseGuard); the policy records it and meets it when deployed",
         default=False,
     )
+    fall_hold: bool = option(
+        "hold the rate's falls below the episode's start while the validation loss improves "
+        "on its best by more than 1 percent (hpenv.hyperparams.FallHold, layout 1); the "
+        "policy records it and meets it when deployed",
+        default=False,
+    )
     deploy_probe_start: str = option(
         "the probe start of the policies the run writes (as --deploy-rise-guard): "
         + PROBE_START_HELP,
@@ -202,7 +208,7 @@ class MetaTrainConfig:
         "the fall hold of the policies the run writes (as --deploy-rise-guard; "
         "FrozenPolicy.with_fall_hold): "
         + FALL_HOLD_HELP
-        + "; meta-training's own episodes and held-out scores run without it",
+        + "; meta-training's own episodes and held-out scores follow --fall-hold",
         default="policy",
         choices=tuple(FALL_HOLD_CHOICES),
     )
@@ -304,6 +310,11 @@ class MetaTrainConfig:
                 f"Ray) must be a multiple of --reference-group ({self.reference_group})"
             )
         self.synthetic_family()  # checks the family's settings
+        if self.fall_hold and self.layout == 2:
+            raise InputError(
+                "--fall-hold holds a layout-1 policy's moves of the rate; a layout-2 run steers "
+                "around its base (use --layout 1)"
+            )
         for name in ("probe_start", "deploy_probe_start"):
             choice = probe_start_choice(getattr(self, name))
             if choice and self.layout == 2:
@@ -391,6 +402,7 @@ def episode_config(
         fidelity={} if config.budget is not None else table,
         optimizers=config.optimizers,
         rise_guard=config.rise_guard,
+        fall_hold=FALL_HOLD_THRESHOLD if config.fall_hold else None,
         probe=(
             ProbeConfig(min_steps=config.probe_min_steps)
             if config.layout == 2 or start is not None
@@ -429,6 +441,7 @@ def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
         "layout": config.layout,
         "optimizers": config.optimizers,
         "rise_guard": config.rise_guard,
+        "fall_hold": FALL_HOLD_THRESHOLD if config.fall_hold else None,
         **_probe_and_base(episode_config(config)),
     }
 

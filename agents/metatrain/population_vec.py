@@ -485,7 +485,7 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
             new.append(
                 Episode(population.task(i), plan, self._features[i], self._rewards[i],
                         population.hparams[i], untrained, probe, base,
-                        rise_guard=self.config.rise_guard)
+                        rise_guard=self.config.rise_guard, fall_hold=self.config.fall_hold)
             )  # fmt: skip
             self._residuals[i].reset(self.config.max_offset(base))
         if indices == list(range(self.num_envs)):

@@ -290,9 +290,12 @@ class PolicyMetadata:
 
     @property
     def fall_hold(self) -> float | None:
-        """The threshold of its runs' fall hold (`hpenv.hyperparams.FallHold`), a deployment
-        setting only (``deploy``); None: none."""
-        value = self.deploy.get("fall_hold")
+        """The threshold of its runs' fall hold (`hpenv.hyperparams.FallHold`): ``deploy``'s
+        choice, else as its episodes did (``train_agent.py --fall-hold``); None: none."""
+        if "fall_hold" in self.deploy:
+            value = self.deploy["fall_hold"]
+        else:
+            value = self.env_config.get("fall_hold")
         if value is None:
             return None
         return FallHold(value).threshold  # checked
