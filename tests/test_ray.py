@@ -492,7 +492,9 @@ def test_evaluation_on_ray_stops_and_resumes(
     config = _stub_config(tmp_path, "stop", tasks=("digits",), seeds=(0, 1, 2), methods=("static",))
     with pytest.raises(JobInterrupted, match="--resume"):
         evaluate(config, methods, progress=False)
-    assert list(_rows(tmp_path / "stop")) == [("static", "digits", "0")]  # seed 0 is quickest
+    # one cell in, the others stopped: seed 0's (the quickest) unless a loaded machine
+    # started its worker late (seen beside two busy jobs on two cores)
+    assert len(_rows(tmp_path / "stop")) == 1
     monkeypatch.setattr(RunStore, "append", original)
     report = evaluate(dataclasses.replace(config, resume=True), methods, progress=False)
     assert (report.runs, report.errors) == (3, 0)

@@ -575,3 +575,16 @@ for s in 5 10 15; do
         --deploy-restart collapse --deploy-fall-hold on --out-dir logs/exp23/s14/x5s-$s
     cells logs/exp23/s14 x5s-$s --methods policy --policy logs/exp23/s14/x5s-$s/policy.pt
 done
+
+# ---- fifteenth session: two meta-training levers over make train (neither adopted) ----
+# the fourteenth session's seeds with the user's optimizer drawn per episode (x5opt) and with the
+# fall hold inside the episodes (x5fh) (docs/measurements/data/issue23-session15/README.md:
+# ../issue23-session14/queue.sh with S, ROOT, RUN and FLAGS)
+for s in 5 10 15; do
+    for lever in "x5opt --optimizers adam,adamw,sgd --synthetic-optimizers adam,adamw,sgd" "x5fh --fall-hold"; do
+        set -- $lever; run=$1; shift
+        python scripts/train_agent.py --ensemble 5 --total-steps 4800 --seed $s --deploy-rise-guard on \
+            --deploy-restart collapse --deploy-fall-hold on --out-dir logs/exp23/s15/$run-$s "$@"
+        cells logs/exp23/s15 $run-$s --methods policy --policy logs/exp23/s15/$run-$s/policy.pt
+    done
+done
