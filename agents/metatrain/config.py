@@ -426,6 +426,7 @@ def episode_config(
 def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
     """The episode options a frozen policy records (`PolicyMetadata.env_config`): plain
     values, from which `agents.metatrain.adapt_config.session_config` rebuilds them."""
+    episode = episode_config(config)
     return {
         "tuned": config.tuned,
         "action_mode": config.action_mode,
@@ -441,8 +442,8 @@ def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
         "layout": config.layout,
         "optimizers": config.optimizers,
         "rise_guard": config.rise_guard,
-        "fall_hold": FALL_HOLD_THRESHOLD if config.fall_hold else None,
-        **_probe_and_base(episode_config(config)),
+        "fall_hold": episode.fall_hold,
+        **_probe_and_base(episode),
     }
 
 

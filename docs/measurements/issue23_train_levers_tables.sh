@@ -18,11 +18,8 @@ for c in eval rescue sgd; do
   python scripts/compare_recipes.py --baselines "" --reference x5s --dirs "x5s=$(runs_dirs $D14 x5s $c)" \
     --dirs "x5opt=$(runs_dirs $D x5opt $c)" --dirs "x5fh=$(runs_dirs $D x5fh $c)" --dirs "v2.1=$S12/$c-v21"
 done
-ts_dirs() {  # RUN COND: the three runs' training-side folders
-  echo "$D/ts-$2-$1-5+$D/ts-$2-$1-10+$D/ts-$2-$1-15"
-}
 for c in short-sgd full-sgd short-adam full-adam; do
   echo "######## training side, $c (digits, wine, breast cancer, synthetic; SGD: starts 1x and 30x, Adam: 0.01x, 1x, 30x, 100x)"
-  python scripts/compare_recipes.py --baselines "" --reference x5s --dirs "x5s=$(ts_dirs x5s $c)" \
-    --dirs "x5opt=$(ts_dirs x5opt $c)" --dirs "x5fh=$(ts_dirs x5fh $c)"
+  python scripts/compare_recipes.py --baselines "" --reference x5s --dirs "x5s=$(runs_dirs $D x5s $c ts)" \
+    --dirs "x5opt=$(runs_dirs $D x5opt $c ts)" --dirs "x5fh=$(runs_dirs $D x5fh $c ts)"
 done

@@ -1,4 +1,4 @@
-# Sourced by the thirteenth and fourteenth sessions' tables scripts (from the repository root):
+# Sourced by the thirteenth to fifteenth sessions' tables scripts (from the repository root):
 # the harness folders of their ensembles on the held-out suite for a condition COND (eval,
 # rescue, sgd), joined by '+' as compare_recipes.py --dirs takes a recipe's meta-seeds.
 D13=docs/measurements/data/issue23-session13
@@ -8,6 +8,8 @@ x3_dirs() {  # COND: the three-member ensembles {5,6,7}, {11,12,13}, {15,16,17} 
   if [ $1 = eval ]; then echo "$D13/h-eval-x3-567+$D13/h-eval-x3-111213+$D13/h-eval-x3-151617"
   else echo "$S11/collapse-$1-567+$S11/collapse-$1-111213+$D13/h-$1-x3-151617"; fi
 }
-runs_dirs() {  # DIR RUN COND: the three five-member runs RUN-5, RUN-10, RUN-15 in DIR
-  echo "$1/h-$3-$2-5+$1/h-$3-$2-10+$1/h-$3-$2-15"
+runs_dirs() {  # DIR RUN COND [PREFIX]: the three five-member runs RUN-5, RUN-10, RUN-15 in DIR
+  # (folders PREFIX-COND-RUN-S; PREFIX h, the held-out suite, unless given: ts, training side)
+  local p=${4:-h}
+  echo "$1/$p-$3-$2-5+$1/$p-$3-$2-10+$1/$p-$3-$2-15"
 }
