@@ -96,6 +96,12 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
     | 31 | ln(lr / base rate) / ln(1000) | -1 | 1 |
     | 32 | base rate / its anchor (where in its decay) | 0 | 1 |
 
+    With ``observe_optimizer=True`` (no base; no id of its own) the observation is
+    layout 3, ``Box(low, high, (21,), float32)``: the 20 features of layout 1, then
+    index 20, 1 when the run's optimizer is SGD and 0 for Adam or AdamW
+    (`hpenv.observation.OPTIMIZER_FEATURES`), for policies meta-trained over the
+    user's optimizer (``optimizers=``).
+
     ## Rewards
 
     Selected by ``reward`` (see `hpenv.rewards`). Default ``log_val_loss``: the

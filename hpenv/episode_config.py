@@ -153,6 +153,9 @@ class EpisodeConfig:
         probe_start: A layout-1 episode (no ``base``) with a ``probe`` starts at the
             probe's rate (`hpenv.base.ProbeStart`); None: at its drawn rate (the
             probe, if any, only costs its samples).
+        observe_optimizer: The observation also says whether the run's optimizer is
+            SGD: layout 3 (layout 1's features and ``optimizer_sgd``,
+            `hpenv.observation.OPTIMIZER_FEATURES`); not with a ``base``.
 
     Raises:
         ValueError: A setting is invalid (`hpenv.errors.InputError` for a name
@@ -178,6 +181,7 @@ class EpisodeConfig:
     rise_guard: bool = False
     fall_hold: float | None = None
     probe_start: ProbeStart | None = None
+    observe_optimizer: bool = False
 
     def __post_init__(self) -> None:
         tuned = (self.tuned,) if isinstance(self.tuned, str) else tuple(self.tuned)
@@ -230,6 +234,12 @@ class EpisodeConfig:
                 object.__setattr__(self, "fall_hold", FallHold(self.fall_hold).threshold)
             except ValueError as exc:
                 raise InputError(str(exc)) from None
+        if self.observe_optimizer and self.base is not None:
+            raise InputError(
+                "observe_optimizer makes the observation layout 3 (layout 1's features and the "
+                "optimizer's); a base schedule's episode is of layout 2: give base or "
+                "observe_optimizer"
+            )
         if self.base is not None and "lr" not in tuned:
             raise InputError("a base schedule steers the rate: tuned must include 'lr'")
         if self.reward in PAIRED_REWARDS and self.base is None:
@@ -240,8 +250,11 @@ class EpisodeConfig:
 
     @property
     def layout(self) -> int:
-        """The observation layout of the episode: 2 with a base schedule, else 1."""
-        return 2 if self.base is not None else 1
+        """The observation layout of the episode (`hpenv.observation.LAYOUTS`): 2 with a
+        base schedule, 3 when it observes the optimizer, else 1."""
+        if self.base is not None:
+            return 2
+        return 3 if self.observe_optimizer else 1
 
     @classmethod
     def resolve(

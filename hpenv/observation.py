@@ -33,6 +33,14 @@ clipped to the bounds; non-finite values become the bound they overflow to
 Every hyperparameter appears (tuned or not), so one layout serves every
 configuration; ranges are those of `hpenv.hyperparams.TUNABLES`.
 
+Layout 2 appends the probe's curve and the rate's place against it and the
+base schedule (`PROBE_FEATURES`, see `probe_features`). Layout 3 appends one
+feature to layout 1 (`OPTIMIZER_FEATURES`): ``optimizer_sgd`` (index 20, 0 or
+1), 1 when the run's optimizer is SGD (with momentum), 0 for Adam, AdamW and
+every other optimizer (`HParams.optimizer`; a deployed controller reads it off
+the optimizer's class), so that one policy can tell the optimizers apart while
+its other features stay layout 1's.
+
 `FeatureTracker.reset` takes the untrained model's validation metrics: the
 "previous" values of the first interval are those (the train loss before
 training is taken to equal the initial validation loss). The environment and
@@ -101,9 +109,16 @@ PROBE_FEATURES: tuple[Feature, ...] = (
     Feature("lr_vs_base", -1.0, 1.0),
     Feature("base_decay", 0.0, 1.0),
 )
-#: Every observation layout by version: 1 (the run's metrics and hyperparameters) and
-#: 2 (layout 1, then the probe's curve and the rate's place against it and the base).
-LAYOUTS: dict[int, tuple[Feature, ...]] = {1: FEATURES, 2: FEATURES + PROBE_FEATURES}
+#: Layout 3's feature after layout 1's: the run's optimizer is SGD (1) or not (0).
+OPTIMIZER_FEATURES: tuple[Feature, ...] = (Feature("optimizer_sgd", 0.0, 1.0),)
+#: Every observation layout by version: 1 (the run's metrics and hyperparameters),
+#: 2 (layout 1, then the probe's curve and the rate's place against it and the base)
+#: and 3 (layout 1, then which optimizer the run trains with).
+LAYOUTS: dict[int, tuple[Feature, ...]] = {
+    1: FEATURES,
+    2: FEATURES + PROBE_FEATURES,
+    3: FEATURES + OPTIMIZER_FEATURES,
+}
 
 
 def layout_bounds(version: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +134,7 @@ def layout_bounds(version: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def layout(version: int) -> tuple[Feature, ...]:
-    """The features of observation layout ``version`` (1 or 2)."""
+    """The features of observation layout ``version`` (1, 2 or 3)."""
     if version not in LAYOUTS:
         raise ValueError(f"unknown observation layout {version}; this hpenv has {sorted(LAYOUTS)}")
     return LAYOUTS[version]
@@ -366,6 +381,7 @@ class FeatureTracker:
         values["lr_vs_initial"] = (
             math.log(max(hparams.lr, 1e-12) / max(lr0, 1e-12)) / lr_range if lr0 > 0 else 0.0
         )
+        values["optimizer_sgd"] = 1.0 if hparams.optimizer == "sgd" else 0.0
         return values
 
     def _emit(self, values: dict[str, float]) -> np.ndarray:

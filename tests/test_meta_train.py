@@ -18,7 +18,7 @@ from agents.policy import (
     PolicyLoadError,
     load_policy,
 )
-from hpenv.base import BaseSchedule
+from hpenv.base import BaseConfig, BaseSchedule
 from hpenv.hyperparams import FALL_HOLD_THRESHOLD, HParams
 from hpenv.observation import OBS_HIGH, OBS_LOW, OBS_SIZE
 from hpenv.restart import RestartConfig
@@ -315,6 +315,39 @@ def test_layout_2_meta_training_on_the_population_engine(tmp_path: Path):
     )  # fmt: skip
     policy = load_policy(meta_train(config))
     assert (policy.metadata.obs_version, policy.metadata.action_kind) == (2, "residual")
+
+
+def test_layout_3_meta_training_observes_the_drawn_optimizer(tmp_path: Path):
+    """--layout 3 --optimizers ...: the episodes' observation adds whether the run's optimizer
+    is SGD (both engines), the artifact is a layout-3 policy with multiplicative actions, an
+    adaptation keeps the layout, and a base (layout 2) refuses it."""
+    from agents.metatrain.adapt_config import AdaptConfig, session_config
+    from agents.metatrain.config import episode_config
+    from hpenv.errors import InputError
+
+    with pytest.raises(InputError, match="layout must be 1, 2 or 3"):
+        dataclasses.replace(TINY, layout=4)
+    with pytest.raises(InputError, match="observe_optimizer"):
+        episode_config(TINY).replace(observe_optimizer=True, base=BaseConfig())
+    config = dataclasses.replace(
+        TINY, vec_env="population", n_envs=4, n_steps=8, batch_size=16, total_steps=32,
+        eval_every=32, layout=3, optimizers=("adam", "sgd"),
+        synthetic_optimizers=("adam", "sgd"), out_dir=str(tmp_path / "run"),
+    )  # fmt: skip
+    episode = episode_config(config)
+    assert (episode.layout, episode.observe_optimizer, episode.base) == (3, True, None)
+    policy = load_policy(meta_train(config))
+    assert (policy.metadata.obs_version, policy.metadata.action_kind) == (3, "multiplicative")
+    assert policy.metadata.obs_size == OBS_SIZE + 1
+    assert policy.metadata.env_config["layout"] == 3
+    adapted = session_config(AdaptConfig(task="digits"), policy.metadata, clip_obs=10.0)
+    assert adapted.layout == 3
+    from hpenv.env import HPTuneEnv
+
+    env = HPTuneEnv("synthetic", config=episode.replace(budget=160, optimizers=("sgd",)))
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (OBS_SIZE + 1,)
+    assert obs[OBS_SIZE] == 1.0
 
 
 def test_synthetic_steps_set_the_family_budgets():

@@ -170,5 +170,23 @@ def test_layout_2_tracker_keeps_its_probe_across_a_resume():
     assert np.array_equal(obs, resumed.update(metrics))
     assert (obs >= low).all()
     assert (obs <= high).all()
-    with pytest.raises(ValueError, match="unknown observation layout 3"):
-        FeatureTracker(version=3)
+    with pytest.raises(ValueError, match="unknown observation layout 4"):
+        FeatureTracker(version=4)
+
+
+def test_layout_3_adds_whether_the_optimizer_is_sgd_after_layout_1():
+    from hpenv.observation import FEATURES, LAYOUTS, FeatureTracker, IntervalMetrics
+
+    assert LAYOUTS[3][: len(FEATURES)] == FEATURES
+    assert [f.name for f in LAYOUTS[3][len(FEATURES) :]] == ["optimizer_sgd"]
+    for optimizer, flag in (("sgd", 1.0), ("adam", 0.0), ("adamw", 0.0)):
+        hparams = HParams(optimizer=optimizer, lr=1e-2)
+        one, three = FeatureTracker(version=1), FeatureTracker(version=3)
+        first = three.reset(2.3, 0.1, hparams)
+        assert first.shape == (21,)
+        assert first[20] == flag
+        assert np.array_equal(first[:20], one.reset(2.3, 0.1, hparams))
+        metrics = IntervalMetrics(0.1, 2.0, 0.1, 1.0, 1e-3, 2.1, 0.3, hparams)
+        obs = three.update(metrics)
+        assert obs[20] == flag
+        assert np.array_equal(obs[:20], one.update(metrics))

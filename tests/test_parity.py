@@ -90,3 +90,58 @@ def test_env_harness_and_controller_take_the_same_decisions(rise_guard, fall_hol
     assert [h.get("rises_held", 0) for h in controller.history][-1] == held
     assert [h.get("falls_held", 0) for h in controller.history][-1] == falls_held
     assert run.evaluate().loss == pytest.approx(episode.val_loss, rel=1e-9)
+
+
+def test_layout_3_policy_reads_the_optimizer_alike_in_env_harness_and_controller():
+    # A layout-3 policy (layout 1 and whether the optimizer is SGD) on an SGD run: the
+    # environment, the harness (--optimizer sgd) and the controller (which reads SGD off the
+    # torch optimizer's class) give it the same observation, so the same decisions.
+    import numpy as np
+
+    from hpenv.hyperparams import with_optimizer
+    from hpenv.observation import INDEX, OPTIMIZER_FEATURES
+
+    policy = make_policy(decisions=DECISIONS, obs_version=3)
+    flag = len(INDEX)  # the optimizer feature follows layout 1's
+    assert [f.name for f in OPTIMIZER_FEATURES] == ["optimizer_sgd"]
+    probe = PolicyActor(policy)
+    obs = np.zeros(flag + 1, dtype=np.float32)
+    action_adam = probe(obs)
+    obs[flag] = 1.0
+    probe.reset()
+    assert not np.allclose(probe(obs), action_adam)  # the flag moves this policy's action
+
+    task = get_task("synthetic")
+    env = HPTuneEnv(task, budget=BUDGET, decisions=DECISIONS, val_size=0, device="cpu",
+                    optimizer="sgd", observe_optimizer=True, initial={})  # fmt: skip
+    actor = PolicyActor(policy)
+    episode = run_episode(env, actor, seed=5, on_reset=actor.reset, test=False)
+    assert env.run is not None
+    assert env.run.hparams.optimizer == "sgd"
+    assert env.observation_space.shape == (flag + 1,)
+    seed = env.run.generator.initial_seed()
+
+    spec = RunSpec("synthetic", seed, fidelity=Fidelity(budget=BUDGET), decisions=DECISIONS,
+                   val_size=0, optimizer="sgd")  # fmt: skip
+    harness = PolicyMethod(policy).run(spec)
+
+    hparams = with_optimizer(task.defaults, "sgd")
+    run = TrainingRun(task, hparams=hparams, seed=seed, device="cpu", val_size=0)
+
+    def evaluate() -> tuple[float, float]:
+        result = run.evaluate()
+        return result.loss, result.accuracy
+
+    controller = HyperController(
+        policy, run.optimizer, total_steps=STEPS, decisions=DECISIONS, evaluate=evaluate,
+        batch_size=BATCH,
+    )  # fmt: skip
+    run.loss_hooks.append(controller.report_loss)
+    run.train(BUDGET)
+
+    env_lrs = [p["lr"] for p in episode.trajectory[1:]]
+    assert env_lrs[0] == pytest.approx(hparams.lr)
+    assert len({round(lr, 12) for lr in env_lrs}) > 2  # the policy moved the rate
+    assert [p["lr"] for p in harness.trajectory[1:]] == pytest.approx(env_lrs, rel=1e-12)
+    assert [h["lr"] for h in controller.history] == pytest.approx(env_lrs, rel=1e-12)
+    assert harness.val_loss == pytest.approx(episode.val_loss, rel=1e-9)

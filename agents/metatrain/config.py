@@ -112,9 +112,10 @@ class MetaTrainConfig:
         default=(),
     )
     layout: int = option(
-        "observation layout: 1, or 2 (a probe before the warm-up, the rate steered around "
+        "observation layout: 1, 2 (a probe before the warm-up, the rate steered around "
         "the base schedule read off it: hpenv.probe, hpenv.base; pair it with --reward "
-        "paired_log_val_loss)",
+        "paired_log_val_loss) or 3 (layout 1 and whether the run's optimizer is SGD: "
+        "hpenv.observation.OPTIMIZER_FEATURES; pair it with --optimizers)",
         default=1,
     )
     probe_min_steps: int = option(
@@ -123,7 +124,7 @@ class MetaTrainConfig:
         default=ProbeConfig.min_steps,
     )
     probe_start: str = option(
-        "--layout 1: each episode probes first and starts at the probe's rate "
+        "--layout 1 or 3: each episode probes first and starts at the probe's rate "
         "(hpenv.base.ProbeStart): 'off', 'on' (the min/30 reading), a rule, either with ':F' "
         "to keep the drawn rate when within a factor F of it; the policy records it and "
         "meets it when deployed",
@@ -265,8 +266,8 @@ class MetaTrainConfig:
 
     def __post_init__(self) -> None:
         check_threads(self.threads)
-        if self.layout not in (1, 2):
-            raise InputError(f"layout must be 1 or 2, got {self.layout}")
+        if self.layout not in (1, 2, 3):
+            raise InputError(f"layout must be 1, 2 or 3, got {self.layout}")
         positive = (
             "total_steps", "n_envs", "decisions", "n_steps", "batch_size", "n_epochs",
             "reference_group", "ensemble",
@@ -409,6 +410,7 @@ def episode_config(
             else None
         ),
         probe_start=start,
+        observe_optimizer=config.layout == 3,
         base=(
             BaseConfig(
                 short_rule=config.base_short_rule,

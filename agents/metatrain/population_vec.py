@@ -82,7 +82,8 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
     As `HPTuneEnv` with the same config: the observation is of layout
     ``config.layout`` (`hpenv.observation`): ``Box((20,), float32)``, or
     ``Box((33,), float32)`` with a base schedule (``config.base``, layout 2: the
-    `-v1` ids' episodes); the action ``Box(-1, 1, (k,))`` or
+    `-v1` ids' episodes), or ``Box((21,), float32)`` when it observes the optimizer
+    (``config.observe_optimizer``, layout 3); the action ``Box(-1, 1, (k,))`` or
     ``MultiDiscrete([3] * k)`` for the ``k`` tuned hyperparameters, the rate's
     residual over the base in layout 2 (`hpenv.base`: each member has its own
     `ResidualRate`, reset per episode). The batch size is shared by the

@@ -131,7 +131,7 @@ AlgorithmName = Literal["ppo", "recurrent_ppo"]
 #: schedule anchored at the probe, `hpenv.base`).
 ActionKind = Literal["multiplicative", "residual"]
 #: The action kind each observation layout is trained with.
-ACTION_KINDS: dict[int, ActionKind] = {1: "multiplicative", 2: "residual"}
+ACTION_KINDS: dict[int, ActionKind] = {1: "multiplicative", 2: "residual", 3: "multiplicative"}
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"Tanh": nn.Tanh, "ReLU": nn.ReLU, "ELU": nn.ELU}
 
 
