@@ -62,19 +62,8 @@ def test_env_harness_and_controller_take_the_same_decisions(rise_guard, fall_hol
                    val_size=0, start_lr_factor=30.0 if rise_guard else 1.0)  # fmt: skip
     harness = PolicyMethod(policy).run(spec)
 
-    run = TrainingRun(task, seed=seed, device="cpu", val_size=0)
-    run.set_hparams(lr=episode.trajectory[0]["lr"])  # the start: default, or 30x it
-
-    def evaluate() -> tuple[float, float]:
-        result = run.evaluate()
-        return result.loss, result.accuracy
-
-    controller = HyperController(
-        policy, run.optimizer, total_steps=STEPS, decisions=DECISIONS, evaluate=evaluate,
-        batch_size=BATCH,
-    )  # fmt: skip
-    run.loss_hooks.append(controller.report_loss)
-    run.train(BUDGET)
+    start = task.defaults.replace(lr=episode.trajectory[0]["lr"])  # default, or 30x it
+    run, controller = _controller_run(policy, task, seed, start)
 
     env_lrs = [p["lr"] for p in episode.trajectory[1:]]  # warm-up, then after each decision
     harness_lrs = [p["lr"] for p in harness.trajectory[1:]]
@@ -126,6 +115,18 @@ def test_layout_3_policy_reads_the_optimizer_alike_in_env_harness_and_controller
     harness = PolicyMethod(policy).run(spec)
 
     hparams = with_optimizer(task.defaults, "sgd")
+    _, controller = _controller_run(policy, task, seed, hparams)
+
+    env_lrs = [p["lr"] for p in episode.trajectory[1:]]
+    assert env_lrs[0] == pytest.approx(hparams.lr)
+    assert len({round(lr, 12) for lr in env_lrs}) > 2  # the policy moved the rate
+    assert [p["lr"] for p in harness.trajectory[1:]] == pytest.approx(env_lrs, rel=1e-12)
+    assert [h["lr"] for h in controller.history] == pytest.approx(env_lrs, rel=1e-12)
+    assert harness.val_loss == pytest.approx(episode.val_loss, rel=1e-9)
+
+
+def _controller_run(policy, task, seed: int, hparams) -> tuple[TrainingRun, HyperController]:
+    """A plain `TrainingRun` from ``hparams``, driven by a `HyperController` over the budget."""
     run = TrainingRun(task, hparams=hparams, seed=seed, device="cpu", val_size=0)
 
     def evaluate() -> tuple[float, float]:
@@ -138,10 +139,4 @@ def test_layout_3_policy_reads_the_optimizer_alike_in_env_harness_and_controller
     )  # fmt: skip
     run.loss_hooks.append(controller.report_loss)
     run.train(BUDGET)
-
-    env_lrs = [p["lr"] for p in episode.trajectory[1:]]
-    assert env_lrs[0] == pytest.approx(hparams.lr)
-    assert len({round(lr, 12) for lr in env_lrs}) > 2  # the policy moved the rate
-    assert [p["lr"] for p in harness.trajectory[1:]] == pytest.approx(env_lrs, rel=1e-12)
-    assert [h["lr"] for h in controller.history] == pytest.approx(env_lrs, rel=1e-12)
-    assert harness.val_loss == pytest.approx(episode.val_loss, rel=1e-9)
+    return run, controller
