@@ -53,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
                     config.baselines,
                     reference_recipe=config.reference,
                     baseline_dir=Path(config.baselines_from) if config.baselines_from else None,
+                    score="test" if config.test_from_val else "val",
                 )
-            )
+            ),
+            input_errors=(ValueError,),  # a folder without the cells or scores asked for
         )
     command = ["python", "scripts/compare_recipes.py", *(sys.argv[1:] if argv is None else argv)]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from policies import make_policy
 
 from agents.evaluation import (
@@ -512,6 +513,31 @@ def test_grid_points_set_the_grid_and_its_compute(tmp_path: Path):
         evaluate(dataclasses.replace(config, grid_points=8, resume=True), progress=False)
 
 
+def test_test_from_val_scores_tasks_without_a_test_split_on_rows_no_run_read(tmp_path: Path):
+    """--test-from-val: the digits (no test split) lend half of their validation split to one;
+    every run reads the other half; the setting is recorded and a resume must keep it."""
+    from hpenv.tasks import get_task
+
+    whole = get_task("digits").load_data()
+    carved = get_task("digits").load_data(test_from_val=True)
+    assert whole.test_x is None
+    assert carved.val_x.shape[0] + carved.test_x.shape[0] == whole.val_x.shape[0]
+    assert torch.equal(carved.train_x, whole.train_x)
+    assert carved.test_from_val() is carved  # a test split of its own: unchanged
+    plain, held = tmp_path / "plain", tmp_path / "held"
+    config = EvalConfig(tasks=("digits",), seeds=(0,), methods=("static",), fidelity=TINY,
+                        out_dir=str(plain))  # fmt: skip
+    evaluate(config, progress=False)
+    evaluate(dataclasses.replace(config, test_from_val=True, out_dir=str(held)), progress=False)
+    (before,), (after,) = _rows(plain), _rows(held)
+    assert math.isnan(float(before["test_accuracy"]))
+    assert 0.0 <= float(after["test_accuracy"]) <= 1.0
+    assert before["val_accuracy"] != after["val_accuracy"]  # scored on the kept half
+    assert json.loads((held / "config.json").read_text())["config"]["test_from_val"] is True
+    with pytest.raises(ValueError, match="test_from_val=True, not False"):
+        evaluate(dataclasses.replace(config, out_dir=str(held), resume=True), progress=False)
+
+
 def test_ablation_table_over_meta_seeds(tmp_path: Path):
     from agents.evaluation.ablation import ablation_markdown
     from agents.evaluation.records import RAW_COLUMNS
@@ -555,7 +581,7 @@ def test_compare_recipes_dirs_takes_the_baselines_from_their_own_folder(tmp_path
     from agents.evaluation.records import RAW_COLUMNS
     from scripts import load_script
 
-    def write(directory: Path, method: str, acc: float) -> Path:
+    def write(directory: Path, method: str, acc: float, test: float | str = "nan") -> Path:
         directory.mkdir()
         with open(directory / "results.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=RAW_COLUMNS)
@@ -563,7 +589,7 @@ def test_compare_recipes_dirs_takes_the_baselines_from_their_own_folder(tmp_path
             for seed in range(2):
                 row = dict.fromkeys(RAW_COLUMNS, "")
                 row.update(method=method, task="a", seed=seed, start_lr_factor=1.0,
-                           val_accuracy=acc, diverged=False)  # fmt: skip
+                           val_accuracy=acc, test_accuracy=test, diverged=False)  # fmt: skip
                 writer.writerow(row)
         return directory
 
@@ -575,6 +601,15 @@ def test_compare_recipes_dirs_takes_the_baselines_from_their_own_folder(tmp_path
     assert "| static (baseline) | - | 50.00 | - | - |" in capsys.readouterr().out
     assert script.main(argv) == 0  # no baselines folder: none beside the recipe
     assert "static (baseline)" not in capsys.readouterr().out
+    # --test-from-val scores test accuracy, and refuses folders without it
+    carved = write(tmp_path / "carved", "policy", 0.7, test=0.6)
+    assert script.main(["--dirs", f"r={carved}", "--baselines", "", "--test-from-val"]) == 0
+    out = capsys.readouterr().out
+    assert "| r | 1 | 60.00 ± nan |" in out
+    assert "mean test acc" in out
+    with pytest.raises(SystemExit):  # a one-line error, no traceback
+        script.main([*argv, "--test-from-val"])
+    assert "no test accuracy for a" in capsys.readouterr().err
 
 
 def test_probe_start_setting_reaches_the_policy_and_is_kept_on_resume(tmp_path: Path):

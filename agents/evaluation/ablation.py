@@ -4,7 +4,8 @@ Each recipe is meta-trained with several seeds; each seed's policy is
 evaluated by the harness into its own directory on the same cells. This reads
 those ``results.csv`` files and reports, per recipe:
 
-- the final validation accuracy (diverged = 0) averaged over the held-out
+- the final validation accuracy (diverged = 0; or the test accuracy, ``score="test"``,
+  where every task has a test split: ``evaluate.py --test-from-val``) averaged over the held-out
   cells, as mean ± std *across meta-training seeds* (the spread a user sees
   between two runs of the same recipe) and the mean spread across evaluation
   seeds, with each meta-training seed's mean beside them;
@@ -41,15 +42,30 @@ POLICY = "policy"
 Scores = dict[tuple[str, str, float, int], float]
 
 
-def read_scores(directory: Path) -> Scores:
-    """``(method, task, start_lr_factor, seed) -> score`` of a harness directory's finished runs."""
+#: What a table can score: the final accuracy on the validation or the test split.
+SCORES: dict[str, str] = {"val": "val_accuracy", "test": "test_accuracy"}
+
+
+def read_scores(directory: Path, score: str = "val") -> Scores:
+    """``(method, task, start_lr_factor, seed) -> score`` of a harness directory's finished
+    runs: the final ``score`` accuracy (`SCORES`), a diverged run 0.
+
+    Raises:
+        ValueError: ``score`` is ``test`` and a task has no test accuracy there.
+    """
+    column = SCORES[score]
     scores: Scores = {}
     with open(directory / "results.csv", newline="") as fh:
         for row in csv.DictReader(fh):
             if row.get("error"):
                 continue
             diverged = row["diverged"].strip().lower() in ("true", "1")
-            accuracy = float(row["val_accuracy"]) if row["val_accuracy"] else math.nan
+            accuracy = float(row[column]) if row.get(column) else math.nan
+            if score == "test" and math.isnan(accuracy) and not diverged:
+                raise ValueError(
+                    f"{directory} has no test accuracy for {row['task']} (no test split): "
+                    "evaluate it with --test-from-val to score test accuracy"
+                )
             key = (row["method"], row["task"], float(row["start_lr_factor"]), int(row["seed"]))
             scores[key] = final_score(accuracy, diverged)
     return scores
@@ -61,6 +77,7 @@ def ablation_markdown(
     *,
     baseline_dir: Path | None = None,
     reference_recipe: str | None = None,
+    score: str = "val",
 ) -> str:
     """The ablation report (see the module docstring) as Markdown.
 
@@ -72,14 +89,18 @@ def ablation_markdown(
         reference_recipe: Each other recipe is compared with this one (a
             Wilcoxon signed-rank test over the cells, each averaged over
             meta-training seeds); None: no test.
+        score: ``val`` (final validation accuracy) or ``test`` (final test accuracy:
+            folders evaluated with ``--test-from-val`` where a task has no test split).
     """
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {sorted(SCORES)}, got {score!r}")
     per_recipe: dict[str, list[Scores]] = {
-        name: [read_scores(Path(d)) for d in dirs] for name, dirs in recipes.items()
+        name: [read_scores(Path(d), score) for d in dirs] for name, dirs in recipes.items()
     }
     if reference_recipe is not None and reference_recipe not in per_recipe:
         raise ValueError(f"reference recipe {reference_recipe!r} is not among {list(per_recipe)}")
     first = next(iter(per_recipe.values()))[0]
-    reference = read_scores(baseline_dir) if baseline_dir is not None else first
+    reference = read_scores(baseline_dir, score) if baseline_dir is not None else first
     tasks = sorted({t for (m, t, _, _) in (*first, *reference) if m == POLICY or m in baselines})
     # Every folder should hold the same cells: a folder still being evaluated (or a failed
     # cell) would average over fewer tasks, so its mean is marked, never passed off as whole.
@@ -99,7 +120,7 @@ def ablation_markdown(
     ]
     if lines:
         lines.append("")
-    lines += ["| recipe | meta-seeds | mean val acc (± std over meta-seeds) | eval-seed std | "
+    lines += [f"| recipe | meta-seeds | mean {score} acc (± std over meta-seeds) | eval-seed std | "
               "each meta-seed |", "|---|---|---|---|---|"]  # fmt: skip
     for name, seeds in per_recipe.items():
         means, spreads = [], []
@@ -123,7 +144,7 @@ def ablation_markdown(
         if values:
             lines.append(f"| {method} (baseline) | - | {100 * np.mean(values):.2f} | - | - |")
     lines.append("")
-    lines += ["Per task (mean val acc in %, recipes averaged over their meta-seeds):", ""]
+    lines += [f"Per task (mean {score} acc in %, recipes averaged over their meta-seeds):", ""]
     header = ["task", *per_recipe, *baselines]
     rows = []
     for task in tasks:

@@ -87,6 +87,13 @@ class EvalConfig:
         "the task's (default: the task's)",
         default=None,
     )
+    test_from_val: bool = option(
+        "tasks without a test split (MNIST's, diabetes, the digits) score on half of their "
+        "validation split, held back from every run (hpenv.tasks.TaskData.test_from_val), so "
+        "that test accuracy is everywhere measured on rows no method chose on (the policy's "
+        "observations, the grid's pick and a rollback's best state read the other half)",
+        default=False,
+    )
     rise_guard: str = rise_guard_option()
     probe_start: str = probe_start_option()
     probe_rollback: str = probe_rollback_option()

@@ -203,6 +203,12 @@ class ComparisonConfig:
         "each task's)",
         default=None,
     )
+    test_from_val: bool = option(
+        "held-out tasks without a test split lend half of their validation split to one "
+        "(evaluate.py --test-from-val) and the table scores test accuracy; with --dirs, the "
+        "folders must have been evaluated so",
+        default=False,
+    )
     meta_from: str | None = option(
         "evaluate the policies another comparison (its --out-dir, run with this recipes "
         "file) meta-trained, instead of meta-training: e.g. the rescue or SGD cells of the "
@@ -393,11 +399,13 @@ class Comparison:
             for f in self.config.start_lr_factors
             if (m, t, s, f) not in finished
         ]
-        ran_with = saved.get("config", {}).get("optimizer")
-        if ran_with != self.config.optimizer:
-            raise ValueError(
-                f"--baselines-from {folder} ran optimizer={ran_with}, not {self.config.optimizer}"
-            )
+        for name in ("optimizer", "test_from_val"):
+            ran_with = saved.get("config", {}).get(name, getattr(EvalConfig(), name))
+            if ran_with != getattr(self.config, name):
+                raise ValueError(
+                    f"--baselines-from {folder} ran {name}={ran_with}, not "
+                    f"{getattr(self.config, name)}"
+                )
         if missing:
             raise ValueError(
                 f"--baselines-from {folder} lacks {len(missing)} finished baseline cells, e.g. "
@@ -475,6 +483,7 @@ class Comparison:
             "decisions": config.decisions,
             "start_lr_factors": config.start_lr_factors,
             "optimizer": config.optimizer,
+            "test_from_val": config.test_from_val,
             "engine": config.engine,
             "data_dir": config.data_dir,
             "out_dir": str(folder),
@@ -517,6 +526,7 @@ class Comparison:
             self.config.baselines,
             baseline_dir=baselines if (baselines / "results.csv").is_file() else None,
             reference_recipe=reference,
+            score="test" if self.config.test_from_val else "val",
         )
         seeds = {name: len(found) for name, found in dirs.items()}
         header = (

@@ -131,7 +131,7 @@ def evaluate(
             config=config,
             decisions=decisions,
             overrides=overrides,
-            data=_load_data(sorted({c[1] for c in todo}), overrides, config.data_dir),
+            data=_load_data(sorted({c[1] for c in todo}), overrides, config),
             factories=factories,
             policy=policy,
             store=store,
@@ -316,6 +316,7 @@ class _CellRunner:
             device=self.config.device,
             data_dir=self.config.data_dir,
             optimizer=self.config.optimizer,
+            test_from_val=self.config.test_from_val,
             data=self.data.get(task),
         )
 
@@ -379,6 +380,7 @@ class _CellRunner:
 _RUN_SETTINGS: dict[str, Any] = {
     "grid_points": GRID_POINTS,
     "optimizer": None,
+    "test_from_val": False,
     "rise_guard": "policy",
     "probe_start": "policy",
     "probe_rollback": "policy",
@@ -463,14 +465,18 @@ def _has_policy_rows(out: Path) -> bool:
 
 
 def _load_data(
-    tasks: Sequence[str], overrides: Mapping[str, Fidelity], data_dir: str | None
+    tasks: Sequence[str], overrides: Mapping[str, Fidelity], config: EvalConfig
 ) -> dict[str, TaskData]:
     """Every task's data, loaded once; all missing tasks reported together."""
     data, missing = {}, {}
     for task in tasks:
         try:
             data[task] = RunSpec(
-                task, 0, fidelity=overrides.get(task), data_dir=data_dir
+                task,
+                0,
+                fidelity=overrides.get(task),
+                data_dir=config.data_dir,
+                test_from_val=config.test_from_val,
             ).load_data()
         except DataNotFoundError as exc:
             missing[task] = exc.summary

@@ -75,6 +75,7 @@ class Task:
         subset: float | None = None,
         subset_seed: int = 0,
         use_cache: bool = True,
+        test_from_val: bool = False,
     ) -> TaskData:
         """Load this task's data (CPU tensors).
 
@@ -83,6 +84,8 @@ class Task:
             subset: Keep this seeded fraction of the training split.
             subset_seed: Seed of the subset draw.
             use_cache: Use the processed-tensor cache.
+            test_from_val: Data without a test split lends half of its validation
+                split to one (`TaskData.test_from_val`, before the task's transform).
         """
         if self.generate is not None:
             data = self.generate()
@@ -91,6 +94,8 @@ class Task:
             data = load_task_data(
                 self.dataset, data_dir=data_dir, text_config=self.text, use_cache=use_cache
             )
+        if test_from_val:
+            data = data.test_from_val()
         if self.transform is not None:
             data = self.transform(data)
         return data.subset(subset, subset_seed)

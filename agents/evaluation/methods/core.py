@@ -44,6 +44,8 @@ class RunSpec:
         val_size: Validation samples scored per interval (None: as HPTuneEnv).
         optimizer: Train with this optimizer instead of the task's (at its usual
             rate, `hpenv.hyperparams.DEFAULT_LR`, momentum 0.9); None keeps the task's.
+        test_from_val: A task without a test split scores on half of its validation
+            split, held back from the runs (`hpenv.tasks.TaskData.test_from_val`).
         data: Pre-loaded data (tests); loaded from the task when None.
     """
 
@@ -56,6 +58,7 @@ class RunSpec:
     data_dir: str | None = None
     val_size: int | None = None
     optimizer: OptimizerName | None = None
+    test_from_val: bool = False
     data: TaskData | None = field(default=None, compare=False, repr=False)
 
     def resolved_task(self) -> Task:
@@ -65,7 +68,9 @@ class RunSpec:
         if self.data is not None:
             return self.data
         fidelity = self.fidelity_or_default()
-        return self.resolved_task().load_data(data_dir=self.data_dir, subset=fidelity.subset)
+        return self.resolved_task().load_data(
+            data_dir=self.data_dir, subset=fidelity.subset, test_from_val=self.test_from_val
+        )
 
     def fidelity_or_default(self) -> Fidelity:
         return self.fidelity or fidelity_for(self.task)

@@ -155,6 +155,40 @@ class TaskData:
         index = torch.randperm(n, generator=gen)[:keep].sort().values.to(self.train_x.device)
         return dataclasses.replace(self, train_x=self.train_x[index], train_y=self.train_y[index])
 
+    def test_from_val(self, seed: int = 0) -> TaskData:
+        """Half of the validation split as the test split, where the data has none.
+
+        A seeded half of the validation rows (``numpy.random.default_rng(seed)``'s
+        permutation: its second half) becomes the test split and the other half stays
+        the validation split, which is all a run reads (its decisions, a grid's choice,
+        a rollback's best state), so the test accuracy is scored on rows that no method
+        chose on. Data with a test split of its own is returned unchanged.
+
+        >>> data = TaskData(torch.zeros(10, 2), torch.arange(10), torch.ones(6, 2),
+        ...                 torch.arange(6), None, None, kind="tabular", num_classes=10)
+        >>> carved = data.test_from_val()
+        >>> carved.val_x.shape[0], carved.test_x.shape[0]
+        (3, 3)
+        >>> sorted(carved.val_y.tolist() + carved.test_y.tolist())
+        [0, 1, 2, 3, 4, 5]
+        """
+        if self.test_x is not None:
+            return self
+        n = self.val_x.shape[0]
+        if n < 2:
+            raise ValueError(f"a validation split of {n} rows cannot lend half to a test split")
+        order = np.random.default_rng(seed).permutation(n)
+        keep = torch.from_numpy(np.sort(order[: n // 2])).to(self.val_x.device)
+        test = torch.from_numpy(np.sort(order[n // 2 :])).to(self.val_x.device)
+        return dataclasses.replace(
+            self,
+            val_x=self.val_x[keep],
+            val_y=self.val_y[keep],
+            test_x=self.val_x[test],
+            test_y=self.val_y[test],
+            source=f"{self.source}, test: half of the validation split held back",
+        )
+
     def hold_out(self, fraction: float, seed: int = 0) -> TaskData:
         """A validation split held back from the training split; the test split is dropped.
 
