@@ -2,7 +2,7 @@
 seed 1) with SGD and one with Adam, each decision's mean action against the action the same
 policy takes with `optimizer_sgd` flipped (a second actor fed the flipped observations).
 
-    python docs/measurements/data/issue23-session16/flag_flip.py logs/exp23/s16/x5obs-5/policy.pt ...
+    python docs/measurements/data/issue23-session16/flag_flip.py logs/exp23/s16/x5obs-5/policy.pt
 """
 
 import sys
@@ -32,5 +32,7 @@ for path in sys.argv[1:]:
             actions.append(float(action[0]))
             obs, _, terminated, truncated, _ = env.step(action)
             done = terminated or truncated
-        print(f"  {optimizer}: mean action {np.mean(actions):+.3f}; own flag - flipped: mean "
-              f"{np.mean(diffs):+.3f}, mean |.| {np.mean(np.abs(diffs)):.3f}")
+        print(
+            f"  {optimizer}: mean action {np.mean(actions):+.3f}; own flag - flipped: mean "
+            f"{np.mean(diffs):+.3f}, mean |.| {np.mean(np.abs(diffs)):.3f}"
+        )
