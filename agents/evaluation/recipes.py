@@ -400,7 +400,7 @@ class Comparison:
             if (m, t, s, f) not in finished
         ]
         for name in ("optimizer", "test_from_val"):
-            ran_with = saved.get("config", {}).get(name, getattr(EvalConfig(), name))
+            ran_with = saved.get("config", {}).get(name, getattr(mine, name))  # older: default
             if ran_with != getattr(self.config, name):
                 raise ValueError(
                     f"--baselines-from {folder} ran {name}={ran_with}, not "
