@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.evaluation.ablation import read_scores
+from agents.evaluation.stats import seed_bootstrap_interval
 
 D = Path(__file__).parent
 ONE_X = ("prodigy", "schedulefree", "probe_cosine", "lrfind_cosine", "mechanic")
@@ -83,6 +84,25 @@ def main() -> None:
         print(f"| {row[0]} | " + " | ".join(f"{100 * v:+.2f}" if i not in (0, 5, 7) else
                                            f"{100 * v:.2f}" for i, v in enumerate(row[1:]))
               + " |")  # fmt: skip
+    print(
+        "\nThe mean clauses' margins with a 95% interval (the runs and the cells resampled,"
+        " agents.evaluation.stats.seed_bootstrap_interval):"
+    )
+    for name, tags in policies.items():
+        if name in runs:
+            continue
+        for clause, prefix, base_scores in (
+            ("bar 1: - (grid - 1)", "eval", base),
+            ("bar 4: - (SGD grid - 1)", "sgd", sgd_base),
+        ):
+            folders = [read_scores(D / f"split-{prefix}-{tag}", score) for tag in tags]
+            cells = sorted(k[1:] for k in folders[0] if k[0] == "policy")
+            mine = np.array([[f[("policy", *c)] for c in cells] for f in folders])
+            grid = np.array([[base_scores[("grid", *c)] for c in cells]])
+            low, high = seed_bootstrap_interval(mine, grid)
+            margin = float(mine.mean() - grid.mean()) + 0.01
+            print(f"- {name}, {clause}: {100 * margin:+.2f} "
+                  f"[{100 * (low + 0.01):+.2f}, {100 * (high + 0.01):+.2f}]")  # fmt: skip
     x5s = [r[1] for r in rows if r[0] in runs]
     print(
         f"bar 5: make train's three runs at 1x: {', '.join(f'{100 * v:.2f}' for v in x5s)}; "
