@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                     config.baselines,
                     reference_recipe=config.reference,
                     baseline_dir=Path(config.baselines_from) if config.baselines_from else None,
-                    score="test" if config.test_from_val else "val",
+                    score=config.score,
                 )
             ),
             input_errors=(ValueError,),  # a folder without the cells or scores asked for

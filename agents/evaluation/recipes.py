@@ -245,6 +245,12 @@ class ComparisonConfig:
             if (not values and name != "recipes") or len(set(values)) != len(values):
                 raise ValueError(f"{name} must list distinct values, got {values}")
 
+    @property
+    def score(self) -> str:
+        """What the table scores (`agents.evaluation.ablation.SCORES`): test accuracy with
+        ``test_from_val``, else validation accuracy."""
+        return "test" if self.test_from_val else "val"
+
     def directories(self) -> dict[str, list[Path]]:
         """``--dirs``: recipe name -> its harness directories."""
         pairs = (item.split("=", 1) for item in self.dirs)
@@ -526,7 +532,7 @@ class Comparison:
             self.config.baselines,
             baseline_dir=baselines if (baselines / "results.csv").is_file() else None,
             reference_recipe=reference,
-            score="test" if self.config.test_from_val else "val",
+            score=self.config.score,
         )
         seeds = {name: len(found) for name, found in dirs.items()}
         header = (
