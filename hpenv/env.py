@@ -179,6 +179,10 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
       only), for multi-task episodes of different costs.
     - ``val_size``: validation samples scored per decision (default: the task's,
       at most the interval); a fixed subset.
+    - ``lr_scale``: each episode's optimizer trains at a hidden multiple of the
+      rate the agent sets and sees, drawn log-uniformly in [1 / ``lr_scale``,
+      ``lr_scale``] (default 1: none), so that the absolute rate does not say
+      where the task's best rate lies; ``reset``'s info gives it as ``lr_scale``.
 
     ``reset(options=...)`` accepts ``task`` (name or `Task`), ``model`` (model
     variant) and ``hparams`` (mapping of initial values) for one episode.
@@ -272,6 +276,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
         overrides = options.get("hparams", {})
         check_initial(overrides, "options['hparams']")
         hparams = self.config.initial_hparams(task, rng, overrides)
+        lr_scale = self.config.draw_lr_scale(rng)
         data = self._data(task, self.config.task_fidelity(task.name).subset)
         plan = self.config.plan(task, data.train_x.shape[0], hparams.batch_size)
         budget, interval, val_size = plan.budget, plan.interval, plan.val_size
@@ -282,6 +287,7 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
             device=self.device,
             data=data,
             val_size=val_size,
+            lr_scale=lr_scale,
         )
         self.plan = plan
         self.task, self.episode_budget, self.episode_interval = task, budget, interval
@@ -307,7 +313,10 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
         self.reference = None
         if self.config.reward in PAIRED_REWARDS and not stats.diverged:
             self.reference = _twin(run, plan.val_size)  # the base's run from here: same state
-        return self.episode.warmup(stats, evaluation, run.hparams)
+        observation, info = self.episode.warmup(stats, evaluation, run.hparams)
+        if run.lr_scale != 1.0:
+            info["lr_scale"] = run.lr_scale
+        return observation, info
 
     def _probe_and_base(
         self, run: TrainingRun, plan: EpisodePlan, hparams: HParams
@@ -393,7 +402,7 @@ def _twin(run: TrainingRun, val_size: int) -> TrainingRun:
     """A second run in ``run``'s exact state (weights, optimizer, data order, counters)."""
     twin = TrainingRun(
         run.task, hparams=run.hparams, seed=0, device=run.device, data=run.data,
-        val_size=val_size,
+        val_size=val_size, lr_scale=run.lr_scale,
     )  # fmt: skip
     twin.load_state_dict(run.state_dict())
     return twin

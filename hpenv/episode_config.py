@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -156,6 +157,13 @@ class EpisodeConfig:
         observe_optimizer: The observation also says whether the run's optimizer is
             SGD: layout 3 (layout 1's features and ``optimizer_sgd``,
             `hpenv.observation.OPTIMIZER_FEATURES`); not with a ``base``.
+        lr_scale: Each episode draws a hidden rate scale log-uniformly from
+            [1 / ``lr_scale``, ``lr_scale``]: its optimizer trains at that multiple of
+            the rate the policy sets and observes (`hpenv.training.TrainingRun`'s
+            ``lr_scale``), so a task's best rate moves by the inverse factor and the
+            absolute rate no longer says where it lies; the policy has to read it off
+            the run. 1 (the default): no scale and no draw. Layout 1 and 3 episodes
+            without a probe only.
 
     Raises:
         ValueError: A setting is invalid (`hpenv.errors.InputError` for a name
@@ -182,6 +190,7 @@ class EpisodeConfig:
     fall_hold: float | None = None
     probe_start: ProbeStart | None = None
     observe_optimizer: bool = False
+    lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         tuned = (self.tuned,) if isinstance(self.tuned, str) else tuple(self.tuned)
@@ -239,6 +248,16 @@ class EpisodeConfig:
                 "observe_optimizer makes the observation layout 3 (layout 1's features and the "
                 "optimizer's); a base schedule's episode is of layout 2: give base or "
                 "observe_optimizer"
+            )
+        if not (isinstance(self.lr_scale, (int, float)) and 1.0 <= self.lr_scale < math.inf):
+            raise InputError(
+                f"lr_scale must be a number >= 1 (1: no hidden rate scale), got {self.lr_scale!r}"
+            )
+        object.__setattr__(self, "lr_scale", float(self.lr_scale))
+        if self.lr_scale != 1.0 and self.probe is not None:
+            raise InputError(
+                "lr_scale hides a scale of the rate from the policy; a probe sweeps the "
+                "optimizer's rate itself: give probe or lr_scale, not both"
             )
         if self.base is not None and "lr" not in tuned:
             raise InputError("a base schedule steers the rate: tuned must include 'lr'")
@@ -390,6 +409,15 @@ class EpisodeConfig:
         if not self.optimizers:
             return self.optimizer
         return self.optimizers[int(rng.integers(len(self.optimizers)))]
+
+    def draw_lr_scale(self, rng: np.random.Generator) -> float:
+        """An episode's hidden rate scale (see ``lr_scale``): log-uniform in [1 / ``lr_scale``,
+        ``lr_scale``] from ``rng``; 1 without one, drawing nothing (so ``rng``'s stream, and
+        every episode, stays what it was without the setting)."""
+        if self.lr_scale == 1.0:
+            return 1.0
+        half = math.log(self.lr_scale)
+        return math.exp(float(rng.uniform(-half, half)))
 
     def make_reward(self) -> Reward:
         """A fresh reward function of this episode (one per running episode)."""

@@ -148,6 +148,11 @@ class TrainingRun:
             ``momentum``. An optimizer with ``train()`` / ``eval()`` methods
             (Schedule-Free) is switched to the matching mode around training and
             evaluation.
+        lr_scale: The optimizer trains at this multiple of ``hparams.lr`` (the rate the
+            run reports and its hyperparameters say): a hidden change of the task's
+            rate scale, as if the model were reparameterised, that meta-training draws
+            per episode (`hpenv.episode_config.EpisodeConfig.lr_scale`) so that the
+            absolute rate stops telling a policy where a task's best rate lies.
 
     Raises:
         ValueError: For invalid arguments (unknown device, bad subset, ...).
@@ -173,7 +178,12 @@ class TrainingRun:
         eval_batch_size: int = 1024,
         optimizer_factory: Callable[[list[nn.Parameter], HParams], torch.optim.Optimizer]
         | None = None,
+        lr_scale: float = 1.0,
     ) -> None:
+        if not (math.isfinite(lr_scale) and lr_scale > 0):
+            raise ValueError(f"lr_scale must be a finite number > 0, got {lr_scale}")
+        #: The optimizer's rate over ``hparams.lr`` (1: none; see the class's Arguments).
+        self.lr_scale = float(lr_scale)
         self.task = get_task(task) if isinstance(task, str) else task
         self.device = resolve_device(device)
         self.hparams = hparams if hparams is not None else self.task.defaults
@@ -238,7 +248,7 @@ class TrainingRun:
                 f"start a new TrainingRun for {hparams.optimizer}"
             )
         for group in self.optimizer.param_groups:
-            group["lr"] = hparams.lr
+            group["lr"] = hparams.lr * self.lr_scale
             group["weight_decay"] = hparams.weight_decay
             if hparams.optimizer == "sgd":
                 group["momentum"] = hparams.momentum

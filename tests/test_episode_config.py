@@ -76,6 +76,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"optimizer": "lion"}, "optimizer must be one of"),
     ({"fidelity": {"synthetic": {"epochs": 2}}}, "unknown fields"),
     ({"fidelity": [("synthetic", 1)]}, "fidelity must map"),
+    ({"lr_scale": 0.5}, "lr_scale must be a number >= 1"),
 ]
 
 
@@ -168,3 +169,48 @@ def test_a_probe_start_is_a_layout_1_episodes_and_needs_the_probe():
         EpisodeConfig(probe=ProbeConfig(), base=BaseConfig(), probe_start=ProbeStart())
     with pytest.raises(InputError, match="must be a ProbeStart"):
         EpisodeConfig(probe=ProbeConfig(), probe_start="on")  # type: ignore[arg-type]
+
+
+def test_a_hidden_rate_scale_moves_the_optimizers_rate_not_the_observed_one():
+    """`EpisodeConfig.lr_scale`: each episode's optimizer trains at a drawn multiple of the
+    rate the policy sets and observes; without it nothing is drawn (episodes unchanged);
+    refused with a probe and by the population engine, and carried by a meta-training run."""
+    from hpenv.hyperparams import TUNABLES
+    from hpenv.observation import INDEX
+    from hpenv.probe import ProbeConfig
+
+    env = HPTuneEnv(TASK, device="cpu", budget=100, decisions=3, lr_scale=10.0)
+    scales = []
+    for seed in range(8):
+        obs, info = env.reset(seed=seed)
+        assert env.run is not None
+        scale, lr = info["lr_scale"], env.run.hparams.lr
+        assert 0.1 <= scale <= 10.0
+        assert env.run.optimizer.param_groups[0]["lr"] == pytest.approx(lr * scale)
+        assert obs[INDEX["lr"]] == pytest.approx(TUNABLES["lr"].normalise(lr), abs=1e-5)
+        env.step(np.array([1.0], np.float32))  # the action moves the rate; the scale stays
+        assert env.run.optimizer.param_groups[0]["lr"] == pytest.approx(env.run.hparams.lr * scale)
+        assert env.run.hparams.lr > lr
+        scales.append(scale)
+    assert min(scales) < 1.0 < max(scales)
+
+    rng = np.random.default_rng(0)
+    assert EpisodeConfig().draw_lr_scale(rng) == 1.0
+    assert rng.random() == np.random.default_rng(0).random()  # nothing was drawn
+    plain = HPTuneEnv(TASK, device="cpu", budget=100, decisions=3)
+    _, info = plain.reset(seed=0)
+    assert "lr_scale" not in info
+    assert plain.run is not None
+    assert plain.run.lr_scale == 1.0
+
+    with pytest.raises(InputError, match="give probe or lr_scale"):
+        EpisodeConfig(probe=ProbeConfig(), lr_scale=10.0)
+    with pytest.raises(InputError, match="does not draw a hidden rate scale"):
+        PopulationVecEnv(TASK, 1, device="cpu", lr_scale=10.0)
+    with pytest.raises(InputError, match="--lr-scale"):
+        MetaTrainConfig(vec_env="population", lr_scale=10.0)
+    run = MetaTrainConfig(n_envs=2, decisions=4, lr_scale=10.0)
+    assert episode_config(run).lr_scale == 10.0
+    from agents.metatrain.config import env_metadata
+
+    assert env_metadata(run)["lr_scale"] == 10.0

@@ -214,3 +214,25 @@ def test_building_a_run_leaves_the_global_rng_alone():
     state = torch.get_rng_state()
     TrainingRun(SyntheticSpec(input_dim=6, width=8, depth=2, num_samples=50).task(), device="cpu")
     assert torch.equal(torch.get_rng_state(), state)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_lr_scale_trains_at_a_hidden_multiple_of_the_rate(optimizer: str):
+    """A run with ``lr_scale=4`` at rate r trains exactly as one at 4r, but reports r."""
+    start = HParams(optimizer=optimizer, lr=1e-3, batch_size=16, dropout=0.1)
+    scaled = TrainingRun(SPEC.task(), hparams=start, seed=3, device="cpu", lr_scale=4.0)
+    plain = TrainingRun(SPEC.task(), hparams=start.replace(lr=4e-3), seed=3, device="cpu")
+    assert scaled.optimizer.param_groups[0]["lr"] == pytest.approx(4e-3)
+    assert scaled.hparams.lr == 1e-3
+    for run in (scaled, plain):
+        run.train(64)
+    scaled.set_hparams(lr=5e-4)
+    plain.set_hparams(lr=2e-3)
+    assert scaled.optimizer.param_groups[0]["lr"] == pytest.approx(2e-3)
+    losses = [run.train(64).loss_mean for run in (scaled, plain)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    pairs = zip(weights(scaled), weights(plain), strict=True)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in pairs)
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="lr_scale"):
+            TrainingRun(SPEC.task(), seed=0, device="cpu", lr_scale=bad)

@@ -208,6 +208,7 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         optimizers=tuple(env.get("optimizers", ())),
         rise_guard=bool(env.get("rise_guard", False)),
         fall_hold=env.get("fall_hold") is not None,
+        # lr_scale is not carried: adaptation trains on the user's task at its own scale
         probe_start=probe_start_text(
             None if "probe_start" not in env else ProbeStart.from_dict(env["probe_start"])
         ),

@@ -221,6 +221,13 @@ class MetaTrainConfig:
         default="policy",
         choices=tuple(RISE_GUARD_CHOICES),
     )
+    lr_scale: float = option(
+        "each episode's optimizer trains at a hidden multiple of the rate the policy sets "
+        "and sees, drawn log-uniformly in [1/this, this] (EpisodeConfig.lr_scale), so the "
+        "absolute rate stops telling where a task's best rate lies; 1: none (layout 1 or 3, "
+        "no probe start; --vec-env subprocess or dummy)",
+        default=1.0,
+    )
     lr_below: float = option("initial lr drawn down to task default / this", default=100.0)
     lr_above: float = option("initial lr drawn up to task default * this", default=30.0)
     algorithm: AlgorithmName = option(
@@ -311,6 +318,10 @@ class MetaTrainConfig:
                 f"Ray) must be a multiple of --reference-group ({self.reference_group})"
             )
         self.synthetic_family()  # checks the family's settings
+        if self.lr_scale != 1.0 and (batched or self.vec_env == "ray"):
+            raise InputError(
+                "--lr-scale is drawn by HPTuneEnv's episodes: use --vec-env subprocess or dummy"
+            )
         if self.fall_hold and self.layout == 2:
             raise InputError(
                 "--fall-hold holds a layout-1 policy's moves of the rate; a layout-2 run steers "
@@ -411,6 +422,7 @@ def episode_config(
         ),
         probe_start=start,
         observe_optimizer=config.layout == 3,
+        lr_scale=config.lr_scale,
         base=(
             BaseConfig(
                 short_rule=config.base_short_rule,
@@ -445,6 +457,7 @@ def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
         "optimizers": config.optimizers,
         "rise_guard": config.rise_guard,
         "fall_hold": episode.fall_hold,
+        "lr_scale": config.lr_scale,
         **_probe_and_base(episode),
     }
 

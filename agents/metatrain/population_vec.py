@@ -205,6 +205,11 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         self.config = EpisodeConfig.resolve(
             config, settings, owner="PopulationVecEnv", defaults={"initial": META_INITIAL}
         )
+        if self.config.lr_scale != 1.0:
+            raise InputError(
+                "PopulationVecEnv does not draw a hidden rate scale (lr_scale): its members "
+                "train in one stacked optimizer; use HPTuneEnv (--vec-env subprocess or dummy)"
+            )
         for name in (*self.tuned, *self.config.initial):
             if name in SHARED_HPARAMS:
                 raise ValueError(
