@@ -506,11 +506,11 @@ def evaluate_policy(
     """Deterministic episodes of ``policy`` on ``tasks`` x ``config.eval_seeds``.
 
     Initial learning rates (and a hidden rate scale, ``config.lr_scale``) are drawn from
-    the seed as in training, so the score includes rescuing bad starts. The episodes hold the rate's rises, and a layout-1
-    policy's probe and start at the probe's rate, as the policy's drivers would
-    (`PolicyMetadata.rise_guard` and ``probe_start``: its training settings unless it was
-    given others for deployment, as an ensemble may be); they hold its falls as the run's
-    training did (``config.fall_hold``), whatever its deployment says.
+    the seed as in training, so the score includes rescuing bad starts. The episodes hold
+    the rate's rises, and a layout-1 policy's probe and start at the probe's rate, as the
+    policy's drivers would (`PolicyMetadata.rise_guard` and ``probe_start``: its training
+    settings unless it was given others for deployment, as an ensemble may be); they hold
+    its falls as the run's training did (``config.fall_hold``), whatever its deployment says.
     """
     kwargs = env_kwargs(config, tasks)
     meta, episode = policy.metadata, kwargs["episode"]
