@@ -3,7 +3,7 @@
 # make train's command (x5s), a hidden rate scale in every meta-training episode (x5ls:
 # --lr-scale 10, the optimizer trains at a multiple of the policy's rate drawn log-uniformly in
 # [1/10, 10]; x5ls30: --lr-scale 30), three runs each (seeds 5, 10, 15) on the held-out suite
-# (x5ls also on the training side), on the same cells as make train's own runs. Folders: docs/measurements/data/issue23-session17/ (its
+# and the training side, on the same cells as make train's own runs. Folders: docs/measurements/data/issue23-session17/ (its
 # README says how each was made), issue23-session15/ and issue23-session14/.
 source /work/main/.venv/bin/activate
 cd /work/main
@@ -19,7 +19,7 @@ done
 for c in short-sgd full-sgd short-adam full-adam; do
   echo "######## training side, $c (digits, wine, breast cancer, synthetic; SGD: starts 1x and 30x, Adam: 0.01x, 1x, 30x, 100x)"
   python scripts/compare_recipes.py --baselines "" --reference x5s --dirs "x5s=$(runs_dirs $D15 x5s $c ts)" \
-    --dirs "x5ls=$(runs_dirs $D x5ls $c ts)"
+    --dirs "x5ls=$(runs_dirs $D x5ls $c ts)" --dirs "x5ls30=$(runs_dirs $D x5ls30 $c ts)"
 done
 echo "######## where the policies take the rate at the default rate (runs.jsonl of the 1x folders)"
 python $D/rates.py "x5s=$D/runs-eval-x5s-5.jsonl+$D/runs-eval-x5s-10.jsonl+$D/runs-eval-x5s-15.jsonl" \
