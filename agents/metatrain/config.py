@@ -318,7 +318,7 @@ class MetaTrainConfig:
                 f"Ray) must be a multiple of --reference-group ({self.reference_group})"
             )
         self.synthetic_family()  # checks the family's settings
-        if self.lr_scale != 1.0 and (batched or self.vec_env == "ray"):
+        if self.lr_scale != 1.0 and self.vec_env in ("population", "ray"):
             raise InputError(
                 "--lr-scale is drawn by HPTuneEnv's episodes: use --vec-env subprocess or dummy"
             )
