@@ -481,6 +481,35 @@ def test_steer_range_reaches_every_engine_and_the_frozen_policy(tmp_path: Path):
     assert resumed.residual.max_offset == pytest.approx(math.log(1000.0))
 
 
+def test_synthetic_text_members_reach_worker_envs_and_the_policy_record():
+    """--synthetic-text: token tasks in HPTuneEnv's worker envs, recorded for adaptation; the
+    population engine (which does not batch embeddings) refuses it with a one-line error."""
+    from policies import make_policy
+
+    from agents.metatrain.adapt_config import AdaptConfig, session_config
+    from agents.metatrain.config import env_metadata, episode_config
+    from agents.metatrain.suite import make_env
+    from agents.metatrain.vec_env import env_kwargs
+    from hpenv.errors import InputError
+
+    with pytest.raises(ValueError, match="text_fraction"):
+        dataclasses.replace(TINY, synthetic_text=-0.5)
+    for engine in ({"vec_env": "population"}, {"vec_env": "ray", "ray_members_per_actor": 2}):
+        with pytest.raises(InputError, match="--synthetic-text"):
+            dataclasses.replace(TINY, synthetic_text=0.5, n_envs=2, **engine)
+    config = dataclasses.replace(TINY, train_tasks=("synthetic",), synthetic_text=1.0)
+    assert env_kwargs(config, ["synthetic"])["synthetic"].text_fraction == 1.0
+    env = make_env(["synthetic"], episode_config(config), synthetic=config.synthetic_family())
+    _, info = env.reset(seed=0)
+    assert info["task"] == "synthetic/conv"
+    env.step(env.action_space.sample())
+    assert env_metadata(TINY)["synthetic_text"] == 0.0
+    policy = make_policy(decisions=4, **{k: v for k, v in env_metadata(config).items()
+                                         if k not in ("decisions",)})  # fmt: skip
+    adapted = session_config(AdaptConfig(task="digits"), policy.metadata, clip_obs=10.0)
+    assert adapted.synthetic_text == 1.0  # an adaptation draws the parent's family
+
+
 def test_synthetic_conv_members_reach_every_engine():
     """--synthetic-conv: the family's convolutional fraction, in worker envs and populations."""
     from agents.metatrain.config import episode_config

@@ -153,6 +153,41 @@ def test_synthetic_conv_members_are_images_through_a_small_cnn():
     assert run.evaluate().accuracy > 0.5  # the conv teacher is learnable (chance: 1/3)
 
 
+def test_synthetic_text_members_are_token_sequences_through_an_embedding():
+    plain = [SyntheticFamily().sample(np.random.default_rng(seed)) for seed in range(5)]
+    mixed = SyntheticFamily(text_fraction=0.5)
+    specs = [mixed.sample(np.random.default_rng(seed)) for seed in range(20)]
+    # The text draw comes last: the default family's stream is unchanged.
+    assert [dataclasses.replace(s, vocab=0, input_dim=p.input_dim) for s, p in
+            zip(specs[:5], plain, strict=True)] == plain  # fmt: skip
+    texts = [s for s in specs if s.vocab]
+    assert 0 < len(texts) < len(specs)
+    assert all(200 <= s.vocab <= 2_000 and 16 <= s.input_dim <= 64 for s in texts)
+    like = mixed.sample_like(np.random.default_rng(0), texts[0])
+    assert (like.vocab, like.input_dim) == (texts[0].vocab, texts[0].input_dim)
+    # Convolutional members stay convolutional: a spec is never both.
+    both = SyntheticFamily(conv_fraction=0.5, text_fraction=1.0)
+    drawn = [both.sample(np.random.default_rng(seed)) for seed in range(20)]
+    assert all(bool(s.image) != bool(s.vocab) for s in drawn)
+    spec = SyntheticSpec(input_dim=12, vocab=40, num_classes=3, noise=0.0, num_samples=800,
+                         width=32, seed=3)  # fmt: skip
+    data = spec.generate()
+    assert (data.kind, data.vocab_size) == ("text", 40)
+    assert (data.train_x.shape, data.train_x.dtype) == ((800, 12), torch.int32)
+    assert int(data.train_x.min()) >= 0
+    assert int(data.train_x.max()) < 40
+    assert (data.train_x == 1).sum() == 0  # the out-of-vocabulary id is never drawn
+    assert (data.train_x[:, -1] != 0).all()  # left padding: the last token is real
+    assert torch.equal(data.train_x, spec.generate().train_x)
+    task = spec.task()
+    assert task.model == "conv"
+    run = TrainingRun(task, hparams=task.defaults.replace(lr=1e-2), device="cpu", seed=0)
+    assert any(isinstance(m, torch.nn.Embedding) for m in run.model.modules())
+    for _ in range(10):
+        run.train(800)
+    assert run.evaluate().accuracy > 0.6  # the bag-of-words teacher is learnable (chance: 1/3)
+
+
 def test_synthetic_spec_validation():
     with pytest.raises(ValueError, match="invalid synthetic spec"):
         SyntheticSpec(num_classes=1)
@@ -162,6 +197,12 @@ def test_synthetic_spec_validation():
         SyntheticSpec(image=2)
     with pytest.raises(ValueError, match="conv_fraction"):
         SyntheticFamily(conv_fraction=1.5)
+    with pytest.raises(ValueError, match="invalid synthetic spec"):
+        SyntheticSpec(vocab=4)
+    with pytest.raises(ValueError, match="invalid synthetic spec"):
+        SyntheticSpec(vocab=100, image=8)
+    with pytest.raises(ValueError, match="text_fraction"):
+        SyntheticFamily(text_fraction=2.0)
 
 
 def test_budget_in_samples():

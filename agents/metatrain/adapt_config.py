@@ -195,6 +195,7 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         reward=env.get("reward", "log_val_loss"),
         synthetic_optimizers=tuple(env.get("synthetic_optimizers", ("adam",))),
         synthetic_conv=float(env.get("synthetic_conv", 0.0)),
+        synthetic_text=float(env.get("synthetic_text", 0.0)),
         synthetic_steps=tuple(int(s) for s in env.get("synthetic_steps", SyntheticFamily.steps)),
         lr_below=float(env.get("lr_below", 100.0)),
         lr_above=float(env.get("lr_above", 30.0)),

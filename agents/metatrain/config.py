@@ -175,6 +175,12 @@ class MetaTrainConfig:
         "generated images; hpenv.tasks.synthetic)",
         default=0.0,
     )
+    synthetic_text: float = option(
+        "fraction of the synthetic family's tasks, among those not convolutional, that are "
+        "token tasks (generated token sequences through an embedding and a 1-D convolution; "
+        "hpenv.tasks.synthetic)",
+        default=0.0,
+    )
     synthetic_steps: tuple[int, ...] = option(
         "LOW,HIGH: the synthetic family's budgets in optimizer steps, drawn log-uniformly "
         "(a task still trains at least one epoch; with the default probe, runs under 80 "
@@ -322,6 +328,15 @@ class MetaTrainConfig:
             raise InputError(
                 "--lr-scale is drawn by HPTuneEnv's episodes: use --vec-env subprocess or dummy"
             )
+        batched = self.vec_env == "population" or (
+            self.vec_env == "ray" and self.ray_members_per_actor > 1
+        )
+        if self.synthetic_text > 0 and batched:
+            raise InputError(
+                "--synthetic-text's token tasks train through an embedding, which the population "
+                "engine does not batch: use --vec-env subprocess or dummy (or ray with "
+                "--ray-members-per-actor 1)"
+            )
         if self.fall_hold and self.layout == 2:
             raise InputError(
                 "--fall-hold holds a layout-1 policy's moves of the rate; a layout-2 run steers "
@@ -356,7 +371,7 @@ class MetaTrainConfig:
 
     def synthetic_family(self) -> SyntheticFamily:
         """The family the suite name ``synthetic`` draws from (--synthetic-optimizers,
-        --synthetic-conv, --synthetic-steps)."""
+        --synthetic-conv, --synthetic-text, --synthetic-steps)."""
         steps = self.synthetic_steps
         if len(steps) != 2 or not 1 <= steps[0] <= steps[1]:
             raise InputError(
@@ -367,6 +382,7 @@ class MetaTrainConfig:
         return SyntheticFamily(
             optimizers=self.synthetic_optimizers,
             conv_fraction=self.synthetic_conv,
+            text_fraction=self.synthetic_text,
             steps=(low, high),
         )
 
@@ -452,6 +468,7 @@ def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
         "device": config.env_device,
         "synthetic_optimizers": config.synthetic_optimizers,
         "synthetic_conv": config.synthetic_conv,
+        "synthetic_text": config.synthetic_text,
         "synthetic_steps": config.synthetic_steps,
         "layout": config.layout,
         "optimizers": config.optimizers,

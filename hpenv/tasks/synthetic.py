@@ -23,6 +23,7 @@ from hpenv.hyperparams import DEFAULT_LR, HParams, OptimizerName
 from hpenv.tasks.data import TaskData
 from hpenv.tasks.models import ModelInput, mlp, small_synthetic_cnn
 from hpenv.tasks.spec import Task
+from hpenv.tasks.variants import TextConv
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,20 @@ class SyntheticSpec:
     8`` (4 to 16) and twice as many channels, each followed by 2x2 max pooling,
     then a linear layer). ``depth`` is unused.
 
+    With ``vocab`` > 0 the task is a token task (text-like): inputs are
+    sequences of ``input_dim`` token ids, left-padded with 0 to a length drawn
+    uniformly from a quarter of ``input_dim`` up to all of it, the ids drawn
+    from a Zipf-like law over ``vocab`` ids (2 to ``vocab`` - 1; 0 pads, 1 is
+    reserved for out-of-vocabulary as in real text data). A random
+    bag-of-words teacher labels them: a quarter of the ids carry a random
+    weight per class, the label is the argmax of the weights summed over the
+    sequence. The student is the held-out text model's architecture,
+    `hpenv.tasks.variants.TextConv` (an ``N(0, 1)`` embedding of ``width // 2``
+    (16 to 64) dimensions, a 1-D convolution of width 5, global max pooling, a
+    linear layer), whose embedding moves little per step at Adam's default
+    rate: the tasks where a good rate is far above the default. ``depth``,
+    ``input_scale`` and ``conditioning`` are unused.
+
     Attributes:
         input_dim: Number of input features.
         num_classes: Number of classes.
@@ -60,6 +75,8 @@ class SyntheticSpec:
         optimizer: The task's default optimizer (its default learning rate is
             `hpenv.hyperparams.DEFAULT_LR`'s).
         image: Side of the square input images (0: feature vectors and an MLP).
+        vocab: Token vocabulary, padding and out-of-vocabulary ids included (0: not a
+            token task); ``input_dim`` is then the sequence length.
     """
 
     input_dim: int = 32
@@ -75,6 +92,7 @@ class SyntheticSpec:
     steps: int = 1_200
     optimizer: OptimizerName = "adam"
     image: int = 0
+    vocab: int = 0
 
     def __post_init__(self) -> None:
         if self.input_dim < 1 or self.num_classes < 2 or self.num_samples < 10:
@@ -85,11 +103,15 @@ class SyntheticSpec:
             raise ValueError(f"invalid synthetic spec {self}")
         if self.steps < 1 or self.image < 0 or 0 < self.image < 4:
             raise ValueError(f"invalid synthetic spec {self}")
+        if self.vocab < 0 or 0 < self.vocab < 8 or (self.vocab and self.image):
+            raise ValueError(f"invalid synthetic spec {self}")
 
     def generate(self) -> TaskData:
         """Generate train, validation and test splits (deterministic in the spec)."""
         if self.image:
             return self._generate_images()
+        if self.vocab:
+            return self._generate_tokens()
         rng = np.random.default_rng(self.seed)
         hidden = 4 * self.num_classes + 16
         w1 = rng.normal(size=(self.input_dim, hidden)) / np.sqrt(self.input_dim)
@@ -147,6 +169,31 @@ class SyntheticSpec:
             source=f"generated {self}",
         )  # fmt: skip
 
+    def _generate_tokens(self) -> TaskData:
+        """`generate` for a token spec (see the class docstring)."""
+        rng = np.random.default_rng(self.seed)
+        n_eval = max(1, self.num_samples // 5)
+        total, length = self.num_samples + 2 * n_eval, self.input_dim
+        ids = np.arange(2, self.vocab)
+        zipf = 1.0 / np.arange(1, ids.size + 1)
+        tokens = rng.choice(ids, size=(total, length), p=zipf / zipf.sum())
+        lengths = rng.integers(max(1, length // 4), length + 1, size=total)
+        tokens[np.arange(length)[None, :] < (length - lengths)[:, None]] = 0  # left padding
+        weights = rng.normal(size=(self.vocab, self.num_classes))
+        weights[rng.permutation(self.vocab)[: (3 * self.vocab) // 4]] = 0.0
+        weights[:2] = 0.0  # padding and out-of-vocabulary carry nothing
+        labels = weights[tokens].sum(axis=1).argmax(axis=1)
+        flip = rng.random(total) < self.noise
+        labels[flip] = rng.integers(0, self.num_classes, size=int(flip.sum()))
+        x = torch.from_numpy(tokens.astype(np.int32))
+        y = torch.from_numpy(labels.astype(np.int64))
+        a, b = self.num_samples, self.num_samples + n_eval
+        return TaskData(
+            train_x=x[:a], train_y=y[:a], val_x=x[a:b], val_y=y[a:b], test_x=x[b:],
+            test_y=y[b:], kind="text", num_classes=self.num_classes,
+            source=f"generated {self}", vocab_size=self.vocab,
+        )  # fmt: skip
+
     @property
     def budget_epochs(self) -> float:
         """``steps`` optimizer steps as epochs, clamped to 1 - 40 epochs."""
@@ -156,11 +203,14 @@ class SyntheticSpec:
         if self.image:
             shape = (self.input_dim, self.image, self.image)
             return small_synthetic_cnn(spec, dropout, self.width, shape)
+        if self.vocab:
+            return TextConv(spec.vocab_size, spec.num_outputs, dropout, dim=_embed_dim(self.width))
         return mlp(spec, dropout, hidden=(self.width,) * self.depth)
 
     def task(self) -> Task:
-        """This spec as a trainable `Task` (model ``mlp``, or ``cnn`` for images)."""
-        model = "cnn" if self.image else "mlp"
+        """This spec as a trainable `Task` (model ``mlp``, ``cnn`` for images, ``conv`` for
+        tokens)."""
+        model = "cnn" if self.image else "conv" if self.vocab else "mlp"
         return Task(
             name="synthetic",
             description=f"generated classification {self}",
@@ -206,6 +256,12 @@ class SyntheticFamily:
     conv_fraction: float = 0.0
     image_sizes: tuple[int, ...] = (8, 12, 16)
     channels: tuple[int, int] = (1, 3)
+    #: Fraction of token tasks (`SyntheticSpec.vocab`) among those not convolutional, drawn
+    #: after the conv draw (0: none, and no draw); their vocabulary and sequence length,
+    #: log-uniform.
+    text_fraction: float = 0.0
+    vocab: tuple[int, int] = (200, 2_000)
+    seq_len: tuple[int, int] = (16, 64)
 
     def __post_init__(self) -> None:
         unknown = [o for o in self.optimizers if o not in DEFAULT_LR]
@@ -215,6 +271,8 @@ class SyntheticFamily:
             )
         if not 0.0 <= self.conv_fraction <= 1.0:
             raise ValueError(f"conv_fraction must be in [0, 1], got {self.conv_fraction}")
+        if not 0.0 <= self.text_fraction <= 1.0:
+            raise ValueError(f"text_fraction must be in [0, 1], got {self.text_fraction}")
         if len(self.steps) != 2 or not 1 <= self.steps[0] <= self.steps[1]:
             raise ValueError(
                 f"steps must be a range (low, high) with 1 <= low <= high, got {self.steps}"
@@ -244,13 +302,18 @@ class SyntheticFamily:
                 image=int(rng.choice(self.image_sizes)),
                 input_dim=int(rng.integers(self.channels[0], self.channels[1] + 1)),
             )
+        if self.text_fraction > 0 and rng.random() < self.text_fraction and not spec.image:
+            spec = dataclasses.replace(
+                spec, vocab=_log_int(rng, *self.vocab), input_dim=_log_int(rng, *self.seq_len)
+            )
         return spec
 
     def sample_like(self, rng: np.random.Generator, like: SyntheticSpec) -> SyntheticSpec:
         """Draw a task of ``like``'s shape: same sizes, model, batch size and budget.
 
         Only what leaves the data's and the model's shapes alone is drawn (a
-        convolutional task stays one, of the same image size): the
+        convolutional task stays one, of the same image size, a token task one of the same
+        vocabulary and length): the
         label noise, the input scale, the conditioning and the data seed. Tasks
         of one shape can train together as one `hpenv.population.Population`.
         """
@@ -261,6 +324,11 @@ class SyntheticFamily:
             conditioning=float(rng.uniform(*self.conditioning)),
             seed=int(rng.integers(2**31 - 1)),
         )
+
+
+def _embed_dim(width: int) -> int:
+    """A token task's embedding size: half the spec's width, clamped to 16..64."""
+    return min(64, max(16, width // 2))
 
 
 def _log_int(rng: np.random.Generator, low: int, high: int) -> int:
