@@ -340,9 +340,9 @@ class HPTuneEnv(gym.Env[np.ndarray, np.ndarray], EpisodeSettings):
         stats = run.train(samples)
         evaluation = None if stats.diverged else run.evaluate()
         reference = None
-        if self.reference is not None:  # the base's run: the neutral action, same interval
-            assert base_lr is not None
-            self.reference.set_hparams(lr=base_lr)
+        if self.reference is not None:  # the neutral action's run, same interval
+            if base_lr is not None:  # layout 2 follows the base; layout 1 keeps its start
+                self.reference.set_hparams(lr=base_lr)
             ref_stats = self.reference.train(samples)
             reference = math.nan if ref_stats.diverged else self.reference.evaluate().loss
         result = episode.step(stats, evaluation, run.hparams, run.max_loss, reference)

@@ -60,7 +60,7 @@ from hpenv.plan import (
     split_budget,
 )
 from hpenv.probe import ProbeConfig, ProbeResult
-from hpenv.rewards import PAIRED_REWARDS, Reward, RewardName, make_reward
+from hpenv.rewards import Reward, RewardName, make_reward
 
 if TYPE_CHECKING:
     import numpy as np
@@ -120,7 +120,10 @@ class EpisodeConfig:
         decisions: Decisions per episode; the budget is split into
             ``decisions + 1`` intervals (the warm-up, then one per decision).
         interval: Interval in samples, overriding the split of the budget.
-        reward: Reward function (`hpenv.rewards`).
+        reward: Reward function (`hpenv.rewards`). A paired one
+            (``paired_log_val_loss``) trains a reference run beside the episode's,
+            which takes the neutral action: the base schedule with a base, else the
+            episode's starting hyperparameters (static).
         divergence_penalty: Extra penalty on divergence; None: the reward's default.
         initial: Hyperparameter -> fixed value, ``(low, high)`` range or
             `hpenv.episode.Around`; default `hpenv.episode.DEFAULT_INITIAL`
@@ -261,11 +264,6 @@ class EpisodeConfig:
             )
         if self.base is not None and "lr" not in tuned:
             raise InputError("a base schedule steers the rate: tuned must include 'lr'")
-        if self.reward in PAIRED_REWARDS and self.base is None:
-            raise InputError(
-                f"the {self.reward!r} reward compares the run with its base schedule's run: "
-                "give base=BaseConfig() (and a probe)"
-            )
 
     @property
     def layout(self) -> int:

@@ -159,15 +159,17 @@ class FinalAccuracy(Reward):
 class PairedLogValLoss(Reward):
     """ln(reference val loss) - ln(val loss), as an increment per decision.
 
-    The reference is the base schedule's run on the same seed, initialisation and
-    data order (`hpenv.base`; the environment trains it beside the run), so the
-    return, the final margin ln(reference / run) over the base, says what the
-    policy's steering did, the same on an easy task and a hard one. Both runs are
-    the same when the rewards start (after the warm-up at the base's rate): the
-    margin starts at 0. A margin is counted within +-`MAX_MARGIN`; a reference that
-    diverged while the run did not gives the largest margin. The run's own
-    divergence is the worst outcome: the margin falls as if the run's loss rose to
-    its divergence threshold, minus the penalty.
+    The reference is the run the neutral action gives, on the same seed,
+    initialisation and data order (the environment trains it beside the run): the
+    base schedule's run with a base (layout 2, `hpenv.base`), else the run held at
+    its starting hyperparameters (layouts 1 and 3: static from the warm-up on). So
+    the return, the final margin ln(reference / run), says what the policy's
+    steering did, the same on an easy task and a hard one. Both runs are the same
+    when the rewards start (after the warm-up): the margin starts at 0. A margin is
+    counted within +-`MAX_MARGIN`; a reference that diverged while the run did not
+    gives the largest margin. The run's own divergence is the worst outcome: the
+    margin falls as if the run's loss rose to its divergence threshold, minus the
+    penalty.
     """
 
     name = "paired_log_val_loss"

@@ -70,11 +70,28 @@ def test_the_start_no_longer_matters_and_steering_pays_against_the_base():
     assert sum(rewards) == pytest.approx(margin, abs=1e-6)  # the return is the final margin
 
 
-def test_layout_2_needs_lr_tuned_and_a_base_for_the_paired_reward():
+def test_layout_2_needs_lr_tuned():
     with pytest.raises(ValueError, match="include 'lr'"):
         HPTuneEnv("digits", tuned=("momentum",), base=BaseConfig())
-    with pytest.raises(ValueError, match="base=BaseConfig"):
-        HPTuneEnv("digits", reward="paired_log_val_loss")
+
+
+def test_layout_1_pairs_the_run_with_its_start_held():
+    """Without a base the paired reward's reference is the run at its starting
+    hyperparameters (static): the neutral action ties it, a move of the rate does not."""
+    env = HPTuneEnv("digits", **V1, reward="paired_log_val_loss")
+    assert env.config.layout == 1
+    lrs, rewards, infos, _ = _rollout(env, seed=0, action=0.0, start_lr=3e-4)
+    assert lrs == pytest.approx([3e-4] * len(lrs))
+    assert rewards == pytest.approx([0.0] * len(rewards))  # the run is its reference
+    assert all(i["reference_val_loss"] == pytest.approx(i["val_loss"]) for i in infos[1:])
+    lrs, rewards, infos, _ = _rollout(env, seed=0, action=1.0, start_lr=3e-4)  # raise it
+    assert lrs[-1] > 10 * lrs[0]
+    assert env.reference is not None
+    assert env.reference.hparams.lr == pytest.approx(3e-4)  # the reference kept the start
+    final = infos[-1]
+    margin = np.log(final["reference_val_loss"]) - np.log(final["val_loss"])
+    assert abs(margin) > 1e-3
+    assert sum(rewards) == pytest.approx(margin, abs=1e-6)  # the return is the final margin
 
 
 def test_episodes_draw_the_users_optimizer_at_its_usual_rate():

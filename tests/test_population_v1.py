@@ -76,6 +76,35 @@ def test_member_trajectory_equals_an_hptuneenv_v1_episode():
             assert ref == pytest.approx(info["reference_val_loss"], rel=1e-5)
 
 
+def test_layout_1_references_keep_the_start_as_hptuneenv_does():
+    """The paired reward without a base (layout 1): each reference member holds its group's
+    start (static), and a member's rewards equal an `HPTuneEnv` episode's."""
+    task = SyntheticSpec(**SHAPE, steps=40, batch_size=16, seed=4).task()
+    layout1 = {"probe": None, "base": None}
+    venv = make_venv(task, num_envs=2, group_size=1, **layout1)
+    venv.seed(3)
+    obs = venv.reset()
+    assert obs.shape == (2, len(LAYOUTS[1]))
+    assert venv.population.size == 4
+    envs = []
+    for i in range(2):
+        env = HPTuneEnv(task, **{**V1, **layout1})
+        first, _ = env.reset(seed=venv.episode_seeds[i], options={"task": task})
+        np.testing.assert_allclose(first, obs[i], atol=1e-4)
+        envs.append(env)
+    starts = [venv.population.hparams[r].lr for r in venv.references]
+    for a in (0.5, -1.0):
+        step = np.array([[a], [-a]], np.float32)
+        _, rewards, _, infos = venv.step(step)
+        for i, env in enumerate(envs):
+            _, r, _, _, info = env.step(step[i])
+            assert rewards[i] == pytest.approx(r, abs=1e-4)
+            assert rewards[i] != 0.0  # a move of the rate is paid against the held start
+            ref = infos[i]["reference_val_loss"]
+            assert ref == pytest.approx(info["reference_val_loss"], rel=1e-5)
+    assert [venv.population.hparams[r].lr for r in venv.references] == starts
+
+
 def test_groups_share_their_start_and_the_neutral_action_ties_the_reference():
     venv = make_venv(num_envs=4, group_size=2)
     venv.seed(0)

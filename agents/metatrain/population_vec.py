@@ -313,13 +313,14 @@ class PopulationVecEnv(VecEnv, EpisodeSettings):
         if not live:
             return [results[i] for i in range(self.num_envs)]
         done = population.samples_done
-        # References follow their group's base: the neutral action, over the same interval.
+        # References take the neutral action over the same interval: they follow their
+        # group's base (layout 2) or keep the group's start (layout 1: static).
         references = sorted({self.references[i] for i in live}) if self.paired else []
         references = [r for r in references if not population.diverged[r]]
         for r in references:
             base_lr = self._followed[r].base_lr(done[r])
-            assert base_lr is not None
-            population.set_hparams(r, lr=base_lr)
+            if base_lr is not None:
+                population.set_hparams(r, lr=base_lr)
         samples = {self.episodes[i].next_samples(done[i]) for i in live}
         samples |= {self._followed[r].next_samples(done[r]) for r in references}
         if len(samples) != 1:  # cannot happen: plans are aligned by construction
