@@ -15,7 +15,9 @@ from hpenv.tasks.synthetic import SyntheticFamily
 
 count = int(sys.argv[1])
 rng, family = np.random.default_rng(18_000), SyntheticFamily(text_fraction=1.0)
-tasks = [dataclasses.replace(family.sample(rng).task(), name=f"text-draw-{i}") for i in range(count)]
+tasks = [
+    dataclasses.replace(family.sample(rng).task(), name=f"text-draw-{i}") for i in range(count)
+]
 for task in tasks:
     print(task.name, task.description, flush=True)
 with registered(tasks):
