@@ -328,9 +328,6 @@ class MetaTrainConfig:
             raise InputError(
                 "--lr-scale is drawn by HPTuneEnv's episodes: use --vec-env subprocess or dummy"
             )
-        batched = self.vec_env == "population" or (
-            self.vec_env == "ray" and self.ray_members_per_actor > 1
-        )
         if self.synthetic_text > 0 and batched:
             raise InputError(
                 "--synthetic-text's token tasks train through an embedding, which the population "
