@@ -179,8 +179,9 @@ def test_actors_ask_for_their_cpus(nodes: Nodes):
     with pytest.raises(TimeoutError, match="asks for 2 CPU") as stuck:  # a third finds no room
         RayVecEnv([_synthetic_env], num_cpus=2, start_timeout=2)
     venv.close()
-    # The third left nothing queued, though its traceback (kept here) still holds it.
-    venv = RayVecEnv([_synthetic_env] * 2, num_cpus=2, start_timeout=30)
+    # The third left nothing queued, though its traceback (kept here) still holds it. (120 s:
+    # under load the pair has taken more than 30 s to start; a queued third would block forever.)
+    venv = RayVecEnv([_synthetic_env] * 2, num_cpus=2, start_timeout=120)
     assert stuck.value.__traceback__ is not None
     venv.close()
 
