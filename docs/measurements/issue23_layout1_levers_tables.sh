@@ -26,6 +26,11 @@ for c in eval rescue sgd; do
   echo "######## held out, $c: the hold policy (static + make train's deployment rules) against make train's command"
   python scripts/compare_recipes.py "${B[@]}" --reference x5s --dirs "x5s=$(runs_dirs $D14 x5s $c)" --dirs "hold=$D/h-$c-hold"
 done
+D15=docs/measurements/data/issue23-session15
+for c in short-sgd full-sgd short-adam full-adam; do
+  echo "######## training side, $c: the hold policy against make train's runs, by start factor, then by task at 1x"
+  python $D/by_start.py "x5s=$(runs_dirs $D15 x5s $c ts)" "hold=$D/ts-$c-hold"
+done
 echo "######## where the policies take the rate (runs.jsonl of the 1x folders)"
 R=docs/measurements/data/issue23-session17
 python $R/rates.py "x5s=$R/runs-eval-x5s-5.jsonl+$R/runs-eval-x5s-10.jsonl+$R/runs-eval-x5s-15.jsonl" \
