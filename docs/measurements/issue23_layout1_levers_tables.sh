@@ -3,7 +3,8 @@
 # one change over make train's command (x5s), three runs each (seeds 5, 10, 15) on the held-out
 # suite's three conditions, on the same cells as make train's own runs: the paired reward on
 # layout 1 (x5lp: --reward paired_log_val_loss, the reference the run held at its start) and the
-# last four observations stacked (x5fs: --frame-stack 4); and a diagnostic, the hold policy (a
+# last four observations stacked (x5fs: --frame-stack 4), every episode started at the default rate
+# (x5r1: --lr-below 1 --lr-above 1, a diagnostic lever); and a diagnostic, the hold policy (a
 # make train member with its action network zeroed: static plus make train's deployment rules)
 # beside static and the other baselines. Folders:
 # docs/measurements/data/issue23-session19/ (its README says how each was made) and
@@ -16,7 +17,7 @@ source docs/measurements/data/issue23-session13/folders.sh  # runs_dirs
 for c in eval rescue sgd; do
   echo "######## held out, $c: three runs each, against make train's command (x5s)"
   python scripts/compare_recipes.py --baselines "" --reference x5s --dirs "x5s=$(runs_dirs $D14 x5s $c)" \
-    --dirs "x5lp=$(runs_dirs $D x5lp $c)" --dirs "x5fs=$(runs_dirs $D x5fs $c)"
+    --dirs "x5lp=$(runs_dirs $D x5lp $c)" --dirs "x5fs=$(runs_dirs $D x5fs $c)" --dirs "x5r1=$(runs_dirs $D x5r1 $c)"
 done
 S12=docs/measurements/data/issue23-session12
 S8=docs/measurements/data/issue23-session8
@@ -34,7 +35,8 @@ done
 echo "######## where the policies take the rate (runs.jsonl of the 1x folders)"
 R=docs/measurements/data/issue23-session17
 python $R/rates.py "x5s=$R/runs-eval-x5s-5.jsonl+$R/runs-eval-x5s-10.jsonl+$R/runs-eval-x5s-15.jsonl" \
-  "x5lp=$(runs_dirs $D x5lp eval)" "x5fs=$(runs_dirs $D x5fs eval)" "hold=$D/h-eval-hold"
+  "x5lp=$(runs_dirs $D x5lp eval)" "x5fs=$(runs_dirs $D x5fs eval)" "x5r1=$(runs_dirs $D x5r1 eval)" \
+  "hold=$D/h-eval-hold"
 echo "######## how much x5fs's policies read the history in their stack (digits, Adam and SGD)"
 OMP_NUM_THREADS=1 HPENV_NO_HUB=1 python $D/history_read.py logs/exp23/s19/x5fs-{5,10,15}/policy.pt \
   logs/exp23/s14/x5s-5/policy.pt  # the last: make train's (one frame: no history, the check)
