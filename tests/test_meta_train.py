@@ -802,3 +802,80 @@ def test_deploy_probe_start_marks_the_written_policies_and_held_out_episodes_fol
     for name in ("policy.pt", "best_policy.pt"):
         assert load_policy(out / "s3" / name).metadata.probe_start == ProbeStart()
     assert (ProbeStart(), True) in seen  # the ensemble's held-out score
+
+
+def _three_step_env(lost: bool = False):
+    """A three-step episode paying reward 1 per step, ended by its time limit (truncation);
+    ``lost``: its infos say its Ray actor was restarted."""
+    import gymnasium as gym
+
+    from agents.metatrain.callbacks import ACTOR_RESTARTED
+
+    class ThreeSteps(gym.Env):
+        observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            self.t = 0
+            return np.array([0.0, 1.0], np.float32), {}
+
+        def step(self, action):
+            self.t += 1
+            info = {ACTOR_RESTARTED: True} if lost else {}
+            obs = np.array([self.t / 3, 1.0], np.float32)  # progress, as hpenv observes it
+            return obs, 1.0, False, self.t == 3, info
+
+    return ThreeSteps()
+
+
+def test_budget_end_as_termination_ends_ppo_s_return_at_the_budget():
+    """SB3 adds gamma x V(last observation) to the last reward of a truncated episode;
+    `BudgetEndAsTermination` (``budget_end="termination"``) makes the budget's end a
+    termination, so PPO's rewards are the episode's own, and leaves an episode lost with
+    its Ray actor a truncation."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from agents.metatrain.vec_env import BudgetEndAsTermination
+
+    def rewards(venv) -> np.ndarray:
+        model = PPO("MlpPolicy", venv, n_steps=6, batch_size=6, seed=0, device="cpu")
+        # a value head far from 0, as a trained one is at the last observation
+        torch.nn.init.constant_(model.policy.value_net.bias, 5.0)
+        model._setup_learn(6, None)
+        model.collect_rollouts(model.env, model._init_callback(None), model.rollout_buffer, 6)
+        return model.rollout_buffer.rewards[:, 0]
+
+    plain = rewards(DummyVecEnv([_three_step_env]))
+    ends = rewards(BudgetEndAsTermination(DummyVecEnv([_three_step_env])))
+    lost = rewards(BudgetEndAsTermination(DummyVecEnv([lambda: _three_step_env(lost=True)])))
+    assert np.array_equal(ends, np.ones(6))
+    assert np.array_equal(plain[[0, 1, 3, 4]], np.ones(4))
+    assert (plain[[2, 5]] > 4).all()  # 1 + 0.99 x V(progress 1) with V near 5
+    assert (lost[[2, 5]] > 4).all()
+
+
+def test_budget_end_and_gamma_options():
+    from agents.metatrain.vec_env import BudgetEndAsTermination, build_vec_env
+    from hpenv.errors import InputError
+
+    assert MetaTrainConfig().budget_end == "truncation"
+    with pytest.raises(InputError, match="gamma"):
+        MetaTrainConfig(gamma=0.0)
+    with pytest.raises(InputError, match="gamma"):
+        MetaTrainConfig(gamma=1.5)
+    config = dataclasses.replace(TINY, budget_end="termination", gamma=1.0, frame_stack=2)
+    venv = build_vec_env(config, list(config.train_tasks))
+    try:
+        assert isinstance(venv.venv, BudgetEndAsTermination)  # under the frame stack
+        venv.reset()
+        for _ in range(config.decisions):
+            *_, dones, infos = venv.step(np.zeros((config.n_envs, 1), np.float32))
+        assert dones.all()  # the budget spent
+        assert not any(info["TimeLimit.truncated"] for info in infos)
+    finally:
+        venv.close()
+    plain = build_vec_env(TINY, list(TINY.train_tasks))
+    assert not isinstance(plain, BudgetEndAsTermination)
+    plain.close()

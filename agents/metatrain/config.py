@@ -44,6 +44,8 @@ VecEnvName = Literal["subprocess", "dummy", "population", "ray"]
 RayDataName = Literal["object_store", "data_dir"]
 #: PPO's learning rate over a run (see `agents.metatrain.model.ppo_learning_rate`).
 LrScheduleName = Literal["constant", "linear"]
+#: How PPO reads an episode's end at its budget (`agents.metatrain.vec_env.BudgetEndAsTermination`).
+BudgetEndName = Literal["truncation", "termination"]
 #: Options that say where a run executes, not what it computes: a resume may change them.
 PLACEMENT_OPTIONS = ("ray_address", "ray_cpus_per_env", "ray_gpus_per_env", "ray_data")
 
@@ -250,7 +252,15 @@ class MetaTrainConfig:
         "0 at --total-steps (a resume that extends --total-steps stretches it)",
         default="constant",
     )
-    gamma: float = option("discount factor", default=0.99)
+    gamma: float = option("discount factor, in (0, 1]", default=0.99)
+    budget_end: BudgetEndName = option(
+        "how PPO reads an episode's end at its budget: 'truncation' (SB3's time-limit "
+        "handling: the last reward gets gamma x the value of the last observation), or "
+        "'termination' (the return ends there: the run is over and its progress is in the "
+        "observation; agents.metatrain.vec_env.BudgetEndAsTermination); a divergence ends "
+        "it either way",
+        default="truncation",
+    )
     gae_lambda: float = option("GAE lambda", default=0.95)
     clip_range: float = option("PPO clip range", default=0.2)
     ent_coef: float = option("entropy bonus", default=0.0)
@@ -290,6 +300,8 @@ class MetaTrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.frame_stack < 1:
             raise ValueError(f"frame_stack must be >= 1, got {self.frame_stack}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise InputError(f"gamma must be in (0, 1], got {self.gamma}")
         if not self.train_tasks:
             raise ValueError("train_tasks is empty")
         check_suite(self.train_tasks, "train_tasks")

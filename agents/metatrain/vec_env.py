@@ -37,11 +37,14 @@ from stable_baselines3.common.vec_env import (
     DummyVecEnv,
     SubprocVecEnv,
     VecEnv,
+    VecEnvWrapper,
     VecFrameStack,
     VecMonitor,
 )
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from agents.cli import use_threads
+from agents.metatrain.callbacks import ACTOR_RESTARTED
 from agents.metatrain.config import MetaTrainConfig, episode_config
 from agents.metatrain.population_tasks import (
     PopulationTasks,
@@ -171,9 +174,37 @@ def build_vec_env(
         )
         fns = [factory] * config.n_envs
         venv = SubprocVecEnv(fns, start_method="forkserver") if subprocesses else DummyVecEnv(fns)
+    if config.budget_end == "termination":
+        venv = BudgetEndAsTermination(venv)
     if config.frame_stack > 1:
         venv = VecFrameStack(venv, config.frame_stack)
     return venv
+
+
+class BudgetEndAsTermination(VecEnvWrapper):
+    """Episodes that end at their budget end PPO's return there (``budget_end="termination"``).
+
+    An `hpenv.env.HPTuneEnv` episode that spends its budget ends with ``truncated=True``
+    (Gymnasium's reading of a time limit), and SB3 then adds ``gamma`` x the value of the
+    last observation to the last reward, as if the run went on. It does not: the training
+    run is over, and how much of the budget is spent is in the observation (``progress``),
+    so the return after it is 0, and the value of that last observation (progress 1) is
+    one no rollout ever fitted. This wrapper clears ``TimeLimit.truncated`` from such
+    episodes' infos, so SB3 reads their end as a termination and the return is the sum of
+    the episode's rewards (with ``gamma`` 1: ln(initial / final validation loss) for the
+    default reward). An episode lost with its Ray actor (``ACTOR_RESTARTED``) was cut
+    short from outside the run, and stays a truncation.
+    """
+
+    def reset(self) -> VecEnvObs:
+        return self.venv.reset()
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        for done, info in zip(dones, infos, strict=True):
+            if done and info.get("TimeLimit.truncated") and not info.get(ACTOR_RESTARTED):
+                info["TimeLimit.truncated"] = False
+        return obs, rewards, dones, infos
 
 
 def vec_env_runtime(config: MetaTrainConfig) -> contextlib.AbstractContextManager[Any]:
