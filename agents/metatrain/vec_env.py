@@ -10,6 +10,9 @@ cannot batch, such as IMDB's LSTM, are left out of the suite with a message);
 ``ray_members_per_actor`` population members) on the nodes of a Ray cluster
 (`agents.metatrain.ray_vec.RayVecEnv`; `vec_env_runtime` connects to it).
 
+``budget_end="termination"`` wraps any of them in `BudgetEndAsTermination`, so an
+episode's end at its budget ends PPO's return instead of being bootstrapped.
+
 Data on Ray: this process resolves the data directory (``data_dir``, else
 ``HPENV_DATA_DIR``) once. With ``ray_data="object_store"`` (the default) it
 loads each suite task's data once and puts it in Ray's object store; the
