@@ -10,13 +10,8 @@
 source /work/main/.venv/bin/activate
 cd /work/main
 D=docs/measurements/data/issue23-session20
-D14=docs/measurements/data/issue23-session14
-source docs/measurements/data/issue23-session13/folders.sh  # runs_dirs
-for c in eval rescue sgd; do
-  echo "######## held out, $c: three runs each, against make train's command (x5s)"
-  python scripts/compare_recipes.py --baselines "" --reference x5s --dirs "x5s=$(runs_dirs $D14 x5s $c)" \
-    --dirs "x5g1=$(runs_dirs $D x5g1 $c)" --dirs "x5bt=$(runs_dirs $D x5bt $c)"
-done
+source docs/measurements/data/issue23-session13/folders.sh  # runs_dirs, held_tables
+held_tables $D x5g1 x5bt
 echo "######## where the policies take the rate (runs.jsonl of the 1x folders)"
 R=docs/measurements/data/issue23-session17
 python $R/rates.py "x5s=$R/runs-eval-x5s-5.jsonl+$R/runs-eval-x5s-10.jsonl+$R/runs-eval-x5s-15.jsonl" \
