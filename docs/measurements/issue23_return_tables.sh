@@ -18,3 +18,12 @@ python $R/rates.py "x5s=$R/runs-eval-x5s-5.jsonl+$R/runs-eval-x5s-10.jsonl+$R/ru
   "x5g1=$(runs_dirs $D x5g1 eval)" "x5bt=$(runs_dirs $D x5bt eval)"
 echo "######## the bootstrap at the budget's end: gamma x V(last observation), make train's member and x5g1's"
 OMP_NUM_THREADS=1 HPENV_NO_HUB=1 python $D/terminal_value.py logs/exp23/s20/mt-s5 logs/exp23/s20/x5g1-5/s5 --episodes 24
+echo "######## started at the session's end: x5btn (x5bt + noisy-label digits), seeds 5 and 10 only, against x5s and x5bt on the same seeds"
+D14=docs/measurements/data/issue23-session14
+for c in eval rescue sgd; do
+  echo "######## held out, $c: two runs each (seeds 5, 10)"
+  python scripts/compare_recipes.py --baselines "" --reference x5s --dirs "x5s=$D14/h-$c-x5s-5+$D14/h-$c-x5s-10" \
+    --dirs "x5bt=$D/h-$c-x5bt-5+$D/h-$c-x5bt-10" --dirs "x5btn=$D/h-$c-x5btn-5+$D/h-$c-x5btn-10"
+done
+python $R/rates.py "x5s=$R/runs-eval-x5s-5.jsonl+$R/runs-eval-x5s-10.jsonl" \
+  "x5bt=$D/h-eval-x5bt-5+$D/h-eval-x5bt-10" "x5btn=$D/h-eval-x5btn-5+$D/h-eval-x5btn-10"
