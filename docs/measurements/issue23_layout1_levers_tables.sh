@@ -13,12 +13,8 @@ source /work/main/.venv/bin/activate
 cd /work/main
 D=docs/measurements/data/issue23-session19
 D14=docs/measurements/data/issue23-session14
-source docs/measurements/data/issue23-session13/folders.sh  # runs_dirs
-for c in eval rescue sgd; do
-  echo "######## held out, $c: three runs each, against make train's command (x5s)"
-  python scripts/compare_recipes.py --baselines "" --reference x5s --dirs "x5s=$(runs_dirs $D14 x5s $c)" \
-    --dirs "x5lp=$(runs_dirs $D x5lp $c)" --dirs "x5fs=$(runs_dirs $D x5fs $c)" --dirs "x5r1=$(runs_dirs $D x5r1 $c)"
-done
+source docs/measurements/data/issue23-session13/folders.sh  # runs_dirs, held_tables
+held_tables $D x5lp x5fs x5r1
 S12=docs/measurements/data/issue23-session12
 S8=docs/measurements/data/issue23-session8
 for c in eval rescue sgd; do

@@ -14,8 +14,8 @@ runs_dirs() {  # DIR RUN COND [PREFIX]: the three five-member runs RUN-5, RUN-10
   echo "$1/$p-$3-$2-5+$1/$p-$3-$2-10+$1/$p-$3-$2-15"
 }
 held_tables() {  # DIR RUN...: each RUN's three runs in DIR against make train's (x5s, the
-  # fourteenth session's folders) on the held-out suite's three conditions (from the twentieth
-  # session's tables script on; the earlier scripts write the same loop out)
+  # fourteenth session's folders) on the held-out suite's three conditions (the nineteenth and
+  # twentieth sessions' tables scripts; the earlier ones write the same loop out)
   local c r args
   for c in eval rescue sgd; do
     echo "######## held out, $c: three runs each, against make train's command (x5s)"
