@@ -165,6 +165,23 @@ def test_adaptation_keeps_the_parents_budgets_and_probe(parent, tmp_path: Path):
     assert session.steer_mode == "absolute"
 
 
+def test_adaptation_keeps_the_parents_return(parent, tmp_path: Path):
+    """The return the parent maximised (its discount, how it read the budget's end) is recorded
+    with it and comes back in its adaptation's config; a record without them had the defaults."""
+    from agents.metatrain.config import MetaTrainConfig, env_metadata
+
+    recorded = env_metadata(MetaTrainConfig(gamma=1.0, budget_end="termination"))
+    assert (recorded["gamma"], recorded["budget_end"]) == (1.0, "termination")
+    env = {**parent.metadata.env_config, "gamma": 1.0, "budget_end": "termination"}
+    session = session_config(tiny(tmp_path), dataclasses.replace(parent.metadata, env_config=env),
+                             parent.clip_obs)  # fmt: skip
+    assert (session.gamma, session.budget_end) == (1.0, "termination")
+    older = {k: v for k, v in env.items() if k not in ("gamma", "budget_end")}
+    session = session_config(tiny(tmp_path), dataclasses.replace(parent.metadata, env_config=older),
+                             parent.clip_obs)  # fmt: skip
+    assert (session.gamma, session.budget_end) == (MetaTrainConfig.gamma, "truncation")
+
+
 def test_the_hold_out_comes_after_the_task_transform():
     from agents.metatrain.adapt_config import _held_out
     from hpenv.testing import tiny_task_data

@@ -193,6 +193,9 @@ def session_config(config: AdaptConfig, meta: PolicyMetadata, clip_obs: float) -
         action_mode=meta.action_mode,
         decisions=meta.decisions,
         reward=env.get("reward", "log_val_loss"),
+        # the parent's return (a policy written before they were recorded had the defaults)
+        gamma=float(env.get("gamma", MetaTrainConfig.gamma)),
+        budget_end=env.get("budget_end", MetaTrainConfig.budget_end),
         synthetic_optimizers=tuple(env.get("synthetic_optimizers", ("adam",))),
         synthetic_conv=float(env.get("synthetic_conv", 0.0)),
         synthetic_text=float(env.get("synthetic_text", 0.0)),

@@ -484,6 +484,9 @@ def env_metadata(config: MetaTrainConfig) -> dict[str, Any]:
         "rise_guard": config.rise_guard,
         "fall_hold": episode.fall_hold,
         "lr_scale": config.lr_scale,
+        # the return PPO maximised: its discount and how it read the budget's end
+        "gamma": config.gamma,
+        "budget_end": config.budget_end,
         **_probe_and_base(episode),
     }
 
