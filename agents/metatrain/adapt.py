@@ -3,13 +3,13 @@
 `adapt_policy` is the library behind ``scripts/adapt_policy.py``. It rebuilds the
 PPO model of the policy's own meta-training configuration (`make_model`, the
 same network, action mode, frame stack and environment settings: decisions,
-reward, starting learning-rate range, and the return: discount and budget's end),
-loads the frozen weights (policy and value networks), and trains on ``episodes`` episodes of ``task`` only, in
-`HPTuneEnv` workers (`build_vec_env`), with the policy's **own observation
-normalisation**: frozen by default (``normalisation="frozen"``: the statistics
-are applied, never updated), or slowly updated (``"update"``: the parent's
-statistics count as ``norm_prior_count`` observations, so new ones move them
-little).
+reward, starting learning-rate range, and the return: discount and budget's
+end), loads the frozen weights (policy and value networks), and trains on
+``episodes`` episodes of ``task`` only, in `HPTuneEnv` workers
+(`build_vec_env`), with the policy's **own observation normalisation**: frozen
+by default (``normalisation="frozen"``: the statistics are applied, never
+updated), or slowly updated (``"update"``: the parent's statistics count as
+``norm_prior_count`` observations, so new ones move them little).
 
 Episodes are cheap by default: the task's CPU fidelity (`hpenv.plan.FIDELITY`)
 on half of its training subset (``subset_factor``) for the same number of

@@ -5,7 +5,8 @@
 # train's command) and x5bfa (--reward final_accuracy, the final accuracy alone, over x5bt's
 # --budget-end termination, so that no value is bootstrapped after it); three runs each (seeds 5,
 # 10, 15) on the held-out suite's three conditions against make train's own runs (x5s) and x5bt
-# on the same cells. Then where the policies take the rate. Folders:
+# on the same cells. Then where the policies take the rate. Then make train's command with twice
+# the agent steps per member (x5l: --total-steps 9600), three runs, the same way. Folders:
 # docs/measurements/data/issue23-session21/ (its README says how each was made),
 # issue23-session20/ (x5bt) and issue23-session14/ (x5s).
 source /work/main/.venv/bin/activate
@@ -24,3 +25,7 @@ echo "######## where the policies take the rate (runs.jsonl of the 1x folders)"
 R=docs/measurements/data/issue23-session17
 python $R/rates.py "x5s=$R/runs-eval-x5s-5.jsonl+$R/runs-eval-x5s-10.jsonl+$R/runs-eval-x5s-15.jsonl" \
   "x5va=$(runs_dirs $D x5va eval)" "x5bfa=$(runs_dirs $D x5bfa eval)"
+echo "######## x5l: make train's command with twice the agent steps per member (--total-steps 9600)"
+held_tables $D x5l
+python $R/rates.py "x5s=$R/runs-eval-x5s-5.jsonl+$R/runs-eval-x5s-10.jsonl+$R/runs-eval-x5s-15.jsonl" \
+  "x5l=$(runs_dirs $D x5l eval)"
