@@ -173,12 +173,12 @@ def test_adaptation_keeps_the_parents_return(parent, tmp_path: Path):
     recorded = env_metadata(MetaTrainConfig(gamma=1.0, budget_end="termination"))
     assert (recorded["gamma"], recorded["budget_end"]) == (1.0, "termination")
     env = {**parent.metadata.env_config, "gamma": 1.0, "budget_end": "termination"}
-    session = session_config(tiny(tmp_path), dataclasses.replace(parent.metadata, env_config=env),
-                             parent.clip_obs)  # fmt: skip
+    meta = dataclasses.replace(parent.metadata, env_config=env)
+    session = session_config(tiny(tmp_path), meta, parent.clip_obs)
     assert (session.gamma, session.budget_end) == (1.0, "termination")
     older = {k: v for k, v in env.items() if k not in ("gamma", "budget_end")}
-    session = session_config(tiny(tmp_path), dataclasses.replace(parent.metadata, env_config=older),
-                             parent.clip_obs)  # fmt: skip
+    meta = dataclasses.replace(parent.metadata, env_config=older)
+    session = session_config(tiny(tmp_path), meta, parent.clip_obs)
     assert (session.gamma, session.budget_end) == (MetaTrainConfig.gamma, "truncation")
 
 
