@@ -27,12 +27,6 @@ held_tables $D x5wb
 echo "######## where the policies take the rate (runs.jsonl of the 1x folders)"
 python $R/rates.py "$X5S" "x5p=$(runs_dirs $D x5p eval)" \
   "x10h=$(SEEDS="5 15 25" runs_dirs $D x10h eval)" "x5wb=$(runs_dirs $D x5wb eval)"
-echo "######## x5cv: a quarter of the synthetic tasks convolutional (--synthetic-conv 0.25), at the"
-echo "######## default rate and with SGD (its bad-start folders were still running at the session's end)"
-for c in eval sgd; do
-  echo "######## $c"
-  python scripts/compare_recipes.py --baselines "" --reference x5s \
-    --dirs "x5s=$(runs_dirs docs/measurements/data/issue23-session14 x5s $c)" \
-    --dirs "x5cv=$(runs_dirs $D x5cv $c)"
-done
+echo "######## x5cv: a quarter of the synthetic tasks convolutional (--synthetic-conv 0.25)"
+held_tables $D x5cv
 python $R/rates.py "$X5S" "x5cv=$(runs_dirs $D x5cv eval)"
