@@ -3,6 +3,9 @@
 # rescue, sgd), joined by '+' as compare_recipes.py --dirs takes a recipe's meta-seeds.
 D13=docs/measurements/data/issue23-session13
 S11=docs/measurements/data/issue23-session11
+R17=docs/measurements/data/issue23-session17
+# make train's three runs (x5s) at 1x as rates.py takes them (the seventeenth session's copies)
+X5S_RATES="x5s=$R17/runs-eval-x5s-5.jsonl+$R17/runs-eval-x5s-10.jsonl+$R17/runs-eval-x5s-15.jsonl"
 x3_dirs() {  # COND: the three-member ensembles {5,6,7}, {11,12,13}, {15,16,17} (away from 1x the
   # first two are the eleventh session's folders, whose 1x rows these reproduce 35 of 35)
   if [ $1 = eval ]; then echo "$D13/h-eval-x3-567+$D13/h-eval-x3-111213+$D13/h-eval-x3-151617"
