@@ -29,5 +29,5 @@ for c in short-sgd full-sgd short-adam full-adam; do
     --dirs "x5ls=$(runs_dirs $D x5ls $c ts)" --dirs "x5ls30=$(runs_dirs $D x5ls30 $c ts)"
 done
 echo "######## where the policies take the rate at the default rate (runs.jsonl of the 1x folders)"
-python $D/rates.py "x5s=$D/runs-eval-x5s-5.jsonl+$D/runs-eval-x5s-10.jsonl+$D/runs-eval-x5s-15.jsonl" \
+python $D/rates.py "$X5S_RATES" \
   "x5ls=$(runs_dirs $D x5ls eval)" "x5ls30=$(runs_dirs $D x5ls30 eval)" "x5lsn=$(runs_dirs $D x5lsn eval)"

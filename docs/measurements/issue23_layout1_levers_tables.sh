@@ -30,7 +30,7 @@ for c in short-sgd full-sgd short-adam full-adam; do
 done
 echo "######## where the policies take the rate (runs.jsonl of the 1x folders)"
 R=docs/measurements/data/issue23-session17
-python $R/rates.py "x5s=$R/runs-eval-x5s-5.jsonl+$R/runs-eval-x5s-10.jsonl+$R/runs-eval-x5s-15.jsonl" \
+python $R/rates.py "$X5S_RATES" \
   "x5lp=$(runs_dirs $D x5lp eval)" "x5fs=$(runs_dirs $D x5fs eval)" "x5r1=$(runs_dirs $D x5r1 eval)" \
   "hold=$D/h-eval-hold"
 echo "######## how much x5fs's policies read the history in their stack (digits, Adam and SGD)"

@@ -29,6 +29,6 @@ echo "######## the same tasks, evaluation seed 0 only, with the 8-point grid (8x
 python $D/seed0.py $D/text-grid $D/text-static "x5s=$(runs_dirs $D x5s 1x text)" "x5lt=$(runs_dirs $D x5lt 1x text)"
 echo "######## where the policies take the rate (runs.jsonl of the 1x folders): held out, then the token tasks"
 R=docs/measurements/data/issue23-session17
-python $R/rates.py "x5s=$R/runs-eval-x5s-5.jsonl+$R/runs-eval-x5s-10.jsonl+$R/runs-eval-x5s-15.jsonl" \
+python $R/rates.py "$X5S_RATES" \
   "x5lt=$(runs_dirs $D x5lt eval)"
 python $R/rates.py "x5s=$(runs_dirs $D x5s 1x text)" "x5lt=$(runs_dirs $D x5lt 1x text)"
