@@ -22,10 +22,9 @@ for c in eval rescue sgd; do
     --dirs "x5bfa=$(runs_dirs $D x5bfa $c)" | grep -A3 "mean diff"
 done
 echo "######## where the policies take the rate (runs.jsonl of the 1x folders)"
-R=docs/measurements/data/issue23-session17
-python $R/rates.py "$X5S_RATES" \
+python $R17/rates.py "$X5S_RATES" \
   "x5va=$(runs_dirs $D x5va eval)" "x5bfa=$(runs_dirs $D x5bfa eval)"
 echo "######## x5l: make train's command with twice the agent steps per member (--total-steps 9600)"
 held_tables $D x5l
-python $R/rates.py "$X5S_RATES" \
+python $R17/rates.py "$X5S_RATES" \
   "x5l=$(runs_dirs $D x5l eval)"

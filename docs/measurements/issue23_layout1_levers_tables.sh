@@ -29,8 +29,7 @@ for c in short-sgd full-sgd short-adam full-adam; do
   python $D/by_start.py "x5s=$(runs_dirs $D15 x5s $c ts)" "hold=$D/ts-$c-hold"
 done
 echo "######## where the policies take the rate (runs.jsonl of the 1x folders)"
-R=docs/measurements/data/issue23-session17
-python $R/rates.py "$X5S_RATES" \
+python $R17/rates.py "$X5S_RATES" \
   "x5lp=$(runs_dirs $D x5lp eval)" "x5fs=$(runs_dirs $D x5fs eval)" "x5r1=$(runs_dirs $D x5r1 eval)" \
   "hold=$D/h-eval-hold"
 echo "######## how much x5fs's policies read the history in their stack (digits, Adam and SGD)"

@@ -14,8 +14,7 @@ D=docs/measurements/data/issue23-session20
 source docs/measurements/data/issue23-session13/folders.sh  # runs_dirs, held_tables
 held_tables $D x5g1 x5bt x5btn
 echo "######## where the policies take the rate (runs.jsonl of the 1x folders)"
-R=docs/measurements/data/issue23-session17
-python $R/rates.py "$X5S_RATES" \
+python $R17/rates.py "$X5S_RATES" \
   "x5g1=$(runs_dirs $D x5g1 eval)" "x5bt=$(runs_dirs $D x5bt eval)" "x5btn=$(runs_dirs $D x5btn eval)"
 echo "######## the bootstrap at the budget's end: gamma x V(last observation), make train's member and x5g1's"
 OMP_NUM_THREADS=1 HPENV_NO_HUB=1 python $D/terminal_value.py logs/exp23/s20/mt-s5 logs/exp23/s20/x5g1-5/s5 --episodes 24

@@ -28,7 +28,6 @@ python scripts/compare_recipes.py --baselines static --baselines-from $D/text-st
 echo "######## the same tasks, evaluation seed 0 only, with the 8-point grid (8x compute) and its pick"
 python $D/seed0.py $D/text-grid $D/text-static "x5s=$(runs_dirs $D x5s 1x text)" "x5lt=$(runs_dirs $D x5lt 1x text)"
 echo "######## where the policies take the rate (runs.jsonl of the 1x folders): held out, then the token tasks"
-R=docs/measurements/data/issue23-session17
-python $R/rates.py "$X5S_RATES" \
+python $R17/rates.py "$X5S_RATES" \
   "x5lt=$(runs_dirs $D x5lt eval)"
-python $R/rates.py "x5s=$(runs_dirs $D x5s 1x text)" "x5lt=$(runs_dirs $D x5lt 1x text)"
+python $R17/rates.py "x5s=$(runs_dirs $D x5s 1x text)" "x5lt=$(runs_dirs $D x5lt 1x text)"
