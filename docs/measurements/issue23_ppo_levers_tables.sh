@@ -6,9 +6,12 @@
 #   x5lr   PPO's learning rate 1e-3 instead of 3e-4 (--learning-rate 1e-3);
 #   x5sd   a narrower initial Gaussian policy, std e^-1.0 = 0.37 instead of e^-0.5 = 0.61
 #          (--log-std-init -1.0);
-#   x5ent  an entropy bonus (--ent-coef 0.01 instead of 0), the issue-15 lever never run.
-# Folders: docs/measurements/data/issue23-session23/ (its README says how each was made) and
-# issue23-session14/ (x5s).
+#   x5ent  an entropy bonus (--ent-coef 0.01 instead of 0), the issue-15 lever never run;
+#   x5sw   a wider initial Gaussian policy, std e^0 = 1.0 (--log-std-init 0.0), finished by the
+#          twenty-fourth session, which also ran x5sw and make train's own command (x5s) from
+#          seeds 20, 25, 30: the last tables put six runs of each side by side.
+# Folders: docs/measurements/data/issue23-session23/ and issue23-session24/ (their READMEs say
+# how each was made) and issue23-session14/ (x5s, seeds 5, 10, 15).
 source /work/main/.venv/bin/activate
 cd /work/main
 D=docs/measurements/data/issue23-session23
@@ -19,6 +22,25 @@ echo "######## x5sd: the policy's initial log std -1.0"
 held_tables $D x5sd
 echo "######## x5ent: an entropy bonus of 0.01"
 held_tables $D x5ent
+echo "######## x5sw: the policy's initial log std 0.0"
+held_tables $D x5sw
 echo "######## where the policies take the rate (runs.jsonl of the 1x folders)"
 python $R17/rates.py "$X5S_RATES" "x5lr=$(runs_dirs $D x5lr eval)" "x5sd=$(runs_dirs $D x5sd eval)" \
-  "x5ent=$(runs_dirs $D x5ent eval)"
+  "x5ent=$(runs_dirs $D x5ent eval)" "x5sw=$(runs_dirs $D x5sw eval)"
+D24=docs/measurements/data/issue23-session24
+D14=docs/measurements/data/issue23-session14
+six() {  # RUN COND: RUN's six runs: seeds 5, 10, 15 from D (x5s: D14), 20, 25, 30 from D24
+  local d5=$D; [ $1 = x5s ] && d5=$D14
+  echo "$(runs_dirs $d5 $1 $2)+$(SEEDS="20 25 30" runs_dirs $D24 $1 $2)"
+}
+for c in eval rescue sgd; do
+  echo "######## held out, $c: make train's second three runs (seeds 20, 25, 30) against its first"
+  python scripts/compare_recipes.py --baselines "" --reference x5s \
+    --dirs "x5s=$(runs_dirs $D14 x5s $c)" --dirs "x5s-b=$(SEEDS="20 25 30" runs_dirs $D24 x5s $c)"
+  echo "######## held out, $c: six runs each, x5sw against make train's command (x5s)"
+  python scripts/compare_recipes.py --baselines "" --reference x5s \
+    --dirs "x5s=$(six x5s $c)" --dirs "x5sw=$(six x5sw $c)"
+done
+echo "######## where the policies take the rate, six runs each (1x)"
+# (the fourteenth session's folders keep no runs.jsonl: x5s's first three are X5S_RATES's copies)
+python $R17/rates.py "$X5S_RATES+$(SEEDS="20 25 30" runs_dirs $D24 x5s eval)" "x5sw=$(six x5sw eval)"
