@@ -40,7 +40,15 @@ for c in eval rescue sgd; do
   echo "######## held out, $c: six runs each, x5sw against make train's command (x5s)"
   python scripts/compare_recipes.py --baselines "" --reference x5s \
     --dirs "x5s=$(six x5s $c)" --dirs "x5sw=$(six x5sw $c)"
+  echo "######## held out, $c: the session's other levers (three runs) against make train's six"
+  python scripts/compare_recipes.py --baselines "" --reference x5s --dirs "x5s=$(six x5s $c)" \
+    --dirs "x5lr=$(runs_dirs $D x5lr $c)" --dirs "x5sd=$(runs_dirs $D x5sd $c)" \
+    --dirs "x5ent=$(runs_dirs $D x5ent $c)"
 done
-echo "######## where the policies take the rate, six runs each (1x)"
+echo "######## held out, eval: make train's seed 5 retrained from the same copy against the first"
+python scripts/compare_recipes.py --baselines "" --reference x5s-5 \
+  --dirs "x5s-5=$D14/h-eval-x5s-5" --dirs "x5s-5r=$D24/h-eval-x5s-5r"
+echo "######## where the policies take the rate, six runs each, then the second three of each (1x)"
 # (the fourteenth session's folders keep no runs.jsonl: x5s's first three are X5S_RATES's copies)
-python $R17/rates.py "$X5S_RATES+$(SEEDS="20 25 30" runs_dirs $D24 x5s eval)" "x5sw=$(six x5sw eval)"
+python $R17/rates.py "$X5S_RATES+$(SEEDS="20 25 30" runs_dirs $D24 x5s eval)" "x5sw=$(six x5sw eval)" \
+  "x5s-b=$(SEEDS="20 25 30" runs_dirs $D24 x5s eval)" "x5sw-b=$(SEEDS="20 25 30" runs_dirs $D24 x5sw eval)"
