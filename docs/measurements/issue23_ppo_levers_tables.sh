@@ -55,7 +55,7 @@ python $R17/rates.py "$X5S_RATES+$(SEEDS="20 25 30" runs_dirs $D24 x5s eval)" "x
 echo "######## held out, eval: make train's third three runs (seeds 35, 40, 45), and nine runs"
 NINE="$(runs_dirs $D14 x5s eval)+$(SEEDS="20 25 30 35 40 45" runs_dirs $D24 x5s eval)"
 python scripts/compare_recipes.py --baselines "" --reference x5s \
-  --dirs "x5s=$(runs_dirs $D14 x5s eval)" --dirs "x5s-b=$(SEEDS="20 25 30" runs_dirs $D24 x5s eval)" \
-  --dirs "x5s-c=$(SEEDS="35 40 45" runs_dirs $D24 x5s eval)" --dirs "x5s9=$NINE"
+  --dirs "x5s=$(runs_dirs $D14 x5s eval)" --dirs "x5s-c=$(SEEDS="35 40 45" runs_dirs $D24 x5s eval)" \
+  --dirs "x5s9=$NINE"   # (x5s-b against x5s at 1x: the loop above)
 python scripts/compare_recipes.py --baselines "" --reference x5s9 --dirs "x5s9=$NINE" \
   --dirs "x5sw=$(six x5sw eval)"
