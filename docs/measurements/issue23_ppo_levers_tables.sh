@@ -52,10 +52,14 @@ echo "######## where the policies take the rate, six runs each, then the second 
 # (the fourteenth session's folders keep no runs.jsonl: x5s's first three are X5S_RATES's copies)
 python $R17/rates.py "$X5S_RATES+$(SEEDS="20 25 30" runs_dirs $D24 x5s eval)" "x5sw=$(six x5sw eval)" \
   "x5s-b=$(SEEDS="20 25 30" runs_dirs $D24 x5s eval)" "x5sw-b=$(SEEDS="20 25 30" runs_dirs $D24 x5sw eval)"
-echo "######## held out, eval: make train's third three runs (seeds 35, 40, 45), and nine runs"
-NINE="$(runs_dirs $D14 x5s eval)+$(SEEDS="20 25 30 35 40 45" runs_dirs $D24 x5s eval)"
-python scripts/compare_recipes.py --baselines "" --reference x5s \
-  --dirs "x5s=$(runs_dirs $D14 x5s eval)" --dirs "x5s-c=$(SEEDS="35 40 45" runs_dirs $D24 x5s eval)" \
-  --dirs "x5s9=$NINE"   # (x5s-b against x5s at 1x: the loop above)
-python scripts/compare_recipes.py --baselines "" --reference x5s9 --dirs "x5s9=$NINE" \
-  --dirs "x5sw=$(six x5sw eval)"
+for c in eval rescue sgd; do
+  echo "######## held out, $c: make train's third three runs (seeds 35, 40, 45), and nine runs"
+  NINE="$(runs_dirs $D14 x5s $c)+$(SEEDS="20 25 30 35 40 45" runs_dirs $D24 x5s $c)"
+  python scripts/compare_recipes.py --baselines "" --reference x5s \
+    --dirs "x5s=$(runs_dirs $D14 x5s $c)" --dirs "x5s-c=$(SEEDS="35 40 45" runs_dirs $D24 x5s $c)" \
+    --dirs "x5s9=$NINE"   # (x5s-b against x5s: the first loop)
+  echo "######## held out, $c: x5sw's six runs and the other levers' three against make train's nine"
+  python scripts/compare_recipes.py --baselines "" --reference x5s9 --dirs "x5s9=$NINE" \
+    --dirs "x5sw=$(six x5sw $c)" --dirs "x5lr=$(runs_dirs $D x5lr $c)" \
+    --dirs "x5sd=$(runs_dirs $D x5sd $c)" --dirs "x5ent=$(runs_dirs $D x5ent $c)"
+done
