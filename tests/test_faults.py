@@ -203,6 +203,20 @@ def test_3_an_ensemble_run_stops_on_sigterm_and_names_the_whole_runs_resume(tmp_
     assert not (out / "s1").exists()
 
 
+def test_3_members_trained_at_once_stop_on_ctrl_c_with_their_checkpoints(tmp_path: Path):
+    out = tmp_path / "ens"
+    args = [*TRAIN, "--ensemble", "2", "--ensemble-jobs", "2"]
+    rc, stderr, seconds = _start_and_signal(args, out, signal.SIGINT, group=True)
+    assert rc == 130, stderr
+    assert seconds < 30
+    assert "Traceback" not in stderr
+    assert f"--out-dir {out} --resume --ensemble-jobs 2" in stderr.strip().splitlines()[-1]
+    for seed in (0, 1):  # both were running: each stopped at its next step, checkpoint written
+        assert (out / f"s{seed}" / "checkpoints" / "latest.pt").is_file()
+        assert "--resume" in (out / f"s{seed}" / "train.log").read_text()
+    assert not (out / "policy.pt").exists()
+
+
 def test_3_run_policy_stops_on_sigterm_and_resumes(tmp_path: Path):
     out = tmp_path / "job"
     args = [sys.executable, str(ROOT / "scripts" / "run_policy.py"), "--task", "digits",

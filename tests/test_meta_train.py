@@ -644,6 +644,62 @@ def test_an_ensemble_run_trains_its_seeds_one_after_another_and_resumes_between_
     assert "the ensemble's held-out mean return" in capsys.readouterr().out
 
 
+def test_ensemble_members_trained_at_once_are_the_runs_trained_one_after_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """--ensemble-jobs 2: each member in a process of its own, its output in its train.log,
+    and the same members and ensemble as one after another."""
+    one = dataclasses.replace(TINY, ensemble=2, seed=3, out_dir=str(tmp_path / "one"))
+    both = dataclasses.replace(one, ensemble_jobs=2, out_dir=str(tmp_path / "both"))
+    meta_train(one)
+    capsys.readouterr()
+    meta_train(both)
+    printed = capsys.readouterr()
+    for name in ("s3/policy.pt", "s4/policy.pt", "s3/best_policy.pt", "policy.pt"):
+        first, second = (load_policy(tmp_path / run / name) for run in ("one", "both"))
+        assert first.fingerprint() == second.fingerprint(), name
+    log = (tmp_path / "both" / "s4" / "train.log").read_text()
+    assert "frozen policy:" in log  # the member's own lines went to its log
+    assert not (tmp_path / "one" / "s4" / "train.log").exists()
+    lines = printed.out + printed.err
+    assert f"ensemble member 2 of 2: training seed 4 in {tmp_path / 'both' / 's4'}" in lines
+    assert "ensemble member 1 of 2 (seed 3) done in" in lines
+
+
+def test_a_failed_member_stops_the_ensemble_and_quotes_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from agents.metatrain import loop, resume_config
+    from agents.stopping import JobInterrupted
+
+    out = tmp_path / "ens"
+    real = loop.meta_train
+
+    def stopped_at_the_second(member: MetaTrainConfig) -> Path:
+        if member.seed == 4:
+            raise JobInterrupted("stopped")
+        return real(member)
+
+    monkeypatch.setattr(loop, "meta_train", stopped_at_the_second)
+    with pytest.raises(JobInterrupted):
+        meta_train(dataclasses.replace(TINY, ensemble=2, seed=3, out_dir=str(out)))
+    monkeypatch.setattr(loop, "meta_train", real)
+    damaged = out / "s4" / "checkpoints" / "latest.pt"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError) as failure:  # member 2 resumes from it, in its process
+        meta_train(resume_config(out, {"ensemble_jobs": 2}))
+    message = str(failure.value)
+    log = out / "s4" / "train.log"
+    assert f"member 2 of 2 (seed 4) failed (exit code 1); its output is in {log}" in message
+    assert "latest.pt" in message.split("ending:")[1]  # the member's own error, quoted
+    assert f"--out-dir {out} --resume --ensemble-jobs 2" in message
+    assert not (out / "policy.pt").exists()
+    damaged.unlink()
+    meta_train(resume_config(out, {}))  # one after another: only what is left is trained
+    assert load_policy(out / "policy.pt").size == 2
+
+
 def test_rise_guard_travels_from_the_run_to_its_episodes_policy_and_adaptation():
     """--rise-guard: every episode of the run holds rises (`EpisodeConfig.rise_guard`), the
     artifact records it, a deployed `PolicyStep` and an adaptation of the policy follow it."""

@@ -47,7 +47,9 @@ LrScheduleName = Literal["constant", "linear"]
 #: How PPO reads an episode's end at its budget (`agents.metatrain.vec_env.BudgetEndAsTermination`).
 BudgetEndName = Literal["truncation", "termination"]
 #: Options that say where a run executes, not what it computes: a resume may change them.
-PLACEMENT_OPTIONS = ("ray_address", "ray_cpus_per_env", "ray_gpus_per_env", "ray_data")
+PLACEMENT_OPTIONS = (
+    "ray_address", "ray_cpus_per_env", "ray_gpus_per_env", "ray_data", "ensemble_jobs",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,13 @@ class MetaTrainConfig:
         "as OUT/policy.pt; 1: one run (`make train` trains 5 of 4,800 agent steps)",
         default=1,
     )
+    ensemble_jobs: int = option(
+        "with --ensemble: train this many members at once, each in a process of its own "
+        "(its output in OUT/s<seed>/train.log; one thread each with --threads 1); 1: one "
+        "after another in this process. Each member is the same run either way; on 2 cores "
+        "3 at once cut `make train`'s wall time (docs/benchmarks.md)",
+        default=1,
+    )
     out_dir: str | None = option("run directory (default logs/meta-<time>)", default=None)
     resume: bool = option("continue the run in out_dir from its latest checkpoint", default=False)
 
@@ -293,7 +302,7 @@ class MetaTrainConfig:
             raise InputError(f"layout must be 1, 2 or 3, got {self.layout}")
         positive = (
             "total_steps", "n_envs", "decisions", "n_steps", "batch_size", "n_epochs",
-            "reference_group", "ensemble",
+            "reference_group", "ensemble", "ensemble_jobs",
         )  # fmt: skip
         for name in positive:
             if getattr(self, name) < 1:

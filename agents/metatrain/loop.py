@@ -16,9 +16,10 @@ A run directory holds:
   there was a selection (``eval_every > 0`` and some evaluation task has data);
 - ``config.json``: the configuration (``--resume`` reads it).
 
-With ``ensemble`` K > 1 (``--ensemble K``; `make train` trains 3) the directory holds
+With ``ensemble`` K > 1 (``--ensemble K``; `make train` trains 5) the directory holds
 ``config.json``, one whole run as above per seed in ``s<seed>/`` (seeds ``seed`` to
-``seed + K - 1``, trained one after another), ``policy.pt``: the ensemble of the
+``seed + K - 1``, trained one after another, or ``ensemble_jobs`` at once in processes of
+their own, each writing its output to ``s<seed>/train.log``), ``policy.pt``: the ensemble of the
 members' ``best_policy.pt`` (their ``policy.pt`` without a selection), acting by the
 mean of their actions (`agents.policy.FrozenPolicy.ensemble`), and
 ``ensemble.json``: its members and its held-out score beside theirs. ``--resume``
@@ -61,6 +62,7 @@ from agents.metatrain.config import (
     env_metadata,
     read_run_config,
 )
+from agents.metatrain.members import train_at_once
 from agents.metatrain.model import make_model
 from agents.metatrain.rollout import run_episode
 from agents.metatrain.run_log import make_logger
@@ -207,6 +209,7 @@ def ensemble_members(config: MetaTrainConfig, out: Path) -> list[MetaTrainConfig
                 config,
                 seed=seed,
                 ensemble=1,
+                ensemble_jobs=1,
                 out_dir=str(folder),
                 resume=checkpoint_file(folder).is_file(),
             )
@@ -233,8 +236,9 @@ def member_policy(out: str | Path) -> Path:
 
 
 def _meta_train_ensemble(config: MetaTrainConfig) -> Path:
-    """`meta_train` with ``ensemble`` > 1: the members one after another, then their
-    ensemble as ``policy.pt`` (see the module docstring)."""
+    """`meta_train` with ``ensemble`` > 1: the members one after another (or
+    ``ensemble_jobs`` at once: `agents.metatrain.members`), then their ensemble as
+    ``policy.pt`` (see the module docstring)."""
     out = Path(config.out_dir) if config.out_dir else default_out_dir(config)
     if config.resume:
         check_resumable(config, read_run_config(out))
@@ -244,22 +248,11 @@ def _meta_train_ensemble(config: MetaTrainConfig) -> Path:
     atomic_write_json(config.to_dict(), out / "config.json")
     members = ensemble_members(config, out)
     hint = f"python scripts/train_agent.py --out-dir {out} --resume"
-    with GracefulStop() as stop:  # between members (each member handles its own signals)
-        for k, member in enumerate(members, 1):
-            if stop.requested:
-                raise JobInterrupted(f"interrupted before member {k}; continue with: {hint}")
-            state = "continuing" if member.resume else "training"
-            print(
-                f"ensemble member {k} of {len(members)}: {state} seed {member.seed} in "
-                f"{member.out_dir}"
-            )
-            try:
-                meta_train(member)
-            except JobInterrupted:
-                raise JobInterrupted(
-                    f"interrupted; member {k} of {len(members)} (seed {member.seed}) has its "
-                    f"checkpoint in {member.out_dir}; continue the ensemble run with: {hint}"
-                ) from None
+    if config.ensemble_jobs > 1:
+        hint += f" --ensemble-jobs {config.ensemble_jobs}"
+        train_at_once(members, config.ensemble_jobs, hint)
+    else:
+        _train_one_after_another(members, hint)
     files = [member_policy(m.out_dir or "") for m in members]
     ensemble = FrozenPolicy.ensemble(
         [load_policy(f) for f in files], sources=[str(f.relative_to(out)) for f in files]
@@ -279,6 +272,26 @@ def _meta_train_ensemble(config: MetaTrainConfig) -> Path:
         )
     print(f"TensorBoard: tensorboard --logdir {out}")
     return final
+
+
+def _train_one_after_another(members: list[MetaTrainConfig], hint: str) -> None:
+    """The members of an ensemble run, one after another in this process."""
+    with GracefulStop() as stop:  # between members (each member handles its own signals)
+        for k, member in enumerate(members, 1):
+            if stop.requested:
+                raise JobInterrupted(f"interrupted before member {k}; continue with: {hint}")
+            state = "continuing" if member.resume else "training"
+            print(
+                f"ensemble member {k} of {len(members)}: {state} seed {member.seed} in "
+                f"{member.out_dir}"
+            )
+            try:
+                meta_train(member)
+            except JobInterrupted:
+                raise JobInterrupted(
+                    f"interrupted; member {k} of {len(members)} (seed {member.seed}) has its "
+                    f"checkpoint in {member.out_dir}; continue the ensemble run with: {hint}"
+                ) from None
 
 
 def _ensemble_record(

@@ -49,11 +49,15 @@ def main() -> None:
         spread = means.std(ddof=1)
         tau2 = max(spread**2 - chance**2, 0.0)
         shrink = tau2 / (tau2 + chance**2)
-        print(f"######## {cond}: {len(means)} levers of three runs; make train's nine: "
-              f"{nine.mean():.2f} (std {nine.std(ddof=1):.2f})")
-        print(f"levers' mean {means.mean():.2f}; spread of their means {spread:.2f}, by chance "
-              f"{chance:.2f} (within-lever std {np.sqrt(within):.2f}); true effects' std "
-              f"{np.sqrt(tau2):.2f}; shrinkage {shrink:.2f}")
+        print(
+            f"######## {cond}: {len(means)} levers of three runs; make train's nine: "
+            f"{nine.mean():.2f} (std {nine.std(ddof=1):.2f})"
+        )
+        print(
+            f"levers' mean {means.mean():.2f}; spread of their means {spread:.2f}, by chance "
+            f"{chance:.2f} (within-lever std {np.sqrt(within):.2f}); true effects' std "
+            f"{np.sqrt(tau2):.2f}; shrinkage {shrink:.2f}"
+        )
         x = np.array([v[:3] for v in anova_rows.values()])
         r, c = x.shape
         g = x.mean()
@@ -61,11 +65,13 @@ def main() -> None:
         ss_res = ((x - x.mean(1, keepdims=True) - x.mean(0, keepdims=True) + g) ** 2).sum()
         f_seed = (ss_seed / (c - 1)) / (ss_res / ((r - 1) * (c - 1)))
         p_seed = stats.f.sf(f_seed, c - 1, (r - 1) * (c - 1))
-        print(f"seeds 5, 10, 15 across {r} levers: means {np.round(x.mean(0), 2).tolist()}, "
-              f"F {f_seed:.2f}, p {p_seed:.2g}")
+        print(
+            f"seeds 5, 10, 15 across {r} levers: means {np.round(x.mean(0), 2).tolist()}, "
+            f"F {f_seed:.2f}, p {p_seed:.2g}"
+        )
         print("| lever | three-run mean | - make train's nine | shrunk, - make train's nine |")
         print("|---|---|---|---|")
-        order = sorted(zip(rows, means), key=lambda t: -t[1])
+        order = sorted(zip(rows, means, strict=True), key=lambda t: -t[1])
         for name, m in order:
             shrunk = means.mean() + shrink * (m - means.mean())
             print(f"| {name} | {m:.2f} | {m - nine.mean():+.2f} | {shrunk - nine.mean():+.2f} |")
