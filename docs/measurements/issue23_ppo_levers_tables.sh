@@ -63,3 +63,18 @@ for c in eval rescue sgd; do
     --dirs "x5sw=$(six x5sw $c)" --dirs "x5lr=$(runs_dirs $D x5lr $c)" \
     --dirs "x5sd=$(runs_dirs $D x5sd $c)" --dirs "x5ent=$(runs_dirs $D x5ent $c)"
 done
+# The twenty-fifth session: x5ent from seeds 20-45 (data/issue23-session25/), nine runs against
+# make train's nine, and its new six alone against make train's six at the same seeds.
+D25=docs/measurements/data/issue23-session25
+for c in eval rescue sgd; do
+  NINE="$(runs_dirs $D14 x5s $c)+$(SEEDS="20 25 30 35 40 45" runs_dirs $D24 x5s $c)"
+  echo "######## held out, $c: x5ent's nine runs against make train's nine; their second and third draws"
+  python scripts/compare_recipes.py --baselines "" --reference x5s9 --dirs "x5s9=$NINE" \
+    --dirs "x5ent9=$(runs_dirs $D x5ent $c)+$(SEEDS="20 25 30 35 40 45" runs_dirs $D25 x5ent $c)" \
+    --dirs "x5ent-b=$(SEEDS="20 25 30" runs_dirs $D25 x5ent $c)" \
+    --dirs "x5ent-c=$(SEEDS="35 40 45" runs_dirs $D25 x5ent $c)"
+  echo "######## held out, $c: x5ent's six new runs against make train's six at the same seeds (20-45)"
+  python scripts/compare_recipes.py --baselines "" --reference x5s6 \
+    --dirs "x5s6=$(SEEDS="20 25 30 35 40 45" runs_dirs $D24 x5s $c)" \
+    --dirs "x5ent6=$(SEEDS="20 25 30 35 40 45" runs_dirs $D25 x5ent $c)"
+done
