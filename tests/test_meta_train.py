@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -601,16 +602,14 @@ def test_held_out_evaluations_leave_the_training_trajectory_alone(tiny_run: Path
     assert prints[0] == prints[1]
 
 
-def test_an_ensemble_run_trains_its_seeds_one_after_another_and_resumes_between_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-):
-    import json
-
-    from agents.metatrain import loop, resume_config
+def _ensemble_stopped_at_its_second_member(
+    config: MetaTrainConfig, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Run the ensemble ``config`` (seeds 3 and 4) one after another, member 2 stopped as
+    by a signal before it trains; the message of the ensemble's `JobInterrupted`."""
+    from agents.metatrain import loop
     from agents.stopping import JobInterrupted
 
-    out = tmp_path / "ens"
-    config = dataclasses.replace(TINY, ensemble=2, seed=3, out_dir=str(out))
     real = loop.meta_train
 
     def stopped_at_the_second(member: MetaTrainConfig) -> Path:
@@ -618,15 +617,29 @@ def test_an_ensemble_run_trains_its_seeds_one_after_another_and_resumes_between_
             raise JobInterrupted("stopped")
         return real(member)
 
-    monkeypatch.setattr(loop, "meta_train", stopped_at_the_second)
-    with pytest.raises(JobInterrupted, match=f"member 2 of 2 .*--out-dir {out} --resume"):
-        meta_train(config)
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "meta_train", stopped_at_the_second)
+        with pytest.raises(JobInterrupted) as stopped:
+            meta_train(config)
+    return str(stopped.value)
+
+
+def test_an_ensemble_run_trains_its_seeds_one_after_another_and_resumes_between_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    import json
+
+    from agents.metatrain import resume_config
+
+    out = tmp_path / "ens"
+    config = dataclasses.replace(TINY, ensemble=2, seed=3, out_dir=str(out))
+    stopped = _ensemble_stopped_at_its_second_member(config, monkeypatch)
+    assert re.search(f"member 2 of 2 .*--out-dir {re.escape(str(out))} --resume", stopped)
     assert (out / "s3" / "policy.pt").is_file()
     assert not (out / "policy.pt").exists()
     first = (out / "s3" / "policy.pt").stat().st_mtime_ns
     with pytest.raises(ValueError, match="already holds a run"):
         meta_train(config)  # a fresh run refuses the folder
-    monkeypatch.setattr(loop, "meta_train", real)
 
     meta_train(resume_config(out, {}))
     assert (out / "s3" / "policy.pt").stat().st_mtime_ns == first  # finished: not trained again
@@ -669,21 +682,12 @@ def test_ensemble_members_trained_at_once_are_the_runs_trained_one_after_another
 def test_a_failed_member_stops_the_ensemble_and_quotes_its_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    from agents.metatrain import loop, resume_config
-    from agents.stopping import JobInterrupted
+    from agents.metatrain import resume_config
 
     out = tmp_path / "ens"
-    real = loop.meta_train
-
-    def stopped_at_the_second(member: MetaTrainConfig) -> Path:
-        if member.seed == 4:
-            raise JobInterrupted("stopped")
-        return real(member)
-
-    monkeypatch.setattr(loop, "meta_train", stopped_at_the_second)
-    with pytest.raises(JobInterrupted):
-        meta_train(dataclasses.replace(TINY, ensemble=2, seed=3, out_dir=str(out)))
-    monkeypatch.setattr(loop, "meta_train", real)
+    _ensemble_stopped_at_its_second_member(
+        dataclasses.replace(TINY, ensemble=2, seed=3, out_dir=str(out)), monkeypatch
+    )
     damaged = out / "s4" / "checkpoints" / "latest.pt"
     damaged.parent.mkdir(parents=True)
     damaged.write_bytes(b"not a checkpoint")
