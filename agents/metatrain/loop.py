@@ -62,7 +62,7 @@ from agents.metatrain.config import (
     env_metadata,
     read_run_config,
 )
-from agents.metatrain.members import train_at_once
+from agents.metatrain.members import member_line, train_at_once
 from agents.metatrain.model import make_model
 from agents.metatrain.rollout import run_episode
 from agents.metatrain.run_log import make_logger
@@ -280,11 +280,7 @@ def _train_one_after_another(members: list[MetaTrainConfig], hint: str) -> None:
         for k, member in enumerate(members, 1):
             if stop.requested:
                 raise JobInterrupted(f"interrupted before member {k}; continue with: {hint}")
-            state = "continuing" if member.resume else "training"
-            print(
-                f"ensemble member {k} of {len(members)}: {state} seed {member.seed} in "
-                f"{member.out_dir}"
-            )
+            print(member_line(k, len(members), member))
             try:
                 meta_train(member)
             except JobInterrupted:

@@ -57,6 +57,12 @@ def member_log(member: MetaTrainConfig) -> Path:
     return Path(member.out_dir or ".") / "train.log"
 
 
+def member_line(k: int, total: int, member: MetaTrainConfig) -> str:
+    """The line an ensemble prints as its member ``k`` of ``total`` starts (either way)."""
+    state = "continuing" if member.resume else "training"
+    return f"ensemble member {k} of {total}: {state} seed {member.seed} in {member.out_dir}"
+
+
 def _member_main(member: MetaTrainConfig, log: str) -> None:
     """A member process: its own process group, its output to ``log``, one `meta_train`."""
     os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the ensemble's process, which passes it on
@@ -136,11 +142,7 @@ def train_at_once(members: Sequence[MetaTrainConfig], jobs: int, hint: str) -> N
                     )
                     child.start()
                     running[child.sentinel] = (k, member, child, time.monotonic())
-                    state = "continuing" if member.resume else "training"
-                    bar.write(
-                        f"ensemble member {k} of {total}: {state} seed {member.seed} in "
-                        f"{member.out_dir} (its output: {log})"
-                    )
+                    bar.write(f"{member_line(k, total, member)} (its output: {log})")
                 try:
                     ready = wait(list(running), timeout=1.0)
                 except InterruptedError:  # pragma: no cover - PEP 475 retries
