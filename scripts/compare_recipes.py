@@ -18,6 +18,8 @@ point (Ctrl-C, SIGTERM, the end of a session), the same command continues
 where it stopped: finished seeds and cells are not redone; a changed recipes
 file or option is refused. --dirs NAME=DIR+DIR only tabulates existing
 harness folders (reports of scripts/evaluate.py, one per meta-training seed).
+--json-out FILE writes the table's figures as JSON too (per-run means,
+per-task means, the test against the reference), for scripts that read them.
 --meta-from DIR evaluates the policies another comparison of the same recipes
 file trained, on other cells (--start-lr-factors, --optimizer): the rescue and
 SGD tables of the same policies.
@@ -29,7 +31,8 @@ Examples:
     python scripts/compare_recipes.py --recipes-file recipes.toml --out-dir logs/cmp-1-sgd \\
         --meta-from logs/cmp-1 --optimizer sgd
     python scripts/compare_recipes.py --dirs "default=logs/eval-default" \\
-        --dirs "population=logs/eval-pop-s0+logs/eval-pop-s1"
+        --dirs "population=logs/eval-pop-s0+logs/eval-pop-s1" --reference default \\
+        --json-out logs/default-vs-population.json
 """
 
 from __future__ import annotations
@@ -38,32 +41,40 @@ import sys
 from pathlib import Path
 
 from agents.cli import parse_config, run_job, use_threads
-from agents.evaluation.ablation import ablation_markdown
+from agents.evaluation.ablation import ablation_report, summary_json
 from agents.evaluation.recipes import ComparisonConfig, check_dirs, compare_recipes
+from hpenv.io import atomic_open
 
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(ComparisonConfig, __doc__, argv, check=check_dirs)
     use_threads(config.threads)
     if config.dirs:
-        return run_job(
-            lambda: print(
-                ablation_markdown(
-                    config.directories(),
-                    config.baselines,
-                    reference_recipe=config.reference,
-                    baseline_dir=Path(config.baselines_from) if config.baselines_from else None,
-                    score=config.score,
-                )
-            ),
-            input_errors=(ValueError,),  # a folder without the cells or scores asked for
-        )
+
+        def table() -> None:
+            text, summary = ablation_report(
+                config.directories(),
+                config.baselines,
+                reference_recipe=config.reference,
+                baseline_dir=Path(config.baselines_from) if config.baselines_from else None,
+                score=config.score,
+            )
+            print(text)
+            if config.json_out:
+                with atomic_open(config.json_out, "w") as fh:
+                    fh.write(summary_json(summary))
+
+        # a folder without the cells or scores asked for is a ValueError
+        return run_job(table, input_errors=(ValueError,))
     command = ["python", "scripts/compare_recipes.py", *(sys.argv[1:] if argv is None else argv)]
 
     def job() -> None:
         table = compare_recipes(config, command)
         print(table.read_text())
         print(f"table: {table}")
+        if config.json_out:
+            with atomic_open(config.json_out, "w") as fh:
+                fh.write(table.with_suffix(".json").read_text())
 
     # A recipes file refused (its flags, a change since the comparison began) is a ValueError.
     return run_job(job, input_errors=(ValueError,))

@@ -565,6 +565,22 @@ def test_ablation_table_over_meta_seeds(tmp_path: Path):
     assert "| a | 1.41 |" in spread  # seeds 51.10 and 53.10 on task a
     assert "## Aggregate over tasks (rliable)" in text
     assert "Incomplete" not in text
+    # The same figures as data (what --json-out writes), and a test against a reference.
+    from agents.evaluation.ablation import ablation_summary, summary_json
+
+    recipes["up"] = [write(tmp_path / "u0", 0.05)]
+    summary = json.loads(summary_json(ablation_summary(recipes, reference_recipe="r")))
+    row = summary["recipes"]["r"]
+    assert row["run_means"] == pytest.approx([66.1, 68.1])
+    assert row["std"] == pytest.approx(1.4142, abs=1e-3)
+    assert row["per_task"] == pytest.approx({"a": 52.1, "b": 82.1})
+    assert summary["recipes"]["up"]["std"] is None  # one meta-seed: no spread (NaN -> null)
+    test = summary["against_reference"]["up"]
+    assert test["mean_difference"] == pytest.approx(3.0)
+    assert (test["cells"], test["wins"], test["losses"]) == (6, 6, 0)
+    assert summary["cells"] == 6 and summary["reference"] == "r"
+    text = ablation_markdown(recipes, baselines=("static",), reference_recipe="r")
+    assert f"| up | 6 | {test['mean_difference']:+.2f} |" in text
 
     # A folder still being evaluated (task b not yet run) is marked, not averaged as whole.
     partial = tmp_path / "s2"
@@ -599,8 +615,10 @@ def test_compare_recipes_dirs_takes_the_baselines_from_their_own_folder(tmp_path
     argv = ["--dirs", f"r={policy}", "--baselines", "static"]
     assert script.main([*argv, "--baselines-from", str(baselines)]) == 0
     assert "| static (baseline) | - | 50.00 | - | - |" in capsys.readouterr().out
-    assert script.main(argv) == 0  # no baselines folder: none beside the recipe
-    assert "static (baseline)" not in capsys.readouterr().out
+    assert script.main([*argv, "--json-out", str(tmp_path / "t.json")]) == 0  # no baselines
+    assert "static (baseline)" not in capsys.readouterr().out  # folder: none beside the recipe
+    figures = json.loads((tmp_path / "t.json").read_text())
+    assert figures["recipes"]["r"]["run_means"] == pytest.approx([70.0])
     # --test-from-val scores test accuracy, and refuses folders without it
     carved = write(tmp_path / "carved", "policy", 0.7, test=0.6)
     assert script.main(["--dirs", f"r={carved}", "--baselines", "", "--test-from-val"]) == 0

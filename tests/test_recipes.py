@@ -76,6 +76,9 @@ def test_a_stopped_comparison_continues_without_redoing_finished_jobs(tmp_path, 
     assert "Against `base`" in text
     assert "| wide | 2 |" in text
     assert "static (baseline)" in text
+    figures = json.loads(table.with_suffix(".json").read_text())  # the table's numbers
+    assert len(figures["recipes"]["wide"]["run_means"]) == 2
+    assert f"{figures['against_reference']['wide']['mean_difference']:+.2f}" in text
     state = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert set(state["durations"]) >= {"baselines", "meta:base", "meta:wide", "eval"}
     ran.clear()

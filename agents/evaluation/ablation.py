@@ -20,17 +20,21 @@ those ``results.csv`` files and reports, per recipe:
 - the rliable aggregate (IQM and mean with stratified bootstrap intervals) of
   all its runs, with the baselines as methods of their own.
 
-`agents.evaluation.recipes` runs a whole comparison (meta-training, evaluation,
-this table) from a recipes file.
+`ablation_summary` holds the same figures as plain data (what ``compare_recipes.py
+--json-out`` and a comparison's ``ablation.json`` write), so that a measurement script reads
+numbers, not the table's Markdown. `agents.evaluation.recipes` runs a whole comparison
+(meta-training, evaluation, this table) from a recipes file.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,6 +75,131 @@ def read_scores(directory: Path, score: str = "val") -> Scores:
     return scores
 
 
+def _policy_cells(scores: Scores) -> set[tuple[str, float, int]]:
+    return {key[1:] for key in scores if key[0] == POLICY}
+
+
+def ablation_summary(
+    recipes: Mapping[str, Sequence[Path]],
+    *,
+    reference_recipe: str | None = None,
+    score: str = "val",
+) -> dict[str, Any]:
+    """The ablation table's figures for the recipes (no baselines), as JSON-ready data.
+
+    Accuracies and their differences are in percentage points; a figure that does not exist
+    (the std of one meta-training seed, the interval of no common cell) is NaN here and
+    ``null`` in `summary_json`.
+
+    Returns:
+        ``{"score", "cells", "reference", "recipes", "against_reference"}``: ``cells`` the
+        number of distinct policy cells (task, start factor, evaluation seed) in all folders;
+        ``recipes[name]`` with ``folders``, ``folder_cells`` (cells each folder holds: fewer
+        than ``cells`` is a folder still being evaluated), ``run_means`` (each meta-training
+        seed's mean), ``mean``, ``std`` (across meta-training seeds), ``eval_seed_std`` and
+        ``per_task`` means; ``against_reference[name]`` (every recipe but the reference, when
+        one is given) with ``cells``, ``mean_difference``, ``interval`` (95%, meta-training
+        seeds and cells resampled), ``wilcoxon_statistic``, ``wilcoxon_p``, ``wins``,
+        ``ties``, ``losses``.
+    """
+    per_recipe = _read_recipes(recipes, reference_recipe, score)
+    return _summary(recipes, per_recipe, reference_recipe, score)
+
+
+def summary_json(summary: Mapping[str, Any]) -> str:
+    """`ablation_summary`'s data as strict JSON (NaN becomes ``null``)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if isinstance(value, Mapping):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return json.dumps(plain(summary), indent=2, allow_nan=False) + "\n"
+
+
+def _read_recipes(
+    recipes: Mapping[str, Sequence[Path]], reference_recipe: str | None, score: str
+) -> dict[str, list[Scores]]:
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {sorted(SCORES)}, got {score!r}")
+    per_recipe = {
+        name: [read_scores(Path(d), score) for d in dirs] for name, dirs in recipes.items()
+    }
+    if reference_recipe is not None and reference_recipe not in per_recipe:
+        raise ValueError(f"reference recipe {reference_recipe!r} is not among {list(per_recipe)}")
+    return per_recipe
+
+
+def _summary(
+    recipes: Mapping[str, Sequence[Path]],
+    per_recipe: Mapping[str, list[Scores]],
+    reference_recipe: str | None,
+    score: str,
+) -> dict[str, Any]:
+    cells = set().union(*(_policy_cells(s) for seeds in per_recipe.values() for s in seeds))
+    rows: dict[str, Any] = {}
+    for name, seeds in per_recipe.items():
+        means, spreads = [], []
+        for scores in seeds:
+            mine = {key: v for key, v in scores.items() if key[0] == POLICY}
+            means.append(100 * float(np.mean(list(mine.values()))) if mine else math.nan)
+            by_cell: dict[tuple[str, float], list[float]] = defaultdict(list)
+            for (_, task, start, _), value in mine.items():
+                by_cell[(task, start)].append(value)
+            stds = [np.std(v, ddof=1) for v in by_cell.values() if len(v) > 1]
+            spreads.append(100 * float(np.mean(stds)) if stds else math.nan)
+        by_task: dict[str, list[float]] = defaultdict(list)
+        for scores in seeds:
+            for (method, task, _, _), value in scores.items():
+                if method == POLICY:
+                    by_task[task].append(100 * value)
+        rows[name] = {
+            "folders": [str(d) for d in recipes[name]],
+            "folder_cells": [len(_policy_cells(s)) for s in seeds],
+            "run_means": means,
+            "mean": float(np.mean(means)),
+            "std": float(np.std(means, ddof=1)) if len(means) > 1 else math.nan,
+            "eval_seed_std": float(np.mean(spreads)),
+            "per_task": {task: float(np.mean(v)) for task, v in sorted(by_task.items())},
+        }
+    against: dict[str, Any] = {}
+    if reference_recipe is not None and len(per_recipe) > 1:
+        base = cell_means(per_recipe[reference_recipe])
+        for name, seeds in per_recipe.items():
+            if name == reference_recipe:
+                continue
+            mine = cell_means(seeds)
+            common = sorted(set(mine) & set(base))
+            result = paired_comparison([mine[c] for c in common], [base[c] for c in common])
+            interval = [math.nan, math.nan]
+            if common:
+                low, high = seed_bootstrap_interval(
+                    _seed_matrix(seeds, common), _seed_matrix(per_recipe[reference_recipe], common)
+                )
+                interval = [100 * low, 100 * high]
+            against[name] = {
+                "cells": result.n,
+                "mean_difference": 100 * result.mean_difference,
+                "interval": interval,
+                "wilcoxon_statistic": result.wilcoxon_statistic,
+                "wilcoxon_p": result.wilcoxon_pvalue,
+                "wins": result.wins,
+                "ties": result.ties,
+                "losses": result.losses,
+            }
+    return {
+        "score": score,
+        "cells": len(cells),
+        "reference": reference_recipe,
+        "recipes": rows,
+        "against_reference": against,
+    }
+
+
 def ablation_markdown(
     recipes: Mapping[str, Sequence[Path]],
     baselines: Sequence[str] = ("static",),
@@ -92,52 +221,47 @@ def ablation_markdown(
         score: ``val`` (final validation accuracy) or ``test`` (final test accuracy:
             folders evaluated with ``--test-from-val`` where a task has no test split).
     """
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {sorted(SCORES)}, got {score!r}")
-    per_recipe: dict[str, list[Scores]] = {
-        name: [read_scores(Path(d), score) for d in dirs] for name, dirs in recipes.items()
-    }
-    if reference_recipe is not None and reference_recipe not in per_recipe:
-        raise ValueError(f"reference recipe {reference_recipe!r} is not among {list(per_recipe)}")
+    return ablation_report(
+        recipes, baselines, baseline_dir=baseline_dir, reference_recipe=reference_recipe,
+        score=score,
+    )[0]  # fmt: skip
+
+
+def ablation_report(
+    recipes: Mapping[str, Sequence[Path]],
+    baselines: Sequence[str] = ("static",),
+    *,
+    baseline_dir: Path | None = None,
+    reference_recipe: str | None = None,
+    score: str = "val",
+) -> tuple[str, dict[str, Any]]:
+    """`ablation_markdown` and `ablation_summary` of the same folders, read once."""
+    per_recipe = _read_recipes(recipes, reference_recipe, score)
+    summary = _summary(recipes, per_recipe, reference_recipe, score)
     first = next(iter(per_recipe.values()))[0]
     reference = read_scores(baseline_dir, score) if baseline_dir is not None else first
     tasks = sorted({t for (m, t, _, _) in (*first, *reference) if m == POLICY or m in baselines})
     # Every folder should hold the same cells: a folder still being evaluated (or a failed
     # cell) would average over fewer tasks, so its mean is marked, never passed off as whole.
-    cells = {
-        key[1:] for seeds in per_recipe.values() for s in seeds for key in s if key[0] == POLICY
-    }
-    held = {
-        name: [sum(1 for key in scores if key[0] == POLICY) for scores in seeds]
-        for name, seeds in per_recipe.items()
-    }
+    n_cells = summary["cells"]
+    rows_of = summary["recipes"]
     lines = [
-        f"**Incomplete:** {path} holds {n} of the {len(cells)} policy cells the other folders "
+        f"**Incomplete:** {path} holds {n} of the {n_cells} policy cells the other folders "
         "hold; its mean covers only those (marked *)."
-        for name, counts in held.items()
-        for path, n in zip(recipes[name], counts, strict=True)
-        if n < len(cells)
+        for row in rows_of.values()
+        for path, n in zip(row["folders"], row["folder_cells"], strict=True)
+        if n < n_cells
     ]
     if lines:
         lines.append("")
     lines += [f"| recipe | meta-seeds | mean {score} acc (± std over meta-seeds) | eval-seed std | "
               "each meta-seed |", "|---|---|---|---|---|"]  # fmt: skip
-    for name, seeds in per_recipe.items():
-        means, spreads = [], []
-        marks = ["*" if n < len(cells) else "" for n in held[name]]
-        for scores in seeds:
-            mine = {key: v for key, v in scores.items() if key[0] == POLICY}
-            means.append(float(np.mean(list(mine.values()))) if mine else math.nan)
-            by_cell: dict[tuple[str, float], list[float]] = defaultdict(list)
-            for (_, task, start, _), value in mine.items():
-                by_cell[(task, start)].append(value)
-            stds = [np.std(v, ddof=1) for v in by_cell.values() if len(v) > 1]
-            spreads.append(float(np.mean(stds)) if stds else math.nan)
-        spread = np.std(means, ddof=1) if len(means) > 1 else math.nan
-        each = ", ".join(f"{100 * m:.2f}{mark}" for m, mark in zip(means, marks, strict=True))
+    for name, row in rows_of.items():
+        marks = ["*" if n < n_cells else "" for n in row["folder_cells"]]
+        each = ", ".join(f"{m:.2f}{mark}" for m, mark in zip(row["run_means"], marks, strict=True))
         lines.append(
-            f"| {name} | {len(seeds)} | {100 * np.mean(means):.2f} ± {100 * spread:.2f} | "
-            f"{100 * np.mean(spreads):.2f} | {each} |"
+            f"| {name} | {len(row['run_means'])} | {row['mean']:.2f} ± {row['std']:.2f} | "
+            f"{row['eval_seed_std']:.2f} | {each} |"
         )
     for method in baselines:
         values = [v for key, v in reference.items() if key[0] == method]
@@ -146,24 +270,22 @@ def ablation_markdown(
     lines.append("")
     lines += [f"Per task (mean {score} acc in %, recipes averaged over their meta-seeds):", ""]
     header = ["task", *per_recipe, *baselines]
-    rows = []
+    table_rows = []
     for task in tasks:
-        row = [task]
-        for seeds in per_recipe.values():
-            values = [
-                v for s in seeds for key, v in s.items() if key[0] == POLICY and key[1] == task
-            ]
-            row.append(f"{100 * np.mean(values):.2f}" if values else "n/a")
+        cells_row = [task]
+        for row in rows_of.values():
+            mean = row["per_task"].get(task)
+            cells_row.append(f"{mean:.2f}" if mean is not None else "n/a")
         for method in baselines:
             values = [v for key, v in reference.items() if key[0] == method and key[1] == task]
-            row.append(f"{100 * np.mean(values):.2f}" if values else "n/a")
-        rows.append(row)
-    lines += _table(header, rows)
+            cells_row.append(f"{100 * np.mean(values):.2f}" if values else "n/a")
+        table_rows.append(cells_row)
+    lines += _table(header, table_rows)
     lines += _seed_spread(per_recipe, tasks)
-    if reference_recipe is not None and len(per_recipe) > 1:
-        lines += _against_reference(per_recipe, reference_recipe)
+    if summary["against_reference"]:
+        lines += _against_reference(summary)
     lines += _recipe_aggregate(per_recipe, first, reference, baselines)
-    return "\n".join(lines)
+    return "\n".join(lines), summary
 
 
 def _seed_spread(per_recipe: Mapping[str, list[Scores]], tasks: Sequence[str]) -> list[str]:
@@ -197,9 +319,9 @@ def cell_means(seeds: Sequence[Scores]) -> dict[tuple[str, float, int], float]:
     return {cell: float(np.mean(v)) for cell, v in values.items()}
 
 
-def _against_reference(per_recipe: Mapping[str, list[Scores]], reference: str) -> list[str]:
-    """Each recipe against ``reference`` on the (task, start, eval seed) cells both ran."""
-    base = cell_means(per_recipe[reference])
+def _against_reference(summary: Mapping[str, Any]) -> list[str]:
+    """The summary's test of each recipe against the reference, as a table."""
+    reference = summary["reference"]
     lines = [
         "",
         f"Against `{reference}` (paired over the (task, start factor, evaluation seed) cells, "
@@ -207,27 +329,18 @@ def _against_reference(per_recipe: Mapping[str, list[Scores]], reference: str) -
         "",
     ]
     rows = []
-    for name, seeds in per_recipe.items():
-        if name == reference:
-            continue
-        mine = cell_means(seeds)
-        cells = sorted(set(mine) & set(base))
-        result = paired_comparison([mine[c] for c in cells], [base[c] for c in cells])
-        interval = "n/a"
-        if cells:
-            low, high = seed_bootstrap_interval(
-                _seed_matrix(seeds, cells), _seed_matrix(per_recipe[reference], cells)
-            )
-            interval = f"[{100 * low:+.2f}, {100 * high:+.2f}]"
+    for name, test in summary["against_reference"].items():
+        low, high = test["interval"]
+        interval = "n/a" if math.isnan(low) else f"[{low:+.2f}, {high:+.2f}]"
         rows.append(
             [
                 name,
-                str(result.n),
-                f"{100 * result.mean_difference:+.2f}",
+                str(test["cells"]),
+                f"{test['mean_difference']:+.2f}",
                 interval,
-                f"{result.wilcoxon_statistic:.1f}",
-                f"{result.wilcoxon_pvalue:.3g}",
-                f"{result.wins}/{result.ties}/{result.losses}",
+                f"{test['wilcoxon_statistic']:.1f}",
+                f"{test['wilcoxon_p']:.3g}",
+                f"{test['wins']}/{test['ties']}/{test['losses']}",
             ]
         )
     header = ["recipe", "cells", "mean diff (points)", "95% CI, meta-seeds and cells resampled"]

@@ -22,7 +22,8 @@ A recipes file names sets of ``scripts/train_agent.py`` flags (TOML or JSON)::
    (``meta/<recipe>/s<seed>``, `agents.metatrain.meta_train`, resumed from its
    checkpoint when it was stopped) and evaluates its policy on the held-out
    suite (``eval/<recipe>/s<seed>``, `agents.evaluation.evaluate`, resumed too);
-4. writes the ablation table (``ablation.md``, `ablation_markdown`) after
+4. writes the ablation table (``ablation.md``, `ablation_markdown`; its figures in
+   ``ablation.json``) after
    every evaluation, so a comparison that spans sessions always has its table
    so far.
 
@@ -58,7 +59,7 @@ from agents.cli import (
     threads_option,
     use_threads,
 )
-from agents.evaluation.ablation import ablation_markdown
+from agents.evaluation.ablation import ablation_report, summary_json
 from agents.evaluation.config import DEFAULT_TASKS, EngineName, EvalConfig, fidelity_text
 from agents.evaluation.records import RunStore
 from agents.stopping import GracefulStop, JobInterrupted
@@ -226,6 +227,13 @@ class ComparisonConfig:
         "meta-training seeds (comma-separate recipes or repeat the flag)",
         default=(),
     )
+    json_out: str | None = option(
+        "also write the table's figures (each run's mean, per-task means, the test against "
+        "the reference; `agents.evaluation.ablation.ablation_summary`) as JSON to this file, "
+        "for scripts that read the numbers (a comparison keeps them in <out-dir>/ablation.json "
+        "too)",
+        default=None,
+    )
 
     def __post_init__(self) -> None:
         check_threads(self.threads)
@@ -260,7 +268,8 @@ class ComparisonConfig:
         """What must not change when the comparison continues (everything but placement)."""
         values = dataclasses.asdict(self)
         for placement in (
-            "recipes_file", "out_dir", "data_dir", "engine", "threads", "dirs", "baselines_from"
+            "recipes_file", "out_dir", "data_dir", "engine", "threads", "dirs", "baselines_from",
+            "json_out",
         ):  # fmt: skip
             values.pop(placement)
         return json.loads(json.dumps(values))
@@ -513,7 +522,8 @@ class Comparison:
     # ------------------------------------------------------------------- table
 
     def write_table(self) -> Path | None:
-        """``ablation.md`` from every finished evaluation so far (None before there is one)."""
+        """``ablation.md`` from every finished evaluation so far, and its figures in
+        ``ablation.json`` (`ablation_summary`) beside it (None before there is one)."""
         dirs = {
             recipe.name: [
                 self.run_dir(_Job("eval", recipe.name, s))
@@ -527,7 +537,7 @@ class Comparison:
             return None
         baselines = self.run_dir(_Job("baselines"))
         reference = self.reference if self.reference in dirs else None
-        text = ablation_markdown(
+        text, summary = ablation_report(
             dirs,
             self.config.baselines,
             baseline_dir=baselines if (baselines / "results.csv").is_file() else None,
@@ -543,6 +553,8 @@ class Comparison:
         path = self.out / "ablation.md"
         with atomic_open(path, "w") as fh:
             fh.write(header + text + "\n")
+        with atomic_open(self.out / "ablation.json", "w") as fh:
+            fh.write(summary_json(summary))
         return path
 
     # ------------------------------------------------------------------ driver
