@@ -578,7 +578,7 @@ def test_ablation_table_over_meta_seeds(tmp_path: Path):
     test = summary["against_reference"]["up"]
     assert test["mean_difference"] == pytest.approx(3.0)
     assert (test["cells"], test["wins"], test["losses"]) == (6, 6, 0)
-    assert summary["cells"] == 6 and summary["reference"] == "r"
+    assert (summary["cells"], summary["reference"]) == (6, "r")
     text = ablation_markdown(recipes, baselines=("static",), reference_recipe="r")
     assert f"| up | 6 | {test['mean_difference']:+.2f} |" in text
 

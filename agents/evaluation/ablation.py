@@ -172,9 +172,9 @@ def _summary(
         for name, seeds in per_recipe.items():
             if name == reference_recipe:
                 continue
-            mine = cell_means(seeds)
-            common = sorted(set(mine) & set(base))
-            result = paired_comparison([mine[c] for c in common], [base[c] for c in common])
+            ours = cell_means(seeds)
+            common = sorted(set(ours) & set(base))
+            result = paired_comparison([ours[c] for c in common], [base[c] for c in common])
             interval = [math.nan, math.nan]
             if common:
                 low, high = seed_bootstrap_interval(
