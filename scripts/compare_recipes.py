@@ -46,6 +46,13 @@ from agents.evaluation.recipes import ComparisonConfig, check_dirs, compare_reci
 from hpenv.io import atomic_open
 
 
+def _write(path: str, text: str) -> None:
+    """``--json-out``: ``text`` to ``path`` atomically, its folder made if missing."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(ComparisonConfig, __doc__, argv, check=check_dirs)
     use_threads(config.threads)
@@ -61,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(text)
             if config.json_out:
-                with atomic_open(config.json_out, "w") as fh:
-                    fh.write(summary_json(summary))
+                _write(config.json_out, summary_json(summary))
 
         # a folder without the cells or scores asked for is a ValueError
         return run_job(table, input_errors=(ValueError,))
@@ -73,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         print(table.read_text())
         print(f"table: {table}")
         if config.json_out:
-            with atomic_open(config.json_out, "w") as fh:
-                fh.write(table.with_suffix(".json").read_text())
+            _write(config.json_out, table.with_suffix(".json").read_text())
 
     # A recipes file refused (its flags, a change since the comparison began) is a ValueError.
     return run_job(job, input_errors=(ValueError,))

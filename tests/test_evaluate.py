@@ -615,9 +615,10 @@ def test_compare_recipes_dirs_takes_the_baselines_from_their_own_folder(tmp_path
     argv = ["--dirs", f"r={policy}", "--baselines", "static"]
     assert script.main([*argv, "--baselines-from", str(baselines)]) == 0
     assert "| static (baseline) | - | 50.00 | - | - |" in capsys.readouterr().out
-    assert script.main([*argv, "--json-out", str(tmp_path / "t.json")]) == 0  # no baselines
-    assert "static (baseline)" not in capsys.readouterr().out  # folder: none beside the recipe
-    figures = json.loads((tmp_path / "t.json").read_text())
+    written = tmp_path / "new" / "t.json"  # its folder is made
+    assert script.main([*argv, "--json-out", str(written)]) == 0  # no baselines folder:
+    assert "static (baseline)" not in capsys.readouterr().out  # none beside the recipe
+    figures = json.loads(written.read_text())
     assert figures["recipes"]["r"]["run_means"] == pytest.approx([70.0])
     # --test-from-val scores test accuracy, and refuses folders without it
     carved = write(tmp_path / "carved", "policy", 0.7, test=0.6)
