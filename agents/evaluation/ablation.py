@@ -75,10 +75,6 @@ def read_scores(directory: Path, score: str = "val") -> Scores:
     return scores
 
 
-def _policy_cells(scores: Scores) -> set[tuple[str, float, int]]:
-    return {key[1:] for key in scores if key[0] == POLICY}
-
-
 def ablation_summary(
     recipes: Mapping[str, Sequence[Path]],
     *,
@@ -140,26 +136,25 @@ def _summary(
     reference_recipe: str | None,
     score: str,
 ) -> dict[str, Any]:
-    cells = set().union(*(_policy_cells(s) for seeds in per_recipe.values() for s in seeds))
+    cells: set[tuple[str, float, int]] = set()
     rows: dict[str, Any] = {}
     for name, seeds in per_recipe.items():
-        means, spreads = [], []
-        for scores in seeds:
-            mine = {key: v for key, v in scores.items() if key[0] == POLICY}
+        means, spreads, held = [], [], []
+        by_task: dict[str, list[float]] = defaultdict(list)
+        for scores in seeds:  # one pass over each meta-training seed's policy cells
+            mine = {key[1:]: v for key, v in scores.items() if key[0] == POLICY}
+            cells.update(mine)
+            held.append(len(mine))
             means.append(100 * float(np.mean(list(mine.values()))) if mine else math.nan)
             by_cell: dict[tuple[str, float], list[float]] = defaultdict(list)
-            for (_, task, start, _), value in mine.items():
+            for (task, start, _), value in mine.items():
                 by_cell[(task, start)].append(value)
+                by_task[task].append(100 * value)
             stds = [np.std(v, ddof=1) for v in by_cell.values() if len(v) > 1]
             spreads.append(100 * float(np.mean(stds)) if stds else math.nan)
-        by_task: dict[str, list[float]] = defaultdict(list)
-        for scores in seeds:
-            for (method, task, _, _), value in scores.items():
-                if method == POLICY:
-                    by_task[task].append(100 * value)
         rows[name] = {
             "folders": [str(d) for d in recipes[name]],
-            "folder_cells": [len(_policy_cells(s)) for s in seeds],
+            "folder_cells": held,
             "run_means": means,
             "mean": float(np.mean(means)),
             "std": float(np.std(means, ddof=1)) if len(means) > 1 else math.nan,
