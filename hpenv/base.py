@@ -20,6 +20,13 @@ x1000 by default; `BaseConfig.unprobed_steer_range` may give runs the probe did 
 anchor a range of their own), and the rate of the
 next interval is ``base(p) * exp(o)``, clipped to the tunable range. The
 neutral action (0) keeps ``o = 0``: the run follows the base exactly.
+
+A deployed run's rate can also be moved by what is not the policy: a restart or a
+rollback (`hpenv.restart`) cuts it. The residual follows such a move
+(`ResidualRate.follow`): the factor between the rate the run trained with and the rate
+the residual last gave becomes a standing shift ``s``, and the rate is
+``base(p) * exp(o + s)``, so the cut persists instead of the next decision steering
+back to the base. Meta-training moves no rate behind the residual's back (``s = 0``).
 """
 
 from __future__ import annotations
@@ -268,10 +275,27 @@ class ResidualRate:
                 raise ValueError(f"max_offset must be > 0, got {max_offset}")
             self.max_offset = max_offset
         self.offset = 0.0
+        #: ln of the factor by which a restart or a rollback moved the rate (`follow`).
+        self.shift = 0.0
+        #: The rate the run trains with as far as the residual knows: the one it last
+        #: gave (`step`) or was told (`follow`); None before either.
+        self.last_rate: float | None = None
+
+    def follow(self, trained: float, expected: float | None = None) -> None:
+        """The run trained with the rate ``trained`` where the residual expected
+        ``expected`` (default: `last_rate`, the one it gave): a restart or a rollback moved
+        it (`hpenv.restart`). Later rates move by the same factor (``shift``), so the move
+        persists; a relative difference within 1e-6 is no move."""
+        if not (math.isfinite(trained) and trained > 0):
+            raise ValueError(f"a trained rate must be positive and finite, got {trained}")
+        expected = self.last_rate if expected is None else expected
+        if expected is not None and expected > 0 and abs(trained / expected - 1.0) > 1e-6:
+            self.shift += math.log(trained / expected)
+        self.last_rate = trained
 
     def step(self, action: float, base_lr: float) -> float:
         """Move (``increment``) or set (``absolute``) the offset by ``action`` in [-1, 1];
-        the rate ``base_lr * exp(offset)``."""
+        the rate ``base_lr * exp(offset + shift)``."""
         if not math.isfinite(action):
             raise ValueError(f"actions must be finite, got {action}")
         action = max(-1.0, min(1.0, action))
@@ -280,11 +304,13 @@ class ResidualRate:
         else:
             move = action * TUNABLES["lr"].max_step
             self.offset = max(-self.max_offset, min(self.max_offset, self.offset + move))
-        return self.rate(base_lr)
+        self.last_rate = self.rate(base_lr)
+        return self.last_rate
 
     def rate(self, base_lr: float) -> float:
-        """The rate at the current offset over ``base_lr``, clipped to the tunable range."""
-        return float(TUNABLES["lr"].clip(base_lr * math.exp(self.offset)))
+        """The rate at the current offset (and shift) over ``base_lr``, clipped to the
+        tunable range."""
+        return float(TUNABLES["lr"].clip(base_lr * math.exp(self.offset + self.shift)))
 
 
 def probe_and_base(

@@ -153,15 +153,56 @@ def test_a_layout_2_policy_steers_around_the_base_and_is_saved_with_its_layout(t
     assert (loaded.metadata.obs_version, loaded.metadata.action_kind) == (2, "residual")
     step = PolicyStep(loaded)
     assert step.needs_probe
-    hparams = HParams(lr=1e-3)
-    step.start(2.3, 0.1, hparams, probe=_probe(), base=BaseConfig().schedule(_probe(), 1e-3, 0.1))
+    base = BaseConfig().schedule(_probe(), 1e-3, 0.1)
+    hparams = HParams(lr=base.anchor)  # the run starts at the base's first rate
+    step.start(2.3, 0.1, hparams, probe=_probe(), base=base)
     metrics = IntervalMetrics(0.2, 2.0, 0.1, 1.0, 1e-3, 2.1, 0.3, hparams, base_lr=8e-4)
     chosen = step.decide(metrics)
     assert chosen.lr == pytest.approx(8e-4 * math.exp(step.residual.offset))
+    assert step.residual.shift == 0.0
     with pytest.raises(ValueError, match="base"):
         step.decide(IntervalMetrics(0.3, 2.0, 0.1, 1.0, 1e-3, 2.1, 0.3, hparams))
     with pytest.raises(IncompatiblePolicyError, match="layout v2"):
         PolicyActor(loaded)(np.zeros(20, dtype=np.float32))  # a layout-1 run's observation
+
+
+def test_a_layout_2_step_follows_a_rate_a_restart_or_a_rollback_cut():
+    """`ResidualRate.follow` in `PolicyStep`: a run started below its base's first rate (a
+    restart cut it) or trained below the rate the step gave (a rollback cut it) keeps the
+    cut in every later rate (base x exp(offset + shift)); the shift resumes with the
+    step's state, and an older state without it reads as no shift."""
+    from policies import make_policy
+
+    from agents.policy.step import PolicyStep
+    from hpenv.hyperparams import HParams
+    from hpenv.observation import IntervalMetrics
+
+    base = BaseConfig().schedule(_probe(), 1e-3, 0.1)
+    step = PolicyStep(make_policy(obs_version=2))
+    step.start(2.3, 0.1, HParams(lr=base.anchor / 10), probe=_probe(), base=base)  # restarted
+    assert step.residual.shift == pytest.approx(math.log(0.1))
+
+    def decide(lr: float, base_lr: float) -> float:
+        metrics = IntervalMetrics(0.4, 2.0, 0.1, 1.0, 1e-3, 2.1, 0.3, HParams(lr=lr),
+                                  base_lr=base_lr)  # fmt: skip
+        return step.decide(metrics).lr
+
+    first = decide(base.anchor / 10, 8e-4)  # trained as started: no further shift
+    assert first == pytest.approx(8e-4 / 10 * math.exp(step.residual.offset))
+    second = decide(first, 6e-4)  # trained as given
+    assert step.residual.shift == pytest.approx(math.log(0.1))
+    third = decide(second / 10, 4e-4)  # a rollback cut the rate the step gave by 10
+    assert step.residual.shift == pytest.approx(math.log(0.01))
+    assert third == pytest.approx(4e-4 / 100 * math.exp(step.residual.offset))
+    resumed = PolicyStep(make_policy(obs_version=2))
+    resumed.start(2.3, 0.1, HParams(lr=base.anchor), probe=_probe(), base=base)
+    resumed.load_state_dict(step.state_dict())
+    assert (resumed.residual.shift, resumed.residual.last_rate) == (step.residual.shift, third)
+    older = {k: v for k, v in step.state_dict().items() if k not in ("shift", "last_rate")}
+    resumed.load_state_dict(older)
+    assert (resumed.residual.shift, resumed.residual.last_rate) == (0.0, None)
+    with pytest.raises(ValueError, match="positive and finite"):
+        resumed.residual.follow(math.nan)
 
 
 def test_a_probe_start_moves_the_runs_rate_to_the_probes_reading():

@@ -162,6 +162,29 @@ def test_the_controller_restarts_as_the_harness_does():
     assert run.evaluate().loss == pytest.approx(harness.val_loss, rel=1e-6)
 
 
+def test_a_layout_2_run_steers_around_the_cut_base_after_a_restart():
+    """A layout-2 policy from 300x too high (too short a run for a probe: its base is the
+    rate that blew up): after the restart the decisions steer around the base / 10 (the
+    residual follows the cut, `hpenv.base.ResidualRate.follow`), not back to the base;
+    `HyperController` decides as the harness does."""
+    from hpenv.base import BaseConfig
+
+    policy = make_policy(decisions=4, obs_version=2).with_restart(True)
+    (row,) = train_runs(_runs(policy, factors=(300.0,)))
+    rates = [p["lr"] for p in row.trajectory]
+    assert rates[:3] == pytest.approx([0.3, 0.3, 0.03])  # restarted at 0.3 / 10
+    base = BaseConfig().schedule(None, 0.3, 0.0)
+    decided_at = row.trajectory[2]["progress"]  # the first decision, one offset step (x3)
+    assert base.lr(decided_at) / 30 <= rates[3] <= base.lr(decided_at) * 3 / 10
+    with pytest.warns(RuntimeWarning, match="too short for the probe"):
+        harness, run, controller = controller_beside_harness(policy, start_lr_factor=300.0)
+    with pytest.warns(RuntimeWarning, match="blew up"):
+        run.train(harness.samples)
+    trained = [p["lr"] for p in harness.trajectory[1:]]
+    assert [h["lr"] for h in controller.history[2:]] == pytest.approx(trained[2:], rel=1e-9)
+    assert run.evaluate().loss == pytest.approx(harness.val_loss, rel=1e-6)
+
+
 def test_a_restart_after_a_probe_goes_back_to_the_untrained_weights(tmp_path: Path):
     """A probe rolled back to its best point leaves trained weights; a restart still goes
     back to the untrained ones (here the first interval diverges: the run is evaluated right

@@ -63,7 +63,10 @@ class PolicyStep:
         """Begin a run (resets the features, frame stack, recurrent state and offset).
 
         ``probe`` and ``base`` (the run's base schedule, `hpenv.base.BaseConfig.schedule`:
-        its anchor and whether the probe set it) are a layout-2 policy's.
+        its anchor and whether the probe set it) are a layout-2 policy's. Its run starts at
+        the base's first rate; where ``hparams``'s rate differs (a restart cut it), the
+        residual follows the cut (`hpenv.base.ResidualRate.follow`), so the decisions
+        steer around the cut base instead of going back to the rate that blew up.
         """
         anchor = None if base is None else base.anchor
         self.features.reset(val_loss, val_accuracy, hparams, probe=probe, anchor=anchor)
@@ -74,9 +77,14 @@ class PolicyStep:
             self.fall_hold.reset(val_loss, hparams.lr)
         if self.residual is not None:
             self.residual.reset(self.base_config.max_offset(base))
+            first = None if base is None else base.lr(base.p0)
+            self.residual.follow(hparams.lr, first)
 
     def decide(self, metrics: IntervalMetrics) -> HParams:
         """The hyperparameters for the next interval, from the interval just trained.
+
+        A layout-2 policy's residual follows a rate the interval trained with that is not
+        the one it gave (a rollback cut it, `hpenv.base.ResidualRate.follow`).
 
         Raises:
             ValueError: A layout-2 policy without the base's rate in ``metrics``.
@@ -97,6 +105,7 @@ class PolicyStep:
                 "this policy steers the rate around a base schedule anchored at the probe "
                 "(layout 2): the run must probe first and give the base's rate"
             )
+        self.residual.follow(metrics.hparams.lr)
         return apply_residual(
             meta.tuned, meta.action_mode, action, metrics.hparams, self.residual, metrics.base_lr
         )
@@ -119,13 +128,14 @@ class PolicyStep:
 
     def state_dict(self) -> dict[str, Any]:
         """Plain values to resume a run's decisions with."""
-        offset = None if self.residual is None else self.residual.offset
-        max_offset = None if self.residual is None else self.residual.max_offset
+        residual = self.residual
         return {
             "features": self.features.state_dict(),
             "actor": self.actor.state_dict(),
-            "offset": offset,
-            "max_offset": max_offset,
+            "offset": None if residual is None else residual.offset,
+            "max_offset": None if residual is None else residual.max_offset,
+            "shift": None if residual is None else residual.shift,
+            "last_rate": None if residual is None else residual.last_rate,
             "guard": None if self.guard is None else self.guard.state_dict(),
             "fall_hold": None if self.fall_hold is None else self.fall_hold.state_dict(),
         }
@@ -141,3 +151,7 @@ class PolicyStep:
             self.residual.offset = float(state.get("offset") or 0.0)
             if state.get("max_offset") is not None:  # older states: the range of `start`
                 self.residual.max_offset = float(state["max_offset"])
+            # older states: no shift, and the next decision's rate taken as given
+            self.residual.shift = float(state.get("shift") or 0.0)
+            last = state.get("last_rate")
+            self.residual.last_rate = None if last is None else float(last)
