@@ -35,6 +35,16 @@ validation loss climbs back, the training loss stays low) is left alone. Measure
 training-side tasks (no run collapses there: every row identical), then held out
 (docs/measurements/issue23_collapse.md).
 
+A run whose probe set its rate (`hpenv.base.rate_after_probe` moved it: a layout-2 run's
+base anchored at the probe's reading, a layout-1 run's probe start) does not restart after
+its first interval (`Restarts.probe_set_rate`): the restart is for a run started at the
+user's rate with no warning, and after a probe the first interval trains from the weights
+the probe kept at the probe's own reading, where a loss above the untrained model's is a
+learning run's overconfidence more often than damage (held out, the layout-2 ensembles of
+the twenty-sixth session: mnist_rotated's first interval after its probe reached accuracy
+0.46 at validation loss 4.0 against 2.3 untrained, and restarted in every cell;
+docs/measurements/issue23_layout2_ensemble.md). Its later intervals keep the rollback.
+
 This module holds the rule (`RestartConfig`, `Restarts`); each driver keeps the
 snapshot its own way: `agents.evaluation.methods.core` (a `TrainingRun` or a population
 member), `agents.deploy.drive` (the job driver) and `agents.deploy.controller`
@@ -240,6 +250,12 @@ class Restarts:
             f"{initial_loss:.4g} untrained): the run starts again from its untrained weights "
             f"at lr {lr:.3g} (restart {self.count} of at most {self.config.most})"
         )
+
+    def probe_set_rate(self) -> None:
+        """The run's probe set its rate: no restart after its first interval (see the
+        module; `over` from now on, so a driver may drop its copy of the start); rollbacks
+        stay. Call it before the first interval."""
+        self.since = max(self.since, 1)
 
     def lr(self, lr: float) -> float:
         """The rate after a restart (the tunable range's floor at least)."""

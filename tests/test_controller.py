@@ -320,6 +320,29 @@ def test_a_layout_2_policy_probes_first_then_steers_around_the_base(tmp_path: Pa
     assert resumed.base == controller.base
 
 
+@pytest.mark.parametrize(("steps", "probed"), [(8, False), (20, True)])
+def test_a_probe_that_set_the_rate_drops_the_restart(steps: int, probed: bool):
+    """A layout-2 policy with the restart: a probe that anchored the base at its reading (20
+    steps here) set the rate, so the first interval does not restart (`Restarts.probe_set_rate`)
+    and the controller drops its copy of the start; a probe too short to read (8 steps: the
+    base starts at the loop's rate) keeps both."""
+    from hpenv.probe import ProbeConfig
+
+    model, optimizer, train, val = plain_setup(torch.optim.Adam)
+    controller = HyperController(
+        make_policy(decisions=4, obs_version=2).with_restart(True), optimizer, total_steps=400,
+        batch_size=8, evaluate=evaluator(model, val), model=model,
+        probe=ProbeConfig(min_steps=steps, max_steps=steps, rollback="start"),
+    )  # fmt: skip
+    assert controller.restarts is not None
+    assert controller._restart_state is not None
+    train_plain(controller, optimizer, model, train, steps)
+    assert controller.base is not None
+    assert controller.base.probed == probed
+    assert controller.restarts.over == probed
+    assert (controller._restart_state is None) == probed
+
+
 def test_the_probe_is_off_on_request_and_refused_for_a_layout_1_policy():
     model, optimizer, train, val = plain_setup(torch.optim.Adam)
     with pytest.raises(ValueError, match=r"layout 1.*with_probe_start"):

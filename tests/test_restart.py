@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from policies import make_policy, raising_with_rollback
 from test_batched_harness import _same_rows
 
 from agents.deploy.drive import DriveConfig, drive_task
-from agents.evaluation.methods.core import RunSpec, train_runs
+from agents.evaluation.methods.core import CellRun, RunSpec, train_runs
 from agents.evaluation.methods.policy import PolicyMethod
 from agents.policy.artifact import PolicyLoadError, load_policy
 from hpenv.plan import Fidelity
@@ -211,6 +212,54 @@ def test_a_restart_after_a_probe_goes_back_to_the_untrained_weights(tmp_path: Pa
     with pytest.warns(RuntimeWarning, match="blew up"):
         job = drive_task(config, policy)
     assert job["val_loss"] == pytest.approx(row.val_loss, rel=1e-9)
+
+
+def test_a_run_whose_probe_set_its_rate_does_not_restart():
+    """`Restarts.probe_set_rate`: after a probe that moved the run's rate (`rate_after_probe`)
+    the first interval does not restart, even blown up (here the probe's step sets 0.3 on
+    digits, and the first interval diverges); a probe that left the rate alone keeps the
+    restart (started at 0.3 itself). One run and a population member alike."""
+    from hpenv.probe import ProbeConfig
+
+    rule = Restarts(RestartConfig())
+    rule.probe_set_rate()
+    assert rule.over
+    assert not rule.after_interval(10.0, 2.3)  # blown up, but the probe set the rate
+    probe = ProbeConfig(min_steps=5, max_steps=5)
+
+    def cell(factor: float, moves: bool):
+        spec = RunSpec("digits", 1, fidelity=FIDELITY, decisions=4, start_lr_factor=factor)
+        return CellRun(spec, spec.start_hparams(), method="moved" if moves else "kept",
+                       probe=probe, after_probe=lambda found, plan: {"lr": 0.3} if moves else {},
+                       restart=RestartConfig())  # fmt: skip
+
+    for engine in ("sequential", "population"):
+        moved, kept = train_runs([cell(1.0, True), cell(300.0, False)], engine=engine)
+        # blown up (here diverged) and not restarted: the rate the probe set stays
+        assert moved.diverged
+        assert [p["lr"] for p in moved.trajectory[1:]] == pytest.approx([0.3])
+        assert not kept.diverged  # its first interval diverged too: restarted lower
+        assert kept.trajectory[1]["lr"] == pytest.approx(0.03)
+        assert kept.trajectory[1]["val_loss"] == pytest.approx(kept.trajectory[0]["val_loss"])
+
+
+def test_the_job_driver_drops_the_restart_of_a_run_its_probe_set(tmp_path: Path):
+    """The job driver (`agents.deploy.drive`): a layout-2 job whose probe anchored its base
+    makes no restart (as the harness's run of the same cell); a job too short for a probe
+    keeps it."""
+    from agents.deploy.drive import _Job
+
+    policy = make_policy(decisions=4, obs_version=2).with_restart(True)
+    for epochs, probed in ((3.0, True), (1.0, False)):
+        config = DriveConfig(task="digits", out_dir=str(tmp_path / f"job{epochs}"),
+                             epochs=epochs, device="cpu", seed=1, lr=0.3)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a short job's probe warning
+            job = _Job(config, policy)
+        assert job.base is not None
+        assert job.base.probed == probed
+        assert job.driver.restarts is not None
+        assert job.driver.restarts.over == probed
 
 
 def test_the_rollback_rule_goes_back_to_the_best_state_of_a_later_blow_up():

@@ -208,10 +208,13 @@ class _Job:
         if checkpoint is not None:
             saved = checkpoint.get("base")
             self.base = None if saved is None else BaseSchedule(**saved)
-        elif (probe := meta.probe_config()) is not None:  # then the base or the probe start
+        probe_set_rate = False
+        if checkpoint is None and (probe := meta.probe_config()) is not None:
+            # the probe, then the base or the probe start
             self.probe, self.base = probe_and_base(
                 self.run, plan, hparams, probe, meta.base_config(), meta.probe_start
             )
+            probe_set_rate = self.run.hparams.lr != hparams.lr
         self.driver = TrainingRunDriver(
             loaded,
             self.run,
@@ -221,6 +224,8 @@ class _Job:
             restart=meta.restart,
             restart_state=restart_state,
         )
+        if probe_set_rate and self.driver.restarts is not None:
+            self.driver.restarts.probe_set_rate()  # no restart (hpenv.restart)
         if checkpoint is not None:
             self.run.load_state_dict(checkpoint["run"])
             self.driver.load_state_dict(checkpoint["driver"])
