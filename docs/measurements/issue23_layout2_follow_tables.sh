@@ -41,8 +41,8 @@ def flip(t):
     """The test of the reference against ``t``'s recipe (the same cells, the sign turned)."""
     return {**t, "mean_difference": -t["mean_difference"],
             "interval": sorted(-x for x in t["interval"]), "wins": t["losses"], "losses": t["wins"]}
-print("| held out | make train (20-30) | v3x5 before | + follow (v3x5f) | + no restart after a probe (v3x5w) | follow - before | no restart - follow | v3x5w - make train |")
-print("|---|---|---|---|---|---|---|---|")
+print("| held out | make train (20-30) | v3x5 before | + follow (v3x5f) | + no restart after a probe (v3x5w) | follow - before | no restart - follow | both - before | v3x5w - make train |")
+print("|---|---|---|---|---|---|---|---|---|")
 for c in ("eval", "rescue", "sgd"):
     if not os.path.isfile(f"{out}/{c}.json"):
         continue
@@ -50,7 +50,7 @@ for c in ("eval", "rescue", "sgd"):
     r, a = s["recipes"], s["against_reference"]
     ms = lambda k: f"{r[k]['mean']:.2f} ± {r[k]['std']:.2f}"
     print(f"| {c} | {r['x5s']['mean']:.2f} | {ms('v3x5')} | {ms('v3x5f')} | {ms('v3x5w')} | "
-          f"{fmt(a['v3x5f'])} | {fmt(w['against_reference']['v3x5w'])} | "
+          f"{fmt(a['v3x5f'])} | {fmt(w['against_reference']['v3x5w'])} | {fmt(a['v3x5w'])} | "
           f"{fmt(flip(w['against_reference']['x5s']))} |")
 
 def cells(folder):
