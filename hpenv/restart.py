@@ -37,7 +37,7 @@ training-side tasks (no run collapses there: every row identical), then held out
 
 A run whose probe set its rate (`hpenv.base.rate_after_probe` moved it: a layout-2 run's
 base anchored at the probe's reading, a layout-1 run's probe start) does not restart after
-its first interval (`Restarts.probe_set_rate`): the restart is for a run started at the
+its first interval (`Restarts.after_probe`): the restart is for a run started at the
 user's rate with no warning, and after a probe the first interval trains from the weights
 the probe kept at the probe's own reading, where a loss above the untrained model's is a
 learning run's overconfidence more often than damage (held out, the layout-2 ensembles of
@@ -251,11 +251,16 @@ class Restarts:
             f"at lr {lr:.3g} (restart {self.count} of at most {self.config.most})"
         )
 
-    def probe_set_rate(self) -> None:
-        """The run's probe set its rate: no restart after its first interval (see the
-        module; `over` from now on, so a driver may drop its copy of the start); rollbacks
-        stay. Call it before the first interval."""
+    def after_probe(self, before: float, after: float | None) -> bool:
+        """The run's rate ``before`` its probe and ``after`` it (`hpenv.base.rate_after_probe`;
+        None: kept). Where the probe set the rate (moved it), no restart after the first
+        interval (see the module; `over` from now on, so a driver may drop its copy of the
+        start); rollbacks stay. Call it once the probe is done, before the first interval.
+        Returns whether the probe set the rate."""
+        if after is None or after == before:
+            return False
         self.since = max(self.since, 1)
+        return True
 
     def lr(self, lr: float) -> float:
         """The rate after a restart (the tunable range's floor at least)."""

@@ -323,7 +323,7 @@ def test_a_layout_2_policy_probes_first_then_steers_around_the_base(tmp_path: Pa
 @pytest.mark.parametrize(("steps", "probed"), [(8, False), (20, True)])
 def test_a_probe_that_set_the_rate_drops_the_restart(steps: int, probed: bool):
     """A layout-2 policy with the restart: a probe that anchored the base at its reading (20
-    steps here) set the rate, so the first interval does not restart (`Restarts.probe_set_rate`)
+    steps here) set the rate, so the first interval does not restart (`Restarts.after_probe`)
     and the controller drops its copy of the start; a probe too short to read (8 steps: the
     base starts at the loop's rate) keeps both."""
     from hpenv.probe import ProbeConfig

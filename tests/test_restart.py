@@ -215,14 +215,17 @@ def test_a_restart_after_a_probe_goes_back_to_the_untrained_weights(tmp_path: Pa
 
 
 def test_a_run_whose_probe_set_its_rate_does_not_restart():
-    """`Restarts.probe_set_rate`: after a probe that moved the run's rate (`rate_after_probe`)
+    """`Restarts.after_probe`: after a probe that moved the run's rate (`rate_after_probe`)
     the first interval does not restart, even blown up (here the probe's step sets 0.3 on
     digits, and the first interval diverges); a probe that left the rate alone keeps the
     restart (started at 0.3 itself). One run and a population member alike."""
     from hpenv.probe import ProbeConfig
 
     rule = Restarts(RestartConfig())
-    rule.probe_set_rate()
+    assert not rule.after_probe(1e-3, None)  # the probe kept the rate
+    assert not rule.after_probe(1e-3, 1e-3)
+    assert not rule.over
+    assert rule.after_probe(1e-3, 3e-4)
     assert rule.over
     assert not rule.after_interval(10.0, 2.3)  # blown up, but the probe set the rate
     probe = ProbeConfig(min_steps=5, max_steps=5)

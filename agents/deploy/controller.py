@@ -592,9 +592,9 @@ class HyperController:
         lr = rate_after_probe(self.probe_result, self.hparams.lr, base, self.probe_start)
         if lr is None:
             return
-        if self.restarts is not None and self.probe_result is not None and lr != self.hparams.lr:
-            self.restarts.probe_set_rate()  # the probe set the rate: no restart (hpenv.restart)
-            self._restart_state = None
+        restarts, probed = self.restarts, self.probe_result is not None
+        if restarts is not None and probed and restarts.after_probe(self.hparams.lr, lr):
+            self._restart_state = None  # the probe set the rate: no restart (hpenv.restart)
         self.hparams = self.hparams.replace(lr=lr)
         self._write_hparams(self.hparams)
 

@@ -208,13 +208,13 @@ class _Job:
         if checkpoint is not None:
             saved = checkpoint.get("base")
             self.base = None if saved is None else BaseSchedule(**saved)
-        probe_set_rate = False
+        probed_lr = None  # the rate after a probe
         if checkpoint is None and (probe := meta.probe_config()) is not None:
             # the probe, then the base or the probe start
             self.probe, self.base = probe_and_base(
                 self.run, plan, hparams, probe, meta.base_config(), meta.probe_start
             )
-            probe_set_rate = self.run.hparams.lr != hparams.lr
+            probed_lr = self.run.hparams.lr
         self.driver = TrainingRunDriver(
             loaded,
             self.run,
@@ -224,8 +224,8 @@ class _Job:
             restart=meta.restart,
             restart_state=restart_state,
         )
-        if probe_set_rate and self.driver.restarts is not None:
-            self.driver.restarts.probe_set_rate()  # no restart (hpenv.restart)
+        if self.driver.restarts is not None:  # no restart if the probe set the rate
+            self.driver.restarts.after_probe(hparams.lr, probed_lr)
         if checkpoint is not None:
             self.run.load_state_dict(checkpoint["run"])
             self.driver.load_state_dict(checkpoint["driver"])

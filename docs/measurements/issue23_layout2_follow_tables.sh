@@ -5,7 +5,7 @@
 #   v3x5f  660c307: a layout-2 policy's residual follows a rate a restart or a rollback cut
 #          (hpenv.base.ResidualRate.follow);
 #   v3x5w  023016d on top: a run whose probe set its rate does not restart after its first
-#          interval (hpenv.restart's Restarts.probe_set_rate).
+#          interval (hpenv.restart's Restarts.after_probe).
 # Against their evaluation before both (v3x5) and make train's runs from the same seeds (x5s);
 # then per task and starting factor. Folders: docs/measurements/data/issue23-session27/
 # fix-COND-v3x5-S and wv-COND-v3x5-S, issue23-session26/h-COND-v3x5-S,

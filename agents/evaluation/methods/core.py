@@ -467,8 +467,8 @@ def _train_group(
         for i in everyone:
             after, found = runs[i].after_probe, probes[i]
             changes = after(found, plan) if after is not None and found is not None else {}
-            if i in restarts and changes.get("lr", views[i].hparams.lr) != views[i].hparams.lr:
-                restarts[i].probe_set_rate()  # the probe set the rate: no restart (hpenv.restart)
+            if i in restarts:  # no restart if the probe set the rate (hpenv.restart)
+                restarts[i].after_probe(views[i].hparams.lr, changes.get("lr"))
             if changes:
                 views[i].set_hparams(**changes)
     live = [not views[i].diverged for i in everyone]

@@ -1,6 +1,6 @@
 #!/bin/bash
 # waiver.sh COND...: the v3x5 policies (seeds 20, 25, 30) under 023016d (a run whose probe set
-# its rate does not restart, hpenv.restart's Restarts.probe_set_rate) on top of 660c307 (the
+# its rate does not restart, hpenv.restart's Restarts.after_probe) on top of 660c307 (the
 # residual follows a restart's or rollback's cut). For each COND (eval, rescue, sgd) and seed:
 # S/held/fix-COND-v3x5-SEED (the 660c307 evaluation) copied to S/held/wv-COND-v3x5-SEED with
 # the cells of TASKS (default mnist_rotated,imdb_conv: the only tasks whose probe-set first
