@@ -205,12 +205,11 @@ class _Job:
         initial = None if checkpoint is not None else self.run.evaluate()
         fresh = checkpoint is None and meta.restart is not None
         restart_state = self.run.weights_state() if fresh else None
+        probed_lr = None  # the rate after a probe
         if checkpoint is not None:
             saved = checkpoint.get("base")
             self.base = None if saved is None else BaseSchedule(**saved)
-        probed_lr = None  # the rate after a probe
-        if checkpoint is None and (probe := meta.probe_config()) is not None:
-            # the probe, then the base or the probe start
+        elif (probe := meta.probe_config()) is not None:  # then the base or the probe start
             self.probe, self.base = probe_and_base(
                 self.run, plan, hparams, probe, meta.base_config(), meta.probe_start
             )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.policy.artifact import FrozenPolicy, PolicyActor
-from hpenv.base import BaseConfig, BaseSchedule, apply_residual
+from hpenv.base import BaseConfig, BaseSchedule, apply_residual, rate_after_probe
 from hpenv.hyperparams import FallHold, HParams, RiseGuard, apply_action
 from hpenv.observation import FeatureTracker, IntervalMetrics
 from hpenv.probe import ProbeResult
@@ -77,8 +77,8 @@ class PolicyStep:
             self.fall_hold.reset(val_loss, hparams.lr)
         if self.residual is not None:
             self.residual.reset(self.base_config.max_offset(base))
-            first = None if base is None else base.lr(base.p0)
-            self.residual.follow(hparams.lr, first)
+            # the rate the run started at (its base's first), as every driver starts it
+            self.residual.follow(hparams.lr, rate_after_probe(probe, hparams.lr, base, None))
 
     def decide(self, metrics: IntervalMetrics) -> HParams:
         """The hyperparameters for the next interval, from the interval just trained.
